@@ -1,0 +1,181 @@
+"""Reading and writing ONNX files: ``load``, ``save``, ``serialize``.
+
+This package is the only code that touches protobuf; everything else works on :mod:`pyonnx.ir`.
+"""
+
+from __future__ import annotations
+
+import io as _io
+import os
+from typing import Any
+
+from pyonnx.errors import DecodeError, InvalidArgument, PyOnnxError, UnsupportedOperatorError
+from pyonnx.ir import Model, Tensor
+
+__all__ = ["load", "save", "serialize", "load_model_proto_bytes"]
+
+_TWO_GIB = 2**31
+
+
+def _check_versions(model: Model) -> None:
+    """A model newer than pyonnx knows is refused, naming the versions pyonnx supports."""
+    from pyonnx import defs
+
+    if model.ir_version > defs.MAX_IR_VERSION:
+        raise UnsupportedOperatorError(
+            f"model has IR version {model.ir_version}; pyonnx supports IR versions 1 to "
+            f"{defs.MAX_IR_VERSION}. Convert the model to an older IR version or upgrade pyonnx.")
+    for domain, version in model.opset_imports.items():
+        top = defs.max_opset(domain)
+        if top is not None and version > top:
+            name = domain or "ai.onnx"
+            raise UnsupportedOperatorError(
+                f"model imports opset {version} of domain {name!r}; pyonnx supports {name} "
+                f"opsets 1 to {top}. Convert the model to opset {top} or upgrade pyonnx.")
+
+
+def load_model_proto_bytes(data: bytes) -> Any:
+    """Parse bytes into a ModelProto, turning every protobuf failure into DecodeError."""
+    from pyonnx.io import proto as P
+
+    mp = P.ModelProto()
+    try:
+        mp.ParseFromString(data)
+    except Exception as e:  # protobuf raises DecodeError, RecursionError, ValueError…
+        raise DecodeError(f"not a valid ONNX model: the bytes do not parse as a ModelProto "
+                          f"({type(e).__name__}: {e})") from e
+    if not mp.HasField("graph"):
+        raise DecodeError("not a valid ONNX model: it has no graph (is this an ONNX file?)")
+    return mp
+
+
+def load(source: Any, *, base_dir: str | os.PathLike | None = None,
+         allow_hardlinks: bool = False, max_nesting_depth: int = 64,
+         check_versions: bool = True) -> Model:
+    """Read a model from a path, bytes, a binary file object, or a protobuf message.
+
+    External data is resolved against the model file's folder (or ``base_dir`` for bytes), must
+    really lie inside the real folder of the model file, and is read lazily. ``allow_hardlinks`` accepts data files with several hard links (refused
+    by default: a hard link can alias any file). Raises :class:`DecodeError` for unreadable or
+    unsafe input and :class:`UnsupportedOperatorError` for a model newer than pyonnx supports.
+    """
+    from pyonnx.io.external_data import model_dirs
+    from pyonnx.io.serde import DecodeOptions, model_from_proto
+
+    real_base: str | None = None
+    trusted: str | None = None
+    if isinstance(source, (str, os.PathLike)):
+        path = os.fspath(source)
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+        except OSError as e:
+            raise DecodeError(f"cannot read model file {path!r}: {e.strerror or e}") from e
+        real_base, trusted = model_dirs(path)
+    elif isinstance(source, (bytes, bytearray, memoryview)):
+        data = bytes(source)
+    elif hasattr(source, "SerializeToString"):
+        data = source.SerializeToString()
+    elif hasattr(source, "read"):
+        data = source.read()
+        name = getattr(source, "name", None)
+        if isinstance(name, str) and os.path.exists(name):
+            real_base, trusted = model_dirs(name)
+        if not isinstance(data, (bytes, bytearray)):
+            raise InvalidArgument("load() needs a binary file object (opened with 'rb')")
+    else:
+        raise InvalidArgument(f"load() takes a path, bytes, a binary file or a ModelProto, "
+                              f"not {type(source).__name__}")
+    if base_dir is not None:
+        real_base, trusted = os.fspath(base_dir), None
+    mp = load_model_proto_bytes(bytes(data))
+    opts = DecodeOptions(base_dir=real_base, trusted_dir=trusted, allow_hardlinks=allow_hardlinks,
+                         max_nesting_depth=max_nesting_depth)
+    try:
+        model = model_from_proto(mp, opts)
+    except PyOnnxError:
+        raise
+    except RecursionError as e:
+        raise DecodeError("model is nested too deeply to decode") from e
+    if check_versions:
+        _check_versions(model)
+    return model
+
+
+def serialize(model: Model) -> bytes:
+    """The model as ONNX protobuf bytes (all tensor data inline)."""
+    from pyonnx.io.serde import model_to_proto
+
+    _check_inline_size(model)
+    return model_to_proto(model).SerializeToString()
+
+
+def _check_inline_size(model: Model) -> None:
+    total = sum(t.nbytes for t in _all_tensors(model))
+    if total >= _TWO_GIB:
+        raise InvalidArgument(
+            f"model tensors take {total} bytes, over the 2 GiB protobuf limit; save it with "
+            f"save(model, path, external_data=True)")
+
+
+def _all_tensors(model: Model) -> list[Tensor]:
+    from pyonnx.ir import AttributeType
+
+    out: list[Tensor] = []
+    graphs = [model.graph] + [f.graph for f in model.functions]
+    while graphs:
+        g = graphs.pop()
+        out.extend(v.const_value for v in g.initializers.values()
+                   if isinstance(v.const_value, Tensor))
+        for n in g.nodes:
+            for a in n.attributes.values():
+                if a.type == AttributeType.TENSOR and a.value is not None:
+                    out.append(a.value)
+                elif a.type == AttributeType.TENSORS:
+                    out.extend(a.value)
+            graphs.extend(n.subgraphs())
+    return out
+
+
+def save(model: Model, path: str | os.PathLike, *, external_data: bool = False,
+         size_threshold: int = 1024, location: str | None = None) -> None:
+    """Write the model to ``path``.
+
+    With ``external_data=True``, every initializer and tensor attribute of at least
+    ``size_threshold`` bytes goes to one data file ``location`` (default: the model file's name
+    plus ``.data``) next to the model; the rest stays inline. A model over 2 GiB must be saved
+    with external data, and says so otherwise.
+    """
+    from pyonnx.io.external_data import write_external
+    from pyonnx.io import proto as P
+    from pyonnx.io.serde import model_to_proto, tensor_bytes, tensor_to_proto
+
+    path = os.fspath(path)
+    if not external_data:
+        _check_inline_size(model)
+        mp = model_to_proto(model)
+    else:
+        base_dir = os.path.dirname(os.path.abspath(path))
+        loc = location or os.path.basename(path) + ".data"
+        target = os.path.join(base_dir, loc)
+        if os.path.exists(target):
+            os.remove(target)  # write_external appends: start from an empty data file
+
+        def encode(t: Tensor, name: str | None = None) -> Any:
+            tp = tensor_to_proto(t, name)
+            if t.data_type.name != "STRING" and t.nbytes >= size_threshold:
+                (entry,) = write_external([(tp.name, tensor_bytes(t))], base_dir, loc)
+                tp.ClearField("raw_data")
+                tp.data_location = P.TensorProto.EXTERNAL
+                for k, v in entry.items():
+                    e = tp.external_data.add()
+                    e.key, e.value = k, str(v)
+            return tp
+
+        mp = model_to_proto(model, encode)
+    data = mp.SerializeToString()
+    with open(path, "wb") as f:
+        f.write(data)
+
+
+_ = _io  # file objects are accepted duck-typed (anything with read())

@@ -1,0 +1,21 @@
+"""The in-memory IR: no protobuf here, only Python objects and NumPy arrays."""
+
+from pyonnx.ir.dtypes import DataType
+from pyonnx.ir.graph import Attribute, AttributeType, Function, Graph, Model, Node, Value
+from pyonnx.ir.tensor import SparseTensor, Tensor
+from pyonnx.ir.types import (
+    Dim,
+    MapType,
+    OptionalType,
+    SequenceType,
+    Shape,
+    SparseTensorType,
+    TensorType,
+    Type,
+)
+
+__all__ = [
+    "DataType", "Attribute", "AttributeType", "Function", "Graph", "Model", "Node", "Value",
+    "SparseTensor", "Tensor", "Dim", "MapType", "OptionalType", "SequenceType", "Shape",
+    "SparseTensorType", "TensorType", "Type",
+]

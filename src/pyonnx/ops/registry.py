@@ -1,0 +1,149 @@
+"""The kernel registry: which Python function computes an operator at a schema version.
+
+A kernel is registered for the exact ``since_version`` values of the schemas whose semantics it
+implements. The runtime first resolves which schema version a model's opset selects (through
+:mod:`pyonnx.defs`) and then asks for the kernel of exactly that version, so a kernel is never used
+for a version it does not know.
+
+Calling convention (mirrors the spec):
+
+* inputs are positional, ``None`` for an absent optional input; variadic inputs arrive as ``*args``;
+* attributes present on the node arrive as keyword arguments; the kernel's own defaults are the
+  spec's defaults (they apply when the node omits the attribute);
+* a graph attribute arrives as a :class:`Subgraph` (a callable running the body);
+* a kernel that declares a keyword-only parameter named ``ctx`` also receives a
+  :class:`KernelContext`;
+* the kernel returns a tuple with one entry per output: ``numpy.ndarray`` for tensors (exact
+  ONNX dtype, strings as object arrays of ``str``), ``list`` for sequences, ``dict`` for maps,
+  ``None`` for an empty optional;
+* a kernel never mutates its inputs.
+
+Kernels raise :class:`~pyonnx.errors.ExecutionError` (or another ``PyOnnxError``) with a message
+that says what is wrong; the runtime adds which node failed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+import numpy as np
+
+__all__ = [
+    "Kernel",
+    "KernelContext",
+    "Subgraph",
+    "kernel",
+    "get_kernel",
+    "registered_versions",
+    "registered_ops",
+    "normalize_domain",
+]
+
+Kernel = Callable[..., tuple]
+
+_REGISTRY: dict[tuple[str, str, int], Kernel] = {}
+
+
+def normalize_domain(domain: str) -> str:
+    """The default domain is spelled ``""``; ``ai.onnx`` is an alias of it."""
+    return "" if domain in ("", "ai.onnx") else domain
+
+
+def kernel(op_type: str, versions: Sequence[int], domain: str = "") -> Callable[[Kernel], Kernel]:
+    """Register the decorated function as the kernel of ``op_type`` for each since_version.
+
+    Registering the same (domain, op_type, version) twice raises ``ValueError``: two kernels
+    for one version would make the choice silent.
+    """
+    dom = normalize_domain(domain)
+    if not versions:
+        raise ValueError(f"kernel {op_type!r}: versions must not be empty")
+
+    def register(fn: Kernel) -> Kernel:
+        for v in versions:
+            key = (dom, op_type, int(v))
+            if key in _REGISTRY:
+                other = _REGISTRY[key]
+                raise ValueError(
+                    f"kernel for {dom or 'ai.onnx'}::{op_type} version {v} registered twice "
+                    f"({other.__module__}.{other.__qualname__} and {fn.__module__}.{fn.__qualname__})"
+                )
+            _REGISTRY[key] = fn
+        return fn
+
+    return register
+
+
+def get_kernel(domain: str, op_type: str, since_version: int) -> Kernel | None:
+    """The kernel registered for exactly this schema version, or ``None``."""
+    _ensure_loaded()
+    return _REGISTRY.get((normalize_domain(domain), op_type, int(since_version)))
+
+
+def registered_versions(domain: str, op_type: str) -> tuple[int, ...]:
+    """The since_versions that have a kernel, ascending."""
+    _ensure_loaded()
+    dom = normalize_domain(domain)
+    return tuple(sorted(v for (d, o, v) in _REGISTRY if d == dom and o == op_type))
+
+
+def registered_ops() -> list[tuple[str, str, int]]:
+    """Every registered (domain, op_type, since_version), sorted."""
+    _ensure_loaded()
+    return sorted(_REGISTRY)
+
+
+def wants_context(fn: Kernel) -> bool:
+    """Whether the kernel declares the keyword-only ``ctx`` parameter."""
+    p = inspect.signature(fn).parameters.get("ctx")
+    return p is not None and p.kind == inspect.Parameter.KEYWORD_ONLY
+
+
+class Subgraph(Protocol):
+    """A graph attribute (If branch, Loop/Scan body) bound to the outer scope of its node.
+
+    Calling it runs the body once on the given inputs (in the order of the body's graph
+    inputs) and returns its outputs in order.
+    """
+
+    input_names: list[str]
+    output_names: list[str]
+
+    def __call__(self, *inputs: Any) -> list[Any]: ...
+
+
+@dataclasses.dataclass
+class KernelContext:
+    """What a kernel may need to know about its node beyond inputs and attributes.
+
+    ``num_outputs`` is how many outputs the node declares (``outputs_used[i]`` is False where
+    the output name is empty, so the kernel may skip computing it); ``opset`` is the version of
+    the node's domain that the model imports; ``rng`` is the session's generator for random ops
+    without a seed; ``max_tensor_bytes`` bounds what one computed tensor may take (checked before
+    allocating, see :func:`pyonnx.ops._common.check_alloc`).
+    """
+
+    node_name: str = ""
+    op_type: str = ""
+    domain: str = ""
+    opset: int = 0
+    num_outputs: int = 1
+    outputs_used: tuple[bool, ...] = (True,)
+    rng: np.random.Generator = dataclasses.field(default_factory=np.random.default_rng)
+    max_tensor_bytes: int = 1 << 40
+
+
+_loaded = False
+
+
+def _ensure_loaded() -> None:
+    """Import every kernel module once so that their ``@kernel`` decorators have run."""
+    global _loaded
+    if not _loaded:
+        _loaded = True
+        from pyonnx import ops  # noqa: F401  (importing the package imports all kernel modules)
+
+        ops.load_all()
