@@ -31,6 +31,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from pyonnx.defs import normalize_domain  # "" and "ai.onnx" are one domain
+
 __all__ = [
     "Kernel",
     "KernelContext",
@@ -47,9 +49,6 @@ Kernel = Callable[..., tuple]
 _REGISTRY: dict[tuple[str, str, int], Kernel] = {}
 
 
-def normalize_domain(domain: str) -> str:
-    """The default domain is spelled ``""``; ``ai.onnx`` is an alias of it."""
-    return "" if domain in ("", "ai.onnx") else domain
 
 
 def kernel(op_type: str, versions: Sequence[int], domain: str = "") -> Callable[[Kernel], Kernel]:
@@ -123,7 +122,8 @@ class KernelContext:
     the output name is empty, so the kernel may skip computing it); ``opset`` is the version of
     the node's domain that the model imports; ``rng`` is the session's generator for random ops
     without a seed; ``max_tensor_bytes`` bounds what one computed tensor may take (checked before
-    allocating, see :func:`pyonnx.ops._common.check_alloc`).
+    allocating, see :func:`pyonnx.ops._common.check_alloc`); ``max_iterations`` bounds Loop and
+    Scan iterations.
     """
 
     node_name: str = ""
@@ -134,6 +134,7 @@ class KernelContext:
     outputs_used: tuple[bool, ...] = (True,)
     rng: np.random.Generator = dataclasses.field(default_factory=np.random.default_rng)
     max_tensor_bytes: int = 1 << 40
+    max_iterations: int = 10_000_000
 
 
 _loaded = False

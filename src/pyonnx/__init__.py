@@ -1,0 +1,42 @@
+"""pyonnx: the ONNX system in Python.
+
+Load, save and inspect models (:func:`load`, :func:`save`), run them with onnxruntime's API
+(:class:`InferenceSession`), and catch one error type (:class:`PyOnnxError`) for everything that
+can go wrong.
+"""
+
+from pyonnx.errors import (
+    DecodeError,
+    ExecutionError,
+    InvalidArgument,
+    PyOnnxError,
+    ResourceLimitExceeded,
+    ShapeInferenceError,
+    UnsupportedOperatorError,
+    ValidationError,
+)
+from pyonnx.io import load, save, serialize
+from pyonnx.runtime import (
+    ExecutionMode,
+    ExecutionOrder,
+    GraphOptimizationLevel,
+    InferenceSession,
+    ModelMetadata,
+    NodeArg,
+    RunOptions,
+    SessionOptions,
+    get_available_providers,
+    get_device,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "__version__",
+    "load", "save", "serialize",
+    "InferenceSession", "SessionOptions", "RunOptions", "GraphOptimizationLevel",
+    "ExecutionMode", "ExecutionOrder", "ModelMetadata", "NodeArg",
+    "get_available_providers", "get_device",
+    "PyOnnxError", "DecodeError", "ValidationError", "ShapeInferenceError",
+    "UnsupportedOperatorError", "InvalidArgument", "ResourceLimitExceeded", "ExecutionError",
+]

@@ -1,0 +1,458 @@
+"""Execution plans: a graph compiled once into a flat list of steps over numbered value slots.
+
+Compilation resolves every node's kernel (schema version from the model's opset, then the kernel
+registered for exactly that version), decodes attributes into Python values, assigns each value a
+slot, and computes where each slot is last used so it can be freed. ``run`` is then a short loop:
+gather inputs from slots, call the kernel, store outputs, drop what is dead.
+
+Subgraphs (If/Loop/Scan bodies) compile to nested plans. Their reads of enclosing-scope values are
+*captures*: when a control-flow kernel calls its body, the body's frame is seeded with the current
+values of those outer slots. Calls to model-local functions compile the function body (with the
+caller's attributes substituted) into a nested plan too, run as if it were a kernel.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from pyonnx import defs
+from pyonnx.errors import (
+    ExecutionError,
+    PyOnnxError,
+    ResourceLimitExceeded,
+    UnsupportedOperatorError,
+    ValidationError,
+)
+from pyonnx.ir import Attribute, AttributeType, Function, Graph, Node, SparseTensor, Tensor, Value
+from pyonnx.ops.registry import KernelContext, get_kernel, registered_versions, wants_context
+
+__all__ = ["PlanConfig", "Plan", "compile_graph", "describe_value"]
+
+_NONE_SLOT = 0  # slot 0 always holds None: absent optional inputs read it
+
+
+@dataclasses.dataclass
+class PlanConfig:
+    """What compilation needs besides the graph: opsets, functions, limits, the RNG."""
+
+    opsets: dict[str, int]
+    functions: dict[tuple[str, str, str], Function]
+    max_tensor_bytes: int = 16 * 2**30
+    max_nesting_depth: int = 64
+    max_loop_iterations: int = 10_000_000
+    rng: np.random.Generator = dataclasses.field(default_factory=np.random.default_rng)
+    # a run-wide hook called between nodes (deadline, terminate); None when nothing to check
+    depth: int = 0
+
+    def nested(self, opsets: dict[str, int] | None = None) -> "PlanConfig":
+        """The config of a subgraph one level deeper (or of a function body with its opsets)."""
+        return dataclasses.replace(self, opsets=opsets if opsets is not None else self.opsets,
+                                   depth=self.depth + 1)
+
+
+def describe_value(v: Any) -> str:
+    """A short type-and-shape description for error messages: ``float32[1,3,224,224]``."""
+    if v is None:
+        return "None"
+    if isinstance(v, np.ndarray):
+        return f"{v.dtype}[{','.join(str(d) for d in v.shape)}]"
+    if isinstance(v, list):
+        return f"sequence of {len(v)}"
+    if isinstance(v, dict):
+        return f"map of {len(v)}"
+    return type(v).__name__
+
+
+@dataclasses.dataclass
+class _Step:
+    node: Node
+    fn: Callable[..., Any]
+    ins: tuple[int, ...]
+    outs: tuple[int, ...]
+    kwargs: dict[str, Any]
+    frees: tuple[int, ...]
+    graph_attrs: tuple[tuple[str, "Plan"], ...]  # bodies bound to the frame at call time
+    graphs_attrs: tuple[tuple[str, tuple["Plan", ...]], ...]
+
+
+class _BoundSubgraph:
+    """A body plan bound to its caller's frame: what a control-flow kernel calls (``Subgraph``)."""
+
+    __slots__ = ("plan", "frame", "run_state")
+
+    def __init__(self, plan: "Plan", frame: list[Any], run_state: "_RunState") -> None:
+        self.plan = plan
+        self.frame = frame
+        self.run_state = run_state
+
+    @property
+    def input_names(self) -> list[str]:
+        return self.plan.input_names
+
+    @property
+    def output_names(self) -> list[str]:
+        return self.plan.output_names
+
+    def __call__(self, *inputs: Any) -> list[Any]:
+        return self.plan.execute(list(inputs), self.run_state, self.frame)
+
+
+class _RunState:
+    """Per-run checks between nodes: ``RunOptions.terminate`` and the deadline."""
+
+    __slots__ = ("run_options", "deadline", "profile")
+
+    def __init__(self, run_options: Any = None, deadline: float = 0.0,
+                 profile: list[dict[str, Any]] | None = None) -> None:
+        self.run_options = run_options
+        self.deadline = deadline
+        self.profile = profile
+
+    def check(self, node: Node) -> None:
+        if self.run_options is not None and getattr(self.run_options, "terminate", False):
+            raise ExecutionError(f"run terminated by RunOptions.terminate before {node.describe()}")
+        if self.deadline and time.monotonic() > self.deadline:
+            raise ResourceLimitExceeded(
+                f"run exceeded its deadline (SessionOptions run_timeout_s) before {node.describe()}")
+
+
+class Plan:
+    """A compiled graph. ``execute(inputs, state, outer_frame)`` returns the graph outputs.
+
+    ``input_names``/``output_names`` are the graph's; ``captures`` maps outer-frame slots to this
+    plan's slots (filled at the start of every execution).
+    """
+
+    def __init__(self, graph: Graph, config: PlanConfig, parent: "Plan | None" = None,
+                 attr_env: dict[str, Attribute] | None = None) -> None:
+        if config.depth > config.max_nesting_depth:
+            raise ResourceLimitExceeded(
+                f"graph {graph.name!r} is nested {config.depth} levels deep, above the limit of "
+                f"{config.max_nesting_depth} (SessionOptions max_nesting_depth)")
+        self.graph = graph
+        self.config = config
+        self.input_names = [v.name for v in graph.inputs]
+        self.output_names = [v.name for v in graph.outputs]
+        self._slot_of: dict[int, int] = {}  # id(Value) -> slot
+        self._slot_names: list[str] = [""]
+        self.captures: list[tuple[int, int]] = []  # (outer slot, own slot)
+        self._parent = parent
+        self._attr_env = attr_env
+        self.constants: dict[int, Any] = {}
+        self.steps: list[_Step] = []
+        self._compile()
+
+    # ----------------------------------------------------------------- compilation
+
+    def _slot(self, v: Value) -> int:
+        s = self._slot_of.get(id(v))
+        if s is None:
+            s = len(self._slot_names)
+            self._slot_of[id(v)] = s
+            self._slot_names.append(v.name)
+        return s
+
+    def _compile(self) -> None:
+        g = self.graph
+        self.input_slots = [self._slot(v) for v in g.inputs]
+        init_values: dict[int, Value] = {}
+        for v in list(g.initializers.values()) + list(g.sparse_initializers.values()):
+            s = self._slot(v)
+            init_values[s] = v
+            self.constants[s] = _constant_array(v)
+        defined = {id(v) for v in g.inputs} | {id(v) for v in init_values.values()}
+        for node in g.nodes:
+            ins = []
+            for v in node.inputs:
+                if v is None:
+                    ins.append(_NONE_SLOT)
+                    continue
+                if id(v) not in self._slot_of and id(v) not in defined:
+                    produced_here = v.producer is not None and v.producer.graph is g
+                    if not produced_here:
+                        ins.append(self._capture(v, node))
+                        continue
+                ins.append(self._slot(v))
+            outs = tuple(self._slot(v) for v in node.outputs)
+            for v in node.outputs:
+                defined.add(id(v))
+            self.steps.append(self._make_step(node, tuple(ins), outs))
+        self.output_slots = []
+        for v in g.outputs:
+            if id(v) in self._slot_of or id(v) in defined:
+                self.output_slots.append(self._slot(v))
+            else:
+                self.output_slots.append(self._capture(v, None))
+        self._frame_size = len(self._slot_names)
+        self._compute_frees()
+        self._template = [None] * self._frame_size
+        for s, arr in self.constants.items():
+            self._template[s] = arr
+
+    def _provide(self, v: Value) -> int | None:
+        """This plan's slot for ``v``, capturing it from an enclosing plan if needed (for a
+        nested plan that reads a value of a graph further out); None if no scope defines it."""
+        s = self._slot_of.get(id(v))
+        if s is not None:
+            return s
+        if self._parent is None:
+            return None
+        outer = self._parent._provide(v)
+        if outer is None:
+            return None
+        s = self._slot(v)
+        self.captures.append((outer, s))
+        return s
+
+    def _capture(self, v: Value, node: Node | None) -> int:
+        """A value of an enclosing graph: copy it into our frame at every execution."""
+        outer = self._parent._provide(v) if self._parent is not None else None
+        if outer is None:
+            where = node.describe() if node is not None else f"output of graph {self.graph.name!r}"
+            raise ValidationError(
+                f"{where} reads {v.name!r}, which is not defined in graph {self.graph.name!r} "
+                f"or any enclosing graph (no input, initializer or node output of that name)")
+        s = self._slot(v)
+        self.captures.append((outer, s))
+        return s
+
+    def _resolve_kernel(self, node: Node) -> Callable[..., Any] | Plan:
+        domain = defs.normalize_domain(node.domain)
+        opsets = self.config.opsets
+        fkey = (node.domain, node.op_type, node.overload)
+        if fkey in self.config.functions:
+            return self._compile_function(node, self.config.functions[fkey])
+        opset = opsets.get(domain)
+        if opset is None and domain == "":
+            opset = opsets.get("ai.onnx")
+        if opset is None:
+            raise ValidationError(
+                f"{node.describe()} uses domain {domain or 'ai.onnx'!r}, which the model does "
+                f"not import (add an opset_import for it)")
+        schema = defs.lookup(domain, node.op_type, opset)
+        if schema is not None:
+            fn = get_kernel(domain, node.op_type, schema.since_version)
+            if fn is None:
+                have = registered_versions(domain, node.op_type)
+                raise UnsupportedOperatorError(
+                    f"{node.describe()}: pyonnx has no kernel for {domain or 'ai.onnx'} "
+                    f"{node.op_type} version {schema.since_version} (selected by opset {opset}); "
+                    f"kernels exist for versions {list(have) or 'none'}")
+            return fn
+        have = registered_versions(domain, node.op_type)
+        usable = [v for v in have if v <= opset]
+        if usable and defs.max_opset(domain) is None:
+            # domains without schemas in pyonnx (com.microsoft…): newest kernel not after the opset
+            return get_kernel(domain, node.op_type, usable[-1])  # type: ignore[return-value]
+        known = defs.versions(domain, node.op_type)
+        if known:
+            raise UnsupportedOperatorError(
+                f"{node.describe()}: operator {node.op_type} does not exist at opset {opset} of "
+                f"{domain or 'ai.onnx'} (it exists from version {known[0]})")
+        raise UnsupportedOperatorError(
+            f"{node.describe()}: unknown operator {node.op_type!r} in domain "
+            f"{domain or 'ai.onnx'!r} (opset {opset}); pyonnx has no schema or kernel for it")
+
+    def _compile_function(self, node: Node, fn: Function) -> "Plan":
+        env: dict[str, Attribute] = dict(fn.attribute_defaults)
+        for a in node.attributes.values():
+            env[a.name] = self._attr(a)
+        opsets = dict(self.config.opsets)
+        opsets.update({defs.normalize_domain(d): v for d, v in fn.opset_imports.items()})
+        return Plan(fn.graph, self.config.nested(opsets), attr_env=env)
+
+    def _attr(self, a: Attribute) -> Attribute:
+        """Resolve a reference to a calling function's attribute (``ref_attr_name``)."""
+        if not a.ref_attr_name:
+            return a
+        if self._attr_env is None or a.ref_attr_name not in self._attr_env:
+            return Attribute(a.name, AttributeType.UNDEFINED, None)
+        ref = self._attr_env[a.ref_attr_name]
+        return Attribute(a.name, ref.type, ref.value)
+
+    def _make_step(self, node: Node, ins: tuple[int, ...], outs: tuple[int, ...]) -> _Step:
+        target = self._resolve_kernel(node)
+        kwargs: dict[str, Any] = {}
+        graph_attrs: list[tuple[str, Plan]] = []
+        graphs_attrs: list[tuple[str, tuple[Plan, ...]]] = []
+        for a in node.attributes.values():
+            a = self._attr(a)
+            if a.type == AttributeType.UNDEFINED and a.value is None:
+                continue  # a function attribute reference the caller did not set: spec default
+            if a.type == AttributeType.GRAPH:
+                graph_attrs.append((a.name, Plan(a.value, self.config.nested(), self,
+                                                 self._attr_env)))
+            elif a.type == AttributeType.GRAPHS:
+                graphs_attrs.append((a.name, tuple(
+                    Plan(sg, self.config.nested(), self, self._attr_env)
+                    for sg in a.value)))
+            else:
+                kwargs[a.name] = _attribute_value(a)
+        if isinstance(target, Plan):
+            fn: Callable[..., Any] = _function_kernel(target)
+            kwargs = {"_run_state": None}
+        else:
+            fn = target
+            if wants_context(fn):
+                kwargs["ctx"] = KernelContext(
+                    node_name=node.name, op_type=node.op_type, domain=node.domain,
+                    opset=self.config.opsets.get(defs.normalize_domain(node.domain), 0),
+                    num_outputs=len(node.outputs),
+                    outputs_used=tuple(bool(v.name) for v in node.outputs),
+                    rng=self.config.rng, max_tensor_bytes=self.config.max_tensor_bytes,
+                    max_iterations=self.config.max_loop_iterations)
+        _check_signature(node, fn, len(ins), kwargs, [n for n, _ in graph_attrs + graphs_attrs])
+        return _Step(node, fn, ins, outs, kwargs, (), tuple(graph_attrs), tuple(graphs_attrs))
+
+    def _compute_frees(self) -> None:
+        keep = set(self.output_slots) | set(self.constants) | {_NONE_SLOT}
+        last: dict[int, int] = {}
+        for i, st in enumerate(self.steps):
+            for s in st.ins:
+                last[s] = i
+            for s in st.outs:
+                last.setdefault(s, i)
+                last[s] = max(last[s], i)
+            for _, p in st.graph_attrs:
+                for outer, _own in p.captures:
+                    last[outer] = i
+            for _, ps in st.graphs_attrs:
+                for p in ps:
+                    for outer, _own in p.captures:
+                        last[outer] = i
+        frees: dict[int, list[int]] = {}
+        for s, i in last.items():
+            if s not in keep:
+                frees.setdefault(i, []).append(s)
+        for i, st in enumerate(self.steps):
+            st.frees = tuple(frees.get(i, ()))
+
+    # ----------------------------------------------------------------- execution
+
+    def execute(self, inputs: Sequence[Any], state: _RunState,
+                outer_frame: list[Any] | None = None) -> list[Any]:
+        """Run the plan on ``inputs`` (in graph-input order) and return the graph outputs."""
+        vals = self._template.copy()
+        for s, v in zip(self.input_slots, inputs):
+            vals[s] = v
+        if self.captures:
+            assert outer_frame is not None
+            for outer, own in self.captures:
+                vals[own] = outer_frame[outer]
+        profile = state.profile
+        for st in self.steps:
+            state.check(st.node)
+            args = [vals[i] for i in st.ins]
+            kwargs = st.kwargs
+            if st.graph_attrs or st.graphs_attrs or "_run_state" in kwargs:
+                kwargs = dict(kwargs)
+                for name, p in st.graph_attrs:
+                    kwargs[name] = _BoundSubgraph(p, vals, state)
+                for name, ps in st.graphs_attrs:
+                    kwargs[name] = [_BoundSubgraph(p, vals, state) for p in ps]
+                if "_run_state" in kwargs:
+                    kwargs["_run_state"] = state
+            t0 = time.perf_counter_ns() if profile is not None else 0
+            try:
+                res = st.fn(*args, **kwargs)
+            except PyOnnxError as e:
+                if isinstance(e, (ResourceLimitExceeded, UnsupportedOperatorError)):
+                    if st.node.describe() in str(e):
+                        raise
+                    raise type(e)(f"{st.node.describe()}: {e}") from e
+                if isinstance(e, ExecutionError) and getattr(e, "_pyonnx_node_named", False):
+                    raise
+                raise _node_error(st.node, args, e) from e
+            except MemoryError as e:
+                raise ResourceLimitExceeded(
+                    f"{st.node.describe()} ran out of memory computing its outputs "
+                    f"(inputs {', '.join(describe_value(a) for a in args)})") from e
+            except RecursionError as e:
+                raise ResourceLimitExceeded(f"{st.node.describe()}: recursion too deep") from e
+            except Exception as e:  # a kernel bug or an input NumPy refuses: name the node
+                raise _node_error(st.node, args, e) from e
+            if profile is not None:
+                profile.append({"node": st.node, "dur_ns": time.perf_counter_ns() - t0,
+                                "start_ns": t0, "inputs": [describe_value(a) for a in args]})
+            if len(res) < len(st.outs):
+                raise ExecutionError(
+                    f"{st.node.describe()}: kernel returned {len(res)} outputs, the node "
+                    f"declares {len(st.outs)}")
+            for s, r in zip(st.outs, res):
+                vals[s] = r
+            for s in st.frees:
+                vals[s] = None
+        return [vals[s] for s in self.output_slots]
+
+
+def compile_graph(graph: Graph, config: PlanConfig) -> Plan:
+    """Compile a main graph into a plan."""
+    return Plan(graph, config)
+
+
+def _node_error(node: Node, args: list[Any], cause: BaseException) -> ExecutionError:
+    names = [v.name if v is not None else "" for v in node.inputs]
+    desc = ", ".join(f"{n or '<absent>'}: {describe_value(a)}" for n, a in zip(names, args))
+    err = ExecutionError(f"{node.describe()} failed: {cause} (inputs: {desc or 'none'})")
+    err._pyonnx_node_named = True  # type: ignore[attr-defined]
+    return err
+
+
+def _function_kernel(plan: Plan) -> Callable[..., tuple]:
+    def call(*inputs: Any, _run_state: _RunState) -> tuple:
+        return tuple(plan.execute(list(inputs), _run_state))
+
+    return call
+
+
+def _constant_array(v: Value) -> Any:
+    c = v.const_value
+    if isinstance(c, Tensor):
+        return c.numpy()
+    if isinstance(c, SparseTensor):
+        return c.to_dense()
+    return None
+
+
+def _attribute_value(a: Attribute) -> Any:
+    """An attribute as a kernel receives it: tensors as arrays, sparse tensors densified."""
+    T, v = AttributeType, a.value
+    if a.type == T.TENSOR:
+        return v.numpy()
+    if a.type == T.TENSORS:
+        return [t.numpy() for t in v]
+    if a.type == T.SPARSE_TENSOR:
+        return v.to_dense()
+    if a.type == T.SPARSE_TENSORS:
+        return [t.to_dense() for t in v]
+    return v
+
+
+def _check_signature(node: Node, fn: Callable[..., Any], n_inputs: int, kwargs: dict[str, Any],
+                     graph_names: list[str]) -> None:
+    """Refuse at session creation a node whose attributes or inputs the kernel cannot take."""
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return
+    params = sig.parameters
+    if any(p.kind == p.VAR_KEYWORD for p in params.values()):
+        return
+    for name in list(kwargs) + graph_names:
+        if name not in params and name not in ("ctx", "_run_state"):
+            raise ValidationError(
+                f"{node.describe()} has attribute {name!r}, which this version of "
+                f"{node.op_type} does not define")
+    positional = [p for p in params.values()
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    if not any(p.kind == p.VAR_POSITIONAL for p in params.values()) and n_inputs > len(positional):
+        raise ValidationError(
+            f"{node.describe()} has {n_inputs} inputs; this version of {node.op_type} takes at "
+            f"most {len(positional)}")
+

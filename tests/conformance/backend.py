@@ -1,0 +1,281 @@
+"""The ONNX backend test suite, run through pyonnx's InferenceSession.
+
+Cases come from the installed ``onnx`` package: every node case of
+``onnx.backend.test.case.node.collect_testcases`` and the model folders ``simple``,
+``pytorch-converted``, ``pytorch-operator`` and ``light`` of its backend data. Outputs are compared
+as the onnx backend runner compares them: same count, shape and dtype, strings and integers
+exactly, floats with the case's rtol/atol (1e-3 / 1e-7 by default).
+
+Run ``python -m tests.conformance.backend`` for the totals and a per-operator table.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import glob
+import os
+import sys
+import time
+import traceback
+import warnings
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+EXPECTED_FAILURES_FILE = os.path.join(os.path.dirname(__file__), "expected_failures.txt")
+MODEL_FOLDERS = ("simple", "pytorch-converted", "pytorch-operator")
+
+
+@dataclasses.dataclass
+class Case:
+    """One conformance case: a model (bytes) and its data sets of (inputs, expected outputs)."""
+
+    name: str
+    kind: str  # node / simple / pytorch-converted / pytorch-operator / light
+    model: bytes
+    data_sets: list[tuple[list[Any], list[Any]]]
+    rtol: float = 1e-3
+    atol: float = 1e-7
+    op_types: tuple[str, ...] = ()
+
+
+def _data_root() -> str:
+    import onnx.backend.test
+
+    return os.path.join(os.path.dirname(onnx.backend.test.__file__), "data")
+
+
+def _read_pb(path: str) -> Any:
+    """Read a stored test value: TensorProto, SequenceProto, MapProto or OptionalProto."""
+    import onnx
+    from onnx import numpy_helper
+
+    with open(path, "rb") as f:
+        data = f.read()
+    for cls in (onnx.TensorProto, onnx.SequenceProto, onnx.OptionalProto, onnx.MapProto):
+        msg = cls()
+        try:
+            msg.ParseFromString(data)
+        except Exception:
+            continue
+        if cls is onnx.TensorProto and msg.HasField("data_type") or cls is not onnx.TensorProto and msg.ByteSize():
+            if cls is onnx.TensorProto:
+                return numpy_helper.to_array(msg)
+            if cls is onnx.SequenceProto:
+                return numpy_helper.to_list(msg)
+            if cls is onnx.OptionalProto:
+                return numpy_helper.to_optional(msg)
+            return numpy_helper.to_dict(msg)
+    raise ValueError(f"cannot read test data {path}")
+
+
+def _op_types(model_bytes: bytes) -> tuple[str, ...]:
+    import onnx
+
+    m = onnx.load_from_string(model_bytes)
+    return tuple(sorted({n.op_type for n in m.graph.node}))
+
+
+def node_cases() -> Iterator[Case]:
+    """Every node case of the installed onnx (about 1,880)."""
+    import onnx
+    from onnx import numpy_helper
+    from onnx.backend.test.case.node import collect_testcases
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cases = collect_testcases(None)
+    def norm(x: Any) -> Any:  # some cases store TensorProto objects instead of arrays
+        return numpy_helper.to_array(x) if isinstance(x, onnx.TensorProto) else x
+
+    for c in cases:
+        mb = c.model.SerializeToString()
+        sets = [([norm(a) for a in i], [norm(b) for b in o]) for i, o in c.data_sets]
+        yield Case(c.name, "node", mb, sets,
+                   c.rtol, c.atol, _op_types(mb))
+
+
+def folder_cases() -> Iterator[Case]:
+    """Model folders: model.onnx plus test_data_set_*/input_*.pb and output_*.pb."""
+    root = _data_root()
+    for kind in MODEL_FOLDERS:
+        for d in sorted(glob.glob(os.path.join(root, kind, "*"))):
+            model_path = os.path.join(d, "model.onnx")
+            if not os.path.exists(model_path):
+                continue
+            with open(model_path, "rb") as f:
+                mb = f.read()
+            sets = []
+            for ds in sorted(glob.glob(os.path.join(d, "test_data_set_*"))):
+                ins = [_read_pb(p) for p in sorted(glob.glob(os.path.join(ds, "input_*.pb")),
+                                                   key=_index)]
+                outs = [_read_pb(p) for p in sorted(glob.glob(os.path.join(ds, "output_*.pb")),
+                                                    key=_index)]
+                sets.append((ins, outs))
+            yield Case(f"{kind}/{os.path.basename(d)}", kind, mb, sets, op_types=_op_types(mb))
+
+
+def light_cases() -> Iterator[Case]:
+    """The nine light_* CNNs with their stored outputs; inputs as the onnx runner makes them
+    (arange(n)/n in the input's shape), tolerances as the onnx model cases set them."""
+    import onnx
+
+    tolerances = {"densenet121": 2e-3}
+    root = os.path.join(_data_root(), "light")
+    for path in sorted(glob.glob(os.path.join(root, "light_*.onnx"))):
+        name = os.path.basename(path)[len("light_"):-len(".onnx")]
+        m = onnx.load(path)
+        inits = {i.name for i in m.graph.initializer}
+        ins = []
+        for x in m.graph.input:
+            if x.name in inits:
+                continue
+            shape = tuple(d.dim_value if d.HasField("dim_value") else 1
+                          for d in x.type.tensor_type.shape.dim)
+            n = int(np.prod(shape))
+            ins.append((np.arange(n).reshape(shape) / n).astype(np.float32))
+        outs = [_read_pb(p) for p in sorted(glob.glob(path[:-5] + "_output_*.pb"), key=_index)]
+        with open(path, "rb") as f:
+            mb = f.read()
+        yield Case(f"light/{name}", "light", mb, [(ins, outs)], tolerances.get(name, 1e-3), 1e-7,
+                   _op_types(mb))
+
+
+def _index(path: str) -> int:
+    stem = os.path.splitext(os.path.basename(path))[0]
+    return int(stem.rsplit("_", 1)[1])
+
+
+def all_cases() -> list[Case]:
+    """Node cases, then model folders, then the light models."""
+    return [*node_cases(), *folder_cases(), *light_cases()]
+
+
+def load_expected_failures() -> dict[str, str]:
+    """``case name -> reason`` from expected_failures.txt (``name  # reason`` per line)."""
+    out: dict[str, str] = {}
+    if not os.path.exists(EXPECTED_FAILURES_FILE):
+        return out
+    with open(EXPECTED_FAILURES_FILE) as f:
+        for line in f:
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            name, _, reason = line.partition("#")
+            out[name.strip()] = reason.strip()
+    return out
+
+
+def assert_similar(expected: Any, actual: Any, rtol: float, atol: float, where: str = "") -> None:
+    """Compare as the onnx backend runner does (plus exactness for non-float types)."""
+    if isinstance(expected, (list, tuple)):
+        if not isinstance(actual, (list, tuple)):
+            raise AssertionError(f"{where}: expected a sequence, got {type(actual).__name__}")
+        if len(expected) != len(actual):
+            raise AssertionError(f"{where}: sequence length {len(actual)} != {len(expected)}")
+        for j, (e, a) in enumerate(zip(expected, actual)):
+            assert_similar(e, a, rtol, atol, f"{where}[{j}]")
+        return
+    if isinstance(expected, dict):
+        if not isinstance(actual, dict) or set(expected) != set(actual):
+            raise AssertionError(f"{where}: map keys differ")
+        for k in expected:
+            assert_similar(expected[k], actual[k], rtol, atol, f"{where}[{k!r}]")
+        return
+    if expected is None:
+        if actual is not None:
+            raise AssertionError(f"{where}: expected an empty optional, got {type(actual).__name__}")
+        return
+    if not isinstance(actual, np.ndarray):
+        raise AssertionError(f"{where}: expected an array, got {type(actual).__name__}")
+    expected = np.asarray(expected)
+    if actual.shape != expected.shape:
+        raise AssertionError(f"{where}: shape {actual.shape} != expected {expected.shape}")
+    if expected.dtype == object:
+        np.testing.assert_array_equal(actual, expected, err_msg=where)
+        return
+    if actual.dtype != expected.dtype:
+        raise AssertionError(f"{where}: dtype {actual.dtype} != expected {expected.dtype}")
+    kind = expected.dtype.kind
+    if kind in "biu":
+        np.testing.assert_array_equal(actual, expected, err_msg=where)
+    elif kind == "c":
+        np.testing.assert_allclose(actual, expected, rtol=rtol, atol=atol, err_msg=where)
+    else:  # float, float16 and the ml_dtypes float types
+        np.testing.assert_allclose(actual.astype(np.float64), expected.astype(np.float64),
+                                   rtol=rtol, atol=atol, err_msg=where, equal_nan=True)
+
+
+def run_case(case: Case) -> None:
+    """Run one case through pyonnx; raise on any mismatch or error."""
+    import pyonnx
+
+    sess = pyonnx.InferenceSession(case.model)
+    names = [i.name for i in sess.get_inputs()]
+    for k, (inputs, expected) in enumerate(case.data_sets):
+        feeds = {}
+        for n, v in zip(names, inputs):
+            feeds[n] = v
+        got = sess.run(None, feeds)
+        if len(got) != len(expected):
+            raise AssertionError(f"{len(got)} outputs, expected {len(expected)}")
+        for i, (e, a) in enumerate(zip(expected, got)):
+            assert_similar(e, a, case.rtol, case.atol, f"data set {k} output {i}")
+
+
+def main(argv: list[str]) -> int:
+    """Run the suite; print failures (with -v), totals and a per-operator table."""
+    verbose = "-v" in argv
+    only = [a for a in argv if not a.startswith("-")]
+    xfail = load_expected_failures()
+    t0 = time.time()
+    results: dict[str, tuple[bool, str]] = {}
+    cases = all_cases()
+    for c in cases:
+        if only and not any(o in c.name or o in c.op_types for o in only):
+            continue
+        try:
+            run_case(c)
+            results[c.name] = (True, "")
+        except Exception as e:  # noqa: BLE001 - the report lists every kind of failure
+            msg = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"[:240]
+            results[c.name] = (False, msg)
+            if verbose:
+                traceback.print_exc(limit=2)
+    by_name = {c.name: c for c in cases}
+    per_op: dict[str, Counter] = defaultdict(Counter)
+    per_kind: dict[str, Counter] = defaultdict(Counter)
+    for name, (ok, msg) in results.items():
+        c = by_name[name]
+        per_kind[c.kind]["pass" if ok else "fail"] += 1
+        if c.kind == "node":
+            for op in c.op_types:
+                per_op[op]["pass" if ok else "fail"] += 1
+        if not ok:
+            tag = "xfail" if name in xfail else "FAIL "
+            print(f"{tag} {name}: {msg}")
+    unexpected_pass = [n for n, (ok, _) in results.items() if ok and n in xfail]
+    for n in unexpected_pass:
+        print(f"XPASS {n}: listed in expected_failures.txt but passes; remove it")
+    print("\nper operator (node cases): op  passed/total")
+    for op in sorted(per_op):
+        c = per_op[op]
+        tot = c["pass"] + c["fail"]
+        mark = "" if c["fail"] == 0 else "  <-"
+        print(f"  {op:32s} {c['pass']:4d}/{tot:<4d}{mark}")
+    print("\ntotals by kind:")
+    for kind, c in per_kind.items():
+        print(f"  {kind:18s} {c['pass']:5d} passed, {c['fail']:5d} failed")
+    npass = sum(ok for ok, _ in results.values())
+    nfail = len(results) - npass
+    unexpected_fail = [n for n, (ok, _) in results.items() if not ok and n not in xfail]
+    print(f"\nconformance: {npass} passed, {nfail} failed of {len(results)} "
+          f"({100.0 * npass / max(1, len(results)):.1f}%) in {time.time() - t0:.0f} s; "
+          f"{len(unexpected_fail)} unexpected failures, {len(unexpected_pass)} unexpected passes")
+    return 1 if unexpected_fail or unexpected_pass else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
