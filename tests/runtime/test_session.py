@@ -1,0 +1,236 @@
+"""InferenceSession: onnxruntime's surface, feed validation, errors naming what is wrong."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+onnx = pytest.importorskip("onnx")
+from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+
+import pyonnx  # noqa: E402
+from pyonnx import (  # noqa: E402
+    ExecutionError,
+    InvalidArgument,
+    UnsupportedOperatorError,
+    ValidationError,
+)
+
+
+def _model(nodes, inputs, outputs, initializers=(), opset=18, ir=9, functions=()):  # type: ignore[no-untyped-def]
+    g = helper.make_graph(nodes, "g", inputs, outputs, initializer=list(initializers))
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)], ir_version=ir,
+                          functions=list(functions))
+    return m.SerializeToString()
+
+
+def _add_model() -> bytes:
+    return _model([helper.make_node("Add", ["x", "y"], ["z"], name="add0")],
+                  [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3]),
+                   helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3])],
+                  [helper.make_tensor_value_info("z", TensorProto.FLOAT, ["N", 3])])
+
+
+def test_run_like_onnxruntime() -> None:
+    sess = pyonnx.InferenceSession(_add_model(), providers=["CPUExecutionProvider"])
+    x = np.ones((2, 3), np.float32)
+    y = np.arange(3, dtype=np.float32).reshape(1, 3)
+    (z,) = sess.run(None, {"x": x, "y": y})
+    np.testing.assert_array_equal(z, x + y)
+    assert sess.run(["z"], {"x": x, "y": y})[0].shape == (2, 3)
+    (inp_x, inp_y) = sess.get_inputs()
+    assert (inp_x.name, inp_x.type, inp_x.shape) == ("x", "tensor(float)", ["N", 3])
+    assert sess.get_outputs()[0].shape == ["N", 3]
+    assert sess.get_providers() == ["CPUExecutionProvider"]
+    assert pyonnx.get_available_providers() == ["CPUExecutionProvider"]
+
+
+@pytest.mark.parametrize("feed, words", [
+    ({"x": np.ones((2, 3), np.float32), "y": np.ones((1, 3), np.float32), "w": np.ones(1)},
+     ["'w'", "not an input"]),
+    ({"x": np.ones((2, 3), np.float32)}, ["missing", "y"]),
+    ({"x": np.ones((2, 3), np.float64), "y": np.ones((1, 3), np.float32)},
+     ["'x'", "tensor(double)", "tensor(float)"]),
+    ({"x": np.ones((2, 3, 1), np.float32), "y": np.ones((1, 3), np.float32)},
+     ["'x'", "rank 3", "rank 2"]),
+    ({"x": np.ones((2, 4), np.float32), "y": np.ones((1, 3), np.float32)},
+     ["'x'", "axis 1", "expected 3"]),
+    ({"x": [[1.0, 2.0, 3.0]], "y": np.ones((1, 3), np.float32)}, ["'x'", "numpy.ndarray"]),
+])
+def test_feed_validation_names_the_input(feed, words) -> None:  # type: ignore[no-untyped-def]
+    sess = pyonnx.InferenceSession(_add_model())
+    with pytest.raises(InvalidArgument) as e:
+        sess.run(None, feed)
+    for w in words:
+        assert w in str(e.value)
+
+
+def test_unknown_output_name() -> None:
+    sess = pyonnx.InferenceSession(_add_model())
+    with pytest.raises(InvalidArgument, match="'q' is not an output"):
+        sess.run(["q"], {"x": np.ones((1, 3), np.float32), "y": np.ones((1, 3), np.float32)})
+
+
+def test_kernel_failure_names_node_and_shapes() -> None:
+    m = _model([helper.make_node("MatMul", ["a", "b"], ["c"], name="mm1")],
+               [helper.make_tensor_value_info("a", TensorProto.FLOAT, None),
+                helper.make_tensor_value_info("b", TensorProto.FLOAT, None)],
+               [helper.make_tensor_value_info("c", TensorProto.FLOAT, None)])
+    sess = pyonnx.InferenceSession(m)
+    with pytest.raises(ExecutionError) as e:
+        sess.run(None, {"a": np.ones((2, 3), np.float32), "b": np.ones((4, 5), np.float32)})
+    msg = str(e.value)
+    assert "mm1" in msg and "MatMul" in msg and "float32[2,3]" in msg and "float32[4,5]" in msg
+    assert e.value.__cause__ is not None
+
+
+def test_overridable_initializer() -> None:
+    w = numpy_helper.from_array(np.full((1, 3), 2.0, np.float32), "y")
+    m = _model([helper.make_node("Mul", ["x", "y"], ["z"])],
+               [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3]),
+                helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3])],
+               [helper.make_tensor_value_info("z", TensorProto.FLOAT, [1, 3])], [w])
+    sess = pyonnx.InferenceSession(m)
+    assert [a.name for a in sess.get_inputs()] == ["x"]
+    assert [a.name for a in sess.get_overridable_initializers()] == ["y"]
+    x = np.ones((1, 3), np.float32)
+    np.testing.assert_array_equal(sess.run(None, {"x": x})[0], 2 * x)
+    np.testing.assert_array_equal(sess.run(None, {"x": x, "y": 3 * x})[0], 3 * x)
+
+
+def test_constant_output_is_a_copy() -> None:
+    w = numpy_helper.from_array(np.arange(3, dtype=np.float32), "w")
+    m = _model([helper.make_node("Identity", ["w"], ["out"])], [],
+               [helper.make_tensor_value_info("out", TensorProto.FLOAT, [3])], [w])
+    sess = pyonnx.InferenceSession(m)
+    out = sess.run(None, {})[0]
+    out[0] = 100.0  # the caller may write to what it gets back
+    assert sess.run(None, {})[0][0] == 0.0
+
+
+def test_provider_fallback_warns_and_strict_raises() -> None:
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        sess = pyonnx.InferenceSession(_add_model(), providers=["CUDAExecutionProvider",
+                                                                "CPUExecutionProvider"])
+    assert sess.get_providers() == ["CPUExecutionProvider"]
+    assert any("CUDAExecutionProvider" in str(x.message) for x in w)
+    opts = pyonnx.SessionOptions()
+    opts.strict_providers = True
+    with pytest.raises(InvalidArgument, match="CUDAExecutionProvider"):
+        pyonnx.InferenceSession(_add_model(), opts, providers=["CUDAExecutionProvider"])
+
+
+def test_provider_options_and_session_options() -> None:
+    opts = pyonnx.SessionOptions()
+    opts.intra_op_num_threads = 1
+    opts.graph_optimization_level = pyonnx.GraphOptimizationLevel.ORT_DISABLE_ALL
+    opts.add_session_config_entry("session.any_key", "1")
+    sess = pyonnx.InferenceSession(_add_model(), opts,
+                                   providers=[("CPUExecutionProvider", {"arena": 0})])
+    assert sess.get_session_options() is opts
+    assert sess.get_provider_options() == {"CPUExecutionProvider": {"arena": "0"}}
+    with pytest.raises(AttributeError):
+        opts.no_such_option = 1  # type: ignore[attr-defined]
+    x = np.ones((1, 3), np.float32)
+    assert sess.run(None, {"x": x, "y": x})[0].sum() == 6
+
+
+def test_unknown_operator_and_missing_version() -> None:
+    m = _model([helper.make_node("NoSuchOp", ["x"], ["y"], name="n1")],
+               [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+               [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])
+    with pytest.raises(UnsupportedOperatorError, match="NoSuchOp"):
+        pyonnx.InferenceSession(m)
+    # an op used at an opset before it existed
+    m = _model([helper.make_node("Gelu", ["x"], ["y"], name="g")],
+               [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+               [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])], opset=13)
+    with pytest.raises(UnsupportedOperatorError, match="exists from version 20"):
+        pyonnx.InferenceSession(m)
+
+
+def test_opset_and_ir_too_new() -> None:
+    m = _model([helper.make_node("Relu", ["x"], ["y"])],
+               [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+               [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])], opset=99)
+    with pytest.raises(UnsupportedOperatorError, match="opsets 1 to 28"):
+        pyonnx.InferenceSession(m)
+    m = _model([helper.make_node("Relu", ["x"], ["y"])],
+               [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+               [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])], ir=99)
+    with pytest.raises(UnsupportedOperatorError, match="IR version 99"):
+        pyonnx.InferenceSession(m)
+
+
+def test_undefined_input_is_a_validation_error() -> None:
+    m = _model([helper.make_node("Relu", ["nope"], ["y"], name="r")],
+               [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+               [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])
+    with pytest.raises(ValidationError, match="'nope'"):
+        pyonnx.InferenceSession(m)
+
+
+def test_sequence_and_optional_outputs() -> None:
+    seq_t = helper.make_tensor_sequence_value_info("s", TensorProto.FLOAT, None)
+    m = _model([helper.make_node("SequenceConstruct", ["x", "x"], ["s"])],
+               [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])], [seq_t])
+    sess = pyonnx.InferenceSession(m)
+    assert sess.get_outputs()[0].type == "seq(tensor(float))"
+    out = sess.run(None, {"x": np.ones(2, np.float32)})[0]
+    assert isinstance(out, list) and len(out) == 2
+
+
+def test_if_reads_outer_scope_values() -> None:
+    then_g = helper.make_graph([helper.make_node("Add", ["x", "x"], ["t"])], "then", [],
+                               [helper.make_tensor_value_info("t", TensorProto.FLOAT, [2])])
+    else_g = helper.make_graph([helper.make_node("Neg", ["x"], ["e"])], "else", [],
+                               [helper.make_tensor_value_info("e", TensorProto.FLOAT, [2])])
+    m = _model([helper.make_node("If", ["c"], ["y"], then_branch=then_g, else_branch=else_g)],
+               [helper.make_tensor_value_info("c", TensorProto.BOOL, []),
+                helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])],
+               [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])])
+    sess = pyonnx.InferenceSession(m)
+    x = np.array([1.0, 2.0], np.float32)
+    np.testing.assert_array_equal(sess.run(None, {"c": np.array(True), "x": x})[0], 2 * x)
+    np.testing.assert_array_equal(sess.run(None, {"c": np.array(False), "x": x})[0], -x)
+
+
+def test_model_local_function() -> None:
+    f = helper.make_function("custom", "Twice", ["a"], ["b"],
+                             [helper.make_node("Add", ["a", "a"], ["b"])],
+                             [helper.make_opsetid("", 18)])
+    g = helper.make_graph([helper.make_node("Twice", ["x"], ["y"], domain="custom")], "g",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 18),
+                                            helper.make_opsetid("custom", 1)],
+                          functions=[f], ir_version=9)
+    sess = pyonnx.InferenceSession(m.SerializeToString())
+    np.testing.assert_array_equal(sess.run(None, {"x": np.ones(2, np.float32)})[0], [2, 2])
+
+
+def test_run_options_terminate() -> None:
+    sess = pyonnx.InferenceSession(_add_model())
+    ro = pyonnx.RunOptions()
+    ro.terminate = True
+    x = np.ones((1, 3), np.float32)
+    with pytest.raises(ExecutionError, match="terminate"):
+        sess.run(None, {"x": x, "y": x}, ro)
+
+
+def test_profiling_writes_chrome_trace(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    opts = pyonnx.SessionOptions()
+    opts.enable_profiling = True
+    opts.profile_file_prefix = str(tmp_path / "prof")
+    sess = pyonnx.InferenceSession(_add_model(), opts)
+    x = np.ones((1, 3), np.float32)
+    sess.run(None, {"x": x, "y": x})
+    path = sess.end_profiling()
+    events = json.load(open(path))
+    assert events[0]["args"]["op_type"] == "Add" and events[0]["ph"] == "X"
+    assert events[0]["args"]["input_shapes"] == ["float32[1,3]", "float32[1,3]"]
