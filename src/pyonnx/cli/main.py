@@ -1,6 +1,6 @@
 """Entry point of the ``pyonnx`` command: dispatches to one module per sub-command.
 
-Every sub-command module defines ``register(subparsers)`` (adding its parser, with its help) and
+Every public module of this package (other than this one) is a sub-command; it defines ``register(subparsers)`` (adding its parser, with its help) and
 ``run(args) -> int``. Errors pyonnx raises on purpose print as one line, without a traceback, and
 the command exits with status 1.
 """
@@ -14,7 +14,16 @@ from collections.abc import Sequence
 from pyonnx import __version__
 from pyonnx.errors import PyOnnxError
 
-_COMMANDS = ("info", "run", "demo")
+
+
+def _command_modules() -> list[str]:
+    """Every public module of this package except ``main`` is a sub-command."""
+    import pkgutil
+
+    import pyonnx.cli as pkg
+
+    return sorted(m.name for m in pkgutil.iter_modules(pkg.__path__)
+                  if not m.name.startswith("_") and m.name != "main")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"pyonnx {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for name in _COMMANDS:
+    for name in _command_modules():
         module = importlib.import_module(f"pyonnx.cli.{name}")
         module.register(sub)
     return parser
