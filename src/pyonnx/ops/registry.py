@@ -39,6 +39,8 @@ __all__ = [
     "Subgraph",
     "kernel",
     "get_kernel",
+    "graph_kernel",
+    "get_graph_kernel",
     "registered_versions",
     "registered_ops",
     "normalize_domain",
@@ -47,6 +49,9 @@ __all__ = [
 Kernel = Callable[..., tuple]
 
 _REGISTRY: dict[tuple[str, str, int], Kernel] = {}
+# ops whose meaning depends on the graph around the node (Gradient): factories that build the
+# kernel at session creation from the node and the graph's nodes
+_GRAPH_KERNELS: dict[tuple[str, str, int], Callable[..., Kernel]] = {}
 
 
 
@@ -76,6 +81,32 @@ def kernel(op_type: str, versions: Sequence[int], domain: str = "") -> Callable[
     return register
 
 
+def graph_kernel(op_type: str, versions: Sequence[int], domain: str = ""
+                 ) -> Callable[[Callable[..., Kernel]], Callable[..., Kernel]]:
+    """Register a factory ``factory(node, graph, resolve) -> kernel`` for an operator whose
+    computation is defined by other nodes of its graph (``Gradient``). ``resolve(node)`` gives the
+    kernel of another node. The registry lookup prefers these factories."""
+    dom = normalize_domain(domain)
+
+    def register(factory: Callable[..., Kernel]) -> Callable[..., Kernel]:
+        for v in versions:
+            key = (dom, op_type, int(v))
+            if key in _REGISTRY or key in _GRAPH_KERNELS:
+                raise ValueError(f"kernel for {dom or 'ai.onnx'}::{op_type} version {v} "
+                                 f"registered twice")
+            _GRAPH_KERNELS[key] = factory
+        return factory
+
+    return register
+
+
+def get_graph_kernel(domain: str, op_type: str, since_version: int
+                     ) -> Callable[..., Kernel] | None:
+    """The graph-kernel factory registered for exactly this schema version, or ``None``."""
+    _ensure_loaded()
+    return _GRAPH_KERNELS.get((normalize_domain(domain), op_type, int(since_version)))
+
+
 def get_kernel(domain: str, op_type: str, since_version: int) -> Kernel | None:
     """The kernel registered for exactly this schema version, or ``None``."""
     _ensure_loaded()
@@ -86,7 +117,8 @@ def registered_versions(domain: str, op_type: str) -> tuple[int, ...]:
     """The since_versions that have a kernel, ascending."""
     _ensure_loaded()
     dom = normalize_domain(domain)
-    return tuple(sorted(v for (d, o, v) in _REGISTRY if d == dom and o == op_type))
+    return tuple(sorted(v for (d, o, v) in (*_REGISTRY, *_GRAPH_KERNELS)
+                        if d == dom and o == op_type))
 
 
 def registered_ops() -> list[tuple[str, str, int]]:

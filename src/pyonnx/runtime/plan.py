@@ -30,7 +30,13 @@ from pyonnx.errors import (
     ValidationError,
 )
 from pyonnx.ir import Attribute, AttributeType, Function, Graph, Node, SparseTensor, Tensor, Value
-from pyonnx.ops.registry import KernelContext, get_kernel, registered_versions, wants_context
+from pyonnx.ops.registry import (
+    KernelContext,
+    get_graph_kernel,
+    get_kernel,
+    registered_versions,
+    wants_context,
+)
 
 __all__ = ["PlanConfig", "Plan", "compile_graph", "describe_value"]
 
@@ -237,6 +243,9 @@ class Plan:
                 f"not import (add an opset_import for it)")
         schema = defs.lookup(domain, node.op_type, opset)
         if schema is not None:
+            factory = get_graph_kernel(domain, node.op_type, schema.since_version)
+            if factory is not None:
+                return factory(node, self.graph, self._resolve_kernel)
             fn = get_kernel(domain, node.op_type, schema.since_version)
             if fn is None:
                 have = registered_versions(domain, node.op_type)
