@@ -136,7 +136,8 @@ def test_lookup_resolves_the_largest_since_version_not_above_opset(domain, op_ty
         ("ai.onnx.ml", "TreeEnsemble", 4),
         ("ai.onnx.ml", "Relu", 5),  # an op of another domain
         ("", "TreeEnsemble", 28),
-        ("com.microsoft", "FusedConv", 1),  # a domain the table does not have
+        ("com.microsoft", "FusedConv", 1),  # a contrib op pyonnx has no schema for
+        ("org.example", "Anything", 1),  # a domain the table does not have
         ("ai.onnx.training", "Adam", 1),
     ],
 )
@@ -164,6 +165,8 @@ def test_deprecated_versions_are_returned_flagged():
 
 def test_lookup_agrees_with_onnx_get_schema_at_every_opset():
     for domain in defs.domains():
+        if domain == "com.microsoft":  # onnxruntime's contrib schemas; onnx does not know them
+            continue
         top = defs.max_opset(domain)
         for op_type in defs.op_types(domain):
             for opset in range(1, top + 1):
@@ -189,7 +192,8 @@ def test_lookup_returns_the_same_cached_instance():
 
 def test_every_onnx_schema_is_present_and_nothing_else():
     ours = {
-        (d, op, v) for d in defs.domains() for op in defs.op_types(d) for v in defs.versions(d, op)
+        (d, op, v) for d in defs.domains() if d != "com.microsoft"  # onnxruntime's, tested below
+        for op in defs.op_types(d) for v in defs.versions(d, op)
     }
     theirs = {(s.domain, s.name, s.since_version) for s in ALL_ONNX}
     assert ours == theirs
@@ -208,15 +212,18 @@ def test_versions_are_ascending_and_match_onnx():
 
 def test_domains_op_types_and_max_opset():
     version_map = onnx.defs.C.schema_version_map()
-    assert defs.domains() == sorted(version_map)
+    assert defs.domains() == sorted([*version_map, "com.microsoft"])
     for domain, (_, hi) in version_map.items():
         assert defs.max_opset(domain) == hi
     assert defs.max_opset("") == 28
     assert defs.max_opset("ai.onnx.ml") == 5
-    assert defs.max_opset("com.microsoft") is None
+    assert defs.max_opset("com.microsoft") == 1
+    assert defs.max_opset("org.example") is None
     assert defs.max_opset("ai.onnx.training") == 1
     assert defs.op_types("ai.onnx.training") == []
-    assert defs.op_types("com.microsoft") == []
+    assert "SkipLayerNormalization" in defs.op_types("com.microsoft")
+    assert defs.lookup("com.microsoft", "MatMulNBits", 1).since_version == 1
+    assert defs.lookup("", "SimplifiedLayerNormalization", 28) is None  # contrib, not ONNX
     names = defs.op_types("")
     assert names == sorted(names) and "Conv" in names and "Upsample" in names
     assert defs.has_op("", "Conv") and not defs.has_op("", "NoSuchOp")

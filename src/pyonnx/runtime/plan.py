@@ -152,6 +152,7 @@ class Plan:
         self._attr_env = attr_env
         self.constants: dict[int, Any] = {}
         self.steps: list[_Step] = []
+        self._fast: list[tuple[Any, ...]] | None = None
         self._compile()
 
     # ----------------------------------------------------------------- compilation
@@ -256,8 +257,10 @@ class Plan:
             return fn
         have = registered_versions(domain, node.op_type)
         usable = [v for v in have if v <= opset]
-        if usable and defs.max_opset(domain) is None:
-            # domains without schemas in pyonnx (com.microsoft…): newest kernel not after the opset
+        if usable:
+            # no ONNX schema at this opset, but a kernel exists: a domain pyonnx has no schemas
+            # for, or one of onnxruntime's default-domain contrib ops (LayerNormalization-1,
+            # SimplifiedLayerNormalization-1) that onnxruntime accepts before the standard op
             return get_kernel(domain, node.op_type, usable[-1])  # type: ignore[return-value]
         known = defs.versions(domain, node.op_type)
         if known:
@@ -354,50 +357,107 @@ class Plan:
             assert outer_frame is not None
             for outer, own in self.captures:
                 vals[own] = outer_frame[outer]
+        if state.profile is None and state.run_options is None and not state.deadline:
+            self._run_fast(vals, state)
+        else:
+            self._run_checked(vals, state)
+        return [vals[s] for s in self.output_slots]
+
+    def _fast_steps(self) -> list[tuple[Any, ...]]:
+        """Per step, what the fast loop needs as one tuple (no attribute lookups per node):
+        (kernel, input slots, kwargs, output slots, frees, step needing a bound frame or None)."""
+        fast = self._fast
+        if fast is None:
+            fast = [(st.fn, st.ins, st.kwargs, st.outs, st.frees,
+                     st if (st.graph_attrs or st.graphs_attrs or "_run_state" in st.kwargs)
+                     else None, st)
+                    for st in self.steps]
+            self._fast = fast
+        return fast
+
+    def _run_fast(self, vals: list[Any], state: _RunState) -> None:
+        """The loop without per-node checks: no profiling, no terminate flag, no deadline."""
+        for fn, ins, kwargs, outs, frees, special, st in self._fast_steps():
+            args = [vals[i] for i in ins]
+            if special is not None:
+                kwargs = self._bind(special, vals, state)
+            try:
+                res = fn(*args, **kwargs)
+            except Exception as e:
+                err = self._failure(st, args, e)
+                if err is e:
+                    raise
+                raise err from e
+            if len(res) < len(outs):
+                raise self._short(st, res)
+            for s, r in zip(outs, res):
+                vals[s] = r
+            for s in frees:
+                vals[s] = None
+
+    def _run_checked(self, vals: list[Any], state: _RunState) -> None:
+        """The loop with terminate/deadline checks between nodes and optional profiling."""
         profile = state.profile
         for st in self.steps:
             state.check(st.node)
             args = [vals[i] for i in st.ins]
             kwargs = st.kwargs
             if st.graph_attrs or st.graphs_attrs or "_run_state" in kwargs:
-                kwargs = dict(kwargs)
-                for name, p in st.graph_attrs:
-                    kwargs[name] = _BoundSubgraph(p, vals, state)
-                for name, ps in st.graphs_attrs:
-                    kwargs[name] = [_BoundSubgraph(p, vals, state) for p in ps]
-                if "_run_state" in kwargs:
-                    kwargs["_run_state"] = state
+                kwargs = self._bind(st, vals, state)
             t0 = time.perf_counter_ns() if profile is not None else 0
             try:
                 res = st.fn(*args, **kwargs)
-            except PyOnnxError as e:
-                if isinstance(e, (ResourceLimitExceeded, UnsupportedOperatorError)):
-                    if st.node.describe() in str(e):
-                        raise
-                    raise type(e)(f"{st.node.describe()}: {e}") from e
-                if isinstance(e, ExecutionError) and getattr(e, "_pyonnx_node_named", False):
+            except Exception as e:
+                err = self._failure(st, args, e)
+                if err is e:
                     raise
-                raise _node_error(st.node, args, e) from e
-            except MemoryError as e:
-                raise ResourceLimitExceeded(
-                    f"{st.node.describe()} ran out of memory computing its outputs "
-                    f"(inputs {', '.join(describe_value(a) for a in args)})") from e
-            except RecursionError as e:
-                raise ResourceLimitExceeded(f"{st.node.describe()}: recursion too deep") from e
-            except Exception as e:  # a kernel bug or an input NumPy refuses: name the node
-                raise _node_error(st.node, args, e) from e
+                raise err from e
             if profile is not None:
                 profile.append({"node": st.node, "dur_ns": time.perf_counter_ns() - t0,
                                 "start_ns": t0, "inputs": [describe_value(a) for a in args]})
             if len(res) < len(st.outs):
-                raise ExecutionError(
-                    f"{st.node.describe()}: kernel returned {len(res)} outputs, the node "
-                    f"declares {len(st.outs)}")
+                raise self._short(st, res)
             for s, r in zip(st.outs, res):
                 vals[s] = r
             for s in st.frees:
                 vals[s] = None
-        return [vals[s] for s in self.output_slots]
+
+    @staticmethod
+    def _bind(st: _Step, vals: list[Any], state: _RunState) -> dict[str, Any]:
+        """The step's kwargs with its bodies bound to this frame and the run state."""
+        kwargs = dict(st.kwargs)
+        for name, p in st.graph_attrs:
+            kwargs[name] = _BoundSubgraph(p, vals, state)
+        for name, ps in st.graphs_attrs:
+            kwargs[name] = [_BoundSubgraph(p, vals, state) for p in ps]
+        if "_run_state" in kwargs:
+            kwargs["_run_state"] = state
+        return kwargs
+
+    @staticmethod
+    def _short(st: _Step, res: Any) -> ExecutionError:
+        return ExecutionError(
+            f"{st.node.describe()}: kernel returned {len(res)} outputs, the node "
+            f"declares {len(st.outs)}")
+
+    @staticmethod
+    def _failure(st: _Step, args: list[Any], e: Exception) -> Exception:
+        """The error to raise for a kernel failure: one that names the node."""
+        if isinstance(e, PyOnnxError):
+            if isinstance(e, (ResourceLimitExceeded, UnsupportedOperatorError)):
+                if st.node.describe() in str(e):
+                    return e
+                return type(e)(f"{st.node.describe()}: {e}")
+            if isinstance(e, ExecutionError) and getattr(e, "_pyonnx_node_named", False):
+                return e
+            return _node_error(st.node, args, e)
+        if isinstance(e, MemoryError):
+            return ResourceLimitExceeded(
+                f"{st.node.describe()} ran out of memory computing its outputs "
+                f"(inputs {', '.join(describe_value(a) for a in args)})")
+        if isinstance(e, RecursionError):
+            return ResourceLimitExceeded(f"{st.node.describe()}: recursion too deep")
+        return _node_error(st.node, args, e)  # a kernel bug or an input NumPy refuses
 
 
 def compile_graph(graph: Graph, config: PlanConfig) -> Plan:
