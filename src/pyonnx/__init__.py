@@ -15,7 +15,9 @@ from pyonnx.errors import (
     UnsupportedOperatorError,
     ValidationError,
 )
+from pyonnx.checker import check_model
 from pyonnx.io import load, save, serialize
+from pyonnx.shape_inference import infer_shapes
 from pyonnx.runtime import (
     ExecutionMode,
     ExecutionOrder,
@@ -33,7 +35,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "__version__",
-    "load", "save", "serialize",
+    "load", "save", "serialize", "check_model", "infer_shapes",
     "InferenceSession", "SessionOptions", "RunOptions", "GraphOptimizationLevel",
     "ExecutionMode", "ExecutionOrder", "ModelMetadata", "NodeArg",
     "get_available_providers", "get_device",

@@ -460,6 +460,8 @@ class _Decoder:
             v.metadata_props = _props(vi.metadata_props)
             g.inputs.append(v)
         for tp in gp.initializer:
+            if tp.name in g.initializers:
+                raise DecodeError(f"graph {gp.name!r} has two initializer tensors named {tp.name!r}")
             t = tensor_from_proto(tp, self.opts)
             v = local.get(tp.name)
             if v is None or v.const_value is not None:
@@ -494,6 +496,9 @@ class _Decoder:
                     visible[name] = v
                 inputs.append(v)
             attrs = [self.attribute(a, visible, where_n, depth, g) for a in np_.attribute]
+            if len({a.name for a in attrs}) != len(attrs):
+                dup = sorted({a.name for a in attrs if [b.name for b in attrs].count(a.name) > 1})
+                raise DecodeError(f"{where_n} gives attribute(s) {dup} more than once")
             node = Node(np_.op_type, inputs, outs, domain=np_.domain, name=np_.name,
                         attributes=attrs, overload=np_.overload, doc_string=np_.doc_string,
                         metadata_props=_props(np_.metadata_props))
@@ -568,6 +573,9 @@ def model_from_proto(mp: Any, opts: DecodeOptions | None = None) -> Model:
     dec = _Decoder(opts)
     opsets: dict[str, int] = {}
     for o in mp.opset_import:
+        if o.domain in opsets:
+            raise DecodeError(f"model imports domain {o.domain or 'ai.onnx'!r} twice (versions "
+                              f"{opsets[o.domain]} and {o.version}); keep one opset_import entry")
         opsets[o.domain] = int(o.version)
     graph = dec.graph(mp.graph, None, 0, None, "main graph")
     model = Model(graph, ir_version=int(mp.ir_version), opset_imports=opsets,

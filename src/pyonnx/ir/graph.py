@@ -262,7 +262,8 @@ class Model:
                  metadata_props: dict[str, str] | None = None) -> None:
         self.graph = graph
         self.ir_version = ir_version
-        self.opset_imports: dict[str, int] = dict(opset_imports or {"": 21})
+        self.opset_imports: dict[str, int] = ({"": 21} if opset_imports is None
+                                              else dict(opset_imports))
         self.producer_name = producer_name
         self.producer_version = producer_version
         self.domain = domain

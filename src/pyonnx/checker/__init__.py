@@ -1,0 +1,86 @@
+"""The model checker: does a model follow the rules of the ONNX IR specification?
+
+:func:`check_model` walks the whole model (main graph, subgraphs, model-local functions) and
+collects every violation, each tagged with the rule it breaks (see :data:`RULES`) and located by
+a path such as ``main graph > node 'loop1' (Loop) > body > node #2 (Add)``. All of them are
+raised together in one :class:`~pyonnx.errors.ValidationError` whose message lists them one per
+line. One function checks one rule; the modules group them by what they look at:
+
+* ``model_rules``: IR version, opset imports, model-local functions;
+* ``graph_rules``: names, SSA, topological order, defined inputs/outputs, value types;
+* ``node_rules``: operator resolution, attributes, arity, type constraints (full check);
+* ``tensor_rules``: initializers, sparse tensors, tensor attributes.
+
+Two facts are decided by the loader rather than here: a tensor whose stored data disagrees with
+its dims or element type (including UNDEFINED) cannot be decoded, so :func:`pyonnx.load` raises
+:class:`~pyonnx.errors.DecodeError` for it (the tensor rule still checks models built in memory),
+and external data is validated when it is opened.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from pyonnx.checker._context import RULES, CheckContext, GraphEnv, Violation
+from pyonnx.checker.graph_rules import check_graph
+from pyonnx.checker.model_rules import (
+    IrVersionWarning,
+    check_functions,
+    check_opset_imports,
+    check_versions,
+)
+from pyonnx.errors import ShapeInferenceError, ValidationError
+from pyonnx.ir import Model
+
+__all__ = ["check_model", "collect_violations", "IrVersionWarning", "Violation", "RULES"]
+
+
+def check_model(model: Model | str | os.PathLike[str] | bytes | Any,
+                full_check: bool = False) -> None:
+    """Check a model against the ONNX IR specification; return None when it is valid.
+
+    ``model`` is a :class:`~pyonnx.ir.Model` or anything :func:`pyonnx.load` reads (a path, bytes,
+    a protobuf message); a file that cannot be decoded raises
+    :class:`~pyonnx.errors.DecodeError`. With ``full_check``, the known types of each node's
+    inputs and outputs must also satisfy its operator's type constraints, and strict shape
+    inference must succeed. Raises :class:`~pyonnx.errors.ValidationError` listing every
+    violation; an IR version older than the imported opsets only warns
+    (:class:`IrVersionWarning`).
+    """
+    violations = collect_violations(model, full_check)
+    if violations:
+        n = len(violations)
+        head = f"the model breaks {n} rule{'s' if n != 1 else ''} of the ONNX specification:"
+        lines = [str(v) for v in violations]
+        raise ValidationError("\n".join([head, *lines]), lines)
+
+
+def collect_violations(model: Model | str | os.PathLike[str] | bytes | Any,
+                       full_check: bool = False) -> list[Violation]:
+    """Every violation of the model, in the order the checker meets them (empty when valid)."""
+    if not isinstance(model, Model):
+        from pyonnx.io import load
+
+        model = load(model)
+    ctx = CheckContext(model, full_check)
+    check_versions(ctx)
+    check_opset_imports(ctx, model.opset_imports, "model")
+    check_graph(ctx, model.graph, "main graph", GraphEnv(model.opset_imports), None, main=True)
+    check_functions(ctx)
+    if full_check and not ctx.violations:
+        _strict_shape_inference(ctx)
+    return ctx.violations
+
+
+def _strict_shape_inference(ctx: CheckContext) -> None:
+    """Run strict shape inference when pyonnx has it (only on an otherwise valid model: the
+    inference assumes the structure the other rules guarantee)."""
+    try:
+        from pyonnx.shape_inference import infer_shapes  # type: ignore[attr-defined]
+    except ImportError:
+        return  # shape inference is not part of this installation yet: types were checked above
+    try:
+        infer_shapes(ctx.model, strict=True)
+    except ShapeInferenceError as e:
+        ctx.report("shape-inference", "model", str(e))

@@ -1,0 +1,285 @@
+"""Rules on one node: its operator exists at the imported opset, its attributes and its
+input/output counts match the operator's signature, and (full check) the types of its inputs and
+outputs satisfy the operator's type constraints.
+
+How a node is resolved (IR spec, "Operators" and "Functions"):
+
+* its domain must be imported (by the model, or by the function whose body holds the node);
+* a standard domain (``ai.onnx``, ``ai.onnx.ml``, ``ai.onnx.preview[.training]``) resolves the
+  node to the schema that the imported version selects; no schema, or a deprecated one, is an
+  error. A model-local function with the same id serves where no schema exists;
+* otherwise a model-local function with the node's (domain, op_type, overload) is its signature;
+* a node of a domain that holds model-local functions but naming none of them is an error: the
+  model declares what that domain contains;
+* any other domain (``com.microsoft``, a custom-op library) has no schema pyonnx knows: the node
+  is accepted as written, since only the runtime that provides the domain can judge it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from pyonnx import defs
+from pyonnx.checker._context import CheckContext, GraphEnv
+from pyonnx.defs import OpSchema
+from pyonnx.ir import (
+    Attribute,
+    AttributeType,
+    DataType,
+    Function,
+    MapType,
+    Node,
+    OptionalType,
+    SequenceType,
+    SparseTensorType,
+    TensorType,
+    Type,
+    Value,
+)
+
+__all__ = ["check_node", "resolve_schema", "check_node_types", "type_string"]
+
+_STANDARD_DOMAINS = frozenset(defs.domains())
+
+
+def resolve_schema(node: Node, env: GraphEnv) -> OpSchema | None:
+    """The schema the node's imported opset selects (None when unknown or not imported)."""
+    version = env.opset(node.domain)
+    if version is None:
+        return None
+    return defs.lookup(node.domain, node.op_type, version)
+
+
+def check_node(ctx: CheckContext, node: Node, location: str, env: GraphEnv) -> OpSchema | None:
+    """Check one node against its operator; returns the schema used (for the type check)."""
+    if not node.op_type:
+        ctx.report("name", location, "the node has no op_type; name the operator it calls")
+        return None
+    _check_attribute_refs(ctx, node, location, env)
+    domain = defs.normalize_domain(node.domain)
+    version = env.opset(node.domain)
+    if version is None:
+        owner = (f"function {env.function.domain}::{env.function.name}"
+                 if env.function is not None else "the model")
+        # one report per domain and importer: every node of the domain shares the cause
+        if ctx.first_time(("opset-import", owner, domain)):
+            ctx.report("opset-import", location,
+                       f"domain {domain or 'ai.onnx'!r} is not imported by {owner} (this is "
+                       f"the first node that uses it); add an opset_import entry for it")
+        return None
+    function = ctx.function_for(node)
+    if domain in _STANDARD_DOMAINS:
+        schema = defs.lookup(domain, node.op_type, version)
+        if schema is None and function is None:
+            _unknown_operator(ctx, node, location, domain, version)
+            return None
+        if schema is not None:
+            if schema.deprecated:
+                ctx.report("deprecated-operator", location,
+                           f"{node.op_type} is deprecated from opset {schema.since_version} of "
+                           f"{domain or 'ai.onnx'} (the model imports {version}); replace it "
+                           f"or import an older opset")
+                return None
+            _check_attributes(ctx, node, location, schema)
+            _check_arity(ctx, node, location, schema)
+            return schema
+    if function is not None:
+        _check_function_call(ctx, node, location, function)
+        return None
+    if domain in ctx.function_domains:
+        names = sorted({f.name for f in ctx.model.functions if defs.normalize_domain(f.domain)
+                        == domain})
+        overload = f" with overload {node.overload!r}" if node.overload else ""
+        ctx.report("undefined-function", location,
+                   f"domain {domain!r} holds model-local functions ({', '.join(names)}) but none "
+                   f"named {node.op_type!r}{overload}")
+    return None
+
+
+def _unknown_operator(ctx: CheckContext, node: Node, location: str, domain: str,
+                      version: int) -> None:
+    name = domain or "ai.onnx"
+    since = defs.versions(domain, node.op_type)
+    if since:
+        ctx.report("unknown-operator", location,
+                   f"{node.op_type} does not exist at opset {version} of {name}: it was "
+                   f"introduced in opset {since[0]}; import opset {since[0]} or newer")
+    else:
+        ctx.report("unknown-operator", location,
+                   f"domain {name} has no operator named {node.op_type!r}")
+
+
+def _check_attribute_refs(ctx: CheckContext, node: Node, location: str, env: GraphEnv) -> None:
+    for name, a in node.attributes.items():
+        if not name:
+            ctx.report("name", location, "an attribute has an empty name")
+        if not a.ref_attr_name:
+            continue
+        f = env.function
+        if f is None:
+            ctx.report("attribute-reference", location,
+                       f"attribute {name!r} refers to a function attribute "
+                       f"({a.ref_attr_name!r}) but the node is not inside a function body")
+        elif a.ref_attr_name not in f.attributes and a.ref_attr_name not in f.attribute_defaults:
+            declared = sorted({*f.attributes, *f.attribute_defaults})
+            ctx.report("attribute-reference", location,
+                       f"attribute {name!r} refers to {a.ref_attr_name!r}, which function "
+                       f"{f.domain}::{f.name} does not declare (it declares "
+                       f"{', '.join(declared) or 'no attributes'})")
+
+
+def _check_attributes(ctx: CheckContext, node: Node, location: str, schema: OpSchema) -> None:
+    sig = f"{schema.name}-{schema.since_version}"
+    for name, a in node.attributes.items():
+        spec = schema.attributes.get(name)
+        if spec is None:
+            known = ", ".join(sorted(schema.attributes)) or "none"
+            ctx.report("unknown-attribute", location,
+                       f"attribute {name!r} is not an attribute of {sig} (its attributes: "
+                       f"{known})")
+            continue
+        if a.ref_attr_name and a.type == AttributeType.UNDEFINED:
+            continue  # a reference's type is the caller's; it may be left unstated
+        if a.type.name != spec.type:
+            ctx.report("attribute-type", location,
+                       f"attribute {name!r} has type {a.type.name} but {sig} declares "
+                       f"{spec.type}")
+            continue
+        if not a.ref_attr_name:
+            problem = _value_problem(a)
+            if problem:
+                ctx.report("attribute-type", location, f"attribute {name!r}: {problem}")
+    for name in schema.required_attributes:
+        if name not in node.attributes:
+            ctx.report("missing-attribute", location,
+                       f"required attribute {name!r} of {sig} is missing")
+
+
+def _value_problem(a: Attribute) -> str | None:
+    """Whether a (hand-built) attribute's Python value disagrees with its declared type."""
+    T, v = AttributeType, a.value
+    if a.type == T.INT and not isinstance(v, int):
+        return f"type INT but value {v!r}"
+    if a.type == T.FLOAT and not isinstance(v, (int, float)):
+        return f"type FLOAT but value {v!r}"
+    if a.type == T.STRING and not isinstance(v, (str, bytes)):
+        return f"type STRING but value {v!r}"
+    if a.type in (T.INTS, T.FLOATS, T.STRINGS, T.TENSORS, T.GRAPHS, T.SPARSE_TENSORS,
+                  T.TYPE_PROTOS) and not isinstance(v, (list, tuple)):
+        return f"type {a.type.name} but value is not a list"
+    return None
+
+
+def _check_arity(ctx: CheckContext, node: Node, location: str, schema: OpSchema) -> None:
+    sig = f"{schema.name}-{schema.since_version}"
+    _arity(ctx, location, sig, "input", [v is not None for v in node.inputs],
+           schema.min_input, schema.max_input, schema.inputs)
+    _arity(ctx, location, sig, "output", [bool(v.name) for v in node.outputs],
+           schema.min_output, schema.max_output, schema.outputs)
+
+
+def _arity(ctx: CheckContext, location: str, sig: str, kind: str, present: list[bool],
+           lo: int, hi: int, formals: Sequence[defs.FormalParameter]) -> None:
+    n = len(present)
+    if n < lo or n > hi:
+        bound = f"{lo}" if lo == hi else (f"at least {lo}" if hi == defs.UNBOUNDED
+                                          else f"{lo} to {hi}")
+        ctx.report("arity", location,
+                   f"the node has {n} {kind}{'' if n == 1 else 's'} but {sig} takes {bound}")
+        return
+    for i, given in enumerate(present):
+        if given or not formals:
+            continue
+        formal = formals[min(i, len(formals) - 1)]
+        if i >= len(formals) - 1 and formal.is_variadic:
+            continue  # a variadic slot may be left empty; the op decides what it means
+        if not formal.is_optional and not formal.is_variadic:
+            ctx.report("arity", location,
+                       f"{kind} {i} ({formal.name!r}) of {sig} is required but left empty")
+
+
+def _check_function_call(ctx: CheckContext, node: Node, location: str, f: Function) -> None:
+    fid = f"function {f.domain}::{f.name}"
+    n_in, n_out = len(f.graph.inputs), len(f.graph.outputs)
+    if len(node.inputs) > n_in:
+        ctx.report("arity", location,
+                   f"the node passes {len(node.inputs)} inputs but {fid} declares {n_in}")
+    if len(node.outputs) > n_out:
+        ctx.report("arity", location,
+                   f"the node asks for {len(node.outputs)} outputs but {fid} declares {n_out}")
+    declared = {*f.attributes, *f.attribute_defaults}
+    for name in node.attributes:
+        if name not in declared:
+            ctx.report("unknown-attribute", location,
+                       f"attribute {name!r} is not an attribute of {fid} (it declares "
+                       f"{', '.join(sorted(declared)) or 'no attributes'})")
+
+
+# --------------------------------------------------------------------------- types (full check)
+
+
+def type_string(t: Type | None) -> str | None:
+    """The type as the schemas spell type constraints (``tensor(float)``, ``seq(tensor(int64))``,
+    ``map(int64,float)``, spaces removed); None when part of it is unknown."""
+    if isinstance(t, (TensorType, SparseTensorType)):
+        if t.elem_type == DataType.UNDEFINED:
+            return None
+        kind = "tensor" if isinstance(t, TensorType) else "sparse_tensor"
+        return f"{kind}({t.elem_type.onnx_name})"
+    if isinstance(t, SequenceType):
+        inner = type_string(t.elem_type)
+        return None if inner is None else f"seq({inner})"
+    if isinstance(t, OptionalType):
+        inner = type_string(t.elem_type)
+        return None if inner is None else f"optional({inner})"
+    if isinstance(t, MapType):
+        v = t.value_type
+        if isinstance(v, TensorType) and v.elem_type != DataType.UNDEFINED:
+            inner: str | None = v.elem_type.onnx_name  # the schemas write map(int64, float)
+        else:
+            inner = type_string(v)
+        return None if inner is None else f"map({t.key_type.onnx_name},{inner})"
+    return None
+
+
+def check_node_types(ctx: CheckContext, node: Node, location: str, schema: OpSchema) -> None:
+    """Known input/output types are allowed by the schema and bind each type parameter once."""
+    sig = f"{schema.name}-{schema.since_version}"
+    # type parameter -> (type string, which input/output bound it first); shared by both passes
+    bound: dict[str, tuple[str, str]] = {}
+    for kind, actuals, formals in (("input", node.inputs, schema.inputs),
+                                   ("output", node.outputs, schema.outputs)):
+        _bind(ctx, location, sig, kind, actuals, formals, schema, bound)
+
+
+def _bind(ctx: CheckContext, location: str, sig: str, kind: str,
+          actuals: Sequence[Value | None], formals: Sequence[defs.FormalParameter],
+          schema: OpSchema, bound: dict[str, tuple[str, str]]) -> None:
+    for i, v in enumerate(actuals):
+        if v is None or not formals or (i >= len(formals) and not formals[-1].is_variadic):
+            continue
+        formal = formals[min(i, len(formals) - 1)]
+        ts = type_string(v.type)
+        if ts is None:
+            continue
+        what = f"{kind} {i} ({v.name!r})"
+        allowed = schema.type_constraints.get(formal.type_str)
+        if allowed is None:  # a concrete type such as tensor(int64)
+            if ts != formal.type_str.replace(" ", ""):
+                ctx.report("type-constraint", location,
+                           f"{what} has type {ts} but {sig} requires {formal.type_str}")
+            continue
+        if ts not in {a.replace(" ", "") for a in allowed}:
+            ctx.report("type-constraint", location,
+                       f"{what} has type {ts}, which {sig} does not allow for "
+                       f"{formal.type_str} (allowed: {', '.join(allowed)})")
+            continue
+        if formal.is_variadic and not formal.is_homogeneous:
+            continue
+        prev = bound.get(formal.type_str)
+        if prev is None:
+            bound[formal.type_str] = (ts, what)
+        elif prev[0] != ts:
+            ctx.report("type-constraint", location,
+                       f"{what} has type {ts} but {prev[1]} has {prev[0]}; {sig} requires "
+                       f"both to have the same type {formal.type_str}")
