@@ -1,0 +1,369 @@
+"""Sequences, optionals, strings, random generators, windows and spectral ops, and the rest."""
+
+from __future__ import annotations
+
+from pyonnx.ir import DataType, OptionalType, SequenceType, TensorType, Type
+from pyonnx.ir.types import Dim
+from pyonnx.shape_inference._common import broadcast, norm_axis, tensor
+from pyonnx.shape_inference.engine import InferenceContext
+from pyonnx.shape_inference.registry import shape_rule
+from pyonnx.shape_inference.rules_control_flow import join_types
+from pyonnx.shape_inference.symbolic import dim_add, dim_floordiv, is_concrete
+
+
+def _dtype(ctx: InferenceContext, name: str, default: DataType | None) -> DataType | None:
+    v = ctx.attr(name, None)
+    return DataType(int(v)) if v is not None else default
+
+
+def _join_all(types: list[Type | None]) -> Type | None:
+    if not types:
+        return None
+    out = types[0]
+    for t in types[1:]:
+        out = join_types(out, t)
+    return out
+
+
+# ---------------------------------------------------------------------- sequences
+
+@shape_rule("SequenceEmpty")
+def sequence_empty(ctx: InferenceContext) -> SequenceType:
+    ctx.set_seq_elems(0, [])
+    return SequenceType(TensorType(_dtype(ctx, "dtype", DataType.FLOAT), None))  # type: ignore[arg-type]
+
+
+@shape_rule("SequenceConstruct")
+def sequence_construct(ctx: InferenceContext) -> SequenceType:
+    types = [ctx.input_type(i) for i in range(ctx.num_inputs)]
+    ctx.set_seq_elems(0, types)
+    return SequenceType(_join_all(types))
+
+
+def _elem_type(ctx: InferenceContext, i: int) -> Type | None:
+    t = ctx.input_type(i)
+    return t.elem_type if isinstance(t, SequenceType) else None
+
+
+def _position(ctx: InferenceContext, i: int, n: int, insert: bool = False) -> int | None:
+    v = ctx.value(i)
+    if v is None or v.size != 1:
+        return None
+    p = int(v.reshape(-1)[0])
+    hi = n if insert else n - 1
+    if p < -n or p > hi:
+        raise ctx.fail(f"position {p} is out of range for a sequence of {n}")
+    return p + n if p < 0 else p
+
+
+@shape_rule("SequenceInsert")
+def sequence_insert(ctx: InferenceContext) -> SequenceType:
+    elems = ctx.seq_elems(0)
+    t = ctx.input_type(1)
+    if elems is not None:
+        pos = len(elems) if not ctx.has_input(2) else _position(ctx, 2, len(elems), insert=True)
+        if pos is not None:
+            elems.insert(pos, t)
+            ctx.set_seq_elems(0, elems)
+        return SequenceType(_join_all(elems) if pos is not None else _join_all([*elems, t]))
+    return SequenceType(join_types(_elem_type(ctx, 0), t))
+
+
+@shape_rule("SequenceErase")
+def sequence_erase(ctx: InferenceContext) -> Type | None:
+    elems = ctx.seq_elems(0)
+    if elems:
+        pos = len(elems) - 1 if not ctx.has_input(1) else _position(ctx, 1, len(elems))
+        if pos is not None:
+            del elems[pos]
+            ctx.set_seq_elems(0, elems)
+    return ctx.input_type(0)
+
+
+@shape_rule("SequenceAt")
+def sequence_at(ctx: InferenceContext) -> Type | None:
+    elems = ctx.seq_elems(0)
+    if elems:
+        pos = _position(ctx, 1, len(elems))
+        if pos is not None:
+            return elems[pos]
+    return _elem_type(ctx, 0)
+
+
+@shape_rule("SequenceLength")
+def sequence_length(ctx: InferenceContext) -> TensorType:
+    elems = ctx.seq_elems(0)
+    if elems is not None:
+        ctx.set_value(0, [len(elems)], scalar=True)
+    return TensorType(DataType.INT64, ())
+
+
+@shape_rule("ConcatFromSequence")
+def concat_from_sequence(ctx: InferenceContext) -> TensorType | None:
+    et = _elem_type(ctx, 0)
+    elems = ctx.seq_elems(0)
+    new_axis = bool(int(ctx.attr("new_axis", 0)))
+    axis = int(ctx.attr("axis"))
+    if not isinstance(et, TensorType):
+        return None
+    if et.shape is None:
+        return TensorType(et.elem_type, None)
+    r = len(et.shape) + (1 if new_axis else 0)
+    a = norm_axis(axis, r, ctx)
+    shape = list(et.shape)
+    n: Dim = None
+    if elems is not None and all(isinstance(e, TensorType) and e.shape is not None
+                                 for e in elems):
+        if new_axis:
+            n = len(elems)
+        else:
+            n = 0
+            for e in elems:
+                n = dim_add(n, e.shape[a])  # type: ignore[union-attr, index]
+    if new_axis:
+        shape.insert(a, n)
+    else:
+        shape[a] = n
+    return TensorType(et.elem_type, tuple(shape))
+
+
+# ---------------------------------------------------------------------- optionals
+
+@shape_rule("Optional")
+def optional(ctx: InferenceContext) -> OptionalType | None:
+    if ctx.has_input(0):
+        return OptionalType(ctx.input_type(0))
+    t = ctx.attr("type", None)
+    return OptionalType(t) if t is not None else None
+
+
+@shape_rule("OptionalHasElement")
+def optional_has_element(ctx: InferenceContext) -> TensorType:
+    return TensorType(DataType.BOOL, ())
+
+
+@shape_rule("OptionalGetElement")
+def optional_get_element(ctx: InferenceContext) -> Type | None:
+    t = ctx.input_type(0)
+    return t.elem_type if isinstance(t, OptionalType) else t
+
+
+# ---------------------------------------------------------------------- strings
+
+@shape_rule("StringConcat")
+def string_concat(ctx: InferenceContext) -> TensorType | None:
+    return tensor(DataType.STRING, broadcast([ctx.shape(0), ctx.shape(1)], ctx))
+
+
+@shape_rule("RegexFullMatch")
+def regex_full_match(ctx: InferenceContext) -> TensorType | None:
+    return tensor(DataType.BOOL, ctx.shape(0))
+
+
+@shape_rule("StringNormalizer")
+def string_normalizer(ctx: InferenceContext) -> TensorType | None:
+    s = ctx.shape(0)
+    if s is None:
+        return tensor(DataType.STRING, None)
+    if not ctx.attr("stopwords", None):
+        return tensor(DataType.STRING, s)
+    # stopwords removed: the count of what remains depends on the strings
+    return tensor(DataType.STRING, [*s[:-1], None] if s else [None])
+
+
+@shape_rule("StringSplit")
+def string_split(ctx: InferenceContext) -> list[TensorType | None]:
+    s = ctx.shape(0)
+    if s is None:
+        return [tensor(DataType.STRING, None), tensor(DataType.INT64, None)]
+    return [tensor(DataType.STRING, [*s, None]), tensor(DataType.INT64, s)]
+
+
+# ---------------------------------------------------------------------- random
+
+@shape_rule(("RandomNormal", "RandomUniform"))
+def random_(ctx: InferenceContext) -> TensorType | None:
+    return tensor(_dtype(ctx, "dtype", DataType.FLOAT), list(ctx.attr("shape", [])))
+
+
+@shape_rule(("RandomNormalLike", "RandomUniformLike", "Bernoulli"))
+def random_like(ctx: InferenceContext) -> TensorType | None:
+    return tensor(_dtype(ctx, "dtype", ctx.elem(0)), ctx.shape(0))
+
+
+@shape_rule("Multinomial")
+def multinomial(ctx: InferenceContext) -> TensorType | None:
+    s = ctx.shape(0)
+    n = int(ctx.attr("sample_size", 1))
+    return tensor(_dtype(ctx, "dtype", DataType.INT32), [s[0] if s else None, n])
+
+
+# ---------------------------------------------------------------------- signal
+
+@shape_rule(("HannWindow", "HammingWindow", "BlackmanWindow"))
+def window(ctx: InferenceContext) -> TensorType | None:
+    p = ctx.partial(0)
+    return tensor(_dtype(ctx, "output_datatype", DataType.FLOAT),
+                  [p[0] if p is not None and len(p) == 1 else None])
+
+
+@shape_rule("MelWeightMatrix")
+def mel_weight_matrix(ctx: InferenceContext) -> TensorType | None:
+    bins, n = ctx.partial(0), ctx.partial(1)
+    rows = dim_add(dim_floordiv(n[0], 2), 1) if n is not None and len(n) == 1 else None
+    return tensor(_dtype(ctx, "output_datatype", DataType.FLOAT),
+                  [rows, bins[0] if bins is not None and len(bins) == 1 else None])
+
+
+@shape_rule("DFT")
+def dft(ctx: InferenceContext) -> TensorType | None:
+    probed = ctx.probe(values=(1, 2))  # dft_length and axis decide the shape
+    if probed:
+        return probed[0]
+    s = ctx.shape(0)
+    return tensor(ctx.elem(0), None if s is None else [None] * len(s))
+
+
+@shape_rule("STFT")
+def stft(ctx: InferenceContext) -> TensorType | None:
+    probed = ctx.probe(values=(1, 3))  # frame_step and frame_length decide the shape
+    if probed:
+        return probed[0]
+    s = ctx.shape(0)
+    return tensor(ctx.elem(0), None if s is None else [s[0], None, None, 2])
+
+
+@shape_rule("TfIdfVectorizer")
+def tfidf(ctx: InferenceContext) -> TensorType | None:
+    s = ctx.shape(0)
+    idx = ctx.attr("ngram_indexes", None)
+    c: Dim = (max(idx) + 1) if idx else None
+    if s is None:
+        return tensor(DataType.FLOAT, None)
+    return tensor(DataType.FLOAT, [c] if len(s) <= 1 else [s[0], c])
+
+
+# ---------------------------------------------------------------------- other
+
+@shape_rule("BitCast")
+def bit_cast(ctx: InferenceContext) -> TensorType | None:
+    return tensor(_dtype(ctx, "to", None), ctx.shape(0))
+
+
+@shape_rule("ImageDecoder")
+def image_decoder(ctx: InferenceContext) -> TensorType:
+    fmt = ctx.attr("pixel_format", "RGB")
+    return TensorType(DataType.UINT8, (None, None, 1 if fmt == "Grayscale" else 3))
+
+
+
+
+@shape_rule("NonMaxSuppression")
+def non_max_suppression(ctx: InferenceContext) -> TensorType:
+    # [num_selected, 3]: how many boxes survive depends on the scores
+    return TensorType(DataType.INT64, (None, 3))
+
+
+# ---------------------------------------------------------------------- ai.onnx.ml
+# Output shapes follow from the batch size and the attributes; the kernel run on placeholder
+# inputs states them exactly when the input shape is concrete. Otherwise: batch kept.
+
+def _ml_rule(ctx: InferenceContext) -> list[TensorType | None]:
+    probed = ctx.probe()
+    if probed:
+        return probed
+    s = ctx.shape(0)
+    n: Dim = (1 if len(s) == 1 else s[0]) if s else None
+    op = ctx.node.op_type
+    if op == "LinearRegressor":
+        return [tensor(DataType.FLOAT, [n, int(ctx.attr("targets", 1))])]
+    if op in ("TreeEnsembleRegressor", "TreeEnsemble"):
+        return [tensor(DataType.FLOAT if op != "TreeEnsemble" else ctx.elem(0),
+                       [n, int(ctx.attr("n_targets", 1))])]
+    if op == "SVMRegressor":
+        return [tensor(DataType.FLOAT, [n, 1])]
+    labels = DataType.STRING if ctx.attr("classlabels_strings", None) else DataType.INT64
+    return [tensor(labels, [n]), tensor(DataType.FLOAT, [n, None])]
+
+
+for _op in ("LinearClassifier", "LinearRegressor", "SVMClassifier", "SVMRegressor",
+            "TreeEnsemble", "TreeEnsembleClassifier", "TreeEnsembleRegressor"):
+    shape_rule(_op, domain="ai.onnx.ml")(_ml_rule)
+
+
+@shape_rule(("Binarizer", "Imputer"), domain="ai.onnx.ml")
+def ml_same(ctx: InferenceContext) -> TensorType | None:
+    return ctx.tensor_type(0)
+
+
+@shape_rule(("Normalizer", "Scaler"), domain="ai.onnx.ml")
+def ml_float_same(ctx: InferenceContext) -> TensorType | None:
+    return tensor(DataType.FLOAT, ctx.shape(0))
+
+
+@shape_rule("ArrayFeatureExtractor", domain="ai.onnx.ml")
+def array_feature_extractor(ctx: InferenceContext) -> TensorType | None:
+    probed = ctx.probe(values=(1,))
+    if probed:
+        return probed[0]
+    x, y = ctx.shape(0), ctx.shape(1)
+    if x is None or y is None or len(x) < 2:
+        return tensor(ctx.elem(0), None)
+    n: Dim = 1
+    for d in y:
+        n = d if n == 1 else (n * d if is_concrete(n) and is_concrete(d) else None)  # type: ignore[operator]
+    return tensor(ctx.elem(0), [*x[:-1], n])
+
+
+@shape_rule("LabelEncoder", domain="ai.onnx.ml")
+def label_encoder(ctx: InferenceContext) -> TensorType | None:
+    import numpy as np
+
+    elem = None
+    for name, dt in (("values_strings", DataType.STRING), ("values_int64s", DataType.INT64),
+                     ("values_floats", DataType.FLOAT), ("default_string", None)):
+        if ctx.has_attr(name) and dt is not None:
+            elem = dt
+            break
+    vt = ctx.attr("values_tensor", None)
+    if vt is not None:
+        elem = DataType.from_numpy(np.asarray(vt).dtype)
+    if elem is None and ctx.since_version < 2:
+        elem = DataType.INT64 if ctx.elem(0) == DataType.STRING else DataType.STRING
+    return tensor(elem, ctx.shape(0))
+
+
+@shape_rule("CategoryMapper", domain="ai.onnx.ml")
+def category_mapper(ctx: InferenceContext) -> TensorType | None:
+    e = ctx.elem(0)
+    out = None if e is None else DataType.INT64 if e == DataType.STRING else DataType.STRING
+    return tensor(out, ctx.shape(0))
+
+
+@shape_rule("OneHotEncoder", domain="ai.onnx.ml")
+def one_hot_encoder(ctx: InferenceContext) -> TensorType | None:
+    cats = ctx.attr("cats_int64s", None) or ctx.attr("cats_strings", None)
+    s = ctx.shape(0)
+    if s is None:
+        return tensor(DataType.FLOAT, None)
+    return tensor(DataType.FLOAT, [*s, len(cats) if cats else None])
+
+
+@shape_rule("FeatureVectorizer", domain="ai.onnx.ml")
+def feature_vectorizer(ctx: InferenceContext) -> TensorType | None:
+    probed = ctx.probe()
+    if probed:
+        return probed[0]
+    s = ctx.shape(0)
+    dims = ctx.attr("inputdimensions", None)
+    if s is None or len(s) < 2:
+        return tensor(DataType.FLOAT, [None, sum(dims) if dims else None])
+    return tensor(DataType.FLOAT, [s[0], sum(dims) if dims else None])
+
+
+# ---------------------------------------------------------------------- training (preview)
+
+@shape_rule(("Adagrad", "Adam", "Momentum"), domain="ai.onnx.preview.training")
+def optimizer_step(ctx: InferenceContext) -> list[Type | None]:
+    # inputs R, T, then the tensors the outputs update, in the outputs' order
+    return [ctx.input_type(2 + i) for i in range(ctx.num_outputs)]

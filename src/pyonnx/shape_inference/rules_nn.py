@@ -1,0 +1,473 @@
+"""Neural-network operators: convolution and pooling windows, matrix products, normalizations,
+recurrent cells, attention, losses, quantization, signal processing."""
+
+from __future__ import annotations
+
+import math
+import string
+from collections.abc import Sequence
+
+from pyonnx.ir import DataType, TensorType
+from pyonnx.ir.types import Dim
+from pyonnx.shape_inference._common import broadcast, norm_axis, tensor, window_out
+from pyonnx.shape_inference.engine import InferenceContext
+from pyonnx.shape_inference.registry import shape_rule
+from pyonnx.shape_inference.symbolic import (
+    dim_add,
+    dim_ceildiv,
+    dim_exact_div,
+    dim_mul,
+    dim_sub,
+    is_concrete,
+)
+
+# ---------------------------------------------------------------------- windows
+
+
+def _spatial(ctx: InferenceContext, s: Sequence[Dim], kernel: Sequence[Dim],
+             ceil_mode: bool = False, dilations_attr: bool = True) -> list[Dim]:
+    """Output spatial dims of a sliding window over ``s`` (the spatial dims of the input)."""
+    n = len(s)
+    strides = list(ctx.attr("strides", None) or [1] * n)
+    dil = list(ctx.attr("dilations", None) or [1] * n) if dilations_attr else [1] * n
+    auto_pad = ctx.attr("auto_pad", "NOTSET") or "NOTSET"
+    if isinstance(auto_pad, bytes):
+        auto_pad = auto_pad.decode()
+    if len(kernel) != n or len(strides) != n or len(dil) != n:
+        raise ctx.fail(f"kernel_shape/strides/dilations do not match the {n} spatial axes")
+    if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
+        return [dim_ceildiv(d, int(st)) for d, st in zip(s, strides)]
+    if auto_pad == "VALID":
+        return [window_out(d, k, int(st), int(dl), 0) for d, k, st, dl in
+                zip(s, kernel, strides, dil)]
+    pads = list(ctx.attr("pads", None) or [0] * (2 * n))
+    if len(pads) != 2 * n:
+        raise ctx.fail(f"pads has {len(pads)} values; expected {2 * n}")
+    out: list[Dim] = []
+    for i in range(n):
+        o = window_out(s[i], kernel[i], int(strides[i]), int(dil[i]), pads[i] + pads[i + n],
+                       ceil_mode)
+        if ceil_mode:
+            if is_concrete(o) and is_concrete(s[i]):
+                if (o - 1) * int(strides[i]) >= s[i] + pads[i]:  # type: ignore[operator]
+                    o -= 1  # type: ignore[operator]
+            elif int(strides[i]) != 1:
+                o = None  # the dropped-last-window rule needs the concrete length
+        if is_concrete(o) and o < 0:  # type: ignore[operator]
+            raise ctx.fail(f"the window is larger than the padded input along spatial axis {i}")
+        out.append(o)
+    return out
+
+
+def _kernel_shape(ctx: InferenceContext, w: Sequence[Dim] | None) -> list[Dim] | None:
+    k = ctx.attr("kernel_shape", None)
+    if k is not None:
+        return list(k)
+    return list(w[2:]) if w is not None else None
+
+
+@shape_rule(("Conv", "ConvInteger", "DeformConv"))
+def conv(ctx: InferenceContext) -> TensorType | None:
+    x, w = ctx.shape(0), ctx.shape(1)
+    elem = DataType.INT32 if ctx.node.op_type == "ConvInteger" else ctx.elem(0)
+    if x is None:
+        return tensor(elem, None)
+    k = _kernel_shape(ctx, w)
+    m = w[0] if w is not None else None
+    if k is None:
+        return tensor(elem, [x[0], m] + [None] * (len(x) - 2))
+    return tensor(elem, [x[0], m, *_spatial(ctx, x[2:], k)])
+
+
+@shape_rule("QLinearConv")
+def qlinear_conv(ctx: InferenceContext) -> TensorType | None:
+    x, w = ctx.shape(0), ctx.shape(3)
+    elem = ctx.elem(7)
+    if x is None:
+        return tensor(elem, None)
+    k = _kernel_shape(ctx, w)
+    m = w[0] if w is not None else None
+    if k is None:
+        return tensor(elem, [x[0], m] + [None] * (len(x) - 2))
+    return tensor(elem, [x[0], m, *_spatial(ctx, x[2:], k)])
+
+
+@shape_rule("ConvTranspose")
+def conv_transpose(ctx: InferenceContext) -> TensorType | None:
+    x, w = ctx.shape(0), ctx.shape(1)
+    elem = ctx.elem(0)
+    if x is None:
+        return tensor(elem, None)
+    n = len(x) - 2
+    group = int(ctx.attr("group", 1))
+    c = dim_mul(w[1], group) if w is not None else None
+    k = _kernel_shape(ctx, w)
+    out_shape = ctx.attr("output_shape", None)
+    if out_shape is not None:
+        return tensor(elem, [x[0], c, *list(out_shape)[-n:]])
+    if k is None:
+        return tensor(elem, [x[0], c] + [None] * n)
+    strides = list(ctx.attr("strides", None) or [1] * n)
+    dil = list(ctx.attr("dilations", None) or [1] * n)
+    opad = list(ctx.attr("output_padding", None) or [0] * n)
+    auto_pad = ctx.attr("auto_pad", "NOTSET") or "NOTSET"
+    if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
+        return tensor(elem, [x[0], c, *[dim_mul(d, int(s)) for d, s in zip(x[2:], strides)]])
+    pads = [0] * (2 * n) if auto_pad == "VALID" else list(ctx.attr("pads", None) or [0] * (2 * n))
+    out: list[Dim] = []
+    for i in range(n):
+        eff = dim_add(dim_mul(dim_sub(k[i], 1), int(dil[i])), 1)
+        o = dim_add(dim_mul(dim_sub(x[2 + i], 1), int(strides[i])), eff)
+        o = dim_sub(dim_add(o, int(opad[i])), pads[i] + pads[i + n])
+        out.append(o)
+    return tensor(elem, [x[0], c, *out])
+
+
+def _pool(ctx: InferenceContext, *, dilations: bool) -> TensorType | None:
+    x = ctx.shape(0)
+    elem = ctx.elem(0)
+    if x is None:
+        return tensor(elem, None)
+    k = ctx.attr("kernel_shape", None)
+    if k is None:
+        raise ctx.fail("attribute 'kernel_shape' is required")
+    ceil_mode = bool(int(ctx.attr("ceil_mode", 0)))
+    return tensor(elem, [x[0], x[1], *_spatial(ctx, x[2:], list(k), ceil_mode, dilations)])
+
+
+@shape_rule("MaxPool")
+def max_pool(ctx: InferenceContext) -> list[TensorType | None]:
+    y = _pool(ctx, dilations=ctx.since_version >= 10)
+    return [y, tensor(DataType.INT64, y.shape if y is not None else None)]
+
+
+@shape_rule(("AveragePool", "LpPool"))
+def avg_pool(ctx: InferenceContext) -> TensorType | None:
+    return _pool(ctx, dilations=ctx.since_version >= (19 if ctx.node.op_type == "AveragePool"
+                                                       else 18))
+
+
+@shape_rule(("GlobalAveragePool", "GlobalMaxPool", "GlobalLpPool"))
+def global_pool(ctx: InferenceContext) -> TensorType | None:
+    x = ctx.shape(0)
+    if x is None:
+        return tensor(ctx.elem(0), None)
+    return tensor(ctx.elem(0), [*x[:2], *([1] * (len(x) - 2))])
+
+
+@shape_rule("MaxRoiPool")
+def max_roi_pool(ctx: InferenceContext) -> TensorType | None:
+    x, rois = ctx.shape(0), ctx.shape(1)
+    ps = list(ctx.attr("pooled_shape"))
+    return tensor(ctx.elem(0), [rois[0] if rois else None, x[1] if x else None, *ps])
+
+
+@shape_rule("RoiAlign")
+def roi_align(ctx: InferenceContext) -> TensorType | None:
+    x, rois = ctx.shape(0), ctx.shape(1)
+    h, w = int(ctx.attr("output_height", 1)), int(ctx.attr("output_width", 1))
+    return tensor(ctx.elem(0), [rois[0] if rois else None, x[1] if x else None, h, w])
+
+
+@shape_rule("MaxUnpool")
+def max_unpool(ctx: InferenceContext) -> TensorType | None:
+    x = ctx.shape(0)
+    elem = ctx.elem(0)
+    if ctx.has_input(2):
+        p = ctx.partial(2)
+        if p is not None:
+            return tensor(elem, p)
+        r = ctx.shape(2)
+        return tensor(elem, [None] * int(r[0]) if r and is_concrete(r[0]) else None)  # type: ignore[arg-type]
+    if x is None:
+        return tensor(elem, None)
+    n = len(x) - 2
+    k = list(ctx.attr("kernel_shape"))
+    strides = list(ctx.attr("strides", None) or [1] * n)
+    pads = list(ctx.attr("pads", None) or [0] * (2 * n))
+    out = [dim_sub(dim_add(dim_mul(dim_sub(x[2 + i], 1), int(strides[i])), k[i]),
+                   pads[i] + pads[i + n]) for i in range(n)]
+    return tensor(elem, [x[0], x[1], *out])
+
+
+@shape_rule("Col2Im")
+def col2im(ctx: InferenceContext) -> TensorType | None:
+    x = ctx.shape(0)
+    img, blk = ctx.partial(1), ctx.partial(2)
+    if x is None:
+        return tensor(ctx.elem(0), None)
+    c = dim_exact_div(x[1], math.prod(blk)) if blk is not None and all(
+        is_concrete(b) for b in blk) else None
+    n = len(img) if img is not None else (len(blk) if blk is not None else None)
+    if n is None:
+        return tensor(ctx.elem(0), None)
+    return tensor(ctx.elem(0), [x[0], c, *(img if img is not None else [None] * n)])
+
+
+@shape_rule("GridSample")
+def grid_sample(ctx: InferenceContext) -> TensorType | None:
+    x, g = ctx.shape(0), ctx.shape(1)
+    if x is None or g is None:
+        return tensor(ctx.elem(0), None if x is None else [x[0], x[1]] + [None] * (len(x) - 2))
+    return tensor(ctx.elem(0), [x[0], x[1], *g[1:-1]])
+
+
+@shape_rule("AffineGrid")
+def affine_grid(ctx: InferenceContext) -> TensorType | None:
+    size = ctx.partial(1)
+    if size is None:
+        return tensor(ctx.elem(0), None)
+    n, spatial = size[0], size[2:]
+    return tensor(ctx.elem(0), [n, *spatial, len(spatial)])
+
+
+# ---------------------------------------------------------------------- matrix products
+
+def _matmul_shape(ctx: InferenceContext, a: Sequence[Dim] | None,
+                  b: Sequence[Dim] | None) -> tuple[Dim, ...] | None:
+    if a is None or b is None:
+        return None
+    if len(a) == 0 or len(b) == 0:
+        raise ctx.fail("MatMul inputs must have rank >= 1")
+    a2 = [1, *a] if len(a) == 1 else list(a)
+    b2 = [*b, 1] if len(b) == 1 else list(b)
+    ka, kb = a2[-1], b2[-2]
+    if is_concrete(ka) and is_concrete(kb) and ka != kb:
+        raise ctx.fail(f"inner dims differ: {list(a)} x {list(b)}")
+    batch = broadcast([a2[:-2], b2[:-2]], ctx)
+    assert batch is not None
+    out = [*batch, a2[-2], b2[-1]]
+    if len(a) == 1:
+        out.pop(-2)
+    if len(b) == 1:
+        out.pop(-1)
+    return tuple(out)
+
+
+@shape_rule("MatMul")
+def matmul(ctx: InferenceContext) -> TensorType | None:
+    return tensor(ctx.elem(0), _matmul_shape(ctx, ctx.shape(0), ctx.shape(1)))
+
+
+@shape_rule("MatMulInteger")
+def matmul_integer(ctx: InferenceContext) -> TensorType | None:
+    return tensor(DataType.INT32, _matmul_shape(ctx, ctx.shape(0), ctx.shape(1)))
+
+
+@shape_rule("QLinearMatMul")
+def qlinear_matmul(ctx: InferenceContext) -> TensorType | None:
+    return tensor(ctx.elem(7), _matmul_shape(ctx, ctx.shape(0), ctx.shape(3)))
+
+
+@shape_rule("Gemm")
+def gemm(ctx: InferenceContext) -> TensorType | None:
+    a, b = ctx.shape(0), ctx.shape(1)
+    elem = ctx.elem(0)
+    if a is None or b is None:
+        return tensor(elem, [None, None])
+    if len(a) != 2 or len(b) != 2:
+        raise ctx.fail("A and B must be matrices")
+    m = a[1] if int(ctx.attr("transA", 0)) else a[0]
+    n = b[0] if int(ctx.attr("transB", 0)) else b[1]
+    return tensor(elem, [m, n])
+
+
+@shape_rule("Einsum")
+def einsum(ctx: InferenceContext) -> TensorType | None:
+    eq = str(ctx.attr("equation")).replace(" ", "")
+    elem = ctx.elem(0)
+    lhs, arrow, rhs = eq.partition("->")
+    terms = lhs.split(",")
+    sizes: dict[str, Dim] = {}
+    ell: tuple[Dim, ...] | None = ()
+    for i, t in enumerate(terms):
+        s = ctx.shape(i)
+        if s is None:
+            return tensor(elem, None)
+        letters = t.replace("...", "")
+        n_ell = len(s) - len(letters)
+        if "..." in t:
+            pos = t.index("...")
+            e = s[pos:pos + n_ell]
+            ell = broadcast([ell, e], ctx) if ell is not None else None
+            rest = list(s[:pos]) + list(s[pos + n_ell:])
+        else:
+            if n_ell != 0:
+                raise ctx.fail(f"term {t!r} has {len(letters)} letters for a rank-{len(s)} input")
+            rest = list(s)
+        for ch, d in zip(letters, rest):
+            prev = sizes.get(ch)
+            if prev is None or prev == 1:
+                sizes[ch] = d
+            elif d != 1 and d is not None and prev != d and is_concrete(prev) and is_concrete(d):
+                raise ctx.fail(f"label {ch!r} has sizes {prev} and {d}")
+    if not arrow:
+        counts = {ch: lhs.count(ch) for ch in set(lhs) if ch in string.ascii_letters}
+        rhs_letters = "".join(sorted(ch for ch, c in counts.items() if c == 1))
+        out_ell = list(ell) if ell is not None else None
+        if out_ell is None:
+            return tensor(elem, None)
+        return tensor(elem, [*out_ell, *[sizes[c] for c in rhs_letters]])
+    out: list[Dim] = []
+    if "..." in rhs:
+        if ell is None:
+            return tensor(elem, None)
+        pre, _, post = rhs.partition("...")
+        out = [sizes.get(c) for c in pre] + list(ell) + [sizes.get(c) for c in post]
+    else:
+        out = [sizes.get(c) for c in rhs]
+    return tensor(elem, out)
+
+
+# ---------------------------------------------------------------------- normalization
+
+@shape_rule("BatchNormalization")
+def batch_norm(ctx: InferenceContext) -> list[TensorType | None]:
+    x = ctx.tensor_type(0)
+    c = ctx.shape(1)
+    stat = tensor(ctx.elem(3) or ctx.elem(1), c)
+    out: list[TensorType | None] = [x]
+    if ctx.num_outputs > 1:
+        out += [stat] * (ctx.num_outputs - 1)
+    return out
+
+
+@shape_rule(("InstanceNormalization", "GroupNormalization"))
+def same_norm(ctx: InferenceContext) -> TensorType | None:
+    return ctx.tensor_type(0)
+
+
+@shape_rule(("LayerNormalization", "RMSNormalization"))
+def layer_norm(ctx: InferenceContext) -> list[TensorType | None]:
+    x = ctx.shape(0)
+    y = ctx.tensor_type(0)
+    if ctx.num_outputs == 1:
+        return [y]
+    stash = ctx.attr("stash_type", 1)
+    stat_elem = DataType(int(stash)) if stash is not None else DataType.FLOAT
+    if x is None:
+        return [y, tensor(stat_elem, None), tensor(stat_elem, None)]
+    axis = norm_axis(int(ctx.attr("axis", -1)), len(x), ctx)
+    st = tensor(stat_elem, [*x[:axis], *([1] * (len(x) - axis))])
+    return [y, st, st]
+
+
+@shape_rule("Dropout")
+def dropout(ctx: InferenceContext) -> list[TensorType | None]:
+    y = ctx.tensor_type(0)
+    mask_elem = DataType.BOOL if ctx.since_version >= 10 else ctx.elem(0)
+    return [y, tensor(mask_elem, ctx.shape(0))]
+
+
+# ---------------------------------------------------------------------- recurrent
+
+@shape_rule(("RNN", "GRU", "LSTM"))
+def recurrent(ctx: InferenceContext) -> list[TensorType | None]:
+    x = ctx.shape(0)
+    elem = ctx.elem(0)
+    hidden = ctx.attr("hidden_size", None)
+    w = ctx.shape(1)
+    if hidden is None and ctx.shape(2) is not None:
+        hidden = ctx.shape(2)[-1]  # type: ignore[index]
+    nd = 2 if ctx.attr("direction", "forward") == "bidirectional" else 1
+    if w is not None and is_concrete(w[0]):
+        nd = int(w[0])  # type: ignore[arg-type]
+    layout = int(ctx.attr("layout", 0)) if ctx.since_version >= 14 else 0
+    if x is None:
+        seq = batch = None
+    elif layout == 0:
+        seq, batch = x[0], x[1]
+    else:
+        batch, seq = x[0], x[1]
+    if layout == 0:
+        y = [seq, nd, batch, hidden]
+        yh = [nd, batch, hidden]
+    else:
+        y = [batch, seq, nd, hidden]
+        yh = [batch, nd, hidden]
+    outs = [tensor(elem, y), tensor(elem, yh)]
+    if ctx.node.op_type == "LSTM":
+        outs.append(tensor(elem, yh))
+    return outs
+
+
+# ---------------------------------------------------------------------- losses
+
+@shape_rule("NegativeLogLikelihoodLoss")
+def nll_loss(ctx: InferenceContext) -> TensorType | None:
+    reduction = ctx.attr("reduction", "mean")
+    if reduction != "none":
+        return tensor(ctx.elem(0), [])
+    return tensor(ctx.elem(0), ctx.shape(1))
+
+
+@shape_rule("SoftmaxCrossEntropyLoss")
+def sce_loss(ctx: InferenceContext) -> list[TensorType | None]:
+    reduction = ctx.attr("reduction", "mean")
+    loss = tensor(ctx.elem(0), [] if reduction != "none" else ctx.shape(1))
+    return [loss, ctx.tensor_type(0)]
+
+
+# ---------------------------------------------------------------------- quantization
+
+@shape_rule("QuantizeLinear")
+def quantize_linear(ctx: InferenceContext) -> TensorType | None:
+    elem = ctx.elem(2)
+    if elem is None:
+        od = ctx.attr("output_dtype", 0)
+        elem = DataType(int(od)) if od else DataType.UINT8
+    return tensor(elem, ctx.shape(0))
+
+
+@shape_rule("DequantizeLinear")
+def dequantize_linear(ctx: InferenceContext) -> TensorType | None:
+    od = ctx.attr("output_dtype", 0) if ctx.since_version >= 23 else 0
+    elem = DataType(int(od)) if od else (ctx.elem(1) if ctx.since_version >= 19
+                                         else DataType.FLOAT)
+    return tensor(elem, ctx.shape(0))
+
+
+@shape_rule("DynamicQuantizeLinear")
+def dynamic_quantize_linear(ctx: InferenceContext) -> list[TensorType | None]:
+    return [tensor(DataType.UINT8, ctx.shape(0)), tensor(DataType.FLOAT, []),
+            tensor(DataType.UINT8, [])]
+
+
+# ---------------------------------------------------------------------- misc nn
+
+@shape_rule("Det")
+def det(ctx: InferenceContext) -> TensorType | None:
+    s = ctx.shape(0)
+    return tensor(ctx.elem(0), None if s is None else s[:-2])
+
+
+@shape_rule("SwiGLU")
+def swiglu(ctx: InferenceContext) -> TensorType | None:
+    # A and B have identical shapes (no broadcasting); Y has that shape
+    a, b = ctx.shape(0), ctx.shape(1)
+    if a is None or b is None:
+        return tensor(ctx.elem(0), a if a is not None else b)
+    if len(a) != len(b):
+        raise ctx.fail(f"A {list(a)} and B {list(b)} must have identical shapes")
+    out = []
+    for x, y in zip(a, b):
+        if isinstance(x, int) and isinstance(y, int) and x != y:
+            raise ctx.fail(f"A {list(a)} and B {list(b)} must have identical shapes")
+        out.append(x if isinstance(x, int) or y is None else y)
+    return tensor(ctx.elem(0), out)
+
+
+@shape_rule("RotaryEmbedding")
+def rotary_embedding(ctx: InferenceContext) -> TensorType | None:
+    return ctx.tensor_type(0)
+
+
+def _probe_rule(ctx: InferenceContext) -> list[TensorType | None] | None:
+    """For ops whose output shapes follow from input shapes and attributes alone (no input's
+    values matter to them), the kernel run on placeholder inputs says them exactly."""
+    return ctx.probe()
+
+
+for _op, _dom in (("Attention", ""), ("LinearAttention", ""), ("CausalConvWithState", ""),
+                  ("FlexAttention", "ai.onnx.preview")):
+    shape_rule(_op, domain=_dom)(_probe_rule)
