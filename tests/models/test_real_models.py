@@ -113,9 +113,35 @@ def test_shared_model_roundtrip(name: str, tmp_path: Any) -> None:
     _roundtrip(os.path.join(SHARED, name), shared_feeds(name), tmp_path)
 
 
+# light_squeezenet's constant weights make every one of its 1000 logits about 1e10 and equal in
+# exact arithmetic; float32 GEMMs (OpenBLAS and onnxruntime's MLAS alike) sum rows in different
+# orders, so the logits differ by a few ulps (~1e3), and Softmax turns that into anything from a
+# uniform 0.001 to a one-hot vector. For it the logits are compared (rtol 1e-3), and the final
+# output only has to be a probability distribution.
+_SOFTMAX_OF_TIED_LOGITS = {"light_squeezenet.onnx"}
+
+
+def _compare_logits(path: str, feeds: dict[str, Any]) -> None:
+    m = onnx.load(path)
+    last = m.graph.node[-1]
+    assert last.op_type == "Softmax"
+    m.graph.output.append(onnx.helper.make_tensor_value_info(last.input[0],
+                                                            onnx.TensorProto.FLOAT, None))
+    data = m.SerializeToString()
+    ref = ort.InferenceSession(data, providers=["CPUExecutionProvider"]).run(None, feeds)
+    got = pyonnx.InferenceSession(data).run(None, feeds)
+    assert_close_to_reference(got[1:], ref[1:])
+    probs = got[0]
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
+    assert (probs >= 0).all()
+
+
 @pytest.mark.parametrize("path", LIGHT_MODELS, ids=[os.path.basename(p) for p in LIGHT_MODELS])
 def test_light_model_matches_onnxruntime(path: str) -> None:
-    _compare(path, light_feeds(path))
+    if os.path.basename(path) in _SOFTMAX_OF_TIED_LOGITS:
+        _compare_logits(path, light_feeds(path))
+    else:
+        _compare(path, light_feeds(path))
 
 
 @pytest.mark.parametrize("path", LIGHT_MODELS, ids=[os.path.basename(p) for p in LIGHT_MODELS])

@@ -41,6 +41,7 @@ __all__ = [
     "get_kernel",
     "graph_kernel",
     "get_graph_kernel",
+    "graph_kernel_ops",
     "registered_versions",
     "registered_ops",
     "normalize_domain",
@@ -105,6 +106,13 @@ def get_graph_kernel(domain: str, op_type: str, since_version: int
     """The graph-kernel factory registered for exactly this schema version, or ``None``."""
     _ensure_loaded()
     return _GRAPH_KERNELS.get((normalize_domain(domain), op_type, int(since_version)))
+
+
+def graph_kernel_ops() -> set[tuple[str, str]]:
+    """(domain, op_type) of every operator whose kernel reads its graph by name (Gradient):
+    graph rewrites must leave graphs holding such a node alone."""
+    _ensure_loaded()
+    return {(d, o) for (d, o, _v) in _GRAPH_KERNELS}
 
 
 def get_kernel(domain: str, op_type: str, since_version: int) -> Kernel | None:

@@ -21,6 +21,7 @@ import numpy as np
 
 from pyonnx.errors import InvalidArgument
 from pyonnx.io import load as _load
+from pyonnx.io import save as _save
 from pyonnx.ir import (
     DataType,
     MapType,
@@ -32,6 +33,7 @@ from pyonnx.ir import (
     Type,
     Value,
 )
+from pyonnx.optimizer import FUSED_DOMAIN, copy_model, optimize
 from pyonnx.runtime.options import RunOptions, SessionOptions
 from pyonnx.runtime.plan import Plan, PlanConfig, _RunState
 
@@ -118,11 +120,19 @@ class InferenceSession:
                           max_nesting_depth=opts.max_nesting_depth)
             self._model_path = (os.fspath(path_or_bytes)
                                 if isinstance(path_or_bytes, (str, os.PathLike)) else None)
+        level = int(opts.graph_optimization_level)
+        if level > 0:
+            # the caller's Model is never modified: rewrite a copy that shares the weights
+            model = optimize(copy_model(model), level)
+        if opts.optimized_model_filepath:
+            _save(model, opts.optimized_model_filepath)
         self._model = model
         self._set_threads()
         functions = {f.key: f for f in model.functions}
+        opsets = {("" if d == "ai.onnx" else d): v for d, v in model.opset_imports.items()}
+        opsets.setdefault(FUSED_DOMAIN, 1)  # the optimizer's fused kernels
         config = PlanConfig(
-            opsets={("" if d == "ai.onnx" else d): v for d, v in model.opset_imports.items()},
+            opsets=opsets,
             functions=functions, max_tensor_bytes=opts.max_tensor_bytes,
             max_nesting_depth=opts.max_nesting_depth,
             max_loop_iterations=opts.max_loop_iterations)

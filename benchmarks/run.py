@@ -1,0 +1,111 @@
+"""The pyonnx benchmark suite: every light_* model of the onnx package and every model in
+../shared/models, in pyonnx, onnxruntime and onnx.reference, measured side by side in one run.
+
+    PYTHONPATH=src python benchmarks/run.py [--runs N] [--threads N] [--json FILE]
+                                            [--models SUBSTR,...] [--no-reference]
+
+Each model runs at batch 1 (text models at seq 128, the Silero models on 512-sample windows),
+and again at batch 8 when its batch dimension is dynamic. Latency runs alternate between the
+engines within one process; peak memory is measured per engine in its own process. The summary
+gives the acceptance figures of the performance issue: the geometric mean of pyonnx/onnxruntime
+latency over models whose onnxruntime latency is >= 5 ms (and the worst one), the same at batch
+8, the dispatch overhead per executed node of the smaller models, the speed-up over
+onnx.reference, and the peak-memory ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import math
+import os
+import sys
+from typing import Any
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "src"))
+
+from pyonnx.cli.bench import bench_model, format_result  # noqa: E402
+
+SHARED = os.path.normpath(os.path.join(HERE, "..", "..", "shared", "models"))
+
+
+def suite() -> list[tuple[str, int]]:
+    """(model path, seq) for every benchmarked model."""
+    import onnx
+
+    light = sorted(glob.glob(os.path.join(os.path.dirname(onnx.__file__), "backend", "test",
+                                          "data", "light", "light_*.onnx")))
+    shared = sorted(glob.glob(os.path.join(SHARED, "*.onnx"))) if os.path.isdir(SHARED) else []
+    return [(p, 128) for p in light] + [
+        (p, 512 if os.path.basename(p).startswith("silero") else 128) for p in shared]
+
+
+def geomean(xs: list[float]) -> float | None:
+    return math.exp(sum(math.log(x) for x in xs) / len(xs)) if xs else None
+
+
+def summarize(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """The acceptance figures over all results."""
+    out: dict[str, Any] = {}
+    for batch in (1, 8):
+        rows = [r for r in results if r["batch"] == batch and "onnxruntime" in r.get("ratio", {})]
+        big = [r for r in rows if r["engines"]["onnxruntime"]["median_ms"] >= 5.0]
+        small = [r for r in rows if r["engines"]["onnxruntime"]["median_ms"] < 5.0]
+        ratios = [r["ratio"]["onnxruntime"] for r in big]
+        out[f"batch{batch}"] = {
+            "models_ge_5ms": len(big),
+            "geomean_ratio_vs_onnxruntime": geomean(ratios),
+            "worst": max(((r["ratio"]["onnxruntime"], r["model"]) for r in big), default=None),
+            "small_models": {r["model"]: {
+                "ratio": r["ratio"]["onnxruntime"],
+                "dispatch_us_per_node": r.get("profile", {}).get("dispatch_us_per_node")}
+                for r in small},
+        }
+    ref = [1.0 / r["ratio"]["reference"] for r in results if "reference" in r.get("ratio", {})]
+    out["speedup_vs_reference_geomean"] = geomean(ref)
+    out["reference_models"] = len(ref)
+    mem = [r["memory_ratio"] for r in results if r.get("memory_ratio")]
+    out["memory_ratio_max"] = max(mem) if mem else None
+    out["memory_ratio_geomean"] = geomean(mem)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--runs", type=int, default=10)
+    ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--json", metavar="FILE")
+    ap.add_argument("--models", default="", help="only models whose file name contains one of "
+                                                 "these comma-separated strings")
+    ap.add_argument("--no-reference", action="store_true")
+    ap.add_argument("--no-memory", action="store_true")
+    ap.add_argument("--reference-timeout", type=float, default=60.0)
+    args = ap.parse_args(argv)
+    wanted = [w for w in args.models.split(",") if w]
+    results = []
+    for path, seq in suite():
+        if wanted and not any(w in os.path.basename(path) for w in wanted):
+            continue
+        for batch in (1, 8):
+            engines = ["pyonnx", "onnxruntime"]
+            if batch == 1 and not args.no_reference:
+                engines.append("reference")
+            res = bench_model(path, engines, runs=args.runs, threads=args.threads, batch=batch,
+                              seq=seq, memory=not args.no_memory,
+                              reference_timeout=args.reference_timeout, profile=True)
+            results.append(res)
+            print(format_result(res), flush=True)
+            if batch == 1 and not res.get("dynamic_batch"):
+                break
+    summary = summarize(results)
+    print(json.dumps(summary, indent=2))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"results": results, "summary": summary}, f, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

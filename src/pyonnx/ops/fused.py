@@ -1,0 +1,128 @@
+"""Fused kernels of pyonnx's internal domain ``pyonnx`` (version 1), emitted by the graph
+optimizer (:mod:`pyonnx.optimizer.passes`) at session creation; models never contain them.
+
+* ``FusedConv(X, W, B)``: Conv followed by an activation.
+* ``FusedGemm(A, B, C)``: Gemm followed by an activation.
+* ``FusedMatMul(A, B, bias)``: MatMul, plus an optional constant bias (an ``Add`` folded in),
+  followed by an optional activation.
+
+Each first runs the standard kernel (so every check and numeric rule of Conv, Gemm and MatMul
+applies unchanged) and then applies the activation *in place* on the freshly computed result,
+which saves one full pass that allocates an output. ``activation`` is the standard op_type
+(``Relu``, ``LeakyRelu``, ``Sigmoid``, ``Tanh``, ``HardSigmoid``, ``Clip``) or ``""`` for none;
+``activation_params`` holds its attributes in order (LeakyRelu: alpha; HardSigmoid: alpha, beta;
+Clip: min, max).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from pyonnx.errors import ExecutionError
+from pyonnx.ops import activation as _act
+from pyonnx.ops.conv import conv
+from pyonnx.ops.linalg import gemm, matmul
+from pyonnx.ops.registry import KernelContext, kernel
+
+__all__ = ["ACTIVATIONS", "apply_activation"]
+
+DOMAIN = "pyonnx"
+
+#: The activations the fused kernels apply, with how many parameters each takes.
+ACTIVATIONS = {"": 0, "Relu": 0, "LeakyRelu": 1, "Sigmoid": 0, "Tanh": 0, "HardSigmoid": 2,
+               "Clip": 2}
+
+_INPLACE = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def apply_activation(y: np.ndarray, activation: str, params: Sequence[float]) -> np.ndarray:
+    """``activation(y)``; float32/float64 results that the caller owns are updated in place."""
+    if not activation:
+        return y
+    own = y.dtype in _INPLACE and y.flags.writeable and y.ndim > 0
+    if activation == "Relu":
+        if own:
+            return np.clip(y, y.dtype.type(0), y.dtype.type(np.inf), out=y)  # max(y, 0)
+        return _act.Relu(y)[0]
+    if activation == "Tanh":
+        if own:
+            return np.tanh(y, out=y)
+        return _act.Tanh(y)[0]
+    if activation == "Sigmoid":
+        return _act.Sigmoid(y)[0]
+    if activation == "LeakyRelu":
+        return _act.LeakyRelu(y, alpha=float(params[0]))[0]
+    if activation == "HardSigmoid":
+        return _act.HardSigmoid(y, alpha=float(params[0]), beta=float(params[1]))[0]
+    if activation == "Clip":
+        typ = y.dtype.type
+        if y.dtype.kind != "f":
+            raise ExecutionError(f"fused Clip: expected a float result, got {y.dtype}")
+        with np.errstate(all="ignore"):
+            lo, hi = typ(params[0]), typ(params[1])
+            if own:
+                return np.clip(y, lo, hi, out=y)
+            return np.clip(y, lo, hi)
+    raise ExecutionError(f"unknown fused activation {activation!r} (known: "
+                         f"{', '.join(a for a in ACTIVATIONS if a)})")
+
+
+def _check_params(activation: str, params: Sequence[float] | None) -> Sequence[float]:
+    params = list(params or ())
+    want = ACTIVATIONS.get(activation)
+    if want is None:
+        raise ExecutionError(f"unknown fused activation {activation!r}")
+    if len(params) != want:
+        raise ExecutionError(f"fused activation {activation} takes {want} parameters, got "
+                             f"{len(params)}")
+    return params
+
+
+@kernel("FusedConv", versions=(1,), domain=DOMAIN)
+def fused_conv(X: np.ndarray, W: np.ndarray, B: np.ndarray | None = None, *,
+               auto_pad: str = "NOTSET", dilations: Sequence[int] | None = None,
+               group: int = 1, kernel_shape: Sequence[int] | None = None,
+               pads: Sequence[int] | None = None, strides: Sequence[int] | None = None,
+               activation: str = "", activation_params: Sequence[float] | None = None,
+               ctx: KernelContext | None = None) -> tuple[np.ndarray]:
+    """``activation(Conv(X, W, B))`` with Conv's attributes."""
+    params = _check_params(activation, activation_params)
+    (y,) = conv(X, W, B, auto_pad=auto_pad, dilations=dilations, group=group,
+                kernel_shape=kernel_shape, pads=pads, strides=strides, ctx=ctx)
+    return (apply_activation(y, activation, params),)
+
+
+@kernel("FusedGemm", versions=(1,), domain=DOMAIN)
+def fused_gemm(A: np.ndarray, B: np.ndarray, C: np.ndarray | None = None, *,
+               alpha: float = 1.0, beta: float = 1.0, transA: int = 0, transB: int = 0,
+               activation: str = "", activation_params: Sequence[float] | None = None,
+               ctx: KernelContext | None = None) -> tuple[np.ndarray]:
+    """``activation(Gemm(A, B, C))`` with Gemm's attributes (version 7 and later)."""
+    params = _check_params(activation, activation_params)
+    (y,) = gemm(A, B, C, alpha=alpha, beta=beta, transA=transA, transB=transB, ctx=ctx)
+    return (apply_activation(y, activation, params),)
+
+
+@kernel("FusedMatMul", versions=(1,), domain=DOMAIN)
+def fused_matmul(A: np.ndarray, B: np.ndarray, bias: np.ndarray | None = None, *,
+                 activation: str = "", activation_params: Sequence[float] | None = None,
+                 ctx: KernelContext | None = None) -> tuple[np.ndarray]:
+    """``activation(MatMul(A, B) + bias)``; ``bias`` broadcasts as Add's second input does."""
+    params = _check_params(activation, activation_params)
+    (y,) = matmul(A, B, ctx=ctx)
+    if bias is not None:
+        if bias.dtype != y.dtype:
+            raise ExecutionError(f"Add: inputs have element types {y.dtype} and {bias.dtype}; "
+                                 f"they must be the same")
+        try:
+            shape = np.broadcast_shapes(y.shape, bias.shape)
+        except ValueError:
+            raise ExecutionError(f"Add: shapes {list(y.shape)} and {list(bias.shape)} cannot be "
+                                 f"broadcast together") from None
+        if shape == y.shape and y.flags.writeable and y.ndim > 0:
+            y += bias  # the product is ours: add in place
+        else:
+            y = np.add(y, bias)
+    return (apply_activation(y, activation, params),)

@@ -1,0 +1,117 @@
+"""The pass protocol and the pass manager.
+
+A pass rewrites a model in place and says whether it changed anything:
+``Pass.__call__(model) -> PassResult(model, modified)``. The :class:`PassManager` runs a list of
+passes again and again until a whole round changes nothing (a fixed point) or an iteration cap is
+reached, so that one rewrite may enable another (folding a constant exposes an Identity, removing
+the Identity exposes a fusion).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Iterator, Sequence
+
+from pyonnx.ir import Graph, Model
+
+__all__ = ["Pass", "PassResult", "PassManager", "GraphPass", "all_graphs"]
+
+
+@dataclasses.dataclass
+class PassResult:
+    """What a pass returns: the (rewritten) model and whether anything changed."""
+
+    model: Model
+    modified: bool
+
+
+class Pass:
+    """A model-to-model rewrite. Subclasses implement :meth:`call`; ``name`` labels the pass in
+    reports. A pass must keep the names of the graph outputs and the use-def links intact
+    (rewire with :meth:`pyonnx.ir.Node.set_input`, drop nodes with :meth:`pyonnx.ir.Graph.remove`).
+    """
+
+    name: str = ""
+
+    def call(self, model: Model) -> bool:
+        """Rewrite ``model`` in place; return True when something changed."""
+        raise NotImplementedError
+
+    def __call__(self, model: Model) -> PassResult:
+        return PassResult(model, bool(self.call(model)))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+def all_graphs(graph: Graph) -> Iterator[Graph]:
+    """``graph`` and every subgraph nested in it, outermost first."""
+    yield graph
+    for n in list(graph.nodes):
+        for g in n.subgraphs():
+            yield from all_graphs(g)
+
+
+def _reads_itself_by_name(graph: Graph) -> bool:
+    """Whether a node of ``graph`` is defined by other nodes of it, named in its attributes
+    (Gradient differentiates the nodes between its ``xs`` and ``y``): rewriting such a graph
+    would change what that node computes, so passes leave it as written."""
+    from pyonnx.defs import normalize_domain
+    from pyonnx.ops.registry import graph_kernel_ops
+
+    special = graph_kernel_ops()
+    return any((normalize_domain(n.domain), n.op_type) in special for n in graph.nodes)
+
+
+class GraphPass(Pass):
+    """A pass that rewrites each graph of the model (the main graph and every subgraph) on its
+    own. Model-local function bodies are left alone: they are compiled per call site with the
+    caller's attributes, which a rewrite could not see; so are graphs holding a node that reads
+    its graph by name (Gradient)."""
+
+    def call(self, model: Model) -> bool:
+        modified = False
+        for g in list(all_graphs(model.graph)):
+            if _reads_itself_by_name(g):
+                continue
+            if self.rewrite(g, model):
+                modified = True
+        return modified
+
+    def rewrite(self, graph: Graph, model: Model) -> bool:
+        """Rewrite one graph; return True when something changed."""
+        raise NotImplementedError
+
+
+class PassManager:
+    """Runs ``passes`` in order, round after round, until a round modifies nothing or
+    ``max_iterations`` rounds have run.
+
+    ``history`` records, per round, the names of the passes that changed the model.
+    """
+
+    def __init__(self, passes: Sequence[Pass], max_iterations: int = 8) -> None:
+        if max_iterations < 1:
+            raise ValueError(f"max_iterations must be >= 1, got {max_iterations}")
+        self.passes = list(passes)
+        self.max_iterations = max_iterations
+        self.history: list[list[str]] = []
+
+    def __call__(self, model: Model) -> PassResult:
+        any_change = False
+        for _ in range(self.max_iterations):
+            changed: list[str] = []
+            for p in self.passes:
+                result = p(model)
+                model = result.model
+                if result.modified:
+                    changed.append(p.name or type(p).__name__)
+            self.history.append(changed)
+            if not changed:
+                break
+            any_change = True
+        return PassResult(model, any_change)
+
+    def extend(self, passes: Iterable[Pass]) -> None:
+        """Append passes to the pipeline."""
+        self.passes.extend(passes)

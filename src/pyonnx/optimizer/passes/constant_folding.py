@@ -1,0 +1,198 @@
+"""Constant folding: a node whose inputs are all constants is computed once, at session
+creation, by the same kernel the runtime would call, and replaced by an initializer.
+
+Never folded: nodes whose schema is not ``deterministic`` (random ops, Dropout, control flow),
+nodes with subgraph attributes, nodes of domains without kernels, outputs that are not tensors,
+and outputs larger than ``max_output_bytes``: folding must not turn a ``ConstantOfShape`` of a
+huge shape into gigabytes held for the session's lifetime. A kernel that fails on the constant
+inputs is left for the run to report, exactly as without optimization.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+import numpy as np
+
+from pyonnx import defs
+from pyonnx.errors import PyOnnxError
+from pyonnx.ir import Attribute, AttributeType, Graph, Model, Node, Tensor, TensorType, DataType
+from pyonnx.ops.registry import KernelContext, get_kernel, registered_versions, wants_context
+from pyonnx.optimizer._core import GraphPass
+from pyonnx.optimizer._rewrite import graph_inputs, constant_of, protected_values, replace_uses
+
+__all__ = ["ConstantFolding", "DEFAULT_MAX_OUTPUT_BYTES"]
+
+#: Largest folded output kept as an initializer (bytes).
+DEFAULT_MAX_OUTPUT_BYTES = 64 << 20
+
+# Ops whose output size follows from input *values*: estimate it before running the kernel.
+_SIZE_FROM_VALUES = {"ConstantOfShape", "Expand", "Tile", "Range", "Resize", "Upsample", "Pad"}
+
+
+class ConstantFolding(GraphPass):
+    """``op(c1, c2, ...)`` with constant inputs -> ``initializer`` holding its result."""
+
+    name = "constant_folding"
+
+    def __init__(self, max_output_bytes: int = DEFAULT_MAX_OUTPUT_BYTES) -> None:
+        self.max_output_bytes = int(max_output_bytes)
+
+    def rewrite(self, graph: Graph, model: Model) -> bool:
+        inputs = graph_inputs(model)
+        keep = protected_values(model)
+        modified = False
+        for node in list(graph.nodes):
+            if node.graph is not graph:
+                continue
+            consts = self._constant_inputs(node, inputs)
+            if consts is None:
+                continue
+            results = self._evaluate(node, consts, model)
+            if results is None:
+                continue
+            # op(c1, ..., cn) -> constant
+            for v, arr in zip(node.outputs, results):
+                if not v.name:
+                    continue
+                t = Tensor.from_numpy(arr, v.name)
+                nv = type(v)(v.name, TensorType(t.data_type, tuple(arr.shape)), const_value=t,
+                             doc_string=v.doc_string)
+                replace_uses(v, nv)
+                _replace_in_outputs(model, v, nv)
+                if id(v) in keep:
+                    keep.add(id(nv))
+                graph.initializers[v.name] = nv
+            graph.remove(node)
+            modified = True
+        return modified
+
+    def _constant_inputs(self, node: Node, inputs: set[int]) -> list[Any] | None:
+        if any(True for _ in node.subgraphs()):
+            return None
+        vals: list[Any] = []
+        for v in node.inputs:
+            if v is None:
+                vals.append(None)
+                continue
+            arr = constant_of(v, inputs)
+            if arr is None:
+                return None
+            vals.append(arr)
+        return vals
+
+    def _evaluate(self, node: Node, args: list[Any], model: Model) -> list[np.ndarray] | None:
+        domain = defs.normalize_domain(node.domain)
+        opset = model.opset(domain)
+        if opset is None:
+            return None
+        schema = defs.lookup(domain, node.op_type, opset)
+        if schema is None or schema.deprecated or schema.node_determinism != "deterministic":
+            return None
+        fn = get_kernel(domain, node.op_type, schema.since_version)
+        if fn is None or not registered_versions(domain, node.op_type):
+            return None
+        kwargs: dict[str, Any] = {}
+        for a in node.attributes.values():
+            if a.ref_attr_name:
+                return None
+            kwargs[a.name] = _attribute_value(a)
+        if not self._small_enough(node, args):
+            return None
+        if wants_context(fn):
+            kwargs["ctx"] = KernelContext(
+                node_name=node.name, op_type=node.op_type, domain=node.domain, opset=opset,
+                num_outputs=len(node.outputs),
+                outputs_used=tuple(bool(v.name) for v in node.outputs),
+                max_tensor_bytes=self.max_output_bytes)
+        if not _accepts(fn, kwargs, len(args)):
+            return None
+        try:
+            res = fn(*args, **kwargs)
+        except (PyOnnxError, ValueError, TypeError, ArithmeticError, IndexError, MemoryError,
+                OverflowError):
+            return None  # the run reports it, naming the node, as without optimization
+        if not isinstance(res, tuple) or len(res) < len(node.outputs):
+            return None
+        out = []
+        for v, r in zip(node.outputs, res):
+            if not v.name:
+                out.append(None)
+                continue
+            if not isinstance(r, np.ndarray) or r.nbytes > self.max_output_bytes:
+                return None
+            if not _representable(r):
+                return None
+            out.append(r)
+        return out
+
+    def _small_enough(self, node: Node, args: list[Any]) -> bool:
+        """For ops whose output size depends on input values, estimate it before running."""
+        if node.op_type not in _SIZE_FROM_VALUES:
+            return True
+        try:
+            if node.op_type == "ConstantOfShape":
+                n = int(np.prod(np.asarray(args[0], dtype=np.float64)))
+            elif node.op_type == "Expand":
+                shape = np.broadcast_shapes(np.shape(args[0]),
+                                            tuple(int(d) for d in np.asarray(args[1]).ravel()))
+                n = int(np.prod(shape, dtype=np.float64))
+            elif node.op_type == "Tile":
+                n = int(np.size(args[0]) * np.prod(np.asarray(args[1], dtype=np.float64)))
+            elif node.op_type == "Range":
+                start, limit, delta = (float(np.asarray(a).ravel()[0]) for a in args[:3])
+                n = int(max(np.ceil((limit - start) / delta), 0)) if delta else 0
+            else:
+                return all(a is None or np.size(a) * 8 <= self.max_output_bytes for a in args)
+        except (ValueError, TypeError, OverflowError, IndexError, ZeroDivisionError):
+            return False
+        return n * 8 <= self.max_output_bytes
+
+
+def _replace_in_outputs(model: Model, old: Any, new: Any) -> None:
+    """A folded graph output keeps its name; every graph listing the old Value gets the new."""
+    from pyonnx.optimizer._core import all_graphs
+
+    for g in all_graphs(model.graph):
+        for i, v in enumerate(g.outputs):
+            if v is old:
+                g.outputs[i] = new
+
+
+def _representable(arr: np.ndarray) -> bool:
+    try:
+        DataType.from_numpy(arr.dtype)
+    except (ValueError, KeyError):
+        return arr.dtype.kind in ("U", "S")
+    return True
+
+
+def _attribute_value(a: Attribute) -> Any:
+    T, v = AttributeType, a.value
+    if a.type == T.TENSOR:
+        return v.numpy()
+    if a.type == T.TENSORS:
+        return [t.numpy() for t in v]
+    if a.type == T.SPARSE_TENSOR:
+        return v.to_dense()
+    if a.type == T.SPARSE_TENSORS:
+        return [t.to_dense() for t in v]
+    return v
+
+
+def _accepts(fn: Any, kwargs: dict[str, Any], n_args: int) -> bool:
+    """Whether the kernel's signature takes these attributes and this many inputs (a node the
+    runtime would refuse is left for the session to refuse)."""
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return True
+    if not any(p.kind == p.VAR_KEYWORD for p in params.values()):
+        if any(k not in params for k in kwargs):
+            return False
+    if any(p.kind == p.VAR_POSITIONAL for p in params.values()):
+        return True
+    positional = [p for p in params.values() if p.kind in (p.POSITIONAL_ONLY,
+                                                           p.POSITIONAL_OR_KEYWORD)]
+    return n_args <= len(positional)

@@ -1,0 +1,112 @@
+"""Conv / Gemm / MatMul (with or without a fused bias) + activation -> one fused node of the
+``pyonnx`` domain whose kernel applies the activation in place on the product.
+
+Activations: Relu, LeakyRelu, Sigmoid, Tanh, HardSigmoid, and Clip with constant bounds. The
+producer's output must be read only by the activation (otherwise the unactivated value is
+still needed).
+"""
+
+from __future__ import annotations
+
+from pyonnx.ir import Attribute, AttributeType, Graph, Model, Node
+from pyonnx.optimizer._core import GraphPass
+from pyonnx.optimizer._rewrite import (
+    attr, constant_of, graph_inputs, insert_node, is_standard, make_attributes,
+    protected_values, since_version, single_consumer,
+)
+
+__all__ = ["FuseActivation"]
+
+FUSED_DOMAIN = "pyonnx"
+
+_FUSED_NAME = {"Conv": "FusedConv", "Gemm": "FusedGemm", "MatMul": "FusedMatMul"}
+
+
+class FuseActivation(GraphPass):
+    """``act(Conv(x, W, b)) -> FusedConv(x, W, b, activation=act)``; likewise Gemm and MatMul."""
+
+    name = "fuse_activation"
+
+    def rewrite(self, graph: Graph, model: Model) -> bool:
+        keep = protected_values(model)
+        inputs = graph_inputs(model)
+        modified = False
+        for node in list(graph.nodes):
+            if node.graph is not graph:
+                continue
+            kind = _anchor(node, model)
+            if kind is None:
+                continue
+            y = node.outputs[0]
+            act = single_consumer(y, keep)
+            if act is None or act.graph is not graph or not is_standard(act) \
+                    or not act.inputs or act.inputs[0] is not y:
+                continue
+            params = _activation_params(act, model, inputs, node)
+            if params is None:
+                continue
+            out = act.outputs[0]
+            graph.remove(act)
+            attrs = [a for a in node.attributes.values()
+                     if a.name not in ("activation", "activation_params")]
+            attrs += make_attributes([("activation", act.op_type)])
+            attrs.append(Attribute("activation_params", AttributeType.FLOATS,
+                                   [float(p) for p in params]))
+            # act(op(...)) -> Fused<op>(..., activation=act)
+            fused = Node(kind, list(node.inputs), [out], domain=FUSED_DOMAIN,
+                         name=node.name or act.name, attributes=attrs)
+            insert_node(graph, fused, node)
+            graph.remove(node)
+            model.opset_imports.setdefault(FUSED_DOMAIN, 1)
+            modified = True
+        return modified
+
+
+def _anchor(node: Node, model: Model) -> str | None:
+    """The fused op_type a node can become, or None."""
+    if node.domain == FUSED_DOMAIN and node.op_type == "FusedMatMul":
+        return None if attr(node, "activation", "") else "FusedMatMul"
+    if not is_standard(node) or node.op_type not in _FUSED_NAME or len(node.outputs) != 1:
+        return None
+    if node.op_type == "Gemm" and since_version(model, node) < 7:
+        return None  # Gemm-1/6 have the legacy broadcast attribute
+    return _FUSED_NAME[node.op_type]
+
+
+def _activation_params(act: Node, model: Model, inputs: set[int],
+                       anchor: Node) -> list[float] | None:
+    op = act.op_type
+    if len(act.outputs) != 1:
+        return None
+    if op in ("Relu", "Sigmoid", "Tanh"):
+        return [] if len(act.inputs) == 1 else None
+    if op == "LeakyRelu":
+        return [float(attr(act, "alpha", 0.01))]  # type: ignore[arg-type]
+    if op == "HardSigmoid":
+        return [float(attr(act, "alpha", 0.2)), float(attr(act, "beta", 0.5))]  # type: ignore[arg-type]
+    if op == "Clip":
+        v = since_version(model, act)
+        if v < 6:
+            return None
+        if v < 11:
+            big = 3.4028234663852886e38
+            return [float(attr(act, "min", -big)), float(attr(act, "max", big))]  # type: ignore[arg-type]
+        bounds = []
+        wdt = _weight_dtype(anchor, inputs)
+        for i, default in ((1, float("-inf")), (2, float("inf"))):
+            if len(act.inputs) <= i or act.inputs[i] is None:
+                bounds.append(default)
+                continue
+            c = constant_of(act.inputs[i], inputs)
+            # Clip-11 requires bounds of the input's type: only fuse when the anchor's constant
+            # weight shows that type, so the fused node fails exactly when Clip would
+            if c is None or c.size != 1 or wdt is None or c.dtype != wdt:
+                return None
+            bounds.append(float(c.ravel()[0]))
+        return bounds
+    return None
+
+
+def _weight_dtype(anchor: Node, inputs: set[int]) -> object:
+    w = constant_of(anchor.inputs[1], inputs) if len(anchor.inputs) > 1 else None
+    return w.dtype if w is not None and w.dtype.kind == "f" else None
