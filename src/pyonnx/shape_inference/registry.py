@@ -86,7 +86,9 @@ def _ensure_loaded() -> None:
             rules_control_flow,
             rules_elementwise,
             rules_misc,
+            rules_ml,
             rules_nn,
             rules_reduce,
             rules_tensor,
+            rules_training,
         )

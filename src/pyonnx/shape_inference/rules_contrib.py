@@ -1,14 +1,31 @@
 """Operators outside the ONNX standard that pyonnx has kernels for: onnxruntime's contrib ops
 (``com.microsoft`` and its default-domain LayerNormalization-1 / SimplifiedLayerNormalization-1)
-and pyonnx's own fused ops (``pyonnx``), which the optimizer creates."""
+and pyonnx's own fused ops (``pyonnx``), which the optimizer creates.
+
+The quantized contrib ops (QLinear*, QGemm, …) take each tensor followed by its scale and zero
+point, so their tensors sit at input positions 0, 3, 6 …; their outputs have the element type
+of the output zero point (uint8 when it is absent), or float where they dequantize.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from pyonnx.ir import DataType, TensorType
-from pyonnx.shape_inference._common import norm_axis, tensor
+from pyonnx.ir.types import Dim
+from pyonnx.shape_inference._common import broadcast, norm_axis, tensor
 from pyonnx.shape_inference.engine import InferenceContext
 from pyonnx.shape_inference.registry import shape_rule
-from pyonnx.shape_inference.rules_nn import conv, gemm, matmul
+from pyonnx.shape_inference.rules_nn import (
+    _matmul_shape,  # the MatMul broadcasting rule, shared with the contrib products
+    _spatial,  # sliding-window output sizes, shared with the contrib pools
+    conv,
+    gemm,
+    grid_sample,
+    matmul,
+    quantize_linear,
+)
+from pyonnx.shape_inference.symbolic import dim_add, dim_exact_div, is_concrete
 
 MS = "com.microsoft"
 
@@ -63,3 +80,190 @@ def skip_layer_norm(ctx: InferenceContext) -> list[TensorType | None]:
 def contrib_probe(ctx: InferenceContext) -> list[TensorType | None] | None:
     # shapes follow from input shapes and attributes; the kernel on placeholders says them
     return ctx.probe()
+
+
+# ---------------------------------------------------------------------- same type as input 0
+
+shape_rule(("Inverse", "Trilu", "QLinearSigmoid", "QLinearLeakyRelu"), versions=(1,),
+           domain=MS)(same_as_first)
+# com.microsoft GridSample-1 is ai.onnx GridSample-16 on 4-D inputs
+shape_rule("GridSample", versions=(1,), domain=MS)(grid_sample)
+# y has x's shape and y_zero_point's type (uint8 without one), as ai.onnx QuantizeLinear
+shape_rule("QuantizeLinear", versions=(1,), domain=MS)(quantize_linear)
+
+
+@shape_rule("DequantizeLinear", versions=(1,), domain=MS)
+def contrib_dequantize_linear(ctx: InferenceContext) -> TensorType | None:
+    # y has x's shape and x_scale's float type
+    return tensor(ctx.elem(1), ctx.shape(0))
+
+
+# ---------------------------------------------------------------------- matrix products
+
+def _fused_operand(s: Sequence[Dim] | None, trans: int, trans_batch: int) -> list[Dim] | None:
+    """An operand's shape as FusedMatMul multiplies it: transBatch moves the first axis just
+    before the last (the batch axes come first), trans swaps the last two."""
+    if s is None:
+        return None
+    out = list(s)
+    if trans_batch and len(out) > 2:
+        out = out[1:-1] + [out[0], out[-1]]
+    if trans and len(out) >= 2:
+        out[-1], out[-2] = out[-2], out[-1]
+    return out
+
+
+@shape_rule("FusedMatMul", versions=(1,), domain=MS)
+def contrib_fused_matmul(ctx: InferenceContext) -> TensorType | None:
+    a = _fused_operand(ctx.shape(0), int(ctx.attr("transA", 0)), int(ctx.attr("transBatchA", 0)))
+    b = _fused_operand(ctx.shape(1), int(ctx.attr("transB", 0)), int(ctx.attr("transBatchB", 0)))
+    return tensor(ctx.elem(0), _matmul_shape(ctx, a, b))
+
+
+@shape_rule("MatMulIntegerToFloat", versions=(1,), domain=MS)
+def matmul_integer_to_float(ctx: InferenceContext) -> TensorType | None:
+    # Y has the float type of a_scale
+    return tensor(ctx.elem(2), _matmul_shape(ctx, ctx.shape(0), ctx.shape(1)))
+
+
+@shape_rule("DynamicQuantizeMatMul", versions=(1,), domain=MS)
+def dynamic_quantize_matmul(ctx: InferenceContext) -> TensorType | None:
+    return tensor(DataType.FLOAT, _matmul_shape(ctx, ctx.shape(0), ctx.shape(1)))
+
+
+@shape_rule("MatMulNBits", versions=(1,), domain=MS)
+def matmul_nbits(ctx: InferenceContext) -> TensorType | None:
+    # Y = A @ W^T with W (N, K) stored in blocks: A's leading dims, then N
+    a = ctx.shape(0)
+    n = ctx.attr("N", None)
+    if a is None:
+        return tensor(ctx.elem(0), None)
+    if len(a) == 0:
+        raise ctx.fail("A must have at least one dimension")
+    k = ctx.attr("K", None)
+    if k is not None and is_concrete(a[-1]) and a[-1] != int(k):
+        raise ctx.fail(f"A's last dimension {a[-1]} is not K = {int(k)}")
+    return tensor(ctx.elem(0), [*a[:-1], None if n is None else int(n)])
+
+
+@shape_rule("QGemm", versions=(1,), domain=MS)
+def qgemm(ctx: InferenceContext) -> TensorType | None:
+    # float output without y_scale; else requantized to y_zero_point's type (uint8 without one)
+    if ctx.has_input(7):
+        elem = ctx.elem(8) if ctx.has_input(8) else DataType.UINT8
+    else:
+        elem = DataType.FLOAT
+    a, b = ctx.shape(0), ctx.shape(3)
+    if a is not None and len(a) != 2 or b is not None and len(b) != 2:
+        raise ctx.fail("A and B must be matrices")
+    m = None if a is None else a[1] if int(ctx.attr("transA", 0)) else a[0]
+    n = None if b is None else b[0] if int(ctx.attr("transB", 0)) else b[1]
+    return tensor(elem, [m, n])
+
+
+# ---------------------------------------------------------------------- quantized element-wise
+
+@shape_rule(("QLinearAdd", "QLinearMul"), versions=(1,), domain=MS)
+def qlinear_binary(ctx: InferenceContext) -> TensorType | None:
+    # inputs A, A_scale, A_zero_point, B, …: A and B broadcast; C has A's type
+    return tensor(ctx.elem(0), broadcast([ctx.shape(0), ctx.shape(3)], ctx))
+
+
+@shape_rule("QLinearConcat", versions=(1,), domain=MS)
+def qlinear_concat(ctx: InferenceContext) -> TensorType | None:
+    # inputs Y_scale, Y_zero_point, then (tensor, scale, zero point) triples
+    elem = ctx.elem(1)
+    if (ctx.num_inputs - 2) % 3 or ctx.num_inputs < 5:
+        raise ctx.fail(f"expects Y_scale, Y_zero_point and (tensor, scale, zero point) triples; "
+                       f"got {ctx.num_inputs} inputs")
+    shapes = [ctx.shape(i) for i in range(2, ctx.num_inputs, 3)]
+    known = [s for s in shapes if s is not None]
+    if not known:
+        return tensor(elem, None)
+    rank = len(known[0])
+    if any(len(s) != rank for s in known):
+        raise ctx.fail(f"the tensors have different ranks: {[len(s) for s in known]}")
+    axis = norm_axis(int(ctx.attr("axis")), rank, ctx)
+    out: list[Dim] = []
+    for d in range(rank):
+        if d == axis:
+            total: Dim = 0
+            for s in shapes:
+                total = dim_add(total, s[d] if s is not None else None)
+            out.append(total)
+            continue
+        dims = [s[d] for s in known]
+        concrete = {x for x in dims if is_concrete(x)}
+        if len(concrete) > 1:
+            raise ctx.fail(f"the tensors differ in dimension {d} (outside axis {axis}): "
+                           f"{sorted(concrete)}")  # type: ignore[type-var]
+        out.append(next(iter(concrete)) if concrete else
+                   next((x for x in dims if x is not None), None))
+    return tensor(elem, out)
+
+
+# ---------------------------------------------------------------------- quantized and NHWC pools
+
+def _channels_last_pool(ctx: InferenceContext, nhwc: bool, dilations: bool) -> TensorType | None:
+    x = ctx.shape(0)
+    elem = ctx.elem(0)
+    if x is None:
+        return tensor(elem, None)
+    if len(x) < 3:
+        raise ctx.fail(f"X must have a batch, a channel and spatial axes, got rank {len(x)}")
+    k = ctx.attr("kernel_shape", None)
+    if k is None:
+        raise ctx.fail("attribute 'kernel_shape' is required")
+    ceil_mode = bool(int(ctx.attr("ceil_mode", 0)))
+    if nhwc:
+        spatial = _spatial(ctx, x[1:-1], list(k), ceil_mode, dilations)
+        return tensor(elem, [x[0], *spatial, x[-1]])
+    spatial = _spatial(ctx, x[2:], list(k), ceil_mode, dilations)
+    return tensor(elem, [x[0], x[1], *spatial])
+
+
+@shape_rule("NhwcMaxPool", versions=(1,), domain=MS)
+def nhwc_max_pool(ctx: InferenceContext) -> TensorType | None:
+    return _channels_last_pool(ctx, True, True)
+
+
+@shape_rule("QLinearAveragePool", versions=(1,), domain=MS)
+def qlinear_average_pool(ctx: InferenceContext) -> TensorType | None:
+    return _channels_last_pool(ctx, bool(int(ctx.attr("channels_last", 0))), False)
+
+
+@shape_rule("QLinearGlobalAveragePool", versions=(1,), domain=MS)
+def qlinear_global_average_pool(ctx: InferenceContext) -> TensorType | None:
+    x = ctx.shape(0)
+    if x is None:
+        return tensor(ctx.elem(0), None)
+    if len(x) < 3:
+        raise ctx.fail(f"X must have a batch, a channel and spatial axes, got rank {len(x)}")
+    ones = [1] * (len(x) - 2)
+    if int(ctx.attr("channels_last", 0)):
+        return tensor(ctx.elem(0), [x[0], *ones, x[-1]])
+    return tensor(ctx.elem(0), [x[0], x[1], *ones])
+
+
+# ---------------------------------------------------------------------- recurrent
+
+@shape_rule("DynamicQuantizeLSTM", versions=(1,), domain=MS)
+def dynamic_quantize_lstm(ctx: InferenceContext) -> list[TensorType | None]:
+    # W is (num_directions, input_size, 4 * hidden) and R (num_directions, hidden, 4 * hidden):
+    # transposed against ai.onnx LSTM's
+    x, w, r = ctx.shape(0), ctx.shape(1), ctx.shape(2)
+    if x is not None and len(x) != 3:
+        raise ctx.fail(f"X must be (seq_length, batch_size, input_size), got rank {len(x)}")
+    hidden: Dim = ctx.attr("hidden_size", None)
+    if hidden is None and w is not None and len(w) == 3:
+        hidden = dim_exact_div(w[2], 4)
+    if hidden is None and r is not None and len(r) == 3:
+        hidden = r[1]
+    direction = ctx.attr("direction", "forward")
+    nd: Dim = 2 if direction == "bidirectional" else 1
+    if w is not None and w and is_concrete(w[0]):
+        nd = w[0]
+    seq, batch = (x[0], x[1]) if x is not None else (None, None)
+    state = [nd, batch, hidden]
+    elem = DataType.FLOAT
+    return [tensor(elem, [seq, *state]), tensor(elem, state), tensor(elem, state)]

@@ -8,7 +8,7 @@ from pyonnx.shape_inference._common import broadcast, norm_axis, tensor
 from pyonnx.shape_inference.engine import InferenceContext
 from pyonnx.shape_inference.registry import shape_rule
 from pyonnx.shape_inference.rules_control_flow import join_types
-from pyonnx.shape_inference.symbolic import dim_add, dim_floordiv, is_concrete
+from pyonnx.shape_inference.symbolic import dim_add, dim_floordiv
 
 
 def _dtype(ctx: InferenceContext, name: str, default: DataType | None) -> DataType | None:
@@ -262,108 +262,3 @@ def image_decoder(ctx: InferenceContext) -> TensorType:
 def non_max_suppression(ctx: InferenceContext) -> TensorType:
     # [num_selected, 3]: how many boxes survive depends on the scores
     return TensorType(DataType.INT64, (None, 3))
-
-
-# ---------------------------------------------------------------------- ai.onnx.ml
-# Output shapes follow from the batch size and the attributes; the kernel run on placeholder
-# inputs states them exactly when the input shape is concrete. Otherwise: batch kept.
-
-def _ml_rule(ctx: InferenceContext) -> list[TensorType | None]:
-    probed = ctx.probe()
-    if probed:
-        return probed
-    s = ctx.shape(0)
-    n: Dim = (1 if len(s) == 1 else s[0]) if s else None
-    op = ctx.node.op_type
-    if op == "LinearRegressor":
-        return [tensor(DataType.FLOAT, [n, int(ctx.attr("targets", 1))])]
-    if op in ("TreeEnsembleRegressor", "TreeEnsemble"):
-        return [tensor(DataType.FLOAT if op != "TreeEnsemble" else ctx.elem(0),
-                       [n, int(ctx.attr("n_targets", 1))])]
-    if op == "SVMRegressor":
-        return [tensor(DataType.FLOAT, [n, 1])]
-    labels = DataType.STRING if ctx.attr("classlabels_strings", None) else DataType.INT64
-    return [tensor(labels, [n]), tensor(DataType.FLOAT, [n, None])]
-
-
-for _op in ("LinearClassifier", "LinearRegressor", "SVMClassifier", "SVMRegressor",
-            "TreeEnsemble", "TreeEnsembleClassifier", "TreeEnsembleRegressor"):
-    shape_rule(_op, domain="ai.onnx.ml")(_ml_rule)
-
-
-@shape_rule(("Binarizer", "Imputer"), domain="ai.onnx.ml")
-def ml_same(ctx: InferenceContext) -> TensorType | None:
-    return ctx.tensor_type(0)
-
-
-@shape_rule(("Normalizer", "Scaler"), domain="ai.onnx.ml")
-def ml_float_same(ctx: InferenceContext) -> TensorType | None:
-    return tensor(DataType.FLOAT, ctx.shape(0))
-
-
-@shape_rule("ArrayFeatureExtractor", domain="ai.onnx.ml")
-def array_feature_extractor(ctx: InferenceContext) -> TensorType | None:
-    probed = ctx.probe(values=(1,))
-    if probed:
-        return probed[0]
-    x, y = ctx.shape(0), ctx.shape(1)
-    if x is None or y is None or len(x) < 2:
-        return tensor(ctx.elem(0), None)
-    n: Dim = 1
-    for d in y:
-        n = d if n == 1 else (n * d if is_concrete(n) and is_concrete(d) else None)  # type: ignore[operator]
-    return tensor(ctx.elem(0), [*x[:-1], n])
-
-
-@shape_rule("LabelEncoder", domain="ai.onnx.ml")
-def label_encoder(ctx: InferenceContext) -> TensorType | None:
-    import numpy as np
-
-    elem = None
-    for name, dt in (("values_strings", DataType.STRING), ("values_int64s", DataType.INT64),
-                     ("values_floats", DataType.FLOAT), ("default_string", None)):
-        if ctx.has_attr(name) and dt is not None:
-            elem = dt
-            break
-    vt = ctx.attr("values_tensor", None)
-    if vt is not None:
-        elem = DataType.from_numpy(np.asarray(vt).dtype)
-    if elem is None and ctx.since_version < 2:
-        elem = DataType.INT64 if ctx.elem(0) == DataType.STRING else DataType.STRING
-    return tensor(elem, ctx.shape(0))
-
-
-@shape_rule("CategoryMapper", domain="ai.onnx.ml")
-def category_mapper(ctx: InferenceContext) -> TensorType | None:
-    e = ctx.elem(0)
-    out = None if e is None else DataType.INT64 if e == DataType.STRING else DataType.STRING
-    return tensor(out, ctx.shape(0))
-
-
-@shape_rule("OneHotEncoder", domain="ai.onnx.ml")
-def one_hot_encoder(ctx: InferenceContext) -> TensorType | None:
-    cats = ctx.attr("cats_int64s", None) or ctx.attr("cats_strings", None)
-    s = ctx.shape(0)
-    if s is None:
-        return tensor(DataType.FLOAT, None)
-    return tensor(DataType.FLOAT, [*s, len(cats) if cats else None])
-
-
-@shape_rule("FeatureVectorizer", domain="ai.onnx.ml")
-def feature_vectorizer(ctx: InferenceContext) -> TensorType | None:
-    probed = ctx.probe()
-    if probed:
-        return probed[0]
-    s = ctx.shape(0)
-    dims = ctx.attr("inputdimensions", None)
-    if s is None or len(s) < 2:
-        return tensor(DataType.FLOAT, [None, sum(dims) if dims else None])
-    return tensor(DataType.FLOAT, [s[0], sum(dims) if dims else None])
-
-
-# ---------------------------------------------------------------------- training (preview)
-
-@shape_rule(("Adagrad", "Adam", "Momentum"), domain="ai.onnx.preview.training")
-def optimizer_step(ctx: InferenceContext) -> list[Type | None]:
-    # inputs R, T, then the tensors the outputs update, in the outputs' order
-    return [ctx.input_type(2 + i) for i in range(ctx.num_outputs)]
