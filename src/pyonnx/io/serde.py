@@ -573,9 +573,10 @@ def model_from_proto(mp: Any, opts: DecodeOptions | None = None) -> Model:
     dec = _Decoder(opts)
     opsets: dict[str, int] = {}
     for o in mp.opset_import:
-        if o.domain in opsets:
+        if o.domain in opsets and opsets[o.domain] != int(o.version):
             raise DecodeError(f"model imports domain {o.domain or 'ai.onnx'!r} twice (versions "
                               f"{opsets[o.domain]} and {o.version}); keep one opset_import entry")
+        # the same import twice (skl2onnx writes that) is harmless: onnx and onnxruntime accept it
         opsets[o.domain] = int(o.version)
     graph = dec.graph(mp.graph, None, 0, None, "main graph")
     model = Model(graph, ir_version=int(mp.ir_version), opset_imports=opsets,
