@@ -516,9 +516,14 @@ class _Decoder:
         for name, vi in annotated.items():
             v = visible.get(name) or Value(name)
             t = type_from_proto(vi.type, f"value_info {name!r}")
-            if t is not None and v.producer is not None:
-                v.type = t
-            g.value_info.append(v if v.producer is not None or v.type is None else _annotation(v, t))
+            if v.producer is not None:
+                if t is not None:
+                    v.type = t
+                g.value_info.append(v)
+            else:
+                # an annotation of an input, initializer or undefined name is kept as written,
+                # without overriding the type that value declares itself
+                g.value_info.append(_annotation(v, t) if t is not None else v)
         for qa in gp.quantization_annotation:
             g.quantization_annotation.append(
                 (qa.tensor_name, _props(qa.quant_parameter_tensor_names)))

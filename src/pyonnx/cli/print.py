@@ -1,0 +1,42 @@
+"""``pyonnx print MODEL``: the model in the ONNX textual syntax (what ``pyonnx parse`` reads).
+
+The module is named after the sub-command; it never uses the ``print`` builtin by name, which
+the module name does not shadow inside it anyway, but writes to ``sys.stdout`` explicitly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from pyonnx.errors import InvalidArgument
+from pyonnx.io import load
+from pyonnx.io.text import to_text
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("print", help="print a model in the ONNX textual syntax",
+                       description="Print a model in the ONNX textual syntax (the one "
+                                   "onnx.parser reads). Every tensor value is printed, so the "
+                                   "text parses back into the same model (pyonnx parse); "
+                                   "--max-elements shortens long values for reading, and then "
+                                   "the text no longer parses.")
+    p.add_argument("model", help="path to an .onnx file")
+    p.add_argument("--max-elements", type=int, default=None, metavar="N",
+                   help="show at most N values of each tensor, then '...' (for reading only)")
+    p.add_argument("--output", "-o", metavar="FILE", help="write the text to FILE instead of "
+                                                           "standard output")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.max_elements is not None and args.max_elements < 0:
+        raise InvalidArgument(f"--max-elements must be 0 or more, not {args.max_elements}")
+    text = to_text(load(args.model), max_elements=args.max_elements)
+    if args.output:
+        with open(args.output, "w", encoding="utf-8", errors="surrogateescape") as f:
+            f.write(text)
+    else:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    return 0
