@@ -49,7 +49,10 @@ def test_every_schema_version_registered():
     for op in OPS:
         want = sorted({s.since_version for s in D.get_all_schemas_with_history()
                        if s.name == op and s.domain == ""})
-        assert list(registered_versions("", op)) == want, op
+        have = list(registered_versions("", op))
+        if op == "LayerNormalization":  # plus onnxruntime's contrib version 1 (ops/contrib)
+            have.remove(1)
+        assert have == want, op
 
 
 # ----------------------------------------------------------------------------- LayerNormalization
