@@ -12,6 +12,7 @@ Run ``python -m tests.conformance.backend`` for the totals and a per-operator ta
 from __future__ import annotations
 
 import dataclasses
+import functools
 import glob
 import os
 import sys
@@ -78,8 +79,13 @@ def _op_types(model_bytes: bytes) -> tuple[str, ...]:
     return tuple(sorted({n.op_type for n in m.graph.node}))
 
 
-def node_cases() -> Iterator[Case]:
-    """Every node case of the installed onnx (about 1,880)."""
+@functools.cache
+def node_cases() -> tuple[Case, ...]:
+    """Every node case of the installed onnx (about 1,880), collected once per process."""
+    return tuple(_node_cases())
+
+
+def _node_cases() -> Iterator[Case]:
     import onnx
     from onnx import numpy_helper
     from onnx.backend.test.case.node import collect_testcases
@@ -97,8 +103,13 @@ def node_cases() -> Iterator[Case]:
                    c.rtol, c.atol, _op_types(mb))
 
 
-def folder_cases() -> Iterator[Case]:
+@functools.cache
+def folder_cases() -> tuple[Case, ...]:
     """Model folders: model.onnx plus test_data_set_*/input_*.pb and output_*.pb."""
+    return tuple(_folder_cases())
+
+
+def _folder_cases() -> Iterator[Case]:
     root = _data_root()
     for kind in MODEL_FOLDERS:
         for d in sorted(glob.glob(os.path.join(root, kind, "*"))):
@@ -117,9 +128,14 @@ def folder_cases() -> Iterator[Case]:
             yield Case(f"{kind}/{os.path.basename(d)}", kind, mb, sets, op_types=_op_types(mb))
 
 
-def light_cases() -> Iterator[Case]:
+@functools.cache
+def light_cases() -> tuple[Case, ...]:
     """The nine light_* CNNs with their stored outputs; inputs as the onnx runner makes them
     (arange(n)/n in the input's shape), tolerances as the onnx model cases set them."""
+    return tuple(_light_cases())
+
+
+def _light_cases() -> Iterator[Case]:
     import onnx
 
     tolerances = {"densenet121": 2e-3}
