@@ -1,0 +1,74 @@
+"""The pyonnx command line: info, run, demo, and one-line errors without tracebacks."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from pyonnx.cli.main import main
+
+DEMO_MODEL = os.path.join(os.path.dirname(__file__), "..", "..", "src", "pyonnx", "cli", "data",
+                          "digits.onnx")
+
+
+def test_demo_classifies_the_bundled_digits(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo"]) == 0
+    out = capsys.readouterr().out
+    assert "digits classified correctly by pyonnx" in out
+    assert "8 of 8" in out
+
+
+def test_info_describes_the_model(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["info", DEMO_MODEL]) == 0
+    out = capsys.readouterr().out
+    assert "IR version: 10" in out and "opsets: ai.onnx 21" in out
+    assert "pixels: tensor(float) [N,8,8]" in out
+    assert "Gemm" in out and "parameters: 2,411" in out
+
+
+def test_run_with_inputs_and_output_dir(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
+    x = np.zeros((2, 8, 8), np.float32)
+    np.save(tmp_path / "x.npy", x)
+    assert main(["run", DEMO_MODEL, "--input", f"pixels={tmp_path / 'x.npy'}",
+                 "--output-dir", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    assert "output probabilities: float32 [2,10]" in out
+    probs = np.load(tmp_path / "out" / "probabilities.npy")
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_run_random_with_symbolic_dim(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", DEMO_MODEL, "--random", "--dim", "N=3"]) == 0
+    assert "float32 [3,10]" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["run", DEMO_MODEL], ["no data for input(s) pixels", "--random"]),
+    (["run", DEMO_MODEL, "--input", "nosuch=x.npy"], ["nosuch", "no input of that name"]),
+    (["run", DEMO_MODEL, "--input", "pixels"], ["NAME=VALUE"]),
+    (["info", "/nonexistent/model.onnx"], ["cannot read model file"]),
+])
+def test_errors_are_one_line(argv, words, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1
+    assert "Traceback" not in err
+    for w in words:
+        assert w in err
+
+
+def test_console_script_help_for_every_command() -> None:
+    """``--help`` works for the command and each sub-command, in a fresh process."""
+    out = subprocess.run([sys.executable, "-m", "pyonnx.cli.main", "--help"],
+                         capture_output=True, text=True, check=True).stdout
+    commands = ["check", "demo", "info", "infer-shapes", "parse", "print", "run", "bench"]
+    for c in commands:
+        assert c in out
+    for c in commands:
+        r = subprocess.run([sys.executable, "-m", "pyonnx.cli.main", c, "--help"],
+                           capture_output=True, text=True)
+        assert r.returncode == 0 and "usage: pyonnx" in r.stdout, (c, r.stderr)
