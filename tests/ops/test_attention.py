@@ -9,41 +9,15 @@ import numpy as np
 import pytest
 
 from pyonnx.errors import ExecutionError
-from pyonnx.ops.registry import KernelContext, get_kernel
+from tests.ops._oracle import normal_f32, run_ort
+from tests.ops._oracle import context as ctx
+from tests.ops._oracle import kernel as k
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
-from onnx import TensorProto, helper  # noqa: E402
 
 RNG = np.random.default_rng(42)
-
-
-def f32(*shape: int) -> np.ndarray:
-    return RNG.standard_normal(shape).astype(np.float32)
-
-
-def k(op: str, version: int, domain: str = ""):
-    fn = get_kernel(domain, op, version)
-    assert fn is not None
-    return fn
-
-
-def ctx(n: int, used: tuple[bool, ...] | None = None) -> KernelContext:
-    return KernelContext(num_outputs=n, outputs_used=used or (True,) * n)
-
-
-def run_ort(op: str, opset: int, inputs: dict[str, np.ndarray | None], n_out: int, **attrs):
-    names = [n if v is not None else "" for n, v in inputs.items()]
-    feeds = {n: v for n, v in inputs.items() if v is not None}
-    node = helper.make_node(op, names, [f"y{i}" for i in range(n_out)], **attrs)
-    vi = [helper.make_tensor_value_info(n, helper.np_dtype_to_tensor_dtype(v.dtype), v.shape)
-          for n, v in feeds.items()]
-    t = helper.np_dtype_to_tensor_dtype(next(iter(feeds.values())).dtype)
-    outs = [helper.make_tensor_value_info(f"y{i}", t, None) for i in range(n_out)]
-    model = helper.make_model(helper.make_graph([node], "g", vi, outs),
-                              opset_imports=[helper.make_opsetid("", opset)])
-    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    return sess.run(None, feeds)
+f32 = normal_f32(RNG)
 
 
 def naive_attention(q, k_, v, bias=None, scale=None):
@@ -96,7 +70,7 @@ def test_attention_matches_onnxruntime(case, opset):
         attrs = {"scale": 0.3}
     n_out = 3 if case == "causal_past" else 1
     got = k("Attention", opset)(*feeds.values(), **attrs, ctx=ctx(n_out))
-    ref = run_ort("Attention", opset, feeds, n_out, **attrs)
+    ref = run_ort("Attention", feeds, opset=opset, outputs=n_out, **attrs)
     assert len(got) == n_out
     for g, r in zip(got, ref):
         assert g.dtype == r.dtype and g.shape == r.shape
@@ -197,7 +171,7 @@ def test_rotary_matches_onnxruntime(interleaved, rotary_dim, three_d):
     if three_d:
         attrs["num_heads"] = h
     (y,) = k("RotaryEmbedding", 23)(x, cos, sin, pos, **attrs)
-    (ref,) = run_ort("RotaryEmbedding", 23, {"X": x, "cos": cos, "sin": sin, "pos": pos}, 1,
+    (ref,) = run_ort("RotaryEmbedding", {"X": x, "cos": cos, "sin": sin, "pos": pos}, opset=23,
                      **attrs)
     assert y.dtype == np.float32 and y.shape == x.shape
     np.testing.assert_allclose(y, ref, rtol=1e-5, atol=1e-6)

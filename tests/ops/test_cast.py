@@ -9,7 +9,8 @@ import pytest
 
 from pyonnx.errors import ExecutionError
 from pyonnx.ir.dtypes import DataType as DT
-from pyonnx.ops.registry import get_kernel, registered_versions
+from tests.ops._oracle import ort_session_run
+from tests.ops._oracle import run_kernel as run
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
@@ -19,18 +20,8 @@ NAN = np.nan
 INF = np.inf
 
 
-def run(op: str, *inputs, version: int | None = None, **attrs):
-    """Call the kernel of ``op`` (latest version unless given) directly."""
-    v = version if version is not None else max(registered_versions("", op))
-    fn = get_kernel("", op, v)
-    assert fn is not None, f"no kernel {op} v{v}"
-    out = fn(*inputs, **attrs)
-    assert isinstance(out, tuple)
-    return out
-
-
 def cast(x, to: DT, version: int | None = None, **attrs) -> np.ndarray:
-    (y,) = run("Cast", x, version=version, to=int(to), **attrs)
+    (y,) = run("Cast", x, opset=version, to=int(to), **attrs)
     assert y.dtype == to.numpy
     return y
 
@@ -42,11 +33,7 @@ def ort_cast_round_trip(x: np.ndarray, to: DT, attrs: dict, opset: int) -> np.nd
     g = helper.make_graph([n1, n2], "g", [helper.make_tensor_value_info("x", 1, x.shape)],
                           [helper.make_tensor_value_info("z", 1, x.shape)])
     model = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
-    so = ort.SessionOptions()
-    so.log_severity_level = 3
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
-    return sess.run(None, {"x": x})[0]
+    return ort_session_run(model.SerializeToString(), {"x": x})[0]
 
 
 def f32(y: np.ndarray) -> list[float]:
@@ -200,9 +187,9 @@ def test_string_printing_round_trips():
 
 
 def test_cast_v1_takes_a_type_name_and_castlike_takes_a_tensor():
-    (y,) = run("Cast", np.array([1.7]), version=1, to="INT32")
+    (y,) = run("Cast", np.array([1.7]), opset=1, to="INT32")
     assert y.dtype == np.int32 and y.tolist() == [1]
-    (y,) = run("CastLike", np.array([1.7], np.float32), np.zeros(0, np.float16), version=15)
+    (y,) = run("CastLike", np.array([1.7], np.float32), np.zeros(0, np.float16), opset=15)
     assert y.dtype == np.float16
     (y,) = run("CastLike", np.array([1e6], np.float32),
                np.zeros(0, ml_dtypes.float8_e4m3fn), saturate=0)

@@ -9,46 +9,21 @@ import pytest
 
 from pyonnx.errors import ExecutionError, ResourceLimitExceeded
 from pyonnx.ops import conv as conv_mod
-from pyonnx.ops.registry import KernelContext, get_kernel, registered_versions
+from pyonnx.ops.registry import KernelContext, registered_versions
+from tests.ops._oracle import normal_f32, run_ort, schema_versions
+from tests.ops._oracle import kernel as k
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
-from onnx import helper  # noqa: E402
 
 OPS = ["Conv", "ConvTranspose", "ConvInteger", "DeformConv", "Col2Im"]
 RNG = np.random.default_rng(11)
-
-
-def k(op: str, opset: int = 22):
-    """The kernel an opset-``opset`` model gets: the newest since_version <= opset."""
-    version = max(v for v in registered_versions("", op) if v <= opset)
-    fn = get_kernel("", op, version)
-    assert fn is not None
-    return fn
-
-
-def run_ort(op: str, inputs: dict[str, np.ndarray | None], opset: int = 22, **attrs):
-    names = [n if v is not None else "" for n, v in inputs.items()]
-    feeds = {n: v for n, v in inputs.items() if v is not None}
-    node = helper.make_node(op, names, ["y"], **attrs)
-    vi = [helper.make_tensor_value_info(n, helper.np_dtype_to_tensor_dtype(v.dtype), v.shape)
-          for n, v in feeds.items()]
-    model = helper.make_model(helper.make_graph([node], "g", vi, [onnx.ValueInfoProto(name="y")]),
-                              opset_imports=[helper.make_opsetid("", opset)])
-    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    return sess.run(None, feeds)[0]
-
-
-def f32(*shape: int) -> np.ndarray:
-    return RNG.standard_normal(shape).astype(np.float32)
+f32 = normal_f32(RNG)
 
 
 def test_every_schema_version_registered():
-    import onnx.defs as D
     for op in OPS:
-        want = sorted({s.since_version for s in D.get_all_schemas_with_history()
-                       if s.name == op and s.domain == ""})
-        assert list(registered_versions("", op)) == want, op
+        assert list(registered_versions("", op)) == schema_versions(op), op
 
 
 # ----------------------------------------------------------------------------------------- Conv
@@ -79,7 +54,7 @@ def test_conv_matches_onnxruntime(xs, ws, attrs):
     x, w, b = f32(*xs), f32(*ws), f32(ws[0])
     for bias in (None, b):
         got = k("Conv")(x, w, bias, **attrs)[0]
-        want = run_ort("Conv", {"x": x, "w": w, "b": bias}, **attrs)
+        want = run_ort("Conv", {"x": x, "w": w, "b": bias}, opset=22, **attrs)[0]
         assert got.dtype == np.float32 and got.shape == want.shape
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
 
@@ -179,7 +154,7 @@ def test_conv_transpose_matches_onnxruntime(xs, ws, attrs):
     x, w = f32(*xs), f32(*ws)
     b = f32(ws[1] * attrs.get("group", 1))
     got = k("ConvTranspose")(x, w, b, **attrs)[0]
-    want = run_ort("ConvTranspose", {"x": x, "w": w, "b": b}, **attrs)
+    want = run_ort("ConvTranspose", {"x": x, "w": w, "b": b}, opset=22, **attrs)[0]
     assert got.dtype == np.float32 and got.shape == want.shape
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
 
@@ -229,7 +204,7 @@ def test_conv_integer_matches_onnxruntime():
     attrs = dict(pads=[1, 0, 2, 1], strides=[2, 1])
     got = k("ConvInteger")(x, w, np.asarray(xz), np.asarray(wz), **attrs)[0]
     want = run_ort("ConvInteger", {"x": x, "w": w, "xz": np.asarray(xz), "wz": np.asarray(wz)},
-                   opset=10, **attrs)
+                   opset=10, **attrs)[0]
     assert got.dtype == np.int32
     np.testing.assert_array_equal(got, want)
 
@@ -275,8 +250,8 @@ def test_deform_conv_matches_onnxruntime():
     attrs = dict(offset_group=2)
     got = k("DeformConv")(x, w, off, b, mask, **attrs)[0]
     try:
-        want = run_ort("DeformConv", {"x": x, "w": w, "off": off, "b": b, "mask": mask},
-                       opset=19, **attrs)
+        want = run_ort("DeformConv", {"x": x, "w": w, "off": off, "b": b, "mask": mask}, opset=19,
+                       **attrs)[0]
     except Exception as e:  # pragma: no cover - older onnxruntime without DeformConv
         pytest.skip(f"onnxruntime cannot run DeformConv: {e}")
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
@@ -314,7 +289,7 @@ def test_col2im_matches_onnxruntime():
     attrs = dict(strides=[2, 2], pads=[1, 1, 0, 1])
     got = k("Col2Im")(c, img, blk, **attrs)[0]
     try:
-        want = run_ort("Col2Im", {"c": c, "i": img, "b": blk}, opset=18, **attrs)
+        want = run_ort("Col2Im", {"c": c, "i": img, "b": blk}, opset=18, **attrs)[0]
     except Exception as e:  # pragma: no cover
         pytest.skip(f"onnxruntime cannot run Col2Im: {e}")
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)

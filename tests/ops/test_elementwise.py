@@ -13,11 +13,12 @@ import pytest
 
 from pyonnx.errors import ExecutionError, ResourceLimitExceeded
 from pyonnx.ops._elementwise import erf
-from pyonnx.ops.registry import KernelContext, get_kernel, registered_versions
+from pyonnx.ops.registry import KernelContext, registered_versions
+from tests.ops._oracle import assert_close, run_ort, schema_versions
+from tests.ops._oracle import kernel as k
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
-from onnx import helper  # noqa: E402
 
 UNARY = ["Abs", "Neg", "Reciprocal", "Floor", "Ceil", "Round", "Sign", "Sqrt", "Exp", "Log", "Erf",
          "Sin", "Cos", "Tan", "Asin", "Acos", "Atan", "Sinh", "Cosh", "Asinh", "Acosh", "Atanh",
@@ -29,49 +30,9 @@ OTHERS = ["Sum", "Max", "Min", "Mean", "Where", "Clip"]
 rng = np.random.default_rng(0)
 
 
-def k(op: str, opset: int):
-    """The kernel an opset-``opset`` model gets: the newest since_version <= opset."""
-    version = max(v for v in registered_versions("", op) if v <= opset)
-    fn = get_kernel("", op, version)
-    assert fn is not None
-    return fn
-
-
-def run_ort(op: str, opset: int, inputs: dict[str, np.ndarray], **attrs) -> np.ndarray:
-    names = list(inputs)
-    node = helper.make_node(op, names, ["out__"], **attrs)
-    vi = [helper.make_tensor_value_info(n, helper.np_dtype_to_tensor_dtype(v.dtype), v.shape)
-          for n, v in inputs.items()]
-    out = onnx.ValueInfoProto(name="out__")  # untyped: onnxruntime infers it
-    model = helper.make_model(helper.make_graph([node], "g", vi, [out]),
-                              opset_imports=[helper.make_opsetid("", opset)])
-    try:
-        sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    except Exception as e:  # onnxruntime lacks some float16/double/integer kernels
-        if "NOT_IMPLEMENTED" in str(e):
-            pytest.skip(f"onnxruntime has no kernel: {str(e)[:100]}")
-        raise
-    return sess.run(None, inputs)[0]
-
-
-def assert_same(got: np.ndarray, want: np.ndarray, rtol: float = 1e-5, atol: float = 1e-6) -> None:
-    assert isinstance(got, np.ndarray)
-    assert got.dtype == want.dtype and got.shape == want.shape
-    if want.dtype.kind == "f":
-        np.testing.assert_allclose(got.astype(np.float64), want.astype(np.float64),
-                                   rtol=rtol, atol=atol, equal_nan=True)
-    else:
-        np.testing.assert_array_equal(got, want)
-
-
 def test_every_schema_version_registered():
-    import onnx.defs as D
-    want: dict[str, set[int]] = {}
-    for schema in D.get_all_schemas_with_history():
-        if schema.domain == "":
-            want.setdefault(schema.name, set()).add(schema.since_version)
     for op in UNARY + BINARY + OTHERS:
-        assert list(registered_versions("", op)) == sorted(want[op]), op
+        assert list(registered_versions("", op)) == schema_versions(op), op
 
 
 # --- erf ----------------------------------------------------------------------------------------
@@ -125,24 +86,24 @@ def test_unary_matches_onnxruntime(op, dtype):
     if op == "Round":
         x[0, 0, :4] = [0.5, 1.5, -2.5, 2.5]  # halves go to even
     opset = 13 if op in ("Erf", "Sign", "Abs", "Neg") and dtype == np.float16 else 18
-    want = run_ort(op, opset, {"x": x})
+    want = run_ort(op, {"x": x}, opset=opset)[0]
     (got,) = k(op, opset)(x)
     rtol = 2e-3 if dtype == np.float16 else 2e-6
-    assert_same(got, want, rtol=rtol, atol=1e-6 if dtype != np.float16 else 1e-3)
+    assert_close(got, want, rtol=rtol, atol=1e-6 if dtype != np.float16 else 1e-3)
 
 
 @pytest.mark.parametrize("dtype", [np.int8, np.int32, np.int64, np.uint8, np.uint64])
 def test_integer_unary(dtype):
     x = rng.integers(0 if np.dtype(dtype).kind == "u" else -50, 50, (4, 5)).astype(dtype)
     (y,) = k("Abs", 13)(x)
-    assert_same(y, np.abs(x))
+    assert_close(y, np.abs(x))
     (y,) = k("Sign", 13)(x)
-    assert_same(y, np.sign(x))
+    assert_close(y, np.sign(x))
     (y,) = k("BitwiseNot", 18)(x)
-    assert_same(y, run_ort("BitwiseNot", 18, {"x": x}))
+    assert_close(y, run_ort("BitwiseNot", {"x": x}, opset=18)[0])
     if np.dtype(dtype).kind == "i":
         (y,) = k("Neg", 13)(x)
-        assert_same(y, run_ort("Neg", 13, {"x": x}))
+        assert_close(y, run_ort("Neg", {"x": x}, opset=13)[0])
 
 
 def test_unary_rejects_wrong_type_and_keeps_0d_arrays():
@@ -209,10 +170,10 @@ def test_arithmetic_and_comparison_match_onnxruntime(op, dtype, shapes):
         a = rng.integers(lo, 100, sa).astype(dtype)
         b = rng.integers(lo, 20, sb).astype(dtype)
         b[b == 0] = 3
-    want = run_ort(op, 14 if op not in ("Equal", "Greater", "Less", "GreaterOrEqual", "LessOrEqual") else 16,
-                   {"a": a, "b": b})
+    comparison = op in ("Equal", "Greater", "Less", "GreaterOrEqual", "LessOrEqual")
+    want = run_ort(op, {"a": a, "b": b}, opset=16 if comparison else 14)[0]
     (got,) = k(op, 16)(a, b)
-    assert_same(got, want, rtol=1e-3 if dtype == np.float16 else 1e-6)
+    assert_close(got, want, rtol=1e-3 if dtype == np.float16 else 1e-6)
 
 
 def test_integer_div_truncates_and_checks_zero():
@@ -242,14 +203,14 @@ def test_integer_mod_matches_onnxruntime(dtype, fmod):
     b = rng.integers(-9 if signed else 1, 10, (6,)).astype(dtype)
     b[b == 0] = 7
     (got,) = k("Mod", 13)(a, b, fmod=fmod)
-    assert_same(got, run_ort("Mod", 13, {"a": a, "b": b}, fmod=fmod))
+    assert_close(got, run_ort("Mod", {"a": a, "b": b}, opset=13, fmod=fmod)[0])
 
 
 def test_float_mod_rules():
     a = np.array([-4.5, 7.25, 5.0, 4.5], np.float32)
     b = np.array([2.0, -3.0, 8.0, -2.0], np.float32)
     (y,) = k("Mod", 13)(a, b, fmod=1)
-    assert_same(y, run_ort("Mod", 13, {"a": a, "b": b}, fmod=1))
+    assert_close(y, run_ort("Mod", {"a": a, "b": b}, opset=13, fmod=1)[0])
     with pytest.raises(ExecutionError, match="fmod=1"):
         k("Mod", 13)(a, b)  # before opset 28 floats need fmod=1
     (y,) = k("Mod", 28)(a, b)
@@ -270,14 +231,14 @@ def test_pow_types_match_onnxruntime(xt, yt):
     if np.dtype(yt).kind == "f":
         y = (y + rng.uniform(0, 1, y.shape)).astype(yt)
     (got,) = k("Pow", 15)(x, y)
-    want = run_ort("Pow", 15, {"x": x, "y": y})
-    assert_same(got, want, rtol=1e-3 if xt == np.float16 else 1e-6)
+    want = run_ort("Pow", {"x": x, "y": y}, opset=15)[0]
+    assert_close(got, want, rtol=1e-3 if xt == np.float16 else 1e-6)
 
 
 def test_pow_square_fast_path_and_negative_integer_exponents():
     x = np.array([[-3.0, 0.5], [np.nan, -np.inf]], np.float32)
     (y,) = k("Pow", 15)(x, np.array(2.0, np.float32))
-    assert_same(y, np.array([[9.0, 0.25], [np.nan, np.inf]], np.float32))
+    assert_close(y, np.array([[9.0, 0.25], [np.nan, np.inf]], np.float32))
     c = rng.standard_normal((4, 5)).astype(np.float32)
     (y,) = k("Pow", 15)(c, np.array(3.0, np.float32))
     np.testing.assert_allclose(y, c.astype(np.float64) ** 3, rtol=3e-7)
@@ -311,14 +272,14 @@ def test_logic_and_bitwise():
     b = rng.integers(0, 2, (4,)).astype(bool)
     for op, f in (("And", np.logical_and), ("Or", np.logical_or), ("Xor", np.logical_xor)):
         (y,) = k(op, 7)(a, b)
-        assert_same(y, f(a, b))
+        assert_close(y, f(a, b))
     with pytest.raises(ExecutionError, match="And"):
         k("And", 7)(a.astype(np.int32), b.astype(np.int32))
     x = rng.integers(-100, 100, (3, 4)).astype(np.int16)
     z = rng.integers(-100, 100, (4,)).astype(np.int16)
     for op in ("BitwiseAnd", "BitwiseOr", "BitwiseXor"):
         (y,) = k(op, 18)(x, z)
-        assert_same(y, run_ort(op, 18, {"x": x, "z": z}))
+        assert_close(y, run_ort(op, {"x": x, "z": z}, opset=18)[0])
 
 
 def test_equal_strings_broadcast():
@@ -388,7 +349,7 @@ def test_variadic_broadcast_matches_onnxruntime(op, dtype):
           "b": rng.standard_normal((4, 1)).astype(dtype),
           "c": rng.standard_normal((5,)).astype(dtype)}
     (got,) = k(op, 13)(*xs.values())
-    assert_same(got, run_ort(op, 13, xs), rtol=2e-3 if dtype == np.float16 else 1e-6)
+    assert_close(got, run_ort(op, xs, opset=13)[0], rtol=2e-3 if dtype == np.float16 else 1e-6)
 
 
 def test_variadic_edge_cases():
@@ -400,7 +361,7 @@ def test_variadic_edge_cases():
     (s,) = k("Sum", 13)(x)
     assert s is not x and np.array_equal(s, x, equal_nan=True)  # a copy, not an alias
     (m,) = k("Max", 13)(np.array([3, -7], np.int8), np.array([[-128], [100]], np.int8))
-    assert_same(m, np.array([[3, -7], [100, 100]], np.int8))
+    assert_close(m, np.array([[3, -7], [100, 100]], np.int8))
     with pytest.raises(ExecutionError, match="at least one"):
         k("Sum", 13)()
     with pytest.raises(ExecutionError, match="same shape"):
@@ -423,7 +384,7 @@ def test_where_broadcasts_and_checks():
     x = rng.standard_normal((1, 4)).astype(np.float16)
     y = np.array(0.5, np.float16)
     (got,) = k("Where", 16)(c, x, y)
-    assert_same(got, run_ort("Where", 16, {"c": c, "x": x, "y": y}))
+    assert_close(got, run_ort("Where", {"c": c, "x": x, "y": y}, opset=16)[0])
     (s,) = k("Where", 16)(np.array([True, False]), np.array(["a", "b"], object),
                           np.array(["c"], object))
     assert s.tolist() == ["a", "c"]
@@ -451,7 +412,7 @@ def test_clip_versions():
     np.testing.assert_array_equal(y[:4], [1, 1, 1, 1])
     xi = np.array([-128, 0, 127], np.int8)
     (y,) = k("Clip", 13)(xi, np.array(-5, np.int8), np.array(5, np.int8))
-    assert_same(y, np.array([-5, 0, 5], np.int8))
+    assert_close(y, np.array([-5, 0, 5], np.int8))
     (y,) = k("Clip", 13)(np.array(7.0, np.float32), None, np.array(1.0, np.float32))
     assert isinstance(y, np.ndarray) and y.shape == () and y == 1
     with pytest.raises(ExecutionError, match="scalar"):
@@ -464,4 +425,4 @@ def test_clip_matches_onnxruntime_float16():
     x = rng.uniform(-3, 3, (4, 5)).astype(np.float16)
     lo, hi = np.array(-1.25, np.float16), np.array(2.5, np.float16)
     (got,) = k("Clip", 13)(x, lo, hi)
-    assert_same(got, run_ort("Clip", 13, {"x": x, "lo": lo, "hi": hi}))
+    assert_close(got, run_ort("Clip", {"x": x, "lo": lo, "hi": hi}, opset=13)[0])

@@ -7,48 +7,11 @@ import numpy as np
 import pytest
 
 from pyonnx.errors import ExecutionError, ResourceLimitExceeded, UnsupportedOperatorError
-from pyonnx.ops.registry import KernelContext, get_kernel, registered_versions, wants_context
+from tests.ops._oracle import assert_same, run_ort
+from tests.ops._oracle import run_kernel as run
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
-from onnx import helper  # noqa: E402
-
-
-def run(op: str, *inputs, version: int | None = None, num_outputs: int = 1,
-        max_bytes: int = 1 << 40, **attrs):
-    """Call the kernel of ``op`` (latest version unless given) directly."""
-    v = version if version is not None else max(registered_versions("", op))
-    fn = get_kernel("", op, v)
-    assert fn is not None, f"no kernel {op} v{v}"
-    if wants_context(fn):
-        attrs["ctx"] = KernelContext(op_type=op, num_outputs=num_outputs,
-                                     outputs_used=(True,) * num_outputs,
-                                     max_tensor_bytes=max_bytes)
-    out = fn(*inputs, **attrs)
-    assert isinstance(out, tuple)
-    return out
-
-
-def ort_run(op: str, inputs, attrs=None, opset: int = 21, num_outputs: int = 1):
-    """Run one node in onnxruntime (the oracle)."""
-    names = [f"i{k}" if x is not None else "" for k, x in enumerate(inputs)]
-    outs = [f"o{k}" for k in range(num_outputs)]
-    node = helper.make_node(op, names, outs, **(attrs or {}))
-    gi = [helper.make_tensor_value_info(n, helper.np_dtype_to_tensor_dtype(x.dtype), x.shape)
-          for n, x in zip(names, inputs) if x is not None]
-    go = [helper.make_empty_tensor_value_info(o) for o in outs]
-    model = helper.make_model(helper.make_graph([node], "g", gi, go),
-                              opset_imports=[helper.make_opsetid("", opset)])
-    so = ort.SessionOptions()
-    so.log_severity_level = 3
-    sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
-    return sess.run(None, {n: x for n, x in zip(names, inputs) if x is not None})
-
-
-def assert_same(got, exp):
-    assert got.dtype == exp.dtype, (got.dtype, exp.dtype)
-    assert got.shape == exp.shape, (got.shape, exp.shape)
-    np.testing.assert_array_equal(got, exp)
 
 
 # ---------------------------------------------------------------------------------- Gather
@@ -78,7 +41,7 @@ def test_gather_elements():
     idx = np.array([[2, -1], [0, 1]])
     (y,) = run("GatherElements", x, idx, axis=0)
     assert y.tolist() == [[8, 9], [0, 5]]
-    (exp,) = ort_run("GatherElements", [x, idx], {"axis": 0})
+    (exp,) = run_ort("GatherElements", [x, idx], {"axis": 0}, opset=21)
     assert_same(y, exp)
     with pytest.raises(ExecutionError, match=r"contains 3.*\[-3, 2\]"):
         run("GatherElements", x, np.array([[3]]), axis=0)
@@ -98,7 +61,7 @@ def test_gather_nd_matches_onnxruntime(batch_dims, data_shape, idx_shape):
     dims = np.array(data_shape[batch_dims:batch_dims + k])
     idx = (rng.integers(0, 1 << 30, size=idx_shape) % dims) - (rng.integers(0, 2, idx_shape) * dims)
     (got,) = run("GatherND", data, idx, batch_dims=batch_dims)
-    (exp,) = ort_run("GatherND", [data, idx], {"batch_dims": batch_dims})
+    (exp,) = run_ort("GatherND", [data, idx], {"batch_dims": batch_dims}, opset=21)
     assert_same(got, exp)
 
 
@@ -126,7 +89,7 @@ def test_scatter_elements_matches_onnxruntime(reduction):
         idx = np.array([[0, 1, 2, 3, -1], [1, 2, 3, 0, 0], [2, 3, 0, 1, 1]])
     upd = rng.standard_normal((3, 5)).astype(np.float32)
     (got,) = run("ScatterElements", data, idx, upd, axis=0, reduction=reduction)
-    (exp,) = ort_run("ScatterElements", [data, idx, upd], {"axis": 0, "reduction": reduction},
+    (exp,) = run_ort("ScatterElements", [data, idx, upd], {"axis": 0, "reduction": reduction},
                      opset=18)
     assert got.shape == exp.shape and got.dtype == exp.dtype
     np.testing.assert_allclose(got, exp, rtol=1e-5)
@@ -142,7 +105,7 @@ def test_scatter_nd_matches_onnxruntime(reduction):
         idx = np.array([[0], [-1], [2]])
     upd = rng.standard_normal(idx.shape[:-1] + (3, 2)).astype(np.float32)
     (got,) = run("ScatterND", data, idx, upd, reduction=reduction)
-    (exp,) = ort_run("ScatterND", [data, idx, upd], {"reduction": reduction}, opset=18)
+    (exp,) = run_ort("ScatterND", [data, idx, upd], {"reduction": reduction}, opset=18)
     np.testing.assert_allclose(got, exp, rtol=1e-5)
 
 
@@ -153,13 +116,13 @@ def test_scatter_errors_and_version_reductions():
     with pytest.raises(ExecutionError, match="shape of indices"):
         run("ScatterElements", data, np.array([[0]]), np.ones((1, 2), np.float32))
     with pytest.raises(ExecutionError, match=r"contains -4.*\[-3, 2\]"):
-        run("Scatter", data, np.array([[-4]]), np.ones((1, 1), np.float32), version=9)
+        run("Scatter", data, np.array([[-4]]), np.ones((1, 1), np.float32), opset=9)
     with pytest.raises(ExecutionError, match=r"contains 5.*\[-3, 2\]"):
         run("ScatterND", data, np.array([[1, 5]]), np.ones(1, np.float32))
     with pytest.raises(ExecutionError, match="updates of shape"):
         run("ScatterND", data, np.array([[1]]), np.ones((1, 2), np.float32))
     with pytest.raises(UnsupportedOperatorError, match="max"):
-        run("ScatterND", data, np.array([[1]]), np.ones((1, 3), np.float32), version=16,
+        run("ScatterND", data, np.array([[1]]), np.ones((1, 3), np.float32), opset=16,
             reduction="max")
 
 
@@ -184,7 +147,7 @@ def test_one_hot():
     idx = np.array([[1, -1, 5], [0, 2, -4]], dtype=np.int64)
     vals = np.array([2, 7], dtype=np.float32)
     (y,) = run("OneHot", idx, np.array(3), vals, axis=1)
-    (exp,) = ort_run("OneHot", [idx, np.array(3), vals], {"axis": 1})
+    (exp,) = run_ort("OneHot", [idx, np.array(3), vals], {"axis": 1}, opset=21)
     assert_same(y, exp)
     (y,) = run("OneHot", np.array([1.7, 0.2], np.float32), np.array(2.0, np.float32),
                np.array(["no", "yes"], dtype=object))
@@ -219,16 +182,16 @@ def test_topk_ties_take_the_lower_index_first(largest, axis):
     x = rng.integers(0, 4, size=(6, 7)).astype(np.float32)
     k = np.array([4], dtype=np.int64)
     vals, idx = run("TopK", x, k, axis=axis, largest=largest, num_outputs=2)
-    ev, ei = ort_run("TopK", [x, k], {"axis": axis, "largest": largest}, num_outputs=2)
+    ev, ei = run_ort("TopK", [x, k], {"axis": axis, "largest": largest}, opset=21, outputs=2)
     assert_same(vals, ev)
     assert_same(idx, ei)
 
 
 def test_topk_versions_types_and_k_errors():
     x = np.array([3, 1, 3, 2], dtype=np.uint8)
-    v, i = run("TopK", x, version=1, k=2)
+    v, i = run("TopK", x, opset=1, k=2)
     assert v.tolist() == [3, 3] and i.tolist() == [0, 2] and v.dtype == np.uint8
-    v, i = run("TopK", x, np.array([0]), version=10)
+    v, i = run("TopK", x, np.array([0]), opset=10)
     assert v.shape == (0,) and i.dtype == np.int64
     with pytest.raises(ExecutionError, match=r"k=5.*\[0, 4\]"):
         run("TopK", x, np.array([5]))
@@ -245,7 +208,7 @@ def test_unique_sorted_and_first_occurrence():
                   [[1., 1.], [0., 1.], [2., 1.], [0., 1.]]], dtype=np.float32)
     for sorted_ in (0, 1):
         got = run("Unique", x, axis=1, sorted=sorted_, num_outputs=4)
-        exp = ort_run("Unique", [x], {"axis": 1, "sorted": sorted_}, num_outputs=4)
+        exp = run_ort("Unique", [x], {"axis": 1, "sorted": sorted_}, opset=21, outputs=4)
         for g, e in zip(got, exp):
             assert_same(g, e)
     s = np.array([["b", "a"], ["b", "a"], ["a", "c"]], dtype=object)
@@ -264,7 +227,7 @@ def test_cumsum_matches_onnxruntime(exclusive, reverse, dtype):
     x = np.arange(1, 13).reshape(3, 4).astype(dtype)
     ax = np.array(-1, np.int32)
     (got,) = run("CumSum", x, ax, exclusive=exclusive, reverse=reverse)
-    (exp,) = ort_run("CumSum", [x, ax], {"exclusive": exclusive, "reverse": reverse})
+    (exp,) = run_ort("CumSum", [x, ax], {"exclusive": exclusive, "reverse": reverse}, opset=21)
     assert_same(got, exp)
 
 

@@ -7,48 +7,24 @@ import numpy as np
 import pytest
 
 from pyonnx.errors import ExecutionError, UnsupportedOperatorError
-from pyonnx.ops.registry import KernelContext, get_kernel, registered_versions
+from pyonnx.ops.registry import registered_versions
+from tests.ops._oracle import run_ort, schema_versions
+from tests.ops._oracle import context as ctx
+from tests.ops._oracle import kernel as k
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
-from onnx import helper  # noqa: E402
 
 OPS = ["BatchNormalization", "InstanceNormalization", "LayerNormalization", "GroupNormalization",
        "RMSNormalization", "LRN", "LpNormalization", "MeanVarianceNormalization"]
-
-
-def k(op: str, opset: int):
-    """The kernel an opset-``opset`` model gets: the newest since_version <= opset."""
-    version = max(v for v in registered_versions("", op) if v <= opset)
-    fn = get_kernel("", op, version)
-    assert fn is not None
-    return fn
-
-
-def ctx(n: int, used: tuple[bool, ...] | None = None) -> KernelContext:
-    return KernelContext(num_outputs=n, outputs_used=used or (True,) * n)
-
-
-def run_ort(op: str, opset: int, inputs: dict[str, np.ndarray], n_out: int = 1, **attrs):
-    names = [f"y{i}" for i in range(n_out)]
-    node = helper.make_node(op, list(inputs), names, **attrs)
-    vi = [helper.make_tensor_value_info(n, helper.np_dtype_to_tensor_dtype(v.dtype), v.shape)
-          for n, v in inputs.items()]
-    outs = [onnx.ValueInfoProto(name=n) for n in names]  # untyped: onnxruntime infers them
-    model = helper.make_model(helper.make_graph([node], "g", vi, outs),
-                              opset_imports=[helper.make_opsetid("", opset)])
-    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    return sess.run(None, inputs)
 
 
 RNG = np.random.default_rng(7)
 
 
 def test_every_schema_version_registered():
-    import onnx.defs as D
     for op in OPS:
-        want = sorted({s.since_version for s in D.get_all_schemas_with_history()
-                       if s.name == op and s.domain == ""})
+        want = schema_versions(op)
         have = list(registered_versions("", op))
         if op == "LayerNormalization":  # plus onnxruntime's contrib version 1 (ops/contrib)
             have.remove(1)
@@ -64,7 +40,8 @@ def test_layer_norm_matches_onnxruntime(axis):
     w = RNG.standard_normal(shape).astype(np.float32)
     b = RNG.standard_normal(shape).astype(np.float32)
     y, mean, inv = k("LayerNormalization", 17)(x, w, b, axis=axis, ctx=ctx(3))
-    ry, rmean, rinv = run_ort("LayerNormalization", 17, {"x": x, "w": w, "b": b}, 3, axis=axis)
+    ry, rmean, rinv = run_ort("LayerNormalization", {"x": x, "w": w, "b": b}, opset=17, outputs=3,
+                              axis=axis)
     for got, ref in ((y, ry), (mean, rmean), (inv, rinv)):
         assert got.dtype == ref.dtype and got.shape == ref.shape
         np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-5)
@@ -80,7 +57,7 @@ def test_layer_norm_float16_computes_in_float32():
     x64 = x.astype(np.float64)
     ref = (x64 - x64.mean(-1, keepdims=True)) / np.sqrt(x64.var(-1, keepdims=True) + 1e-5)
     np.testing.assert_allclose(y.astype(np.float64), ref, atol=4e-3)
-    ry = run_ort("LayerNormalization", 17, {"x": x, "w": w}, 1)[0]
+    ry = run_ort("LayerNormalization", {"x": x, "w": w}, opset=17)[0]
     np.testing.assert_allclose(y.astype(np.float32), ry.astype(np.float32), atol=4e-3)
 
 
@@ -141,8 +118,8 @@ def test_group_norm_18_scale_per_group_equals_21_per_channel():
     (y18,) = k("GroupNormalization", 18)(x, s, b, num_groups=2)
     (y21,) = k("GroupNormalization", 21)(x, np.repeat(s, 3), np.repeat(b, 3), num_groups=2)
     np.testing.assert_allclose(y18, y21, rtol=1e-6)
-    ref = run_ort("GroupNormalization", 21, {"x": x, "s": np.repeat(s, 3), "b": np.repeat(b, 3)},
-                  num_groups=2)[0]
+    ref = run_ort("GroupNormalization", {"x": x, "s": np.repeat(s, 3), "b": np.repeat(b, 3)},
+                  opset=21, num_groups=2)[0]
     np.testing.assert_allclose(y21, ref, rtol=1e-4, atol=1e-5)
 
 
@@ -159,7 +136,7 @@ def test_instance_norm_matches_onnxruntime(dtype):
     x = RNG.standard_normal((2, 3, 4, 5)).astype(dtype)
     s, b = RNG.standard_normal(3).astype(dtype), RNG.standard_normal(3).astype(dtype)
     (y,) = k("InstanceNormalization", 22)(x, s, b, epsilon=1e-3)
-    ref = run_ort("InstanceNormalization", 6, {"x": x, "s": s, "b": b}, epsilon=1e-3)[0]
+    ref = run_ort("InstanceNormalization", {"x": x, "s": s, "b": b}, opset=6, epsilon=1e-3)[0]
     assert y.dtype == dtype
     tol = 1e-5 if dtype == np.float32 else 1e-2
     np.testing.assert_allclose(y.astype(np.float32), ref.astype(np.float32), rtol=tol, atol=tol)
@@ -177,7 +154,7 @@ def test_batch_norm_inference_matches_onnxruntime(dtype):
     x = RNG.standard_normal((2, 3, 4, 5)).astype(dtype)
     s, b, m, v = _bn_params(3, dtype)
     (y,) = k("BatchNormalization", 15)(x, s, b, m, v, ctx=ctx(1))
-    ref = run_ort("BatchNormalization", 15, dict(x=x, s=s, b=b, m=m, v=v))[0]
+    ref = run_ort("BatchNormalization", dict(x=x, s=s, b=b, m=m, v=v), opset=15)[0]
     assert y.dtype == dtype
     tol = 1e-5 if dtype == np.float32 else 1e-2
     np.testing.assert_allclose(y.astype(np.float32), ref.astype(np.float32), rtol=tol, atol=tol)
@@ -205,7 +182,7 @@ def test_batch_norm_old_versions_and_1d_input():
     x4 = RNG.standard_normal((2, 3, 2, 2)).astype(np.float32)
     s, b, m, v = _bn_params(3)
     (y,) = k("BatchNormalization", 6)(x4, s, b, m, v, is_test=1, ctx=ctx(1))
-    ref = run_ort("BatchNormalization", 9, dict(x=x4, s=s, b=b, m=m, v=v))[0]
+    ref = run_ort("BatchNormalization", dict(x=x4, s=s, b=b, m=m, v=v), opset=9)[0]
     np.testing.assert_allclose(y, ref, rtol=1e-5, atol=1e-6)
     # Opset 7 training: five outputs (running mean/var, batch mean/var).
     outs = k("BatchNormalization", 7)(x4, s, b, m, v, ctx=ctx(5))
@@ -234,7 +211,7 @@ def test_batch_norm_wrong_parameter_size():
 def test_lrn_matches_onnxruntime():
     x = RNG.standard_normal((2, 5, 3, 3)).astype(np.float32)
     (y,) = k("LRN", 13)(x, size=3, alpha=0.01, beta=0.6, bias=2.0)
-    ref = run_ort("LRN", 13, {"x": x}, size=3, alpha=0.01, beta=0.6, bias=2.0)[0]
+    ref = run_ort("LRN", {"x": x}, opset=13, size=3, alpha=0.01, beta=0.6, bias=2.0)[0]
     np.testing.assert_allclose(y, ref, rtol=1e-5, atol=1e-6)
 
 

@@ -8,50 +8,23 @@ import numpy as np
 import pytest
 
 from pyonnx.errors import ExecutionError, ResourceLimitExceeded
-from pyonnx.ops.registry import KernelContext, get_kernel, registered_versions
+from pyonnx.ops.registry import KernelContext, registered_versions
+from tests.ops._oracle import normal_f32, run_ort, schema_versions
+from tests.ops._oracle import context as ctx
+from tests.ops._oracle import kernel as k
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
-from onnx import helper  # noqa: E402
 
 OPS = ["MaxPool", "AveragePool", "LpPool", "GlobalAveragePool", "GlobalMaxPool", "GlobalLpPool",
        "MaxUnpool", "MaxRoiPool"]
 RNG = np.random.default_rng(5)
-
-
-def k(op: str, opset: int = 22):
-    version = max(v for v in registered_versions("", op) if v <= opset)
-    fn = get_kernel("", op, version)
-    assert fn is not None
-    return fn
-
-
-def ctx(n: int, used: tuple[bool, ...] | None = None) -> KernelContext:
-    return KernelContext(num_outputs=n, outputs_used=used or (True,) * n)
-
-
-def run_ort(op: str, inputs: dict[str, np.ndarray], opset: int = 22, n_out: int = 1, **attrs):
-    names = [f"y{i}" for i in range(n_out)]
-    node = helper.make_node(op, list(inputs), names, **attrs)
-    vi = [helper.make_tensor_value_info(n, helper.np_dtype_to_tensor_dtype(v.dtype), v.shape)
-          for n, v in inputs.items()]
-    outs = [onnx.ValueInfoProto(name=n) for n in names]
-    model = helper.make_model(helper.make_graph([node], "g", vi, outs),
-                              opset_imports=[helper.make_opsetid("", opset)])
-    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    return sess.run(None, inputs)
-
-
-def f32(*shape: int) -> np.ndarray:
-    return RNG.standard_normal(shape).astype(np.float32)
+f32 = normal_f32(RNG)
 
 
 def test_every_schema_version_registered():
-    import onnx.defs as D
     for op in OPS:
-        want = sorted({s.since_version for s in D.get_all_schemas_with_history()
-                       if s.name == op and s.domain == ""})
-        assert list(registered_versions("", op)) == want, op
+        assert list(registered_versions("", op)) == schema_versions(op), op
 
 
 WINDOW_CASES = [
@@ -76,7 +49,7 @@ def test_max_pool_with_indices_matches_onnxruntime(xs, attrs):
         if order and len(xs) != 4:
             continue  # onnxruntime implements column-major indices for 2-D pooling only
         y, i = k("MaxPool")(x, storage_order=order, ctx=ctx(2), **attrs)
-        wy, wi = run_ort("MaxPool", {"x": x}, n_out=2, storage_order=order, **attrs)
+        wy, wi = run_ort("MaxPool", {"x": x}, opset=22, outputs=2, storage_order=order, **attrs)
         assert y.dtype == np.float32 and i.dtype == np.int64
         np.testing.assert_array_equal(y, wy)
         np.testing.assert_array_equal(i, wi)
@@ -94,7 +67,7 @@ def test_max_pool_integer_padding_never_wins(dtype):
     x[0, 0, 2, 2] = info.min + 1
     attrs = dict(kernel_shape=[2, 2], pads=[1, 1, 1, 1])
     y, i = k("MaxPool")(x, ctx=ctx(2), **attrs)
-    wy, wi = run_ort("MaxPool", {"x": x}, n_out=2, **attrs)
+    wy, wi = run_ort("MaxPool", {"x": x}, opset=22, outputs=2, **attrs)
     assert y.dtype == dtype
     np.testing.assert_array_equal(y, wy)
     np.testing.assert_array_equal(i, wi)
@@ -115,7 +88,7 @@ def test_max_pool_keeps_dtype(dtype):
     x = f32(1, 2, 5, 5).astype(dtype)
     y = k("MaxPool")(x, kernel_shape=[3, 3], pads=[1, 1, 1, 1])[0]
     assert y.dtype == dtype
-    np.testing.assert_array_equal(y, run_ort("MaxPool", {"x": x}, kernel_shape=[3, 3],
+    np.testing.assert_array_equal(y, run_ort("MaxPool", {"x": x}, opset=22, kernel_shape=[3, 3],
                                              pads=[1, 1, 1, 1])[0])
 
 
@@ -129,7 +102,7 @@ def test_max_pool_version_1_has_one_output():
 def test_average_pool_matches_onnxruntime(xs, attrs, include):
     x = f32(*xs)
     got = k("AveragePool")(x, count_include_pad=include, **attrs)[0]
-    want = run_ort("AveragePool", {"x": x}, count_include_pad=include, **attrs)[0]
+    want = run_ort("AveragePool", {"x": x}, opset=22, count_include_pad=include, **attrs)[0]
     assert got.dtype == np.float32 and got.shape == want.shape
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
 
@@ -145,7 +118,7 @@ def test_average_pool_float16_accumulates_in_float32():
 def test_lp_pool_matches_onnxruntime(xs, attrs, p):
     x = f32(*xs)
     got = k("LpPool")(x, p=p, **attrs)[0]
-    want = run_ort("LpPool", {"x": x}, p=p, **attrs)[0]
+    want = run_ort("LpPool", {"x": x}, opset=22, p=p, **attrs)[0]
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
 
 
@@ -206,7 +179,7 @@ def test_max_unpool_inverts_max_pool():
     attrs = dict(kernel_shape=[2, 2], strides=[2, 2])
     y, idx = k("MaxPool")(x, ctx=ctx(2), **attrs)
     up = k("MaxUnpool")(y, idx, **attrs)[0]
-    want = run_ort("MaxUnpool", {"y": y, "i": idx}, **attrs)[0]
+    want = run_ort("MaxUnpool", {"y": y, "i": idx}, opset=22, **attrs)[0]
     np.testing.assert_array_equal(up, want)
     assert up.shape == x.shape
     # Every pooled value sits where its index says, everything else is zero.

@@ -8,34 +8,15 @@ import numpy as np
 import pytest
 
 from pyonnx.errors import ExecutionError
-from pyonnx.ops.registry import get_kernel, registered_versions
+from pyonnx.ops.registry import registered_versions
+from tests.ops._oracle import run_ort
+from tests.ops._oracle import kernel as k
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
-from onnx import TensorProto, helper  # noqa: E402
+from onnx import TensorProto  # noqa: E402
 
 RNG = np.random.default_rng(1234)
-
-
-def k(op: str, opset: int):
-    version = max(v for v in registered_versions("", op) if v <= opset)
-    fn = get_kernel("", op, version)
-    assert fn is not None
-    return fn
-
-
-def run_ort(op: str, opset: int, inputs: dict[str, np.ndarray | None], out_types: list[int],
-            **attrs) -> list[np.ndarray]:
-    names = [n if v is not None else "" for n, v in inputs.items()]
-    feeds = {n: np.asarray(v) for n, v in inputs.items() if v is not None}
-    node = helper.make_node(op, names, [f"y{i}" for i in range(len(out_types))], **attrs)
-    vi = [helper.make_tensor_value_info(n, helper.np_dtype_to_tensor_dtype(v.dtype), v.shape)
-          for n, v in feeds.items()]
-    outs = [helper.make_tensor_value_info(f"y{i}", t, None) for i, t in enumerate(out_types)]
-    model = helper.make_model(helper.make_graph([node], "g", vi, outs),
-                              opset_imports=[helper.make_opsetid("", opset)])
-    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    return sess.run(None, feeds)
 
 
 @pytest.mark.parametrize("op,versions", [
@@ -83,8 +64,8 @@ def test_quantize_per_axis_matches_onnxruntime():
     scale = np.array([0.5, 1.0, 2.0], np.float32)
     zp = np.array([-3, 0, 7], np.int8)
     (y,) = k("QuantizeLinear", 21)(x, scale, zp, axis=1)
-    (ref,) = run_ort("QuantizeLinear", 21, {"x": x, "s": scale, "z": zp}, [TensorProto.INT8],
-                     axis=1)
+    (ref,) = run_ort("QuantizeLinear", {"x": x, "s": scale, "z": zp}, opset=21,
+                     output_types=[TensorProto.INT8], axis=1)
     np.testing.assert_array_equal(y, ref)
 
 
@@ -93,13 +74,13 @@ def test_quantize_blocked_matches_onnxruntime():
     scale = np.abs(RNG.standard_normal((3, 3))).astype(np.float32) + 0.1
     zp = RNG.integers(-5, 5, (3, 3)).astype(np.int8)
     (y,) = k("QuantizeLinear", 21)(x, scale, zp, axis=1, block_size=3)
-    (ref,) = run_ort("QuantizeLinear", 21, {"x": x, "s": scale, "z": zp}, [TensorProto.INT8],
-                     axis=1, block_size=3)
+    (ref,) = run_ort("QuantizeLinear", {"x": x, "s": scale, "z": zp}, opset=21,
+                     output_types=[TensorProto.INT8], axis=1, block_size=3)
     np.testing.assert_array_equal(y, ref)
     # Round trip through DequantizeLinear with the same blocks.
     (back,) = k("DequantizeLinear", 21)(y, scale, zp, axis=1, block_size=3)
-    (ref_back,) = run_ort("DequantizeLinear", 21, {"x": ref, "s": scale, "z": zp},
-                          [TensorProto.FLOAT], axis=1, block_size=3)
+    (ref_back,) = run_ort("DequantizeLinear", {"x": ref, "s": scale, "z": zp}, opset=21,
+                          output_types=[TensorProto.FLOAT], axis=1, block_size=3)
     np.testing.assert_allclose(back, ref_back, rtol=1e-6)
 
 
@@ -175,8 +156,8 @@ def test_dequantize_per_axis_matches_onnxruntime():
     scale = np.array([0.5, 0.25, 2.0], np.float32)
     zp = np.array([1, -2, 0], np.int8)
     (y,) = k("DequantizeLinear", 13)(x, scale, zp, axis=1)
-    (ref,) = run_ort("DequantizeLinear", 13, {"x": x, "s": scale, "z": zp}, [TensorProto.FLOAT],
-                     axis=1)
+    (ref,) = run_ort("DequantizeLinear", {"x": x, "s": scale, "z": zp}, opset=13,
+                     output_types=[TensorProto.FLOAT], axis=1)
     assert y.dtype == np.float32
     np.testing.assert_array_equal(y, ref)
 
@@ -206,8 +187,8 @@ def test_dequantize_output_dtype_float16():
 ])
 def test_dynamic_quantize_matches_onnxruntime(x):
     y, s, z = k("DynamicQuantizeLinear", 11)(x)
-    ry, rs, rz = run_ort("DynamicQuantizeLinear", 11, {"x": x},
-                         [TensorProto.UINT8, TensorProto.FLOAT, TensorProto.UINT8])
+    ry, rs, rz = run_ort("DynamicQuantizeLinear", {"x": x}, opset=11,
+                         output_types=[TensorProto.UINT8, TensorProto.FLOAT, TensorProto.UINT8])
     assert y.dtype == np.uint8 and s.dtype == np.float32 and z.dtype == np.uint8
     assert s.shape == () and z.shape == ()
     np.testing.assert_allclose(s, rs, rtol=1e-6)
@@ -238,7 +219,7 @@ def test_qlinear_matmul_matches_onnxruntime(ta, tb, ty, opset):
              "b": b, "bs": np.array(0.03, np.float32), "bz": np.array(1, tb),
              "ys": np.array(0.5, np.float32), "yz": np.array(10, ty)}
     (y,) = k("QLinearMatMul", opset)(*feeds.values())
-    (ref,) = run_ort("QLinearMatMul", opset, feeds, [helper.np_dtype_to_tensor_dtype(np.dtype(ty))])
+    (ref,) = run_ort("QLinearMatMul", feeds, opset=opset, output_types=[ty])
     assert y.dtype == np.dtype(ty) and y.shape == ref.shape
     assert np.abs(y.astype(int) - ref.astype(int)).max() <= 1  # ORT uses fixed-point requantize
 
@@ -272,7 +253,7 @@ def test_qlinear_conv_matches_onnxruntime(attrs, wshape, xshape):
              "yz": np.array(128, np.uint8),
              "B": RNG.integers(-2000, 2000, m).astype(np.int32)}
     (y,) = k("QLinearConv", 10)(*feeds.values(), **attrs)
-    (ref,) = run_ort("QLinearConv", 10, feeds, [TensorProto.UINT8], **attrs)
+    (ref,) = run_ort("QLinearConv", feeds, opset=10, output_types=[TensorProto.UINT8], **attrs)
     assert y.dtype == np.uint8 and y.shape == ref.shape
     assert np.abs(y.astype(int) - ref.astype(int)).max() <= 1
 

@@ -7,19 +7,9 @@ import numpy as np
 import pytest
 
 from pyonnx.errors import ExecutionError
-from pyonnx.ops.registry import KernelContext, get_kernel, registered_versions
-
-
-def k(op: str, opset: int):
-    version = max(v for v in registered_versions("", op) if v <= opset)
-    fn = get_kernel("", op, version)
-    assert fn is not None
-    return fn
-
-
-def ctx(n: int = 1, seed: int = 0, used: tuple[bool, ...] | None = None) -> KernelContext:
-    return KernelContext(num_outputs=n, outputs_used=used or (True,) * n,
-                         rng=np.random.default_rng(seed))
+from pyonnx.ops.registry import registered_versions
+from tests.ops._oracle import context as ctx
+from tests.ops._oracle import kernel as k
 
 
 def test_every_schema_version_registered():

@@ -8,37 +8,13 @@ import numpy as np
 import pytest
 
 from pyonnx.errors import ExecutionError, UnsupportedOperatorError
-from pyonnx.ops.registry import KernelContext, get_kernel
+from pyonnx.ops.registry import get_kernel
+from tests.ops._oracle import run_kernel, run_ort
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
-from onnx import TensorProto, helper  # noqa: E402
 
 GATES = {"RNN": 1, "GRU": 3, "LSTM": 4}
-
-
-def _ort_run(op: str, inputs: list, attrs: dict, n_out: int, opset: int = 14) -> list:
-    names = [f"i{k}" if v is not None else "" for k, v in enumerate(inputs)]
-    outs = [f"o{k}" for k in range(n_out)]
-    node = helper.make_node(op, names, outs, **attrs)
-    g = helper.make_graph(
-        [node], "g",
-        [helper.make_tensor_value_info(n, TensorProto.INT32 if v.dtype == np.int32
-                                       else TensorProto.FLOAT, v.shape)
-         for n, v in zip(names, inputs) if v is not None],
-        [helper.make_value_info(o, onnx.TypeProto()) for o in outs])
-    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
-    m.ir_version = 8
-    sess = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
-    return sess.run(None, {n: v for n, v in zip(names, inputs) if v is not None})
-
-
-def _ours(op: str, inputs: list, attrs: dict, n_out: int, opset: int = 14,
-          used: tuple[bool, ...] | None = None) -> tuple:
-    fn = get_kernel("", op, opset)
-    ctx = KernelContext(op_type=op, num_outputs=n_out,
-                        outputs_used=used or (True,) * n_out, opset=opset)
-    return fn(*inputs, **attrs, ctx=ctx)
 
 
 def _make(op: str, rng: np.random.Generator, T: int = 5, B: int = 3, I: int = 4, H: int = 6,
@@ -74,8 +50,8 @@ def test_matches_onnxruntime(op: str, direction: str, seq: list[int] | None) -> 
     ins = _make(op, rng, D=D, seq=seq)
     n_out = 3 if op == "LSTM" else 2
     attrs = {"hidden_size": 6, "direction": direction}
-    exp = _ort_run(op, ins, attrs, n_out)
-    got = _ours(op, ins, attrs, n_out)
+    exp = run_ort(op, ins, attrs, opset=14, outputs=n_out)
+    got = run_kernel(op, *ins, opset=14, num_outputs=n_out, **attrs)
     for e, g in zip(exp, got):
         assert g.dtype == e.dtype and g.shape == e.shape
         np.testing.assert_allclose(g, e, rtol=1e-4, atol=1e-5)
@@ -99,7 +75,8 @@ def test_attributes_match_onnxruntime(op: str, attrs: dict, peep: bool) -> None:
     ins = _make(op, rng, D=2, seq=[4, 5, 2], peep=peep)
     n_out = 3 if op == "LSTM" else 2
     a = {"hidden_size": 6, "direction": "bidirectional", **attrs}
-    for e, g in zip(_ort_run(op, ins, a, n_out), _ours(op, ins, a, n_out)):
+    for e, g in zip(run_ort(op, ins, a, opset=14, outputs=n_out),
+                    run_kernel(op, *ins, opset=14, num_outputs=n_out, **a)):
         np.testing.assert_allclose(g, e, rtol=1e-4, atol=1e-5)
 
 
@@ -108,13 +85,15 @@ def test_layout_1_is_batch_major(op: str) -> None:
     rng = np.random.default_rng(3)
     ins = _make(op, rng, D=2, seq=[5, 2, 3])
     n_out = 3 if op == "LSTM" else 2
-    ref = _ours(op, ins, {"hidden_size": 6, "direction": "bidirectional"}, n_out)
+    ref = run_kernel(op, *ins, opset=14, num_outputs=n_out, hidden_size=6,
+                     direction="bidirectional")
     bm = list(ins)
     bm[0] = ins[0].transpose(1, 0, 2)
     for k in (5, 6):
         if k < len(bm) and bm[k] is not None:
             bm[k] = ins[k].transpose(1, 0, 2)
-    got = _ours(op, bm, {"hidden_size": 6, "direction": "bidirectional", "layout": 1}, n_out)
+    got = run_kernel(op, *bm, opset=14, num_outputs=n_out, hidden_size=6, direction="bidirectional",
+                     layout=1)
     np.testing.assert_allclose(got[0], ref[0].transpose(2, 0, 1, 3), rtol=1e-6)
     for g, r in zip(got[1:], ref[1:]):
         np.testing.assert_allclose(g, r.transpose(1, 0, 2), rtol=1e-6)
@@ -123,7 +102,7 @@ def test_layout_1_is_batch_major(op: str) -> None:
 def test_sequence_lens_semantics() -> None:
     rng = np.random.default_rng(5)
     ins = _make("LSTM", rng, seq=[5, 2, 0])
-    Y, Yh, Yc = _ours("LSTM", ins, {"hidden_size": 6}, 3)
+    Y, Yh, Yc = run_kernel("LSTM", *ins, opset=14, num_outputs=3, hidden_size=6)
     assert (Y[2:, 0, 1] == 0).all() and (Y[:, 0, 2] == 0).all()
     np.testing.assert_array_equal(Yh[0, 1], Y[1, 0, 1])  # last valid step of batch 1
     assert (Yh[0, 2] == 0).all() and (Yc[0, 2] == 0).all()  # empty sequence
@@ -132,7 +111,8 @@ def test_sequence_lens_semantics() -> None:
 def test_only_requested_outputs_are_computed() -> None:
     rng = np.random.default_rng(1)
     ins = _make("LSTM", rng)
-    Y, Yh, _ = _ours("LSTM", ins, {"hidden_size": 6}, 3, used=(False, True, False))
+    Y, Yh, _ = run_kernel("LSTM", *ins, opset=14, num_outputs=3, used=(False, True, False),
+                          hidden_size=6)
     assert Y is None and Yh.shape == (1, 3, 6)
 
 
@@ -141,10 +121,10 @@ def test_dtype_is_preserved(dtype: type) -> None:
     rng = np.random.default_rng(2)
     ins = [a.astype(dtype) if a is not None and a.dtype == np.float32 else a
            for a in _make("GRU", rng)]
-    Y, Yh = _ours("GRU", ins, {"hidden_size": 6}, 2)
+    Y, Yh = run_kernel("GRU", *ins, opset=14, num_outputs=2, hidden_size=6)
     assert Y.dtype == dtype and Yh.dtype == dtype
-    ref = _ours("GRU", [a.astype(np.float32) if a is not None and a.dtype == dtype else a
-                        for a in ins], {"hidden_size": 6}, 2)
+    ref = run_kernel("GRU", *[a.astype(np.float32) if a is not None and a.dtype == dtype else a
+                              for a in ins], opset=14, num_outputs=2, hidden_size=6)
     np.testing.assert_allclose(Y.astype(np.float32), ref[0], rtol=1e-2, atol=1e-2)
 
 
@@ -152,8 +132,8 @@ def test_opset1_versions_registered() -> None:
     rng = np.random.default_rng(0)
     ins = _make("GRU", rng)
     # GRU-1's documented default direction is misspelled "foward"; it means forward
-    a = _ours("GRU", ins, {"hidden_size": 6, "direction": "foward"}, 2, opset=1)
-    b = _ours("GRU", ins, {"hidden_size": 6}, 2, opset=7)
+    a = run_kernel("GRU", *ins, opset=1, num_outputs=2, hidden_size=6, direction="foward")
+    b = run_kernel("GRU", *ins, opset=7, num_outputs=2, hidden_size=6)
     np.testing.assert_allclose(a[1], b[1])
     for op, versions in {"RNN": (1, 7, 14, 22), "GRU": (1, 3, 7, 14, 22),
                          "LSTM": (1, 7, 14, 22)}.items():
@@ -165,18 +145,20 @@ def test_errors() -> None:
     rng = np.random.default_rng(0)
     ins = _make("LSTM", rng)
     with pytest.raises(UnsupportedOperatorError, match="direction"):
-        _ours("LSTM", ins, {"hidden_size": 6, "direction": "sideways"}, 3)
+        run_kernel("LSTM", *ins, opset=14, num_outputs=3, hidden_size=6, direction="sideways")
     with pytest.raises(UnsupportedOperatorError, match="Swish"):
-        _ours("LSTM", ins, {"hidden_size": 6, "activations": ["Sigmoid", "Swish", "Tanh"]}, 3)
+        run_kernel("LSTM", *ins, opset=14, num_outputs=3, hidden_size=6,
+                   activations=["Sigmoid", "Swish", "Tanh"])
     with pytest.raises(ExecutionError, match="activations has 2 entries"):
-        _ours("LSTM", ins, {"hidden_size": 6, "activations": ["Sigmoid", "Tanh"]}, 3)
+        run_kernel("LSTM", *ins, opset=14, num_outputs=3, hidden_size=6,
+                   activations=["Sigmoid", "Tanh"])
     bad = list(ins)
     bad[4] = np.array([5, 6, 1], np.int32)
     with pytest.raises(ExecutionError, match="sequence_lens contains 6"):
-        _ours("LSTM", bad, {"hidden_size": 6}, 3)
+        run_kernel("LSTM", *bad, opset=14, num_outputs=3, hidden_size=6)
     with pytest.raises(ExecutionError, match="W has shape"):
-        _ours("LSTM", ins, {"hidden_size": 5}, 3)
+        run_kernel("LSTM", *ins, opset=14, num_outputs=3, hidden_size=5)
     bad = list(ins)
     bad[5] = ins[5][:, :2]
     with pytest.raises(ExecutionError, match="initial_h has shape"):
-        _ours("LSTM", bad, {"hidden_size": 6}, 3)
+        run_kernel("LSTM", *bad, opset=14, num_outputs=3, hidden_size=6)

@@ -7,35 +7,18 @@ import numpy as np
 import pytest
 
 from pyonnx.errors import ExecutionError, UnsupportedOperatorError
-from pyonnx.ops.registry import get_kernel
+from tests.ops._oracle import run_ort
+from tests.ops._oracle import kernel as k
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
-from onnx import TensorProto, helper  # noqa: E402
+from onnx import TensorProto  # noqa: E402
 
 
 def s(*items: str) -> np.ndarray:
     a = np.empty(len(items), dtype=object)
     a[:] = list(items)
     return a
-
-
-def k(op: str, version: int):
-    fn = get_kernel("", op, version)
-    assert fn is not None
-    return fn
-
-
-def run_ort(op: str, opset: int, inputs: dict[str, np.ndarray], out_types: list[int], **attrs):
-    node = helper.make_node(op, list(inputs), [f"y{i}" for i in range(len(out_types))], **attrs)
-    vi = [helper.make_tensor_value_info(
-        n, TensorProto.STRING if v.dtype == object else helper.np_dtype_to_tensor_dtype(v.dtype),
-        v.shape) for n, v in inputs.items()]
-    outs = [helper.make_tensor_value_info(f"y{i}", t, None) for i, t in enumerate(out_types)]
-    model = helper.make_model(helper.make_graph([node], "g", vi, outs),
-                              opset_imports=[helper.make_opsetid("", opset)])
-    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    return sess.run(None, inputs)
 
 
 # --- StringNormalizer ----------------------------------------------------------------------
@@ -80,8 +63,8 @@ def test_split_whitespace_strips_and_pads():
 def test_split_delimiter_matches_onnxruntime(attrs):
     x = s("a-b--c-", "-", "abc", "x--y--z")
     y, z = k("StringSplit", 20)(x, **attrs)
-    ry, rz = run_ort("StringSplit", 20, {"x": x}, [TensorProto.STRING, TensorProto.INT64],
-                     **attrs)
+    ry, rz = run_ort("StringSplit", {"x": x}, opset=20,
+                     output_types=[TensorProto.STRING, TensorProto.INT64], **attrs)
     assert y.tolist() == ry.tolist() and z.tolist() == rz.tolist()
 
 
@@ -112,7 +95,8 @@ _WORDS = s("abc", "abc\n", "ab12", "AB", "a_b", "٣", "3", "", "a.b@gmail.com")
 ])
 def test_regex_matches_onnxruntime(pattern):
     (y,) = k("RegexFullMatch", 20)(_WORDS, pattern=pattern)
-    (ref,) = run_ort("RegexFullMatch", 20, {"x": _WORDS}, [TensorProto.BOOL], pattern=pattern)
+    (ref,) = run_ort("RegexFullMatch", {"x": _WORDS}, opset=20, output_types=[TensorProto.BOOL],
+                     pattern=pattern)
     assert y.dtype == np.bool_
     assert y.tolist() == ref.tolist()
 
@@ -147,7 +131,8 @@ def test_tfidf_int_pool_matches_onnxruntime(mode):
                  pool_int64s=[1, 2, 3, 1, 2, 2, 3, 4, 5, 1, 2, 3, 3, 3, 3, 3],
                  weights=[0.5, 1.0, 2.0, 3.0, 0.25, 1.5, 1.0, 4.0])
     (y,) = k("TfIdfVectorizer", 9)(x, **attrs)
-    (ref,) = run_ort("TfIdfVectorizer", 9, {"x": x}, [TensorProto.FLOAT], **attrs)
+    (ref,) = run_ort("TfIdfVectorizer", {"x": x}, opset=9, output_types=[TensorProto.FLOAT],
+                     **attrs)
     assert y.dtype == np.float32 and y.shape == (3, 9)
     np.testing.assert_allclose(y, ref, rtol=1e-6)
 
@@ -158,7 +143,8 @@ def test_tfidf_string_pool_matches_onnxruntime():
                  ngram_counts=[0, 3], ngram_indexes=[0, 1, 2, 3, 4],
                  pool_strings=["a", "b", "zz", "a", "b", "b", "c"])
     (y,) = k("TfIdfVectorizer", 9)(x, **attrs)
-    (ref,) = run_ort("TfIdfVectorizer", 9, {"x": x}, [TensorProto.FLOAT], **attrs)
+    (ref,) = run_ort("TfIdfVectorizer", {"x": x}, opset=9, output_types=[TensorProto.FLOAT],
+                     **attrs)
     assert y.shape == (5,)
     np.testing.assert_array_equal(y, ref)
 

@@ -7,48 +7,11 @@ import numpy as np
 import pytest
 
 from pyonnx.errors import ExecutionError, ResourceLimitExceeded
-from pyonnx.ops.registry import KernelContext, get_kernel, registered_versions, wants_context
+from tests.ops._oracle import assert_same, run_ort
+from tests.ops._oracle import run_kernel as run
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
-from onnx import helper  # noqa: E402
-
-
-def run(op: str, *inputs, version: int | None = None, num_outputs: int = 1,
-        max_bytes: int = 1 << 40, **attrs):
-    """Call the kernel of ``op`` (latest version unless given) directly."""
-    v = version if version is not None else max(registered_versions("", op))
-    fn = get_kernel("", op, v)
-    assert fn is not None, f"no kernel {op} v{v}"
-    if wants_context(fn):
-        attrs["ctx"] = KernelContext(op_type=op, num_outputs=num_outputs,
-                                     outputs_used=(True,) * num_outputs,
-                                     max_tensor_bytes=max_bytes)
-    out = fn(*inputs, **attrs)
-    assert isinstance(out, tuple)
-    return out
-
-
-def ort_run(op: str, inputs, attrs=None, opset: int = 21, num_outputs: int = 1):
-    """Run one node in onnxruntime (the oracle)."""
-    names = [f"i{k}" if x is not None else "" for k, x in enumerate(inputs)]
-    outs = [f"o{k}" for k in range(num_outputs)]
-    node = helper.make_node(op, names, outs, **(attrs or {}))
-    gi = [helper.make_tensor_value_info(n, helper.np_dtype_to_tensor_dtype(x.dtype), x.shape)
-          for n, x in zip(names, inputs) if x is not None]
-    go = [helper.make_empty_tensor_value_info(o) for o in outs]
-    model = helper.make_model(helper.make_graph([node], "g", gi, go),
-                              opset_imports=[helper.make_opsetid("", opset)])
-    so = ort.SessionOptions()
-    so.log_severity_level = 3
-    sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
-    return sess.run(None, {n: x for n, x in zip(names, inputs) if x is not None})
-
-
-def assert_same(got, exp):
-    assert got.dtype == exp.dtype, (got.dtype, exp.dtype)
-    assert got.shape == exp.shape, (got.shape, exp.shape)
-    np.testing.assert_array_equal(got, exp)
 
 
 # ---------------------------------------------------------------------------------- Reshape
@@ -68,7 +31,7 @@ def test_reshape_allowzero_makes_zero_dims():
 
 
 def test_reshape_v1_uses_the_shape_attribute():
-    (y,) = run("Reshape", np.arange(6), version=1, shape=[3, -1])
+    (y,) = run("Reshape", np.arange(6), opset=1, shape=[3, -1])
     assert y.shape == (3, 2)
 
 
@@ -96,8 +59,8 @@ def test_flatten_squeeze_unsqueeze_are_views():
     assert run("Flatten", x, axis=4)[0].shape == (24, 1)
     assert run("Squeeze", x)[0].shape == (2, 3, 4)
     assert run("Unsqueeze", x, np.array([5, 0]))[0].shape == (1, 1, 2, 3, 4, 1)
-    assert run("Squeeze", x, version=11, axes=[0])[0].shape == (2, 3, 4)
-    assert run("Unsqueeze", x, version=11, axes=[-1])[0].shape == (1, 2, 3, 4, 1)
+    assert run("Squeeze", x, opset=11, axes=[0])[0].shape == (2, 3, 4)
+    assert run("Unsqueeze", x, opset=11, axes=[-1])[0].shape == (1, 2, 3, 4, 1)
 
 
 def test_squeeze_unsqueeze_errors():
@@ -132,22 +95,22 @@ def test_concat_checks_shapes():
 
 def test_split_versions():
     x = np.arange(10)
-    outs = run("Split", x, num_outputs=4, axis=0, version=18)
+    outs = run("Split", x, num_outputs=4, axis=0, opset=18)
     assert [o.tolist() for o in outs] == [[0, 1, 2], [3, 4, 5], [6, 7, 8], [9]]
-    outs = run("Split", x, np.array([2, 8]), num_outputs=2, version=13)
+    outs = run("Split", x, np.array([2, 8]), num_outputs=2, opset=13)
     assert [len(o) for o in outs] == [2, 8]
-    outs = run("Split", x, num_outputs=2, version=11, split=[3, 7])
+    outs = run("Split", x, num_outputs=2, opset=11, split=[3, 7])
     assert [len(o) for o in outs] == [3, 7]
-    outs = run("Split", x, num_outputs=5, version=2)
+    outs = run("Split", x, num_outputs=5, opset=2)
     assert [len(o) for o in outs] == [2] * 5
-    outs = run("Split", x, np.array([4, 6]), num_outputs=2, version=1)
+    outs = run("Split", x, np.array([4, 6]), num_outputs=2, opset=1)
     assert [len(o) for o in outs] == [4, 6]
     with pytest.raises(ExecutionError, match="sum to 10"):
         run("Split", x, np.array([2, 7]), num_outputs=2)
     with pytest.raises(ExecutionError, match="3 equal parts"):
-        run("Split", x, num_outputs=3, version=13)
+        run("Split", x, num_outputs=3, opset=13)
     with pytest.raises(ExecutionError, match="into 4 parts"):
-        run("Split", np.arange(5), num_outputs=4, version=18)
+        run("Split", np.arange(5), num_outputs=4, opset=18)
 
 
 # ---------------------------------------------------------------------------------- Slice
@@ -171,13 +134,13 @@ def test_slice_matches_onnxruntime_on_random_cases():
             continue
         args = [np.array(v, dtype=np.int64) for v in (starts, ends, axes, steps)]
         (got,) = run("Slice", x, *args)
-        (exp,) = ort_run("Slice", [x, *args])
+        (exp,) = run_ort("Slice", [x, *args], opset=21)
         assert_same(got, exp)
 
 
 def test_slice_v1_attributes_and_zero_step():
     x = np.arange(10)
-    (y,) = run("Slice", x, version=1, starts=[-3], ends=[1000])
+    (y,) = run("Slice", x, opset=1, starts=[-3], ends=[1000])
     assert y.tolist() == [7, 8, 9]
     with pytest.raises(ExecutionError, match="step"):
         run("Slice", x, np.array([0]), np.array([5]), np.array([0]), np.array([0]))
@@ -192,7 +155,7 @@ def test_pad_matches_onnxruntime(mode, pads):
     x = np.arange(12, dtype=np.float32).reshape(3, 4)
     p = np.array(pads, dtype=np.int64)
     (got,) = run("Pad", x, p, np.array(1.5, np.float32), mode=mode)
-    (exp,) = ort_run("Pad", [x, p, np.array(1.5, np.float32)], {"mode": mode})
+    (exp,) = run_ort("Pad", [x, p, np.array(1.5, np.float32)], {"mode": mode}, opset=21)
     assert_same(got, exp)
 
 
@@ -200,9 +163,9 @@ def test_pad_axes_strings_and_old_versions():
     x = np.array([["a", "b"]], dtype=object)
     (y,) = run("Pad", x, np.array([1, 1]), None, np.array([-1]))
     assert y.tolist() == [["", "a", "b", ""]]
-    (y,) = run("Pad", np.ones((1, 2), np.float32), version=2, pads=[0, 1, 0, 0], value=7.0)
+    (y,) = run("Pad", np.ones((1, 2), np.float32), opset=2, pads=[0, 1, 0, 0], value=7.0)
     assert y.tolist() == [[7, 1, 1]] and y.dtype == np.float32
-    (y,) = run("Pad", np.ones((1, 2), np.float32), version=1, paddings=[1, 0, 0, 0])
+    (y,) = run("Pad", np.ones((1, 2), np.float32), opset=1, paddings=[1, 0, 0, 0])
     assert y.shape == (2, 2)
     with pytest.raises(ExecutionError, match="2 \\* 2 entries"):
         run("Pad", np.ones((2, 2)), np.array([1, 1]))
@@ -234,7 +197,7 @@ def test_expand_tile_and_limits():
         run("Tile", x, np.array([10**9, 10**9]))
     with pytest.raises(ExecutionError, match="one entry per"):
         run("Tile", x, np.array([2]))
-    (y,) = run("Tile", x, np.array(3), np.array(1), version=1)
+    (y,) = run("Tile", x, np.array(3), np.array(1), opset=1)
     assert y.shape == (2, 3)
 
 
@@ -282,8 +245,8 @@ def test_constant_of_shape_and_range_limits():
     (np.float64, -1.0, 1.0, 0.25), (np.int64, 5, 3, 1)])
 def test_range_matches_onnxruntime(dtype, start, limit, delta):
     args = [np.array(v, dtype=dtype) for v in (start, limit, delta)]
-    (got,) = run("Range", *args, version=11)
-    (exp,) = ort_run("Range", args)
+    (got,) = run("Range", *args, opset=11)
+    (exp,) = run_ort("Range", args, opset=21)
     assert got.dtype == exp.dtype and got.shape == exp.shape
     np.testing.assert_allclose(got, exp, rtol=1e-6)
 
@@ -307,12 +270,12 @@ def test_eyelike_and_trilu():
 def test_depth_space_round_trip(mode):
     x = np.arange(2 * 8 * 3 * 2, dtype=np.float32).reshape(2, 8, 3, 2)
     (d,) = run("DepthToSpace", x, blocksize=2, mode=mode)
-    (exp,) = ort_run("DepthToSpace", [x], {"blocksize": 2, "mode": mode})
+    (exp,) = run_ort("DepthToSpace", [x], {"blocksize": 2, "mode": mode}, opset=21)
     assert_same(d, exp)
     (back,) = run("SpaceToDepth", d, blocksize=2, mode=mode)
     assert_same(back, x)
-    (s,) = run("SpaceToDepth", d, blocksize=2, version=13)
-    (exp,) = ort_run("SpaceToDepth", [d], {"blocksize": 2})
+    (s,) = run("SpaceToDepth", d, blocksize=2, opset=13)
+    (exp,) = run_ort("SpaceToDepth", [d], {"blocksize": 2}, opset=21)
     assert_same(s, exp)
     with pytest.raises(ExecutionError, match="multiple"):
         run("DepthToSpace", x, blocksize=3)
@@ -330,7 +293,7 @@ def test_reverse_sequence(batch_axis, time_axis):
     lens = np.maximum(lens, 1)  # onnxruntime rejects 0
     attrs = {"batch_axis": batch_axis, "time_axis": time_axis}
     (got,) = run("ReverseSequence", x, lens, **attrs)
-    (exp,) = ort_run("ReverseSequence", [x, lens], attrs)
+    (exp,) = run_ort("ReverseSequence", [x, lens], attrs, opset=21)
     assert_same(got, exp)
     with pytest.raises(ExecutionError, match="sequence_lens contains 9"):
         run("ReverseSequence", x, np.full(n_b, 9, np.int64), **attrs)
@@ -345,14 +308,14 @@ def test_identity_passes_sequences_and_none():
 def test_empty_axes_and_split_tensors_count_as_absent():
     x = np.zeros((1, 3, 1), np.float32)
     assert run("Squeeze", x, np.array([], np.int64))[0].shape == (3,)
-    outs = run("Split", np.zeros((4, 2)), np.array([], np.int64), num_outputs=2, version=13)
+    outs = run("Split", np.zeros((4, 2)), np.array([], np.int64), num_outputs=2, opset=13)
     assert [o.shape for o in outs] == [(2, 2), (2, 2)]
 
 
 def test_range_float16_stash_type():
     args = [np.array(v, dtype=np.float16) for v in (2048.0, 2058.0, 1.0)]
-    (y,) = run("Range", *args, version=27)
+    (y,) = run("Range", *args, opset=27)
     assert y.dtype == np.float16 and y.shape == (10,)
     # float16 cannot hold 2049, so start + i * delta rounds; float32 stash computes exactly
-    (y16,) = run("Range", *args, version=27, stash_type=10)
+    (y16,) = run("Range", *args, opset=27, stash_type=10)
     assert y16.shape == (10,)
