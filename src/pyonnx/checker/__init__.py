@@ -31,13 +31,15 @@ from pyonnx.checker.model_rules import (
     check_versions,
 )
 from pyonnx.errors import ShapeInferenceError, ValidationError
+from pyonnx.io.limits import DEFAULT_MAX_NESTING_DEPTH, check_nesting_depth
 from pyonnx.ir import Model
 
 __all__ = ["check_model", "collect_violations", "IrVersionWarning", "Violation", "RULES"]
 
 
 def check_model(model: Model | str | os.PathLike[str] | bytes | Any,
-                full_check: bool = False) -> None:
+                full_check: bool = False, *, max_nesting_depth: int = DEFAULT_MAX_NESTING_DEPTH,
+                allow_hardlinks: bool = False) -> None:
     """Check a model against the ONNX IR specification; return None when it is valid.
 
     ``model`` is a :class:`~pyonnx.ir.Model` or anything :func:`pyonnx.load` reads (a path, bytes,
@@ -47,8 +49,13 @@ def check_model(model: Model | str | os.PathLike[str] | bytes | Any,
     inference must succeed. Raises :class:`~pyonnx.errors.ValidationError` listing every
     violation; an IR version older than the imported opsets only warns
     (:class:`IrVersionWarning`).
+
+    ``max_nesting_depth`` bounds subgraph nesting (:class:`~pyonnx.errors.ResourceLimitExceeded`
+    above it) and ``allow_hardlinks`` is passed to :func:`pyonnx.load`, with SessionOptions'
+    defaults.
     """
-    violations = collect_violations(model, full_check)
+    violations = collect_violations(model, full_check, max_nesting_depth=max_nesting_depth,
+                                    allow_hardlinks=allow_hardlinks)
     if violations:
         n = len(violations)
         head = f"the model breaks {n} rule{'s' if n != 1 else ''} of the ONNX specification:"
@@ -57,23 +64,28 @@ def check_model(model: Model | str | os.PathLike[str] | bytes | Any,
 
 
 def collect_violations(model: Model | str | os.PathLike[str] | bytes | Any,
-                       full_check: bool = False) -> list[Violation]:
+                       full_check: bool = False, *,
+                       max_nesting_depth: int = DEFAULT_MAX_NESTING_DEPTH,
+                       allow_hardlinks: bool = False) -> list[Violation]:
     """Every violation of the model, in the order the checker meets them (empty when valid)."""
     if not isinstance(model, Model):
         from pyonnx.io import load
 
-        model = load(model)
+        model = load(model, max_nesting_depth=max_nesting_depth, allow_hardlinks=allow_hardlinks)
+    # the rules recurse over subgraphs: bound the depth first (a Model built in memory has not
+    # been through load's check)
+    check_nesting_depth(model, max_nesting_depth)
     ctx = CheckContext(model, full_check)
     check_versions(ctx)
     check_opset_imports(ctx, model.opset_imports, "model")
     check_graph(ctx, model.graph, "main graph", GraphEnv(model.opset_imports), None, main=True)
     check_functions(ctx)
     if full_check and not ctx.violations:
-        _strict_shape_inference(ctx)
+        _strict_shape_inference(ctx, max_nesting_depth)
     return ctx.violations
 
 
-def _strict_shape_inference(ctx: CheckContext) -> None:
+def _strict_shape_inference(ctx: CheckContext, max_nesting_depth: int) -> None:
     """Run strict shape inference when pyonnx has it (only on an otherwise valid model: the
     inference assumes the structure the other rules guarantee)."""
     try:
@@ -81,6 +93,6 @@ def _strict_shape_inference(ctx: CheckContext) -> None:
     except ImportError:
         return  # shape inference is not part of this installation yet: types were checked above
     try:
-        infer_shapes(ctx.model, strict=True)
+        infer_shapes(ctx.model, strict=True, max_nesting_depth=max_nesting_depth)
     except ShapeInferenceError as e:
         ctx.report("shape-inference", "model", str(e))

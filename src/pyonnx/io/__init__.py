@@ -46,7 +46,35 @@ def load_model_proto_bytes(data: bytes) -> Any:
                           f"({type(e).__name__}: {e})") from e
     if not mp.HasField("graph"):
         raise DecodeError("not a valid ONNX model: it has no graph (is this an ONNX file?)")
+    _check_strings(mp)
     return mp
+
+
+def _check_strings(mp: Any) -> None:
+    """Refuse a string field that is not UTF-8 (protobuf hands such proto2 fields back as
+    bytes, which no name lookup or message expects). Walks iteratively: nesting is bounded
+    only later."""
+    from google.protobuf.descriptor import FieldDescriptor
+
+    string, message = FieldDescriptor.TYPE_STRING, FieldDescriptor.TYPE_MESSAGE
+    stack = [mp]
+    while stack:
+        msg = stack.pop()
+        for fd, value in msg.ListFields():
+            if fd.type == string:
+                bad = [v for v in value if not isinstance(v, str)] \
+                    if fd.is_repeated else \
+                    ([] if isinstance(value, str) else [value])
+                if bad:
+                    raise DecodeError(
+                        f"not a valid ONNX model: field {fd.name!r} of a "
+                        f"{msg.DESCRIPTOR.name} holds {bytes(bad[0])[:40]!r}, which is not UTF-8 "
+                        f"text")
+            elif fd.type == message:
+                if fd.is_repeated:
+                    stack.extend(value)
+                else:
+                    stack.append(value)
 
 
 def load(source: Any, *, base_dir: str | os.PathLike | None = None,

@@ -119,11 +119,27 @@ def _data_type(code: int, what: str) -> DataType:
     return dt
 
 
+#: NumPy arrays have at most this many dimensions.
+MAX_RANK = 64
+_MAX_NBYTES = 2**63 - 1  # NumPy sizes are signed 64-bit
+
+
 def _dims(dims: Iterable[int], what: str) -> tuple[int, ...]:
     out = tuple(int(d) for d in dims)
     for d in out:
         if d < 0:
             raise DecodeError(f"{what} has a negative dimension {d} in dims {list(out)}")
+    if len(out) > MAX_RANK:
+        raise DecodeError(f"{what} has {len(out)} dims; pyonnx (NumPy) supports at most "
+                          f"{MAX_RANK}")
+    # NumPy refuses a shape whose non-zero dims multiply past its signed 64-bit size, even when
+    # another dim is 0; computed in Python integers, so nothing wraps around
+    n = 16  # the widest element (complex128)
+    for d in out:
+        n *= d or 1
+    if n > _MAX_NBYTES:
+        raise DecodeError(f"{what} has dims {list(out)}, which multiply past 2**63 bytes: no "
+                          f"array can have that shape")
     return out
 
 

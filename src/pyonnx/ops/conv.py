@@ -200,6 +200,68 @@ def _im2col(xp: np.ndarray, win: Window, r0: int, r1: int, buf: np.ndarray | Non
     return dst.reshape(n_img, ncols, prod(out))
 
 
+def _depthwise_2d(x: np.ndarray, w: np.ndarray, win: Window) -> np.ndarray:
+    """Depthwise 2-D convolution (one output per input channel, no dilation) on flat rows.
+
+    The padded input is split into its stride phases (``xp[..., a::s, b::s]``, zero-filled and
+    contiguous, one row longer than needed), so that for kernel element (i, j) the inputs of
+    all output positions are ONE contiguous slice of each flattened phase, when the outputs are
+    laid out on the phase's row width (the extra columns are dropped at the end). Every kernel
+    element then costs one long vectorized operation instead of one per output row. Small
+    images gather those slices as columns and contract them with one batched matrix product;
+    large ones accumulate multiply-adds.
+    """
+    n_img, c, hh, ww = x.shape
+    kh, kw = win.kernel
+    sh, sw = win.strides
+    ph_, pw_ = win.pads_begin
+    oh, ow = win.out
+    hph = oh + (kh - 1) // sh + 1  # + 1: the last slice may run one row into the spare row
+    wph = ow + (kw - 1) // sw
+    phases = np.zeros((sh, sw, n_img, c, hph, wph), dtype=x.dtype)
+    for a in range(sh):
+        # phase rows i hold padded row a + sh * i, i.e. input row a + sh * i - ph_
+        ilo = max(0, -(-(ph_ - a) // sh))
+        ihi = min(hph, (hh - 1 + ph_ - a) // sh + 1)
+        for b in range(sw):
+            jlo = max(0, -(-(pw_ - b) // sw))
+            jhi = min(wph, (ww - 1 + pw_ - b) // sw + 1)
+            if ihi > ilo and jhi > jlo:
+                phases[a, b, :, :, ilo:ihi, jlo:jhi] = x[
+                    :, :, a + sh * ilo - ph_:a + sh * (ihi - 1) - ph_ + 1:sh,
+                    b + sw * jlo - pw_:b + sw * (jhi - 1) - pw_ + 1:sw]
+    flat = phases.reshape(sh, sw, n_img, c, hph * wph)
+    length = oh * wph
+    nk = kh * kw
+    wr = w.reshape(c, nk)
+
+    def src(i: int, j: int) -> np.ndarray:
+        start = (i // sh) * wph + j // sw
+        return flat[i % sh, j % sw, :, :, start:start + length]
+
+    if c * nk * length * x.itemsize <= _COLS_BUDGET:
+        y = np.empty((n_img, c, 1, length), dtype=x.dtype)
+        cols = np.empty((c, nk, length), dtype=x.dtype)
+        wm = wr.reshape(c, 1, nk)
+        for img in range(n_img):
+            for i in range(kh):
+                for j in range(kw):
+                    cols[:, i * kw + j] = src(i, j)[img]
+            np.matmul(wm, cols, out=y[img])
+    else:
+        y = np.empty((n_img, c, length), dtype=x.dtype)
+        tmp = np.empty_like(y)
+        for i in range(kh):
+            for j in range(kw):
+                wk = wr[:, i * kw + j:i * kw + j + 1]
+                if i == 0 and j == 0:
+                    np.multiply(src(i, j), wk, out=y)
+                else:
+                    np.multiply(src(i, j), wk, out=tmp)
+                    y += tmp
+    return y.reshape(n_img, c, oh, wph)[..., :ow]
+
+
 def _depthwise(x: np.ndarray, w: np.ndarray, group: int, win: Window) -> np.ndarray:
     """One input channel per group: sum over the kernel of strided views times the weights.
 
@@ -208,6 +270,9 @@ def _depthwise(x: np.ndarray, w: np.ndarray, group: int, win: Window) -> np.ndar
     """
     n_img, c = x.shape[:2]
     m = w.shape[0]
+    if win.ndim == 2 and m == c and all(d == 1 for d in win.dilations) \
+            and all(o > 0 for o in win.out):
+        return _depthwise_2d(x, w, win)
     mult = m // group
     xp = pad_spatial(x, win, 0)
     nsp = win.ndim

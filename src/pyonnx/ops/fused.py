@@ -5,6 +5,9 @@ optimizer (:mod:`pyonnx.optimizer.passes`) at session creation; models never con
 * ``FusedGemm(A, B, C)``: Gemm followed by an activation.
 * ``FusedMatMul(A, B, bias)``: MatMul, plus an optional constant bias (an ``Add`` folded in),
   followed by an optional activation.
+* ``FoldBatchNormIntoConv(W, B, scale, bias, mean, var)``: the weight and bias of a Conv with
+  an inference-mode BatchNormalization after it folded in, for parameters that are known only at
+  run time (the optimizer folds constant ones itself).
 
 Each first runs the standard kernel (so every check and numeric rule of Conv, Gemm and MatMul
 applies unchanged) and then applies the activation *in place* on the freshly computed result,
@@ -126,3 +129,28 @@ def fused_matmul(A: np.ndarray, B: np.ndarray, bias: np.ndarray | None = None, *
         else:
             y = np.add(y, bias)
     return (apply_activation(y, activation, params),)
+
+
+@kernel("FoldBatchNormIntoConv", versions=(1,), domain=DOMAIN)
+def fold_batch_norm_into_conv(W: np.ndarray, B: np.ndarray | None, scale: np.ndarray,
+                              bias: np.ndarray, mean: np.ndarray, var: np.ndarray, *,
+                              epsilon: float = 1e-5) -> tuple[np.ndarray, np.ndarray]:
+    """``(W * a, (B - mean) * a + bias)`` with ``a = scale / sqrt(var + epsilon)`` per output
+    channel (computed in float64, stored in W's type): ``BN(Conv(x, W, B))`` equals
+    ``Conv(x, W', B')``."""
+    if W.ndim < 3:
+        raise ExecutionError(f"Conv: weight W must have rank >= 3, got shape {list(W.shape)}")
+    m = W.shape[0]
+    for name, p in (("scale", scale), ("B", bias), ("input_mean", mean), ("input_var", var)):
+        if p.ndim != 1 or p.shape[0] != m:
+            raise ExecutionError(f"BatchNormalization: {name} must have shape [{m}] (one value "
+                                 f"per channel of the Conv output), got {list(p.shape)}")
+    if B is not None and (B.ndim != 1 or B.shape[0] != m):
+        raise ExecutionError(f"Conv: bias B must be 1-D with {m} values, got shape "
+                             f"{list(B.shape)}")
+    f64 = np.float64
+    a = scale.astype(f64) / np.sqrt(var.astype(f64) + f64(epsilon))
+    w2 = (W.astype(f64) * a.reshape((m,) + (1,) * (W.ndim - 1))).astype(W.dtype)
+    b0 = B.astype(f64) if B is not None else np.zeros(m, f64)
+    b2 = ((b0 - mean.astype(f64)) * a + bias.astype(f64)).astype(W.dtype)
+    return w2, b2

@@ -9,6 +9,13 @@ Subgraphs (If/Loop/Scan bodies) compile to nested plans. Their reads of enclosin
 *captures*: when a control-flow kernel calls its body, the body's frame is seeded with the current
 values of those outer slots. Calls to model-local functions compile the function body (with the
 caller's attributes substituted) into a nested plan too, run as if it were a kernel.
+
+*Semi-constant caching*: an initializer that is also a graph input may be overridden by a feed,
+so the optimizer cannot fold the nodes that read it (the light CNNs of the onnx package build all
+their weights with ConstantOfShape from such initializers). The plan computes those nodes'
+outputs once, on the first run where no such input is fed, and reuses them in every later run
+where none is fed; a run that feeds one executes every node as written. Only deterministic nodes
+without subgraphs whose inputs are all (semi-)constant are cached.
 """
 
 from __future__ import annotations
@@ -38,7 +45,7 @@ from pyonnx.ops.registry import (
     wants_context,
 )
 
-__all__ = ["PlanConfig", "Plan", "compile_graph", "describe_value"]
+__all__ = ["PlanConfig", "Plan", "compile_graph", "check_structure", "describe_value"]
 
 _NONE_SLOT = 0  # slot 0 always holds None: absent optional inputs read it
 
@@ -51,7 +58,7 @@ class PlanConfig:
     functions: dict[tuple[str, str, str], Function]
     max_tensor_bytes: int = 16 * 2**30
     max_nesting_depth: int = 64
-    max_loop_iterations: int = 10_000_000
+    max_loop_iterations: int = 1_000_000
     rng: np.random.Generator = dataclasses.field(default_factory=np.random.default_rng)
     # a run-wide hook called between nodes (deadline, terminate); None when nothing to check
     depth: int = 0
@@ -106,19 +113,30 @@ class _BoundSubgraph:
         return self.plan.output_names
 
     def __call__(self, *inputs: Any) -> list[Any]:
-        return self.plan.execute(list(inputs), self.run_state, self.frame)
+        # one budget of body executions per run, whatever the nesting: a Loop inside a Loop
+        # is bounded by the limit, not by its square
+        rs = self.run_state
+        rs.body_calls += 1
+        if rs.body_calls > self.plan.config.max_loop_iterations:
+            raise ResourceLimitExceeded(
+                f"the run executed subgraph bodies (Loop/Scan iterations, If branches) more than "
+                f"{self.plan.config.max_loop_iterations} times (SessionOptions "
+                f"max_loop_iterations); graph {self.plan.graph.name!r} was next")
+        return self.plan.execute(list(inputs), rs, self.frame)
 
 
 class _RunState:
-    """Per-run checks between nodes: ``RunOptions.terminate`` and the deadline."""
+    """Per-run checks between nodes: ``RunOptions.terminate`` and the deadline; counts the
+    subgraph bodies the run executed (bounded by max_loop_iterations)."""
 
-    __slots__ = ("run_options", "deadline", "profile")
+    __slots__ = ("run_options", "deadline", "profile", "body_calls")
 
     def __init__(self, run_options: Any = None, deadline: float = 0.0,
                  profile: list[dict[str, Any]] | None = None) -> None:
         self.run_options = run_options
         self.deadline = deadline
         self.profile = profile
+        self.body_calls = 0
 
     def check(self, node: Node) -> None:
         if self.run_options is not None and getattr(self.run_options, "terminate", False):
@@ -154,6 +172,7 @@ class Plan:
         self.steps: list[_Step] = []
         self._fast: list[tuple[Any, ...]] | None = None
         self._compile()
+        self._plan_semi_constants()
 
     # ----------------------------------------------------------------- compilation
 
@@ -172,23 +191,37 @@ class Plan:
         for v in list(g.initializers.values()) + list(g.sparse_initializers.values()):
             s = self._slot(v)
             init_values[s] = v
-            self.constants[s] = _constant_array(v)
+            self.constants[s] = _constant_array(v, self.config.max_tensor_bytes)
         defined = {id(v) for v in g.inputs} | {id(v) for v in init_values.values()}
+        # SSA: a name is defined once in a graph (an initializer may back an input of its name)
+        names = {v.name for v in g.inputs} | set(g.initializers) | set(g.sparse_initializers)
         for node in g.nodes:
             ins = []
             for v in node.inputs:
                 if v is None:
                     ins.append(_NONE_SLOT)
                     continue
-                if id(v) not in self._slot_of and id(v) not in defined:
+                if id(v) not in defined:
                     produced_here = v.producer is not None and v.producer.graph is g
-                    if not produced_here:
+                    if produced_here:
+                        # reading a value before its producer ran would read nothing
+                        raise ValidationError(
+                            f"{node.describe()} reads {v.name!r} before {v.producer.describe()} "
+                            f"computes it: the nodes of graph {g.name!r} are not in "
+                            f"topological order or form a cycle")
+                    if id(v) not in self._slot_of:
                         ins.append(self._capture(v, node))
                         continue
                 ins.append(self._slot(v))
             outs = tuple(self._slot(v) for v in node.outputs)
             for v in node.outputs:
                 defined.add(id(v))
+                if v.name:
+                    if v.name in names:
+                        raise ValidationError(
+                            f"{node.describe()} defines {v.name!r}, which graph {g.name!r} "
+                            f"already defines (each name is assigned once: SSA)")
+                    names.add(v.name)
             self.steps.append(self._make_step(node, tuple(ins), outs))
         self.output_slots = []
         for v in g.outputs:
@@ -305,7 +338,8 @@ class Plan:
                     Plan(sg, self.config.nested(), self, self._attr_env)
                     for sg in a.value)))
             else:
-                kwargs[a.name] = _attribute_value(a)
+                kwargs[a.name] = _attribute_value(a, self.config.max_tensor_bytes,
+                                                  node.describe())
         if isinstance(target, Plan):
             fn: Callable[..., Any] = _function_kernel(target)
             kwargs = {"_run_state": None}
@@ -345,12 +379,86 @@ class Plan:
         for i, st in enumerate(self.steps):
             st.frees = tuple(frees.get(i, ()))
 
+    def _plan_semi_constants(self) -> None:
+        """Find the steps whose outputs depend only on initializers (overridable or not) and
+        prepare the cached variant of the plan (see the module docstring)."""
+        # inputs with a default (an initializer of the same name): the cache is valid while
+        # every one of them holds its default, i.e. while the caller feeds none of them
+        self._roots = [(i, s) for i, s in enumerate(self.input_slots)
+                       if self.constants.get(s) is not None]
+        semi = set(self.constants) | {_NONE_SLOT}
+        cacheable: list[int] = []
+        for i, st in enumerate(self.steps):
+            if st.graph_attrs or st.graphs_attrs or "_run_state" in st.kwargs:
+                continue
+            if not all(s in semi for s in st.ins) or not _deterministic(st.node, self.config):
+                continue
+            cacheable.append(i)
+            semi.update(st.outs)
+        self._cacheable = cacheable
+        self._cache_state = 0 if cacheable else -1  # 0 not filled, 1 filled, -1 never
+        self._cached_template: list[Any] | None = None
+        self._cached_steps: list[_Step] = []
+        self._fast_cached: list[tuple[Any, ...]] | None = None
+
+    def _fill_cache(self, inputs: Sequence[Any], state: _RunState,
+                    outer_frame: list[Any] | None) -> None:
+        """Run the cacheable steps once (with every overridable input at its default) and keep
+        the outputs that the remaining steps, the graph outputs or a subgraph read."""
+        vals = self._template.copy()
+        for s, v in zip(self.input_slots, inputs):
+            vals[s] = v
+        steps = [self.steps[i] for i in self._cacheable]
+        try:
+            for st in steps:
+                res = st.fn(*[vals[i] for i in st.ins], **st.kwargs)
+                if len(res) < len(st.outs):
+                    raise self._short(st, res)
+                for s, r in zip(st.outs, res):
+                    vals[s] = r
+        except Exception:
+            # the plain path runs these nodes on every run and reports the failure as usual
+            self._cache_state = -1
+            return
+        skip = set(self._cacheable)
+        rest = [st for i, st in enumerate(self.steps) if i not in skip]
+        needed: set[int] = set(self.output_slots)
+        for st in rest:
+            needed.update(st.ins)
+            for _, p in st.graph_attrs:
+                needed.update(o for o, _ in p.captures)
+            for _, ps in st.graphs_attrs:
+                for p in ps:
+                    needed.update(o for o, _ in p.captures)
+        tmpl = self._template.copy()
+        for st in steps:
+            for s in st.outs:
+                if s in needed:
+                    v = vals[s]
+                    if isinstance(v, np.ndarray) and v.flags.writeable:
+                        v.flags.writeable = False  # shared by every later run: never mutated
+                    tmpl[s] = v
+        self._cached_template = tmpl
+        self._cached_steps = rest
+        self._fast_cached = _fast_tuples(rest)
+        self._cache_state = 1
+
     # ----------------------------------------------------------------- execution
 
     def execute(self, inputs: Sequence[Any], state: _RunState,
                 outer_frame: list[Any] | None = None) -> list[Any]:
         """Run the plan on ``inputs`` (in graph-input order) and return the graph outputs."""
-        vals = self._template.copy()
+        cached = False
+        if self._cache_state >= 0:
+            tmpl = self._template
+            cached = all(i < len(inputs) and inputs[i] is tmpl[s] for i, s in self._roots)
+            if cached and self._cache_state == 0:
+                self._fill_cache(inputs, state, outer_frame)
+                cached = self._cache_state == 1
+        if cached:
+            vals = self._cached_template.copy()  # type: ignore[union-attr]
+        else:
+            vals = self._template.copy()
         for s, v in zip(self.input_slots, inputs):
             vals[s] = v
         if self.captures:
@@ -358,9 +466,9 @@ class Plan:
             for outer, own in self.captures:
                 vals[own] = outer_frame[outer]
         if state.profile is None and state.run_options is None and not state.deadline:
-            self._run_fast(vals, state)
+            self._run_fast(vals, state, self._fast_cached if cached else self._fast_steps())
         else:
-            self._run_checked(vals, state)
+            self._run_checked(vals, state, self._cached_steps if cached else self.steps)
         return [vals[s] for s in self.output_slots]
 
     def _fast_steps(self) -> list[tuple[Any, ...]]:
@@ -368,37 +476,43 @@ class Plan:
         (kernel, input slots, kwargs, output slots, frees, step needing a bound frame or None)."""
         fast = self._fast
         if fast is None:
-            fast = [(st.fn, st.ins, st.kwargs, st.outs, st.frees,
-                     st if (st.graph_attrs or st.graphs_attrs or "_run_state" in st.kwargs)
-                     else None, st)
-                    for st in self.steps]
-            self._fast = fast
+            fast = self._fast = _fast_tuples(self.steps)
         return fast
 
-    def _run_fast(self, vals: list[Any], state: _RunState) -> None:
+    def _run_fast(self, vals: list[Any], state: _RunState,
+                  steps: list[tuple[Any, ...]]) -> None:
         """The loop without per-node checks: no profiling, no terminate flag, no deadline."""
-        for fn, ins, kwargs, outs, frees, special, st in self._fast_steps():
-            args = [vals[i] for i in ins]
-            if special is not None:
-                kwargs = self._bind(special, vals, state)
+        for fn, ins, kwargs, outs, frees, special, st, arity in steps:
             try:
-                res = fn(*args, **kwargs)
+                if special is not None:
+                    kwargs = self._bind(special, vals, state)
+                # the common arities without building an argument list
+                if arity == 1:
+                    res = fn(vals[ins[0]], **kwargs)
+                elif arity == 2:
+                    res = fn(vals[ins[0]], vals[ins[1]], **kwargs)
+                else:
+                    res = fn(*[vals[i] for i in ins], **kwargs)
             except Exception as e:
+                args = [vals[i] for i in ins]
                 err = self._failure(st, args, e)
                 if err is e:
                     raise
                 raise err from e
-            if len(res) < len(outs):
-                raise self._short(st, res)
-            for s, r in zip(outs, res):
-                vals[s] = r
+            if len(res) == 1 and len(outs) == 1:
+                vals[outs[0]] = res[0]
+            else:
+                if len(res) < len(outs):
+                    raise self._short(st, res)
+                for s, r in zip(outs, res):
+                    vals[s] = r
             for s in frees:
                 vals[s] = None
 
-    def _run_checked(self, vals: list[Any], state: _RunState) -> None:
+    def _run_checked(self, vals: list[Any], state: _RunState, steps: list[_Step]) -> None:
         """The loop with terminate/deadline checks between nodes and optional profiling."""
         profile = state.profile
-        for st in self.steps:
+        for st in steps:
             state.check(st.node)
             args = [vals[i] for i in st.ins]
             kwargs = st.kwargs
@@ -460,6 +574,41 @@ class Plan:
         return _node_error(st.node, args, e)  # a kernel bug or an input NumPy refuses
 
 
+def check_structure(graph: Graph) -> None:
+    """Refuse a graph (or any of its subgraphs) that breaks SSA or topological order.
+
+    Sessions call this before optimizing: a pass may delete the very node that breaks a rule
+    (a dead duplicate producer), and a model onnxruntime refuses must not run here with an
+    answer that depends on which duplicate survived. Walks iteratively (nesting is bounded
+    elsewhere, but a long chain of graphs costs no recursion here).
+    """
+    stack = [graph]
+    while stack:
+        g = stack.pop()
+        names = {v.name for v in g.inputs} | set(g.initializers) | set(g.sparse_initializers)
+        done: set[int] = {id(v) for v in g.inputs}
+        done.update(id(v) for v in g.initializers.values())
+        done.update(id(v) for v in g.sparse_initializers.values())
+        for node in g.nodes:
+            for v in node.inputs:
+                if v is not None and id(v) not in done and v.producer is not None \
+                        and v.producer.graph is g:
+                    raise ValidationError(
+                        f"{node.describe()} reads {v.name!r} before {v.producer.describe()} "
+                        f"computes it: the nodes of graph {g.name!r} are not in topological "
+                        f"order or form a cycle")
+            for v in node.outputs:
+                done.add(id(v))
+                if not v.name:
+                    continue
+                if v.name in names:
+                    raise ValidationError(
+                        f"{node.describe()} defines {v.name!r}, which graph {g.name!r} already "
+                        f"defines (each name is assigned once: SSA)")
+                names.add(v.name)
+            stack.extend(node.subgraphs())
+
+
 def compile_graph(graph: Graph, config: PlanConfig) -> Plan:
     """Compile a main graph into a plan."""
     return Plan(graph, config)
@@ -473,6 +622,28 @@ def _node_error(node: Node, args: list[Any], cause: BaseException) -> ExecutionE
     return err
 
 
+def _fast_tuples(steps: list[_Step]) -> list[tuple[Any, ...]]:
+    return [(st.fn, st.ins, st.kwargs, st.outs, st.frees,
+             st if (st.graph_attrs or st.graphs_attrs or "_run_state" in st.kwargs) else None,
+             st, len(st.ins))
+            for st in steps]
+
+
+def _deterministic(node: Node, config: PlanConfig) -> bool:
+    """Whether a node's outputs are a function of its inputs and attributes alone (its schema
+    says ``deterministic``; the optimizer's fused kernels all are)."""
+    domain = defs.normalize_domain(node.domain)
+    if domain == "pyonnx":
+        return True
+    opset = config.opsets.get(domain)
+    if opset is None and domain == "":
+        opset = config.opsets.get("ai.onnx")
+    if opset is None:
+        return False
+    schema = defs.lookup(domain, node.op_type, opset)
+    return schema is not None and schema.node_determinism == "deterministic"
+
+
 def _function_kernel(plan: Plan) -> Callable[..., tuple]:
     def call(*inputs: Any, _run_state: _RunState) -> tuple:
         return tuple(plan.execute(list(inputs), _run_state))
@@ -480,26 +651,56 @@ def _function_kernel(plan: Plan) -> Callable[..., tuple]:
     return call
 
 
-def _constant_array(v: Value) -> Any:
+def _constant_array(v: Value, limit: int) -> Any:
     c = v.const_value
     if isinstance(c, Tensor):
-        return c.numpy()
+        return _tensor_array(c, f"initializer {v.name!r}")
     if isinstance(c, SparseTensor):
-        return c.to_dense()
+        return _dense(c, limit, f"sparse initializer {v.name!r}")
     return None
 
 
-def _attribute_value(a: Attribute) -> Any:
+def _tensor_array(t: Tensor, what: str) -> np.ndarray:
+    """A constant's data; a decoder that runs out of memory is a limit, not a crash."""
+    try:
+        return t.numpy()
+    except MemoryError as e:
+        raise ResourceLimitExceeded(f"{what} ({t.data_type.name}{list(t.dims)}) does not fit "
+                                    f"in memory") from e
+
+
+def _dense(st: SparseTensor, limit: int, what: str) -> np.ndarray:
+    """A sparse constant densified, its size checked before allocating (a few stored values
+    can describe terabytes of zeros)."""
+    n = 1
+    for d in st.dims:
+        n *= int(d)
+    nbytes = n * max(st.values.data_type.numpy.itemsize, 1)
+    if nbytes > limit:
+        raise ResourceLimitExceeded(
+            f"{what} has dims {list(st.dims)}: densified it would take {nbytes} bytes, above the "
+            f"limit of {limit} bytes (SessionOptions max_tensor_bytes)")
+    try:
+        return st.to_dense()
+    except MemoryError as e:
+        raise ResourceLimitExceeded(f"{what} has dims {list(st.dims)} ({nbytes} bytes dense), "
+                                    f"which does not fit in memory") from e
+    except (ValueError, IndexError) as e:  # an index outside dims
+        raise ValidationError(f"{what} cannot be densified: {e}") from e
+
+
+def _attribute_value(a: Attribute, limit: int, where: str = "") -> Any:
     """An attribute as a kernel receives it: tensors as arrays, sparse tensors densified."""
     T, v = AttributeType, a.value
+    what = f"attribute {a.name!r} of {where}"
     if a.type == T.TENSOR:
-        return v.numpy()
+        return _tensor_array(v, what)
     if a.type == T.TENSORS:
-        return [t.numpy() for t in v]
+        return [_tensor_array(t, what) for t in v]
     if a.type == T.SPARSE_TENSOR:
-        return v.to_dense()
+        return _dense(v, limit, what)
     if a.type == T.SPARSE_TENSORS:
-        return [t.to_dense() for t in v]
+        return [_dense(t, limit, what) for t in v]
     return v
 
 

@@ -22,6 +22,7 @@ import numpy as np
 from pyonnx.errors import InvalidArgument
 from pyonnx.io import load as _load
 from pyonnx.io import save as _save
+from pyonnx.io.limits import check_nesting_depth
 from pyonnx.ir import (
     DataType,
     MapType,
@@ -35,7 +36,7 @@ from pyonnx.ir import (
 )
 from pyonnx.optimizer import FUSED_DOMAIN, copy_model, optimize
 from pyonnx.runtime.options import RunOptions, SessionOptions
-from pyonnx.runtime.plan import Plan, PlanConfig, _RunState
+from pyonnx.runtime.plan import Plan, PlanConfig, _RunState, check_structure
 
 __all__ = ["InferenceSession", "NodeArg", "ModelMetadata", "get_available_providers",
            "get_device"]
@@ -115,15 +116,19 @@ class InferenceSession:
         if isinstance(path_or_bytes, Model):
             model = path_or_bytes
             self._model_path = None
+            check_nesting_depth(model, opts.max_nesting_depth)  # load checks the others
         else:
             model = _load(path_or_bytes, allow_hardlinks=opts.allow_external_data_hardlinks,
                           max_nesting_depth=opts.max_nesting_depth)
             self._model_path = (os.fspath(path_or_bytes)
                                 if isinstance(path_or_bytes, (str, os.PathLike)) else None)
+        check_structure(model.graph)
+        for f in model.functions:
+            check_structure(f.graph)
         level = int(opts.graph_optimization_level)
         if level > 0:
             # the caller's Model is never modified: rewrite a copy that shares the weights
-            model = optimize(copy_model(model), level)
+            model = _optimized(model, level)
         if opts.optimized_model_filepath:
             _save(model, opts.optimized_model_filepath)
         self._model = model
@@ -311,6 +316,8 @@ class InferenceSession:
             if value.dtype.kind in ("U", "S") and t.elem_type == DataType.STRING:
                 value = value.astype(object)
             expected = t.elem_type.numpy if t.elem_type != DataType.UNDEFINED else value.dtype
+            if value.dtype != expected and value.dtype.newbyteorder("=") == expected:
+                value = value.astype(expected)  # the same numbers in the other byte order
             if value.dtype != expected:
                 got = (f"tensor({DataType.from_numpy(value.dtype).onnx_name})"
                        if _known_dtype(value.dtype) else f"numpy {value.dtype}")
@@ -333,7 +340,11 @@ class InferenceSession:
             if not isinstance(value, (list, tuple)):
                 raise InvalidArgument(f"input {v.name!r} expects {t} as a list, got "
                                       f"{type(value).__name__}")
-            return list(value)
+            if t.elem_type is None:
+                return list(value)
+            # each element is checked as an input of the element type would be
+            return [self._check_value(Value(f"{v.name}[{i}]", t.elem_type), e)
+                    for i, e in enumerate(value)]
         if isinstance(t, MapType):
             if not isinstance(value, dict):
                 raise InvalidArgument(f"input {v.name!r} expects {t} as a dict, got "
@@ -376,6 +387,21 @@ class InferenceSession:
                 json.dump(events, f)
         self._profile_events = []
         return path
+
+
+def _optimized(model: Model, level: int) -> Model:
+    """The model rewritten by the optimizer at ``level``; the model as given when a pass fails.
+
+    Optimization is only ever an improvement: a pass that trips over a hostile or unusual model
+    (a bug, or an input too large to fold) must not stop the session. The plan then compiles the
+    unoptimized graph and reports any real problem of the model, with its own limits.
+    """
+    try:
+        return optimize(copy_model(model), level)
+    except Exception as e:  # noqa: BLE001 - any failure: run unoptimized
+        warnings.warn(f"graph optimization failed ({type(e).__name__}: {e}); running the model "
+                      f"without it", RuntimeWarning, stacklevel=3)
+        return model
 
 
 def _is_optional(v: Value) -> bool:

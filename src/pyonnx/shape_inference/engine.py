@@ -46,6 +46,7 @@ from pyonnx.ir import (
     Value,
 )
 from pyonnx.ir.types import Dim
+from pyonnx.io.limits import DEFAULT_MAX_NESTING_DEPTH, check_nesting_depth
 from pyonnx.shape_inference._copy import copy_graph, copy_model
 from pyonnx.shape_inference.registry import get_rule, rule_versions
 
@@ -713,7 +714,8 @@ def _apply_input_shapes(model: Model, input_shapes: dict[str, Sequence[int | str
 
 
 def infer_shapes(model: Model, *, input_shapes: dict[str, Sequence[int | str | None]] | None = None,
-                 data_prop: bool = True, strict: bool = False) -> Model:
+                 data_prop: bool = True, strict: bool = False,
+                 max_nesting_depth: int = DEFAULT_MAX_NESTING_DEPTH) -> Model:
     """Infer the type and shape of every value of ``model``; returns a new Model.
 
     The caller's model is not modified (graphs, nodes and values are copied; tensors are
@@ -726,8 +728,10 @@ def infer_shapes(model: Model, *, input_shapes: dict[str, Sequence[int | str | N
     ``data_prop`` evaluates small integer computations (shape arithmetic) so that Reshape,
     Expand, ConstantOfShape … get concrete shapes. ``strict`` turns contradictions between
     inferred and declared facts, and inputs an operator cannot take, into
-    :class:`ShapeInferenceError`.
+    :class:`ShapeInferenceError`. ``max_nesting_depth`` bounds subgraph nesting, as in
+    SessionOptions (:class:`~pyonnx.errors.ResourceLimitExceeded` above it).
     """
+    check_nesting_depth(model, max_nesting_depth)
     out = copy_model(model)
     if input_shapes:
         _apply_input_shapes(out, dict(input_shapes))

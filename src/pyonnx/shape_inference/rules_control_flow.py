@@ -61,15 +61,21 @@ def if_(ctx: InferenceContext) -> list[Type | None]:
     then_g, else_g = ctx.graph_attr("then_branch"), ctx.graph_attr("else_branch")
     if then_g is None or else_g is None:
         raise ctx.fail("then_branch and else_branch are required")
+    cond = ctx.value(0)
+    if cond is not None and cond.size == 1:
+        # a known condition selects one branch; the other may not even fit these shapes
+        # (exporters dispatch on rank or size this way), so it is not inferred
+        taken = ctx.infer_graph(then_g if bool(cond.reshape(-1)[0]) else else_g, [])
+        if len(taken) != ctx.num_outputs:
+            raise ctx.fail(f"the branch has {len(taken)} outputs; the node has "
+                           f"{ctx.num_outputs}")
+        return list(taken)
     t = ctx.infer_graph(then_g, [])
     e = ctx.infer_graph(else_g, [])
     if len(t) != len(e):
         raise ctx.fail(f"then_branch has {len(t)} outputs, else_branch {len(e)}")
     if len(t) != ctx.num_outputs:
         raise ctx.fail(f"the branches have {len(t)} outputs; the node has {ctx.num_outputs}")
-    cond = ctx.value(0)
-    if cond is not None and cond.size == 1:
-        return list(t if bool(cond.reshape(-1)[0]) else e)
     return [join_types(a, b) for a, b in zip(t, e)]
 
 

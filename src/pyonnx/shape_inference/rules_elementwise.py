@@ -47,8 +47,9 @@ def unary_bool(ctx: InferenceContext) -> TensorType | None:
 
 
 def _legacy_broadcast(ctx: InferenceContext) -> tuple[Dim, ...] | None:
-    """Opset < 7 binary ops broadcast B onto A only when ``broadcast=1``: the output is A's."""
-    if ctx.since_version < 7 and ctx.node.op_type not in ("PRelu",):
+    """Opset < 7 binary ops broadcast B onto A only when ``broadcast=1``: the output is A's.
+    PRelu broadcasts its slope onto X (per channel before opset 7): the output is always X's."""
+    if ctx.since_version < 7 or ctx.node.op_type == "PRelu":
         return ctx.shape(0)
     return broadcast([ctx.shape(i) for i in range(ctx.num_inputs)], ctx)
 
