@@ -234,3 +234,21 @@ def test_profiling_writes_chrome_trace(tmp_path) -> None:  # type: ignore[no-unt
     events = json.load(open(path))
     assert events[0]["args"]["op_type"] == "Add" and events[0]["ph"] == "X"
     assert events[0]["args"]["input_shapes"] == ["float32[1,3]", "float32[1,3]"]
+
+
+def test_ir3_initializers_are_constants_not_overridable() -> None:
+    """Before IR 4 every initializer was also listed as an input; like onnxruntime, pyonnx
+    treats them as constants (and the optimizer may fold them)."""
+    w = numpy_helper.from_array(np.full((1, 3), 2.0, np.float32), "y")
+    m = _model([helper.make_node("Mul", ["x", "y"], ["z"])],
+               [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3]),
+                helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3])],
+               [helper.make_tensor_value_info("z", TensorProto.FLOAT, [1, 3])], [w],
+               opset=8, ir=3)
+    sess = pyonnx.InferenceSession(m)
+    assert [a.name for a in sess.get_inputs()] == ["x"]
+    assert sess.get_overridable_initializers() == []
+    x = np.ones((1, 3), np.float32)
+    np.testing.assert_array_equal(sess.run(None, {"x": x})[0], 2 * x)
+    with pytest.raises(InvalidArgument, match="'y' is not an input"):
+        sess.run(None, {"x": x, "y": x})

@@ -32,11 +32,15 @@ def protected_values(model: Model) -> set[int]:
 
 
 def graph_inputs(model: Model) -> set[int]:
-    """ids of every graph input of the model (an initializer that is also an input may be
-    overridden by a feed, so it is not a constant)."""
+    """ids of every graph input a feed can set (an initializer that is also an input may be
+    overridden by a feed, so it is not a constant), except in IR version < 4 models: there every
+    initializer had to be listed as an input, and it is a constant (as onnxruntime treats it)."""
     ids: set[int] = set()
     for g in all_graphs(model.graph):
-        ids.update(id(v) for v in g.inputs)
+        for v in g.inputs:
+            if g is model.graph and model.ir_version < 4 and v.name in g.initializers:
+                continue
+            ids.add(id(v))
     return ids
 
 

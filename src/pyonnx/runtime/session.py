@@ -145,9 +145,13 @@ class InferenceSession:
         g = model.graph
         init_names = set(g.initializers) | set(g.sparse_initializers)
         self._inputs = [v for v in g.inputs if v.name not in init_names]
-        self._overridable = [v for v in g.inputs if v.name in init_names]
+        # before IR version 4 every initializer had to be a graph input too; onnxruntime treats
+        # those as constants, not as inputs a feed may override
+        self._overridable = ([v for v in g.inputs if v.name in init_names]
+                             if model.ir_version >= 4 else [])
         self._outputs = list(g.outputs)
-        self._input_index = {v.name: i for i, v in enumerate(g.inputs)}
+        self._input_index = {v.name: i for i, v in enumerate(g.inputs)
+                             if v.name not in init_names or model.ir_version >= 4}
         self._output_index = {v.name: i for i, v in enumerate(g.outputs)}
         self._defaults = [self._plan.constants.get(s) for s in self._plan.input_slots]
         self._const_output = [s in self._plan.constants or s in self._plan.input_slots
