@@ -5,7 +5,6 @@ This package is the only code that touches protobuf; everything else works on :m
 
 from __future__ import annotations
 
-import io as _io
 import os
 from typing import Any
 
@@ -205,5 +204,3 @@ def save(model: Model, path: str | os.PathLike, *, external_data: bool = False,
     with open(path, "wb") as f:
         f.write(data)
 
-
-_ = _io  # file objects are accepted duck-typed (anything with read())

@@ -55,8 +55,6 @@ _REGISTRY: dict[tuple[str, str, int], Kernel] = {}
 _GRAPH_KERNELS: dict[tuple[str, str, int], Callable[..., Kernel]] = {}
 
 
-
-
 def kernel(op_type: str, versions: Sequence[int], domain: str = "") -> Callable[[Kernel], Kernel]:
     """Register the decorated function as the kernel of ``op_type`` for each since_version.
 

@@ -41,7 +41,8 @@ class SessionOptions:
 
     onnxruntime's attributes keep their names and meanings. pyonnx adds its limits (defaults far
     above real models): ``max_tensor_bytes`` (one computed tensor), ``max_nesting_depth``
-    (subgraphs), ``max_loop_iterations`` (Loop/Scan), ``run_timeout_s`` (a run's deadline, 0 = none),
+    (subgraphs), ``max_loop_iterations`` (subgraph body executions per run: Loop and Scan
+    iterations, If branches, summed over nesting), ``run_timeout_s`` (a run's deadline, 0 = none),
     ``allow_external_data_hardlinks``, and ``strict_providers`` (a requested provider pyonnx lacks
     is an error instead of a warning and a fallback).
     """
@@ -76,7 +77,7 @@ class SessionOptions:
         self.use_per_session_threads = True
         self.max_tensor_bytes = 16 * 2**30
         self.max_nesting_depth = 64
-        self.max_loop_iterations = 10_000_000
+        self.max_loop_iterations = 1_000_000
         self.run_timeout_s = 0.0
         self.allow_external_data_hardlinks = False
         self.strict_providers = False
@@ -88,7 +89,7 @@ class SessionOptions:
         self._config[str(key)] = str(value)
 
     def get_session_config_entry(self, key: str) -> str:
-        """A stored entry; a missing key raises KeyError... as onnxruntime raises an error."""
+        """A stored entry; a missing key raises KeyError (onnxruntime raises an error too)."""
         try:
             return self._config[key]
         except KeyError:
