@@ -16,7 +16,6 @@ changes, and commit the result::
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from types import SimpleNamespace
