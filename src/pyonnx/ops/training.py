@@ -15,6 +15,7 @@ import numpy as np
 
 from pyonnx.errors import ExecutionError, UnsupportedOperatorError, ValidationError
 from pyonnx.ir import Graph, Node, Value
+from pyonnx.ops._values import attribute_value
 from pyonnx.ops.registry import graph_kernel, kernel
 
 _DOMAIN = "ai.onnx.preview.training"
@@ -173,7 +174,7 @@ def gradient(node: Node, graph: Graph, resolve: Callable[[Node], Any]) -> Callab
         env: dict[str, np.ndarray] = dict(zip(leaves, inputs))
         for n, fn in forward:
             outs = fn(*[env[v.name] if v is not None else None for v in n.inputs],
-                      **{a.name: a.value for a in n.attributes.values()})
+                      **{a.name: attribute_value(a) for a in n.attributes.values()})
             for v, o in zip(n.outputs, outs):
                 env[v.name] = o
         grads: dict[str, np.ndarray] = {y: np.ones_like(env[y])}

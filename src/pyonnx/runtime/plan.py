@@ -36,7 +36,8 @@ from pyonnx.errors import (
     UnsupportedOperatorError,
     ValidationError,
 )
-from pyonnx.ir import Attribute, AttributeType, Function, Graph, Node, SparseTensor, Tensor, Value
+from pyonnx.ir import Attribute, AttributeType, Function, Graph, Node, Value
+from pyonnx.ops._values import attribute_value, constant_array
 from pyonnx.ops.registry import (
     KernelContext,
     get_graph_kernel,
@@ -191,7 +192,7 @@ class Plan:
         for v in list(g.initializers.values()) + list(g.sparse_initializers.values()):
             s = self._slot(v)
             init_values[s] = v
-            self.constants[s] = _constant_array(v, self.config.max_tensor_bytes)
+            self.constants[s] = constant_array(v, self.config.max_tensor_bytes)
         defined = {id(v) for v in g.inputs} | {id(v) for v in init_values.values()}
         # SSA: a name is defined once in a graph (an initializer may back an input of its name)
         names = {v.name for v in g.inputs} | set(g.initializers) | set(g.sparse_initializers)
@@ -338,7 +339,7 @@ class Plan:
                     Plan(sg, self.config.nested(), self, self._attr_env)
                     for sg in a.value)))
             else:
-                kwargs[a.name] = _attribute_value(a, self.config.max_tensor_bytes,
+                kwargs[a.name] = attribute_value(a, self.config.max_tensor_bytes,
                                                   node.describe())
         if isinstance(target, Plan):
             fn: Callable[..., Any] = _function_kernel(target)
@@ -649,59 +650,6 @@ def _function_kernel(plan: Plan) -> Callable[..., tuple]:
         return tuple(plan.execute(list(inputs), _run_state))
 
     return call
-
-
-def _constant_array(v: Value, limit: int) -> Any:
-    c = v.const_value
-    if isinstance(c, Tensor):
-        return _tensor_array(c, f"initializer {v.name!r}")
-    if isinstance(c, SparseTensor):
-        return _dense(c, limit, f"sparse initializer {v.name!r}")
-    return None
-
-
-def _tensor_array(t: Tensor, what: str) -> np.ndarray:
-    """A constant's data; a decoder that runs out of memory is a limit, not a crash."""
-    try:
-        return t.numpy()
-    except MemoryError as e:
-        raise ResourceLimitExceeded(f"{what} ({t.data_type.name}{list(t.dims)}) does not fit "
-                                    f"in memory") from e
-
-
-def _dense(st: SparseTensor, limit: int, what: str) -> np.ndarray:
-    """A sparse constant densified, its size checked before allocating (a few stored values
-    can describe terabytes of zeros)."""
-    n = 1
-    for d in st.dims:
-        n *= int(d)
-    nbytes = n * max(st.values.data_type.numpy.itemsize, 1)
-    if nbytes > limit:
-        raise ResourceLimitExceeded(
-            f"{what} has dims {list(st.dims)}: densified it would take {nbytes} bytes, above the "
-            f"limit of {limit} bytes (SessionOptions max_tensor_bytes)")
-    try:
-        return st.to_dense()
-    except MemoryError as e:
-        raise ResourceLimitExceeded(f"{what} has dims {list(st.dims)} ({nbytes} bytes dense), "
-                                    f"which does not fit in memory") from e
-    except (ValueError, IndexError) as e:  # an index outside dims
-        raise ValidationError(f"{what} cannot be densified: {e}") from e
-
-
-def _attribute_value(a: Attribute, limit: int, where: str = "") -> Any:
-    """An attribute as a kernel receives it: tensors as arrays, sparse tensors densified."""
-    T, v = AttributeType, a.value
-    what = f"attribute {a.name!r} of {where}"
-    if a.type == T.TENSOR:
-        return _tensor_array(v, what)
-    if a.type == T.TENSORS:
-        return [_tensor_array(t, what) for t in v]
-    if a.type == T.SPARSE_TENSOR:
-        return _dense(v, limit, what)
-    if a.type == T.SPARSE_TENSORS:
-        return [_dense(t, limit, what) for t in v]
-    return v
 
 
 def _check_signature(node: Node, fn: Callable[..., Any], n_inputs: int, kwargs: dict[str, Any],

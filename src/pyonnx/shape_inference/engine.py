@@ -45,8 +45,9 @@ from pyonnx.ir import (
     Type,
     Value,
 )
-from pyonnx.ir.types import Dim
 from pyonnx.io.limits import DEFAULT_MAX_NESTING_DEPTH, check_nesting_depth
+from pyonnx.ir.types import Dim
+from pyonnx.ops._values import attribute_value
 from pyonnx.shape_inference._copy import copy_graph, copy_model
 from pyonnx.shape_inference.registry import get_rule, rule_versions
 
@@ -89,20 +90,6 @@ class SeqElems:
     """A sequence whose length is known: the type of each element, in order."""
 
     types: tuple[Type | None, ...]
-
-
-def _decode(a: Attribute) -> Any:
-    """An attribute as a kernel receives it (tensors as arrays, sparse tensors densified)."""
-    T, v = AttributeType, a.value
-    if a.type == T.TENSOR:
-        return v.numpy()
-    if a.type == T.TENSORS:
-        return [t.numpy() for t in v]
-    if a.type == T.SPARSE_TENSOR:
-        return v.to_dense()
-    if a.type == T.SPARSE_TENSORS:
-        return [t.to_dense() for t in v]
-    return v
 
 
 def _schema_default(schema: defs.OpSchema | None, name: str) -> Any:
@@ -196,7 +183,7 @@ class InferenceContext:
         """The decoded attribute, else the schema's default, else ``default``."""
         a = self._attribute(name)
         if a is not None and not (a.type == AttributeType.UNDEFINED and a.value is None):
-            return _decode(a)
+            return attribute_value(a)
         d = _schema_default(self.schema, name)
         return d if d is not None else default
 
@@ -206,7 +193,7 @@ class InferenceContext:
         for name in self.node.attributes:
             a = self._attribute(name)
             if a is not None and not (a.type == AttributeType.UNDEFINED and a.value is None):
-                out[name] = _decode(a)
+                out[name] = attribute_value(a)
         return out
 
     # ------------------------------------------------------------------ values

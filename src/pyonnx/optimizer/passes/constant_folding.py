@@ -17,7 +17,8 @@ import numpy as np
 
 from pyonnx import defs
 from pyonnx.errors import PyOnnxError
-from pyonnx.ir import Attribute, AttributeType, Graph, Model, Node, Tensor, TensorType, DataType
+from pyonnx.ir import DataType, Graph, Model, Node, Tensor, TensorType
+from pyonnx.ops._values import attribute_value
 from pyonnx.ops.registry import KernelContext, get_kernel, registered_versions, wants_context
 from pyonnx.optimizer._core import GraphPass
 from pyonnx.optimizer._rewrite import graph_inputs, constant_of, protected_values, replace_uses
@@ -97,7 +98,7 @@ class ConstantFolding(GraphPass):
         for a in node.attributes.values():
             if a.ref_attr_name:
                 return None
-            kwargs[a.name] = _attribute_value(a)
+            kwargs[a.name] = attribute_value(a, self.max_output_bytes, node.describe())
         if not self._small_enough(node, args):
             return None
         if wants_context(fn):
@@ -166,19 +167,6 @@ def _representable(arr: np.ndarray) -> bool:
     except (ValueError, KeyError):
         return arr.dtype.kind in ("U", "S")
     return True
-
-
-def _attribute_value(a: Attribute) -> Any:
-    T, v = AttributeType, a.value
-    if a.type == T.TENSOR:
-        return v.numpy()
-    if a.type == T.TENSORS:
-        return [t.numpy() for t in v]
-    if a.type == T.SPARSE_TENSOR:
-        return v.to_dense()
-    if a.type == T.SPARSE_TENSORS:
-        return [t.to_dense() for t in v]
-    return v
 
 
 def _accepts(fn: Any, kwargs: dict[str, Any], n_args: int) -> bool:
