@@ -172,7 +172,7 @@ class KernelContext:
     outputs_used: tuple[bool, ...] = (True,)
     rng: np.random.Generator = dataclasses.field(default_factory=np.random.default_rng)
     max_tensor_bytes: int = 1 << 40
-    max_iterations: int = 10_000_000
+    max_iterations: int = 1_000_000
 
 
 _loaded = False

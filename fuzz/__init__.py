@@ -1,0 +1,1 @@
+"""Fuzzing harnesses for pyonnx (see README.md)."""
