@@ -4,7 +4,7 @@ initializers nothing reads (and that are not graph inputs) are dropped."""
 
 from __future__ import annotations
 
-from pyonnx.ir import Graph, Model
+from pyonnx.ir import Graph, Model, Node
 from pyonnx.optimizer._core import GraphPass
 from pyonnx.optimizer._rewrite import protected_values
 
@@ -18,12 +18,15 @@ class EliminateDeadCode(GraphPass):
 
     def rewrite(self, graph: Graph, model: Model) -> bool:
         keep = protected_values(model)
-        modified = False
-        for node in reversed(list(graph.nodes)):
-            if any(v.uses or id(v) in keep for v in node.outputs):
+        # last to first: a node is dead when every reader of its outputs is dead already
+        dead: dict[int, Node] = {}
+        for node in reversed(graph.nodes):
+            if any(id(v) in keep or any(id(n) not in dead for n, _ in v.uses)
+                   for v in node.outputs):
                 continue
-            graph.remove(node)
-            modified = True
+            dead[id(node)] = node
+        graph.remove_many(dead.values())  # one sweep: removing one by one is quadratic
+        modified = bool(dead)
         inputs = {v.name for v in graph.inputs}
         for name, v in list(graph.initializers.items()):
             if not v.uses and id(v) not in keep and name not in inputs:
