@@ -3,15 +3,18 @@
 Conv is computed as im2col + one GEMM per group: the input is padded once, a strided view
 presents every (channel, kernel element, output position) triple, one contiguous copy of that view
 is the column matrix, and a single ``np.matmul`` (batched over groups and images) multiplies it by
-the weights. Two cases skip the column matrix: a 1x1 kernel with stride 1 and no padding is a plain
-matrix product on the reshaped input, and a depthwise convolution (one input channel per group)
-is a sum over the kernel window of strided views times per-channel weights. ConvTranspose is the
+the weights. A 1x1 kernel without padding is a plain matrix product on the (strided) input;
+non-overlapping windows (kernel = stride, patch embeddings) get their columns from one transpose;
+a 2-D depthwise convolution (one input channel per group) copies columns per stride phase and
+contracts them with a product batched over the channels (other ranks sum strided views times
+per-channel weights). Column buffers are per-thread scratch reused across calls. ConvTranspose is the
 adjoint: one GEMM to columns, then a scatter-add of the columns into the output (col2im), which
 Col2Im shares. The 16-bit float types compute in float32 and are rounded once at the end.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 
 import numpy as np
@@ -35,6 +38,30 @@ from pyonnx.ops.registry import KernelContext, kernel
 # Bytes of columns plus outputs processed per GEMM: bands of output rows are sized to stay in
 # the per-core cache (bounded memory, and several times faster GEMMs on large images).
 _COLS_BUDGET = 2 << 20
+
+
+# Per-thread scratch buffers for the column matrices and stride phases, which live only during
+# one call: allocating them fresh each time costs a page fault per 4 KiB page once they exceed
+# what the C allocator keeps around (measured: 1800 faults and 6 ms of system time per
+# shufflenet run with fresh 4 MiB buffers). Per thread, so that concurrent runs never share one.
+_SCRATCH = threading.local()
+_SCRATCH_MAX = 64 << 20  # larger requests are allocated (and freed) per call
+
+
+def _scratch(slot: str, n: int, dtype: np.dtype) -> np.ndarray:
+    """A 1-D array of ``n`` elements of ``dtype`` whose contents are undefined, backed by this
+    thread's reusable buffer ``slot``; valid until the next request for the same slot."""
+    dtype = np.dtype(dtype)
+    nbytes = n * dtype.itemsize
+    if nbytes > _SCRATCH_MAX:
+        return np.empty(n, dtype=dtype)
+    bufs = getattr(_SCRATCH, "bufs", None)
+    if bufs is None:
+        bufs = _SCRATCH.bufs = {}
+    b = bufs.get(slot)
+    if b is None or b.nbytes < nbytes:
+        b = bufs[slot] = np.empty(max(nbytes, 1 << 16), dtype=np.uint8)
+    return b[:nbytes].view(dtype)
 
 
 # --------------------------------------------------------------------------------------------
@@ -85,7 +112,18 @@ def _add_bias(y: np.ndarray, b: np.ndarray | None) -> np.ndarray:
 # Forward convolution core (float arrays in the compute dtype)
 # --------------------------------------------------------------------------------------------
 
-def _conv_forward(x: np.ndarray, w: np.ndarray, group: int, win: Window) -> np.ndarray:
+def _conv_forward(x: np.ndarray, w: np.ndarray, group: int, win: Window,
+                  bias: np.ndarray | None = None) -> np.ndarray:
+    """Y (N, M, *out) = convolution of x (N, C, *in) with w (M, C/group, *kernel), plus the
+    per-channel ``bias`` when given (fused into the last pass where the path allows)."""
+    if bias is not None and win.ndim == 2 and x.shape[1] == group > 1 \
+            and all(o > 0 for o in win.out) and not win.is_identity_window \
+            and not (all(k == 1 for k in win.kernel) and not win.padded):
+        return _depthwise_2d(x, w, win, bias)
+    return _add_bias(_conv_core(x, w, group, win), bias)
+
+
+def _conv_core(x: np.ndarray, w: np.ndarray, group: int, win: Window) -> np.ndarray:
     """Y (N, M, *out) = convolution of x (N, C, *in) with w (M, C/group, *kernel)."""
     n_img, c = x.shape[:2]
     m = w.shape[0]
@@ -110,9 +148,33 @@ def _conv_forward(x: np.ndarray, w: np.ndarray, group: int, win: Window) -> np.n
     if cg == 1 and group > 1:
         return _depthwise(x, w, group, win)
 
+    w2 = w.reshape(m, cg * nk) if group == 1 else w.reshape(group, mg, cg * nk)
+    if win.kernel == win.strides and not win.padded and all(d == 1 for d in win.dilations):
+        # non-overlapping windows (patch embeddings): the column matrix is a transpose of the
+        # input, (N, C, O1, K1, O2, K2, ...) -> (N, C, K1, K2, ..., O1, O2, ...), one copy
+        nsp = win.ndim
+        crop = x[(slice(None), slice(None)) + tuple(slice(0, o * k) for o, k in
+                                                    zip(out, win.kernel))]
+        split = crop.reshape((n_img, c) + tuple(v for o, k in zip(out, win.kernel)
+                                                for v in (o, k)))
+        perm = (0, 1) + tuple(3 + 2 * i for i in range(nsp)) + tuple(2 + 2 * i
+                                                                      for i in range(nsp))
+        cols = np.ascontiguousarray(split.transpose(perm)).reshape(n_img, c * nk, length)
+        if group == 1:
+            y = np.matmul(w2, cols)
+        else:
+            y = np.matmul(w2, cols.reshape(n_img, group, cg * nk, length))
+        return y.reshape((n_img, m) + out)
+    if n_img * c * nk * length <= _SMALL_COLS:
+        # small inputs: per-call overhead dominates, so one strided view, one copy, one product
+        cols = _im2col_small(x, win)
+        if group == 1:
+            y = np.matmul(w2, cols)
+        else:
+            y = np.matmul(w2, cols.reshape(n_img, group, cg * nk, length))
+        return y.reshape((n_img, m) + out)
     xp = pad_spatial(x, win, 0)
     phases = _last_axis_phases(xp, win)
-    w2 = w.reshape(m, cg * nk) if group == 1 else w.reshape(group, mg, cg * nk)
     row_len = length // max(out[0], 1)
     # Bytes one output row costs while its band is processed: its columns and its outputs.
     per_row = (c * nk + m) * row_len * x.dtype.itemsize
@@ -129,7 +191,7 @@ def _conv_forward(x: np.ndarray, w: np.ndarray, group: int, win: Window) -> np.n
     # large image runs at a third of the speed), and the GEMM writes straight into its band of
     # Y (a BLAS-compatible strided view).
     y = np.empty((n_img, group, mg, length), dtype=x.dtype)
-    buf = np.empty(c * nk * rows * row_len, dtype=x.dtype)
+    buf = _scratch("cols", c * nk * rows * row_len, x.dtype)
     for i in range(n_img):
         for r0 in range(0, out[0], rows):
             r1 = min(out[0], r0 + rows)
@@ -142,6 +204,30 @@ def _conv_forward(x: np.ndarray, w: np.ndarray, group: int, win: Window) -> np.n
             else:
                 np.matmul(w2, cols.reshape(group, cg * nk, lc), out=dst)
     return y.reshape((n_img, m) + out)
+
+
+# Column matrices up to this many elements take the short path of _im2col_small.
+_SMALL_COLS = 1 << 15
+
+
+def _im2col_small(x: np.ndarray, win: Window) -> np.ndarray:
+    """Column matrix (N, C * prod(kernel), L) of a small input in a few NumPy calls: the padded
+    copy is made with zeros and one assignment, the window view with the ndarray constructor
+    (``as_strided`` costs several times more on inputs this size)."""
+    n_img, c = x.shape[:2]
+    if win.padded:
+        shape = x.shape[:2] + tuple(n + b + a + e for n, b, a, e in zip(
+            x.shape[2:], win.pads_begin, win.pads_end, win.extra_end))
+        xp = np.zeros(shape, dtype=x.dtype)
+        xp[(slice(None), slice(None)) + tuple(slice(b, b + n) for b, n in zip(
+            win.pads_begin, x.shape[2:]))] = x
+    else:
+        xp = np.ascontiguousarray(x)
+    sp = xp.strides[2:]
+    strides = xp.strides[:2] + tuple(t * d for t, d in zip(sp, win.dilations)) \
+        + tuple(t * s for t, s in zip(sp, win.strides))
+    view = np.ndarray((n_img, c) + win.kernel + win.out, xp.dtype, xp, 0, strides)
+    return np.ascontiguousarray(view).reshape(n_img, c * prod(win.kernel), prod(win.out))
 
 
 def _last_axis_phases(xp: np.ndarray, win: Window) -> dict[int, np.ndarray] | None:
@@ -200,25 +286,38 @@ def _im2col(xp: np.ndarray, win: Window, r0: int, r1: int, buf: np.ndarray | Non
     return dst.reshape(n_img, ncols, prod(out))
 
 
-def _depthwise_2d(x: np.ndarray, w: np.ndarray, win: Window) -> np.ndarray:
-    """Depthwise 2-D convolution (one output per input channel, no dilation) on flat rows.
+# Bytes of columns plus outputs per batched product in the depthwise path: larger than for the
+# GEMM path, since its cost is per band (one small product per channel), not per byte.
+_DEPTHWISE_BUDGET = 4 << 20
+
+
+def _depthwise_2d(x: np.ndarray, w: np.ndarray, win: Window,
+                  bias: np.ndarray | None = None) -> np.ndarray:
+    """Depthwise 2-D convolution (one input channel per group) on flat phase rows.
 
     The padded input is split into its stride phases (``xp[..., a::s, b::s]``, zero-filled and
-    contiguous, one row longer than needed), so that for kernel element (i, j) the inputs of
-    all output positions are ONE contiguous slice of each flattened phase, when the outputs are
-    laid out on the phase's row width (the extra columns are dropped at the end). Every kernel
-    element then costs one long vectorized operation instead of one per output row. Small
-    images gather those slices as columns and contract them with one batched matrix product;
-    large ones accumulate multiply-adds.
+    contiguous, one row longer than needed). Laid out on a phase's row width (the extra columns
+    are dropped at the end), the inputs that kernel element (i, j) sees for all output positions
+    are ONE contiguous slice of a flattened phase, and the kernel elements that share a phase
+    form one strided view (offsets in an arithmetic progression along each axis). Those views
+    are copied as columns (one copy per phase, not per kernel element, hence the weights'
+    columns are permuted to phase order) and contracted with one product batched over the
+    channels, band of output rows by band of output rows. ``bias`` (one value per output
+    channel) is added while the bands are copied into the output.
     """
     n_img, c, hh, ww = x.shape
+    m = w.shape[0]
+    mult = m // c
     kh, kw = win.kernel
     sh, sw = win.strides
+    dh, dw = win.dilations
     ph_, pw_ = win.pads_begin
     oh, ow = win.out
-    hph = oh + (kh - 1) // sh + 1  # + 1: the last slice may run one row into the spare row
-    wph = ow + (kw - 1) // sw
-    phases = np.zeros((sh, sw, n_img, c, hph, wph), dtype=x.dtype)
+    # + 1 row: the slice of the last output row may run into the spare row
+    hph = oh + (kh - 1) * dh // sh + 1
+    wph = ow + (kw - 1) * dw // sw
+    phases = _scratch("phases", sh * sw * n_img * c * hph * wph, x.dtype).reshape(
+        sh, sw, n_img, c, hph, wph)
     for a in range(sh):
         # phase rows i hold padded row a + sh * i, i.e. input row a + sh * i - ph_
         ilo = max(0, -(-(ph_ - a) // sh))
@@ -226,40 +325,63 @@ def _depthwise_2d(x: np.ndarray, w: np.ndarray, win: Window) -> np.ndarray:
         for b in range(sw):
             jlo = max(0, -(-(pw_ - b) // sw))
             jhi = min(wph, (ww - 1 + pw_ - b) // sw + 1)
+            ph = phases[a, b]
             if ihi > ilo and jhi > jlo:
-                phases[a, b, :, :, ilo:ihi, jlo:jhi] = x[
+                ph[:, :, ilo:ihi, jlo:jhi] = x[
                     :, :, a + sh * ilo - ph_:a + sh * (ihi - 1) - ph_ + 1:sh,
                     b + sw * jlo - pw_:b + sw * (jhi - 1) - pw_ + 1:sw]
+                # zero only the border around the copied block (the buffer is reused)
+                ph[:, :, :ilo] = 0
+                ph[:, :, ihi:] = 0
+                ph[:, :, ilo:ihi, :jlo] = 0
+                ph[:, :, ilo:ihi, jhi:] = 0
+            else:
+                ph.fill(0)
     flat = phases.reshape(sh, sw, n_img, c, hph * wph)
-    length = oh * wph
+    # kernel rows (columns) with one phase residue start at evenly spaced phase rows (columns)
+    views = []  # (phase a, b, first column k0, rows, cols, flat start, row step, col step)
+    order: list[int] = []
+    for a in sorted({i * dh % sh for i in range(kh)}):
+        rows_i = [i for i in range(kh) if i * dh % sh == a]
+        for b in sorted({j * dw % sw for j in range(kw)}):
+            cols_j = [j for j in range(kw) if j * dw % sw == b]
+            r0, c0 = rows_i[0] * dh // sh, cols_j[0] * dw // sw
+            rstep = rows_i[1] * dh // sh - r0 if len(rows_i) > 1 else 0
+            cstep = cols_j[1] * dw // sw - c0 if len(cols_j) > 1 else 0
+            views.append((a, b, len(order), len(rows_i), len(cols_j), r0 * wph + c0,
+                          rstep * wph, cstep))
+            order.extend(i * kw + j for i in rows_i for j in cols_j)
     nk = kh * kw
-    wr = w.reshape(c, nk)
-
-    def src(i: int, j: int) -> np.ndarray:
-        start = (i // sh) * wph + j // sw
-        return flat[i % sh, j % sw, :, :, start:start + length]
-
-    if c * nk * length * x.itemsize <= _COLS_BUDGET:
-        y = np.empty((n_img, c, 1, length), dtype=x.dtype)
-        cols = np.empty((c, nk, length), dtype=x.dtype)
-        wm = wr.reshape(c, 1, nk)
-        for img in range(n_img):
-            for i in range(kh):
-                for j in range(kw):
-                    cols[:, i * kw + j] = src(i, j)[img]
-            np.matmul(wm, cols, out=y[img])
-    else:
-        y = np.empty((n_img, c, length), dtype=x.dtype)
-        tmp = np.empty_like(y)
-        for i in range(kh):
-            for j in range(kw):
-                wk = wr[:, i * kw + j:i * kw + j + 1]
-                if i == 0 and j == 0:
-                    np.multiply(src(i, j), wk, out=y)
-                else:
-                    np.multiply(src(i, j), wk, out=tmp)
-                    y += tmp
-    return y.reshape(n_img, c, oh, wph)[..., :ow]
+    wm = w.reshape(c, mult, nk)
+    if order != list(range(nk)):
+        wm = wm[:, :, order]
+    it = x.itemsize
+    rows = max(1, min(oh, _DEPTHWISE_BUDGET // max((c * nk + m) * wph * it, 1)))
+    rows = -(-oh // -(-oh // rows))  # bands of equal height: no short last band
+    buf = _scratch("cols", c * nk * rows * wph, x.dtype)
+    ybuf = _scratch("out", m * rows * wph, x.dtype)
+    if bias is not None:
+        bias = bias.astype(x.dtype, copy=False).reshape(m, 1, 1)
+    y = np.empty((n_img, m, oh, ow), dtype=x.dtype)
+    for img in range(n_img):
+        for q0 in range(0, oh, rows):
+            q1 = min(oh, q0 + rows)
+            lb = (q1 - q0) * wph
+            cols = buf[:c * nk * lb].reshape(c, nk, lb)
+            for a, b, k0, ni, nj, start, rstep, cstep in views:
+                src = flat[a, b, img, :, start + q0 * wph:]
+                view = as_strided(src, shape=(c, ni, nj, lb),
+                                  strides=(src.strides[0], rstep * it, cstep * it, it),
+                                  writeable=False)
+                np.copyto(cols[:, k0:k0 + ni * nj].reshape(c, ni, nj, lb), view)
+            yb = ybuf[:m * lb].reshape(c, mult, lb)
+            np.matmul(wm, cols, out=yb)
+            band = yb.reshape(m, q1 - q0, wph)[:, :, :ow]
+            if bias is None:
+                y[img, :, q0:q1] = band
+            else:
+                np.add(band, bias, out=y[img, :, q0:q1])
+    return y
 
 
 def _depthwise(x: np.ndarray, w: np.ndarray, group: int, win: Window) -> np.ndarray:
@@ -270,8 +392,7 @@ def _depthwise(x: np.ndarray, w: np.ndarray, group: int, win: Window) -> np.ndar
     """
     n_img, c = x.shape[:2]
     m = w.shape[0]
-    if win.ndim == 2 and m == c and all(d == 1 for d in win.dilations) \
-            and all(o > 0 for o in win.out):
+    if win.ndim == 2 and all(o > 0 for o in win.out):
         return _depthwise_2d(x, w, win)
     mult = m // group
     xp = pad_spatial(x, win, 0)
@@ -295,6 +416,18 @@ def _depthwise(x: np.ndarray, w: np.ndarray, group: int, win: Window) -> np.ndar
 # Conv
 # --------------------------------------------------------------------------------------------
 
+# Validated geometry of the Conv calls seen so far, keyed on everything the checks read (shapes,
+# element type, attributes, allocation limit): a model calls each Conv node with the same shapes
+# run after run, and on the small tensors of streaming models (silero) the checks and the window
+# arithmetic cost more than the convolution itself. Bounded; cleared when full.
+_CONV_GEOMETRY: dict[tuple, Window] = {}
+_GEOMETRY_CACHE_SIZE = 4096
+
+
+def _attr_key(v: Sequence[int] | None) -> tuple | None:
+    return None if v is None else tuple(int(i) for i in v)
+
+
 @kernel("Conv", versions=(1, 11, 22))
 def conv(X: np.ndarray, W: np.ndarray, B: np.ndarray | None = None, *,
          auto_pad: str = "NOTSET", dilations: Sequence[int] | None = None, group: int = 1,
@@ -302,17 +435,25 @@ def conv(X: np.ndarray, W: np.ndarray, B: np.ndarray | None = None, *,
          strides: Sequence[int] | None = None, ctx: KernelContext | None = None
          ) -> tuple[np.ndarray]:
     """Y = convolution of X (N, C, *spatial) with W (M, C/group, *kernel), plus bias B."""
-    _check_conv_shapes(X, W, group, kernel_shape)
-    _check_bias(B, W.shape[0], "Conv")
-    win = resolve_window(X.shape[2:], W.shape[2:], strides=strides, dilations=dilations,
-                         pads=pads, auto_pad=auto_pad)
-    if ctx is not None:
-        check_alloc((X.shape[0], W.shape[0]) + win.out, X.dtype, ctx.max_tensor_bytes, "Conv output")
+    limit = ctx.max_tensor_bytes if ctx is not None else None
+    key = (X.shape, W.shape, None if B is None else B.shape, X.dtype, group, auto_pad,
+           _attr_key(kernel_shape), _attr_key(pads), _attr_key(strides), _attr_key(dilations),
+           limit)
+    win = _CONV_GEOMETRY.get(key)
+    if win is None:
+        _check_conv_shapes(X, W, group, kernel_shape)
+        _check_bias(B, W.shape[0], "Conv")
+        win = resolve_window(X.shape[2:], W.shape[2:], strides=strides, dilations=dilations,
+                             pads=pads, auto_pad=auto_pad)
+        if limit is not None:
+            check_alloc((X.shape[0], W.shape[0]) + win.out, X.dtype, limit, "Conv output")
+        if len(_CONV_GEOMETRY) >= _GEOMETRY_CACHE_SIZE:
+            _CONV_GEOMETRY.clear()
+        _CONV_GEOMETRY[key] = win
     cdt = compute_dtype(X.dtype)
     x = X.astype(cdt, copy=False)
     w = W.astype(cdt, copy=False)
-    y = _conv_forward(x, w, int(group), win)
-    y = _add_bias(y, B)
+    y = _conv_forward(x, w, int(group), win, B)
     return (y.astype(X.dtype, copy=False),)
 
 

@@ -10,6 +10,7 @@ spatial shape, never a pass over the data.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import numpy as np
@@ -55,13 +56,16 @@ def _axis_valid(win: Window, axis: int, k: int, include_pad: bool = False) -> np
     return (coord >= lo) & (coord < hi)
 
 
+@functools.lru_cache(maxsize=256)
 def _window_counts(win: Window, include_pad: bool) -> np.ndarray:
-    """Number of counted positions in each output window, shape ``win.out`` (int64)."""
+    """Number of counted positions in each output window, shape ``win.out`` (int64; cached per
+    geometry, read-only)."""
     total = np.ones((), dtype=np.int64)
     for ax in range(win.ndim):
         cnt = sum(_axis_valid(win, ax, k, include_pad).astype(np.int64)
                   for k in range(win.kernel[ax]))
         total = np.multiply.outer(total, cnt)
+    total.flags.writeable = False
     return total
 
 

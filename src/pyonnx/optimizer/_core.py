@@ -10,7 +10,9 @@ the Identity exposes a fusion).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Iterator, Sequence
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
 
 from pyonnx.ir import Graph, Model
 
@@ -52,6 +54,26 @@ def all_graphs(graph: Graph) -> Iterator[Graph]:
             yield from all_graphs(g)
 
 
+# Model-wide sets that the rewrite of each graph asks for (the ids of every graph's inputs and
+# outputs), computed once per GraphPass call instead of once per graph: on a model with 50
+# subgraphs the repeated walks were most of the session creation time. A rewrite changes only
+# its own graph's nodes, never which values are graph inputs; a graph output it replaces is
+# one the set still protects (the old id), so a set from the start of the call is at worst
+# more cautious than a fresh one. Per thread: sessions may be created concurrently.
+_WALKS = threading.local()
+
+
+def model_walk(model: Model, key: str, compute: Callable[[Model], Any]) -> Any:
+    """``compute(model)``, reused within the current GraphPass call on ``model``."""
+    state = getattr(_WALKS, "state", None)
+    if state is None or state[0] is not model:
+        return compute(model)
+    cache = state[1]
+    if key not in cache:
+        cache[key] = compute(model)
+    return cache[key]
+
+
 def _reads_itself_by_name(graph: Graph) -> bool:
     """Whether a node of ``graph`` is defined by other nodes of it, named in its attributes
     (Gradient differentiates the nodes between its ``xs`` and ``y``): rewriting such a graph
@@ -71,11 +93,16 @@ class GraphPass(Pass):
 
     def call(self, model: Model) -> bool:
         modified = False
-        for g in list(all_graphs(model.graph)):
-            if _reads_itself_by_name(g):
-                continue
-            if self.rewrite(g, model):
-                modified = True
+        prev = getattr(_WALKS, "state", None)
+        _WALKS.state = (model, {})
+        try:
+            for g in list(all_graphs(model.graph)):
+                if _reads_itself_by_name(g):
+                    continue
+                if self.rewrite(g, model):
+                    modified = True
+        finally:
+            _WALKS.state = prev
         return modified
 
     def rewrite(self, graph: Graph, model: Model) -> bool:

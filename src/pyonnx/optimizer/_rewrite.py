@@ -13,7 +13,7 @@ import numpy as np
 from pyonnx import defs
 from pyonnx.ir import Attribute, AttributeType, DataType, Graph, Model, Node, Tensor, TensorType, Value
 
-from pyonnx.optimizer._core import all_graphs
+from pyonnx.optimizer._core import all_graphs, model_walk
 
 __all__ = [
     "protected_values", "constant_of", "is_constant", "replace_uses", "single_consumer",
@@ -23,7 +23,12 @@ __all__ = [
 
 def protected_values(model: Model) -> set[int]:
     """ids of the values a pass must never replace or remove: the outputs of every graph
-    (main and nested: a subgraph output may be an outer value) and every graph input."""
+    (main and nested: a subgraph output may be an outer value) and every graph input.
+    The caller may add to the set it gets (a copy of the one cached for the pass)."""
+    return set(model_walk(model, "protected", _protected_values))
+
+
+def _protected_values(model: Model) -> set[int]:
     keep: set[int] = set()
     for g in all_graphs(model.graph):
         keep.update(id(v) for v in g.outputs)
@@ -35,6 +40,10 @@ def graph_inputs(model: Model) -> set[int]:
     """ids of every graph input a feed can set (an initializer that is also an input may be
     overridden by a feed, so it is not a constant), except in IR version < 4 models: there every
     initializer had to be listed as an input, and it is a constant (as onnxruntime treats it)."""
+    return model_walk(model, "inputs", _graph_inputs)
+
+
+def _graph_inputs(model: Model) -> set[int]:
     ids: set[int] = set()
     for g in all_graphs(model.graph):
         for v in g.inputs:

@@ -346,7 +346,7 @@ class Plan:
             kwargs = {"_run_state": None}
         else:
             fn = target
-            if wants_context(fn):
+            if _wants_context(fn):
                 kwargs["ctx"] = KernelContext(
                     node_name=node.name, op_type=node.op_type, domain=node.domain,
                     opset=self.config.opsets.get(defs.normalize_domain(node.domain), 0),
@@ -652,14 +652,43 @@ def _function_kernel(plan: Plan) -> Callable[..., tuple]:
     return call
 
 
+_PARAMS: dict[Any, Any] = {}  # registered kernel -> its parameters (inspect.signature is slow)
+
+
+def _parameters(fn: Callable[..., Any]) -> Any:
+    """``inspect.signature(fn).parameters``, None when not introspectable; cached for plain
+    module-level functions (the registered kernels), never for closures made per node, which
+    would keep their plans alive."""
+    if not inspect.isfunction(fn) or fn.__closure__ is not None:
+        return _signature_parameters(fn)
+    params = _PARAMS.get(fn)
+    if params is None:
+        params = _PARAMS[fn] = _signature_parameters(fn)
+    return params
+
+
+def _wants_context(fn: Callable[..., Any]) -> bool:
+    """registry.wants_context through the parameter cache."""
+    params = _parameters(fn)
+    if params is None:
+        return wants_context(fn)
+    p = params.get("ctx")
+    return p is not None and p.kind == inspect.Parameter.KEYWORD_ONLY
+
+
+def _signature_parameters(fn: Callable[..., Any]) -> Any:
+    try:
+        return inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return None
+
+
 def _check_signature(node: Node, fn: Callable[..., Any], n_inputs: int, kwargs: dict[str, Any],
                      graph_names: list[str]) -> None:
     """Refuse at session creation a node whose attributes or inputs the kernel cannot take."""
-    try:
-        sig = inspect.signature(fn)
-    except (TypeError, ValueError):
+    params = _parameters(fn)
+    if params is None:
         return
-    params = sig.parameters
     if any(p.kind == p.VAR_KEYWORD for p in params.values()):
         return
     for name in list(kwargs) + graph_names:

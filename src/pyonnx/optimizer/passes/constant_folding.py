@@ -19,9 +19,15 @@ from pyonnx import defs
 from pyonnx.errors import PyOnnxError
 from pyonnx.ir import DataType, Graph, Model, Node, Tensor, TensorType
 from pyonnx.ops._values import attribute_value
-from pyonnx.ops.registry import KernelContext, get_kernel, registered_versions, wants_context
-from pyonnx.optimizer._core import GraphPass
-from pyonnx.optimizer._rewrite import graph_inputs, constant_of, protected_values, replace_uses
+from pyonnx.ops.registry import KernelContext, get_kernel, wants_context
+from pyonnx.optimizer._core import GraphPass, model_walk
+from pyonnx.optimizer._rewrite import (
+    _protected_values,
+    constant_of,
+    graph_inputs,
+    protected_values,
+    replace_uses,
+)
 
 __all__ = ["ConstantFolding", "DEFAULT_MAX_OUTPUT_BYTES"]
 
@@ -92,7 +98,7 @@ class ConstantFolding(GraphPass):
         if schema is None or schema.deprecated or schema.node_determinism != "deterministic":
             return None
         fn = get_kernel(domain, node.op_type, schema.since_version)
-        if fn is None or not registered_versions(domain, node.op_type):
+        if fn is None:
             return None
         kwargs: dict[str, Any] = {}
         for a in node.attributes.values():
@@ -101,7 +107,7 @@ class ConstantFolding(GraphPass):
             kwargs[a.name] = attribute_value(a, self.max_output_bytes, node.describe())
         if not self._small_enough(node, args):
             return None
-        if wants_context(fn):
+        if _wants_context(fn):
             kwargs["ctx"] = KernelContext(
                 node_name=node.name, op_type=node.op_type, domain=node.domain, opset=opset,
                 num_outputs=len(node.outputs),
@@ -155,6 +161,10 @@ def _replace_in_outputs(model: Model, old: Any, new: Any) -> None:
     """A folded graph output keeps its name; every graph listing the old Value gets the new."""
     from pyonnx.optimizer._core import all_graphs
 
+    # only a value that was a graph output when the pass began can be one (a value this pass
+    # created is an initializer, never folded again): skip the walk for all the others
+    if id(old) not in model_walk(model, "protected", _protected_values):
+        return
     for g in all_graphs(model.graph):
         for i, v in enumerate(g.outputs):
             if v is old:
@@ -169,12 +179,36 @@ def _representable(arr: np.ndarray) -> bool:
     return True
 
 
+_PARAMS: dict[Any, Any] = {}  # kernel -> inspect.signature(kernel).parameters
+
+
+def _parameters(fn: Any) -> Any:
+    """The kernel's parameters (None when not introspectable), cached for plain functions (the
+    registered kernels; never closures made per node): inspect.signature is slow."""
+    params = _PARAMS.get(fn)
+    if params is None:
+        try:
+            params = inspect.signature(fn).parameters
+        except (TypeError, ValueError):
+            return None
+        if inspect.isfunction(fn) and fn.__closure__ is None:
+            _PARAMS[fn] = params
+    return params
+
+
+def _wants_context(fn: Any) -> bool:
+    params = _parameters(fn)
+    if params is None:
+        return wants_context(fn)
+    p = params.get("ctx")
+    return p is not None and p.kind == inspect.Parameter.KEYWORD_ONLY
+
+
 def _accepts(fn: Any, kwargs: dict[str, Any], n_args: int) -> bool:
     """Whether the kernel's signature takes these attributes and this many inputs (a node the
     runtime would refuse is left for the session to refuse)."""
-    try:
-        params = inspect.signature(fn).parameters
-    except (TypeError, ValueError):
+    params = _parameters(fn)
+    if params is None:
         return True
     if not any(p.kind == p.VAR_KEYWORD for p in params.values()):
         if any(k not in params for k in kwargs):
