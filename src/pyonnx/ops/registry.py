@@ -25,6 +25,7 @@ that says what is wrong; the runtime adds which node failed.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
@@ -133,8 +134,10 @@ def registered_ops() -> list[tuple[str, str, int]]:
     return sorted(_REGISTRY)
 
 
+@functools.lru_cache(maxsize=None)
 def wants_context(fn: Kernel) -> bool:
-    """Whether the kernel declares the keyword-only ``ctx`` parameter."""
+    """Whether the kernel declares the keyword-only ``ctx`` parameter (inspected once per
+    kernel: sessions ask for every node)."""
     p = inspect.signature(fn).parameters.get("ctx")
     return p is not None and p.kind == inspect.Parameter.KEYWORD_ONLY
 
