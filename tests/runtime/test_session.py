@@ -252,3 +252,19 @@ def test_ir3_initializers_are_constants_not_overridable() -> None:
     np.testing.assert_array_equal(sess.run(None, {"x": x})[0], 2 * x)
     with pytest.raises(InvalidArgument, match="'y' is not an input"):
         sess.run(None, {"x": x, "y": x})
+
+
+def test_max_run_bytes_bounds_what_a_run_holds() -> None:
+    # x (1 KiB) -> Tile x64 -> 64 KiB intermediate -> ReduceSum
+    reps = numpy_helper.from_array(np.array([64], np.int64), "reps")
+    m = _model([helper.make_node("Tile", ["x", "reps"], ["t"], name="tile"),
+                helper.make_node("ReduceSum", ["t"], ["s"], keepdims=0)],
+               [helper.make_tensor_value_info("x", TensorProto.FLOAT, [256])],
+               [helper.make_tensor_value_info("s", TensorProto.FLOAT, [])], [reps])
+    x = np.ones(256, np.float32)
+    opts = pyonnx.SessionOptions()
+    opts.max_run_bytes = 16 * 1024
+    with pytest.raises(pyonnx.ResourceLimitExceeded, match=r"'tile'.*max_run_bytes"):
+        pyonnx.InferenceSession(m, opts).run(None, {"x": x})
+    opts.max_run_bytes = 1 << 20
+    assert pyonnx.InferenceSession(m, opts).run(None, {"x": x})[0] == 256 * 64

@@ -40,7 +40,8 @@ class SessionOptions:
     """Options of an InferenceSession.
 
     onnxruntime's attributes keep their names and meanings. pyonnx adds its limits (defaults far
-    above real models): ``max_tensor_bytes`` (one computed tensor), ``max_nesting_depth``
+    above real models): ``max_tensor_bytes`` (one computed tensor), ``max_run_bytes`` (the
+    tensors a run holds at once, counted after each node; 0 = not counted), ``max_nesting_depth``
     (subgraphs), ``max_loop_iterations`` (subgraph body executions per run: Loop and Scan
     iterations, If branches, summed over nesting), ``run_timeout_s`` (a run's deadline, 0 = none),
     ``allow_external_data_hardlinks``, and ``strict_providers`` (a requested provider pyonnx lacks
@@ -53,7 +54,7 @@ class SessionOptions:
         "inter_op_num_threads", "intra_op_num_threads", "log_severity_level",
         "log_verbosity_level", "logid", "optimized_model_filepath", "use_deterministic_compute",
         "use_per_session_threads",
-        "max_tensor_bytes", "max_nesting_depth", "max_loop_iterations", "run_timeout_s",
+        "max_tensor_bytes", "max_run_bytes", "max_nesting_depth", "max_loop_iterations", "run_timeout_s",
         "allow_external_data_hardlinks", "strict_providers",
         "_config", "_free_dims",
     )
@@ -76,6 +77,7 @@ class SessionOptions:
         self.use_deterministic_compute = False
         self.use_per_session_threads = True
         self.max_tensor_bytes = 16 * 2**30
+        self.max_run_bytes = 0  # counting costs a little per node, so it is opt-in
         self.max_nesting_depth = 64
         self.max_loop_iterations = 1_000_000
         self.run_timeout_s = 0.0

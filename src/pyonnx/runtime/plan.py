@@ -70,6 +70,15 @@ class PlanConfig:
                                    depth=self.depth + 1)
 
 
+def _nbytes(v: Any) -> int:
+    """Bytes a value holds (a sequence: its tensors'); views count as copies (an upper bound)."""
+    if isinstance(v, np.ndarray):
+        return v.nbytes
+    if isinstance(v, list):
+        return sum(_nbytes(x) for x in v)
+    return 0
+
+
 def describe_value(v: Any) -> str:
     """A short type-and-shape description for error messages: ``float32[1,3,224,224]``."""
     if v is None:
@@ -130,14 +139,18 @@ class _RunState:
     """Per-run checks between nodes: ``RunOptions.terminate`` and the deadline; counts the
     subgraph bodies the run executed (bounded by max_loop_iterations)."""
 
-    __slots__ = ("run_options", "deadline", "profile", "body_calls")
+    __slots__ = ("run_options", "deadline", "profile", "body_calls", "max_run_bytes",
+                 "live_bytes")
 
     def __init__(self, run_options: Any = None, deadline: float = 0.0,
-                 profile: list[dict[str, Any]] | None = None) -> None:
+                 profile: list[dict[str, Any]] | None = None, max_run_bytes: int = 0) -> None:
         self.run_options = run_options
         self.deadline = deadline
         self.profile = profile
         self.body_calls = 0
+        # bytes of the computed tensors the run holds (all frames), when max_run_bytes is set
+        self.max_run_bytes = max_run_bytes
+        self.live_bytes = 0
 
     def check(self, node: Node) -> None:
         if self.run_options is not None and getattr(self.run_options, "terminate", False):
@@ -466,10 +479,16 @@ class Plan:
             assert outer_frame is not None
             for outer, own in self.captures:
                 vals[own] = outer_frame[outer]
-        if state.profile is None and state.run_options is None and not state.deadline:
+        if (state.profile is None and state.run_options is None and not state.deadline
+                and not state.max_run_bytes):
             self._run_fast(vals, state, self._fast_cached if cached else self._fast_steps())
-        else:
-            self._run_checked(vals, state, self._cached_steps if cached else self.steps)
+            return [vals[s] for s in self.output_slots]
+        steps = self._cached_steps if cached else self.steps
+        self._run_checked(vals, state, steps)
+        if state.max_run_bytes:
+            # what this frame still holds goes back to the caller, which counts what it keeps
+            state.live_bytes -= sum(_nbytes(vals[s]) for st in steps for s in st.outs
+                                    if vals[s] is not None)
         return [vals[s] for s in self.output_slots]
 
     def _fast_steps(self) -> list[tuple[Any, ...]]:
@@ -534,8 +553,21 @@ class Plan:
                 raise self._short(st, res)
             for s, r in zip(st.outs, res):
                 vals[s] = r
+            if state.max_run_bytes:
+                self._count(st, res, vals, state)
             for s in st.frees:
                 vals[s] = None
+
+    @staticmethod
+    def _count(st: _Step, res: Any, vals: list[Any], state: _RunState) -> None:
+        """Account the node's outputs and the values it frees; over the limit is an error."""
+        state.live_bytes += sum(_nbytes(r) for r in res[:len(st.outs)])
+        if state.live_bytes > state.max_run_bytes:
+            raise ResourceLimitExceeded(
+                f"{st.node.describe()}: the run holds {state.live_bytes} bytes of tensors after "
+                f"this node, above the limit of {state.max_run_bytes} bytes "
+                f"(SessionOptions max_run_bytes)")
+        state.live_bytes -= sum(_nbytes(vals[s]) for s in st.frees if vals[s] is not None)
 
     @staticmethod
     def _bind(st: _Step, vals: list[Any], state: _RunState) -> dict[str, Any]:

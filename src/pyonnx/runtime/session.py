@@ -274,7 +274,7 @@ class InferenceSession:
         deadline = (time.monotonic() + self._options.run_timeout_s
                     if self._options.run_timeout_s else 0.0)
         profile = [] if self._profile_events is not None else None
-        state = _RunState(run_options, deadline, profile)
+        state = _RunState(run_options, deadline, profile, self._options.max_run_bytes)
         if self._thread_controller is not None:
             with self._thread_controller.limit(limits=self._threads, user_api="blas"):
                 results = self._plan.execute(feeds, state)
