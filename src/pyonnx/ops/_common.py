@@ -1,19 +1,30 @@
-"""Helpers shared by every kernel family: axis handling, index checks, allocation bounds."""
+"""Helpers shared by every kernel family: axis handling, index checks, allocation bounds, the
+compute type of float kernels, optional outputs and attribute choices."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
+from typing import TypeVar
 
 import numpy as np
 
-from pyonnx.errors import ExecutionError, ResourceLimitExceeded
+from pyonnx.errors import ExecutionError, ResourceLimitExceeded, UnsupportedOperatorError
+from pyonnx.ops.registry import KernelContext
+
+_T = TypeVar("_T")
 
 __all__ = [
     "normalize_axis",
     "normalize_axes",
     "check_indices",
     "check_alloc",
+    "tensor_limit",
     "as_int_list",
+    "prod",
+    "compute_dtype",
+    "output_wanted",
+    "check_choice",
 ]
 
 
@@ -73,6 +84,12 @@ def check_alloc(shape: Iterable[int], dtype: np.dtype | type, limit: int, what: 
             f"(SessionOptions max_tensor_bytes)")
 
 
+def tensor_limit(ctx: KernelContext | None) -> int:
+    """The bound on one computed tensor's bytes: the session's, or the default when a kernel is
+    called directly without a context."""
+    return ctx.max_tensor_bytes if ctx is not None else KernelContext.max_tensor_bytes
+
+
 def as_int_list(x: np.ndarray | Iterable[int] | None) -> list[int]:
     """A 1-D integer tensor (or list) as a list of Python ints."""
     if x is None:
@@ -83,3 +100,39 @@ def as_int_list(x: np.ndarray | Iterable[int] | None) -> list[int]:
     if a.dtype.kind in "iu":
         return a.tolist()
     return [int(v) for v in a.tolist()]
+
+
+def prod(values: Iterable[int]) -> int:
+    """Product of a sequence of integers as a Python int (1 for an empty one); never overflows."""
+    return math.prod(int(v) for v in values)
+
+
+def compute_dtype(dtype: np.dtype | type) -> np.dtype:
+    """The float type a float kernel computes in: the type itself for float32 and float64, float32
+    for everything else (float16, bfloat16 and the narrower floats, whose NumPy arithmetic is
+    slow and loses precision in sums)."""
+    dtype = np.dtype(dtype)
+    if dtype == np.float64 or dtype == np.float32:
+        return dtype
+    return np.dtype(np.float32)
+
+
+def output_wanted(ctx: KernelContext | None, i: int) -> bool:
+    """Whether optional output ``i`` exists on the node and has a name (someone consumes it).
+
+    Without a context (a direct call) only the mandatory outputs are produced; an output the node
+    declares but ``outputs_used`` does not cover counts as wanted.
+    """
+    if ctx is None:
+        return False
+    return i < ctx.num_outputs and (i >= len(ctx.outputs_used) or ctx.outputs_used[i])
+
+
+def check_choice(op: str, attr: str, value: _T, allowed: tuple[_T, ...]) -> _T:
+    """Return ``value`` if it is one of ``allowed``; otherwise raise UnsupportedOperatorError
+    naming the operator, the attribute and the allowed values."""
+    if value not in allowed:
+        raise UnsupportedOperatorError(
+            f"{op}: {attr} {value!r} is not supported; allowed values: "
+            + ", ".join(repr(a) for a in allowed))
+    return value

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import math
 from collections.abc import Iterator, Sequence
 
 import numpy as np
@@ -28,7 +27,6 @@ __all__ = [
     "pad_spatial",
     "offset_slices",
     "kernel_offsets",
-    "compute_dtype",
 ]
 
 AUTO_PADS = ("NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID")
@@ -220,16 +218,3 @@ def kernel_offsets(kernel: Sequence[int]) -> Iterator[tuple[int, ...]]:
     """Every kernel element index, in row-major order."""
     return itertools.product(*(range(k) for k in kernel))
 
-
-def compute_dtype(dtype: np.dtype) -> np.dtype:
-    """The float type a float kernel computes in: float32 for the 16-bit (and narrower) floats,
-    whose NumPy arithmetic is slow and loses precision in sums; the type itself otherwise."""
-    dtype = np.dtype(dtype)
-    if dtype == np.float64 or dtype == np.float32:
-        return dtype
-    return np.dtype(np.float32)
-
-
-def prod(values: Sequence[int]) -> int:
-    """Product of a sequence of Python ints (1 for an empty one)."""
-    return math.prod(int(v) for v in values)

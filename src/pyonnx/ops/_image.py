@@ -14,20 +14,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pyonnx.errors import ExecutionError, UnsupportedOperatorError
+from pyonnx.errors import ExecutionError
 from pyonnx.ops._common import check_alloc
 
 __all__ = ["AxisPlan", "axis_coordinates", "nearest_indices", "filter_tables", "resample",
-           "check_choice", "compute_dtype_for"]
-
-
-def check_choice(op: str, attr: str, value: str, allowed: tuple[str, ...]) -> str:
-    """Raise UnsupportedOperatorError unless ``value`` is one of ``allowed``."""
-    if value not in allowed:
-        raise UnsupportedOperatorError(
-            f"{op}: {attr} {value!r} is not supported; allowed values: "
-            + ", ".join(repr(a) for a in allowed))
-    return value
+           "compute_dtype_for"]
 
 
 @dataclass

@@ -22,18 +22,13 @@ from pyonnx.ops._attention import (
     softmax_lastaxis_,
     split_heads,
 )
-from pyonnx.ops._common import check_alloc, check_indices
+from pyonnx.ops._common import check_alloc, check_indices, compute_dtype
 from pyonnx.ops.registry import KernelContext, Subgraph, kernel
 
 __all__: list[str] = []
 
 _BF16 = np.dtype(ml_dtypes.bfloat16)
 _HALF = (np.dtype(np.float16), _BF16)
-
-
-def _compute_dtype(dt: np.dtype) -> np.dtype:
-    """float64 stays float64; every narrower float type is computed in float32."""
-    return np.dtype(np.float64) if np.dtype(dt) == np.float64 else np.dtype(np.float32)
 
 
 def _check_float(x: np.ndarray, what: str) -> None:
@@ -119,7 +114,7 @@ def _attention(Q: np.ndarray, K: np.ndarray, V: np.ndarray, attn_mask: np.ndarra
     # Without a context (a direct call), only Y is produced.
     used = ctx.outputs_used if ctx is not None else (True,)
     used = tuple(used) + (False,) * (4 - len(used))
-    cdt = _compute_dtype(Q.dtype)
+    cdt = compute_dtype(Q.dtype)
     if ctx is not None:
         check_alloc((b, hq, sq, total), cdt, ctx.max_tensor_bytes, "attention scores")
 
@@ -396,7 +391,7 @@ def linear_attention(query: np.ndarray, key: np.ndarray, value: np.ndarray,
         raise ExecutionError(f"key head size {key.shape[2] // hkv} differs from query head "
                              f"size {dk}")
     g = hq // hkv
-    cdt = _compute_dtype(query.dtype)
+    cdt = compute_dtype(query.dtype)
     gated = update_rule in ("gated", "gated_delta")
     delta = update_rule in ("delta", "gated_delta")
     if gated and decay is None:
@@ -471,7 +466,7 @@ def causal_conv_with_state(input: np.ndarray, weight: np.ndarray, bias: np.ndarr
     if w.ndim != 3 or w.shape[:2] != (c, 1) or w.shape[2] < 1:
         raise ExecutionError(f"weight has shape {w.shape}; ({c}, 1, k) expected")
     k = w.shape[2]
-    cdt = _compute_dtype(x.dtype)
+    cdt = compute_dtype(x.dtype)
     if past_state is not None:
         ps = np.asarray(past_state)
         if ps.shape != (b, c, k - 1):
@@ -520,8 +515,8 @@ def flex_attention(Q: np.ndarray, K: np.ndarray, V: np.ndarray, *,
     if softmax_precision is not None:
         sdt = _softmax_dtype(softmax_precision)
     else:
-        sdt = np.dtype(np.float64) if Q.dtype == np.float64 else np.dtype(np.float32)
-    cdt = _compute_dtype(sdt)
+        sdt = compute_dtype(Q.dtype)
+    cdt = compute_dtype(sdt)
     if ctx is not None:
         check_alloc((b, hq, lq, s), cdt, ctx.max_tensor_bytes, "attention scores")
     if scale is None:

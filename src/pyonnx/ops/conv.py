@@ -21,16 +21,14 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from pyonnx.errors import ExecutionError
-from pyonnx.ops._common import as_int_list, check_alloc
+from pyonnx.ops._common import as_int_list, check_alloc, compute_dtype, prod
 from pyonnx.ops._conv import (
     AUTO_PADS,
     Window,
-    compute_dtype,
     int_attr_list,
     kernel_offsets,
     offset_slices,
     pad_spatial,
-    prod,
     resolve_window,
 )
 from pyonnx.ops.registry import KernelContext, kernel

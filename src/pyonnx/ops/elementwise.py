@@ -14,6 +14,7 @@ from collections.abc import Callable
 import numpy as np
 
 from pyonnx.errors import ExecutionError
+from pyonnx.ops._common import tensor_limit
 from pyonnx.ops._elementwise import (
     BOOL_TYPES,
     FLOAT8_TYPES,
@@ -36,11 +37,6 @@ from pyonnx.ops.registry import KernelContext, kernel
 _STRING_TYPES = frozenset({np.dtype(object)})
 _ALL_TYPES_NO_STRING = NUMERIC_TYPES | BOOL_TYPES
 _SIGNED_NUMERIC = SIGNED_INT_TYPES | FLOAT_TYPES
-
-
-def _limit(ctx: KernelContext | None) -> int:
-    """The bound on one output's bytes (kernels may also be called without a context)."""
-    return ctx.max_tensor_bytes if ctx is not None else KernelContext.max_tensor_bytes
 
 
 # ---------------------------------------------------------------------------------------------
@@ -283,7 +279,7 @@ def _make_binary(op: str, fn: Callable[..., np.ndarray], allowed: frozenset[np.d
                    ctx: KernelContext | None = None) -> tuple[np.ndarray]:
             check(A, B)
             if A.shape != B.shape:
-                check_broadcast_alloc(op, (A, B), A.dtype, _limit(ctx))
+                check_broadcast_alloc(op, (A, B), A.dtype, tensor_limit(ctx))
             return (_apply_binary(op, fn, A, B),)
 
     binary.__name__ = binary.__qualname__ = op + ("_legacy" if legacy else "")
@@ -304,7 +300,7 @@ def _mod_kernel(A: np.ndarray, B: np.ndarray, fmod: int, version: int,
     check_dtype("Mod", A, NUMERIC_TYPES, "A")
     check_same_dtype("Mod", (A, B), ("A", "B"))
     if A.shape != B.shape:
-        check_broadcast_alloc("Mod", (A, B), A.dtype, _limit(ctx))
+        check_broadcast_alloc("Mod", (A, B), A.dtype, tensor_limit(ctx))
     return _apply_binary("Mod", _mod, A, B, int(fmod), version)
 
 
@@ -329,7 +325,7 @@ def _bitshift_kernel(X: np.ndarray, Y: np.ndarray, direction: str, allowed: froz
     check_dtype("BitShift", X, allowed, "X")
     check_same_dtype("BitShift", (X, Y), ("X", "Y"))
     if X.shape != Y.shape:
-        check_broadcast_alloc("BitShift", (X, Y), X.dtype, _limit(ctx))
+        check_broadcast_alloc("BitShift", (X, Y), X.dtype, tensor_limit(ctx))
     return _apply_binary("BitShift", _bitshift, X, Y, direction)
 
 
@@ -407,7 +403,7 @@ def _make_variadic(op: str, fn: Callable[..., np.ndarray], allowed: frozenset[np
             return (_variadic(op, fn, allowed, inputs, True, 1 << 62),)
     else:
         def variadic(*inputs: np.ndarray, ctx: KernelContext | None = None) -> tuple[np.ndarray]:
-            return (_variadic(op, fn, allowed, inputs, False, _limit(ctx)),)
+            return (_variadic(op, fn, allowed, inputs, False, tensor_limit(ctx)),)
     variadic.__name__ = variadic.__qualname__ = op + ("_legacy" if same_shape else "")
     variadic.__doc__ = (f"{op}: element-wise {op.lower()} of all inputs"
                         + (" (equal shapes)." if same_shape
@@ -433,7 +429,7 @@ def Where(condition: np.ndarray, X: np.ndarray, Y: np.ndarray, *,
     check_same_dtype("Where", (X, Y), ("X", "Y"))
     if not (condition.shape == X.shape == Y.shape):
         broadcast_shape("Where", condition.shape, X.shape, Y.shape)
-        check_broadcast_alloc("Where", (condition, X, Y), X.dtype, _limit(ctx))
+        check_broadcast_alloc("Where", (condition, X, Y), X.dtype, tensor_limit(ctx))
     return (np.where(condition, X, Y),)
 
 

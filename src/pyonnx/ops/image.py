@@ -8,14 +8,12 @@ import math
 import numpy as np
 
 from pyonnx.errors import ExecutionError
-from pyonnx.ops._common import check_alloc, normalize_axes
-from pyonnx.ops._image import (AxisPlan, axis_coordinates, check_choice, filter_tables,
-                               nearest_indices, resample)
+from pyonnx.ops._common import (check_alloc, check_choice, compute_dtype, normalize_axes,
+                                tensor_limit)
+from pyonnx.ops._image import AxisPlan, axis_coordinates, filter_tables, nearest_indices, resample
 from pyonnx.ops.registry import KernelContext, kernel
 
 __all__: list[str] = []
-
-_LIMIT = 1 << 40
 
 _NEAREST_MODES = ("round_prefer_floor", "round_prefer_ceil", "floor", "ceil")
 _CTM_11 = ("half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric",
@@ -24,10 +22,6 @@ _CTM_11 = ("half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric",
 # because converters kept emitting it and its meaning is unambiguous
 _CTM_13 = _CTM_11
 _CTM_19 = _CTM_11 + ("half_pixel_symmetric",)
-
-
-def _limit(ctx: KernelContext | None) -> int:
-    return ctx.max_tensor_bytes if ctx is not None else _LIMIT
 
 
 def _optional(a: np.ndarray | None) -> np.ndarray | None:
@@ -137,7 +131,7 @@ def _resize(op: str, X: np.ndarray, roi: np.ndarray | None, scales: np.ndarray |
             idx, w = filter_tables(x, L, mode, scale_of[a], bool(antialias), float(cubic_coeff_a),
                                    bool(exclude_outside))
             plans.append(AxisPlan(a, o, idx, w, outside))
-    return resample(X, plans, float(extrapolation_value), _limit(ctx), f"{op} output")
+    return resample(X, plans, float(extrapolation_value), tensor_limit(ctx), f"{op} output")
 
 
 @kernel("Resize", versions=(10,))
@@ -326,7 +320,7 @@ def _grid_sample(X: np.ndarray, grid: np.ndarray, mode: str, padding_mode: str,
     N, C = X.shape[:2]
     sizes = X.shape[2:]
     out_sp = grid.shape[1:-1]
-    check_alloc((N, C) + tuple(out_sp), X.dtype, _limit(ctx), "GridSample output")
+    check_alloc((N, C) + tuple(out_sp), X.dtype, tensor_limit(ctx), "GridSample output")
     P = int(np.prod(out_sp, dtype=np.int64))
     ac = bool(align_corners)
     g = grid.reshape(N * P, r).astype(np.float64)
@@ -422,8 +416,8 @@ def affine_grid_20(theta: np.ndarray, size: np.ndarray, *, align_corners: int = 
     if min(sz) < 0:
         raise ExecutionError(f"AffineGrid: size must not be negative, got {sz}")
     spatial = sz[2:]
-    check_alloc([N] + spatial + [r], theta.dtype, _limit(ctx), "AffineGrid output")
-    cdt = np.float64 if theta.dtype == np.float64 else np.float32
+    check_alloc([N] + spatial + [r], theta.dtype, tensor_limit(ctx), "AffineGrid output")
+    cdt = compute_dtype(theta.dtype)
 
     def lin(n: int) -> np.ndarray:
         if n <= 1:
@@ -488,8 +482,8 @@ def _roi_align(X: np.ndarray, rois: np.ndarray, batch_indices: np.ndarray, mode:
     if PH <= 0 or PW <= 0:
         raise ExecutionError(f"RoiAlign: output_height and output_width must be positive, "
                              f"got {PH} and {PW}")
-    check_alloc((R, C, PH, PW), X.dtype, _limit(ctx), "RoiAlign output")
-    cdt = np.float64 if X.dtype == np.float64 else np.float32
+    check_alloc((R, C, PH, PW), X.dtype, tensor_limit(ctx), "RoiAlign output")
+    cdt = compute_dtype(X.dtype)
     Xc = X.astype(cdt, copy=False)
     Y = np.empty((R, C, PH, PW), cdt)
     offset = 0.5 if half_pixel else 0.0

@@ -12,8 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from pyonnx.errors import ExecutionError
-from pyonnx.ops._common import check_alloc
-from pyonnx.ops._conv import compute_dtype, prod
+from pyonnx.ops._common import check_alloc, compute_dtype, prod
 from pyonnx.ops.registry import KernelContext, kernel
 
 

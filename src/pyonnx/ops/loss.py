@@ -11,15 +11,12 @@ from __future__ import annotations
 import numpy as np
 
 from pyonnx.errors import ExecutionError
+from pyonnx.ops._common import compute_dtype
 from pyonnx.ops.registry import KernelContext, kernel
 
 __all__: list[str] = []
 
 _REDUCTIONS = ("none", "sum", "mean")
-
-
-def _compute_dtype(dt: np.dtype) -> np.dtype:
-    return dt if dt in (np.dtype(np.float32), np.dtype(np.float64)) else np.dtype(np.float32)
 
 
 def _nll(logp: np.ndarray, target: np.ndarray, weight: np.ndarray | None,
@@ -89,7 +86,7 @@ def negative_log_likelihood_loss(input: np.ndarray, target: np.ndarray,
                                  reduction: str = "mean") -> tuple[np.ndarray]:
     """NegativeLogLikelihoodLoss: -input[n, target[n, ...], ...] * weight[target], reduced."""
     x = np.asarray(input)
-    cdt = _compute_dtype(x.dtype)
+    cdt = compute_dtype(x.dtype)
     loss = _nll(x.astype(cdt, copy=False), target, weight, ignore_index, reduction, "target")
     return (np.asarray(loss).astype(x.dtype, copy=False),)
 
@@ -105,7 +102,7 @@ def softmax_cross_entropy_loss(scores: np.ndarray, labels: np.ndarray,
     if x.ndim < 2:
         raise ExecutionError(f"scores must have shape (N, C) or (N, C, D1, ..., Dk), got "
                              f"{list(x.shape)}")
-    cdt = _compute_dtype(x.dtype)
+    cdt = compute_dtype(x.dtype)
     xc = x.astype(cdt, copy=False)
     # log_softmax = (x - max) - log(sum(exp(x - max))), stable for large scores.
     m = np.maximum.reduce(xc, axis=1, keepdims=True)

@@ -15,21 +15,13 @@ import numpy as np
 
 from pyonnx.errors import ExecutionError, UnsupportedOperatorError
 from pyonnx.ir.dtypes import DataType
-from pyonnx.ops._common import normalize_axes, normalize_axis
+from pyonnx.ops._common import compute_dtype, normalize_axes, normalize_axis, output_wanted
 from pyonnx.ops.registry import KernelContext, kernel
 
 __all__: list[str] = []
 
 
 # ----------------------------------------------------------------------------- helpers
-
-def _compute_dtype(dt: np.dtype) -> np.dtype:
-    """float32 for half-precision inputs (float16, bfloat16), else the input's own float type."""
-    dt = np.dtype(dt)
-    if dt == np.float64 or dt == np.float32:
-        return dt
-    return np.dtype(np.float32)
-
 
 def _stash_dtype(stash_type: int) -> np.dtype:
     """The NumPy dtype named by a ``stash_type`` attribute (an ONNX element type code)."""
@@ -45,13 +37,6 @@ def _stash_dtype(stash_type: int) -> np.dtype:
 
 
 _FLOAT_TYPES = (DataType.FLOAT, DataType.DOUBLE, DataType.FLOAT16, DataType.BFLOAT16)
-
-
-def _wanted(ctx: KernelContext | None, i: int) -> bool:
-    """Whether optional output ``i`` exists on the node and has a name (is consumed)."""
-    if ctx is None:
-        return False
-    return i < ctx.num_outputs and (i >= len(ctx.outputs_used) or ctx.outputs_used[i])
 
 
 def _check_broadcast_to(t: np.ndarray, shape: tuple[int, ...], what: str) -> None:
@@ -143,10 +128,10 @@ def layer_normalization(X: np.ndarray, Scale: np.ndarray, B: np.ndarray | None =
         y += B
     outs: list = [y.astype(x.dtype, copy=False)]
     stat_shape = x.shape[:ax] + (1,) * (x.ndim - ax)
-    if _wanted(ctx, 1) or _wanted(ctx, 2):
-        outs.append(mean.reshape(stat_shape) if _wanted(ctx, 1) else None)
+    if output_wanted(ctx, 1) or output_wanted(ctx, 2):
+        outs.append(mean.reshape(stat_shape) if output_wanted(ctx, 1) else None)
         if ctx is not None and ctx.num_outputs > 2:
-            outs.append(inv_std.reshape(stat_shape) if _wanted(ctx, 2) else None)
+            outs.append(inv_std.reshape(stat_shape) if output_wanted(ctx, 2) else None)
     while ctx is not None and len(outs) < ctx.num_outputs:
         outs.append(None)
     return tuple(outs)
@@ -216,7 +201,7 @@ def instance_normalization(input: np.ndarray, scale: np.ndarray, B: np.ndarray, 
     instance and channel."""
     x = np.asarray(input)
     c = x.shape[1] if x.ndim >= 2 else 0
-    return (_group_norm(x, c, scale, B, epsilon, _compute_dtype(x.dtype)),)
+    return (_group_norm(x, c, scale, B, epsilon, compute_dtype(x.dtype)),)
 
 
 @kernel("GroupNormalization", versions=(18,))
@@ -233,7 +218,7 @@ def group_normalization_18(X: np.ndarray, scale: np.ndarray, bias: np.ndarray, *
                                  f"GroupNormalization-18, got shape {list(p.shape)}")
     per = c // num_groups
     return (_group_norm(x, num_groups, np.repeat(scale.reshape(-1), per),
-                        np.repeat(bias.reshape(-1), per), epsilon, _compute_dtype(x.dtype)),)
+                        np.repeat(bias.reshape(-1), per), epsilon, compute_dtype(x.dtype)),)
 
 
 @kernel("GroupNormalization", versions=(21,))
@@ -274,7 +259,7 @@ def _bn_inference(x: np.ndarray, scale: np.ndarray, b: np.ndarray, mean: np.ndar
                   var: np.ndarray, epsilon: float, spatial: int = 1) -> np.ndarray:
     """Y = (X - mean) / sqrt(var + epsilon) * scale + B, folded into one multiply-add."""
     xv = _bn_view(np.asarray(x))
-    cdt = _compute_dtype(xv.dtype)
+    cdt = compute_dtype(xv.dtype)
     shapes = [_bn_param_shape(xv, p, spatial, w) for p, w in
               ((scale, "scale"), (b, "B"), (mean, "mean"), (var, "var"))]
     # Fold the four parameters into a and b in float64 (they are per channel, so cheap):
@@ -294,7 +279,7 @@ def _bn_training(x: np.ndarray, scale: np.ndarray, b: np.ndarray, mean: np.ndarr
     """Normalize with the batch statistics; returns (Y, running_mean, running_var, batch_mean,
     batch_var), the statistics shaped and typed like the ``mean`` input."""
     xv = _bn_view(np.asarray(x))
-    cdt = _compute_dtype(xv.dtype)
+    cdt = compute_dtype(xv.dtype)
     pshape = _bn_param_shape(xv, mean, spatial, "mean")
     # Spatial statistics reduce over N and D1..Dn; per-activation (spatial=0) ones over N only.
     red = (0,) + tuple(range(2, xv.ndim)) if pshape[2:] == (1,) * (xv.ndim - 2) else (0,)
@@ -389,7 +374,7 @@ def lrn(X: np.ndarray, *, size: int | None = None, alpha: float = 1e-4, beta: fl
     if x.ndim < 2:
         raise ExecutionError(f"LRN input must have rank >= 2 (N, C, ...), got shape "
                              f"{list(x.shape)}")
-    cdt = _compute_dtype(x.dtype)
+    cdt = compute_dtype(x.dtype)
     xc = x.astype(cdt, copy=False)
     sq = xc * xc
     c = x.shape[1]
@@ -420,7 +405,7 @@ def lp_normalization(input: np.ndarray, *, axis: int = -1, p: int = 2) -> tuple[
     if p not in (1, 2):
         raise UnsupportedOperatorError(
             f"LpNormalization supports p = 1 or 2 (per the spec), got {p}")
-    cdt = _compute_dtype(x.dtype)
+    cdt = compute_dtype(x.dtype)
     xc = x.astype(cdt, copy=False)
     if p == 1:
         norm = np.add.reduce(np.abs(xc), axis=ax, keepdims=True)
@@ -439,7 +424,7 @@ def mean_variance_normalization(X: np.ndarray, *, axes: list[int] | None = None
     """MeanVarianceNormalization: (X - E[X]) / (sqrt(E[(X - E[X])^2]) + 1e-9) over ``axes``."""
     x = np.asarray(X)
     ax = normalize_axes([0, 2, 3] if axes is None else axes, x.ndim, "axes")
-    cdt = _compute_dtype(x.dtype)
+    cdt = compute_dtype(x.dtype)
     xc = x.astype(cdt, copy=False)
     n = max(int(np.prod([x.shape[a] for a in ax])), 1)
     with np.errstate(divide="ignore", invalid="ignore"):

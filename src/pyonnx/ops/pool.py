@@ -16,16 +16,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from pyonnx.errors import ExecutionError
-from pyonnx.ops._common import as_int_list, check_alloc
-from pyonnx.ops._conv import (
-    Window,
-    compute_dtype,
-    kernel_offsets,
-    offset_slices,
-    pad_spatial,
-    prod,
-    resolve_window,
-)
+from pyonnx.ops._common import as_int_list, check_alloc, compute_dtype, output_wanted, prod
+from pyonnx.ops._conv import Window, kernel_offsets, offset_slices, pad_spatial, resolve_window
 from pyonnx.ops.registry import KernelContext, kernel
 
 
@@ -94,8 +86,7 @@ def max_pool(X: np.ndarray, *, auto_pad: str = "NOTSET", ceil_mode: int = 0,
     if storage_order not in (0, 1):
         raise ExecutionError(f"MaxPool: storage_order must be 0 (row major) or 1 (column major), "
                              f"got {storage_order}")
-    want_indices = ctx is not None and ctx.num_outputs > 1 and len(ctx.outputs_used) > 1 \
-        and ctx.outputs_used[1]
+    want_indices = output_wanted(ctx, 1)
     xp = pad_spatial(X, win, _lowest(X.dtype))
     if not want_indices:
         y = _reduce_windows(xp, win, np.maximum, X.dtype)

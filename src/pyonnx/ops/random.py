@@ -15,7 +15,7 @@ import numpy as np
 
 from pyonnx.errors import ExecutionError
 from pyonnx.ir.dtypes import DataType
-from pyonnx.ops._common import check_alloc
+from pyonnx.ops._common import check_alloc, compute_dtype, tensor_limit
 from pyonnx.ops.registry import KernelContext, kernel
 
 __all__: list[str] = []
@@ -54,7 +54,7 @@ def _shape(shape: Sequence[int] | None, ctx: KernelContext | None, dt: np.dtype)
     if shape is None:
         raise ExecutionError("the attribute 'shape' is required")
     shp = tuple(int(d) for d in shape)
-    check_alloc(shp, dt, ctx.max_tensor_bytes if ctx is not None else 1 << 40)
+    check_alloc(shp, dt, tensor_limit(ctx))
     return shp
 
 
@@ -145,7 +145,7 @@ def multinomial(input: np.ndarray, *, dtype: int = 6, sample_size: int = 1,
     batch, classes = x.shape
     if sample_size < 0:
         raise ExecutionError(f"sample_size must be >= 0, got {sample_size}")
-    check_alloc((batch, sample_size), out_dt, ctx.max_tensor_bytes if ctx is not None else 1 << 40)
+    check_alloc((batch, sample_size), out_dt, tensor_limit(ctx))
     if classes == 0:
         raise ExecutionError("input has no classes to sample from (class_size is 0)")
     rng = _rng(seed, ctx)
@@ -189,7 +189,7 @@ def bernoulli(input: np.ndarray, *, dtype: int | None = None, seed: float | None
         bad = bad[~((bad >= 0) & (bad <= 1))][0]
         raise ExecutionError(f"input holds the probability {bad}, outside [0, 1]")
     rng = _rng(seed, ctx)
-    u = rng.random(p.shape, dtype=np.float64 if p.dtype == np.float64 else np.float32)
+    u = rng.random(p.shape, dtype=compute_dtype(p.dtype))
     return ((u < p).astype(out_dt),)
 
 

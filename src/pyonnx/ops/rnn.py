@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from pyonnx.errors import ExecutionError, UnsupportedOperatorError
-from pyonnx.ops._common import check_alloc
+from pyonnx.ops._common import check_alloc, check_choice, compute_dtype, tensor_limit
 from pyonnx.ops.registry import KernelContext, kernel
 
 __all__: list[str] = []
@@ -136,10 +136,6 @@ class _Apply:
 
 # --- shared driver ----------------------------------------------------------------------------
 
-def _compute_dtype(dt: np.dtype) -> np.dtype:
-    return np.dtype(np.float64) if dt == np.float64 else np.dtype(np.float32)
-
-
 def _direction(direction: str) -> tuple[int, list[bool]]:
     """Number of directions and, per direction, whether it runs in reverse."""
     d = "forward" if direction == "foward" else direction  # GRU-1's documented default is misspelled
@@ -162,11 +158,9 @@ class _Setup:
         self.out_dtype = X.dtype
         if X.dtype.kind != "f" and "float" not in str(X.dtype):
             raise ExecutionError(f"{op}: X must be a floating-point tensor, got {X.dtype}")
-        self.cdt = _compute_dtype(X.dtype)
+        self.cdt = compute_dtype(X.dtype)
         self.num_directions, self.reverse = _direction(direction)
-        if layout not in (0, 1):
-            raise UnsupportedOperatorError(f"{op}: layout {layout} is not supported; allowed: 0, 1")
-        self.layout = layout
+        self.layout = check_choice(op, "layout", layout, (0, 1))
         if X.ndim != 3:
             raise ExecutionError(f"{op}: X must have rank 3, got shape {list(X.shape)}")
         if layout == 1:
@@ -209,7 +203,7 @@ class _Setup:
         used = ctx.outputs_used if ctx is not None else ()
         self.outputs_used = tuple(used) + (True,) * 3
         if self.outputs_used[0]:
-            check_alloc((T, D, Bn, H), self.cdt, ctx.max_tensor_bytes if ctx else 1 << 40, f"{op} Y")
+            check_alloc((T, D, Bn, H), self.cdt, tensor_limit(ctx), f"{op} Y")
 
     def state(self, init: np.ndarray | None, what: str) -> np.ndarray:
         """Initial state [D, B, H] (zeros when absent)."""

@@ -11,16 +11,10 @@ import numpy as np
 
 from pyonnx.errors import ExecutionError
 from pyonnx.ir.dtypes import DataType
-from pyonnx.ops._common import check_alloc
+from pyonnx.ops._common import check_alloc, compute_dtype, tensor_limit
 from pyonnx.ops.registry import KernelContext, kernel
 
 __all__: list[str] = []
-
-_LIMIT = 1 << 40
-
-
-def _limit(ctx: KernelContext | None) -> int:
-    return ctx.max_tensor_bytes if ctx is not None else _LIMIT
 
 
 def _scalar_int(x: np.ndarray | None, what: str, op: str) -> int | None:
@@ -41,7 +35,7 @@ def _to_complex(x: np.ndarray, op: str) -> tuple[np.ndarray, bool]:
     if x.ndim < 2 or x.shape[-1] not in (1, 2):
         raise ExecutionError(f"{op}: the last dimension of the input must be 1 (real) or 2 "
                              f"(complex), got shape {list(x.shape)}")
-    xd = x.astype(np.float64 if x.dtype == np.float64 else np.float32)
+    xd = x.astype(compute_dtype(x.dtype))
     if x.shape[-1] == 1:
         return xd[..., 0], True
     c = np.empty(xd.shape[:-1], np.complex128 if xd.dtype == np.float64 else np.complex64)
@@ -83,7 +77,7 @@ def _dft(x: np.ndarray, dft_length: int | None, axis: int, inverse: int, oneside
                                  "default length; give dft_length")
         shape = list(sig.shape)
         shape[ax] = n
-        check_alloc(shape + [1], x.dtype, _limit(ctx), f"{op} output")
+        check_alloc(shape + [1], x.dtype, tensor_limit(ctx), f"{op} output")
         y = np.fft.irfft(sig, n=n, axis=ax)
         return y[..., None].astype(x.dtype)
     n = dft_length if dft_length is not None else n_in
@@ -93,12 +87,12 @@ def _dft(x: np.ndarray, dft_length: int | None, axis: int, inverse: int, oneside
                                  "got a complex one")
         shape = list(sig.shape)
         shape[ax] = n // 2 + 1
-        check_alloc(shape + [2], x.dtype, _limit(ctx), f"{op} output")
+        check_alloc(shape + [2], x.dtype, tensor_limit(ctx), f"{op} output")
         y = np.fft.rfft(sig.real, n=n, axis=ax)
     else:
         shape = list(sig.shape)
         shape[ax] = n
-        check_alloc(shape + [2], x.dtype, _limit(ctx), f"{op} output")
+        check_alloc(shape + [2], x.dtype, tensor_limit(ctx), f"{op} output")
         y = np.fft.ifft(sig, n=n, axis=ax) if inverse else np.fft.fft(sig, n=n, axis=ax)
     return _from_complex(y, x.dtype)
 
@@ -158,7 +152,7 @@ def stft_17(signal: np.ndarray, frame_step: np.ndarray, window: np.ndarray | Non
                              "for a complex one")
     frames = (L - flen) // step + 1
     bins = flen // 2 + 1 if onesided else flen
-    check_alloc((B, frames, bins, 2), signal.dtype, _limit(ctx), f"{op} output")
+    check_alloc((B, frames, bins, 2), signal.dtype, tensor_limit(ctx), f"{op} output")
     view = np.lib.stride_tricks.sliding_window_view(sig, flen, axis=1)[:, ::step][:, :frames]
     if win is not None:
         view = view * win.astype(sig.real.dtype)
@@ -180,7 +174,7 @@ def _window(size: np.ndarray, periodic: int, output_datatype: int, terms: tuple[
     except ValueError:
         raise ExecutionError(f"{op}: output_datatype {output_datatype} is not a tensor "
                              "element type") from None
-    check_alloc((n,), dt, _limit(ctx), f"{op} output")
+    check_alloc((n,), dt, tensor_limit(ctx), f"{op} output")
     denom = n if periodic else n - 1
     if denom <= 0:  # a one-point symmetric window is its peak
         return np.ones(n, dt)
@@ -245,7 +239,7 @@ def mel_weight_matrix_17(num_mel_bins: np.ndarray, dft_length: np.ndarray,
         raise ExecutionError(f"{op}: output_datatype {output_datatype} is not a tensor "
                              "element type") from None
     n_bins = n_fft // 2 + 1
-    check_alloc((n_bins, M), dt, _limit(ctx), f"{op} output")
+    check_alloc((n_bins, M), dt, tensor_limit(ctx), f"{op} output")
     mel_lo = 2595 * np.log10(1 + lo / 700)
     mel_hi = 2595 * np.log10(1 + hi / 700)
     step = (mel_hi - mel_lo) / (M + 2)

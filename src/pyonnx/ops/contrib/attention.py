@@ -11,20 +11,13 @@ import numpy as np
 
 from pyonnx.errors import ExecutionError, UnsupportedOperatorError
 from pyonnx.ops._attention import grouped_pv, grouped_qk, merge_heads, split_heads
+from pyonnx.ops._common import compute_dtype, output_wanted
 from pyonnx.ops._elementwise import FLOAT_TYPES, check_dtype
 from pyonnx.ops.attention import rotary_embedding as _onnx_rotary_embedding
 from pyonnx.ops.registry import KernelContext, kernel
 
 MS = "com.microsoft"
 _DEFAULT_MASK_FILTER = -10000.0
-
-
-def _cdt(dt: np.dtype) -> np.dtype:
-    return np.dtype(np.float64) if dt == np.float64 else np.dtype(np.float32)
-
-
-def _wanted(ctx: KernelContext | None, i: int) -> bool:
-    return ctx is not None and ctx.num_outputs > i and ctx.outputs_used[i]
 
 
 def _keep_mask(op: str, mask: np.ndarray | None, b: int, s: int, t: int, past: int
@@ -173,7 +166,7 @@ def attention(input: np.ndarray, weights: np.ndarray, bias: np.ndarray | None = 
                                  f"{h}")
     if bias is not None and bias.shape != (total,):
         raise ExecutionError(f"{op}: bias must have shape ({total},), got {bias.shape}")
-    cdt = _cdt(input.dtype)
+    cdt = compute_dtype(input.dtype)
     x = input.astype(cdt, copy=False)
     qkv = x @ weights.astype(cdt, copy=False)
     if bias is not None:
@@ -215,7 +208,7 @@ def attention(input: np.ndarray, weights: np.ndarray, bias: np.ndarray | None = 
                      mask_filter_value=mask_filter_value, attention_bias=attention_bias)
     result: list[np.ndarray | None] = [out.astype(input.dtype, copy=False)]
     if ctx is not None and ctx.num_outputs > 1:
-        if not _wanted(ctx, 1):
+        if not output_wanted(ctx, 1):
             result.append(None)
         elif present_buf is not None:
             result.append(present_buf.astype(input.dtype, copy=False))
@@ -246,7 +239,7 @@ def multi_head_attention(query: np.ndarray, key: np.ndarray | None = None,
             f"{op}: past_sequence_length / cache_indirection (decoder buffer sharing for beam "
             f"search) are not supported")
     check_dtype(op, query, FLOAT_TYPES, "query")
-    cdt = _cdt(query.dtype)
+    cdt = compute_dtype(query.dtype)
     if query.ndim == 5:
         if key is not None or value is not None:
             raise ExecutionError(f"{op}: a packed QKV query (5-D) must come without key and value")
@@ -346,11 +339,11 @@ def multi_head_attention(query: np.ndarray, key: np.ndarray | None = None,
     result: list[np.ndarray | None] = [out.astype(query.dtype, copy=False)]
     n = ctx.num_outputs if ctx is not None else 1
     if n > 1:
-        result.append(k.astype(query.dtype) if _wanted(ctx, 1) else None)
+        result.append(k.astype(query.dtype) if output_wanted(ctx, 1) else None)
     if n > 2:
-        result.append(v.astype(query.dtype) if _wanted(ctx, 2) else None)
+        result.append(v.astype(query.dtype) if output_wanted(ctx, 2) else None)
     if n > 3:
-        result.append(raw.astype(query.dtype) if _wanted(ctx, 3) else None)
+        result.append(raw.astype(query.dtype) if output_wanted(ctx, 3) else None)
     return tuple(result)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from pyonnx.errors import ExecutionError, UnsupportedOperatorError
+from pyonnx.ops._common import compute_dtype
 from pyonnx.ops._elementwise import FLOAT_TYPES, LOW_PRECISION, check_dtype
 from pyonnx.ops.linalg import matmul as _onnx_matmul
 from pyonnx.ops.quantization import dynamic_quantize_linear
@@ -89,7 +90,7 @@ def matmul_nbits(A: np.ndarray, B: np.ndarray, scales: np.ndarray,
     k_blocks = -(-K // block_size)
     blob = block_size * bits // 8
     out_shape = A.shape[:-1] + (N,)
-    cdt = np.float64 if A.dtype == np.float64 else np.float32
+    cdt = compute_dtype(A.dtype)
     if B.size == 0:
         # An omitted projection: zeros, or the bias broadcast.
         y = np.zeros(out_shape, cdt)

@@ -11,19 +11,11 @@ from __future__ import annotations
 import numpy as np
 
 from pyonnx.errors import ExecutionError
-from pyonnx.ops._common import check_indices, normalize_axis
+from pyonnx.ops._common import check_indices, compute_dtype, normalize_axis, output_wanted
 from pyonnx.ops._elementwise import FLOAT_TYPES, check_dtype
 from pyonnx.ops.registry import KernelContext, kernel
 
 MS = "com.microsoft"
-
-
-def _cdt(dt: np.dtype) -> np.dtype:
-    return np.dtype(np.float64) if dt == np.float64 else np.dtype(np.float32)
-
-
-def _wanted(ctx: KernelContext | None, i: int) -> bool:
-    return ctx is not None and ctx.num_outputs > i and ctx.outputs_used[i]
 
 
 def _stats(x: np.ndarray, axes: tuple[int, ...], epsilon: float, simplified: bool
@@ -69,7 +61,7 @@ def _skip_norm(op: str, input: np.ndarray, skip: np.ndarray, gamma: np.ndarray,
         _check_hidden(op, p, hidden, what)
         if p is not None and p.dtype != input.dtype:
             raise ExecutionError(f"{op}: {what} has element type {p.dtype}, input has {input.dtype}")
-    cdt = _cdt(input.dtype)
+    cdt = compute_dtype(input.dtype)
     s = input.astype(cdt) + skip.astype(cdt, copy=False)
     if bias is not None:
         s += bias.astype(cdt, copy=False)
@@ -80,11 +72,11 @@ def _skip_norm(op: str, input: np.ndarray, skip: np.ndarray, gamma: np.ndarray,
     out: list[np.ndarray | None] = [y.astype(input.dtype, copy=False)]
     n = ctx.num_outputs if ctx is not None else 1
     if n > 1:
-        out.append(mean.astype(np.float32, copy=False) if _wanted(ctx, 1) else None)
+        out.append(mean.astype(np.float32, copy=False) if output_wanted(ctx, 1) else None)
     if n > 2:
-        out.append(inv.astype(np.float32, copy=False) if _wanted(ctx, 2) else None)
+        out.append(inv.astype(np.float32, copy=False) if output_wanted(ctx, 2) else None)
     if n > 3:
-        out.append(s.astype(input.dtype, copy=False) if _wanted(ctx, 3) else None)
+        out.append(s.astype(input.dtype, copy=False) if output_wanted(ctx, 3) else None)
     return tuple(out)
 
 
@@ -131,7 +123,7 @@ def _layer_norm_v1(op: str, X: np.ndarray, scale: np.ndarray, B: np.ndarray | No
     if stash_type not in (1, 11):
         raise ExecutionError(f"{op}: stash_type must be 1 (float) or 11 (double), got {stash_type}")
     # onnxruntime computes the statistics in float32 unless the input or stash type is double.
-    cdt = np.dtype(np.float64) if X.dtype == np.float64 else np.dtype(np.float32)
+    cdt = compute_dtype(X.dtype)
     x = X.astype(cdt, copy=False)
     y, mean, inv = _stats(x, axes, epsilon, simplified)
     y = y * scale.astype(cdt, copy=False)
@@ -197,7 +189,7 @@ def embed_layer_normalization(input_ids: np.ndarray, segment_ids: np.ndarray | N
         if t is not None and t.shape != (b, s):
             raise ExecutionError(f"{op}: {what} has shape {t.shape}; (batch {b}, sequence {s}) "
                                  f"expected")
-    cdt = _cdt(word_embedding.dtype)
+    cdt = compute_dtype(word_embedding.dtype)
     ids = check_indices(input_ids, word_embedding.shape[0], "input_ids")
     if position_ids is None:
         pos = np.broadcast_to(np.arange(s, dtype=np.int64), (b, s))
@@ -227,5 +219,5 @@ def embed_layer_normalization(input_ids: np.ndarray, segment_ids: np.ndarray | N
             mi = np.zeros(b, np.int32)
         out.append(mi)
     if n > 2:
-        out.append(e.astype(word_embedding.dtype, copy=False) if _wanted(ctx, 2) else None)
+        out.append(e.astype(word_embedding.dtype, copy=False) if output_wanted(ctx, 2) else None)
     return tuple(out)

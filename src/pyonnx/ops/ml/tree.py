@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from pyonnx.errors import ExecutionError, UnsupportedOperatorError
+from pyonnx.ops._common import compute_dtype
 from pyonnx.ops.ml._common import (as_2d, check_post_transform, labels_array, logistic,
                                    post_transform)
 from pyonnx.ops.registry import kernel
@@ -99,10 +100,6 @@ def _cached(key_objs: tuple, extra: tuple, build: Any) -> _Forest:
         while len(_CACHE) > _CACHE_SIZE:
             _CACHE.popitem(last=False)
     return forest
-
-
-def _compute_dtype(x: np.ndarray) -> np.dtype:
-    return np.dtype(np.float64) if x.dtype == np.float64 else np.dtype(np.float32)
 
 
 def _ints(op: str, name: str, v: Any) -> np.ndarray:
@@ -409,7 +406,7 @@ def tree_ensemble_regressor(
     transform = check_post_transform(op, post_transform)
     aggregate = _check_aggregate(op, aggregate_function)
     x = as_2d(op, X)
-    dtype = _compute_dtype(x)
+    dtype = compute_dtype(x.dtype)
     if n_targets is None or int(n_targets) < 1:
         raise ExecutionError(f"{op}: n_targets must be a positive number, got {n_targets}")
     targets = int(n_targets)
@@ -472,7 +469,7 @@ def tree_ensemble_classifier(
     else:
         raise ExecutionError(f"{op}: one of classlabels_int64s or classlabels_strings must be set")
     x = as_2d(op, X)
-    dtype = _compute_dtype(x)
+    dtype = compute_dtype(x.dtype)
     n_classes = len(labels)
 
     def build() -> _Forest:
@@ -714,7 +711,7 @@ def tree_ensemble(
     x = as_2d(op, X)
     if x.dtype not in _V5_DTYPES:
         raise ExecutionError(f"{op}: X must be float, double or float16, got {x.dtype}")
-    dtype = _compute_dtype(x)
+    dtype = compute_dtype(x.dtype)
     if n_targets is None or int(n_targets) < 1:
         raise ExecutionError(f"{op}: n_targets must be a positive number, got {n_targets}")
     targets = int(n_targets)
