@@ -247,6 +247,19 @@ class _Setup:
             return None
         return (s < self.lens)[None, :, None]
 
+    def advance(self, t: int, old: np.ndarray, new: np.ndarray,
+                ys: np.ndarray | None) -> np.ndarray:
+        """The state after step t: ``new`` where the sequence is still running, ``old`` past its
+        end (whose Y is zero); records Y when requested."""
+        m = self.mask(t)
+        if m is None:
+            if ys is not None:
+                ys[t] = new
+            return new
+        if ys is not None:
+            ys[t] = np.where(m, new, 0)
+        return np.where(m, new, old)
+
     def finish_y(self, ys: np.ndarray | None) -> np.ndarray | None:
         """Step-ordered [T, D, B, H] outputs back to time order and the requested layout."""
         if ys is None:
@@ -297,16 +310,7 @@ def _rnn(X: np.ndarray, W: np.ndarray, R: np.ndarray, B: np.ndarray | None,
     RT = s.R.transpose(0, 2, 1)
     ys = np.zeros((s.T, s.D, s.B, s.H), s.cdt) if s.outputs_used[0] else None
     for t in range(s.T):
-        h_new = f(xw[t] + np.matmul(h, RT))
-        m = s.mask(t)
-        if m is None:
-            h = h_new
-            if ys is not None:
-                ys[t] = h_new
-        else:
-            h = np.where(m, h_new, h)
-            if ys is not None:
-                ys[t] = np.where(m, h_new, 0)
+        h = s.advance(t, h, f(xw[t] + np.matmul(h, RT)), ys)
     return s.finish_y(ys), s.finish_state(h)
 
 
@@ -384,16 +388,7 @@ def _gru(X: np.ndarray, W: np.ndarray, R: np.ndarray, B: np.ndarray | None,
             z, r = zr[..., :H], zr[..., H:]
             hh = g(x[..., 2 * H:] + np.matmul(r * h, RT_h))
         # Ht = (1 - z) * hh + z * h  ==  hh + z * (h - hh)
-        h_new = hh + z * (h - hh)
-        m = s.mask(t)
-        if m is None:
-            h = h_new
-            if ys is not None:
-                ys[t] = h_new
-        else:
-            h = np.where(m, h_new, h)
-            if ys is not None:
-                ys[t] = np.where(m, h_new, 0)
+        h = s.advance(t, h, hh + z * (h - hh), ys)
     return s.finish_y(ys), s.finish_state(h)
 
 
@@ -490,17 +485,8 @@ def _lstm(X: np.ndarray, W: np.ndarray, R: np.ndarray, B: np.ndarray | None,
             cc = g(gates[..., 3 * H:])
             c_new = fg * cell + i * cc
             o = f(gates[..., H:2 * H] + po * c_new)
-        h_new = o * hfn(c_new)
-        m = s.mask(t)
-        if m is None:
-            h, cell = h_new, c_new
-            if ys is not None:
-                ys[t] = h_new
-        else:
-            h = np.where(m, h_new, h)
-            cell = np.where(m, c_new, cell)
-            if ys is not None:
-                ys[t] = np.where(m, h_new, 0)
+        h = s.advance(t, h, o * hfn(c_new), ys)
+        cell = s.advance(t, cell, c_new, None)
     return s.finish_y(ys), s.finish_state(h), s.finish_state(cell)
 
 
