@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Callable
 
 import numpy as np
 
@@ -176,38 +177,33 @@ def _resize_18_impl(X: np.ndarray, roi: np.ndarray | None, scales: np.ndarray | 
                     modes=("nearest", "linear", "cubic"), ctms=ctms, ctx=ctx),)
 
 
-@kernel("Resize", versions=(18,))
-def resize_18(X: np.ndarray, roi: np.ndarray | None = None, scales: np.ndarray | None = None,
-              sizes: np.ndarray | None = None, *, antialias: int = 0, axes: list[int] | None = None,
-              coordinate_transformation_mode: str = "half_pixel", cubic_coeff_a: float = -0.75,
-              exclude_outside: int = 0, extrapolation_value: float = 0.0,
-              keep_aspect_ratio_policy: str = "stretch", mode: str = "nearest",
-              nearest_mode: str = "round_prefer_floor",
-              ctx: KernelContext | None = None) -> tuple[np.ndarray]:
-    """Resize (opset 18: adds antialias, axes and keep_aspect_ratio_policy)."""
-    return _resize_18_impl(X, roi, scales, sizes, antialias=antialias, axes=axes,
-                           coordinate_transformation_mode=coordinate_transformation_mode,
-                           cubic_coeff_a=cubic_coeff_a, exclude_outside=exclude_outside,
-                           extrapolation_value=extrapolation_value,
-                           keep_aspect_ratio_policy=keep_aspect_ratio_policy, mode=mode,
-                           nearest_mode=nearest_mode, ctms=_CTM_13, ctx=ctx)
+def _resize_18_and_later(ctms: tuple[str, ...], doc: str) -> Callable[..., tuple[np.ndarray]]:
+    """Resize 18 and 19 take the same inputs and attributes; only the accepted coordinate
+    transformation modes differ."""
+
+    def resize(X: np.ndarray, roi: np.ndarray | None = None, scales: np.ndarray | None = None,
+               sizes: np.ndarray | None = None, *, antialias: int = 0,
+               axes: list[int] | None = None,
+               coordinate_transformation_mode: str = "half_pixel", cubic_coeff_a: float = -0.75,
+               exclude_outside: int = 0, extrapolation_value: float = 0.0,
+               keep_aspect_ratio_policy: str = "stretch", mode: str = "nearest",
+               nearest_mode: str = "round_prefer_floor",
+               ctx: KernelContext | None = None) -> tuple[np.ndarray]:
+        return _resize_18_impl(X, roi, scales, sizes, antialias=antialias, axes=axes,
+                               coordinate_transformation_mode=coordinate_transformation_mode,
+                               cubic_coeff_a=cubic_coeff_a, exclude_outside=exclude_outside,
+                               extrapolation_value=extrapolation_value,
+                               keep_aspect_ratio_policy=keep_aspect_ratio_policy, mode=mode,
+                               nearest_mode=nearest_mode, ctms=ctms, ctx=ctx)
+
+    resize.__doc__ = doc
+    return resize
 
 
-@kernel("Resize", versions=(19,))
-def resize_19(X: np.ndarray, roi: np.ndarray | None = None, scales: np.ndarray | None = None,
-              sizes: np.ndarray | None = None, *, antialias: int = 0, axes: list[int] | None = None,
-              coordinate_transformation_mode: str = "half_pixel", cubic_coeff_a: float = -0.75,
-              exclude_outside: int = 0, extrapolation_value: float = 0.0,
-              keep_aspect_ratio_policy: str = "stretch", mode: str = "nearest",
-              nearest_mode: str = "round_prefer_floor",
-              ctx: KernelContext | None = None) -> tuple[np.ndarray]:
-    """Resize (opset 19: adds the half_pixel_symmetric coordinate transformation)."""
-    return _resize_18_impl(X, roi, scales, sizes, antialias=antialias, axes=axes,
-                           coordinate_transformation_mode=coordinate_transformation_mode,
-                           cubic_coeff_a=cubic_coeff_a, exclude_outside=exclude_outside,
-                           extrapolation_value=extrapolation_value,
-                           keep_aspect_ratio_policy=keep_aspect_ratio_policy, mode=mode,
-                           nearest_mode=nearest_mode, ctms=_CTM_19, ctx=ctx)
+resize_18 = kernel("Resize", versions=(18,))(_resize_18_and_later(
+    _CTM_13, "Resize (opset 18: adds antialias, axes and keep_aspect_ratio_policy)."))
+resize_19 = kernel("Resize", versions=(19,))(_resize_18_and_later(
+    _CTM_19, "Resize (opset 19: adds the half_pixel_symmetric coordinate transformation)."))
 
 
 def _upsample(X: np.ndarray, scales: np.ndarray | list[float], mode: str,

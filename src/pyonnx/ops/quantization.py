@@ -36,6 +36,17 @@ def _dtype_of(code: int, what: str) -> np.dtype:
         raise ExecutionError(f"{what} {code} is not an ONNX element type") from None
 
 
+def _x_zero_point(x_zero_point: np.ndarray, x: np.ndarray, x_scale: np.ndarray, axis: int,
+                  block_size: int) -> np.ndarray:
+    """DequantizeLinear's zero point, checked against x and x_scale, expanded to x's shape."""
+    zp = np.asarray(x_zero_point)
+    if zp.dtype != x.dtype:
+        raise ExecutionError(f"x_zero_point is {zp.dtype} but x is {x.dtype}; they must be the "
+                             f"same type")
+    _check_zero_point(zp, x_scale, "x")
+    return expand_param(zp, x.shape, axis, block_size, "x_zero_point")
+
+
 def _check_zero_point(zero_point: np.ndarray, scale: np.ndarray, what: str) -> None:
     zp, sc = np.asarray(zero_point), np.asarray(scale)
     if zp.shape != sc.shape and not (zp.size == 1 and sc.size == 1):
@@ -115,12 +126,7 @@ def dequantize_linear(x: np.ndarray, x_scale: np.ndarray, x_zero_point: np.ndarr
         # the zero point and the scale applied in place.
         y = x.astype(out_dt)
         if x_zero_point is not None:
-            zp0 = np.asarray(x_zero_point)
-            if zp0.dtype != x.dtype:
-                raise ExecutionError(f"x_zero_point is {zp0.dtype} but x is {x.dtype}; they "
-                                     f"must be the same type")
-            _check_zero_point(zp0, x_scale, "x")
-            zp = expand_param(zp0, x.shape, axis, block_size, "x_zero_point")
+            zp = _x_zero_point(x_zero_point, x, x_scale, axis, block_size)
             if zp.ndim or zp.any():
                 y -= zp.astype(out_dt)
         y *= scale.astype(out_dt)
@@ -129,22 +135,11 @@ def dequantize_linear(x: np.ndarray, x_scale: np.ndarray, x_zero_point: np.ndarr
         wide = np.int64 if x.dtype == np.int32 else np.int32
         d = x.astype(wide)
         if x_zero_point is not None:
-            zp0 = np.asarray(x_zero_point)
-            if zp0.dtype != x.dtype:
-                raise ExecutionError(f"x_zero_point is {zp0.dtype} but x is {x.dtype}; they "
-                                     f"must be the same type")
-            _check_zero_point(zp0, x_scale, "x")
-            zp = expand_param(zp0, x.shape, axis, block_size, "x_zero_point")
-            d = d - zp.astype(wide)
+            d = d - _x_zero_point(x_zero_point, x, x_scale, axis, block_size).astype(wide)
     elif x.dtype in FLOAT_QUANT_TYPES:
         d = x.astype(_F32)
         if x_zero_point is not None:
-            zp0 = np.asarray(x_zero_point)
-            if zp0.dtype != x.dtype:
-                raise ExecutionError(f"x_zero_point is {zp0.dtype} but x is {x.dtype}; they "
-                                     f"must be the same type")
-            _check_zero_point(zp0, x_scale, "x")
-            d = d - expand_param(zp0, x.shape, axis, block_size, "x_zero_point").astype(_F32)
+            d = d - _x_zero_point(x_zero_point, x, x_scale, axis, block_size).astype(_F32)
     else:
         raise ExecutionError(f"DequantizeLinear cannot read x of type {x.dtype}")
 

@@ -66,10 +66,10 @@ def _kernel_shape(ctx: InferenceContext, w: Sequence[Dim] | None) -> list[Dim] |
     return list(w[2:]) if w is not None else None
 
 
-@shape_rule(("Conv", "ConvInteger", "DeformConv"))
-def conv(ctx: InferenceContext) -> TensorType | None:
-    x, w = ctx.shape(0), ctx.shape(1)
-    elem = DataType.INT32 if ctx.node.op_type == "ConvInteger" else ctx.elem(0)
+def _conv_output(ctx: InferenceContext, x_index: int, w_index: int,
+                 elem: DataType | None) -> TensorType | None:
+    """[N, M, spatial…] of a convolution whose data and weight are inputs x_index, w_index."""
+    x, w = ctx.shape(x_index), ctx.shape(w_index)
     if x is None:
         return tensor(elem, None)
     k = _kernel_shape(ctx, w)
@@ -77,19 +77,17 @@ def conv(ctx: InferenceContext) -> TensorType | None:
     if k is None:
         return tensor(elem, [x[0], m] + [None] * (len(x) - 2))
     return tensor(elem, [x[0], m, *_spatial(ctx, x[2:], k)])
+
+
+@shape_rule(("Conv", "ConvInteger", "DeformConv"))
+def conv(ctx: InferenceContext) -> TensorType | None:
+    elem = DataType.INT32 if ctx.node.op_type == "ConvInteger" else ctx.elem(0)
+    return _conv_output(ctx, 0, 1, elem)
 
 
 @shape_rule("QLinearConv")
 def qlinear_conv(ctx: InferenceContext) -> TensorType | None:
-    x, w = ctx.shape(0), ctx.shape(3)
-    elem = ctx.elem(7)
-    if x is None:
-        return tensor(elem, None)
-    k = _kernel_shape(ctx, w)
-    m = w[0] if w is not None else None
-    if k is None:
-        return tensor(elem, [x[0], m] + [None] * (len(x) - 2))
-    return tensor(elem, [x[0], m, *_spatial(ctx, x[2:], k)])
+    return _conv_output(ctx, 0, 3, ctx.elem(7))  # inputs: x, x_scale, x_zp, w, …, y_zp
 
 
 @shape_rule("ConvTranspose")
