@@ -25,6 +25,7 @@ from collections.abc import Callable
 from typing import Any
 
 from pyonnx.cli._benchfeeds import dynamic_batch, make_feeds
+from pyonnx.ops import jit
 
 ENGINES = ("pyonnx", "onnxruntime", "reference")
 _CONTROL_FLOW = {"If", "Loop", "Scan", "SequenceMap"}
@@ -152,7 +153,8 @@ def bench_model(model: str, engines: list[str], *, runs: int = 20, warmup: int =
     ``error``), plus ``ratio`` (pyonnx / engine latency) and, with ``profile``, the pyonnx
     operator table and dispatch overhead."""
     result: dict[str, Any] = {"model": os.path.basename(model), "batch": batch, "seq": seq,
-                              "threads": threads, "engines": {}}
+                              "threads": threads, "compiled_loops": jit.describe(),
+                              "engines": {}}
     sessions: dict[str, Any] = {}
     feeds: dict[str, Any] | None = None
     for eng in engines:
@@ -326,7 +328,8 @@ def format_result(res: dict[str, Any]) -> str:
     """The table ``pyonnx bench`` prints for one model."""
     lines = [f"{res['model']}  batch {res['batch']}"
              + (f"  seq {res['seq']}" if res.get("seq") else "")
-             + (f"  threads {res['threads']}" if res.get("threads") else "")]
+             + (f"  threads {res['threads']}" if res.get("threads") else "")
+             + (f"  compiled loops: {res['compiled_loops']}" if res.get("compiled_loops") else "")]
     lines.append(f"  {'engine':12s} {'create ms':>10s} {'median ms':>10s} {'p90 ms':>10s} "
                  f"{'per s':>9s} {'peak MiB':>9s}  pyonnx/engine")
     for eng, v in res["engines"].items():

@@ -1,0 +1,128 @@
+"""Optional compiled loops for the kernels whose NumPy form moves their data several times.
+
+Every kernel of pyonnx is NumPy code. A few of them cannot be written in NumPy without passing
+over their data many times, or without copying it: a depthwise convolution is a short
+multiply-add per kernel element and output, a window pool a short max or sum, a row
+normalization two reductions and a scale. For those, this package holds loops written in the
+subset of Python that numba compiles (numba: a well-kept JIT compiler for NumPy code, installed by
+the optional ``fast`` extra, ``pip install pyonnx[fast]``). A loop does the whole job in one pass
+over its data.
+
+The NumPy path of each kernel stays the reference and the fallback: it runs when numba is not
+installed, when the environment sets ``PYONNX_JIT=0``, for element types the loops do not cover,
+and, for good, after a loop fails to compile (a warning says so once). Tests run both paths.
+
+Use ``call(name, *args)``: it runs the loop ``name`` ("module.function" under this package, e.g.
+``"conv_loops.depthwise2d"``) on the given arrays, which the loop reads and writes in place, and
+returns True; or returns False when the loop is unavailable and the caller must take its NumPy
+path. numba is imported on first use (about 0.3 s); a loop compiles on its first call for each
+combination of argument types (about 0.5-2 s) and numba caches the machine code on disk
+(``cache=True``), so later processes load it in milliseconds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import os
+import threading
+import warnings
+from collections.abc import Callable, Iterator
+
+# numba options for every loop. "contract" lets LLVM fuse a*b+c into one FMA instruction and
+# "reassoc" lets it vectorize sums and maxima; both keep NaN and infinity semantics (unlike
+# numba's fastmath=True, whose "nnan"/"ninf" would let the compiler drop NaN propagation).
+_FASTMATH = {"contract", "reassoc"}
+
+_lock = threading.Lock()
+_numba = None          # the numba module once imported; False when it is unavailable
+_loops: dict[str, Callable | None] = {}
+_disabled_depth = 0    # > 0 inside ``disabled()``
+
+
+def _env_enabled() -> bool:
+    return os.environ.get("PYONNX_JIT", "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+def available() -> bool:
+    """True when compiled loops will be used: numba imports and neither ``PYONNX_JIT=0`` nor
+    ``disabled()`` turns them off."""
+    global _numba
+    if _disabled_depth or not _env_enabled():
+        return False
+    if _numba is None:
+        with _lock:
+            if _numba is None:
+                try:
+                    import numba
+                    _numba = numba
+                except Exception:  # not installed, or broken against this NumPy
+                    _numba = False
+    return _numba is not False
+
+
+def describe() -> str:
+    """One line for reports: whether compiled loops are used, and why not."""
+    if _disabled_depth:
+        return "off (disabled in this block)"
+    if not _env_enabled():
+        return "off (PYONNX_JIT=0)"
+    if not available():
+        return "off (numba is not installed: pip install pyonnx[fast])"
+    return f"numba {_numba.__version__}"
+
+
+def _compile(name: str) -> Callable | None:
+    module_name, _, func_name = name.rpartition(".")
+    module = importlib.import_module(f"{__name__}.{module_name}")
+    return _numba.njit(cache=True, nogil=True, fastmath=_FASTMATH)(getattr(module, func_name))
+
+
+def call(name: str, *args) -> bool:
+    """Run compiled loop ``name`` on ``args`` (it writes its results into arrays among them).
+
+    Returns False, having done nothing, when compiled loops are unavailable or this loop failed
+    to compile earlier; the caller then computes the result with NumPy.
+    """
+    if not available():
+        return False
+    fn = _loops.get(name, _compile)
+    if fn is _compile:
+        with _lock:
+            fn = _loops.get(name, _compile)
+            if fn is _compile:
+                try:
+                    fn = _compile(name)
+                except Exception as exc:  # noqa: BLE001 - a missing loop must not break a run
+                    _fail(name, exc)
+                    fn = None
+                _loops[name] = fn
+    if fn is None:
+        return False
+    try:
+        fn(*args)
+    except _numba.core.errors.NumbaError as exc:  # compile failure for these argument types
+        with _lock:
+            _loops[name] = None
+        _fail(name, exc)
+        return False
+    return True
+
+
+def _fail(name: str, exc: BaseException) -> None:
+    warnings.warn(f"pyonnx: compiled loop {name!r} is unavailable ({type(exc).__name__}: "
+                  f"{str(exc).splitlines()[0] if str(exc) else ''}); using the NumPy path",
+                  RuntimeWarning, stacklevel=3)
+
+
+@contextlib.contextmanager
+def disabled() -> Iterator[None]:
+    """Inside this block every kernel takes its NumPy path (tests compare the two paths)."""
+    global _disabled_depth
+    with _lock:
+        _disabled_depth += 1
+    try:
+        yield
+    finally:
+        with _lock:
+            _disabled_depth -= 1

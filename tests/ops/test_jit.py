@@ -1,0 +1,70 @@
+"""The optional compiled-loop mechanism (pyonnx.ops.jit): switches, fallback, failure handling.
+
+The loops themselves are tested against the NumPy paths in test_jit_<family>.py.
+"""
+
+from __future__ import annotations
+
+import sys
+import types
+import warnings
+
+import numpy as np
+import pytest
+
+from pyonnx.ops import jit
+
+
+def _axpy(y, x, a):
+    """y += a * x (a loop in numba's subset, for the mechanism tests)."""
+    for i in range(y.shape[0]):
+        y[i] += a * x[i]
+
+
+@pytest.fixture
+def fake_loops(monkeypatch):
+    """A loop module ``pyonnx.ops.jit.fake_loops`` holding ``_axpy`` as ``axpy``."""
+    mod = types.ModuleType("pyonnx.ops.jit.fake_loops")
+    mod.axpy = _axpy
+    monkeypatch.setitem(sys.modules, "pyonnx.ops.jit.fake_loops", mod)
+    monkeypatch.setattr(jit, "_loops", {})
+    return mod
+
+
+def test_env_switch_turns_loops_off(monkeypatch, fake_loops):
+    monkeypatch.setenv("PYONNX_JIT", "0")
+    assert not jit.available()
+    y = np.zeros(4)
+    assert jit.call("fake_loops.axpy", y, np.ones(4), 2.0) is False
+    assert not y.any()  # nothing ran
+
+
+def test_disabled_block_turns_loops_off(fake_loops):
+    with jit.disabled():
+        assert not jit.available()
+        y = np.zeros(4)
+        assert jit.call("fake_loops.axpy", y, np.ones(4), 2.0) is False
+        assert not y.any()
+
+
+def test_missing_loop_warns_once_and_falls_back(fake_loops):
+    if not jit.available():
+        pytest.skip("numba is not installed: no loop is ever attempted")
+    with pytest.warns(RuntimeWarning, match="no_such_loop"):
+        assert jit.call("fake_loops.no_such_loop", np.zeros(2)) is False
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the second call is silent
+        assert jit.call("fake_loops.no_such_loop", np.zeros(2)) is False
+
+
+
+def test_loop_runs_and_type_failure_falls_back(fake_loops):
+    pytest.importorskip("numba", reason="numba (the optional 'fast' extra) is not installed")
+    assert jit.available()
+    y = np.zeros(5, dtype=np.float32)
+    assert jit.call("fake_loops.axpy", y, np.arange(5, dtype=np.float32), np.float32(2)) is True
+    np.testing.assert_array_equal(y, [0, 2, 4, 6, 8])
+    # arguments numba cannot type (an object array) make the loop unavailable, with a warning
+    with pytest.warns(RuntimeWarning, match="fake_loops.axpy"):
+        assert jit.call("fake_loops.axpy", np.zeros(2, dtype=object), np.zeros(2), 1.0) is False
+    assert jit.call("fake_loops.axpy", y, y, np.float32(1)) is False  # stays off afterwards
