@@ -10,7 +10,7 @@ from pyonnx.ir import Attribute, AttributeType, DataType, Graph, Model, Node, Te
 from pyonnx.optimizer import PassManager, copy_model, optimize
 from pyonnx.optimizer.passes import (
     CancelTransposes, ConstantFolding, EliminateDeadCode, EliminateIdentity, FoldConvBatchNorm,
-    FoldShapes, FuseActivation, FuseMatMulAdd,
+    FoldShapes, FuseActivation, FuseConvAdd, FuseMatMulAdd,
 )
 
 F = DataType.FLOAT
@@ -199,6 +199,89 @@ def test_fuse_activation_needs_single_use() -> None:
     assert FuseActivation()(m).modified
     assert ops(m) == ["FusedGemm"]
     np.testing.assert_array_equal(run(m, feeds)[0], ref[0])
+
+
+def _conv_add_model(op: str = "Add", z_shape: tuple = (1, 4, 5, 5), z_first: bool = False,
+                    act: str | None = "Relu", extra_use: bool = False, opset: int = 18) -> Model:
+    """Conv(x) (+ Z) (-> act): a residual block's tail."""
+    rng = np.random.default_rng(3)
+    x, z, c, s = tval("x", (1, 3, 5, 5)), tval("z", z_shape), Value("c"), Value("s")
+    w = init("w", rng.standard_normal((4, 3, 3, 3)).astype(np.float32))
+    b = init("b", rng.standard_normal(4).astype(np.float32))
+    nodes = [Node("Conv", [x, w, b], [c], attributes=[ints("pads", [1, 1, 1, 1])]),
+             Node(op, [z, c] if z_first else [c, z], [s])]
+    outs = [s]
+    if act:
+        y = Value("y")
+        nodes.append(Node(act, [s], [y]))
+        outs = [y]
+    if extra_use:
+        e = Value("e")
+        nodes.append(Node("Neg", [c], [e]))
+        outs.append(e)
+    return model_of(nodes, [x, z], outs, [w, b], opset=opset)
+
+
+def _conv_add_feeds(z_shape: tuple = (1, 4, 5, 5)) -> dict:
+    rng = np.random.default_rng(4)
+    return {"x": rng.standard_normal((1, 3, 5, 5)).astype(np.float32),
+            "z": rng.standard_normal(z_shape).astype(np.float32)}
+
+
+@pytest.mark.parametrize("op,z_first,act", [("Add", False, "Relu"), ("Add", True, "Relu"),
+                                            ("Sum", False, "Relu"), ("Add", False, None),
+                                            ("Sum", True, "LeakyRelu")])
+def test_fuse_conv_add_then_activation(op: str, z_first: bool, act: str | None) -> None:
+    m = _conv_add_model(op, z_first=z_first, act=act)
+    feeds = _conv_add_feeds()
+    ref = run(m, feeds)
+    PassManager([FuseConvAdd(), FuseActivation(), EliminateDeadCode()])(m)
+    assert [(n.domain, n.op_type) for n in m.graph.nodes] == [("pyonnx", "FusedConv")]
+    fused = m.graph.nodes[0]
+    assert [v.name for v in fused.inputs] == ["x", "w", "b", "z"]
+    assert (fused.attributes["activation"].value if "activation" in fused.attributes
+            else "") == (act or "")
+    np.testing.assert_allclose(run(m, feeds)[0], ref[0], rtol=1e-6, atol=1e-6)
+    assert pyonnx.infer_shapes(m).graph.outputs[0].type.shape == (1, 4, 5, 5)
+
+
+@pytest.mark.parametrize("z_shape", [(4, 1, 1), (2, 1, 4, 5, 5)])
+def test_fuse_conv_add_broadcasting_addend(z_shape: tuple) -> None:
+    # a per-channel addend adds in place; one that widens the result is added out of place
+    m = _conv_add_model(z_shape=z_shape)
+    feeds = _conv_add_feeds(z_shape)
+    ref = run(m, feeds)
+    assert FuseConvAdd()(m).modified
+    out = run(m, feeds)[0]
+    assert out.shape == ref[0].shape
+    np.testing.assert_allclose(out, ref[0], rtol=1e-6, atol=1e-6)
+
+
+def test_fuse_conv_add_keeps_a_conv_output_read_elsewhere() -> None:
+    m = _conv_add_model(extra_use=True)
+    assert not FuseConvAdd()(m).modified
+    # activation first, then the add: act(conv) + z is not act(conv + z), so nothing fuses
+    rng = np.random.default_rng(3)
+    x, z, c, r, y = tval("x", (1, 3, 5, 5)), tval("z", (1, 4, 5, 5)), Value("c"), Value("r"), \
+        Value("y")
+    w = init("w", rng.standard_normal((4, 3, 3, 3)).astype(np.float32))
+    m = model_of([Node("Conv", [x, w], [c], attributes=[ints("pads", [1, 1, 1, 1])]),
+                  Node("Relu", [c], [r]), Node("Add", [r, z], [y])], [x, z], [y], [w])
+    feeds = _conv_add_feeds()
+    ref = run(m, feeds)
+    PassManager([FuseConvAdd(), FuseActivation(), EliminateDeadCode()])(m)
+    assert ops(m) == ["FusedConv", "Add"]
+    np.testing.assert_array_equal(run(m, feeds)[0], ref[0])
+
+
+def test_fused_conv_addend_of_another_type_fails_as_add() -> None:
+    m = _conv_add_model(act=None)
+    assert FuseConvAdd()(m).modified
+    feeds = _conv_add_feeds()
+    feeds["z"] = feeds["z"].astype(np.float64)
+    m.graph.inputs[1].type = TensorType(DataType.DOUBLE, (1, 4, 5, 5))
+    with pytest.raises(pyonnx.PyOnnxError, match="element types"):
+        run(m, feeds)
 
 
 def test_session_never_modifies_callers_model_and_levels() -> None:

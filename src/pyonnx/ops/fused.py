@@ -1,7 +1,8 @@
 """Fused kernels of pyonnx's internal domain ``pyonnx`` (version 1), emitted by the graph
 optimizer (:mod:`pyonnx.optimizer.passes`) at session creation; models never contain them.
 
-* ``FusedConv(X, W, B)``: Conv followed by an activation.
+* ``FusedConv(X, W, B, Z)``: Conv, plus an optional tensor ``Z`` (a residual Add folded in),
+  followed by an optional activation.
 * ``FusedGemm(A, B, C)``: Gemm followed by an activation.
 * ``FusedMatMul(A, B, bias)``: MatMul, plus an optional constant bias (an ``Add`` folded in),
   followed by an optional activation.
@@ -84,16 +85,20 @@ def _check_params(activation: str, params: Sequence[float] | None) -> Sequence[f
 
 
 @kernel("FusedConv", versions=(1,), domain=DOMAIN)
-def fused_conv(X: np.ndarray, W: np.ndarray, B: np.ndarray | None = None, *,
+def fused_conv(X: np.ndarray, W: np.ndarray, B: np.ndarray | None = None,
+               Z: np.ndarray | None = None, *,
                auto_pad: str = "NOTSET", dilations: Sequence[int] | None = None,
                group: int = 1, kernel_shape: Sequence[int] | None = None,
                pads: Sequence[int] | None = None, strides: Sequence[int] | None = None,
                activation: str = "", activation_params: Sequence[float] | None = None,
                ctx: KernelContext | None = None) -> tuple[np.ndarray]:
-    """``activation(Conv(X, W, B))`` with Conv's attributes."""
+    """``activation(Conv(X, W, B) + Z)`` with Conv's attributes; ``Z`` broadcasts as Add's
+    second input does."""
     params = _check_params(activation, activation_params)
     (y,) = conv(X, W, B, auto_pad=auto_pad, dilations=dilations, group=group,
                 kernel_shape=kernel_shape, pads=pads, strides=strides, ctx=ctx)
+    if Z is not None:
+        y = _add_into(y, Z)
     return (apply_activation(y, activation, params),)
 
 
@@ -116,19 +121,25 @@ def fused_matmul(A: np.ndarray, B: np.ndarray, bias: np.ndarray | None = None, *
     params = _check_params(activation, activation_params)
     (y,) = matmul(A, B, ctx=ctx)
     if bias is not None:
-        if bias.dtype != y.dtype:
-            raise ExecutionError(f"Add: inputs have element types {y.dtype} and {bias.dtype}; "
-                                 f"they must be the same")
-        try:
-            shape = np.broadcast_shapes(y.shape, bias.shape)
-        except ValueError:
-            raise ExecutionError(f"Add: shapes {list(y.shape)} and {list(bias.shape)} cannot be "
-                                 f"broadcast together") from None
-        if shape == y.shape and y.flags.writeable and y.ndim > 0:
-            y += bias  # the product is ours: add in place
-        else:
-            y = np.add(y, bias)
+        y = _add_into(y, bias)
     return (apply_activation(y, activation, params),)
+
+
+def _add_into(y: np.ndarray, other: np.ndarray) -> np.ndarray:
+    """``y + other`` as the folded Add computes it, in place when ``y`` (a result the fused
+    kernel just computed) already has the broadcast shape."""
+    if other.dtype != y.dtype:
+        raise ExecutionError(f"Add: inputs have element types {y.dtype} and {other.dtype}; "
+                             f"they must be the same")
+    try:
+        shape = np.broadcast_shapes(y.shape, other.shape)
+    except ValueError:
+        raise ExecutionError(f"Add: shapes {list(y.shape)} and {list(other.shape)} cannot be "
+                             f"broadcast together") from None
+    if shape == y.shape and y.flags.writeable and y.ndim > 0:
+        y += other  # the product is ours: add in place
+        return y
+    return np.add(y, other)
 
 
 @kernel("FoldBatchNormIntoConv", versions=(1,), domain=DOMAIN)

@@ -10,8 +10,8 @@ level                     passes
 1  ORT_ENABLE_BASIC       constant folding, shape folding, identity and dead-code removal,
                           transpose cancellation, Conv+BatchNormalization folding (onnxruntime
                           counts these semantics-preserving rewrites as basic)
-2  ORT_ENABLE_EXTENDED    + MatMul+Add and Conv/Gemm/MatMul+activation fusion into the
-                          ``pyonnx`` domain's fused kernels
+2  ORT_ENABLE_EXTENDED    + MatMul+Add, Conv+Add (residual) and Conv/Gemm/MatMul+activation
+                          fusion into the ``pyonnx`` domain's fused kernels
 3, 99 (LAYOUT, ALL)       as EXTENDED (NumPy has no layout to choose)
 ========================  =====================================================================
 """
@@ -29,6 +29,7 @@ from pyonnx.optimizer.passes import (
     FoldConvBatchNorm,
     FoldShapes,
     FuseActivation,
+    FuseConvAdd,
     FuseMatMulAdd,
 )
 
@@ -56,7 +57,7 @@ def passes_for_level(level: int, *, max_fold_bytes: int | None = None) -> list[P
                          FoldConvBatchNorm(), EliminateDeadCode()]
     if level < ENABLE_EXTENDED:
         return basic
-    return basic + [FuseMatMulAdd(), FuseActivation(), EliminateDeadCode()]
+    return basic + [FuseMatMulAdd(), FuseConvAdd(), FuseActivation(), EliminateDeadCode()]
 
 
 def optimize(model: Model, level: int = ENABLE_ALL, *, max_iterations: int = 8,

@@ -29,9 +29,19 @@ from pyonnx.shape_inference.symbolic import dim_add, dim_exact_div, is_concrete
 
 MS = "com.microsoft"
 
-shape_rule("FusedConv", versions=(1,), domain="pyonnx")(conv)
 shape_rule("FusedGemm", versions=(1,), domain="pyonnx")(gemm)
-shape_rule("FusedMatMul", versions=(1,), domain="pyonnx")(matmul)
+
+
+@shape_rule(("FusedConv", "FusedMatMul"), versions=(1,), domain="pyonnx")
+def fused_with_addend(ctx: InferenceContext) -> TensorType | None:
+    """Conv or MatMul, then broadcast with the folded Add's other input (Z or bias)."""
+    fused_conv = ctx.node.op_type == "FusedConv"
+    out = conv(ctx) if fused_conv else matmul(ctx)
+    addend = 3 if fused_conv else 2
+    if out is None or not ctx.has_input(addend):
+        return out
+    shape = None if out.shape is None else broadcast([out.shape, ctx.shape(addend)], ctx)
+    return tensor(out.elem_type, shape)
 
 
 @shape_rule(("BiasAdd", "BiasGelu", "FastGelu", "Gelu", "QuickGelu", "BiasSoftmax",

@@ -7,7 +7,8 @@ from pyonnx.optimizer.passes.eliminate_identity import EliminateIdentity
 from pyonnx.optimizer.passes.fold_conv_bn import FoldConvBatchNorm
 from pyonnx.optimizer.passes.fold_shapes import FoldShapes
 from pyonnx.optimizer.passes.fuse_activation import FuseActivation
+from pyonnx.optimizer.passes.fuse_conv_add import FuseConvAdd
 from pyonnx.optimizer.passes.fuse_matmul_add import FuseMatMulAdd
 
 __all__ = ["CancelTransposes", "ConstantFolding", "EliminateDeadCode", "EliminateIdentity",
-           "FoldConvBatchNorm", "FoldShapes", "FuseActivation", "FuseMatMulAdd"]
+           "FoldConvBatchNorm", "FoldShapes", "FuseActivation", "FuseConvAdd", "FuseMatMulAdd"]

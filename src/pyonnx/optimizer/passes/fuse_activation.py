@@ -64,8 +64,9 @@ class FuseActivation(GraphPass):
 
 def _anchor(node: Node, model: Model) -> str | None:
     """The fused op_type a node can become, or None."""
-    if node.domain == FUSED_DOMAIN and node.op_type == "FusedMatMul":
-        return None if attr(node, "activation", "") else "FusedMatMul"
+    if node.domain == FUSED_DOMAIN and node.op_type in ("FusedMatMul", "FusedConv"):
+        # a fused MatMul+Add or Conv+Add that has no activation yet
+        return None if attr(node, "activation", "") else node.op_type
     if not is_standard(node) or node.op_type not in _FUSED_NAME or len(node.outputs) != 1:
         return None
     if node.op_type == "Gemm" and since_version(model, node) < 7:

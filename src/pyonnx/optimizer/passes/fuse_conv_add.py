@@ -1,0 +1,74 @@
+"""Conv + Add (or two-input Sum) of another tensor -> pyonnx::FusedConv(X, W, B, Z).
+
+Residual blocks (ResNet, ShuffleNet) add a shortcut to a convolution's output and then apply an
+activation. The fused kernel adds ``Z`` in place into the freshly computed convolution (no
+allocation, one pass fewer), and FuseActivation, which runs after this pass, can then fold the
+activation in as well: ``act(Conv(X, W, B) + Z)`` as one node, as onnxruntime's FusedConv does.
+
+Only a plain Conv whose output is read by nothing but the Add is fused (the unfused sum must
+not be needed elsewhere). The kernel checks at run time what Add would check (equal element
+types, broadcastable shapes) and raises Add's errors; a broadcast that widens the result falls
+back to an out-of-place add.
+"""
+
+from __future__ import annotations
+
+from pyonnx.ir import Graph, Model, Node, TensorType
+from pyonnx.optimizer._core import GraphPass
+from pyonnx.optimizer._rewrite import (
+    insert_node, is_standard, protected_values, since_version, single_consumer,
+)
+
+__all__ = ["FuseConvAdd"]
+
+FUSED_DOMAIN = "pyonnx"
+
+
+class FuseConvAdd(GraphPass):
+    """``Add(Conv(X, W, B), Z)`` or ``Add(Z, Conv(...))`` (or ``Sum`` of the two) ->
+    ``FusedConv(X, W, B, Z)``."""
+
+    name = "fuse_conv_add"
+
+    def rewrite(self, graph: Graph, model: Model) -> bool:
+        keep = protected_values(model)
+        modified = False
+        for conv in list(graph.nodes):
+            if conv.graph is not graph or conv.op_type != "Conv" or not is_standard(conv) \
+                    or len(conv.outputs) != 1:
+                continue
+            y = conv.outputs[0]
+            add = single_consumer(y, keep)
+            if add is None or add.graph is not graph or not _is_binary_sum(add, model):
+                continue
+            z = add.inputs[1] if add.inputs[0] is y else add.inputs[0]
+            if z is None or z is y or _known_different_types(y, z):
+                continue
+            out = add.outputs[0]
+            graph.remove(add)
+            inputs = list(conv.inputs) + [None] * (3 - len(conv.inputs))
+            # Add(Conv(X, W, B), Z) -> FusedConv(X, W, B, Z)
+            fused = Node("FusedConv", inputs[:3] + [z], [out], domain=FUSED_DOMAIN,
+                         name=conv.name or add.name, attributes=list(conv.attributes.values()))
+            insert_node(graph, fused, conv)
+            graph.remove(conv)
+            model.opset_imports.setdefault(FUSED_DOMAIN, 1)
+            modified = True
+        return modified
+
+
+def _is_binary_sum(node: Node, model: Model) -> bool:
+    """An Add or Sum of exactly two inputs with NumPy broadcasting (not the legacy forms)."""
+    if not is_standard(node) or len(node.inputs) != 2 or len(node.outputs) != 1:
+        return False
+    if node.op_type == "Add":
+        return "broadcast" not in node.attributes and "axis" not in node.attributes \
+            and since_version(model, node) >= 7
+    return node.op_type == "Sum" and since_version(model, node) >= 8
+
+
+def _known_different_types(a: object, b: object) -> bool:
+    """Both element types are declared and differ: the Add must fail as itself."""
+    ta, tb = getattr(a, "type", None), getattr(b, "type", None)
+    return isinstance(ta, TensorType) and isinstance(tb, TensorType) \
+        and ta.elem_type is not None and tb.elem_type is not None and ta.elem_type != tb.elem_type
