@@ -205,10 +205,13 @@ def _conv_add_model(op: str = "Add", z_shape: tuple = (1, 4, 5, 5), z_first: boo
                     act: str | None = "Relu", extra_use: bool = False, opset: int = 18) -> Model:
     """Conv(x) (+ Z) (-> act): a residual block's tail."""
     rng = np.random.default_rng(3)
-    x, z, c, s = tval("x", (1, 3, 5, 5)), tval("z", z_shape), Value("c"), Value("s")
+    x, z0, z, c, s = tval("x", (1, 3, 5, 5)), tval("z0", z_shape), Value("z"), Value("c"), \
+        Value("s")
     w = init("w", rng.standard_normal((4, 3, 3, 3)).astype(np.float32))
     b = init("b", rng.standard_normal(4).astype(np.float32))
+    # Z is computed after the Conv (as a ResNet shortcut is): the fused node goes where the Add was
     nodes = [Node("Conv", [x, w, b], [c], attributes=[ints("pads", [1, 1, 1, 1])]),
+             Node("Neg", [z0], [z]),
              Node(op, [z, c] if z_first else [c, z], [s])]
     outs = [s]
     if act:
@@ -219,13 +222,13 @@ def _conv_add_model(op: str = "Add", z_shape: tuple = (1, 4, 5, 5), z_first: boo
         e = Value("e")
         nodes.append(Node("Neg", [c], [e]))
         outs.append(e)
-    return model_of(nodes, [x, z], outs, [w, b], opset=opset)
+    return model_of(nodes, [x, z0], outs, [w, b], opset=opset)
 
 
 def _conv_add_feeds(z_shape: tuple = (1, 4, 5, 5)) -> dict:
     rng = np.random.default_rng(4)
     return {"x": rng.standard_normal((1, 3, 5, 5)).astype(np.float32),
-            "z": rng.standard_normal(z_shape).astype(np.float32)}
+            "z0": rng.standard_normal(z_shape).astype(np.float32)}
 
 
 @pytest.mark.parametrize("op,z_first,act", [("Add", False, "Relu"), ("Add", True, "Relu"),
@@ -236,8 +239,8 @@ def test_fuse_conv_add_then_activation(op: str, z_first: bool, act: str | None) 
     feeds = _conv_add_feeds()
     ref = run(m, feeds)
     PassManager([FuseConvAdd(), FuseActivation(), EliminateDeadCode()])(m)
-    assert [(n.domain, n.op_type) for n in m.graph.nodes] == [("pyonnx", "FusedConv")]
-    fused = m.graph.nodes[0]
+    assert [(n.domain, n.op_type) for n in m.graph.nodes] == [("", "Neg"), ("pyonnx", "FusedConv")]
+    fused = m.graph.nodes[1]
     assert [v.name for v in fused.inputs] == ["x", "w", "b", "z"]
     assert (fused.attributes["activation"].value if "activation" in fused.attributes
             else "") == (act or "")
@@ -262,8 +265,8 @@ def test_fuse_conv_add_keeps_a_conv_output_read_elsewhere() -> None:
     assert not FuseConvAdd()(m).modified
     # activation first, then the add: act(conv) + z is not act(conv + z), so nothing fuses
     rng = np.random.default_rng(3)
-    x, z, c, r, y = tval("x", (1, 3, 5, 5)), tval("z", (1, 4, 5, 5)), Value("c"), Value("r"), \
-        Value("y")
+    x, z, c, r, y = tval("x", (1, 3, 5, 5)), tval("z0", (1, 4, 5, 5)), Value("c"), \
+        Value("r"), Value("y")
     w = init("w", rng.standard_normal((4, 3, 3, 3)).astype(np.float32))
     m = model_of([Node("Conv", [x, w], [c], attributes=[ints("pads", [1, 1, 1, 1])]),
                   Node("Relu", [c], [r]), Node("Add", [r, z], [y])], [x, z], [y], [w])
@@ -278,7 +281,7 @@ def test_fused_conv_addend_of_another_type_fails_as_add() -> None:
     m = _conv_add_model(act=None)
     assert FuseConvAdd()(m).modified
     feeds = _conv_add_feeds()
-    feeds["z"] = feeds["z"].astype(np.float64)
+    feeds["z0"] = feeds["z0"].astype(np.float64)
     m.graph.inputs[1].type = TensorType(DataType.DOUBLE, (1, 4, 5, 5))
     with pytest.raises(pyonnx.PyOnnxError, match="element types"):
         run(m, feeds)

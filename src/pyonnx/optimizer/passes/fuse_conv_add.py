@@ -45,12 +45,13 @@ class FuseConvAdd(GraphPass):
             if z is None or z is y or _known_different_types(y, z):
                 continue
             out = add.outputs[0]
-            graph.remove(add)
             inputs = list(conv.inputs) + [None] * (3 - len(conv.inputs))
-            # Add(Conv(X, W, B), Z) -> FusedConv(X, W, B, Z)
+            # Add(Conv(X, W, B), Z) -> FusedConv(X, W, B, Z), where the Add was: Z may be
+            # computed after the Conv
             fused = Node("FusedConv", inputs[:3] + [z], [out], domain=FUSED_DOMAIN,
                          name=conv.name or add.name, attributes=list(conv.attributes.values()))
-            insert_node(graph, fused, conv)
+            insert_node(graph, fused, add)
+            graph.remove(add)
             graph.remove(conv)
             model.opset_imports.setdefault(FUSED_DOMAIN, 1)
             modified = True
