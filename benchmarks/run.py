@@ -46,6 +46,16 @@ def geomean(xs: list[float]) -> float | None:
     return math.exp(sum(math.log(x) for x in xs) / len(xs)) if xs else None
 
 
+def _numpy_only(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The same figures for pyonnx without compiled loops, when the run measured it."""
+    pairs = [(r["ratio"]["onnxruntime"] / r["ratio"]["pyonnx-numpy"], r["model"]) for r in rows
+             if "pyonnx-numpy" in r["ratio"]]
+    if not pairs:
+        return {}
+    return {"numpy_only_geomean_ratio_vs_onnxruntime": geomean([p[0] for p in pairs]),
+            "numpy_only_worst": max(pairs)}
+
+
 def summarize(results: list[dict[str, Any]]) -> dict[str, Any]:
     """The acceptance figures over all results."""
     out: dict[str, Any] = {"compiled_loops": results[0].get("compiled_loops") if results else None}
@@ -58,6 +68,7 @@ def summarize(results: list[dict[str, Any]]) -> dict[str, Any]:
             "models_ge_5ms": len(big),
             "geomean_ratio_vs_onnxruntime": geomean(ratios),
             "worst": max(((r["ratio"]["onnxruntime"], r["model"]) for r in big), default=None),
+            **_numpy_only(big),
             "small_models": {r["model"]: {
                 "ratio": r["ratio"]["onnxruntime"],
                 "dispatch_us_per_node": r.get("profile", {}).get("dispatch_us_per_node")}
@@ -71,9 +82,20 @@ def summarize(results: list[dict[str, Any]]) -> dict[str, Any]:
     out["onnxruntime_speedup_vs_reference_geomean"] = geomean(
         [r["ratio"]["onnxruntime"] / r["ratio"]["reference"] for r in with_ref
          if "onnxruntime" in r["ratio"]])
+    numpy_ref = [r["ratio"]["pyonnx-numpy"] / r["ratio"]["reference"] for r in with_ref
+                 if "pyonnx-numpy" in r["ratio"]]
+    if numpy_ref:
+        out["numpy_only_speedup_vs_reference_geomean"] = geomean(numpy_ref)
     mem = [r["memory_ratio"] for r in results if r.get("memory_ratio")]
     out["memory_ratio_max"] = max(mem) if mem else None
     out["memory_ratio_geomean"] = geomean(mem)
+    numpy_mem = [r["engines"]["pyonnx-numpy"]["peak_rss_mb"]
+                 / r["engines"]["onnxruntime"]["peak_rss_mb"] for r in results
+                 if r["engines"].get("pyonnx-numpy", {}).get("peak_rss_mb")
+                 and r["engines"].get("onnxruntime", {}).get("peak_rss_mb")]
+    if numpy_mem:
+        out["numpy_only_memory_ratio_max"] = max(numpy_mem)
+        out["numpy_only_memory_ratio_geomean"] = geomean(numpy_mem)
     return out
 
 
@@ -86,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
                                                  "these comma-separated strings")
     ap.add_argument("--no-reference", action="store_true")
     ap.add_argument("--no-memory", action="store_true")
+    ap.add_argument("--numpy-too", action="store_true",
+                    help="also measure pyonnx without its compiled loops (engine pyonnx-numpy)")
     ap.add_argument("--reference-timeout", type=float, default=60.0)
     args = ap.parse_args(argv)
     wanted = [w for w in args.models.split(",") if w]
@@ -94,7 +118,8 @@ def main(argv: list[str] | None = None) -> int:
         if wanted and not any(w in os.path.basename(path) for w in wanted):
             continue
         for batch in (1, 8):
-            engines = ["pyonnx", "onnxruntime"]
+            engines = ["pyonnx"] + (["pyonnx-numpy"] if args.numpy_too else []) \
+                + ["onnxruntime"]
             if batch == 1 and not args.no_reference:
                 engines.append("reference")
             res = bench_model(path, engines, runs=args.runs, threads=args.threads, batch=batch,

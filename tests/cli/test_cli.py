@@ -72,3 +72,29 @@ def test_console_script_help_for_every_command() -> None:
         r = subprocess.run([sys.executable, "-m", "pyonnx.cli.main", c, "--help"],
                            capture_output=True, text=True)
         assert r.returncode == 0 and "usage: pyonnx" in r.stdout, (c, r.stderr)
+
+
+def test_bench_side_by_side(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
+    """``pyonnx bench`` times pyonnx, its NumPy-only form and onnxruntime in one run, with a
+    peak-memory worker per engine, and writes the figures as JSON."""
+    pytest.importorskip("onnxruntime", reason="onnxruntime (a test dependency) is the engine "
+                                              "compared with")
+    out_json = tmp_path / "bench.json"
+    assert main(["bench", DEMO_MODEL, "--compare", "onnxruntime,pyonnx-numpy", "--runs", "3",
+                 "--batch", "4", "--profile", "--json", str(out_json)]) == 0
+    text = capsys.readouterr().out
+    assert "digits.onnx  batch 4" in text and "compiled loops:" in text
+    import json
+
+    res = json.loads(out_json.read_text())
+    assert set(res["engines"]) == {"pyonnx", "pyonnx-numpy", "onnxruntime"}
+    for eng, v in res["engines"].items():
+        assert v["median_ms"] > 0 and v["p90_ms"] >= v["median_ms"], eng
+        assert v["peak_rss_mb"] > 10, eng  # each engine measured in its own process
+    assert set(res["ratio"]) == {"pyonnx-numpy", "onnxruntime"}
+    assert res["profile"]["nodes_per_run"] > 0 and res["profile"]["ops"]
+
+
+def test_bench_rejects_an_unknown_engine(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", DEMO_MODEL, "--compare", "tensorflow"]) == 2
+    assert "unknown engine 'tensorflow'" in capsys.readouterr().err

@@ -27,7 +27,9 @@ from typing import Any
 from pyonnx.cli._benchfeeds import dynamic_batch, make_feeds
 from pyonnx.ops import jit
 
-ENGINES = ("pyonnx", "onnxruntime", "reference")
+#: "pyonnx-numpy" is pyonnx with its optional compiled loops turned off (``PYONNX_JIT=0``): the
+#: plain install, measured beside the default in the same run when numba is installed.
+ENGINES = ("pyonnx", "pyonnx-numpy", "onnxruntime", "reference")
 _CONTROL_FLOW = {"If", "Loop", "Scan", "SequenceMap"}
 
 
@@ -40,7 +42,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "pyonnx/other.")
     p.add_argument("model", help="path to an .onnx file")
     p.add_argument("--compare", default="", help="comma-separated engines to compare with: "
-                                                  "onnxruntime, reference")
+                                                  "onnxruntime, reference, pyonnx-numpy "
+                                                  "(pyonnx without its compiled loops)")
     p.add_argument("--runs", type=int, default=20, help="timed runs per engine (default 20)")
     p.add_argument("--warmup", type=int, default=2, help="untimed runs first (default 2)")
     p.add_argument("--threads", type=int, default=0,
@@ -63,13 +66,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def make_session(engine: str, model: str, threads: int = 0, level: int = 99) -> Any:
     """A session of ``engine`` with an onnxruntime-style ``run`` and ``get_inputs``."""
-    if engine == "pyonnx":
+    if engine in ("pyonnx", "pyonnx-numpy"):
         import pyonnx
 
         so = pyonnx.SessionOptions()
         so.graph_optimization_level = level
         so.intra_op_num_threads = threads
-        return pyonnx.InferenceSession(model, so)
+        sess = pyonnx.InferenceSession(model, so)
+        return sess if engine == "pyonnx" else _NumPyOnlySession(sess)
     if engine == "onnxruntime":
         import onnxruntime as ort
 
@@ -80,6 +84,20 @@ def make_session(engine: str, model: str, threads: int = 0, level: int = 99) -> 
     if engine == "reference":
         return _ReferenceSession(model)
     raise ValueError(f"unknown engine {engine!r} (known: {', '.join(ENGINES)})")
+
+
+class _NumPyOnlySession:
+    """A pyonnx session whose runs take the NumPy path of every kernel (no compiled loops)."""
+
+    def __init__(self, sess: Any) -> None:
+        self._sess = sess
+
+    def get_inputs(self) -> list[Any]:
+        return self._sess.get_inputs()
+
+    def run(self, names: Any, feeds: dict[str, Any]) -> list[Any]:
+        with jit.disabled():
+            return self._sess.run(names, feeds)
 
 
 class _ReferenceSession:
@@ -278,6 +296,9 @@ def rss_mb(key):
                 return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 import numpy
+if engine == "pyonnx-numpy":
+    os.environ["PYONNX_JIT"] = "0"
+    engine = "pyonnx"
 if engine == "pyonnx":
     import pyonnx
     so = pyonnx.SessionOptions(); so.graph_optimization_level = int(level)
