@@ -21,11 +21,18 @@ def _axpy(y, x, a):
         y[i] += a * x[i]
 
 
+def _reciprocal(y, x):
+    """y = 1 / x elementwise (division by zero must follow NumPy, not Python)."""
+    for i in range(y.shape[0]):
+        y[i] = 1.0 / x[i]
+
+
 @pytest.fixture
 def fake_loops(monkeypatch):
     """A loop module ``pyonnx.ops.jit.fake_loops`` holding ``_axpy`` as ``axpy``."""
     mod = types.ModuleType("pyonnx.ops.jit.fake_loops")
     mod.axpy = _axpy
+    mod.reciprocal = _reciprocal
     monkeypatch.setitem(sys.modules, "pyonnx.ops.jit.fake_loops", mod)
     monkeypatch.setattr(jit, "_loops", {})
     return mod
@@ -68,3 +75,10 @@ def test_loop_runs_and_type_failure_falls_back(fake_loops):
     with pytest.warns(RuntimeWarning, match="fake_loops.axpy"):
         assert jit.call("fake_loops.axpy", np.zeros(2, dtype=object), np.zeros(2), 1.0) is False
     assert jit.call("fake_loops.axpy", y, y, np.float32(1)) is False  # stays off afterwards
+
+
+def test_division_by_zero_follows_numpy(fake_loops):
+    pytest.importorskip("numba", reason="numba (the optional 'fast' extra) is not installed")
+    y = np.empty(3)
+    assert jit.call("fake_loops.reciprocal", y, np.array([0.0, -0.0, 2.0])) is True
+    np.testing.assert_array_equal(y, [np.inf, -np.inf, 0.5])

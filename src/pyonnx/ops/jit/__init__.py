@@ -75,7 +75,10 @@ def describe() -> str:
 def _compile(name: str) -> Callable | None:
     module_name, _, func_name = name.rpartition(".")
     module = importlib.import_module(f"{__name__}.{module_name}")
-    return _numba.njit(cache=True, nogil=True, fastmath=_FASTMATH)(getattr(module, func_name))
+    # error_model="numpy": a float division by zero gives inf/NaN as in NumPy instead of
+    # raising ZeroDivisionError (numba's default, Python's rule)
+    return _numba.njit(cache=True, nogil=True, fastmath=_FASTMATH, error_model="numpy")(
+        getattr(module, func_name))
 
 
 def call(name: str, *args) -> bool:
