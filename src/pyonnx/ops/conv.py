@@ -6,10 +6,12 @@ is the column matrix, and a single ``np.matmul`` (batched over groups and images
 the weights. A 1x1 kernel without padding is a plain matrix product on the (strided) input;
 non-overlapping windows (kernel = stride, patch embeddings) get their columns from one transpose;
 a 2-D depthwise convolution (one input channel per group) copies columns per stride phase and
-contracts them with a product batched over the channels (other ranks sum strided views times
-per-channel weights). Column buffers are per-thread scratch reused across calls. ConvTranspose is the
-adjoint: one GEMM to columns, then a scatter-add of the columns into the output (col2im), which
-Col2Im shares. The 16-bit float types compute in float32 and are rounded once at the end.
+contracts them with a product batched over the channels, or, in float32 and float64 where numba
+is installed, runs the compiled loop ``jit/conv_loops.depthwise2d`` (other ranks sum strided
+views times per-channel weights). Column buffers are per-thread scratch reused across calls.
+ConvTranspose is the adjoint: one GEMM to columns, then a scatter-add of the columns into the
+output (col2im), which Col2Im shares. The 16-bit float types compute in float32 and are rounded
+once at the end.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from pyonnx.errors import ExecutionError
+from pyonnx.ops import jit
 from pyonnx.ops._common import as_int_list, check_alloc, compute_dtype, prod
 from pyonnx.ops._conv import (
     AUTO_PADS,
@@ -302,7 +305,14 @@ def _depthwise_2d(x: np.ndarray, w: np.ndarray, win: Window,
     columns are permuted to phase order) and contracted with one product batched over the
     channels, band of output rows by band of output rows. ``bias`` (one value per output
     channel) is added while the bands are copied into the output.
+
+    float32 and float64 take the compiled loop ``conv_loops.depthwise2d`` when it is available
+    (one pass per channel with no column copy; see :func:`_depthwise_2d_jit`).
     """
+    if x.dtype in _JIT_DTYPES and w.dtype == x.dtype:
+        y = _depthwise_2d_jit(x, w, win, bias)
+        if y is not None:
+            return y
     n_img, c, hh, ww = x.shape
     m = w.shape[0]
     mult = m // c
@@ -380,6 +390,35 @@ def _depthwise_2d(x: np.ndarray, w: np.ndarray, win: Window,
             else:
                 np.add(band, bias, out=y[img, :, q0:q1])
     return y
+
+
+_JIT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _depthwise_2d_jit(x: np.ndarray, w: np.ndarray, win: Window,
+                      bias: np.ndarray | None) -> np.ndarray | None:
+    """:func:`_depthwise_2d` by the compiled loop, or None when compiled loops are unavailable.
+
+    The loop's scratch is one channel's stride phases of the padded input and one channel's
+    outputs on the phases' row width (a few KiB, allocated per call).
+    """
+    n_img, c, _, _ = x.shape
+    m, _, kh, kw = w.shape
+    sh, sw = win.strides
+    dh, dw = win.dilations
+    oh, ow = win.out
+    hq = oh + (kh - 1) * dh // sh
+    wq = ow + (kw - 1) * dw // sw
+    y = np.empty((n_img, m, oh, ow), dtype=x.dtype)
+    b = (np.zeros(1, x.dtype) if bias is None
+         else np.ascontiguousarray(bias, dtype=x.dtype).reshape(m))
+    if jit.call("conv_loops.depthwise2d", np.ascontiguousarray(x),
+                np.ascontiguousarray(w).reshape(m, kh, kw), b, int(bias is not None), y,
+                np.empty(sh * sw * hq * wq, x.dtype), np.empty((oh - 1) * wq + ow, x.dtype),
+                int(sh), int(sw), int(dh), int(dw), int(win.pads_begin[0]),
+                int(win.pads_begin[1])):
+        return y
+    return None
 
 
 def _depthwise(x: np.ndarray, w: np.ndarray, group: int, win: Window) -> np.ndarray:

@@ -1,0 +1,132 @@
+"""Compiled loops for the convolution kernels (see :mod:`pyonnx.ops.jit`).
+
+Plain functions in numba's nopython subset; ``pyonnx.ops.conv`` calls them through
+``jit.call("conv_loops.<name>", ...)`` and keeps its NumPy path as the reference.
+
+Inner loops index flat arrays with UNSIGNED offsets (``np.uint64``): numba then emits no
+negative-index wraparound test, so the loops vectorize, and no array view is made per row (a view
+costs two atomic reference-count updates, measured at 5-10 ns a row, more than a short row's
+copy). Every offset is non-negative by construction.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def depthwise2d(x: np.ndarray, w: np.ndarray, b: np.ndarray, has_bias: int, y: np.ndarray,
+                phases: np.ndarray, acc: np.ndarray, sh: int, sw: int, dh: int, dw: int,
+                pad_top: int, pad_left: int) -> None:
+    """y (N, M, OH, OW) = depthwise 2-D convolution of x (N, C, H, W) with w (M, KH, KW),
+    output channel o reading input channel o // (M / C), plus b[o] when ``has_bias``.
+
+    Per input channel, the zero-padded input is split into its stride phases
+    (``padded[a::sh, b::sw]``), each laid out flat in ``phases`` on the common phase row width
+    ``wq = OW + (KW - 1) * dw // sw``. On that grid, the inputs kernel element (p, q) sees for all
+    outputs form ONE contiguous run of a phase (phase ``(p*dh % sh, q*dw % sw)``, from its row
+    ``p*dh // sh``, column ``q*dw // sw``), so each kernel element is one long multiply-add into
+    ``acc`` (outputs on the ``wq``-wide grid, three kernel columns per pass; the columns past OW
+    are dropped when ``acc`` is copied into y). ``phases`` holds ``sh * sw * hq * wq`` elements
+    with ``hq = OH + (KH - 1) * dh // sh``; ``acc`` at least ``(OH - 1) * wq + OW``.
+    """
+    n_img, c, hh, ww = x.shape
+    m, kh, kw = w.shape
+    mult = m // c
+    oh, ow = y.shape[2], y.shape[3]
+    hq = oh + (kh - 1) * dh // sh
+    wq = ow + (kw - 1) * dw // sw
+    plane = hq * wq
+    # the last output row stops at OW: the run of every kernel element then ends inside its phase
+    length = np.uint64((oh - 1) * wq + ow)
+    xf = x.reshape(-1)
+    yf = y.reshape(-1)
+    wf = w.reshape(-1)
+    # Integer divisions cost tens of cycles, more than a short row's copy: every quotient the
+    # loops need is computed here, once.
+    # kernel element (p, q) reads its phase from offset offs[p * kw + q]
+    offs = np.empty(kh * kw, np.uint64)
+    for p in range(kh):
+        for q in range(kw):
+            offs[p * kw + q] = ((p * dh % sh) * sw + q * dw % sw) * plane \
+                + (p * dh // sh) * wq + q * dw // sw
+    # phase column j of column phase bb holds input column bb + sw * j - pad_left: the columns
+    # [jlo[bb], jhi[bb]) hold input values, the others padding
+    jlo = np.empty(sw, np.int64)
+    jhi = np.empty(sw, np.int64)
+    for bb in range(sw):
+        jlo[bb] = min(wq, max(0, -((bb - pad_left) // sw)))
+        jhi[bb] = max(jlo[bb], min(wq, (ww - 1 + pad_left - bb) // sw + 1))
+    step = np.uint64(sw)
+    # The padding positions of the phases are the same for every channel: zeroed once here, and
+    # each channel overwrites only the positions that hold input values.
+    phases[:] = 0
+    for n in range(n_img):
+        for ci in range(c):
+            cbase = (n * c + ci) * hh * ww
+            # input row r is padded row r + pad_top: row i of row phase a
+            a = pad_top % sh
+            i = pad_top // sh
+            for r in range(hh):
+                if i >= hq:
+                    break
+                row = a * sw * plane + i * wq
+                xrow = cbase + r * ww - pad_left
+                if sw == 1:
+                    dst = np.uint64(row + jlo[0])
+                    src = np.uint64(xrow + jlo[0])
+                    for j in range(np.uint64(jhi[0] - jlo[0])):
+                        phases[dst + j] = xf[src + j]
+                else:
+                    for bb in range(sw):
+                        dst = np.uint64(row + bb * plane + jlo[bb])
+                        src = np.uint64(xrow + bb + sw * jlo[bb])
+                        for j in range(np.uint64(jhi[bb] - jlo[bb])):
+                            phases[dst + j] = xf[src + step * j]
+                a += 1
+                if a == sh:
+                    a = 0
+                    i += 1
+            for mi in range(mult):
+                co = ci * mult + mi
+                wbase = co * kh * kw
+                for p in range(kh):
+                    k = p * kw
+                    q = 0
+                    while q < kw:
+                        o0 = offs[k + q]
+                        w0 = wf[wbase + k + q]
+                        if q + 3 <= kw:
+                            o1 = offs[k + q + 1]
+                            o2 = offs[k + q + 2]
+                            w1 = wf[wbase + k + q + 1]
+                            w2 = wf[wbase + k + q + 2]
+                            if k + q == 0:
+                                for t in range(length):
+                                    acc[t] = w0 * phases[o0 + t] + w1 * phases[o1 + t] \
+                                        + w2 * phases[o2 + t]
+                            else:
+                                for t in range(length):
+                                    acc[t] += w0 * phases[o0 + t] + w1 * phases[o1 + t] \
+                                        + w2 * phases[o2 + t]
+                            q += 3
+                        else:
+                            if k + q == 0:
+                                for t in range(length):
+                                    acc[t] = w0 * phases[o0 + t]
+                            else:
+                                for t in range(length):
+                                    acc[t] += w0 * phases[o0 + t]
+                            q += 1
+                ybase = (n * m + co) * oh * ow
+                bv = b[co] if has_bias else b[0]
+                src = np.uint64(0)
+                dst = np.uint64(ybase)
+                for o in range(oh):
+                    if has_bias:
+                        for j in range(np.uint64(ow)):
+                            yf[dst + j] = acc[src + j] + bv
+                    else:
+                        for j in range(np.uint64(ow)):
+                            yf[dst + j] = acc[src + j]
+                    src += np.uint64(wq)
+                    dst += np.uint64(ow)
