@@ -9,8 +9,8 @@ import pyonnx
 from pyonnx.ir import Attribute, AttributeType, DataType, Graph, Model, Node, Tensor, TensorType, Value
 from pyonnx.optimizer import PassManager, copy_model, optimize
 from pyonnx.optimizer.passes import (
-    CancelTransposes, ConstantFolding, EliminateDeadCode, EliminateIdentity, FoldConvBatchNorm,
-    FoldShapes, FuseActivation, FuseConvAdd, FuseMatMulAdd,
+    CancelTransposes, ConstantFolding, EliminateDeadCode, EliminateIdentity, FoldConvAffine,
+    FoldConvBatchNorm, FoldShapes, FuseActivation, FuseConvAdd, FuseMatMulAdd,
 )
 
 F = DataType.FLOAT
@@ -199,6 +199,68 @@ def test_fuse_activation_needs_single_use() -> None:
     assert FuseActivation()(m).modified
     assert ops(m) == ["FusedGemm"]
     np.testing.assert_array_equal(run(m, feeds)[0], ref[0])
+
+
+def _conv_affine_model(steps: list[tuple[str, tuple, bool]], with_bias: bool = True,
+                       dtype: type = np.float32) -> Model:
+    """Conv(x, w[, b]) then, per step (op, constant shape, constant first), Mul or Add of a
+    constant."""
+    rng = np.random.default_rng(5)
+    dt = DataType.from_numpy(np.dtype(dtype))
+    x = tval("x", (2, 3, 6, 6), dt)
+    w = init("w", rng.standard_normal((4, 3, 3, 3)).astype(dtype))
+    inits = [w]
+    conv_in = [x, w]
+    if with_bias:
+        b = init("b", rng.standard_normal(4).astype(dtype))
+        inits.append(b)
+        conv_in.append(b)
+    cur = Value("c0")
+    nodes = [Node("Conv", conv_in, [cur], attributes=[ints("pads", [1, 1, 1, 1])])]
+    for i, (op, shape, first) in enumerate(steps):
+        k = init(f"k{i}", (rng.standard_normal(shape) + 1.5).astype(dtype))
+        inits.append(k)
+        nxt = Value(f"c{i + 1}")
+        nodes.append(Node(op, [k, cur] if first else [cur, k], [nxt]))
+        cur = nxt
+    return model_of(nodes, [x], [cur], inits)
+
+
+@pytest.mark.parametrize("steps,with_bias", [
+    ([("Mul", (4, 1, 1), False), ("Add", (4, 1, 1), False)], True),   # BatchNorm spelled out
+    ([("Mul", (1, 4, 1, 1), True), ("Add", (4, 1, 1), True)], False),  # operands swapped
+    ([("Add", (4, 1, 1), False), ("Mul", (), False)], False),          # uniform scale
+    ([("Mul", (1,), False), ("Mul", (1, 1, 1, 1), False), ("Add", (1,), True)], True),
+])
+def test_fold_conv_affine(steps: list, with_bias: bool) -> None:
+    m = _conv_affine_model(steps, with_bias)
+    feeds = {"x": np.random.default_rng(6).standard_normal((2, 3, 6, 6)).astype(np.float32)}
+    ref = run(m, feeds)
+    PassManager([FoldConvAffine(), EliminateDeadCode()])(m)
+    assert ops(m) == ["Conv"]
+    np.testing.assert_allclose(run(m, feeds)[0], ref[0], rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("shape", [(4,), (6, 1), (1, 1, 1, 6), (2, 4, 1, 1), (1, 1, 4, 1, 1),
+                                   (3, 1, 1)])
+def test_fold_conv_affine_refuses_other_broadcasts(shape: tuple) -> None:
+    # along the last axis, along a spatial axis, over the batch, widening, or a wrong length
+    m = _conv_affine_model([("Mul", shape, False)])
+    assert not FoldConvAffine()(m).modified
+
+
+def test_fold_conv_affine_needs_constants_and_a_single_use() -> None:
+    m = _conv_affine_model([("Mul", (4, 1, 1), False)])
+    m.graph.inputs.append(m.graph.initializers["k0"])  # a feed may override the scale
+    assert not FoldConvAffine()(m).modified
+    m = _conv_affine_model([("Add", (4, 1, 1), False)])
+    m.graph.outputs.append(m.graph.nodes[0].outputs[0])  # the Conv output is a graph output
+    assert not FoldConvAffine()(m).modified
+    m = _conv_affine_model([("Add", (4, 1, 1), False)], dtype=np.float64)
+    feeds = {"x": np.random.default_rng(6).standard_normal((2, 3, 6, 6))}
+    ref = run(m, feeds)
+    assert FoldConvAffine()(m).modified
+    np.testing.assert_allclose(run(m, feeds)[0], ref[0], rtol=1e-12)
 
 
 def _conv_add_model(op: str = "Add", z_shape: tuple = (1, 4, 5, 5), z_first: bool = False,

@@ -8,8 +8,9 @@ level                     passes
 ========================  =====================================================================
 0  ORT_DISABLE_ALL        none
 1  ORT_ENABLE_BASIC       constant folding, shape folding, identity and dead-code removal,
-                          transpose cancellation, Conv+BatchNormalization folding (onnxruntime
-                          counts these semantics-preserving rewrites as basic)
+                          transpose cancellation, Conv+BatchNormalization and Conv+Mul/Add
+                          (per-channel constant) folding (onnxruntime counts these
+                          semantics-preserving rewrites as basic)
 2  ORT_ENABLE_EXTENDED    + MatMul+Add, Conv+Add (residual) and Conv/Gemm/MatMul+activation
                           fusion into the ``pyonnx`` domain's fused kernels
 3, 99 (LAYOUT, ALL)       as EXTENDED (NumPy has no layout to choose)
@@ -26,6 +27,7 @@ from pyonnx.optimizer.passes import (
     ConstantFolding,
     EliminateDeadCode,
     EliminateIdentity,
+    FoldConvAffine,
     FoldConvBatchNorm,
     FoldShapes,
     FuseActivation,
@@ -54,7 +56,7 @@ def passes_for_level(level: int, *, max_fold_bytes: int | None = None) -> list[P
         return []
     folding = ConstantFolding() if max_fold_bytes is None else ConstantFolding(max_fold_bytes)
     basic: list[Pass] = [FoldShapes(), folding, EliminateIdentity(), CancelTransposes(),
-                         FoldConvBatchNorm(), EliminateDeadCode()]
+                         FoldConvBatchNorm(), FoldConvAffine(), EliminateDeadCode()]
     if level < ENABLE_EXTENDED:
         return basic
     return basic + [FuseMatMulAdd(), FuseConvAdd(), FuseActivation(), EliminateDeadCode()]

@@ -4,6 +4,7 @@ from pyonnx.optimizer.passes.cancel_transposes import CancelTransposes
 from pyonnx.optimizer.passes.constant_folding import ConstantFolding
 from pyonnx.optimizer.passes.eliminate_dead_code import EliminateDeadCode
 from pyonnx.optimizer.passes.eliminate_identity import EliminateIdentity
+from pyonnx.optimizer.passes.fold_conv_affine import FoldConvAffine
 from pyonnx.optimizer.passes.fold_conv_bn import FoldConvBatchNorm
 from pyonnx.optimizer.passes.fold_shapes import FoldShapes
 from pyonnx.optimizer.passes.fuse_activation import FuseActivation
@@ -11,4 +12,5 @@ from pyonnx.optimizer.passes.fuse_conv_add import FuseConvAdd
 from pyonnx.optimizer.passes.fuse_matmul_add import FuseMatMulAdd
 
 __all__ = ["CancelTransposes", "ConstantFolding", "EliminateDeadCode", "EliminateIdentity",
-           "FoldConvBatchNorm", "FoldShapes", "FuseActivation", "FuseConvAdd", "FuseMatMulAdd"]
+           "FoldConvAffine", "FoldConvBatchNorm", "FoldShapes", "FuseActivation", "FuseConvAdd",
+           "FuseMatMulAdd"]
