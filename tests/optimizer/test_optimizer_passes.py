@@ -263,6 +263,48 @@ def test_fold_conv_affine_needs_constants_and_a_single_use() -> None:
     np.testing.assert_allclose(run(m, feeds)[0], ref[0], rtol=1e-12)
 
 
+def _bn_affine_model(k_shape: tuple, known: str) -> Model:
+    """Concat(x, x) -> BatchNormalization -> Mul(k) -> Add(t): densenet's pre-activation. The
+    rank of the BatchNormalization input is known from the input's declared type ("type"), from
+    a Conv's weight ("conv"), or not at all ("none")."""
+    rng = np.random.default_rng(7)
+    x = tval("x", (1, 2, 4, 4) if known != "none" else None)
+    cat, y1, y2, y3 = Value("cat"), Value("y1"), Value("y2"), Value("y3")
+    inits, nodes = [], []
+    src = x
+    if known == "conv":
+        w = init("w", rng.standard_normal((2, 2, 1, 1)).astype(np.float32))
+        inits.append(w)
+        x.type = TensorType(F, None)
+        src = Value("c")
+        nodes.append(Node("Conv", [x, w], [src]))
+    nodes.append(Node("Concat", [src, src], [cat], attributes=[
+        Attribute("axis", AttributeType.INT, 1)]))
+    p = [init(n, (rng.random(4) + 0.5).astype(np.float32)) for n in ("s", "bb", "mu", "var")]
+    k = init("k", (rng.standard_normal(k_shape) + 1.5).astype(np.float32))
+    t = init("t", rng.standard_normal(k_shape).astype(np.float32))
+    nodes += [Node("BatchNormalization", [cat] + p, [y1]), Node("Mul", [y1, k], [y2]),
+              Node("Add", [t, y2], [y3])]
+    return model_of(nodes, [x], [y3], inits + p + [k, t])
+
+
+@pytest.mark.parametrize("known", ["type", "conv"])
+def test_fold_affine_into_batch_norm(known: str) -> None:
+    m = _bn_affine_model((4, 1, 1), known)
+    feeds = {"x": np.random.default_rng(8).standard_normal((1, 2, 4, 4)).astype(np.float32)}
+    ref = run(m, feeds)
+    PassManager([FoldConvAffine(), EliminateDeadCode()])(m)
+    assert ops(m)[-1:] == ["BatchNormalization"] and "Mul" not in ops(m)
+    np.testing.assert_allclose(run(m, feeds)[0], ref[0], rtol=1e-5, atol=1e-5)
+
+
+def test_fold_affine_into_batch_norm_needs_the_rank() -> None:
+    # (4, 1, 1) is per channel only for a rank-4 input: unknown rank, no fold
+    assert not FoldConvAffine()(_bn_affine_model((4, 1, 1), "none")).modified
+    # a rank-4 input with a rank-2 constant: per column of the last axis, not per channel
+    assert not FoldConvAffine()(_bn_affine_model((4, 1), "type")).modified
+
+
 def _conv_add_model(op: str = "Add", z_shape: tuple = (1, 4, 5, 5), z_first: bool = False,
                     act: str | None = "Relu", extra_use: bool = False, opset: int = 18) -> Model:
     """Conv(x) (+ Z) (-> act): a residual block's tail."""
