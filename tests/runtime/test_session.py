@@ -268,3 +268,26 @@ def test_max_run_bytes_bounds_what_a_run_holds() -> None:
         pyonnx.InferenceSession(m, opts).run(None, {"x": x})
     opts.max_run_bytes = 1 << 20
     assert pyonnx.InferenceSession(m, opts).run(None, {"x": x})[0] == 256 * 64
+
+
+def test_cpu_mem_arena_follows_the_session_option(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """enable_cpu_mem_arena (on by default, as in onnxruntime) asks the allocator to keep freed
+    memory; off, the process allocator is left alone."""
+    import sys
+
+    from pyonnx.runtime import arena, session
+
+    calls = []
+    monkeypatch.setattr(session, "enable_arena", lambda: calls.append(1) or True)
+    model = helper.make_model(helper.make_graph(
+        [helper.make_node("Relu", ["x"], ["y"])], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])]))
+    so = pyonnx.SessionOptions()
+    so.enable_cpu_mem_arena = False
+    pyonnx.InferenceSession(model.SerializeToString(), so)
+    assert calls == []
+    pyonnx.InferenceSession(model.SerializeToString())
+    assert calls == [1]
+    if sys.platform.startswith("linux") and "glibc" in " ".join(__import__("platform").libc_ver()):
+        assert arena.enable_arena() is True  # glibc took both settings

@@ -35,6 +35,7 @@ from pyonnx.ir import (
     Value,
 )
 from pyonnx.optimizer import FUSED_DOMAIN, copy_model, optimize
+from pyonnx.runtime.arena import enable_arena
 from pyonnx.runtime.options import RunOptions, SessionOptions
 from pyonnx.runtime.plan import Plan, PlanConfig, _RunState, check_structure
 
@@ -113,6 +114,8 @@ class InferenceSession:
         self._providers, self._provider_options = self._choose_providers(providers,
                                                                         provider_options)
         opts = self._options
+        if opts.enable_cpu_mem_arena:
+            enable_arena()
         if isinstance(path_or_bytes, Model):
             model = path_or_bytes
             self._model_path = None
