@@ -24,7 +24,8 @@ from pyonnx.ops._elementwise import (
     check_dtype,
     check_same_dtype,
     check_unidirectional,
-    erf_plus_one,
+    gelu_erf,
+    softmax_rows,
 )
 from pyonnx.ops.registry import kernel
 
@@ -298,12 +299,7 @@ def Mish(X: Array) -> tuple[Array]:
 def Gelu(X: Array, *, approximate: str = "none") -> tuple[Array]:
     """Gelu: 0.5 * x * (1 + erf(x / sqrt(2))), or its tanh approximation."""
     if approximate == "none":
-        def f(w: Array) -> Array:
-            typ = w.dtype.type
-            t = erf_plus_one(np.multiply(w, typ(1 / math.sqrt(2))))
-            t *= w
-            t *= typ(0.5)
-            return t
+        f = gelu_erf
     elif approximate == "tanh":
         def f(w: Array) -> Array:
             typ = w.dtype.type
@@ -409,8 +405,11 @@ def Shrink(input: Array, *, bias: float = 0.0, lambd: float = 0.5) -> tuple[Arra
 
 # --- Softmax family --------------------------------------------------------------------------
 
-
 def _softmax(w: Array, axis: int, dtype: np.dtype) -> Array:
+    if axis == w.ndim - 1 and w.dtype == dtype:
+        y = softmax_rows(w, False)
+        if y is not None:
+            return y
     y = np.subtract(w, np.max(w, axis=axis, keepdims=True))
     np.exp(y, out=y)
     if dtype != w.dtype:

@@ -11,11 +11,15 @@ cancel.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from pyonnx.errors import ExecutionError, UnsupportedOperatorError
 from pyonnx.ir.dtypes import DataType
+from pyonnx.ops import jit
 from pyonnx.ops._common import compute_dtype, normalize_axes, normalize_axis, output_wanted
+from pyonnx.ops._elementwise import loop_input
 from pyonnx.ops.registry import KernelContext, kernel
 
 __all__: list[str] = []
@@ -41,6 +45,8 @@ _FLOAT_TYPES = (DataType.FLOAT, DataType.DOUBLE, DataType.FLOAT16, DataType.BFLO
 
 def _check_broadcast_to(t: np.ndarray, shape: tuple[int, ...], what: str) -> None:
     """``t`` must broadcast to ``shape`` without enlarging it (unidirectional broadcasting)."""
+    if t.shape == shape[len(shape) - t.ndim:]:  # the usual case, without np.broadcast_shapes' cost
+        return
     try:
         ok = np.broadcast_shapes(t.shape, shape) == tuple(shape)
     except ValueError:
@@ -101,6 +107,42 @@ def _to_stage_two(y: np.ndarray, dt: np.dtype) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- LayerNormalization
 
+def _row_param(p: np.ndarray, shape: tuple[int, ...], ax: int) -> np.ndarray | None:
+    """``p`` (which broadcasts to ``shape``) as a contiguous vector over the trailing dims
+    ``shape[ax:]``, or None when it varies along the leading dims (one value per row)."""
+    if p.shape == shape[ax:]:
+        return loop_input(p.reshape(-1))
+    p = p.reshape((1,) * (len(shape) - p.ndim) + p.shape)
+    if any(d != 1 for d in p.shape[:ax]):
+        return None
+    return loop_input(np.broadcast_to(p.reshape(p.shape[ax:]), shape[ax:]).reshape(-1))
+
+
+def _layer_norm_loop(x: np.ndarray, scale: np.ndarray, bias: np.ndarray | None, ax: int,
+                     epsilon: float, stash: np.dtype, rows: int, cols: int
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """(Y, Mean (rows, 1), InvStdDev (rows, 1)) by the compiled loop (jit/rows_loops.py), for
+    float32 and float64 inputs normalized in their own type with scale and bias of that type
+    constant across rows; None when that does not apply or the loop is unavailable."""
+    scale = np.asarray(scale)
+    bias = None if bias is None else np.asarray(bias)
+    if (x.dtype != stash or x.dtype not in (np.float32, np.float64) or x.size == 0
+            or scale.dtype != x.dtype or (bias is not None and bias.dtype != x.dtype)):
+        return None
+    s = _row_param(scale, x.shape, ax)
+    b = s if bias is None else _row_param(bias, x.shape, ax)
+    if s is None or b is None:
+        return None
+    y = np.empty(x.shape, dtype=x.dtype)
+    mean = np.empty((rows, 1), dtype=x.dtype)
+    inv_std = np.empty((rows, 1), dtype=x.dtype)
+    if not jit.call("rows_loops.layer_norm", loop_input(x.reshape(rows, cols)), s, b,
+                    int(bias is not None), float(epsilon), y.reshape(rows, cols),
+                    mean.reshape(-1), inv_std.reshape(-1)):
+        return None
+    return y, mean, inv_std
+
+
 @kernel("LayerNormalization", versions=(17,))
 def layer_normalization(X: np.ndarray, Scale: np.ndarray, B: np.ndarray | None = None, *,
                         axis: int = -1, epsilon: float = 1e-5, stash_type: int = 1,
@@ -115,17 +157,21 @@ def layer_normalization(X: np.ndarray, Scale: np.ndarray, B: np.ndarray | None =
     if B is not None:
         _check_broadcast_to(np.asarray(B), x.shape, "B")
     stash = _stash_dtype(stash_type)
-    rows = int(np.prod(x.shape[:ax], dtype=np.int64))
-    cols = int(np.prod(x.shape[ax:], dtype=np.int64))
-    x2 = x.astype(stash, copy=False).reshape(rows, cols)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        d, mean, inv_std = _centred_stats(x2, epsilon)
-        d *= inv_std
-    # Stage two (scale, shift) on the buffer we own.
-    y = _to_stage_two(d.reshape(x.shape), x.dtype)
-    y *= Scale
-    if B is not None:
-        y += B
+    rows = math.prod(x.shape[:ax])
+    cols = math.prod(x.shape[ax:])
+    loop = _layer_norm_loop(x, Scale, B, ax, epsilon, stash, rows, cols)
+    if loop is not None:
+        y, mean, inv_std = loop
+    else:
+        x2 = x.astype(stash, copy=False).reshape(rows, cols)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            d, mean, inv_std = _centred_stats(x2, epsilon)
+            d *= inv_std
+        # Stage two (scale, shift) on the buffer we own.
+        y = _to_stage_two(d.reshape(x.shape), x.dtype)
+        y *= Scale
+        if B is not None:
+            y += B
     outs: list = [y.astype(x.dtype, copy=False)]
     stat_shape = x.shape[:ax] + (1,) * (x.ndim - ax)
     if output_wanted(ctx, 1) or output_wanted(ctx, 2):

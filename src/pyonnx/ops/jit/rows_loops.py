@@ -1,0 +1,160 @@
+"""Row-wise normalizations, one row at a time (LayerNormalization, Softmax over the last axis).
+
+Every loop takes ``x`` as a C-contiguous matrix (rows, n) whose rows are the slices the operator
+normalizes, with n >= 1, and writes ``y`` of the same shape. A float32 row sum adds blocks of
+``_BLOCK`` elements in float32 (a vectorized sum: LLVM keeps a few dozen partial sums) and the
+block sums in float64, which stays about as accurate as NumPy's pairwise sums for any row length
+(adding float32 values straight into a float64 sum does not vectorize).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+_BLOCK = 256
+
+
+def layer_norm(x: np.ndarray, scale: np.ndarray, bias: np.ndarray, has_bias: int, epsilon: float,
+               y: np.ndarray, mean: np.ndarray, inv_std_dev: np.ndarray) -> None:
+    """y = (x - mean) * inv_std_dev * scale (+ bias when ``has_bias``), per row.
+
+    ``scale`` and ``bias`` have n elements; ``mean`` and ``inv_std_dev`` (rows elements, x's type)
+    receive each row's mean and 1 / sqrt(variance + epsilon), the variance taken from the
+    centred values (second pass), as the NumPy path does.
+    """
+    rows, n = x.shape
+    zero = np.zeros(1, x.dtype)[0]
+    for r in range(rows):
+        xr = x[r]
+        yr = y[r]
+        s = 0.0
+        for b in range(0, n, _BLOCK):
+            xb = xr[b:b + _BLOCK]
+            sb = zero
+            for i in range(xb.shape[0]):
+                sb += xb[i]
+            s += sb
+        mean[r] = s / n
+        mu = mean[r]
+        q = 0.0
+        for b in range(0, n, _BLOCK):
+            xb = xr[b:b + _BLOCK]
+            qb = zero
+            for i in range(xb.shape[0]):
+                d = xb[i] - mu
+                qb += d * d
+            q += qb
+        # np.divide: 1 / 0 (a constant row with epsilon 0) is inf, and 0 * inf then NaN, as in
+        # NumPy; the "/" operator would raise ZeroDivisionError
+        inv_std_dev[r] = np.divide(1.0, np.sqrt(q / n + epsilon))
+        isd = inv_std_dev[r]
+        if has_bias:
+            for i in range(n):
+                yr[i] = (xr[i] - mu) * isd * scale[i] + bias[i]
+        else:
+            for i in range(n):
+                yr[i] = (xr[i] - mu) * isd * scale[i]
+
+
+# Softmax: y = exp(x - max) / sum(exp(x - max)) per row. A NaN anywhere in a row, a +inf, or a
+# row of -inf (max -inf: -inf - -inf is NaN) makes the row NaN, as in NumPy; with
+# ``dead_rows_zero`` (Attention's masking) a row of only -inf becomes zeros instead. exp is
+# evaluated in the loop, as in erf_loops (libm's exp is a scalar call): 2^k * exp(r) with
+# k = round(q / ln 2), r = q - k ln 2 in two parts, the Taylor series of exp(r), and 2^k built
+# from exponent bits in two factors so that subnormal results round once. q is clamped where exp
+# rounds to 0; k comes from a copy of q that is clamped NaN included, r from one that keeps a NaN
+# (a NaN converted to an integer has no defined value).
+
+
+def softmax_f32(x: np.ndarray, y: np.ndarray, dead_rows_zero: int) -> None:
+    """Softmax of each row of float32 ``x`` into ``y`` (which may be ``x`` itself)."""
+    rows, n = x.shape
+    lo = np.float32(-104.0)
+    for r in range(rows):
+        xr = x[r]
+        yr = y[r]
+        mx = xr[0]
+        for i in range(n):
+            mx = max(mx, xr[i])
+        if dead_rows_zero and mx == -np.inf and not np.isnan(xr).any():
+            yr[:] = 0
+            continue
+        s = 0.0
+        for b in range(0, n, _BLOCK):
+            xb = xr[b:b + _BLOCK]
+            yb = yr[b:b + _BLOCK]
+            sb = np.float32(0.0)
+            for i in range(xb.shape[0]):
+                q = xb[i] - mx
+                qk = q if q > lo else lo
+                q = lo if q < lo else q
+                kf = np.floor(qk * np.float32(1.4426950408889634) + np.float32(0.5))
+                t = q - kf * np.float32(0.693145751953125)
+                t = t - kf * np.float32(1.4286067653301870e-06)
+                e = np.float32(1 / 5040)
+                e = e * t + np.float32(1 / 720)
+                e = e * t + np.float32(1 / 120)
+                e = e * t + np.float32(1 / 24)
+                e = e * t + np.float32(1 / 6)
+                e = e * t + np.float32(0.5)
+                e = e * t + np.float32(1.0)
+                e = e * t + np.float32(1.0)
+                k1 = np.int32(kf) >> 1
+                k2 = np.int32(kf) - k1
+                e = e * np.int32((k1 + 127) << 23).view(np.float32)
+                e = e * np.int32((k2 + 127) << 23).view(np.float32)
+                yb[i] = e
+                sb += e
+            s += sb
+        # the sum is >= 1 (the maximum contributes exp(0)) or NaN; multiplying by its
+        # reciprocal vectorizes where numba's division by a scalar does not
+        inv = np.float32(np.divide(1.0, s))
+        for i in range(n):
+            yr[i] = yr[i] * inv
+
+
+def softmax_f64(x: np.ndarray, y: np.ndarray, dead_rows_zero: int) -> None:
+    """Softmax of each row of float64 ``x`` into ``y`` (which may be ``x`` itself)."""
+    rows, n = x.shape
+    lo = -746.0
+    for r in range(rows):
+        xr = x[r]
+        yr = y[r]
+        mx = xr[0]
+        for i in range(n):
+            mx = max(mx, xr[i])
+        if dead_rows_zero and mx == -np.inf and not np.isnan(xr).any():
+            yr[:] = 0
+            continue
+        s = 0.0
+        for i in range(n):
+            q = xr[i] - mx
+            qk = q if q > lo else lo
+            q = lo if q < lo else q
+            kf = np.floor(qk * 1.4426950408889634 + 0.5)
+            t = q - kf * 6.93147180369123816490e-01
+            t = t - kf * 1.90821492927058770002e-10
+            e = 1 / 6227020800
+            e = e * t + 1 / 479001600
+            e = e * t + 1 / 39916800
+            e = e * t + 1 / 3628800
+            e = e * t + 1 / 362880
+            e = e * t + 1 / 40320
+            e = e * t + 1 / 5040
+            e = e * t + 1 / 720
+            e = e * t + 1 / 120
+            e = e * t + 1 / 24
+            e = e * t + 1 / 6
+            e = e * t + 0.5
+            e = e * t + 1.0
+            e = e * t + 1.0
+            # via int32: AVX2 converts float64 vectors to int32 vectors, not to int64 ones
+            k1 = np.int32(kf) >> 1
+            k2 = np.int32(kf) - k1
+            e = e * np.int64(np.int64(k1 + 1023) << 52).view(np.float64)
+            e = e * np.int64(np.int64(k2 + 1023) << 52).view(np.float64)
+            yr[i] = e
+            s += e
+        inv = np.divide(1.0, s)
+        for i in range(n):
+            yr[i] = yr[i] * inv
