@@ -42,7 +42,7 @@ def test_env_switch_turns_loops_off(monkeypatch, fake_loops):
     monkeypatch.setenv("PYONNX_JIT", "0")
     assert not jit.available()
     y = np.zeros(4)
-    assert jit.call("fake_loops.axpy", y, np.ones(4), 2.0) is False
+    assert jit.call("fake_loops.axpy", y, np.ones(4), 2.0, elements=1 << 20) is False
     assert not y.any()  # nothing ran
 
 
@@ -50,7 +50,7 @@ def test_disabled_block_turns_loops_off(fake_loops):
     with jit.disabled():
         assert not jit.available()
         y = np.zeros(4)
-        assert jit.call("fake_loops.axpy", y, np.ones(4), 2.0) is False
+        assert jit.call("fake_loops.axpy", y, np.ones(4), 2.0, elements=1 << 20) is False
         assert not y.any()
 
 
@@ -58,10 +58,10 @@ def test_missing_loop_warns_once_and_falls_back(fake_loops):
     if not jit.available():
         pytest.skip("numba is not installed: no loop is ever attempted")
     with pytest.warns(RuntimeWarning, match="no_such_loop"):
-        assert jit.call("fake_loops.no_such_loop", np.zeros(2)) is False
+        assert jit.call("fake_loops.no_such_loop", np.zeros(2), elements=1 << 20) is False
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the second call is silent
-        assert jit.call("fake_loops.no_such_loop", np.zeros(2)) is False
+        assert jit.call("fake_loops.no_such_loop", np.zeros(2), elements=1 << 20) is False
 
 
 
@@ -69,16 +69,29 @@ def test_loop_runs_and_type_failure_falls_back(fake_loops):
     pytest.importorskip("numba", reason="numba (the optional 'fast' extra) is not installed")
     assert jit.available()
     y = np.zeros(5, dtype=np.float32)
-    assert jit.call("fake_loops.axpy", y, np.arange(5, dtype=np.float32), np.float32(2)) is True
+    assert jit.call("fake_loops.axpy", y, np.arange(5, dtype=np.float32), np.float32(2),
+                    elements=1 << 20) is True
     np.testing.assert_array_equal(y, [0, 2, 4, 6, 8])
     # arguments numba cannot type (an object array) make the loop unavailable, with a warning
     with pytest.warns(RuntimeWarning, match="fake_loops.axpy"):
-        assert jit.call("fake_loops.axpy", np.zeros(2, dtype=object), np.zeros(2), 1.0) is False
-    assert jit.call("fake_loops.axpy", y, y, np.float32(1)) is False  # stays off afterwards
+        assert jit.call("fake_loops.axpy", np.zeros(2, dtype=object), np.zeros(2), 1.0,
+                        elements=1 << 20) is False
+    # stays off afterwards
+    assert jit.call("fake_loops.axpy", y, y, np.float32(1), elements=1 << 20) is False
 
 
 def test_division_by_zero_follows_numpy(fake_loops):
     pytest.importorskip("numba", reason="numba (the optional 'fast' extra) is not installed")
     y = np.empty(3)
-    assert jit.call("fake_loops.reciprocal", y, np.array([0.0, -0.0, 2.0])) is True
+    assert jit.call("fake_loops.reciprocal", y, np.array([0.0, -0.0, 2.0]),
+                    elements=1 << 20) is True
     np.testing.assert_array_equal(y, [np.inf, -np.inf, 0.5])
+
+
+def test_small_work_stays_in_numpy(fake_loops):
+    """Below MIN_ELEMENTS the loop is not even looked up: numba is imported only for work where
+    it pays off."""
+    y = np.zeros(4)
+    assert jit.call("fake_loops.axpy", y, np.ones(4), 2.0, elements=jit.MIN_ELEMENTS - 1) is False
+    assert not y.any()
+    assert "fake_loops.axpy" not in jit._loops

@@ -16,6 +16,13 @@ from pyonnx.ops.conv import conv  # noqa: E402
 from pyonnx.ops.fused import fused_conv  # noqa: E402
 from tests.ops._oracle import assert_close, run_ort  # noqa: E402
 
+
+@pytest.fixture(autouse=True)
+def _loops_for_any_size(monkeypatch):  # type: ignore[no-untyped-def]
+    """The loops run on inputs of every size here (small edge cases included), not only from
+    jit.MIN_ELEMENTS on as in models."""
+    monkeypatch.setattr(jit, "MIN_ELEMENTS", 0)
+
 # (name, X shape, W shape, attributes, with bias)
 _NAMED = [
     ("shufflenet_272_14", (1, 272, 14, 14), (272, 1, 3, 3), dict(pads=[1, 1, 1, 1]), True),
@@ -100,8 +107,8 @@ def loop_calls(monkeypatch):
     calls = []
     real = jit.call
 
-    def spy(name, *args):
-        ran = real(name, *args)
+    def spy(name, *args, **kwargs):
+        ran = real(name, *args, **kwargs)
         if name == "conv_loops.depthwise2d":
             calls.append(ran)
         return ran

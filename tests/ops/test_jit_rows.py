@@ -19,6 +19,13 @@ from pyonnx.ops._attention import softmax_lastaxis_  # noqa: E402
 from pyonnx.ops._elementwise import erf, gelu_erf  # noqa: E402
 from tests.ops._oracle import assert_close, run_kernel, run_ort  # noqa: E402
 
+
+@pytest.fixture(autouse=True)
+def _loops_for_any_size(monkeypatch):  # type: ignore[no-untyped-def]
+    """The loops run on inputs of every size here (small edge cases included), not only from
+    jit.MIN_ELEMENTS on as in models."""
+    monkeypatch.setattr(jit, "MIN_ELEMENTS", 0)
+
 rng = np.random.default_rng(7)
 FLOATS = pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
 
@@ -34,8 +41,8 @@ def loop_calls(monkeypatch):
     calls = []
     real = jit.call
 
-    def spy(name, *args):
-        ran = real(name, *args)
+    def spy(name, *args, **kwargs):
+        ran = real(name, *args, **kwargs)
         if name.startswith(("erf_loops.", "rows_loops.")):
             calls.append((name, ran))
         return ran

@@ -221,7 +221,8 @@ def softmax_rows(x: np.ndarray, masked_rows_zero: bool) -> np.ndarray | None:
         return None
     n = x.shape[-1]
     y = np.empty(x.shape, dtype=x.dtype)
-    if not jit.call(loop, loop_input(x.reshape(-1, n)), y.reshape(-1, n), int(masked_rows_zero)):
+    if not jit.call(loop, loop_input(x.reshape(-1, n)), y.reshape(-1, n), int(masked_rows_zero),
+                    elements=x.size):
         return None
     return y
 
@@ -234,7 +235,8 @@ def _erf_loop(x: np.ndarray, gelu: bool) -> np.ndarray | None:
         return None
     name, p, g, m = loop
     y = np.empty(x.shape, dtype=x.dtype)
-    if not jit.call(name, loop_input(x.reshape(-1)), y.reshape(-1), int(gelu), p, g, m):
+    if not jit.call(name, loop_input(x.reshape(-1)), y.reshape(-1), int(gelu), p, g, m,
+                    elements=x.size):
         return None
     return y
 

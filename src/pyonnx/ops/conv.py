@@ -416,7 +416,7 @@ def _depthwise_2d_jit(x: np.ndarray, w: np.ndarray, win: Window,
                 np.ascontiguousarray(w).reshape(m, kh, kw), b, int(bias is not None), y,
                 np.empty(sh * sw * hq * wq, x.dtype), np.empty((oh - 1) * wq + ow, x.dtype),
                 int(sh), int(sw), int(dh), int(dw), int(win.pads_begin[0]),
-                int(win.pads_begin[1])):
+                int(win.pads_begin[1]), elements=y.size):
         return y
     return None
 

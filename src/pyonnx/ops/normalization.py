@@ -138,7 +138,7 @@ def _layer_norm_loop(x: np.ndarray, scale: np.ndarray, bias: np.ndarray | None, 
     inv_std = np.empty((rows, 1), dtype=x.dtype)
     if not jit.call("rows_loops.layer_norm", loop_input(x.reshape(rows, cols)), s, b,
                     int(bias is not None), float(epsilon), y.reshape(rows, cols),
-                    mean.reshape(-1), inv_std.reshape(-1)):
+                    mean.reshape(-1), inv_std.reshape(-1), elements=x.size):
         return None
     return y, mean, inv_std
 

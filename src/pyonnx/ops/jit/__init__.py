@@ -12,12 +12,13 @@ The NumPy path of each kernel stays the reference and the fallback: it runs when
 installed, when the environment sets ``PYONNX_JIT=0``, for element types the loops do not cover,
 and, for good, after a loop fails to compile (a warning says so once). Tests run both paths.
 
-Use ``call(name, *args)``: it runs the loop ``name`` ("module.function" under this package, e.g.
-``"conv_loops.depthwise2d"``) on the given arrays, which the loop reads and writes in place, and
-returns True; or returns False when the loop is unavailable and the caller must take its NumPy
-path. numba is imported on first use (about 0.3 s); a loop compiles on its first call for each
-combination of argument types (about 0.5-2 s) and numba caches the machine code on disk
-(``cache=True``), so later processes load it in milliseconds.
+Use ``call(name, *args, elements=n)``: it runs the loop ``name`` ("module.function" under this
+package, e.g. ``"conv_loops.depthwise2d"``) on the given arrays, which the loop reads and writes in
+place, and returns True; or returns False when the loop is unavailable, or the work (``n``
+elements) too small to be worth it, and the caller must take its NumPy path. numba is imported on
+first use (about 0.3 s); a loop compiles on its first call for each combination of argument types
+(about 0.5-2 s) and numba caches the machine code on disk (``cache=True``), so later processes load
+it in milliseconds.
 """
 
 from __future__ import annotations
@@ -81,13 +82,21 @@ def _compile(name: str) -> Callable | None:
         getattr(module, func_name))
 
 
-def call(name: str, *args) -> bool:
-    """Run compiled loop ``name`` on ``args`` (it writes its results into arrays among them).
+#: Loops run only on at least this many elements: below it NumPy's per-call overhead is small,
+#: and a model whose loop-capable work is all small (a CNN's final Softmax over 1000 classes)
+#: then never imports numba, never paying its ~120 MB.
+MIN_ELEMENTS = 1 << 14
 
-    Returns False, having done nothing, when compiled loops are unavailable or this loop failed
-    to compile earlier; the caller then computes the result with NumPy.
+
+def call(name: str, *args, elements: int) -> bool:
+    """Run compiled loop ``name`` on ``args`` (it writes its results into arrays among them);
+    ``elements`` is the size of the work (output elements) for the ``MIN_ELEMENTS`` rule.
+
+    Returns False, having done nothing, when the work is below ``MIN_ELEMENTS``, compiled loops
+    are unavailable, or this loop failed to compile earlier; the caller then computes the result
+    with NumPy.
     """
-    if not available():
+    if elements < MIN_ELEMENTS or not available():
         return False
     fn = _loops.get(name, _compile)
     if fn is _compile:
