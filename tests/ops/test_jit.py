@@ -88,9 +88,10 @@ def test_division_by_zero_follows_numpy(fake_loops):
     np.testing.assert_array_equal(y, [np.inf, -np.inf, 0.5])
 
 
-def test_small_work_stays_in_numpy(fake_loops):
+def test_small_work_stays_in_numpy(fake_loops, monkeypatch):
     """Below MIN_ELEMENTS the loop is not even looked up: numba is imported only for work where
     it pays off."""
+    monkeypatch.setattr(jit, "MIN_ELEMENTS", 1 << 14)  # the default (tests/ops lowers it)
     y = np.zeros(4)
     assert jit.call("fake_loops.axpy", y, np.ones(4), 2.0, elements=jit.MIN_ELEMENTS - 1) is False
     assert not y.any()

@@ -17,12 +17,6 @@ from pyonnx.ops.fused import fused_conv  # noqa: E402
 from tests.ops._oracle import assert_close, run_ort  # noqa: E402
 
 
-@pytest.fixture(autouse=True)
-def _loops_for_any_size(monkeypatch):  # type: ignore[no-untyped-def]
-    """The loops run on inputs of every size here (small edge cases included), not only from
-    jit.MIN_ELEMENTS on as in models."""
-    monkeypatch.setattr(jit, "MIN_ELEMENTS", 0)
-
 # (name, X shape, W shape, attributes, with bias)
 _NAMED = [
     ("shufflenet_272_14", (1, 272, 14, 14), (272, 1, 3, 3), dict(pads=[1, 1, 1, 1]), True),
@@ -97,26 +91,6 @@ def _inputs(x_shape, w_shape, with_bias, dtype, seed=0):
     return x, w, b
 
 
-@pytest.fixture
-def loop_calls(monkeypatch):
-    """Requires the compiled loops (skips, saying why, where they are unavailable) and records
-    the result of every call of the depthwise loop."""
-    pytest.importorskip("numba", reason="numba is not installed: Conv has only its NumPy path")
-    if not jit.available():
-        pytest.skip("compiled loops are turned off (PYONNX_JIT=0)")
-    calls = []
-    real = jit.call
-
-    def spy(name, *args, **kwargs):
-        ran = real(name, *args, **kwargs)
-        if name == "conv_loops.depthwise2d":
-            calls.append(ran)
-        return ran
-
-    monkeypatch.setattr(jit, "call", spy)
-    return calls
-
-
 def _conv(x, w, b, attrs):
     return conv(x, w, b, group=x.shape[1], **attrs)[0]
 
@@ -132,7 +106,7 @@ def test_loop_matches_numpy_path_and_onnxruntime(loop_calls, name, x_shape, w_sh
                                                  with_bias, dtype):
     x, w, b = _inputs(x_shape, w_shape, with_bias, dtype)
     got = _conv(x, w, b, attrs)
-    assert loop_calls == [True], "the compiled depthwise loop did not run"
+    assert loop_calls.ran("conv_loops.depthwise2d") == [True], "the compiled depthwise loop did not run"
     with jit.disabled():
         want = _conv(x, w, b, attrs)
     rtol, atol = _tolerance(dtype)
@@ -157,7 +131,7 @@ def test_nan_and_infinity_propagate_as_in_numpy_path(loop_calls, dtype, strides)
     w[1, 0, 1, 1] = 0.0  # 0 * inf is NaN
     attrs = dict(pads=[1, 1, 1, 1], strides=strides)
     got = _conv(x, w, b, attrs)
-    assert loop_calls == [True]
+    assert loop_calls.ran("conv_loops.depthwise2d") == [True]
     with jit.disabled(), np.errstate(invalid="ignore"):  # inf - inf in the product is meant
         want = _conv(x, w, b, attrs)
     np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
@@ -172,7 +146,7 @@ def test_float16_computes_in_float32(loop_calls):
     x, w, b = _inputs((1, 8, 10, 10), (8, 1, 3, 3), True, np.float16)
     attrs = dict(pads=[1, 1, 1, 1], strides=[2, 1])
     got = _conv(x, w, b, attrs)
-    assert loop_calls == [True]  # the loop ran on the float32 compute copy
+    assert loop_calls.ran("conv_loops.depthwise2d") == [True]  # the loop ran on the float32 compute copy
     assert got.dtype == np.float16
     with jit.disabled():
         want = _conv(x, w, b, attrs)
@@ -185,7 +159,7 @@ def test_non_contiguous_input(loop_calls):
     x, w, b = _inputs((1, 6, 12, 10), (6, 1, 3, 3), True, np.float32)
     xs = x[:, :, ::2, 1:]
     got = _conv(xs, w, b, dict(pads=[1, 1, 1, 1]))
-    assert loop_calls == [True]
+    assert loop_calls.ran("conv_loops.depthwise2d") == [True]
     with jit.disabled():
         want = _conv(xs, w, b, dict(pads=[1, 1, 1, 1]))
     assert_close(got, want, 1e-5, 1e-5)
@@ -195,7 +169,7 @@ def test_fused_conv_takes_the_loop(loop_calls):
     x, w, b = _inputs((1, 6, 9, 9), (6, 1, 3, 3), True, np.float32)
     attrs = dict(group=6, pads=[1, 1, 1, 1], activation="Relu")
     got = fused_conv(x, w, b, **attrs)[0]
-    assert loop_calls == [True]
+    assert loop_calls.ran("conv_loops.depthwise2d") == [True]
     with jit.disabled():
         want = fused_conv(x, w, b, **attrs)[0]
     assert_close(got, want, 1e-5, 1e-5)

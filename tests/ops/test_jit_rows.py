@@ -20,39 +20,8 @@ from pyonnx.ops._elementwise import erf, gelu_erf  # noqa: E402
 from tests.ops._oracle import assert_close, run_kernel, run_ort  # noqa: E402
 
 
-@pytest.fixture(autouse=True)
-def _loops_for_any_size(monkeypatch):  # type: ignore[no-untyped-def]
-    """The loops run on inputs of every size here (small edge cases included), not only from
-    jit.MIN_ELEMENTS on as in models."""
-    monkeypatch.setattr(jit, "MIN_ELEMENTS", 0)
-
 rng = np.random.default_rng(7)
 FLOATS = pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
-
-
-@pytest.fixture
-def loop_calls(monkeypatch):
-    """Requires the compiled loops (skips, saying why, where they are unavailable) and records
-    (loop name, whether it ran) for every call of an erf or row loop."""
-    pytest.importorskip("numba", reason="numba is not installed: these kernels have only their "
-                                        "NumPy paths")
-    if not jit.available():
-        pytest.skip("compiled loops are turned off (PYONNX_JIT=0)")
-    calls = []
-    real = jit.call
-
-    def spy(name, *args, **kwargs):
-        ran = real(name, *args, **kwargs)
-        if name.startswith(("erf_loops.", "rows_loops.")):
-            calls.append((name, ran))
-        return ran
-
-    monkeypatch.setattr(jit, "call", spy)
-    return calls
-
-
-def _ran(calls, prefix):
-    return [ran for name, ran in calls if name.startswith(prefix)]
 
 
 def _tol(dtype):
@@ -76,7 +45,7 @@ def _erf_sweep(dtype):
 def test_erf_accuracy_dense_sweep(loop_calls, dtype):
     x = _erf_sweep(dtype)
     got = erf(x)
-    assert _ran(loop_calls, "erf_loops") == [True]
+    assert loop_calls.ran("erf_loops") == [True]
     assert got.dtype == dtype and got.shape == x.shape
     want = np.array([math.erf(float(v)) for v in x])
     # 2 ulp relative for normal results (the bound of the NumPy path); a subnormal result (erf
@@ -95,7 +64,7 @@ def test_erf_special_values(loop_calls, dtype):
     x = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 1.0, -1.0, 1e-40, -1e-300, 40.0, -40.0],
                  dtype)
     got = erf(x)
-    assert _ran(loop_calls, "erf_loops") == [True]
+    assert loop_calls.ran("erf_loops") == [True]
     with jit.disabled():
         ref = erf(x)
     np.testing.assert_array_equal(got[:5], [0.0, -0.0, 1.0, -1.0, np.nan])
@@ -110,7 +79,7 @@ def test_erf_special_values(loop_calls, dtype):
 def test_erf_layouts_and_onnxruntime(loop_calls):
     a = (rng.standard_normal((1, 128, 96)) * 2).astype(np.float32)
     (got,) = run_kernel("Erf", a, opset=13)
-    assert _ran(loop_calls, "erf_loops") == [True]
+    assert loop_calls.ran("erf_loops") == [True]
     assert_close(got, run_ort("Erf", [a], opset=13)[0], 1e-6, 1e-7, what="vs onnxruntime")
     t = a[0].T  # not contiguous
     assert_close(erf(t), erf(np.ascontiguousarray(t)), 0, 0)
@@ -132,7 +101,7 @@ def test_gelu_against_math_erfc_and_numpy_path(loop_calls, dtype):
     x = np.concatenate([np.linspace(-9, 9, 36001), np.geomspace(1e-30, 30, 2000),
                         -np.geomspace(1e-30, 30, 2000)]).astype(dtype)
     (got,) = run_kernel("Gelu", x, opset=20)
-    assert _ran(loop_calls, "erf_loops") == [True]
+    assert loop_calls.ran("erf_loops") == [True]
     want = np.array([0.5 * float(v) * math.erfc(-float(v) / math.sqrt(2)) for v in x])
     if dtype == np.float64:
         keep = np.abs(x) <= 8
@@ -217,7 +186,7 @@ def test_layer_norm_matches_numpy_path_and_onnxruntime(loop_calls, name, x_shape
                                                        b_shape, dtype):
     x, s, b = _ln_inputs(x_shape, s_shape, b_shape, dtype)
     got = _ln(x, s, b, axis, dtype)
-    assert _ran(loop_calls, "rows_loops.layer_norm") == [True]
+    assert loop_calls.ran("rows_loops.layer_norm") == [True]
     with jit.disabled():
         want = _ln(x, s, b, axis, dtype)
     rtol, atol = _tol(dtype)
@@ -241,7 +210,7 @@ def test_layer_norm_epsilon_and_special_rows(loop_calls, dtype, epsilon):
     x[3, 0] = np.inf
     x[4, 7] = -np.inf
     got = _ln(x, s, b, -1, dtype, epsilon)
-    assert _ran(loop_calls, "rows_loops.layer_norm") == [True]
+    assert loop_calls.ran("rows_loops.layer_norm") == [True]
     with jit.disabled():
         want = _ln(x, s, b, -1, dtype, epsilon)
     rtol, atol = _tol(dtype)
@@ -272,7 +241,7 @@ def test_layer_norm_paths_the_loop_leaves_to_numpy(loop_calls):
                        opset=17, num_outputs=3, axis=-1)  # float stash for double input
     (got16,) = run_kernel("LayerNormalization", x.astype(np.float16), s.astype(np.float16)[2:],
                           b.astype(np.float16), opset=17, axis=-1)
-    assert _ran(loop_calls, "rows_loops.layer_norm") == []
+    assert loop_calls.ran("rows_loops.layer_norm") == []
     with jit.disabled():
         want = _ln(x, s, b, 1, np.float32)
     assert_close(got[0], want[0], 0, 0)
@@ -304,7 +273,7 @@ _SM_CASES = [
 def test_softmax_matches_numpy_path_and_onnxruntime(loop_calls, name, shape, axis, opset, dtype):
     x = (rng.standard_normal(shape) * 4).astype(dtype)
     (got,) = run_kernel("Softmax", x, opset=opset, axis=axis)
-    assert _ran(loop_calls, "rows_loops.softmax") == [True]
+    assert loop_calls.ran("rows_loops.softmax") == [True]
     with jit.disabled():
         (want,) = run_kernel("Softmax", x, opset=opset, axis=axis)
     rtol, atol = _tol(dtype)
@@ -328,7 +297,7 @@ def test_softmax_special_rows(loop_calls, dtype):
     x[9, 0] = np.finfo(dtype).max
     x[10, 0] = -np.finfo(dtype).max
     (got,) = run_kernel("Softmax", x, opset=13)
-    assert _ran(loop_calls, "rows_loops.softmax") == [True]
+    assert loop_calls.ran("rows_loops.softmax") == [True]
     with jit.disabled():
         (want,) = run_kernel("Softmax", x, opset=13)
     rtol, atol = _tol(dtype)
@@ -346,7 +315,7 @@ def test_softmax_paths_the_loop_leaves_to_numpy(loop_calls):
     x = rng.standard_normal((3, 4, 5)).astype(np.float32)
     (got,) = run_kernel("Softmax", x, opset=13, axis=1)  # not the last axis
     (got16,) = run_kernel("Softmax", x.astype(np.float16), opset=13)
-    assert _ran(loop_calls, "rows_loops.softmax") == []
+    assert loop_calls.ran("rows_loops.softmax") == []
     assert_close(got, run_ort("Softmax", [x], dict(axis=1), opset=13)[0], 1e-6, 1e-7)
     assert got16.dtype == np.float16
     assert_close(got16, run_ort("Softmax", [x.astype(np.float16)], {}, opset=13)[0], 1e-3, 1e-3)
@@ -363,7 +332,7 @@ def test_attention_softmax_masks_dead_rows_in_place(loop_calls, dtype):
     ref = scores.copy()
     out = softmax_lastaxis_(scores)
     assert out is scores
-    assert _ran(loop_calls, "rows_loops.softmax") == [True]
+    assert loop_calls.ran("rows_loops.softmax") == [True]
     with jit.disabled():
         want = softmax_lastaxis_(ref)
     rtol, atol = _tol(dtype)
