@@ -96,3 +96,19 @@ def test_small_work_stays_in_numpy(fake_loops, monkeypatch):
     assert jit.call("fake_loops.axpy", y, np.ones(4), 2.0, elements=jit.MIN_ELEMENTS - 1) is False
     assert not y.any()
     assert "fake_loops.axpy" not in jit._loops
+
+
+def test_loop_compiles_without_a_disk_cache(fake_loops, monkeypatch):
+    """Where numba finds no writable cache directory, the loop compiles in memory instead."""
+    numba = pytest.importorskip("numba", reason="numba (the optional 'fast' extra) is not installed")
+    real_njit = numba.njit
+
+    def njit(*args, **kwargs):
+        if kwargs.get("cache"):
+            raise RuntimeError("cannot cache function: no locator available")
+        return real_njit(*args, **kwargs)
+
+    monkeypatch.setattr(numba, "njit", njit)
+    y = np.zeros(3)
+    assert jit.call("fake_loops.axpy", y, np.ones(3), 2.0, elements=1 << 20) is True
+    np.testing.assert_array_equal(y, [2, 2, 2])

@@ -76,10 +76,16 @@ def describe() -> str:
 def _compile(name: str) -> Callable | None:
     module_name, _, func_name = name.rpartition(".")
     module = importlib.import_module(f"{__name__}.{module_name}")
+    func = getattr(module, func_name)
     # error_model="numpy": a float division by zero gives inf/NaN as in NumPy instead of
     # raising ZeroDivisionError (numba's default, Python's rule)
-    return _numba.njit(cache=True, nogil=True, fastmath=_FASTMATH, error_model="numpy")(
-        getattr(module, func_name))
+    options = dict(nogil=True, fastmath=_FASTMATH, error_model="numpy")
+    try:
+        return _numba.njit(cache=True, **options)(func)
+    except RuntimeError:
+        # no writable place for numba's disk cache (a read-only install without a user cache
+        # directory): compile in memory, once per process
+        return _numba.njit(cache=False, **options)(func)
 
 
 #: Loops run only on at least this many elements: below it NumPy's per-call overhead is small,
