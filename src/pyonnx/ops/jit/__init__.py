@@ -2,8 +2,8 @@
 
 Every kernel of pyonnx is NumPy code. A few of them cannot be written in NumPy without passing
 over their data many times, or without copying it: a depthwise convolution is a short
-multiply-add per kernel element and output, a window pool a short max or sum, a row
-normalization two reductions and a scale. For those, this package holds loops written in the
+multiply-add per kernel element and output, a row normalization two reductions and a scale, Erf
+a polynomial with branches. For those, this package holds loops written in the
 subset of Python that numba compiles (numba: a well-kept JIT compiler for NumPy code, installed by
 the optional ``fast`` extra, ``pip install pyonnx[fast]``). A loop does the whole job in one pass
 over its data.
@@ -104,7 +104,7 @@ def call(name: str, *args, elements: int) -> bool:
     """
     if elements < MIN_ELEMENTS or not available():
         return False
-    fn = _loops.get(name, _compile)
+    fn = _loops.get(name, _compile)  # _compile marks "not compiled yet" (None: failed)
     if fn is _compile:
         with _lock:
             fn = _loops.get(name, _compile)
