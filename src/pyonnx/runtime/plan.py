@@ -143,7 +143,7 @@ class _RunState:
                  "live_bytes")
 
     def __init__(self, run_options: Any = None, deadline: float = 0.0,
-                 profile: list[dict[str, Any]] | None = None, max_run_bytes: int = 0) -> None:
+                 profile: list[tuple[Any, ...]] | None = None, max_run_bytes: int = 0) -> None:
         self.run_options = run_options
         self.deadline = deadline
         self.profile = profile
@@ -547,8 +547,11 @@ class Plan:
                     raise
                 raise err from e
             if profile is not None:
-                profile.append({"node": st.node, "dur_ns": time.perf_counter_ns() - t0,
-                                "start_ns": t0, "inputs": [describe_value(a) for a in args]})
+                # (node, start, duration, input (dtype, shape) or description): formatted when
+                # the trace is written, so that profiling adds little to the run it measures
+                profile.append((st.node, t0, time.perf_counter_ns() - t0,
+                                [(a.dtype, a.shape) if isinstance(a, np.ndarray)
+                                 else describe_value(a) for a in args]))
             if len(res) < len(st.outs):
                 raise self._short(st, res)
             for s, r in zip(st.outs, res):

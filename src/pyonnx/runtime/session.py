@@ -159,7 +159,8 @@ class InferenceSession:
         self._defaults = [self._plan.constants.get(s) for s in self._plan.input_slots]
         self._const_output = [s in self._plan.constants or s in self._plan.input_slots
                               for s in self._plan.output_slots]
-        self._profile_events: list[dict[str, Any]] | None = [] if opts.enable_profiling else None
+        # (node, start ns, duration ns, inputs) per executed node, see Plan._run_checked
+        self._profile_events: list[tuple[Any, ...]] | None = [] if opts.enable_profiling else None
         self._profile_start_ns = time.time_ns()
 
     # ------------------------------------------------------------------ providers & threads
@@ -372,15 +373,16 @@ class InferenceSession:
             return ""
         events = []
         base = None
-        for e in self._profile_events:
+        for node, start_ns, dur_ns, inputs in self._profile_events:
             if base is None:
-                base = e["start_ns"]
-            node = e["node"]
+                base = start_ns
             events.append({
                 "name": node.name or node.op_type, "cat": "Node", "ph": "X", "pid": 0, "tid": 0,
-                "ts": (e["start_ns"] - base) / 1000.0, "dur": e["dur_ns"] / 1000.0,
+                "ts": (start_ns - base) / 1000.0, "dur": dur_ns / 1000.0,
                 "args": {"op_type": node.op_type, "domain": node.domain,
-                         "input_shapes": e["inputs"]},
+                         "input_shapes": [i if isinstance(i, str) else
+                                          f"{i[0]}[{','.join(str(d) for d in i[1])}]"
+                                          for i in inputs]},
             })
         prefix = self._options.profile_file_prefix or "pyonnx_profile"
         stamp = time.strftime("%Y-%m-%d_%H-%M-%S")
