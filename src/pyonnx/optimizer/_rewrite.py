@@ -17,7 +17,7 @@ from pyonnx.optimizer._core import all_graphs, model_walk
 
 __all__ = [
     "protected_values", "constant_of", "is_constant", "replace_uses", "single_consumer",
-    "insert_node", "new_initializer", "attr", "schema_of", "unique_name",
+    "insert_node", "new_initializer", "attr", "schema_of", "unique_name", "inference_batch_norm",
 ]
 
 
@@ -177,3 +177,17 @@ def float_dtype(v: Value | None) -> bool:
     t = v.type if v is not None else None
     return isinstance(t, TensorType) and t.elem_type in (
         DataType.FLOAT, DataType.DOUBLE, DataType.FLOAT16, DataType.BFLOAT16)
+
+
+def inference_batch_norm(bn: Node) -> bool:
+    """Whether a BatchNormalization node normalizes with its stored statistics only."""
+    if len(bn.inputs) < 5 or any(v is None for v in bn.inputs[:5]):
+        return False
+    if attr(bn, "training_mode", 0):
+        return False
+    if "is_test" in bn.attributes and not attr(bn, "is_test", 0):
+        return False
+    if attr(bn, "spatial", 1) != 1:
+        return False
+    # the optional running-statistics outputs exist only in training mode
+    return all(not v.name for v in bn.outputs[1:])

@@ -26,10 +26,9 @@ import numpy as np
 from pyonnx.ir import Graph, Model, Node, TensorType, Value
 from pyonnx.optimizer._core import GraphPass
 from pyonnx.optimizer._rewrite import (
-    constant_of, graph_inputs, insert_node, is_standard, new_initializer, protected_values,
-    since_version, single_consumer, unique_name,
+    constant_of, graph_inputs, inference_batch_norm, insert_node, is_standard, new_initializer,
+    protected_values, since_version, single_consumer, unique_name,
 )
-from pyonnx.optimizer.passes.fold_conv_bn import _inference_bn
 
 __all__ = ["FoldConvAffine"]
 
@@ -45,14 +44,14 @@ class FoldConvAffine(GraphPass):
         keep = protected_values(model)
         inputs = graph_inputs(model)
         modified = False
-        for conv in list(graph.nodes):
+        for node in list(graph.nodes):
             # a chain Conv -> Mul -> Add folds step by step into the node each fold creates
-            while conv is not None and conv.graph is graph:
-                if conv.op_type == "BatchNormalization":
-                    conv = self._fold_into_bn(graph, model, conv, keep, inputs)
+            while node is not None and node.graph is graph:
+                if node.op_type == "BatchNormalization":
+                    node = self._fold_into_bn(graph, model, node, keep, inputs)
                 else:
-                    conv = self._fold_next(graph, model, conv, keep, inputs)
-                modified = modified or conv is not None
+                    node = self._fold_next(graph, model, node, keep, inputs)
+                modified = modified or node is not None
         return modified
 
     @staticmethod
@@ -60,7 +59,7 @@ class FoldConvAffine(GraphPass):
                       inputs: set[int]) -> Node | None:
         """Fold the Mul or Add after an inference BatchNormalization into its scale and B;
         the new BatchNormalization, or None."""
-        if not is_standard(bn) or not _inference_bn(bn):
+        if not is_standard(bn) or not inference_batch_norm(bn):
             return None
         scale, bias = (constant_of(v, inputs) for v in bn.inputs[1:3])
         if scale is None or bias is None or scale.dtype.kind != "f" or bias.dtype != scale.dtype \
@@ -183,7 +182,8 @@ def known_rank(v: Value | None, inputs: set[int], memo: dict[int, int | None],
                 rank = known_rank(p.inputs[0], inputs, memo, depth + 1)
             elif p.op_type in _BROADCAST and p.inputs and not p.attributes:
                 ranks = [known_rank(i, inputs, memo, depth + 1) for i in p.inputs]
-                rank = None if any(r is None for r in ranks) else max(ranks)  # type: ignore[type-var]
+                known = [r for r in ranks if r is not None]
+                rank = max(known) if len(known) == len(ranks) else None
     memo[id(v)] = rank
     return rank
 

@@ -19,8 +19,8 @@ import numpy as np
 from pyonnx.ir import Attribute, AttributeType, Graph, Model, Node, Tensor, Value
 from pyonnx.optimizer._core import GraphPass
 from pyonnx.optimizer._rewrite import (
-    attr, constant_of, graph_inputs, insert_node, is_standard, new_initializer,
-    protected_values, schema_of, single_consumer, unique_name,
+    attr, constant_of, graph_inputs, inference_batch_norm, insert_node, is_standard,
+    new_initializer, protected_values, schema_of, single_consumer, unique_name,
 )
 
 FUSED_DOMAIN = "pyonnx"
@@ -45,7 +45,7 @@ class FoldConvBatchNorm(GraphPass):
             if bn is None or bn.op_type != "BatchNormalization" or not is_standard(bn) \
                     or bn.graph is not graph or bn.inputs[0] is not y:
                 continue
-            if not _inference_bn(bn):
+            if not inference_batch_norm(bn):
                 continue
             w = constant_of(conv.inputs[1], inputs)
             b = constant_of(conv.inputs[2], inputs) if len(conv.inputs) > 2 and \
@@ -127,17 +127,3 @@ def _semi_constant(v: Value, model: Model, memo: dict[int, bool]) -> bool:
               and all(i is None or _semi_constant(i, model, memo) for i in p.inputs))
     memo[id(v)] = ok
     return ok
-
-
-def _inference_bn(bn: Node) -> bool:
-    """Whether a BatchNormalization node normalizes with its stored statistics only."""
-    if len(bn.inputs) < 5 or any(v is None for v in bn.inputs[:5]):
-        return False
-    if attr(bn, "training_mode", 0):
-        return False
-    if "is_test" in bn.attributes and not attr(bn, "is_test", 0):
-        return False
-    if attr(bn, "spatial", 1) != 1:
-        return False
-    # the optional running-statistics outputs exist only in training mode
-    return all(not v.name for v in bn.outputs[1:])
