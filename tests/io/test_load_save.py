@@ -162,3 +162,13 @@ def test_packed_types_agree_with_onnx(dtype, code, n: int) -> None:  # type: ign
     back = onnx.load_from_string(pyonnx.serialize(pyonnx.load(_model_with(theirs, opset=25))))
     np.testing.assert_array_equal(numpy_helper.to_array(back.graph.initializer[0]).view(np.uint8),
                                   vals.view(np.uint8))
+
+
+@pytest.mark.parametrize("code, n_bytes", [(TensorProto.INT2, 0), (TensorProto.UINT2, 2),
+                                           (TensorProto.INT4, 0), (TensorProto.UINT4, 3)])
+def test_packed_typed_field_of_the_wrong_length_is_a_decode_error(code, n_bytes) -> None:  # type: ignore[no-untyped-def]
+    """A 2- or 4-bit tensor keeps one packed byte per int32_data entry: too few or too many
+    entries name the tensor (found by the fuzzer: an empty int32_data for an int2 tensor)."""
+    t = TensorProto(name="w", data_type=code, dims=[3], int32_data=[1] * n_bytes)
+    with pytest.raises(DecodeError, match=r"'w'.*packed bytes in int32_data"):
+        pyonnx.load(_model_with(t, opset=25))

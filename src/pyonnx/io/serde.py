@@ -176,6 +176,11 @@ def _from_fields(tp: Any, dt: DataType, dims: tuple[int, ...], count: int, what:
         bits = dt.itemsize_bits
         if bits in (2, 4):
             # packed: each int32 entry holds one byte of the packed stream
+            need = -(-count * bits // 8)
+            if raw32.size != need:
+                raise DecodeError(f"{what} has {raw32.size} packed bytes in int32_data for dims "
+                                  f"{list(dims)} ({need} expected: {count} values of {bits} "
+                                  f"bits)")
             arr = unpack_bits(raw32.astype(np.uint8), count, bits).view(dt.numpy)
         elif bits == 6:
             arr = (raw32.astype(np.uint8) & 0x3F).view(dt.numpy)
