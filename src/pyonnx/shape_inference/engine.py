@@ -370,7 +370,10 @@ class _Engine:
             t = v.type
             dt = t.elem_type.numpy if isinstance(t, TensorType) and t.elem_type in _INT_TYPES \
                 else np.dtype(np.int64)
-            arr = np.array(x.dims, dtype=dt)
+            try:
+                arr = np.array(x.dims, dtype=dt)
+            except OverflowError:  # dims computed past the element type's range: not a value
+                return None
             return arr.reshape(()) if x.scalar and arr.size == 1 else arr
         c = v.const_value
         if c is not None and id(v) not in self.graph_inputs:
