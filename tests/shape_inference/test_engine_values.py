@@ -16,3 +16,32 @@ def test_dims_beyond_the_value_type_are_an_unknown_value() -> None:
     assert engine.value_of(v) is None
     engine.values[id(v)] = Partial((3, 2**62))
     assert engine.value_of(v).tolist() == [3, 2**62]
+
+
+def test_scan_with_num_scan_inputs_out_of_range_fails_at_once() -> None:
+    """A hostile num_scan_inputs (-2**31) made the Scan rule loop over two billion states (a
+    fuzz finding: a hang); it is a shape-inference error naming the attribute."""
+    import pytest
+    from onnx import TensorProto, helper
+
+    import pyonnx
+    from pyonnx.errors import ShapeInferenceError
+
+    body = helper.make_graph(
+        [helper.make_node("Add", ["s", "x"], ["s2"]), helper.make_node("Identity", ["s2"], ["y"])],
+        "body", [helper.make_tensor_value_info("s", TensorProto.FLOAT, [2]),
+                 helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])],
+        [helper.make_tensor_value_info("s2", TensorProto.FLOAT, [2]),
+         helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])])
+    for m in (-2**31, 0, 3):
+        g = helper.make_graph(
+            [helper.make_node("Scan", ["init", "xs"], ["final", "ys"], body=body,
+                              num_scan_inputs=m)], "g",
+            [helper.make_tensor_value_info("init", TensorProto.FLOAT, [2]),
+             helper.make_tensor_value_info("xs", TensorProto.FLOAT, [3, 2])],
+            [helper.make_tensor_value_info("final", TensorProto.FLOAT, None),
+             helper.make_tensor_value_info("ys", TensorProto.FLOAT, None)])
+        model = pyonnx.load(helper.make_model(
+            g, opset_imports=[helper.make_opsetid("", 18)]).SerializeToString())
+        with pytest.raises(ShapeInferenceError, match=f"num_scan_inputs is {m}"):
+            pyonnx.infer_shapes(model, strict=True)

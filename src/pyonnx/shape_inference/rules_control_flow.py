@@ -128,6 +128,10 @@ def scan(ctx: InferenceContext) -> list[Type | None]:
     m = int(ctx.attr("num_scan_inputs"))
     legacy = ctx.since_version < 9  # Scan-8: sequence_lens input and a batch axis
     first = 1 if legacy else 0
+    if not 1 <= m <= ctx.num_inputs - first:
+        raise ctx.fail(f"num_scan_inputs is {m}, but the node has "
+                       f"{ctx.num_inputs - first} state and scan inputs; it must be between 1 "
+                       f"and that number")
     n_state = ctx.num_inputs - first - m
     states = [ctx.input_type(first + i) for i in range(n_state)]
     scans = [ctx.tensor_type(first + n_state + j) for j in range(m)]
