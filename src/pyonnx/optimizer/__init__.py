@@ -22,6 +22,7 @@ from __future__ import annotations
 from pyonnx.ir import Model
 from pyonnx.optimizer._copy import copy_graph, copy_model
 from pyonnx.optimizer._core import GraphPass, Pass, PassManager, PassResult, all_graphs
+from pyonnx.optimizer._rewrite import FUSED_DOMAIN
 from pyonnx.optimizer.passes import (
     CancelTransposes,
     ConstantFolding,
@@ -39,8 +40,6 @@ __all__ = ["Pass", "GraphPass", "PassResult", "PassManager", "optimize", "passes
            "copy_model", "copy_graph", "all_graphs", "FUSED_DOMAIN", "DISABLE_ALL",
            "ENABLE_BASIC", "ENABLE_EXTENDED", "ENABLE_ALL"]
 
-#: The internal domain of the fused nodes (version 1).
-FUSED_DOMAIN = "pyonnx"
 
 # onnxruntime's GraphOptimizationLevel values
 DISABLE_ALL = 0

@@ -15,8 +15,13 @@ from pyonnx.ir import Attribute, AttributeType, DataType, Graph, Model, Node, Te
 
 from pyonnx.optimizer._core import all_graphs, model_walk
 
+#: The internal domain (version 1) of the fused nodes the passes create; its kernels are in
+#: pyonnx.ops.fused.
+FUSED_DOMAIN = "pyonnx"
+
 __all__ = [
-    "protected_values", "constant_of", "is_constant", "replace_uses", "single_consumer",
+    "FUSED_DOMAIN", "protected_values", "constant_of", "is_constant", "replace_uses",
+    "single_consumer",
     "insert_node", "new_initializer", "attr", "schema_of", "unique_name", "inference_batch_norm",
 ]
 

@@ -19,11 +19,10 @@ import numpy as np
 from pyonnx.ir import Attribute, AttributeType, Graph, Model, Node, Tensor, Value
 from pyonnx.optimizer._core import GraphPass
 from pyonnx.optimizer._rewrite import (
-    attr, constant_of, graph_inputs, inference_batch_norm, insert_node, is_standard,
+    FUSED_DOMAIN, attr, constant_of, graph_inputs, inference_batch_norm, insert_node, is_standard,
     new_initializer, protected_values, schema_of, single_consumer, unique_name,
 )
 
-FUSED_DOMAIN = "pyonnx"
 
 __all__ = ["FoldConvBatchNorm"]
 

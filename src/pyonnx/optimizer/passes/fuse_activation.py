@@ -11,13 +11,12 @@ from __future__ import annotations
 from pyonnx.ir import Attribute, AttributeType, Graph, Model, Node
 from pyonnx.optimizer._core import GraphPass
 from pyonnx.optimizer._rewrite import (
-    attr, constant_of, graph_inputs, insert_node, is_standard, make_attributes,
+    FUSED_DOMAIN, attr, constant_of, graph_inputs, insert_node, is_standard, make_attributes,
     protected_values, since_version, single_consumer,
 )
 
 __all__ = ["FuseActivation"]
 
-FUSED_DOMAIN = "pyonnx"
 
 _FUSED_NAME = {"Conv": "FusedConv", "Gemm": "FusedGemm", "MatMul": "FusedMatMul"}
 

@@ -16,12 +16,11 @@ from __future__ import annotations
 from pyonnx.ir import Graph, Model, Node, TensorType
 from pyonnx.optimizer._core import GraphPass
 from pyonnx.optimizer._rewrite import (
-    insert_node, is_standard, protected_values, since_version, single_consumer,
+    FUSED_DOMAIN, insert_node, is_standard, protected_values, since_version, single_consumer,
 )
 
 __all__ = ["FuseConvAdd"]
 
-FUSED_DOMAIN = "pyonnx"
 
 
 class FuseConvAdd(GraphPass):

@@ -11,12 +11,12 @@ from __future__ import annotations
 from pyonnx.ir import Graph, Model, Node, TensorType
 from pyonnx.optimizer._core import GraphPass
 from pyonnx.optimizer._rewrite import (
-    constant_of, graph_inputs, insert_node, is_standard, protected_values, single_consumer,
+    FUSED_DOMAIN, constant_of, graph_inputs, insert_node, is_standard, protected_values,
+    single_consumer,
 )
 
-__all__ = ["FuseMatMulAdd", "FUSED_DOMAIN"]
+__all__ = ["FuseMatMulAdd"]
 
-FUSED_DOMAIN = "pyonnx"
 
 
 class FuseMatMulAdd(GraphPass):
