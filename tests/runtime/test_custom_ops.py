@@ -153,7 +153,7 @@ def test_declared_attributes_and_types() -> None:
     ({"since_version": 0}, ["since_version", ">= 1"]),
     ({"shape_rule": 3}, ["shape_rule must be callable"]),
 ])
-def test_declaration_mistakes_are_invalid_argument(kwargs, words) -> None:  # type: ignore[no-untyped-def]
+def test_declaration_mistakes_are_invalid_argument(kwargs: dict, words: list[str]) -> None:
     with pytest.raises(InvalidArgument) as info:
         CustomOp("Bad", lambda x: x, **kwargs)
     msg = str(info.value)
@@ -292,7 +292,7 @@ def test_kernel_returning_the_wrong_dtype_names_the_node() -> None:
     (lambda x: (), ["returned 0 outputs", "the node has 1"]),
     (lambda x: None, ["returned None for output 0"]),
 ])
-def test_kernel_returning_a_wrong_value_names_the_node(kernel, words) -> None:  # type: ignore[no-untyped-def]
+def test_kernel_returning_a_wrong_value_names_the_node(kernel: object, words: list[str]) -> None:
     op = CustomOp("Bad", kernel)
     text = """
     <ir_version: 8, opset_import: ["": 17, "ai.onnx.contrib": 1]>
@@ -326,7 +326,9 @@ def test_custom_op_inside_an_if_branch() -> None:
     <ir_version: 8, opset_import: ["": 17, "ai.onnx.contrib": 1]>
     g (bool c, float[3] x) => (float[3] y) {
       y = If (c) <
-        then_branch = then_g () => (float[3] a) { a = ai.onnx.contrib.Scale <alpha: float = 3.0> (x) },
+        then_branch = then_g () => (float[3] a) {
+          a = ai.onnx.contrib.Scale <alpha: float = 3.0> (x)
+        },
         else_branch = else_g () => (float[3] b) { b = Neg (x) }
       >
     }"""
@@ -367,8 +369,8 @@ def test_per_session_declarations_do_not_leak(registered: list[CustomOp]) -> Non
     np.testing.assert_array_equal(scaled, x * 2)
 
 
-def test_session_declarations_are_per_thread_during_creation() -> None:
-    # a session being created on another thread does not make its declaration visible here
+def test_a_scope_is_visible_only_to_the_thread_that_entered_it() -> None:
+    # what a session does while it is created on another thread: its declarations stay there
     m = pyonnx.parse_model(SCALE_MODEL)
     started, release = threading.Event(), threading.Event()
 

@@ -344,8 +344,8 @@ class CustomOp:
     its type (``int``, ``float``, ``str``, ``list[int]``, ``list[float]``, ``list[str]``,
     ``numpy.ndarray`` for a TENSOR, or a ``PyCustomOpDef`` constant) or to its default value
     (``1.0``, ``"mode"``, ``[1, 2]``; a plain int is a default, a ``PyCustomOpDef`` constant a
-    type); a list of names declares STRING attributes, as in onnxruntime-extensions. A node may leave any
-    attribute out: the kernel then gets the declared default, or no keyword at all.
+    type); a list of names declares STRING attributes, as in onnxruntime-extensions. A node may
+    leave any attribute out: the kernel then gets the declared default, or no keyword at all.
 
     ``kernel(*inputs, **attrs)`` takes NumPy arrays (``None`` for an absent optional input) and
     returns one array or a tuple of arrays, one per output; the runtime checks the types of both
@@ -751,9 +751,9 @@ def onnx_op(op_type: str | Callable[..., Any] | None = None, *, domain: str = DE
     ``register=False`` only builds it, for ``SessionOptions.register_custom_op``. Returns the
     :class:`CustomOp`, which calls the function when called."""
     def declare(fn: Callable[..., Any]) -> CustomOp:
-        name = op_type if isinstance(op_type, str) else getattr(fn, "__name__", None)
-        op = CustomOp(name, fn, domain=domain, inputs=inputs, outputs=outputs,  # type: ignore[arg-type]
-                      attrs=attrs, type_constraints=type_constraints, shape_rule=shape_rule,
+        name: Any = op_type if isinstance(op_type, str) else getattr(fn, "__name__", None)
+        op = CustomOp(name, fn, domain=domain, inputs=inputs, outputs=outputs, attrs=attrs,
+                      type_constraints=type_constraints, shape_rule=shape_rule,
                       deterministic=deterministic, since_version=since_version)
         if register:
             register_custom_op(op)
