@@ -452,6 +452,25 @@ def test_shape_rule_is_used_by_infer_shapes() -> None:
     assert y.shape == z.shape == (8, 2)
 
 
+def test_string_outputs_become_object_arrays_and_list_defaults_stay_fresh() -> None:
+    def kernel(x, tags=None):  # type: ignore[no-untyped-def]
+        tags.append("seen")  # a careless kernel: must not change the declared default
+        return np.array([f"{v:g}:{len(tags)}" for v in x])  # NumPy's <U dtype
+
+    op = CustomOp("Label", kernel, outputs=[PyCustomOpDef.dt_string], attrs={"tags": ["a"]})
+    text = """
+    <ir_version: 8, opset_import: ["": 17, "ai.onnx.contrib": 1]>
+    g (float[2] x) => (string[2] y) {
+      s = ai.onnx.contrib.Label (x)
+      y = Identity (s)
+    }"""
+    sess = pyonnx.InferenceSession(pyonnx.parse_model(text), _options(op))
+    for _ in range(2):
+        (y,) = sess.run(None, {"x": np.array([1, 2.5], np.float32)})
+        assert y.dtype == object and list(y) == ["1:2", "2.5:2"]
+    assert op.attribute_defaults["tags"] == ["a"]
+
+
 def test_without_shape_rule_outputs_get_declared_types_and_unknown_shapes() -> None:
     op = CustomOp("Tokenize", lambda s: np.array([len(x) for x in s], np.int64),
                   inputs=[PyCustomOpDef.dt_string], outputs=[PyCustomOpDef.dt_int64])

@@ -320,6 +320,8 @@ def _attribute_default(name: str, value: Any) -> tuple[str, Any]:
     if isinstance(value, str):
         return "STRING", value
     if isinstance(value, np.ndarray):
+        value = value.copy()
+        value.flags.writeable = False  # shared by every call of the kernel
         return "TENSOR", value
     if isinstance(value, (list, tuple)) and value:
         items = list(value)

@@ -45,7 +45,9 @@ def _make_kernel(op: CustomOp) -> Kernel:
         problem = op.bind_types("input", [value_type_string(x) for x in inputs], bound)
         if problem:
             raise ExecutionError(problem)
-        kwargs = {**defaults, **attrs}
+        # a fresh copy of list defaults per call: a kernel that appends to one cannot change it
+        kwargs = {**{k: list(v) if isinstance(v, list) else v for k, v in defaults.items()},
+                  **attrs}
         result = op.kernel(*inputs, **kwargs)
         n_out = ctx.num_outputs if ctx is not None else len(schema.outputs)
         outs = _as_outputs(op, result, n_out)
@@ -72,7 +74,7 @@ def _as_outputs(op: CustomOp, result: Any, n_out: int) -> tuple:
         outs = list(result)
     else:
         outs = [result]
-    outs = [np.asarray(x) if isinstance(x, np.generic) else x for x in outs]
+    outs = [_normalized(x) for x in outs]
     if len(outs) < n_out:
         raise ExecutionError(f"the kernel {_kernel_name(op)} returned {len(outs)} output"
                              f"{'s' if len(outs) != 1 else ''}, the node has {n_out}")
@@ -86,6 +88,18 @@ def _as_outputs(op: CustomOp, result: Any, n_out: int) -> tuple:
                                  f"{type(x).__name__} for output {i}; return a numpy.ndarray "
                                  f"of the declared type")
     return tuple(outs[:n_out])
+
+
+def _normalized(x: Any) -> Any:
+    """A NumPy scalar as a 0-d array; NumPy text (``<U``, ``|S``) as the object array of ``str``
+    that pyonnx's string tensors are, so the next kernel gets what it expects."""
+    if isinstance(x, np.generic):
+        x = np.asarray(x)
+    if isinstance(x, np.ndarray) and x.dtype.kind in "US":
+        if x.dtype.kind == "S":
+            x = np.char.decode(x, "utf-8")
+        x = x.astype(object)
+    return x
 
 
 def _declared(op: CustomOp, i: int) -> Any:

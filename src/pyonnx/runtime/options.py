@@ -6,6 +6,7 @@ An unknown attribute raises AttributeError, as in onnxruntime, so a typo never p
 from __future__ import annotations
 
 import enum
+from typing import Any
 
 __all__ = ["GraphOptimizationLevel", "ExecutionMode", "ExecutionOrder", "SessionOptions",
            "RunOptions"]
@@ -85,7 +86,7 @@ class SessionOptions:
         self.strict_providers = False
         self._config: dict[str, str] = {}
         self._free_dims: dict[str, int] = {}
-        self._custom_ops: list = []  # CustomOp declarations of sessions made with these options
+        self._custom_ops: list[Any] = []  # CustomOps of sessions made with these options
 
     def add_session_config_entry(self, key: str, value: str) -> None:
         """Store a free-form configuration entry (any key, as onnxruntime accepts)."""
@@ -101,7 +102,6 @@ class SessionOptions:
     def add_free_dimension_override_by_name(self, dim_name: str, dim_value: int) -> None:
         """Fix a symbolic input dimension (e.g. ``batch``) to a value for feed validation."""
         self._free_dims[str(dim_name)] = int(dim_value)
-
 
     def register_custom_op(self, op: object) -> None:
         """Declare a custom operator (a :class:`pyonnx.CustomOp`, or what

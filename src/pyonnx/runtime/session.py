@@ -113,7 +113,7 @@ class InferenceSession:
                  **kwargs: Any) -> None:
         # the options' custom operators are visible to everything creation does (optimizer,
         # plan), and to nothing else: the plan binds their kernels, so runs need no scope
-        custom = sess_options._custom_ops if sess_options is not None else ()
+        custom = getattr(sess_options, "_custom_ops", ())
         with custom_op_scope(custom):
             self._create(path_or_bytes, sess_options, providers, provider_options)
 
