@@ -582,3 +582,58 @@ def test_deterministic_custom_op_is_evaluated_by_data_propagation() -> None:
         out = pyonnx.infer_shapes(pyonnx.parse_model(text))
     shape = out.graph.outputs[0].type.shape
     assert shape is None or not all(isinstance(d, int) for d in shape)
+
+
+# ----------------------------------------------------------------------------- more places
+
+def test_custom_op_inside_a_model_local_function() -> None:
+    text = """
+    <ir_version: 8, opset_import: ["": 17, "ai.onnx.contrib": 1, "local": 1]>
+    g (float[3] x) => (float[3] y) { y = local.ScaleTwice (x) }
+
+    <domain: "local", opset_import: ["ai.onnx.contrib": 1]>
+    ScaleTwice (a) => (b) {
+      t = ai.onnx.contrib.Scale <alpha: float = 2.0> (a)
+      b = ai.onnx.contrib.Scale <alpha: float = 5.0> (t)
+    }"""
+    m = pyonnx.parse_model(text)
+    op = _scale_op()
+    sess = pyonnx.InferenceSession(m, _options(op))
+    x = np.array([1, 2, 3], np.float32)
+    np.testing.assert_array_equal(sess.run(None, {"x": x})[0], 10 * x)
+    with custom_op_scope([op]):
+        pyonnx.check_model(m, full_check=True)
+        assert pyonnx.infer_shapes(m).graph.outputs[0].type == TensorType(DataType.FLOAT, (3,))
+
+
+def test_nested_scopes_and_a_new_operator_in_com_microsoft() -> None:
+    outer = CustomOp("Thing", lambda x: x + np.float32(1), domain="com.microsoft")
+    inner = CustomOp("Thing", lambda x: x + np.float32(2), domain="com.microsoft")
+    other = CustomOp("Other", lambda x: x, domain="com.microsoft")
+    with custom_op_scope([outer, other]):
+        assert pyonnx.defs.lookup("com.microsoft", "Thing", 1) is outer.schema
+        with custom_op_scope([inner]):
+            assert pyonnx.defs.lookup("com.microsoft", "Thing", 1) is inner.schema
+            assert pyonnx.defs.lookup("com.microsoft", "Other", 1) is other.schema
+        assert pyonnx.defs.lookup("com.microsoft", "Thing", 1) is outer.schema
+    assert pyonnx.defs.lookup("com.microsoft", "Thing", 1) is None
+    with pytest.raises(InvalidArgument, match="custom_op_scope.*already registered"):
+        with custom_op_scope([outer, inner]):
+            pass
+
+
+def test_a_session_runs_its_custom_op_from_other_threads() -> None:
+    sess = pyonnx.InferenceSession(pyonnx.parse_model(SCALE_MODEL), _options(_scale_op()))
+    results: dict[int, np.ndarray] = {}
+
+    def run(i: int) -> None:
+        x = np.full((2, 3), i, np.float32)
+        results[i] = sess.run(None, {"x": x})[0]
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for i in range(4):
+        np.testing.assert_array_equal(results[i], np.full((2, 3), 2 * i, np.float32))

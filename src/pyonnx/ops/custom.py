@@ -16,7 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from pyonnx.defs.custom import CustomOp, value_type_string
+from pyonnx.defs.custom import CustomOp
+from pyonnx.defs.type_strings import value_type_string
 from pyonnx.errors import ExecutionError
 from pyonnx.ops.registry import Kernel, KernelContext
 

@@ -14,7 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from pyonnx.defs.custom import CustomOp, parse_type_string, type_string_of
+from pyonnx.defs.custom import CustomOp
+from pyonnx.defs.type_strings import parse_type_string, type_string_of
 from pyonnx.ir import SparseTensorType, TensorType, Type
 
 __all__ = ["custom_rule"]
