@@ -321,6 +321,19 @@ def test_undeclared_attribute_is_refused_at_session_creation() -> None:
         pyonnx.InferenceSession(pyonnx.parse_model(text), _options(_scale_op()))
 
 
+def test_too_many_inputs_are_refused_at_creation_too_few_at_run() -> None:
+    many = SCALE_MODEL.replace("(t)", "(t, t)")
+    with pytest.raises(ValidationError, match="2 inputs.*at most 1"):
+        pyonnx.InferenceSession(pyonnx.parse_model(many), _options(_scale_op()))
+    op = CustomOp("Two", lambda a, b: a + b, inputs=[PyCustomOpDef.dt_float] * 2)
+    text = """
+    <ir_version: 8, opset_import: ["": 17, "ai.onnx.contrib": 1]>
+    g (float[2] x) => (float[2] y) { [two] y = ai.onnx.contrib.Two (x) }"""
+    sess = pyonnx.InferenceSession(pyonnx.parse_model(text), _options(op))
+    with pytest.raises(ExecutionError, match="two.*takes 2 inputs, the node gives 1"):
+        sess.run(None, {"x": np.zeros(2, np.float32)})
+
+
 def test_custom_op_inside_an_if_branch() -> None:
     text = """
     <ir_version: 8, opset_import: ["": 17, "ai.onnx.contrib": 1]>

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from pyonnx.defs import UNBOUNDED
 from pyonnx.defs.custom import CustomOp
 from pyonnx.defs.type_strings import value_type_string
 from pyonnx.errors import ExecutionError
@@ -58,10 +59,17 @@ def _make_kernel(op: CustomOp) -> Kernel:
                                  f"{problem}")
         return outs
 
-    params = [inspect.Parameter("inputs", inspect.Parameter.VAR_POSITIONAL)]
-    params += [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None)
-               for name in schema.attributes]
-    params.append(inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY, default=None))
+    # the signature the runtime inspects at session creation: a node with more inputs than
+    # declared, or an undeclared attribute, is refused then rather than at its first run
+    P = inspect.Parameter
+    if schema.max_input == UNBOUNDED:
+        params = [P("inputs", P.VAR_POSITIONAL)]
+    else:
+        params = [P(f"input{i}", P.POSITIONAL_ONLY,
+                    **({} if i < schema.min_input else {"default": None}))
+                  for i, f in enumerate(schema.inputs)]
+    params += [P(name, P.KEYWORD_ONLY, default=None) for name in schema.attributes]
+    params.append(P("ctx", P.KEYWORD_ONLY, default=None))
     run.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
     run.__qualname__ = run.__name__ = f"custom_op_{op.op_type}"
     return run
@@ -113,8 +121,6 @@ def _kernel_name(op: CustomOp) -> str:
 
 
 def _count(lo: int, hi: int) -> str:
-    from pyonnx.defs import UNBOUNDED
-
     if lo == hi:
         return str(lo)
     return f"at least {lo}" if hi == UNBOUNDED else f"{lo} to {hi}"
