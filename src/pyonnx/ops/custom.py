@@ -67,7 +67,7 @@ def _make_kernel(op: CustomOp) -> Kernel:
     else:
         params = [P(f"input{i}", P.POSITIONAL_ONLY,
                     **({} if i < schema.min_input else {"default": None}))
-                  for i, f in enumerate(schema.inputs)]
+                  for i in range(len(schema.inputs))]
     params += [P(name, P.KEYWORD_ONLY, default=None) for name in schema.attributes]
     params.append(P("ctx", P.KEYWORD_ONLY, default=None))
     run.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
