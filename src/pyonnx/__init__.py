@@ -16,6 +16,16 @@ from pyonnx.errors import (
     ValidationError,
 )
 from pyonnx.checker import check_model
+from pyonnx.defs.custom import (
+    CustomOp,
+    Param,
+    PyCustomOpDef,
+    custom_op_scope,
+    onnx_op,
+    register_custom_op,
+    registered_custom_ops,
+    unregister_custom_op,
+)
 from pyonnx.io import load, save, serialize
 from pyonnx.io.text import parse_model, to_text
 from pyonnx.shape_inference import infer_shapes
@@ -40,6 +50,8 @@ __all__ = [
     "InferenceSession", "SessionOptions", "RunOptions", "GraphOptimizationLevel",
     "ExecutionMode", "ExecutionOrder", "ModelMetadata", "NodeArg",
     "get_available_providers", "get_device",
+    "onnx_op", "PyCustomOpDef", "CustomOp", "Param", "register_custom_op",
+    "unregister_custom_op", "registered_custom_ops", "custom_op_scope",
     "PyOnnxError", "DecodeError", "ValidationError", "ShapeInferenceError",
     "UnsupportedOperatorError", "InvalidArgument", "ResourceLimitExceeded", "ExecutionError",
 ]

@@ -6,6 +6,7 @@ An unknown attribute raises AttributeError, as in onnxruntime, so a typo never p
 from __future__ import annotations
 
 import enum
+from typing import Any
 
 __all__ = ["GraphOptimizationLevel", "ExecutionMode", "ExecutionOrder", "SessionOptions",
            "RunOptions"]
@@ -56,7 +57,7 @@ class SessionOptions:
         "use_per_session_threads",
         "max_tensor_bytes", "max_run_bytes", "max_nesting_depth", "max_loop_iterations", "run_timeout_s",
         "allow_external_data_hardlinks", "strict_providers",
-        "_config", "_free_dims",
+        "_config", "_free_dims", "_custom_ops",
     )
 
     def __init__(self) -> None:
@@ -85,6 +86,7 @@ class SessionOptions:
         self.strict_providers = False
         self._config: dict[str, str] = {}
         self._free_dims: dict[str, int] = {}
+        self._custom_ops: list[Any] = []  # CustomOps of sessions made with these options
 
     def add_session_config_entry(self, key: str, value: str) -> None:
         """Store a free-form configuration entry (any key, as onnxruntime accepts)."""
@@ -100,6 +102,17 @@ class SessionOptions:
     def add_free_dimension_override_by_name(self, dim_name: str, dim_value: int) -> None:
         """Fix a symbolic input dimension (e.g. ``batch``) to a value for feed validation."""
         self._free_dims[str(dim_name)] = int(dim_value)
+
+    def register_custom_op(self, op: object) -> None:
+        """Declare a custom operator (a :class:`pyonnx.CustomOp`, or what
+        ``@pyonnx.onnx_op(..., register=False)`` returns) for sessions created with these options
+        only; process-wide declarations (:func:`pyonnx.register_custom_op`) stay visible too, and
+        this one wins over a process-wide one of the same operator. A second declaration of one
+        (domain, op_type, since_version) raises InvalidArgument."""
+        from pyonnx.defs.custom import scope_table
+
+        scope_table([*self._custom_ops, op], "SessionOptions.register_custom_op")  # validates
+        self._custom_ops.append(op)
 
 
 class RunOptions:
