@@ -238,9 +238,28 @@ class _Parser:
             self._tensor_type(tp.sparse_tensor_type, _PRIM[elem])
             self.expect(")", "')' closing sparse_tensor(")
         elif word == "opaque":
-            self.fail("opaque types are not supported by pyonnx", start)
+            # opaque(), opaque(name), opaque(domain, name); the domain may be dotted, and a
+            # lone (dotted) word is the name
+            self.expect("(", "'(' after opaque")
+            op = tp.opaque_type
+            op.SetInParent()
+            if not self.matches(")"):
+                first = self._dotted("the name (or domain) in opaque(")
+                if self.matches(","):
+                    op.domain = first
+                    op.name = self._dotted("the name in opaque(domain, name)")
+                else:
+                    op.name = first
+                self.expect(")", "')' closing opaque(")
         else:
             self.expected("a type (float[N], int64, seq(...), map(...), ...)", start)
+
+    def _dotted(self, what: str) -> str:
+        """An identifier, or several joined by dots (``ai.onnx.ml``)."""
+        parts = [self.ident(what)]
+        while self.matches("."):
+            parts.append(self.ident(what))
+        return ".".join(parts)
 
     def _tensor_type(self, tt: Any, elem: DataType) -> None:
         tt.elem_type = int(elem)
