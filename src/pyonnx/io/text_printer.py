@@ -111,10 +111,12 @@ _REPR = re.compile(r"(-?)(\d*)\.?(\d*)(?:e([+-]?\d+))?\Z")
 
 
 @functools.lru_cache(maxsize=4096)
-def _to_chars(shortest: str) -> str:
+def _to_chars(shortest: str, float32: bool) -> str:
     """Re-lay the shortest round-trip spelling of a float (NumPy's, any layout) the way
     ``std::to_chars`` lays it out: fixed or scientific, whichever is shorter (fixed on a tie),
-    the exponent with a sign and at least two digits, no trailing ``.0``."""
+    the exponent with a sign and at least two digits, no trailing ``.0``. A fixed integer
+    longer than the shortest digits is written with its exact digits, as printf's ``%f``
+    writes it (``54879810615766784``, not ``...780``)."""
     if shortest in ("nan", "-nan", "inf", "-inf"):
         return shortest
     m = _REPR.match(shortest)
@@ -132,7 +134,8 @@ def _to_chars(shortest: str) -> str:
     sci = (digits[0] + ("." + digits[1:] if n > 1 else "") + "e" + ("-" if e < 0 else "+")
            + f"{abs(e):02d}")
     if e >= n - 1:
-        fixed = digits + "0" * (e - n + 1)
+        exact = float(np.float32(shortest)) if float32 else float(shortest)
+        fixed = str(abs(int(exact)))
     elif e < 0:
         fixed = "0." + "0" * (-e - 1) + digits
     else:
@@ -145,12 +148,13 @@ def format_float(value: float, float32: bool = True) -> str:
     ``onnx.printer`` writes it; NaN keeps its sign (``-nan``), its payload has no spelling."""
     if math.isnan(value):
         return "-nan" if math.copysign(1.0, value) < 0 else "nan"
-    return _to_chars(str(np.float32(value)) if float32 else repr(float(value)))
+    return _to_chars(str(np.float32(value)) if float32 else repr(float(value)), float32)
 
 
 def _floats(flat: np.ndarray) -> list[str]:
     """Each element of a float32 or float64 array as :func:`format_float` writes it."""
-    texts = [_to_chars(t) for t in flat.astype(str).tolist()]
+    float32 = flat.dtype == np.float32
+    texts = [_to_chars(t, float32) for t in flat.astype(str).tolist()]
     neg_nan = np.isnan(flat) & np.signbit(flat)
     if neg_nan.any():
         for i in np.flatnonzero(neg_nan).tolist():
