@@ -61,11 +61,11 @@ def check_sparse_tensor(sparse: SparseTensor | Any) -> None:
 
 
 def check_node(node: Node | Any, opset_imports: Mapping[str, int] | None = None, *,
-               ir_version: int | None = None, functions: Sequence[Function] = ()) -> None:
+               ir_version: int | None = None, functions: Sequence[Function | Any] = ()) -> None:
     """A node names an operator that exists at ``opset_imports`` (or one of ``functions``),
     with the attributes and input/output counts its signature allows."""
     n = _decode(node, "NodeProto")
-    ctx = CheckContext(None, False, ir_version=ir_version, functions=functions)
+    ctx = CheckContext(None, False, ir_version=ir_version, functions=_functions(functions))
     env = GraphEnv(_opsets(opset_imports))
     label = f"node {n.name!r} ({n.op_type})" if n.name else f"node ({n.op_type})"
     _node_rules(ctx, n, label, env)
@@ -73,13 +73,14 @@ def check_node(node: Node | Any, opset_imports: Mapping[str, int] | None = None,
 
 
 def check_graph(graph: Graph | Any, opset_imports: Mapping[str, int] | None = None, *,
-                ir_version: int | None = None, functions: Sequence[Function] = (),
+                ir_version: int | None = None, functions: Sequence[Function | Any] = (),
                 full_check: bool = False) -> None:
     """A graph follows the rules of a main graph (names, single assignment, topological order,
     defined inputs and outputs, typed signature, valid constants, valid nodes); its subgraphs
     are checked with it. ``full_check`` adds the type-constraint rules of each node."""
     g = _decode(graph, "GraphProto")
-    ctx = CheckContext(None, full_check, ir_version=ir_version, functions=functions)
+    ctx = CheckContext(None, full_check, ir_version=ir_version,
+                       functions=_functions(functions))
     _graph_rules(ctx, g, f"graph {g.name!r}" if g.name else "graph",
                  GraphEnv(_opsets(opset_imports)), None, main=True)
     raise_violations(ctx)
@@ -87,7 +88,7 @@ def check_graph(graph: Graph | Any, opset_imports: Mapping[str, int] | None = No
 
 def check_function(function: Function | Any, opset_imports: Mapping[str, int] | None = None,
                    *, ir_version: int | None = None,
-                   functions: Sequence[Function] = ()) -> None:
+                   functions: Sequence[Function | Any] = ()) -> None:
     """A function has a name, distinct parameter names and opset imports of its own, and its
     body follows the graph rules under those imports; ``functions`` are the other model-local
     functions it may call (recursion among them is refused). ``opset_imports`` (the model's)
@@ -97,7 +98,7 @@ def check_function(function: Function | Any, opset_imports: Mapping[str, int] | 
         merged = dict(opset_imports)
         merged.update(f.opset_imports)
         f.opset_imports = merged
-    others = [g for g in functions if (g.domain, g.name, g.overload) !=
+    others = [g for g in _functions(functions) if (g.domain, g.name, g.overload) !=
               (f.domain, f.name, f.overload)]
     # without the other functions, a call into the function's domain cannot be judged
     ctx = CheckContext(None, False, ir_version=ir_version, functions=[f, *others],
@@ -132,6 +133,10 @@ def _one_data_field(tp: Any) -> None:
     if len(used) > 1:
         raise DecodeError(f"tensor {tp.name!r} stores values in {len(used)} fields "
                           f"({', '.join(used)}); a tensor keeps its data in exactly one")
+
+
+def _functions(functions: Sequence[Function | Any]) -> list[Function]:
+    return [_decode(f, "FunctionProto") for f in functions]
 
 
 def _opsets(opset_imports: Mapping[str, int] | None) -> dict[str, int]:
