@@ -70,7 +70,8 @@ def test_check_tensor_accepts_ir_and_protobuf_forms() -> None:
     lambda: TP(name="t", data_type=TP.UNDEFINED, dims=[1]),
     lambda: TP(name="t", data_type=TP.INT4, dims=[10], int32_data=[0, 0]),  # 5 bytes needed
 ])
-def test_check_tensor_rejects_data_that_disagrees_with_dims(make) -> None:  # type: ignore[no-untyped-def]
+def test_check_tensor_rejects_data_that_disagrees_with_dims(  # type: ignore[no-untyped-def]
+        make) -> None:
     with pytest.raises(ValidationError):
         check_tensor(make())
 
@@ -119,7 +120,8 @@ def test_check_sparse_tensor_linear_and_coordinate_indices() -> None:
     ([10, 10], [0, 9, 2, 10, 8, 1], [3, 2], "outside"),
     ([10, 10], [0, 9, 2, 7], [2, 2], "indices dims"),
 ])
-def test_check_sparse_tensor_rejects_bad_indices(dims, indices, idims, what) -> None:  # type: ignore[no-untyped-def]
+def test_check_sparse_tensor_rejects_bad_indices(  # type: ignore[no-untyped-def]
+        dims, indices, idims, what) -> None:
     with pytest.raises(ValidationError, match=what):
         check_sparse_tensor(_sparse(dims, indices, idims))
 

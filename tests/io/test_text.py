@@ -707,6 +707,7 @@ def test_value_names_that_are_keywords_stay_readable() -> None:
     g.append(Node("Identity", [x], [seq]))
     g.outputs.append(seq)
     text = to_text(Model(g, ir_version=10, opset_imports={"": 21}))
-    assert 'g ( "float") => (float[1] seq)' in text  # onnx's spacing for an untyped value and "seq = Identity (float)" in text
+    # ( "float"): onnx's spacing for a value written without a type
+    assert 'g ( "float") => (float[1] seq)' in text and "seq = Identity (float)" in text
     back = parse_model(text).graph
     assert [v.name for v in back.inputs] == ["float"] and back.nodes[0].outputs[0].name == "seq"

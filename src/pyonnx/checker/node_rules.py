@@ -263,7 +263,8 @@ def type_string(t: Type | None) -> str | None:
 
 
 def check_node_types(ctx: CheckContext, node: Node, location: str, schema: OpSchema) -> None:
-    """Known input/output types are allowed by the schema and bind each type parameter once."""
+    """Known input/output types are allowed by the schema and bind each type parameter once;
+    operator constraints on known shapes hold (ConvTranspose's channels and groups)."""
     sig = f"{schema.name}-{schema.since_version}"
     # type parameter -> (type string, which input/output bound it first); shared by both passes
     bound: dict[str, tuple[str, str]] = {}
@@ -285,15 +286,14 @@ def _conv_transpose_groups(ctx: CheckContext, node: Node, location: str) -> None
         return
     x = node.inputs[0] if node.inputs else None
     w = node.inputs[1] if len(node.inputs) > 1 else None
-    c = _dim(x, 1)
-    if isinstance(c, int) and c % group:
+    c, wc = _dim(x, 1), _dim(w, 0)
+    if x is not None and isinstance(c, int) and c % group:
         ctx.report("operator-constraint", location,
                    f"Input channels C must be divisible by group for ConvTranspose: input "
-                   f"{x.name!r} has C = {c} channels and group is {group}")  # type: ignore[union-attr]
-    wc = _dim(w, 0)
-    if isinstance(c, int) and isinstance(wc, int) and c != wc:
+                   f"{x.name!r} has C = {c} channels and group is {group}")
+    if w is not None and isinstance(c, int) and isinstance(wc, int) and c != wc:
         ctx.report("operator-constraint", location,
-                   f"the weight {w.name!r} has {wc} rows (dim 0) but the input has C = {c} "  # type: ignore[union-attr]
+                   f"the weight {w.name!r} has {wc} rows (dim 0) but the input has C = {c} "
                    f"channels; ConvTranspose needs one weight row per input channel")
 
 

@@ -5,8 +5,8 @@ into the protobuf messages that syntax describes, then decodes them with
 :mod:`pyonnx.io.serde`, so a parsed model is exactly what loading the equivalent ``.onnx`` file
 gives. Tensor values mean what they mean in ``TensorProto``'s typed fields (see
 :mod:`pyonnx.io.text_printer`). Beyond ``onnx.parser``, it reads lists of tensors, graphs and
-types in attributes, quoted dimension names, subgraph names and domains, and pyonnx's spelling
-of sparse tensors (``sparse_tensor(float[3,4]) S = {values} @ int64[2] {indices}``).
+types in attributes, quoted dimension names, subgraph names and domains, opaque types
+(``opaque(domain,name)``, as onnx does), and pyonnx's spelling of sparse tensors (``sparse_tensor(float[3,4]) S = {values} @ int64[2] {indices}``).
 
 Long tensor values are read in bulk with NumPy; only a value list that NumPy rejects is read
 token by token, to say exactly where and what is wrong. Every error is a
