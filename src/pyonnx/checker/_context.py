@@ -51,7 +51,7 @@ RULES: Mapping[str, str] = MappingProxyType({
     "sparse-tensor": "a sparse tensor's indices are int64, in range and in ascending order "
                      "without duplicates",
     "function": "model-local functions have unique (domain, name, overload) ids and distinct "
-                "parameter names",
+                "parameter names, and none calls itself, directly or through others",
     "undefined-function": "a node in a domain of model-local functions calls a function that "
                           "exists",
     "type-constraint": "(full check) input/output types satisfy the operator's type "
