@@ -564,7 +564,9 @@ def test_parse_model_reads_onnx_printer_text_as_onnx_parser_does() -> None:
 @pytest.mark.skipif(not os.path.isdir(SHARED),
                     reason=f"{SHARED} is absent: the shared real models live beside the project "
                            f"checkout in CI and development, not in a fresh clone")
-@pytest.mark.parametrize("name", _SHARED_MODELS)
+# the smaller real models: printing every float of vit_tiny takes long, and adds no new form
+@pytest.mark.parametrize("name", ["silero_vad.onnx", "silero_vad_16k_op15.onnx",
+                                  "magika_standard_v3_3.onnx"])
 def test_to_text_matches_onnx_printer_on_shared_models(name: str) -> None:
     om = onnx.load(os.path.join(SHARED, name))
     # a string field that is set but empty prints in onnx ('doc_string: ""'); the IR keeps no
