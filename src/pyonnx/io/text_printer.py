@@ -154,7 +154,12 @@ def format_float(value: float, float32: bool = True) -> str:
 def _floats(flat: np.ndarray) -> list[str]:
     """Each element of a float32 or float64 array as :func:`format_float` writes it."""
     float32 = flat.dtype == np.float32
-    texts = [_to_chars(t, float32) for t in flat.astype(str).tolist()]
+    texts = flat.astype(str).tolist()
+    for i, t in enumerate(texts):
+        # NumPy writes a non-integral value from 1e-3 up in fixed notation, which is also the
+        # shorter layout there: only exponents, integers and 0.000… need re-laying (fast path)
+        if "e" in t or t.endswith(".0") or t.startswith(("0.000", "-0.000")):
+            texts[i] = _to_chars(t, float32)
     neg_nan = np.isnan(flat) & np.signbit(flat)
     if neg_nan.any():
         for i in np.flatnonzero(neg_nan).tolist():
