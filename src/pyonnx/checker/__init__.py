@@ -46,6 +46,7 @@ from pyonnx.checker.model_rules import (
 from pyonnx.errors import ShapeInferenceError, ValidationError
 from pyonnx.io.limits import DEFAULT_MAX_NESTING_DEPTH, check_nesting_depth
 from pyonnx.ir import Model
+from pyonnx.ir.lint import lint
 
 __all__ = ["check_model", "collect_violations", "check_tensor", "check_sparse_tensor",
            "check_node", "check_graph", "check_function", "IrVersionWarning",
@@ -83,7 +84,8 @@ def collect_violations(model: Model | str | os.PathLike[str] | bytes | Any,
                        max_nesting_depth: int = DEFAULT_MAX_NESTING_DEPTH,
                        allow_hardlinks: bool = False) -> list[Violation]:
     """Every violation of the model, in the order the checker meets them (empty when valid)."""
-    if not isinstance(model, Model):
+    built_in_memory = isinstance(model, Model)
+    if not built_in_memory:
         from pyonnx.io import load
 
         model = load(model, max_nesting_depth=max_nesting_depth, allow_hardlinks=allow_hardlinks)
@@ -96,6 +98,11 @@ def collect_violations(model: Model | str | os.PathLike[str] | bytes | Any,
     _check_graph_rules(ctx, model.graph, "main graph", GraphEnv(model.opset_imports), None, main=True)
     check_functions(ctx)
     check_function_recursion(ctx)
+    if built_in_memory and not ctx.violations:
+        # a loaded model is built consistent; one assembled or rewritten by hand may not be,
+        # and the rules above read names, not the links the runtime and passes follow
+        for problem in lint(model):
+            ctx.report("ir-structure", "model", problem)
     if full_check and not ctx.violations:
         _strict_shape_inference(ctx, max_nesting_depth)
     return ctx.violations

@@ -59,6 +59,8 @@ RULES: Mapping[str, str] = MappingProxyType({
     "operator-constraint": "(full check) the known shapes and attributes of a node meet its "
                            "operator's constraints (e.g. ConvTranspose's channels divisible "
                            "by group)",
+    "ir-structure": "(a Model built in memory) the IR objects link up: use lists, producers, "
+                    "node ownership and subgraph parents agree with the nodes (pyonnx.ir.lint)",
     "shape-inference": "(full check) strict shape inference finds no contradiction",
 })
 
