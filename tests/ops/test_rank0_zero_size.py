@@ -24,7 +24,12 @@ calls the kernel as a session does. Then:
 Ops whose inputs need particular shapes or attributes get a hand-written builder in
 :data:`BUILDERS`; kernels that cannot be swept are listed in :data:`EXCLUDED` with the reason, and
 a kernel refused on every kind of input without being listed there fails the coverage test, so
-nothing is skipped silently.
+nothing is skipped silently. Where pyonnx and onnxruntime part ways on purpose, the tables
+:data:`DTYPE_REFUSALS`, :data:`ORT_LENIENT` and :data:`VALUE_DIFFERENCES` say why, and an entry
+no case needs any more fails the coverage test too.
+
+The last tests run the same kinds of input through ``pyonnx.InferenceSession`` and onnxruntime:
+the shape arithmetic exporters emit, and the control-flow ops the kernel sweep excludes.
 """
 
 from __future__ import annotations
@@ -190,7 +195,8 @@ def generic_case(schema: OpSchema, kind: str, binding: Mapping[str, str]) -> Cas
 #
 # A builder gets the kind and the binding of the type constraints and returns the case, or None
 # where the kind does not apply (most ops below have no rank-0 form; their zero-size case is an
-# empty batch, the one exporters produce).
+# empty batch, the one exporters produce). Where a builder returns None the generic inputs still
+# run, and the kernel must refuse them with a PyOnnxError.
 
 I64 = np.dtype(np.int64)
 
