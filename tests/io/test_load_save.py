@@ -206,6 +206,9 @@ def test_negative_dim_value_is_an_unknown_dim() -> None:
     assert tuple(x.type.shape) == (None, None, 3)
     assert tuple(model.graph.inputs[1].type.shape) == (0, None)  # 0 stays an empty dimension
     assert tuple(model.graph.outputs[2].type.elem_type.shape) == (None, None, 4)
+    # shape inference (strict) sees unknown dims, not a size of -1 to check products against
+    y = pyonnx.infer_shapes(model, strict=True).graph.outputs[0].type
+    assert y.shape[2] == 4 and not any(isinstance(d, int) for d in y.shape[:2])
 
 
 def test_negative_dim_value_accepts_any_size_like_onnxruntime() -> None:
