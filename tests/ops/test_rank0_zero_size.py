@@ -15,6 +15,8 @@ calls the kernel as a session does. Then:
 * every tensor output is a ``numpy.ndarray`` (never a NumPy or Python scalar) whose dtype is the
   one the schema's type constraints give (the input's type for a shared constraint, the stated
   type for a fixed one);
+* where the kernel computes at the default element types, the same one-node model run in
+  ``pyonnx.InferenceSession`` (feed checks, the plan's calls) gives the kernel's outputs;
 * at the default element types, onnxruntime runs the same one-node model: where onnxruntime
   computes a result, pyonnx must compute the same dtype, shape and values (where onnxruntime
   cannot load or run the model, pyonnx may refuse as well);
@@ -778,21 +780,22 @@ def _ort() -> _OrtWorker | None:
     return worker
 
 
-def _ort_run(schema: OpSchema, case: Case) -> list[Any] | None:
-    """onnxruntime's outputs for the case as a one-node model; None where onnxruntime cannot
-    load the model (no kernel for the type or opset, shape inference refusing the static shapes),
-    refuses to run it, or crashes."""
-    ort = _ort()
-    if ort is None or any(isinstance(a, np.ndarray) and a.dtype.kind == "V"
-                          for a in case.inputs):
+def _one_node(schema: OpSchema, case: Case) -> tuple[bytes, dict[str, np.ndarray]] | None:
+    """The case as a serialized one-node model and its feeds; None where the case has inputs
+    that are not tensors of standard NumPy types (sequences, ml_dtypes) or onnx's helper cannot
+    write its attributes."""
+    if any(not isinstance(a, np.ndarray) or a.dtype.kind == "V"
+           for a in case.inputs if a is not None):
+        return None
+    try:
+        from onnx import numpy_helper
+    except ImportError:
         return None
     from tests.ops._oracle import one_node_model
 
     n_out = case.num_outputs if case.num_outputs is not None else len(schema.outputs)
     named = [(f"i{k}", a) for k, a in enumerate(case.inputs)]
     domain = schema.domain
-    from onnx import numpy_helper
-
     attrs = {k: numpy_helper.from_array(v) if isinstance(v, np.ndarray) else v
              for k, v in case.attrs.items()}
     try:
@@ -800,10 +803,40 @@ def _ort_run(schema: OpSchema, case: Case) -> list[Any] | None:
             schema.name, named, attrs, domain=domain, outputs=n_out,
             opset=schema.since_version if not domain else 21,
             opsets={domain: schema.since_version} if domain else None)
-    except Exception:  # noqa: BLE001 - onnx's helper refusing the attributes: no reference
+    except Exception:  # noqa: BLE001 - onnx's helper refusing the attributes: no model
         return None
-    return ort.run(model, {n: a for n, a in named if a is not None},
-                   f"{domain}:{schema.name}-{schema.since_version}")
+    return model, {n: a for n, a in named if a is not None}
+
+
+def _ort_run(schema: OpSchema, case: Case) -> list[Any] | None:
+    """onnxruntime's outputs for the case as a one-node model; None where onnxruntime cannot
+    load the model (no kernel for the type or opset, shape inference refusing the static shapes),
+    refuses to run it, or crashes."""
+    ort = _ort()
+    built = _one_node(schema, case) if ort is not None else None
+    if built is None:
+        return None
+    return ort.run(*built, f"{schema.domain}:{schema.name}-{schema.since_version}")
+
+
+def _session_problems(schema: OpSchema, case: Case, outputs: tuple) -> list[str]:
+    """Run the case as a one-node model in pyonnx.InferenceSession, the way exporters' models
+    reach the kernels (feed checks, the plan's calls, its outputs), and compare with the kernel's
+    own outputs."""
+    built = _one_node(schema, case)
+    if built is None:
+        return []
+    import pyonnx
+
+    try:
+        got = pyonnx.InferenceSession(built[0]).run(None, built[1])
+    except PyOnnxError as e:
+        return [f"the kernel computes, but a session refuses: {type(e).__name__}: {e}"]
+    problems = [f"session output {i} is {type(g).__qualname__}, not numpy.ndarray"
+                for i, g in enumerate(got)
+                if not isinstance(g, (np.ndarray, list, dict, type(None)))]
+    return problems + [f"session vs kernel, {p}" for p in _compare(
+        tuple(got), [o for o in outputs[:len(got)]], schema, values=True)]
 
 
 def _compare(got: tuple, want: list[Any], schema: OpSchema, values: bool) -> list[str]:
@@ -872,6 +905,8 @@ def sweep(domain: str, op_type: str, version: int) -> SweepResult:
                 base = out
                 if out.outputs is not None:
                     result.accepted.add(kind)
+                    problems += [f"{where}: {p}"
+                                 for p in _session_problems(schema, case, out.outputs)]
                 want = _ort_run(schema, case)
                 if want is None:
                     continue
