@@ -712,6 +712,8 @@ inp, out = sys.stdin.buffer, sys.stdout.buffer
 options = ort.SessionOptions()
 options.log_severity_level = 4
 options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+options.intra_op_num_threads = 1  # a thread pool per session would cost more than the run
+options.inter_op_num_threads = 1
 while True:
     head = inp.read(8)
     if len(head) < 8:
