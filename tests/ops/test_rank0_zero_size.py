@@ -30,6 +30,9 @@ nothing is skipped silently. Where pyonnx and onnxruntime part ways on purpose, 
 :data:`DTYPE_REFUSALS`, :data:`ORT_LENIENT` and :data:`VALUE_DIFFERENCES` say why, and an entry
 no case needs any more fails the coverage test too.
 
+(``Gradient`` is not in the walk: its kernel is built from the graph around the node, through
+``registry.graph_kernel``, and its tests build such graphs.)
+
 The last tests run the same kinds of input through ``pyonnx.InferenceSession`` and onnxruntime:
 the shape arithmetic exporters emit, and the control-flow ops the kernel sweep excludes.
 """
