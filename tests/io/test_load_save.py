@@ -172,3 +172,86 @@ def test_packed_typed_field_of_the_wrong_length_is_a_decode_error(code, n_bytes)
     t = TensorProto(name="w", data_type=code, dims=[3], int32_data=[1] * n_bytes)
     with pytest.raises(DecodeError, match=r"'w'.*packed bytes in int32_data"):
         pyonnx.load(_model_with(t, opset=25))
+
+
+# ------------------------------------------------------------------ negative dim_value (dynamic)
+
+def _dynamic_dims_model() -> onnx.ModelProto:
+    """A Paddle-style export: every dynamic dimension is written as ``dim_value: -1`` (graph
+    inputs, outputs, an intermediate value_info and a sequence element), beside a fixed dim and an
+    empty (0) one."""
+    rng = np.random.default_rng(0)
+    w = numpy_helper.from_array(rng.standard_normal((3, 4)).astype(np.float32), "w")
+    nodes = [helper.make_node("MatMul", ["x", "w"], ["h"]),
+             helper.make_node("Relu", ["h"], ["y"]),
+             helper.make_node("Shape", ["z"], ["zs"]),
+             helper.make_node("SequenceConstruct", ["y", "y"], ["seq"])]
+    g = helper.make_graph(
+        nodes, "paddle_like",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [-1, -1, 3]),
+         helper.make_tensor_value_info("z", TensorProto.INT64, [0, -7])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [-1, -1, 4]),
+         helper.make_tensor_value_info("zs", TensorProto.INT64, [2]),
+         helper.make_tensor_sequence_value_info("seq", TensorProto.FLOAT, [-1, -1, 4])],
+        [w], value_info=[helper.make_tensor_value_info("h", TensorProto.FLOAT, [-1, -1, 4])])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+
+
+def test_negative_dim_value_is_an_unknown_dim() -> None:
+    m = _dynamic_dims_model()
+    onnx.checker.check_model(m, full_check=True)  # onnx accepts -1 dims; so must pyonnx
+    pyonnx.check_model(m, full_check=True)
+    model = pyonnx.load(m)
+    x = model.graph.inputs[0]
+    assert tuple(x.type.shape) == (None, None, 3)
+    assert tuple(model.graph.inputs[1].type.shape) == (0, None)  # 0 stays an empty dimension
+    assert tuple(model.graph.outputs[2].type.elem_type.shape) == (None, None, 4)
+    # shape inference (strict) sees unknown dims, not a size of -1 to check products against
+    y = pyonnx.infer_shapes(model, strict=True).graph.outputs[0].type
+    assert y.shape[2] == 4 and not any(isinstance(d, int) for d in y.shape[:2])
+
+
+def test_negative_dim_value_accepts_any_size_like_onnxruntime() -> None:
+    ort = pytest.importorskip("onnxruntime")
+    m = _dynamic_dims_model()
+    ours = pyonnx.InferenceSession(m.SerializeToString())
+    theirs = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
+    assert ([(i.name, i.shape) for i in ours.get_inputs()]
+            == [(i.name, i.shape) for i in theirs.get_inputs()] == [("x", [None, None, 3]),
+                                                                    ("z", [0, None])])
+    assert [o.shape for o in ours.get_outputs()] == [o.shape for o in theirs.get_outputs()]
+    rng = np.random.default_rng(1)
+    for n, k, zn in ((1, 1, 0), (5, 2, 3), (0, 4, 1), (2, 0, 9)):
+        feed = {"x": rng.standard_normal((n, k, 3)).astype(np.float32),
+                "z": np.zeros((0, zn), np.int64)}
+        got, want = ours.run(None, feed), theirs.run(None, feed)
+        for g_, w_ in zip(got[:2], want[:2]):
+            assert g_.dtype == w_.dtype and g_.shape == w_.shape
+            np.testing.assert_allclose(g_, w_, rtol=1e-5, atol=1e-6)
+        assert [s.shape for s in got[2]] == [s.shape for s in want[2]]
+    # the fixed dims are still enforced, on both engines alike
+    bad = {"x": np.zeros((2, 2, 5), np.float32), "z": np.zeros((0, 1), np.int64)}
+    with pytest.raises(InvalidArgument, match="dimension 5 at axis 2"):
+        ours.run(None, bad)
+    with pytest.raises(Exception, match="index: 2 Got: 5 Expected: 3"):
+        theirs.run(None, bad)
+    with pytest.raises(InvalidArgument, match="axis 0"):
+        ours.run(None, {"x": np.zeros((2, 2, 3), np.float32), "z": np.zeros((1, 1), np.int64)})
+
+
+def test_negative_dim_value_saves_as_an_unknown_dim(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "m.onnx"
+    pyonnx.save(pyonnx.load(_dynamic_dims_model()), path)
+    saved = onnx.load(str(path))
+    onnx.checker.check_model(saved, full_check=True)
+    dims = saved.graph.input[0].type.tensor_type.shape.dim
+    # written as a dim with neither value nor param: the canonical unknown dim (no -1 survives)
+    assert [d.WhichOneof("value") for d in dims] == [None, None, "dim_value"]
+    assert dims[2].dim_value == 3
+    assert saved.graph.input[1].type.tensor_type.shape.dim[0].WhichOneof("value") == "dim_value"
+    again = pyonnx.load(str(path))
+    assert tuple(again.graph.inputs[0].type.shape) == (None, None, 3)
+    assert tuple(again.graph.inputs[1].type.shape) == (0, None)
+    out = pyonnx.InferenceSession(str(path)).run(
+        ["y"], {"x": np.ones((3, 7, 3), np.float32), "z": np.zeros((0, 2), np.int64)})[0]
+    assert out.shape == (3, 7, 4)

@@ -313,6 +313,20 @@ def _sparse_to_proto(st: SparseTensor) -> Any:
 # --------------------------------------------------------------------------- types
 
 
+def _dim_from_proto(d: Any) -> int | None:
+    """A ``dim_value`` as an IR dim: its size, or None (unknown) when it is negative.
+
+    Exporters write ``dim_value: -1`` for a dynamic dimension (Paddle does for every batch
+    axis); onnx's checker accepts it and onnxruntime treats any negative value as unknown, so a
+    negative value is decoded here as the IR's one spelling of an unknown dim. Doing it at decode
+    time (not in feed validation) means the checker, shape inference, ``NodeArg.shape`` (None,
+    as onnxruntime shows it) and the feed checks all see the same thing; saving writes the dim
+    back without a value, the canonical unknown. 0 stays a legal empty dimension.
+    """
+    v = int(d.dim_value)
+    return v if v >= 0 else None
+
+
 def type_from_proto(tp: Any, what: str = "type") -> Type | None:
     """Decode a TypeProto; None for an empty (unset) type."""
     which = tp.WhichOneof("value")
@@ -328,7 +342,7 @@ def type_from_proto(tp: Any, what: str = "type") -> Type | None:
             dn: list[str] = []
             for d in t.shape.dim:
                 k = d.WhichOneof("value")
-                dims.append(int(d.dim_value) if k == "dim_value" else
+                dims.append(_dim_from_proto(d) if k == "dim_value" else
                             d.dim_param if k == "dim_param" else None)
                 dn.append(d.denotation)
             shape = tuple(dims)

@@ -25,6 +25,7 @@ __all__ = [
     "compute_dtype",
     "output_wanted",
     "check_choice",
+    "as_matrix",
 ]
 
 
@@ -105,6 +106,16 @@ def as_int_list(x: np.ndarray | Iterable[int] | None) -> list[int]:
 def prod(values: Iterable[int]) -> int:
     """Product of a sequence of integers as a Python int (1 for an empty one); never overflows."""
     return math.prod(int(v) for v in values)
+
+
+def as_matrix(x: np.ndarray, split: int) -> np.ndarray:
+    """``x`` viewed as the matrix [prod(shape[:split]), prod(shape[split:])] (each product 1 when
+    empty).
+
+    Spelled with both sizes because ``reshape(rows, -1)`` cannot infer the -1 when ``rows`` is
+    0 (an empty batch): NumPy raises instead of giving a (0, n) matrix.
+    """
+    return x.reshape(prod(x.shape[:split]), prod(x.shape[split:]))
 
 
 def compute_dtype(dtype: np.dtype | type) -> np.dtype:

@@ -114,7 +114,7 @@ def saturate_cast(values: np.ndarray, dtype: np.dtype, saturate: bool = True) ->
     v = np.asarray(values)
     if saturate or dtype not in _FLOAT8:
         fmax = float(ml_dtypes.finfo(dtype).max)
-        v = np.clip(v, -fmax, fmax)  # NaN stays NaN
+        v = np.asarray(np.clip(v, -fmax, fmax))  # NaN stays NaN; a 0-d clip gives a scalar
     return v.astype(dtype)
 
 
@@ -126,11 +126,13 @@ def requantize(values: np.ndarray, dtype: np.dtype, saturate: bool = True, *,
     ``inplace`` lets the caller hand over a buffer it owns (otherwise it is not mutated).
     """
     dtype = np.dtype(dtype)
+    # a 0-d result of the caller's arithmetic is a NumPy scalar, which out= refuses
+    values = np.asarray(values)
     if dtype in INT_RANGES:
         lo, hi = INT_RANGES[dtype]
         r = values if rounded else np.rint(values, out=values if inplace else None)
         r = np.clip(r, lo, hi, out=r if (inplace or not rounded) else None)
-        return r.astype(dtype)
+        return np.asarray(r).astype(dtype)
     if dtype in FLOAT_QUANT_TYPES:
         return saturate_cast(values, dtype, saturate)
     raise ExecutionError(f"{dtype} is not a quantized type")

@@ -457,12 +457,15 @@ def _along_axis(op: str, X: Array, axis: int, fn: Callable[[Array, int, np.dtype
     return y.astype(X.dtype, copy=False)
 
 
-def _coerced_2d(op: str, X: Array, axis: int, fn: Callable[[Array, int, np.dtype], Array]) -> Array:
+def _coerced_2d(op: str, X: Array, axis: int, fn: Callable[[Array, int, np.dtype], Array],
+                axis_may_be_rank: bool = False) -> Array:
     """Apply ``fn`` to X viewed as a matrix [prod(dims before axis), prod(dims from axis)]
-    along its second dimension (opset 1 and 11 semantics)."""
+    along its second dimension (opset 1 and 11 semantics). Opset 1 states no range for axis, and
+    its coercion rule gives [prod(dims), 1] for axis = rank (the default 1 on a 1-D input), as
+    onnxruntime computes; opset 11 limits axis to [-r, r-1]."""
     if X.dtype not in FLOAT_TYPES:
         check_dtype(op, X, FLOAT_TYPES)
-    ax = normalize_axis(axis, X.ndim)
+    ax = X.ndim if axis_may_be_rank and axis == X.ndim else normalize_axis(axis, X.ndim)
     if X.size == 0:
         return np.empty(X.shape, dtype=X.dtype)
     rows = math.prod(X.shape[:ax])
@@ -470,10 +473,10 @@ def _coerced_2d(op: str, X: Array, axis: int, fn: Callable[[Array, int, np.dtype
 
 
 def _make_softmax(op: str, fn: Callable[[Array, int, np.dtype], Array],
-                  coerce: bool) -> Callable[..., tuple[Array]]:
+                  coerce: bool, axis_may_be_rank: bool = False) -> Callable[..., tuple[Array]]:
     if coerce:
         def softmax(input: Array, *, axis: int = 1) -> tuple[Array]:
-            return (_coerced_2d(op, input, axis, fn),)
+            return (_coerced_2d(op, input, axis, fn, axis_may_be_rank),)
     else:
         def softmax(input: Array, *, axis: int = -1) -> tuple[Array]:
             return (_along_axis(op, input, axis, fn),)
@@ -485,5 +488,6 @@ def _make_softmax(op: str, fn: Callable[[Array, int, np.dtype], Array],
 
 
 for _op, _fn in _SOFTMAX_FNS.items():
-    kernel(_op, versions=(1, 11))(_make_softmax(_op, _fn, True))
+    kernel(_op, versions=(1,))(_make_softmax(_op, _fn, True, axis_may_be_rank=True))
+    kernel(_op, versions=(11,))(_make_softmax(_op, _fn, True))
     kernel(_op, versions=(13,))(_make_softmax(_op, _fn, False))

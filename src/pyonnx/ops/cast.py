@@ -183,15 +183,16 @@ def _to_small_int(x: np.ndarray, to: DataType) -> np.ndarray:
 def _cast_numeric(x: np.ndarray, to: DataType, saturate: bool, round_mode: str,
                   fnuz_inf_nan: bool) -> np.ndarray:
     target = to.numpy
+    # the clip/trunc/where steps of the narrow types turn a 0-d input into a NumPy scalar
     if to in _FLOAT8:
-        return _to_float8(x, to, saturate, fnuz_inf_nan)
+        return np.asarray(_to_float8(x, to, saturate, fnuz_inf_nan))
     if to == DataType.FLOAT8E8M0:
-        return _to_e8m0(x, saturate, round_mode)
+        return np.asarray(_to_e8m0(x, saturate, round_mode))
     if to in _SMALL_INT:
-        return _to_small_int(x, to)
+        return np.asarray(_to_small_int(x, to))
     v = _as_numeric(x)
     if to == DataType.BOOL:
-        return v != 0
+        return np.asarray(v != 0)
     # float -> integer out of range is undefined in the spec; NumPy's result stands there
     with np.errstate(invalid="ignore", over="ignore"):
         return v.astype(target)

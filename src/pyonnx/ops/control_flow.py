@@ -12,6 +12,7 @@ import numpy as np
 
 from pyonnx.errors import ExecutionError, ResourceLimitExceeded
 from pyonnx.ops._common import normalize_axis
+from pyonnx.ir import DataType, TensorType
 from pyonnx.ops.registry import KernelContext, Subgraph, kernel
 
 _ALL_VERSIONS_IF = (1, 11, 13, 16, 19, 21, 23, 24, 25)
@@ -86,9 +87,27 @@ def loop(M: np.ndarray | None, cond: np.ndarray | None, *v_initial: Any, body: S
             else:
                 scan_out.append(scans[k])
         else:
-            # zero iterations: an empty tensor; the element shape is unknown, so use [0]
-            scan_out.append(np.zeros((0,), dtype=np.float32))
+            scan_out.append(_no_iterations(body, 1 + n_carried + k))
     return tuple(carried + scan_out)
+
+
+def _no_iterations(body: Subgraph, index: int) -> np.ndarray:
+    """The scan output of zero iterations: an empty stack of the body output ``index``, whose
+    element type and per-iteration shape come from the body's declared output type where the
+    subgraph states it (``output_types``); otherwise float32 of shape [0], as onnxruntime
+    defaults when the shape is not found."""
+    types = getattr(body, "output_types", None)
+    t = types[index] if types is not None and index < len(types) else None
+    if isinstance(t, TensorType) and t.elem_type != DataType.UNDEFINED:
+        try:
+            dtype = t.elem_type.numpy
+        except ValueError:
+            dtype = np.dtype(np.float32)
+        dims = tuple(t.shape) if t.shape is not None else None
+        if dims is not None and all(isinstance(d, int) for d in dims):
+            return np.zeros((0,) + dims, dtype=dtype)
+        return np.zeros((0,), dtype=dtype)
+    return np.zeros((0,), dtype=np.float32)
 
 
 def _scan_run(body: Subgraph, states: list[Any], scan_inputs: list[np.ndarray],
@@ -127,7 +146,9 @@ def _scan_run(body: Subgraph, states: list[Any], scan_inputs: list[np.ndarray],
             axis = normalize_axis(out_axes[k], stacked.ndim, "scan_output_axes")
             results.append(np.moveaxis(stacked, 0, axis) if axis else stacked)
         else:
-            results.append(np.zeros((0,), dtype=np.float32))
+            empty = _no_iterations(body, n_state + k)
+            axis = normalize_axis(out_axes[k], empty.ndim, "scan_output_axes")
+            results.append(np.moveaxis(empty, 0, axis) if axis else empty)
     return tuple(states + results)
 
 

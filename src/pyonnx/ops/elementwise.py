@@ -110,7 +110,7 @@ def IsInf(X: np.ndarray, *, detect_negative: int = 1,
           detect_positive: int = 1) -> tuple[np.ndarray]:
     """IsInf: True where X is infinite (of the signs selected by the attributes)."""
     check_dtype("IsInf", X, FLOAT_TYPES | FLOAT8_TYPES)
-    out = np.isinf(X)
+    out = np.asarray(np.isinf(X))  # a 0-d X gives a NumPy scalar, which &= would not update
     if not (detect_negative and detect_positive):
         if detect_negative:
             out &= np.signbit(X)
@@ -140,6 +140,7 @@ def _div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return np.floor_divide(a, b)
     with np.errstate(all="ignore"):  # INT_MIN / -1 wraps, as in C
         q, r = np.divmod(a, b)
+        q = np.asarray(q)  # a 0-d quotient comes back as a NumPy scalar, which out= refuses
         # floor and truncation differ by one where the division is inexact and the signs differ
         fix = r != 0
         fix &= np.bitwise_xor(a, b) < 0

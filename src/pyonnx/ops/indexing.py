@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from pyonnx.errors import ExecutionError, UnsupportedOperatorError
-from pyonnx.ops._common import check_alloc, check_indices, normalize_axis
+from pyonnx.ops._common import as_matrix, check_alloc, check_indices, normalize_axis, prod
 from pyonnx.ops._tensor import is_ml_dtype, shape_str
 from pyonnx.ops.registry import KernelContext, kernel
 
@@ -194,7 +194,9 @@ def _scatter_nd(data: np.ndarray, indices: np.ndarray, updates: np.ndarray,
                              f"data {shape_str(data.shape)})")
     out = data.copy()
     index = tuple(c.reshape(-1) for c in cols)
-    upd = updates.reshape((-1,) + data.shape[k:]).astype(data.dtype, copy=False)
+    # the number of updated slices spelled out: -1 cannot be inferred when a slice is empty
+    upd = updates.reshape((prod(indices.shape[:-1]),) + data.shape[k:]).astype(data.dtype,
+                                                                              copy=False)
     _scatter_at(out, index, upd, reduction)
     return out
 
@@ -444,7 +446,7 @@ def unique(X: np.ndarray, *, axis: int | None = None,
         data = X
     keys = _sortable(data)
     moved = np.moveaxis(keys, ax, 0)
-    rows = moved.reshape(moved.shape[0], -1)
+    rows = as_matrix(moved, 1)
     if rows.dtype == object and axis is not None:
         _, idx, inv, counts = _unique_rows(rows)
     elif axis is None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from pyonnx.errors import ExecutionError
-from pyonnx.ops._common import check_alloc, compute_dtype, prod
+from pyonnx.ops._common import as_matrix, check_alloc, compute_dtype, prod
 from pyonnx.ops.registry import KernelContext, kernel
 
 
@@ -76,7 +76,7 @@ def _matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     small to use the cores well (the projections of a transformer batch).
     """
     if a.ndim > 2 and b.ndim == 2 and a.flags.c_contiguous:
-        return np.matmul(a.reshape(-1, a.shape[-1]), b).reshape(a.shape[:-1] + (b.shape[-1],))
+        return np.matmul(as_matrix(a, a.ndim - 1), b).reshape(a.shape[:-1] + (b.shape[-1],))
     return np.matmul(a, b)
 
 

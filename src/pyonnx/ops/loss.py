@@ -102,6 +102,9 @@ def softmax_cross_entropy_loss(scores: np.ndarray, labels: np.ndarray,
     if x.ndim < 2:
         raise ExecutionError(f"scores must have shape (N, C) or (N, C, D1, ..., Dk), got "
                              f"{list(x.shape)}")
+    if x.shape[1] == 0 and x.size == 0 and x.shape[0] != 0:
+        raise ExecutionError(f"scores of shape {list(x.shape)} have no classes (C = 0): no "
+                             f"label can be scored")
     cdt = compute_dtype(x.dtype)
     xc = x.astype(cdt, copy=False)
     # log_softmax = (x - max) - log(sum(exp(x - max))), stable for large scores.

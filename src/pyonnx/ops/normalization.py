@@ -279,7 +279,10 @@ def group_normalization_21(X: np.ndarray, scale: np.ndarray, bias: np.ndarray, *
 # ----------------------------------------------------------------------------- BatchNormalization
 
 def _bn_view(x: np.ndarray) -> np.ndarray:
-    """A 1-D input of size N is treated as (N, 1): one channel."""
+    """A 1-D input of size N is treated as (N, 1): one channel. A scalar has no channel axis."""
+    if x.ndim == 0:
+        raise ExecutionError("BatchNormalization: X must have shape (N, C, D1, ...), got a "
+                             "rank-0 tensor")
     return x.reshape(-1, 1) if x.ndim == 1 else x
 
 
@@ -327,6 +330,10 @@ def _bn_training(x: np.ndarray, scale: np.ndarray, b: np.ndarray, mean: np.ndarr
     xv = _bn_view(np.asarray(x))
     cdt = compute_dtype(xv.dtype)
     pshape = _bn_param_shape(xv, mean, spatial, "mean")
+    for p, what in ((scale, "scale"), (b, "B"), (var, "var")):
+        if _bn_param_shape(xv, p, spatial, what) != pshape:
+            raise ExecutionError(f"BatchNormalization: {what} has shape {list(np.shape(p))} "
+                                 f"but mean has {list(np.shape(mean))}; they must agree")
     # Spatial statistics reduce over N and D1..Dn; per-activation (spatial=0) ones over N only.
     red = (0,) + tuple(range(2, xv.ndim)) if pshape[2:] == (1,) * (xv.ndim - 2) else (0,)
     xc = xv.astype(cdt, copy=False)

@@ -87,7 +87,8 @@ def quantize_linear(x: np.ndarray, y_scale: np.ndarray, y_zero_point: np.ndarray
 
     scale = expand_param(y_scale, x.shape, axis, block_size, "y_scale")
     xin = x if x.dtype in (np.float32, np.float64, np.int32) else x.astype(calc_dt)
-    q = np.divide(xin, scale.astype(calc_dt), dtype=calc_dt)  # a new buffer, owned here
+    # a new buffer, owned here (an array even for a 0-d x, so that out= below takes it)
+    q = np.asarray(np.divide(xin, scale.astype(calc_dt), dtype=calc_dt))
     if div_dt in HALF_TYPES:  # emulate a division done in half precision
         q = q.astype(div_dt).astype(calc_dt)
     is_int = out_dt in INT_RANGES
@@ -142,6 +143,7 @@ def dequantize_linear(x: np.ndarray, x_scale: np.ndarray, x_zero_point: np.ndarr
             d = d - _x_zero_point(x_zero_point, x, x_scale, axis, block_size).astype(_F32)
     else:
         raise ExecutionError(f"DequantizeLinear cannot read x of type {x.dtype}")
+    d = np.asarray(d)  # a 0-d difference is a NumPy scalar, which *= below would not update
 
     if out_dt in HALF_TYPES:
         # Round both factors to the output type; their product is exact in float32, so one
@@ -170,7 +172,7 @@ def dynamic_quantize_linear(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.n
     if scale == 0:
         y = np.full(x.shape, zp, dtype=np.uint8)
     else:
-        q = x / scale
+        q = np.asarray(x / scale)  # an array for a 0-d x, so that out= takes it
         np.rint(q, out=q)
         q += zp
         np.clip(q, qmin, qmax, out=q)

@@ -190,7 +190,8 @@ def bernoulli(input: np.ndarray, *, dtype: int | None = None, seed: float | None
         raise ExecutionError(f"input holds the probability {bad}, outside [0, 1]")
     rng = _rng(seed, ctx)
     u = rng.random(p.shape, dtype=compute_dtype(p.dtype))
-    return ((u < p).astype(out_dt),)
+    # for a 0-d input the generator draws a Python float and the comparison a NumPy scalar
+    return (np.asarray(u < p).astype(out_dt),)
 
 
 # ----------------------------------------------------------------------------- Dropout
@@ -208,10 +209,11 @@ def _dropout(data: np.ndarray, ratio: float, training: bool, seed: float | int |
         return (x, mask)[:max(n_out, 1)]
     if not 0 <= ratio < 1:
         raise ExecutionError(f"ratio must be in [0, 1), got {ratio}")
-    keep = _rng(seed, ctx).random(x.shape) >= ratio
+    # for a 0-d input the generator draws a Python float: keep it an array
+    keep = np.asarray(_rng(seed, ctx).random(x.shape) >= ratio)
     wide = (np.dtype(np.float32), np.dtype(np.float64))
     cdt = x.dtype if x.dtype in wide else np.dtype(np.float32)  # half and float8 via float32
-    y = np.multiply(x, keep, dtype=cdt)
+    y = np.asarray(np.multiply(x, keep, dtype=cdt))
     y *= cdt.type(1.0 / (1.0 - ratio))
     y = y.astype(x.dtype, copy=False)
     mask = keep.astype(mask_dtype, copy=False) if want_mask else None

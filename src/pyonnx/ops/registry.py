@@ -155,7 +155,9 @@ class Subgraph(Protocol):
     """A graph attribute (If branch, Loop/Scan body) bound to the outer scope of its node.
 
     Calling it runs the body once on the given inputs (in the order of the body's graph
-    inputs) and returns its outputs in order.
+    inputs) and returns its outputs in order. A subgraph may also have ``output_types`` (the
+    declared :class:`~pyonnx.ir.Type` of each body output, None where undeclared): Loop and Scan
+    read it to give a scan output of zero iterations its element type and shape.
     """
 
     input_names: list[str]

@@ -225,9 +225,10 @@ def mel_weight_matrix_17(num_mel_bins: np.ndarray, dft_length: np.ndarray,
     n_fft = _scalar_int(dft_length, "dft_length", op)
     sr = _scalar_int(sample_rate, "sample_rate", op)
     assert M is not None and n_fft is not None and sr is not None
-    if M <= 0 or n_fft <= 0 or sr <= 0:
-        raise ExecutionError(f"{op}: num_mel_bins, dft_length and sample_rate must be positive, "
-                             f"got {M}, {n_fft} and {sr}")
+    # no mel bins is an empty [bins, 0] matrix, as onnxruntime computes it
+    if M < 0 or n_fft <= 0 or sr <= 0:
+        raise ExecutionError(f"{op}: num_mel_bins must be >= 0, dft_length and sample_rate "
+                             f"positive, got {M}, {n_fft} and {sr}")
     lo = float(np.asarray(lower_edge_hertz).reshape(-1)[0])
     hi = float(np.asarray(upper_edge_hertz).reshape(-1)[0])
     if not 0 <= lo < hi:

@@ -33,6 +33,12 @@ def _scalar(x: np.ndarray) -> float:
     return float(np.asarray(x).reshape(-1)[0])
 
 
+def _like(value: Any, ref: np.ndarray) -> np.ndarray:
+    """``value`` as an array of ``ref``'s dtype: arithmetic on 0-d tensors with Python floats
+    gives NumPy scalars, and kernels return arrays."""
+    return np.asarray(value).astype(ref.dtype, copy=False)
+
+
 @kernel("Adagrad", versions=(1,), domain=_DOMAIN)
 def adagrad(R: np.ndarray, T: np.ndarray, *inputs: np.ndarray, decay_factor: float = 0.0,
             epsilon: float = 1e-6, norm_coefficient: float = 0.0) -> tuple:
@@ -43,8 +49,8 @@ def adagrad(R: np.ndarray, T: np.ndarray, *inputs: np.ndarray, decay_factor: flo
     for x, g, h in zip(xs, gs, hs):
         g_reg = norm_coefficient * x + g
         h_new = h + g_reg * g_reg
-        new_x.append((x - r * g_reg / (np.sqrt(h_new) + epsilon)).astype(x.dtype))
-        new_h.append(h_new.astype(h.dtype))
+        new_x.append(_like(x - r * g_reg / (np.sqrt(h_new) + epsilon), x))
+        new_h.append(_like(h_new, h))
     return tuple(new_x + new_h)
 
 
@@ -62,8 +68,8 @@ def momentum(R: np.ndarray, T: np.ndarray, *inputs: np.ndarray, alpha: float, be
         g_reg = norm_coefficient * x + g
         v_new = alpha * v + beta_adj * g_reg
         step = v_new if mode == "standard" else g_reg + alpha * v_new
-        new_x.append((x - r * step).astype(x.dtype))
-        new_v.append(v_new.astype(v.dtype))
+        new_x.append(_like(x - r * step, x))
+        new_v.append(_like(v_new, v))
     return tuple(new_x + new_v)
 
 
@@ -81,9 +87,9 @@ def adam(R: np.ndarray, T: np.ndarray, *inputs: np.ndarray, alpha: float = 0.9,
         v_new = alpha * v + (1 - alpha) * g_reg
         h_new = beta * h + (1 - beta) * g_reg * g_reg
         x_new = x - r_adj * v_new / (np.sqrt(h_new) + epsilon)
-        new_x.append(((1 - norm_coefficient_post) * x_new).astype(x.dtype))
-        new_v.append(v_new.astype(v.dtype))
-        new_h.append(h_new.astype(h.dtype))
+        new_x.append(_like((1 - norm_coefficient_post) * x_new, x))
+        new_v.append(_like(v_new, v))
+        new_h.append(_like(h_new, h))
     return tuple(new_x + new_v + new_h)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from pyonnx.errors import ExecutionError
-from pyonnx.ops._common import normalize_axis
+from pyonnx.ops._common import as_matrix, normalize_axis
 from pyonnx.ops._elementwise import FLOAT_TYPES, LOW_PRECISION, check_dtype
 from pyonnx.ops.activation import Gelu as _onnx_gelu
 from pyonnx.ops.registry import kernel
@@ -56,10 +56,10 @@ def quick_gelu(X: np.ndarray, *, alpha: float = 1.702) -> tuple[np.ndarray]:
     w = X.astype(np.float32) if X.dtype in LOW_PRECISION else X
     typ = w.dtype.type
     with np.errstate(over="ignore"):
-        t = np.multiply(w, typ(-alpha))
+        t = np.asarray(np.multiply(w, typ(-alpha)))  # an array for a 0-d X: out= below
         np.exp(t, out=t)
         t += typ(1)
-        y = np.divide(w, t)
+        y = np.asarray(np.divide(w, t))
     return (y.astype(X.dtype, copy=False),)
 
 
@@ -101,8 +101,9 @@ def bias_softmax(data: np.ndarray, bias: np.ndarray, *, axis: int = 1,
                              f"of shape {data.shape}")
     w = data.astype(np.float32) if data.dtype in LOW_PRECISION else data
     s = w + bias.astype(w.dtype, copy=False)
-    lead = int(np.prod(data.shape[:ax], dtype=np.int64))
-    s = s.reshape(lead, -1)
+    s = as_matrix(s, ax)
+    if s.size == 0:  # no rows, or rows of nothing: nothing to normalize (max has no identity)
+        return (np.empty(data.shape, data.dtype),)
     s -= s.max(axis=1, keepdims=True)
     np.exp(s, out=s)
     s /= s.sum(axis=1, keepdims=True)

@@ -36,7 +36,9 @@ def nhwc_max_pool(x: np.ndarray, *, kernel_shape: Sequence[int], auto_pad: str =
 def grid_sample(X: np.ndarray, Grid: np.ndarray, *, align_corners: int = 0,
                 mode: str = "bilinear", padding_mode: str = "zeros",
                 ctx: KernelContext | None = None) -> tuple[np.ndarray]:
-    """Sample 4-D X at the normalized positions of Grid (as ai.onnx GridSample-16)."""
+    """Sample 4-D X at the normalized positions of Grid (as ai.onnx GridSample-16). The contrib
+    schema's output is float whatever X's type, so X must be float (as onnxruntime registers)."""
+    check_dtype("GridSample", X, FLOAT_TYPES, "X")
     return grid_sample_16(X, Grid, align_corners=align_corners, mode=mode,
                           padding_mode=padding_mode, ctx=ctx)
 

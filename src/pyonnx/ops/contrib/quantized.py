@@ -53,7 +53,7 @@ def _zero_point(op: str, zp: np.ndarray | None, dtype: np.dtype, what: str) -> n
 def _requantize(v: np.ndarray, zp: np.float32, dtype: np.dtype) -> np.ndarray:
     """round_half_even(v) + zp, saturated to ``dtype``."""
     lo, hi = INT_RANGES[np.dtype(dtype)]
-    y = np.rint(v)
+    y = np.asarray(np.rint(v))  # an array for a 0-d v, so that out= takes it
     y += zp
     np.clip(y, lo, hi, out=y)
     return y.astype(dtype)
@@ -61,12 +61,13 @@ def _requantize(v: np.ndarray, zp: np.float32, dtype: np.dtype) -> np.ndarray:
 
 def _lookup(x: np.ndarray, fn: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
     """Apply a function of an 8-bit value through a 256-entry table (what it computes for each
-    possible input), which is both exact and fast."""
+    possible input), which is both exact and fast. (Indexing with a 0-d x gives a NumPy scalar,
+    hence the asarray.)"""
     if x.dtype == np.uint8:
         table = fn(np.arange(256, dtype=np.uint8))
-        return table[x]
+        return np.asarray(table[x])
     table = fn(np.arange(-128, 128, dtype=np.int16).astype(np.int8))
-    return table[x.astype(np.int16) + 128]
+    return np.asarray(table[x.astype(np.int16) + 128])
 
 
 def _unary(op: str, X: np.ndarray, X_scale: np.ndarray, X_zero_point: np.ndarray | None,

@@ -95,7 +95,7 @@ def binarizer(X: np.ndarray, *, threshold: float = 0.0) -> tuple[np.ndarray]:
         thr = x.dtype.type(threshold)
     else:
         thr = threshold
-    return ((x > thr).astype(x.dtype),)
+    return (np.asarray(x > thr).astype(x.dtype),)  # a 0-d comparison gives a NumPy scalar
 
 
 @kernel("Imputer", versions=(1,), domain=_ML)
@@ -192,7 +192,7 @@ def label_encoder_1(X: np.ndarray, *, classes_strings: Sequence[str] | None = No
         raise ExecutionError(f"LabelEncoder: X must be string or int64, got {x.dtype}")
     arr = np.array(classes + [default_string], dtype=object)
     idx = np.where((x >= 0) & (x < len(classes)), x, len(classes))
-    return (arr[idx],)
+    return (np.asarray(arr[idx], dtype=object),)  # a 0-d index picks out a bare str
 
 
 def _check_input_kind(op: str, x: np.ndarray, kind: str, name: str) -> None:
