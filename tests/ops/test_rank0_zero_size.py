@@ -1169,9 +1169,6 @@ def test_zero_iterations_take_the_declared_element_type_and_shape() -> None:
     assert (scans.dtype, scans.shape) == (np.int64, (0, 3))
 
 
-@pytest.mark.xfail(strict=True, reason="the session's bound subgraph does not expose its "
-                   "outputs' declared types yet: runtime/plan.py's _BoundSubgraph needs an "
-                   "output_types property ([v.type for v in self.plan.graph.outputs])")
 def test_scan_of_zero_iterations_through_a_session() -> None:
     """Scan over an empty axis: the state passes through and the scan output is empty with the
     body's declared type and shape. (onnxruntime 1.32 fails there, "Invalid dim0_offset of 0",

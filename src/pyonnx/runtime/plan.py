@@ -122,6 +122,11 @@ class _BoundSubgraph:
     def output_names(self) -> list[str]:
         return self.plan.output_names
 
+    @property
+    def output_types(self) -> list[Any]:
+        """The body's declared output types (what a Loop or Scan of zero iterations returns)."""
+        return [v.type for v in self.plan.graph.outputs]
+
     def __call__(self, *inputs: Any) -> list[Any]:
         # one budget of body executions per run, whatever the nesting: a Loop inside a Loop
         # is bounded by the limit, not by its square
