@@ -300,11 +300,32 @@ class InferenceContext:
         return self._engine.infer_subgraph(graph, input_types, self.opsets, self._attr_env)
 
 
+#: Values of ``infer_shapes(initializer_inputs=...)``: how an initializer that is also listed as
+#: a graph input (an *overridable* initializer, whose value a feed may replace) is treated.
+INITIALIZER_INPUT_POLICIES = ("auto", "value", "unknown")
+
+
+def initializers_are_values(model: Model, policy: str) -> bool:
+    """Whether overridable initializers count as known values under ``policy`` (see
+    :func:`infer_shapes`): ``"auto"`` answers True only below IR version 4, where every
+    initializer must be a graph input and runtimes treat them all as constants."""
+    if policy not in INITIALIZER_INPUT_POLICIES:
+        raise InvalidArgument(
+            f"initializer_inputs must be one of {', '.join(INITIALIZER_INPUT_POLICIES)}; "
+            f"got {policy!r}")
+    if policy == "auto":
+        return 0 < model.ir_version < 4
+    return policy == "value"
+
+
 class _Engine:
-    def __init__(self, model: Model, *, data_prop: bool, strict: bool) -> None:
+    def __init__(self, model: Model, *, data_prop: bool, strict: bool,
+                 initializer_values: bool = False) -> None:
         self.model = model
         self.data_prop = data_prop
         self.strict = strict
+        # whether an initializer that is also a graph input gives its value (see infer_shapes)
+        self.initializer_values = initializer_values
         self.functions: dict[tuple[str, str, str], Function] = {f.key: f for f in model.functions}
         self.values: dict[int, Any] = {}
         self.original: dict[int, Type | None] = {}
@@ -376,7 +397,7 @@ class _Engine:
                 return None
             return arr.reshape(()) if x.scalar and arr.size == 1 else arr
         c = v.const_value
-        if c is not None and id(v) not in self.graph_inputs:
+        if c is not None and (self.initializer_values or id(v) not in self.graph_inputs):
             if isinstance(c, Tensor) and c.size <= VALUE_LIMIT:
                 arr = c.numpy()
                 self.values[id(v)] = arr
@@ -705,7 +726,8 @@ def _apply_input_shapes(model: Model, input_shapes: dict[str, Sequence[int | str
 
 def infer_shapes(model: Model, *, input_shapes: dict[str, Sequence[int | str | None]] | None = None,
                  data_prop: bool = True, strict: bool = False,
-                 max_nesting_depth: int = DEFAULT_MAX_NESTING_DEPTH) -> Model:
+                 max_nesting_depth: int = DEFAULT_MAX_NESTING_DEPTH,
+                 initializer_inputs: str = "auto") -> Model:
     """Infer the type and shape of every value of ``model``; returns a new Model.
 
     The caller's model is not modified (graphs, nodes and values are copied; tensors are
@@ -720,11 +742,20 @@ def infer_shapes(model: Model, *, input_shapes: dict[str, Sequence[int | str | N
     inferred and declared facts, and inputs an operator cannot take, into
     :class:`ShapeInferenceError`. ``max_nesting_depth`` bounds subgraph nesting, as in
     SessionOptions (:class:`~pyonnx.errors.ResourceLimitExceeded` above it).
+
+    ``initializer_inputs`` says what an initializer that is also a graph input means here. A
+    feed may replace its value at run time (onnxruntime's *overridable initializers*, IR >= 4),
+    so by default (``"auto"``) inference uses only its declared type, and its value only when
+    the model's IR version is below 4 (every initializer had to be an input then, and runtimes
+    treat them all as constants). ``"value"`` always uses the stored value, as
+    ``onnx.shape_inference`` does (shapes then hold only for runs that do not override it);
+    ``"unknown"`` never does. Initializers that are not inputs are always known values.
     """
     check_nesting_depth(model, max_nesting_depth)
+    init_values = initializers_are_values(model, initializer_inputs)
     out = copy_model(model)
     if input_shapes:
         _apply_input_shapes(out, dict(input_shapes))
-    engine = _Engine(out, data_prop=data_prop, strict=strict)
+    engine = _Engine(out, data_prop=data_prop, strict=strict, initializer_values=init_values)
     engine.run()
     return out

@@ -24,25 +24,64 @@ from pyonnx.shape_inference.symbolic import (
 # ---------------------------------------------------------------------- windows
 
 
+def _int_list_attr(ctx: InferenceContext, name: str, length: int | None, minimum: int,
+                   what: str = "one per spatial axis") -> list[int] | None:
+    """Attribute ``name`` as a list of ints, checked: ``length`` values (when given), each at
+    least ``minimum`` (1: strictly positive; 0: non-negative). None when the node lacks it."""
+    v = ctx.attr(name, None)
+    if v is None:
+        return None
+    vals = [int(x) for x in v]
+    if length is not None and len(vals) != length:
+        raise ctx.fail(f"attribute {name!r} = {vals} has {len(vals)} values; expected {length} "
+                       f"({what})")
+    for i, x in enumerate(vals):
+        if x < minimum:
+            kind = "positive" if minimum == 1 else "non-negative"
+            raise ctx.fail(f"attribute {name!r} = {vals}: value {x} at index {i} must be {kind}")
+    return vals
+
+
+def _auto_pad(ctx: InferenceContext) -> str:
+    """The auto_pad attribute (NOTSET when absent); explicit pads with another mode are an
+    error, as the spec says pads 'cannot be used simultaneously with auto_pad'."""
+    auto_pad = ctx.attr("auto_pad", "NOTSET") or "NOTSET"
+    if isinstance(auto_pad, bytes):
+        auto_pad = auto_pad.decode()
+    if auto_pad not in ("NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID"):
+        raise ctx.fail(f"attribute 'auto_pad' = {auto_pad!r} is not one of NOTSET, SAME_UPPER, "
+                       f"SAME_LOWER, VALID")
+    if auto_pad != "NOTSET" and ctx.has_attr("pads"):
+        raise ctx.fail(f"attribute 'pads' = {list(ctx.attr('pads'))} cannot be used together "
+                       f"with auto_pad={auto_pad}")
+    return auto_pad
+
+
+def _check_kernel(ctx: InferenceContext, kernel: Sequence[Dim], n: int) -> None:
+    """Concrete kernel sizes must be positive, one per spatial axis."""
+    if len(kernel) != n:
+        raise ctx.fail(f"kernel_shape {list(kernel)} has {len(kernel)} values; expected {n} "
+                       f"(one per spatial axis)")
+    for i, k in enumerate(kernel):
+        if is_concrete(k) and k < 1:  # type: ignore[operator]
+            raise ctx.fail(f"kernel_shape {list(kernel)}: value {k} at index {i} must be positive")
+
+
 def _spatial(ctx: InferenceContext, s: Sequence[Dim], kernel: Sequence[Dim],
              ceil_mode: bool = False, dilations_attr: bool = True) -> list[Dim]:
     """Output spatial dims of a sliding window over ``s`` (the spatial dims of the input)."""
     n = len(s)
-    strides = list(ctx.attr("strides", None) or [1] * n)
-    dil = list(ctx.attr("dilations", None) or [1] * n) if dilations_attr else [1] * n
-    auto_pad = ctx.attr("auto_pad", "NOTSET") or "NOTSET"
-    if isinstance(auto_pad, bytes):
-        auto_pad = auto_pad.decode()
-    if len(kernel) != n or len(strides) != n or len(dil) != n:
-        raise ctx.fail(f"kernel_shape/strides/dilations do not match the {n} spatial axes")
+    _check_kernel(ctx, kernel, n)
+    strides = _int_list_attr(ctx, "strides", n, 1) or [1] * n
+    dil = (_int_list_attr(ctx, "dilations", n, 1) if dilations_attr else None) or [1] * n
+    auto_pad = _auto_pad(ctx)
     if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
         return [dim_ceildiv(d, int(st)) for d, st in zip(s, strides)]
     if auto_pad == "VALID":
         return [window_out(d, k, int(st), int(dl), 0) for d, k, st, dl in
                 zip(s, kernel, strides, dil)]
-    pads = list(ctx.attr("pads", None) or [0] * (2 * n))
-    if len(pads) != 2 * n:
-        raise ctx.fail(f"pads has {len(pads)} values; expected {2 * n}")
+    pads = _int_list_attr(ctx, "pads", 2 * n, 0, "a begin and an end per spatial axis") \
+        or [0] * (2 * n)
     out: list[Dim] = []
     for i in range(n):
         o = window_out(s[i], kernel[i], int(strides[i]), int(dil[i]), pads[i] + pads[i + n],
@@ -66,12 +105,24 @@ def _kernel_shape(ctx: InferenceContext, w: Sequence[Dim] | None) -> list[Dim] |
     return list(w[2:]) if w is not None else None
 
 
+def _check_conv_ranks(ctx: InferenceContext, x: Sequence[Dim], w: Sequence[Dim] | None,
+                      x_name: str = "X", w_name: str = "W") -> None:
+    """Data of rank >= 3 ([N, C, spatial…]); the weight tensor has the same rank."""
+    if len(x) < 3:
+        raise ctx.fail(f"input {x_name} has shape {list(x)}; it must have rank >= 3 "
+                       f"([N, C, D1, …])")
+    if w is not None and len(w) != len(x):
+        raise ctx.fail(f"the weight tensor {w_name} has shape {list(w)} (rank {len(w)}) but the "
+                       f"input {x_name} has rank {len(x)}: they must have the same rank")
+
+
 def _conv_output(ctx: InferenceContext, x_index: int, w_index: int,
                  elem: DataType | None) -> TensorType | None:
     """[N, M, spatial…] of a convolution whose data and weight are inputs x_index, w_index."""
     x, w = ctx.shape(x_index), ctx.shape(w_index)
     if x is None:
         return tensor(elem, None)
+    _check_conv_ranks(ctx, x, w)
     k = _kernel_shape(ctx, w)
     m = w[0] if w is not None else None
     if k is None:
@@ -96,22 +147,35 @@ def conv_transpose(ctx: InferenceContext) -> TensorType | None:
     elem = ctx.elem(0)
     if x is None:
         return tensor(elem, None)
+    _check_conv_ranks(ctx, x, w)
     n = len(x) - 2
     group = int(ctx.attr("group", 1))
+    if group < 1:
+        raise ctx.fail(f"attribute 'group' = {group} must be positive")
     c = dim_mul(w[1], group) if w is not None else None
     k = _kernel_shape(ctx, w)
+    if k is not None:
+        _check_kernel(ctx, k, n)
+    strides = _int_list_attr(ctx, "strides", n, 1) or [1] * n
+    dil = _int_list_attr(ctx, "dilations", n, 1) or [1] * n
+    opad = _int_list_attr(ctx, "output_padding", n, 0) or [0] * n
+    auto_pad = _auto_pad(ctx)
+    pads = _int_list_attr(ctx, "pads", 2 * n, 0, "a begin and an end per spatial axis")
     out_shape = ctx.attr("output_shape", None)
     if out_shape is not None:
-        return tensor(elem, [x[0], c, *list(out_shape)[-n:]])
+        out_shape = [int(d) for d in out_shape]
+        if any(d < 0 for d in out_shape):
+            raise ctx.fail(f"attribute 'output_shape' = {out_shape} has a negative value")
+        if len(out_shape) not in (n, n + 2):
+            raise ctx.fail(f"attribute 'output_shape' = {out_shape} has {len(out_shape)} values; "
+                           f"expected {n} (one per spatial axis)")
+        return tensor(elem, [x[0], c, *out_shape[-n:]])
     if k is None:
         return tensor(elem, [x[0], c] + [None] * n)
-    strides = list(ctx.attr("strides", None) or [1] * n)
-    dil = list(ctx.attr("dilations", None) or [1] * n)
-    opad = list(ctx.attr("output_padding", None) or [0] * n)
-    auto_pad = ctx.attr("auto_pad", "NOTSET") or "NOTSET"
     if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
         return tensor(elem, [x[0], c, *[dim_mul(d, int(s)) for d, s in zip(x[2:], strides)]])
-    pads = [0] * (2 * n) if auto_pad == "VALID" else list(ctx.attr("pads", None) or [0] * (2 * n))
+    if auto_pad == "VALID" or pads is None:
+        pads = [0] * (2 * n)
     out: list[Dim] = []
     for i in range(n):
         eff = dim_add(dim_mul(dim_sub(k[i], 1), int(dil[i])), 1)
@@ -129,6 +193,8 @@ def _pool(ctx: InferenceContext, *, dilations: bool) -> TensorType | None:
     k = ctx.attr("kernel_shape", None)
     if k is None:
         raise ctx.fail("attribute 'kernel_shape' is required")
+    if len(x) < 3:
+        raise ctx.fail(f"input X has shape {list(x)}; it must have rank >= 3 ([N, C, D1, …])")
     ceil_mode = bool(int(ctx.attr("ceil_mode", 0)))
     return tensor(elem, [x[0], x[1], *_spatial(ctx, x[2:], list(k), ceil_mode, dilations)])
 
@@ -156,7 +222,13 @@ def global_pool(ctx: InferenceContext) -> TensorType | None:
 @shape_rule("MaxRoiPool")
 def max_roi_pool(ctx: InferenceContext) -> TensorType | None:
     x, rois = ctx.shape(0), ctx.shape(1)
-    ps = list(ctx.attr("pooled_shape"))
+    if ctx.attr("pooled_shape") is None:
+        raise ctx.fail("attribute 'pooled_shape' is required")
+    ps = _int_list_attr(ctx, "pooled_shape", None, 1)
+    assert ps is not None
+    if x is not None and len(ps) != len(x) - 2:
+        raise ctx.fail(f"attribute 'pooled_shape' = {ps} has {len(ps)} values; expected "
+                       f"{len(x) - 2} (one per spatial axis)")
     return tensor(ctx.elem(0), [rois[0] if rois else None, x[1] if x else None, *ps])
 
 
@@ -171,6 +243,10 @@ def roi_align(ctx: InferenceContext) -> TensorType | None:
 def max_unpool(ctx: InferenceContext) -> TensorType | None:
     x = ctx.shape(0)
     elem = ctx.elem(0)
+    ind = ctx.shape(1)
+    if ind is not None and x is not None and len(ind) != len(x):
+        raise ctx.fail(f"input I (indices) has shape {list(ind)} but X has shape {list(x)}: "
+                       f"they must have the same shape")
     if ctx.has_input(2):
         p = ctx.partial(2)
         if p is not None:
@@ -180,9 +256,14 @@ def max_unpool(ctx: InferenceContext) -> TensorType | None:
     if x is None:
         return tensor(elem, None)
     n = len(x) - 2
-    k = list(ctx.attr("kernel_shape"))
-    strides = list(ctx.attr("strides", None) or [1] * n)
-    pads = list(ctx.attr("pads", None) or [0] * (2 * n))
+    if n < 1:
+        raise ctx.fail(f"input X has shape {list(x)}; it must have rank >= 3 ([N, C, D1, …])")
+    k = _int_list_attr(ctx, "kernel_shape", n, 1)
+    if k is None:
+        raise ctx.fail("attribute 'kernel_shape' is required")
+    strides = _int_list_attr(ctx, "strides", n, 1) or [1] * n
+    pads = _int_list_attr(ctx, "pads", 2 * n, 0, "a begin and an end per spatial axis") \
+        or [0] * (2 * n)
     out = [dim_sub(dim_add(dim_mul(dim_sub(x[2 + i], 1), int(strides[i])), k[i]),
                    pads[i] + pads[i + n]) for i in range(n)]
     return tensor(elem, [x[0], x[1], *out])
