@@ -539,14 +539,3 @@ def swiglu(ctx: InferenceContext) -> TensorType | None:
 @shape_rule("RotaryEmbedding")
 def rotary_embedding(ctx: InferenceContext) -> TensorType | None:
     return ctx.tensor_type(0)
-
-
-def _probe_rule(ctx: InferenceContext) -> list[TensorType | None] | None:
-    """For ops whose output shapes follow from input shapes and attributes alone (no input's
-    values matter to them), the kernel run on placeholder inputs says them exactly."""
-    return ctx.probe()
-
-
-for _op, _dom in (("Attention", ""), ("LinearAttention", ""), ("CausalConvWithState", ""),
-                  ("FlexAttention", "ai.onnx.preview")):
-    shape_rule(_op, domain=_dom)(_probe_rule)
