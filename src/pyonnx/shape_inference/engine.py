@@ -420,8 +420,33 @@ class _Engine:
     # ------------------------------------------------------------------ walking
     def run(self) -> None:
         opsets = {defs.normalize_domain(d): v for d, v in self.model.opset_imports.items()}
+        if self.strict:
+            self._check_main_inputs(self.model.graph)
         self.walk(self.model.graph, opsets, None)
         _write_value_info(self.model.graph)
+
+    def _check_main_inputs(self, g: Graph) -> None:
+        """Strict mode: a main-graph input needs an element type, and an initializer listed as
+        an input must agree with the type the input declares (its value is what a run gets
+        when no feed overrides it)."""
+        for v in g.inputs:
+            t = v.type
+            if isinstance(t, TensorType) and t.elem_type == DataType.UNDEFINED:
+                raise ShapeInferenceError(
+                    f"graph input {v.name!r} has no element type; declare one (for example "
+                    f"float) so that the nodes that read it can be checked")
+            c = v.const_value
+            if not isinstance(c, Tensor) or not isinstance(t, TensorType):
+                continue
+            if t.elem_type != c.data_type:
+                raise ShapeInferenceError(
+                    f"graph input {v.name!r} is declared {t.elem_type.name} but its initializer "
+                    f"holds {c.data_type.name}")
+            if t.shape is not None and (len(t.shape) != len(c.dims) or any(
+                    isinstance(d, int) and d != cd for d, cd in zip(t.shape, c.dims))):
+                raise ShapeInferenceError(
+                    f"graph input {v.name!r} is declared with shape {type_str(t)} but its "
+                    f"initializer has dims {list(c.dims)}")
 
     def walk(self, g: Graph, opsets: dict[str, int], attr_env: dict[str, Attribute] | None) -> None:
         self.graph_inputs.update(id(v) for v in g.inputs)
@@ -498,8 +523,30 @@ class _Engine:
             if not v.name:
                 continue
             old = self.original.setdefault(id(v), v.type)
-            new = self._fill_fresh(results[i] if i < len(results) else None)
+            new = self._fill_fresh(self._valid_dims(node, v, results[i] if i < len(results)
+                                                    else None))
             v.type = merge_types(old, new, self.strict, v.name, node.describe())
+
+    def _valid_dims(self, node: Node, v: Value, t: Type | None) -> Type | None:
+        """A rule's result with every concrete dim checked to be a valid tensor dim (0 to
+        2**63 - 1, what the format can store): in strict mode an error naming the node and the
+        value, else that dim becomes unknown (arithmetic on huge declared dims must never
+        produce a type the model cannot be written with)."""
+        if isinstance(t, (SequenceType, OptionalType)):
+            inner = self._valid_dims(node, v, t.elem_type)
+            return type(t)(inner) if inner is not t.elem_type else t
+        if not isinstance(t, TensorType) or t.shape is None:
+            return t
+        bad = [d for d in t.shape if isinstance(d, int) and not 0 <= d <= _INT64_MAX]
+        if not bad:
+            return t
+        if self.strict:
+            what = "overflows int64" if any(d > _INT64_MAX for d in bad) else "is negative"
+            raise ShapeInferenceError(
+                f"{node.describe()}: output {v.name!r} would have shape {type_str(t)}: dim "
+                f"{bad[0]} {what}, which no tensor can have")
+        return dataclasses.replace(t, shape=tuple(
+            None if isinstance(d, int) and not 0 <= d <= _INT64_MAX else d for d in t.shape))
 
     # ------------------------------------------------------------------ evaluation
     def _evaluate(self, node: Node, ctx: InferenceContext, schema: defs.OpSchema,
@@ -603,6 +650,7 @@ class _Engine:
         return out + [None] * (len(node.outputs) - len(out))
 
 
+_INT64_MAX = 2**63 - 1
 _INT_TYPES = frozenset({DataType.INT64, DataType.INT32, DataType.INT16, DataType.INT8,
                         DataType.UINT64, DataType.UINT32, DataType.UINT16, DataType.UINT8})
 

@@ -9,7 +9,13 @@ from collections.abc import Sequence
 
 from pyonnx.ir import DataType, TensorType
 from pyonnx.ir.types import Dim
-from pyonnx.shape_inference._common import broadcast, norm_axis, tensor, window_out
+from pyonnx.shape_inference._common import (
+    broadcast,
+    norm_axis,
+    tensor,
+    unknown_dims,
+    window_out,
+)
 from pyonnx.shape_inference.engine import InferenceContext
 from pyonnx.shape_inference.registry import shape_rule
 from pyonnx.shape_inference.symbolic import (
@@ -252,7 +258,7 @@ def max_unpool(ctx: InferenceContext) -> TensorType | None:
         if p is not None:
             return tensor(elem, p)
         r = ctx.shape(2)
-        return tensor(elem, [None] * int(r[0]) if r and is_concrete(r[0]) else None)  # type: ignore[arg-type]
+        return tensor(elem, unknown_dims(r[0]) if r and len(r) == 1 else None)
     if x is None:
         return tensor(elem, None)
     n = len(x) - 2
@@ -404,6 +410,12 @@ def einsum(ctx: InferenceContext) -> TensorType | None:
 def batch_norm(ctx: InferenceContext) -> list[TensorType | None]:
     x = ctx.tensor_type(0)
     c = ctx.shape(1)
+    # statistics are per channel ([C]) unless an old version's spatial=0 asks for per-activation
+    n_params = 5 if int(ctx.attr("spatial", 1)) == 1 else 0
+    for i, name in list(enumerate(("X", "scale", "B", "input_mean", "input_var")))[1:n_params]:
+        s = ctx.shape(i)
+        if s is not None and len(s) != 1:
+            raise ctx.fail(f"input {name} has shape {list(s)}; it must be 1-D [C]")
     stat = tensor(ctx.elem(3) or ctx.elem(1), c)
     out: list[TensorType | None] = [x]
     if ctx.num_outputs > 1:

@@ -15,7 +15,7 @@ import numpy as np
 
 from pyonnx.ir import DataType, SequenceType, TensorType, Type
 from pyonnx.ir.types import Dim
-from pyonnx.shape_inference._common import broadcast, norm_axis, tensor
+from pyonnx.shape_inference._common import broadcast, norm_axis, tensor, unknown_dims
 from pyonnx.shape_inference.engine import InferenceContext
 from pyonnx.shape_inference.registry import shape_rule
 from pyonnx.shape_inference.symbolic import (
@@ -129,7 +129,7 @@ def reshape(ctx: InferenceContext) -> TensorType | None:
     if target is None:
         ts = ctx.shape(1)
         if ts is not None and len(ts) == 1 and is_concrete(ts[0]):
-            return tensor(elem, [None] * int(ts[0]))  # type: ignore[arg-type]
+            return tensor(elem, unknown_dims(ts[0]))
         return tensor(elem, None)
     allowzero = bool(ctx.attr("allowzero", 0)) if ctx.since_version >= 14 else False
     out = _reshape_dims(ctx, in_shape, target, allowzero)
@@ -445,7 +445,9 @@ def expand(ctx: InferenceContext) -> TensorType | None:
         ts = ctx.shape(1)
         if ts is None or not is_concrete(ts[0]) or s is None:
             return tensor(ctx.elem(0), None)
-        target = [None] * int(ts[0])  # type: ignore[arg-type]
+        target = unknown_dims(ts[0])  # type: ignore[assignment]
+        if target is None:
+            return tensor(ctx.elem(0), None)
     if s is None:
         return tensor(ctx.elem(0), [d if d != 1 else None for d in target])
     return tensor(ctx.elem(0), broadcast([s, target], ctx))
@@ -539,7 +541,7 @@ def constant_of_shape(ctx: InferenceContext) -> TensorType | None:
     if dims is None:
         ts = ctx.shape(0)
         if ts is not None and len(ts) == 1 and is_concrete(ts[0]):
-            return tensor(elem, [None] * int(ts[0]))  # type: ignore[arg-type]
+            return tensor(elem, unknown_dims(ts[0]))
         return tensor(elem, None)
     for d in dims:
         if is_concrete(d) and d < 0:  # type: ignore[operator]
