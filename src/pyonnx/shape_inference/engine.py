@@ -49,6 +49,7 @@ from pyonnx.io.limits import DEFAULT_MAX_NESTING_DEPTH, check_nesting_depth
 from pyonnx.ir.types import Dim
 from pyonnx.ops._values import attribute_value
 from pyonnx.shape_inference._copy import copy_graph, copy_model
+from pyonnx.shape_inference._types import input_type_error
 from pyonnx.shape_inference.registry import get_rule, rule_versions
 
 __all__ = ["infer_shapes", "InferenceContext", "Partial", "SeqElems", "merge_types"]
@@ -320,10 +321,12 @@ def initializers_are_values(model: Model, policy: str) -> bool:
 
 class _Engine:
     def __init__(self, model: Model, *, data_prop: bool, strict: bool,
-                 initializer_values: bool = False) -> None:
+                 initializer_values: bool = False, check_type: bool = False) -> None:
         self.model = model
         self.data_prop = data_prop
         self.strict = strict
+        # whether node input types are checked against the schema's type constraints
+        self.check_type = check_type
         # whether an initializer that is also a graph input gives its value (see infer_shapes)
         self.initializer_values = initializer_values
         self.functions: dict[tuple[str, str, str], Function] = {f.key: f for f in model.functions}
@@ -497,6 +500,11 @@ class _Engine:
             results = [None] * n_out
             if rule is not None:
                 try:
+                    if self.check_type and schema is not None:
+                        bad = input_type_error(schema, node.inputs,
+                                               [ctx.input_type(i) for i in range(len(node.inputs))])
+                        if bad is not None:  # a rule must not reason from data the op refuses
+                            raise ctx.fail(bad)
                     res = rule(ctx)
                 except ShapeInferenceError:
                     if self.strict:
@@ -775,7 +783,7 @@ def _apply_input_shapes(model: Model, input_shapes: dict[str, Sequence[int | str
 def infer_shapes(model: Model, *, input_shapes: dict[str, Sequence[int | str | None]] | None = None,
                  data_prop: bool = True, strict: bool = False,
                  max_nesting_depth: int = DEFAULT_MAX_NESTING_DEPTH,
-                 initializer_inputs: str = "auto") -> Model:
+                 initializer_inputs: str = "auto", check_type: bool = False) -> Model:
     """Infer the type and shape of every value of ``model``; returns a new Model.
 
     The caller's model is not modified (graphs, nodes and values are copied; tensors are
@@ -798,12 +806,17 @@ def infer_shapes(model: Model, *, input_shapes: dict[str, Sequence[int | str | N
     treat them all as constants). ``"value"`` always uses the stored value, as
     ``onnx.shape_inference`` does (shapes then hold only for runs that do not override it);
     ``"unknown"`` never does. Initializers that are not inputs are always known values.
+
+    ``check_type`` also checks each node's input types against its schema's type constraints
+    (the checker reports all such violations; here the first one of a node is an error in
+    strict mode, and leaves that node's outputs unknown otherwise).
     """
     check_nesting_depth(model, max_nesting_depth)
     init_values = initializers_are_values(model, initializer_inputs)
     out = copy_model(model)
     if input_shapes:
         _apply_input_shapes(out, dict(input_shapes))
-    engine = _Engine(out, data_prop=data_prop, strict=strict, initializer_values=init_values)
+    engine = _Engine(out, data_prop=data_prop, strict=strict, initializer_values=init_values,
+                     check_type=check_type)
     engine.run()
     return out

@@ -537,6 +537,9 @@ def constant(ctx: InferenceContext) -> TensorType | None:
 def constant_of_shape(ctx: InferenceContext) -> TensorType | None:
     v = ctx.attr("value", None)
     elem = DataType.from_numpy(np.asarray(v).dtype) if v is not None else DataType.FLOAT
+    if ctx.elem(0) not in (None, DataType.INT64):
+        raise ctx.fail(f"input 'input' (the shape) has element type {ctx.elem(0).name}; "
+                       f"ConstantOfShape takes int64")
     dims = ctx.partial(0)
     if dims is None:
         ts = ctx.shape(0)
