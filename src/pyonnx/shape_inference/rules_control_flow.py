@@ -133,6 +133,12 @@ def scan(ctx: InferenceContext) -> list[Type | None]:
                        f"{ctx.num_inputs - first} state and scan inputs; it must be between 1 "
                        f"and that number")
     n_state = ctx.num_inputs - first - m
+    if len(body.outputs) < n_state:
+        raise ctx.fail(f"the body has {len(body.outputs)} outputs but the node has {n_state} "
+                       f"loop state variables; the body must return each of them first")
+    if len(body.inputs) != n_state + m:
+        raise ctx.fail(f"the body has {len(body.inputs)} inputs; expected {n_state + m} (the "
+                       f"{n_state} loop state variables, then one slice per scan input)")
     states = [ctx.input_type(first + i) for i in range(n_state)]
     scans = [ctx.tensor_type(first + n_state + j) for j in range(m)]
     in_axes = list(ctx.attr("scan_input_axes", None) or [0] * m) if not legacy else [1] * m

@@ -240,9 +240,21 @@ def max_roi_pool(ctx: InferenceContext) -> TensorType | None:
 
 @shape_rule("RoiAlign")
 def roi_align(ctx: InferenceContext) -> TensorType | None:
-    x, rois = ctx.shape(0), ctx.shape(1)
+    x, rois, idx = ctx.shape(0), ctx.shape(1), ctx.shape(2)
     h, w = int(ctx.attr("output_height", 1)), int(ctx.attr("output_width", 1))
-    return tensor(ctx.elem(0), [rois[0] if rois else None, x[1] if x else None, h, w])
+    if h < 1 or w < 1:
+        raise ctx.fail(f"attributes output_height={h} and output_width={w} must be positive")
+    if rois is not None and len(rois) != 2:
+        raise ctx.fail(f"input rois has shape {list(rois)}; it must be 2-D [num_rois, 4]")
+    if idx is not None and len(idx) != 1:
+        raise ctx.fail(f"input batch_indices has shape {list(idx)}; it must be 1-D [num_rois]")
+    # rois and batch_indices both count the regions: a concrete count beats a symbolic one
+    n = [d for d in (rois[0] if rois else None, idx[0] if idx else None) if d is not None]
+    num = next((d for d in n if is_concrete(d)), n[0] if n else None)
+    if len({d for d in n if is_concrete(d)}) > 1:
+        raise ctx.fail(f"rois has {rois[0] if rois else '?'} regions but batch_indices has "
+                       f"{idx[0] if idx else '?'} entries")
+    return tensor(ctx.elem(0), [num, x[1] if x else None, h, w])
 
 
 @shape_rule("MaxUnpool")
@@ -460,9 +472,11 @@ def recurrent(ctx: InferenceContext) -> list[TensorType | None]:
     w = ctx.shape(1)
     if hidden is None and ctx.shape(2) is not None:
         hidden = ctx.shape(2)[-1]  # type: ignore[index]
+    if x is not None and len(x) != 3:
+        raise ctx.fail(f"input X has shape {list(x)}; it must be 3-D (sequence, batch, input "
+                       f"size), or (batch, sequence, input size) with layout=1")
+    # the direction attribute defines num_directions; W's first dim is checked by the kernel
     nd = 2 if ctx.attr("direction", "forward") == "bidirectional" else 1
-    if w is not None and is_concrete(w[0]):
-        nd = int(w[0])  # type: ignore[arg-type]
     layout = int(ctx.attr("layout", 0)) if ctx.since_version >= 14 else 0
     if x is None:
         seq = batch = None
@@ -487,6 +501,16 @@ def recurrent(ctx: InferenceContext) -> list[TensorType | None]:
 @shape_rule("NegativeLogLikelihoodLoss")
 def nll_loss(ctx: InferenceContext) -> TensorType | None:
     reduction = ctx.attr("reduction", "mean")
+    x, t = ctx.shape(0), ctx.shape(1)
+    if x is not None and len(x) < 2:
+        raise ctx.fail(f"input 'input' has shape {list(x)}; it must be [N, C] or "
+                       f"[N, C, d1, …]")
+    if x is not None and t is not None:
+        want = [x[0], *x[2:]]
+        if len(t) != len(want) or any(is_concrete(a) and is_concrete(b) and a != b
+                                      for a, b in zip(t, want)):
+            raise ctx.fail(f"input target has shape {list(t)}; for input {list(x)} it must be "
+                           f"[N, d1, …] = {want}")
     if reduction != "none":
         return tensor(ctx.elem(0), [])
     return tensor(ctx.elem(0), ctx.shape(1))
@@ -504,9 +528,12 @@ def sce_loss(ctx: InferenceContext) -> list[TensorType | None]:
 @shape_rule("QuantizeLinear")
 def quantize_linear(ctx: InferenceContext) -> TensorType | None:
     elem = ctx.elem(2)
+    od = int(ctx.attr("output_dtype", 0) or 0) if ctx.since_version >= 21 else 0
+    if od and elem is not None and DataType(od) != elem:
+        raise ctx.fail(f"attribute 'output_dtype' is {DataType(od).name} but input y_zero_point "
+                       f"is {elem.name}; they must agree")
     if elem is None:
-        od = ctx.attr("output_dtype", 0)
-        elem = DataType(int(od)) if od else DataType.UINT8
+        elem = DataType(od) if od else DataType.UINT8
     return tensor(elem, ctx.shape(0))
 
 

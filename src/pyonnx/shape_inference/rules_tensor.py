@@ -123,7 +123,10 @@ def reshape(ctx: InferenceContext) -> TensorType | None:
     elem = ctx.elem(0)
     in_shape = ctx.shape(0)
     if ctx.since_version < 5:
-        target = list(ctx.attr("shape", []))
+        shape_attr = ctx.attr("shape", None)
+        if shape_attr is None:  # Reshape-1 without its shape attribute: nothing says the shape
+            return tensor(elem, None)
+        target = list(shape_attr)
     else:
         target = ctx.partial(1)  # type: ignore[assignment]
     if target is None:
@@ -468,6 +471,9 @@ def tile(ctx: InferenceContext) -> TensorType | None:
     return tensor(ctx.elem(0), [dim_mul(d, r) for d, r in zip(s, reps)])
 
 
+_INT64_LIMIT = 2**63
+
+
 @shape_rule("Pad")
 def pad(ctx: InferenceContext) -> TensorType | None:
     s = ctx.shape(0)
@@ -489,6 +495,12 @@ def pad(ctx: InferenceContext) -> TensorType | None:
     axes = [norm_axis(a, r, ctx) for a in axes]
     if len(pads) != 2 * len(axes):
         raise ctx.fail(f"pads has {len(pads)} entries; expected {2 * len(axes)}")
+    n = len(axes)
+    for i in range(n):
+        if is_concrete(pads[i]) and is_concrete(pads[i + n]) and \
+                not -_INT64_LIMIT <= pads[i] + pads[i + n] < _INT64_LIMIT:  # type: ignore[operator]
+            raise ctx.fail(f"pads {list(pads)}: the total padding of axis {axes[i]} "
+                           f"({pads[i] + pads[i + n]}) overflows int64")  # type: ignore[operator]
     out = list(s)
     for i, a in enumerate(axes):
         out[a] = dim_add(dim_add(s[a], pads[i]), pads[i + len(axes)])
@@ -591,6 +603,12 @@ def one_hot(ctx: InferenceContext) -> TensorType | None:
         d = int(depth.reshape(-1)[0])
     elif ctx.partial(1) is not None and len(ctx.partial(1) or []) == 1:
         d = ctx.partial(1)[0]  # type: ignore[index]
+    if is_concrete(d) and d < 1:  # type: ignore[operator]
+        raise ctx.fail(f"input depth is {d}; it must be positive")
+    idx = ctx.value(0)
+    if ctx.since_version < 11 and idx is not None and idx.size and idx.min() < 0:
+        raise ctx.fail(f"input indices holds {int(idx.min())}; OneHot-{ctx.since_version} takes "
+                       f"non-negative indices only (negative ones wrap from opset 11)")
     axis = int(ctx.attr("axis", -1))
     r = len(s) + 1
     axis = norm_axis(axis, r, ctx)
@@ -773,8 +791,15 @@ def split_to_sequence(ctx: InferenceContext) -> SequenceType | None:
         inner = [*s[:axis], 1, *s[axis + 1:]] if keepdims else [*s[:axis], *s[axis + 1:]]
         return SequenceType(tensor(elem, inner))
     sp = ctx.partial(1)
+    for v in sp or []:
+        if is_concrete(v) and (v < 0 or (ctx.rank(1) == 0 and v == 0)):  # type: ignore[operator]
+            raise ctx.fail(f"input split holds {v}; a split length must be greater than zero "
+                           f"(a scalar) or non-negative (a list)")
     if sp is not None and ctx.rank(1) == 0:
-        return SequenceType(tensor(elem, [*s[:axis], None, *s[axis + 1:]]))
+        # chunks of that length; the last is shorter unless the axis divides evenly
+        k, n = sp[0], s[axis]
+        even = is_concrete(k) and is_concrete(n) and n % k == 0  # type: ignore[operator]
+        return SequenceType(tensor(elem, [*s[:axis], k if even else None, *s[axis + 1:]]))
     if sp is not None and len(set(sp)) == 1:
         return SequenceType(tensor(elem, [*s[:axis], sp[0], *s[axis + 1:]]))
     return SequenceType(tensor(elem, [*s[:axis], None, *s[axis + 1:]]))
