@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from pyonnx import defs
-from pyonnx.errors import InvalidArgument, PyOnnxError, ShapeInferenceError
+from pyonnx.errors import InvalidArgument, PyOnnxError, ShapeInferenceError, ValidationError
 from pyonnx.ir import (
     Attribute,
     AttributeType,
@@ -336,6 +336,7 @@ class _Engine:
         self.used_names: set[str] = set()
         self.counter = 0
         self.call_depth = 0
+        self.call_stack: list[tuple[str, str, str]] = []  # functions being inlined, outermost first
         self._collect_names(model.graph)
         for f in model.functions:
             self._collect_names(f.graph)
@@ -463,7 +464,17 @@ class _Engine:
                        attr_env: dict[str, Attribute] | None) -> list[Type | None]:
         for v, t in zip(g.inputs, input_types):
             old = self.original.setdefault(id(v), v.type)
-            v.type = merge_types(old, t, self.strict, v.name, f"input of graph {g.name!r}")
+            where = f"input of graph {g.name!r}"
+            try:
+                v.type = merge_types(old, t, True, v.name, where)
+            except ShapeInferenceError:
+                # A body's declared input is its contract: shapes that differ from what the
+                # node passes (a Loop body declaring the iteration number int64[1] where the
+                # spec passes a scalar) keep the declaration, as onnx does; element types and
+                # kinds of type must agree.
+                if self.strict and _kind_or_elem_differs(old, t):
+                    raise
+                v.type = old
             self.values.pop(id(v), None)
         self.walk(g, opsets, attr_env)
         return [self.type_of(v) for v in g.outputs]
@@ -619,11 +630,26 @@ class _Engine:
     def _infer_call(self, node: Node, fn: Function, opsets: dict[str, int],
                     attr_env: dict[str, Attribute] | None) -> list[Type | None]:
         """Infer a call of a model-local function by inferring a copy of its body."""
+        if fn.key in self.call_stack:
+            # a function that calls itself (directly or through others) never ends: the model
+            # is invalid whatever the mode, as the spec forbids recursion
+            cycle = " -> ".join(f"{d}::{n}" if d else n for d, n, _ in
+                                [*self.call_stack[self.call_stack.index(fn.key):], fn.key])
+            raise ValidationError(f"{node.describe()}: function calls are recursive ({cycle}); "
+                                  f"the ONNX spec does not allow a function to call itself")
         if self.call_depth >= MAX_CALL_DEPTH:
             if self.strict:
                 raise ShapeInferenceError(
                     f"{node.describe()}: function calls nest deeper than {MAX_CALL_DEPTH} levels")
             return [None] * len(node.outputs)
+        if self.strict and len(node.outputs) != len(fn.graph.outputs):
+            raise ShapeInferenceError(
+                f"{node.describe()}: calls function {fn.key[1]!r} (domain {fn.key[0]!r}), "
+                f"which has {len(fn.graph.outputs)} outputs, with {len(node.outputs)}")
+        if self.strict and len(node.inputs) > len(fn.graph.inputs):
+            raise ShapeInferenceError(
+                f"{node.describe()}: calls function {fn.key[1]!r} (domain {fn.key[0]!r}), "
+                f"which has {len(fn.graph.inputs)} inputs, with {len(node.inputs)}")
         body = copy_graph(fn.graph)
         env: dict[str, Attribute] = dict(fn.attribute_defaults)
         for name, a in node.attributes.items():
@@ -646,10 +672,12 @@ class _Engine:
         fopsets = dict(opsets)
         fopsets.update({defs.normalize_domain(d): v for d, v in fn.opset_imports.items()})
         self.call_depth += 1
+        self.call_stack.append(fn.key)
         try:
             self.walk(body, fopsets, env)
         finally:
             self.call_depth -= 1
+            self.call_stack.pop()
         out = []
         for formal, actual in zip(body.outputs, node.outputs):
             out.append(self.type_of(formal))
@@ -726,6 +754,20 @@ def merge_types(old: Type | None, new: Type | None, strict: bool = False, name: 
     if type(old) is not type(new):
         _conflict(strict, name, where, old, new, "kinds of type differ")
     return new
+
+
+def _kind_or_elem_differs(a: Type | None, b: Type | None) -> bool:
+    """Whether two known types differ in kind or in a defined element type."""
+    if a is None or b is None:
+        return False
+    if type(a) is not type(b):
+        return True
+    if isinstance(a, (TensorType, SparseTensorType)):
+        ea, eb = a.elem_type, b.elem_type  # type: ignore[union-attr]
+        return DataType.UNDEFINED not in (ea, eb) and ea != eb
+    if isinstance(a, (SequenceType, OptionalType)):
+        return _kind_or_elem_differs(a.elem_type, b.elem_type)  # type: ignore[union-attr]
+    return False
 
 
 def _write_value_info(g: Graph) -> None:

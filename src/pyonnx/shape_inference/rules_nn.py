@@ -11,6 +11,7 @@ from pyonnx.ir import DataType, TensorType
 from pyonnx.ir.types import Dim
 from pyonnx.shape_inference._common import (
     broadcast,
+    check_int64,
     norm_axis,
     tensor,
     unknown_dims,
@@ -90,6 +91,10 @@ def _spatial(ctx: InferenceContext, s: Sequence[Dim], kernel: Sequence[Dim],
         or [0] * (2 * n)
     out: list[Dim] = []
     for i in range(n):
+        if is_concrete(kernel[i]):
+            check_int64(ctx, (kernel[i] - 1) * int(dil[i]) + 1,  # type: ignore[operator]
+                        f"the effective kernel size (kernel_shape - 1) * dilations + 1 of "
+                        f"spatial axis {i}")
         o = window_out(s[i], kernel[i], int(strides[i]), int(dil[i]), pads[i] + pads[i + n],
                        ceil_mode)
         if ceil_mode:
@@ -293,8 +298,14 @@ def col2im(ctx: InferenceContext) -> TensorType | None:
     img, blk = ctx.partial(1), ctx.partial(2)
     if x is None:
         return tensor(ctx.elem(0), None)
-    c = dim_exact_div(x[1], math.prod(blk)) if blk is not None and all(
-        is_concrete(b) for b in blk) else None
+    if blk is not None:
+        for i, b in enumerate(blk):
+            if is_concrete(b) and b < 1:  # type: ignore[operator]
+                raise ctx.fail(f"input block_shape {list(blk)}: value {b} at index {i} must be "
+                               f"positive")
+    c = dim_exact_div(x[1], check_int64(ctx, math.prod(blk), f"the block size product of "
+                                        f"block_shape {list(blk)}")) \
+        if blk is not None and all(is_concrete(b) for b in blk) else None
     n = len(img) if img is not None else (len(blk) if blk is not None else None)
     if n is None:
         return tensor(ctx.elem(0), None)
@@ -428,6 +439,9 @@ def batch_norm(ctx: InferenceContext) -> list[TensorType | None]:
         s = ctx.shape(i)
         if s is not None and len(s) != 1:
             raise ctx.fail(f"input {name} has shape {list(s)}; it must be 1-D [C]")
+    # scale, B, mean and var all have shape [C]: the first one known says it
+    c = next((ctx.shape(i) for i in range(1, 5) if ctx.shape(i) is not None), c) \
+        if n_params else c
     stat = tensor(ctx.elem(3) or ctx.elem(1), c)
     out: list[TensorType | None] = [x]
     if ctx.num_outputs > 1:

@@ -15,7 +15,13 @@ import numpy as np
 
 from pyonnx.ir import DataType, SequenceType, TensorType, Type
 from pyonnx.ir.types import Dim
-from pyonnx.shape_inference._common import broadcast, norm_axis, tensor, unknown_dims
+from pyonnx.shape_inference._common import (
+    broadcast,
+    check_int64,
+    norm_axis,
+    tensor,
+    unknown_dims,
+)
 from pyonnx.shape_inference.engine import InferenceContext
 from pyonnx.shape_inference.registry import shape_rule
 from pyonnx.shape_inference.symbolic import (
@@ -623,6 +629,9 @@ def depth_to_space(ctx: InferenceContext) -> TensorType | None:
     if s is None or len(s) != 4:
         return tensor(ctx.elem(0), None if s is None else [None] * len(s))
     b = int(ctx.attr("blocksize"))
+    if b < 1:
+        raise ctx.fail(f"attribute 'blocksize' = {b} must be positive")
+    check_int64(ctx, b * b, f"the block area blocksize * blocksize for blocksize {b}")
     n, c, h, w = s
     return tensor(ctx.elem(0), [n, dim_exact_div(c, b * b) if c is not None else None,
                                 dim_mul(h, b), dim_mul(w, b)])
@@ -634,6 +643,9 @@ def space_to_depth(ctx: InferenceContext) -> TensorType | None:
     if s is None or len(s) != 4:
         return tensor(ctx.elem(0), None if s is None else [None] * len(s))
     b = int(ctx.attr("blocksize"))
+    if b < 1:
+        raise ctx.fail(f"attribute 'blocksize' = {b} must be positive")
+    check_int64(ctx, b * b, f"the block area blocksize * blocksize for blocksize {b}")
     n, c, h, w = s
     return tensor(ctx.elem(0), [n, dim_mul(c, b * b), dim_exact_div(h, b), dim_exact_div(w, b)])
 
