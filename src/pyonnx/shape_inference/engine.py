@@ -300,6 +300,20 @@ class InferenceContext:
         returns the types of its outputs. Outer-scope values keep their inferred types."""
         return self._engine.infer_subgraph(graph, input_types, self.opsets, self._attr_env)
 
+    def try_infer_graph(self, graph: Graph, input_types: Sequence[Type | None]
+                        ) -> tuple[list[Type | None], str | None]:
+        """Like :meth:`infer_graph`, also saying whether inference proved the subgraph fails
+        with these inputs: the first contradiction found inside it (a
+        :class:`ShapeInferenceError` of one of its nodes, raised or, outside strict mode,
+        recorded), else None. A run of such a subgraph cannot succeed."""
+        eng = self._engine
+        before = len(eng.failures)
+        try:
+            outs = eng.infer_subgraph(graph, input_types, self.opsets, self._attr_env)
+        except ShapeInferenceError as e:
+            return [None] * len(graph.outputs), str(e)
+        return outs, (eng.failures[before] if len(eng.failures) > before else None)
+
 
 #: Values of ``infer_shapes(initializer_inputs=...)``: how an initializer that is also listed as
 #: a graph input (an *overridable* initializer, whose value a feed may replace) is treated.
@@ -336,6 +350,8 @@ class _Engine:
         self.used_names: set[str] = set()
         self.counter = 0
         self.call_depth = 0
+        # contradictions found (and, outside strict mode, passed over) so far, in order
+        self.failures: list[str] = []
         self.call_stack: list[tuple[str, str, str]] = []  # functions being inlined, outermost first
         self._collect_names(model.graph)
         for f in model.functions:
@@ -517,9 +533,10 @@ class _Engine:
                         if bad is not None:  # a rule must not reason from data the op refuses
                             raise ctx.fail(bad)
                     res = rule(ctx)
-                except ShapeInferenceError:
+                except ShapeInferenceError as e:
                     if self.strict:
                         raise
+                    self.failures.append(str(e))
                     res = None
                 except PyOnnxError as e:
                     if self.strict:
