@@ -20,6 +20,7 @@ symbols ``unk__0``, ``unk__1``, … so later nodes can relate them; they are nev
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -870,6 +871,13 @@ def infer_shapes(model: Model, *, input_shapes: dict[str, Sequence[int | str | N
     (the checker reports all such violations; here the first one of a node is an error in
     strict mode, and leaves that node's outputs unknown otherwise).
     """
+    if isinstance(model, (str, bytes, os.PathLike)):
+        if isinstance(model, bytes):
+            raise InvalidArgument("infer_shapes takes a Model; load the bytes with pyonnx.load "
+                                  "first")
+        raise InvalidArgument(
+            f"infer_shapes takes a Model, not the path {os.fspath(model)!r}: use "
+            f"infer_shapes_path(path, output_path) for a model file")
     check_nesting_depth(model, max_nesting_depth)
     init_values = initializers_are_values(model, initializer_inputs)
     out = copy_model(model)
