@@ -27,7 +27,13 @@ from typing import Any
 import numpy as np
 
 from pyonnx import defs
-from pyonnx.errors import InvalidArgument, PyOnnxError, ShapeInferenceError, ValidationError
+from pyonnx.errors import (
+    InvalidArgument,
+    PyOnnxError,
+    ResourceLimitExceeded,
+    ShapeInferenceError,
+    ValidationError,
+)
 from pyonnx.ir import (
     Attribute,
     AttributeType,
@@ -539,10 +545,15 @@ class _Engine:
                         raise
                     self.failures.append(str(e))
                     res = None
+                except ResourceLimitExceeded:
+                    raise
                 except PyOnnxError as e:
                     if self.strict:
                         raise ShapeInferenceError(f"{node.describe()}: {e}") from e
                     res = None
+                except MemoryError as e:  # never swallowed: a rule must not allocate in
+                    raise ResourceLimitExceeded(  # proportion to a size the model declares
+                        f"{node.describe()}: shape inference ran out of memory") from e
                 except Exception as e:  # a rule that trips over odd input must not stop
                     if self.strict:     # inference of the rest of the model
                         raise ShapeInferenceError(
@@ -641,6 +652,10 @@ class _Engine:
                     outputs_used=tuple(bool(v.name) for v in node.outputs),
                     rng=np.random.default_rng(0), max_tensor_bytes=VALUE_LIMIT * 64)
             return list(fn(*args, **kwargs))
+        except MemoryError as e:
+            raise ResourceLimitExceeded(
+                f"{node.describe()}: evaluating the node during shape inference ran out of "
+                f"memory") from e
         except Exception:  # noqa: BLE001 - the rule's answer stands; a run reports the cause
             return None
 
