@@ -314,6 +314,17 @@ def test_dft_and_stft_shapes_match_their_kernels():
     assert inferred == ran.shape == (2, 3, 3, 2)
 
 
+def test_stft_on_symbolic_dims_and_its_checks():
+    m = infer_shapes(model("g (float[B,L,1] s, float[16] w) => (y)\n<int64 st = {4}>\n"
+                           "{ y = STFT (s, st, w) }", opset=17))
+    got = shape(m, "y")
+    assert got[0] == "B" and isinstance(got[1], str) and got[2:] == (9, 2)
+    strict_error(model("g (float[2,10,2] s, float[4] w) => (y)\n<int64 st = {2}>\n"
+                       "{ y = STFT (s, st, w) }", opset=17), "onesided")
+    strict_error(model("g (float[2,10,1] s, float[4] w) => (y)\n<int64 st = {0}>\n"
+                       "{ y = STFT (s, st, w) }", opset=17), "frame_step")
+
+
 def test_concat_from_sequence_uses_the_known_sequence_length():
     # difference: onnx leaves the concatenated axis unknown
     m = infer_shapes(model("g (float[2,3,X] a, float[2,3,X] b, float[2,3,X] c) => (y) {"

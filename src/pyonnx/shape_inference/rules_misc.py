@@ -279,11 +279,43 @@ def dft(ctx: InferenceContext) -> TensorType | None:
 
 @shape_rule("STFT")
 def stft(ctx: InferenceContext) -> TensorType | None:
-    probed = ctx.probe(values=(1, 3))  # frame_step and frame_length decide the shape
-    if probed:
-        return probed[0]
+    """[batch, frames, bins, 2]: frames = (length - frame_length) // frame_step + 1, bins =
+    frame_length // 2 + 1 one-sided (the default) or frame_length; the frame length is the
+    frame_length input, else the window's length, else the signal's."""
     s = ctx.shape(0)
-    return tensor(ctx.elem(0), None if s is None else [s[0], None, None, 2])
+    elem = ctx.elem(0)
+    if s is not None and len(s) != 3:
+        raise ctx.fail(f"input signal has shape {list(s)}; it must be [batch, length, 1 or 2]")
+    if s is not None and is_concrete(s[2]) and s[2] not in (1, 2):
+        raise ctx.fail(f"input signal has shape {list(s)}; its last dim must be 1 (real) or 2 "
+                       f"(complex)")
+    onesided = int(ctx.attr("onesided", 1))
+    if onesided and s is not None and s[2] == 2:
+        raise ctx.fail("onesided=1 needs a real signal ([..., 1]); set onesided=0 for a "
+                       "complex one")
+    step = _scalar(ctx, 1)
+    if is_concrete(step) and step < 1:  # type: ignore[operator]
+        raise ctx.fail(f"frame_step is {step}; it must be positive")
+    w = ctx.shape(2)
+    if w is not None and len(w) != 1:
+        raise ctx.fail(f"input window has shape {list(w)}; it must be 1-D")
+    flen: Dim = _scalar(ctx, 3) if ctx.has_input(3) else None
+    if w is not None:
+        if is_concrete(flen) and is_concrete(w[0]) and flen != w[0]:
+            raise ctx.fail(f"window has length {w[0]} but frame_length is {flen}; they must "
+                           f"be equal")
+        flen = w[0] if flen is None else flen
+    length = s[1] if s is not None else None
+    if flen is None and not ctx.has_input(3) and w is None:
+        flen = length
+    if is_concrete(flen) and (flen < 1 or (is_concrete(length) and flen > length)):  # type: ignore[operator]
+        raise ctx.fail(f"frame_length {flen} must be in [1, signal length {length}]")
+    frames: Dim = None
+    if length is not None and flen is not None and is_concrete(step):
+        frames = dim_add(dim_floordiv(dim_sub(length, flen), step), 1)
+    bins = (dim_add(dim_floordiv(flen, 2), 1) if onesided else flen) if flen is not None \
+        else None
+    return tensor(elem, [s[0] if s is not None else None, frames, bins, 2])
 
 
 @shape_rule("TfIdfVectorizer")
