@@ -147,6 +147,13 @@ def test_pool_attributes_ruled_out_by_the_spec(op, attrs):
     strict_error(model(f"g (float[1,2,8,8] x) => (y) {{ y = {op} <{attrs}> (x) }}"), op)
 
 
+def test_zero_pads_beside_auto_pad_are_accepted():
+    m = infer_shapes(model('g (float[1,2,8,8] x, float[4,2,3,3] w) => (y) {'
+                           ' y = Conv <auto_pad = "SAME_UPPER", pads = [0, 0, 0, 0]> (x, w) }'),
+                     strict=True)
+    assert shape(m, "y") == (1, 4, 8, 8)
+
+
 def test_conv_weight_rank_must_match_input():
     strict_error(model("g (float[1,2,8,8] x, float[4,2,3] w) => (y) { y = Conv (x, w) }"),
                  "weight tensor", "rank 3", "rank 4")

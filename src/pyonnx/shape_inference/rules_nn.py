@@ -50,15 +50,17 @@ def _int_list_attr(ctx: InferenceContext, name: str, length: int | None, minimum
 
 
 def _auto_pad(ctx: InferenceContext) -> str:
-    """The auto_pad attribute (NOTSET when absent); explicit pads with another mode are an
-    error, as the spec says pads 'cannot be used simultaneously with auto_pad'."""
+    """The auto_pad attribute (NOTSET when absent). Explicit non-zero pads with another mode
+    are an error: the spec says pads 'cannot be used simultaneously with auto_pad', and the
+    two would disagree. All-zero pads beside auto_pad (an exporter habit that runtimes run)
+    say nothing and are accepted."""
     auto_pad = ctx.attr("auto_pad", "NOTSET") or "NOTSET"
     if isinstance(auto_pad, bytes):
         auto_pad = auto_pad.decode()
     if auto_pad not in ("NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID"):
         raise ctx.fail(f"attribute 'auto_pad' = {auto_pad!r} is not one of NOTSET, SAME_UPPER, "
                        f"SAME_LOWER, VALID")
-    if auto_pad != "NOTSET" and ctx.has_attr("pads"):
+    if auto_pad != "NOTSET" and any(int(p) for p in ctx.attr("pads", None) or []):
         raise ctx.fail(f"attribute 'pads' = {list(ctx.attr('pads'))} cannot be used together "
                        f"with auto_pad={auto_pad}")
     return auto_pad
