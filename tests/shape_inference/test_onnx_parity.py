@@ -467,6 +467,23 @@ def test_if_merges_branches_and_drops_a_branch_proven_to_fail():
     assert shape(m, "y") == (2, 3)  # [2,3] x [5,7] cannot run: only then_branch can succeed
 
 
+def test_if_resolved_inside_a_branch_does_not_fail_the_branch():
+    # the inner If drops its failing branch; the outer If must still merge both of its own
+    m = infer_shapes(model("""
+        g (bool c, bool d, float[2,3] x, float[5,7] w) => (y) {
+          y = If (c) <
+            then_branch = t () => (a) {
+              a = If (d) <
+                then_branch = tt () => (float[2,3] p) { p = Relu (x) },
+                else_branch = te () => (q) { q = MatMul (x, w) }>
+            },
+            else_branch = e () => (b) { b = Transpose (x) }>
+        }"""))
+    # both outer branches can run: [2,3] and [3,2] merge to two symbols (only [3,2] if the
+    # then_branch were wrongly taken as failing)
+    assert concrete(shape(m, "y")) == (None, None)
+
+
 def test_if_with_both_branches_failing_is_an_error():
     m = model("""
         g (bool c, float[2,3] x, float[5,7] w) => (y) {

@@ -317,9 +317,13 @@ class InferenceContext:
         before = len(eng.failures)
         try:
             outs = eng.infer_subgraph(graph, input_types, self.opsets, self._attr_env)
+            found = eng.failures[before] if len(eng.failures) > before else None
         except ShapeInferenceError as e:
-            return [None] * len(graph.outputs), str(e)
-        return outs, (eng.failures[before] if len(eng.failures) > before else None)
+            outs, found = [None] * len(graph.outputs), str(e)
+        # the caller now owns these contradictions: it resolves them (a branch left out) or
+        # raises its own error, so they must not mark the enclosing graph as failing
+        del eng.failures[before:]
+        return outs, found
 
 
 #: Values of ``infer_shapes(initializer_inputs=...)``: how an initializer that is also listed as
