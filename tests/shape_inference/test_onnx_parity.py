@@ -141,8 +141,9 @@ def test_conv_attributes_ruled_out_by_the_spec(op, attrs, words):
 
 
 @pytest.mark.parametrize("op", ["MaxPool", "AveragePool", "LpPool"])
-@pytest.mark.parametrize("attrs", ["kernel_shape = [0, 2]", "kernel_shape = [2, 2], "
-                                   "strides = [0, 1]", "kernel_shape = [2, 2], pads = [0, 0, -1, 0]"])
+@pytest.mark.parametrize("attrs", ["kernel_shape = [0, 2]",
+                                   "kernel_shape = [2, 2], strides = [0, 1]",
+                                   "kernel_shape = [2, 2], pads = [0, 0, -1, 0]"])
 def test_pool_attributes_ruled_out_by_the_spec(op, attrs):
     strict_error(model(f"g (float[1,2,8,8] x) => (y) {{ y = {op} <{attrs}> (x) }}"), op)
 

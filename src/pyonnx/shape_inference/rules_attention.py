@@ -234,8 +234,9 @@ def linear_attention(ctx: InferenceContext) -> list[TensorType | None]:
     if dec is not None and is_concrete(dec[2]):
         per_key = dim_mul(hkv, dk) if dk is not None else None
         if dec[2] != hkv and not (is_concrete(per_key) and dec[2] == per_key):
+            per = per_key if per_key is not None else "?"
             raise ctx.fail(f"input decay has last dim {dec[2]}; expected kv_num_heads ({hkv}) "
-                           f"or kv_num_heads * head size ({per_key if per_key is not None else '?'})")
+                           f"or kv_num_heads * head size ({per})")
     if bet is not None and is_concrete(bet[2]) and bet[2] not in (hkv, 1):
         raise ctx.fail(f"input beta has last dim {bet[2]}; expected kv_num_heads ({hkv}) or 1")
     state_elem = ctx.elem(3) or elem

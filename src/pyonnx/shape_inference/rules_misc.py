@@ -308,7 +308,8 @@ def stft(ctx: InferenceContext) -> TensorType | None:
     length = s[1] if s is not None else None
     if flen is None and not ctx.has_input(3) and w is None:
         flen = length
-    if is_concrete(flen) and (flen < 1 or (is_concrete(length) and flen > length)):  # type: ignore[operator]
+    if is_concrete(flen) and (flen < 1 or is_concrete(length)  # type: ignore[operator]
+                              and flen > length):  # type: ignore[operator]
         raise ctx.fail(f"frame_length {flen} must be in [1, signal length {length}]")
     frames: Dim = None
     if length is not None and flen is not None and is_concrete(step):
