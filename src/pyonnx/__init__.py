@@ -28,7 +28,7 @@ from pyonnx.defs.custom import (
 )
 from pyonnx.io import load, save, serialize
 from pyonnx.io.text import parse_model, to_text
-from pyonnx.shape_inference import infer_shapes
+from pyonnx.shape_inference import infer_shapes, infer_shapes_path
 from pyonnx.runtime import (
     ExecutionMode,
     ExecutionOrder,
@@ -46,7 +46,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "__version__",
-    "load", "save", "serialize", "check_model", "infer_shapes", "to_text", "parse_model",
+    "load", "save", "serialize", "check_model", "infer_shapes", "infer_shapes_path",
+    "to_text", "parse_model",
     "InferenceSession", "SessionOptions", "RunOptions", "GraphOptimizationLevel",
     "ExecutionMode", "ExecutionOrder", "ModelMetadata", "NodeArg",
     "get_available_providers", "get_device",

@@ -6,7 +6,8 @@ must end in: ``"ok"`` or the name of a :class:`~pyonnx.errors.PyOnnxError` subcl
 
 ``load``     ``pyonnx.load(path)`` (with the case's load keyword arguments)
 ``check``    ``pyonnx.check_model(path)``
-``infer``    ``pyonnx.infer_shapes(pyonnx.load(path))``
+``infer``    ``pyonnx.serialize(pyonnx.infer_shapes(pyonnx.load(path)))``
+``infer_strict`` the same with ``strict=True``
 ``session``  ``InferenceSession(path, opts)`` (the case's SessionOptions)
 ``run``      ``InferenceSession(path, opts).run(None, feeds)``
 
@@ -530,6 +531,21 @@ for _op in ("ConstantOfShape", "Expand", "Tile", "Range", "Pad", "Resize"):
 _bomb("Reshape", _BIG, "run")
 _bomb("MatMul", 2**30, "run")  # 4 MiB of inputs, a 4 GiB product
 del _op
+
+
+# Shape inference itself: a shape input declared [2**31] (a few bytes of model) once made the
+# ConstantOfShape/Expand/Reshape rules build a list of 2**31 unknown dims; the output's rank is
+# simply unknown. Inferred dims past int64 (Concat of 2**63 - 1 and 1) are unknown, or an error
+# in strict mode, never a model that cannot be written.
+for _op, _ins in (("ConstantOfShape", [("shape", INT64, [2**31])]),
+                  ("Expand", [("x", FLOAT, [1]), ("shape", INT64, [2**31])]),
+                  ("Reshape", [("x", FLOAT, [1]), ("shape", INT64, [2**31])])):
+    _fixed(f"bomb_infer_declared_shape_length_{_op.lower()}", "allocation bomb at inference",
+           {"load": OK, "infer": OK, "infer_strict": OK}, single_op(_op, _ins))
+_fixed("infer_dim_past_int64", "negative and huge dims (inferred)",
+       {"load": OK, "infer": OK, "infer_strict": S},
+       single_op("Concat", [("a", FLOAT, [2**63 - 1, 1]), ("b", FLOAT, [1, 1])], axis=0))
+del _op, _ins
 
 
 def _fed_shape_bomb() -> Any:

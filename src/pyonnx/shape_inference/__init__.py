@@ -8,7 +8,9 @@ and merges the results with the model's own annotations. See :mod:`.engine` for 
 and :mod:`.symbolic` for the grammar of symbolic dims.
 """
 
+from pyonnx.shape_inference._path import infer_shapes_path
 from pyonnx.shape_inference.engine import InferenceContext, infer_shapes
 from pyonnx.shape_inference.registry import get_rule, registered_rules, shape_rule
 
-__all__ = ["infer_shapes", "InferenceContext", "shape_rule", "get_rule", "registered_rules"]
+__all__ = ["infer_shapes", "infer_shapes_path", "InferenceContext", "shape_rule", "get_rule",
+           "registered_rules"]

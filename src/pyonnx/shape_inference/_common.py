@@ -21,7 +21,20 @@ __all__ = [
     "norm_axis",
     "norm_axes",
     "window_out",
+    "MAX_RANK",
+    "unknown_dims",
+    "INT64_MAX",
+    "check_int64",
 ]
+
+#: The largest value an ONNX dim (an int64) can hold.
+INT64_MAX = 2**63 - 1
+
+#: The most dims a tensor may have for inference to spell its shape out: NumPy (the runtime's
+#: array type) holds at most 64 dims, so a shape tensor declared longer than this (a 1-D
+#: ``shape`` input of length 2**31 costs a few bytes of model) gives an unknown rank instead
+#: of a list as long as the declared length.
+MAX_RANK = 64
 
 
 def tensor(elem: DataType | None, shape: Sequence[Dim] | None) -> TensorType | None:
@@ -31,6 +44,22 @@ def tensor(elem: DataType | None, shape: Sequence[Dim] | None) -> TensorType | N
             return None
         elem = DataType.UNDEFINED
     return TensorType(elem, None if shape is None else tuple(shape))
+
+
+def unknown_dims(n: Dim) -> list[Dim] | None:
+    """``n`` unknown dims (the shape of a tensor whose rank alone is known); None, an unknown
+    rank, when ``n`` is not a concrete count between 0 and :data:`MAX_RANK`."""
+    if not is_concrete(n) or not 0 <= n <= MAX_RANK:  # type: ignore[operator]
+        return None
+    return [None] * int(n)  # type: ignore[arg-type]
+
+
+def check_int64(ctx, value: Dim, what: str) -> Dim:  # type: ignore[no-untyped-def]
+    """``value`` unchanged when it is symbolic or fits an int64; else the error (naming
+    ``what``) that the computation overflows int64, as no tensor can have such a size."""
+    if is_concrete(value) and not -INT64_MAX - 1 <= value <= INT64_MAX:  # type: ignore[operator]
+        raise ctx.fail(f"{what} ({value}) overflows int64")
+    return value
 
 
 def broadcast_dim(a: Dim, b: Dim, ctx=None) -> Dim:  # type: ignore[no-untyped-def]

@@ -20,13 +20,20 @@ symbols ``unk__0``, ``unk__1``, … so later nodes can relate them; they are nev
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from pyonnx import defs
-from pyonnx.errors import InvalidArgument, PyOnnxError, ShapeInferenceError
+from pyonnx.errors import (
+    InvalidArgument,
+    PyOnnxError,
+    ResourceLimitExceeded,
+    ShapeInferenceError,
+    ValidationError,
+)
 from pyonnx.ir import (
     Attribute,
     AttributeType,
@@ -49,6 +56,7 @@ from pyonnx.io.limits import DEFAULT_MAX_NESTING_DEPTH, check_nesting_depth
 from pyonnx.ir.types import Dim
 from pyonnx.ops._values import attribute_value
 from pyonnx.shape_inference._copy import copy_graph, copy_model
+from pyonnx.shape_inference._types import input_type_error
 from pyonnx.shape_inference.registry import get_rule, rule_versions
 
 __all__ = ["infer_shapes", "InferenceContext", "Partial", "SeqElems", "merge_types"]
@@ -299,12 +307,53 @@ class InferenceContext:
         returns the types of its outputs. Outer-scope values keep their inferred types."""
         return self._engine.infer_subgraph(graph, input_types, self.opsets, self._attr_env)
 
+    def try_infer_graph(self, graph: Graph, input_types: Sequence[Type | None]
+                        ) -> tuple[list[Type | None], str | None]:
+        """Like :meth:`infer_graph`, also saying whether inference proved the subgraph fails
+        with these inputs: the first contradiction found inside it (a
+        :class:`ShapeInferenceError` of one of its nodes, raised or, outside strict mode,
+        recorded), else None. A run of such a subgraph cannot succeed."""
+        eng = self._engine
+        before = len(eng.failures)
+        try:
+            outs = eng.infer_subgraph(graph, input_types, self.opsets, self._attr_env)
+            found = eng.failures[before] if len(eng.failures) > before else None
+        except ShapeInferenceError as e:
+            outs, found = [None] * len(graph.outputs), str(e)
+        # the caller now owns these contradictions: it resolves them (a branch left out) or
+        # raises its own error, so they must not mark the enclosing graph as failing
+        del eng.failures[before:]
+        return outs, found
+
+
+#: Values of ``infer_shapes(initializer_inputs=...)``: how an initializer that is also listed as
+#: a graph input (an *overridable* initializer, whose value a feed may replace) is treated.
+INITIALIZER_INPUT_POLICIES = ("auto", "value", "unknown")
+
+
+def initializers_are_values(model: Model, policy: str) -> bool:
+    """Whether overridable initializers count as known values under ``policy`` (see
+    :func:`infer_shapes`): ``"auto"`` answers True only below IR version 4, where every
+    initializer must be a graph input and runtimes treat them all as constants."""
+    if policy not in INITIALIZER_INPUT_POLICIES:
+        raise InvalidArgument(
+            f"initializer_inputs must be one of {', '.join(INITIALIZER_INPUT_POLICIES)}; "
+            f"got {policy!r}")
+    if policy == "auto":
+        return 0 < model.ir_version < 4
+    return policy == "value"
+
 
 class _Engine:
-    def __init__(self, model: Model, *, data_prop: bool, strict: bool) -> None:
+    def __init__(self, model: Model, *, data_prop: bool, strict: bool,
+                 initializer_values: bool = False, check_type: bool = False) -> None:
         self.model = model
         self.data_prop = data_prop
         self.strict = strict
+        # whether node input types are checked against the schema's type constraints
+        self.check_type = check_type
+        # whether an initializer that is also a graph input gives its value (see infer_shapes)
+        self.initializer_values = initializer_values
         self.functions: dict[tuple[str, str, str], Function] = {f.key: f for f in model.functions}
         self.values: dict[int, Any] = {}
         self.original: dict[int, Type | None] = {}
@@ -312,6 +361,9 @@ class _Engine:
         self.used_names: set[str] = set()
         self.counter = 0
         self.call_depth = 0
+        # contradictions found (and, outside strict mode, passed over) so far, in order
+        self.failures: list[str] = []
+        self.call_stack: list[tuple[str, str, str]] = []  # functions being inlined, outermost first
         self._collect_names(model.graph)
         for f in model.functions:
             self._collect_names(f.graph)
@@ -376,7 +428,7 @@ class _Engine:
                 return None
             return arr.reshape(()) if x.scalar and arr.size == 1 else arr
         c = v.const_value
-        if c is not None and id(v) not in self.graph_inputs:
+        if c is not None and (self.initializer_values or id(v) not in self.graph_inputs):
             if isinstance(c, Tensor) and c.size <= VALUE_LIMIT:
                 arr = c.numpy()
                 self.values[id(v)] = arr
@@ -399,8 +451,33 @@ class _Engine:
     # ------------------------------------------------------------------ walking
     def run(self) -> None:
         opsets = {defs.normalize_domain(d): v for d, v in self.model.opset_imports.items()}
+        if self.strict:
+            self._check_main_inputs(self.model.graph)
         self.walk(self.model.graph, opsets, None)
         _write_value_info(self.model.graph)
+
+    def _check_main_inputs(self, g: Graph) -> None:
+        """Strict mode: a main-graph input needs an element type, and an initializer listed as
+        an input must agree with the type the input declares (its value is what a run gets
+        when no feed overrides it)."""
+        for v in g.inputs:
+            t = v.type
+            if isinstance(t, TensorType) and t.elem_type == DataType.UNDEFINED:
+                raise ShapeInferenceError(
+                    f"graph input {v.name!r} has no element type; declare one (for example "
+                    f"float) so that the nodes that read it can be checked")
+            c = v.const_value
+            if not isinstance(c, Tensor) or not isinstance(t, TensorType):
+                continue
+            if t.elem_type != c.data_type:
+                raise ShapeInferenceError(
+                    f"graph input {v.name!r} is declared {t.elem_type.name} but its initializer "
+                    f"holds {c.data_type.name}")
+            if t.shape is not None and (len(t.shape) != len(c.dims) or any(
+                    isinstance(d, int) and d != cd for d, cd in zip(t.shape, c.dims))):
+                raise ShapeInferenceError(
+                    f"graph input {v.name!r} is declared with shape {type_str(t)} but its "
+                    f"initializer has dims {list(c.dims)}")
 
     def walk(self, g: Graph, opsets: dict[str, int], attr_env: dict[str, Attribute] | None) -> None:
         self.graph_inputs.update(id(v) for v in g.inputs)
@@ -414,7 +491,17 @@ class _Engine:
                        attr_env: dict[str, Attribute] | None) -> list[Type | None]:
         for v, t in zip(g.inputs, input_types):
             old = self.original.setdefault(id(v), v.type)
-            v.type = merge_types(old, t, self.strict, v.name, f"input of graph {g.name!r}")
+            where = f"input of graph {g.name!r}"
+            try:
+                v.type = merge_types(old, t, True, v.name, where)
+            except ShapeInferenceError:
+                # A body's declared input is its contract: shapes that differ from what the
+                # node passes (a Loop body declaring the iteration number int64[1] where the
+                # spec passes a scalar) keep the declaration, as onnx does; element types and
+                # kinds of type must agree.
+                if self.strict and _kind_or_elem_differs(old, t):
+                    raise
+                v.type = old
             self.values.pop(id(v), None)
         self.walk(g, opsets, attr_env)
         return [self.type_of(v) for v in g.outputs]
@@ -451,15 +538,26 @@ class _Engine:
             results = [None] * n_out
             if rule is not None:
                 try:
+                    if self.check_type and schema is not None:
+                        bad = input_type_error(schema, node.inputs,
+                                               [ctx.input_type(i) for i in range(len(node.inputs))])
+                        if bad is not None:  # a rule must not reason from data the op refuses
+                            raise ctx.fail(bad)
                     res = rule(ctx)
-                except ShapeInferenceError:
+                except ShapeInferenceError as e:
                     if self.strict:
                         raise
+                    self.failures.append(str(e))
                     res = None
+                except ResourceLimitExceeded:
+                    raise
                 except PyOnnxError as e:
                     if self.strict:
                         raise ShapeInferenceError(f"{node.describe()}: {e}") from e
                     res = None
+                except MemoryError as e:  # never swallowed: a rule must not allocate in
+                    raise ResourceLimitExceeded(  # proportion to a size the model declares
+                        f"{node.describe()}: shape inference ran out of memory") from e
                 except Exception as e:  # a rule that trips over odd input must not stop
                     if self.strict:     # inference of the rest of the model
                         raise ShapeInferenceError(
@@ -477,8 +575,30 @@ class _Engine:
             if not v.name:
                 continue
             old = self.original.setdefault(id(v), v.type)
-            new = self._fill_fresh(results[i] if i < len(results) else None)
+            new = self._fill_fresh(self._valid_dims(node, v, results[i] if i < len(results)
+                                                    else None))
             v.type = merge_types(old, new, self.strict, v.name, node.describe())
+
+    def _valid_dims(self, node: Node, v: Value, t: Type | None) -> Type | None:
+        """A rule's result with every concrete dim checked to be a valid tensor dim (0 to
+        2**63 - 1, what the format can store): in strict mode an error naming the node and the
+        value, else that dim becomes unknown (arithmetic on huge declared dims must never
+        produce a type the model cannot be written with)."""
+        if isinstance(t, (SequenceType, OptionalType)):
+            inner = self._valid_dims(node, v, t.elem_type)
+            return type(t)(inner) if inner is not t.elem_type else t
+        if not isinstance(t, TensorType) or t.shape is None:
+            return t
+        bad = [d for d in t.shape if isinstance(d, int) and not 0 <= d <= _INT64_MAX]
+        if not bad:
+            return t
+        if self.strict:
+            what = "overflows int64" if any(d > _INT64_MAX for d in bad) else "is negative"
+            raise ShapeInferenceError(
+                f"{node.describe()}: output {v.name!r} would have shape {type_str(t)}: dim "
+                f"{bad[0]} {what}, which no tensor can have")
+        return dataclasses.replace(t, shape=tuple(
+            None if isinstance(d, int) and not 0 <= d <= _INT64_MAX else d for d in t.shape))
 
     # ------------------------------------------------------------------ evaluation
     def _evaluate(self, node: Node, ctx: InferenceContext, schema: defs.OpSchema,
@@ -536,6 +656,10 @@ class _Engine:
                     outputs_used=tuple(bool(v.name) for v in node.outputs),
                     rng=np.random.default_rng(0), max_tensor_bytes=VALUE_LIMIT * 64)
             return list(fn(*args, **kwargs))
+        except MemoryError as e:
+            raise ResourceLimitExceeded(
+                f"{node.describe()}: evaluating the node during shape inference ran out of "
+                f"memory") from e
         except Exception:  # noqa: BLE001 - the rule's answer stands; a run reports the cause
             return None
 
@@ -543,11 +667,26 @@ class _Engine:
     def _infer_call(self, node: Node, fn: Function, opsets: dict[str, int],
                     attr_env: dict[str, Attribute] | None) -> list[Type | None]:
         """Infer a call of a model-local function by inferring a copy of its body."""
+        if fn.key in self.call_stack:
+            # a function that calls itself (directly or through others) never ends: the model
+            # is invalid whatever the mode, as the spec forbids recursion
+            cycle = " -> ".join(f"{d}::{n}" if d else n for d, n, _ in
+                                [*self.call_stack[self.call_stack.index(fn.key):], fn.key])
+            raise ValidationError(f"{node.describe()}: function calls are recursive ({cycle}); "
+                                  f"the ONNX spec does not allow a function to call itself")
         if self.call_depth >= MAX_CALL_DEPTH:
             if self.strict:
                 raise ShapeInferenceError(
                     f"{node.describe()}: function calls nest deeper than {MAX_CALL_DEPTH} levels")
             return [None] * len(node.outputs)
+        if self.strict and len(node.outputs) != len(fn.graph.outputs):
+            raise ShapeInferenceError(
+                f"{node.describe()}: calls function {fn.key[1]!r} (domain {fn.key[0]!r}), "
+                f"which has {len(fn.graph.outputs)} outputs, with {len(node.outputs)}")
+        if self.strict and len(node.inputs) > len(fn.graph.inputs):
+            raise ShapeInferenceError(
+                f"{node.describe()}: calls function {fn.key[1]!r} (domain {fn.key[0]!r}), "
+                f"which has {len(fn.graph.inputs)} inputs, with {len(node.inputs)}")
         body = copy_graph(fn.graph)
         env: dict[str, Attribute] = dict(fn.attribute_defaults)
         for name, a in node.attributes.items():
@@ -570,10 +709,12 @@ class _Engine:
         fopsets = dict(opsets)
         fopsets.update({defs.normalize_domain(d): v for d, v in fn.opset_imports.items()})
         self.call_depth += 1
+        self.call_stack.append(fn.key)
         try:
             self.walk(body, fopsets, env)
         finally:
             self.call_depth -= 1
+            self.call_stack.pop()
         out = []
         for formal, actual in zip(body.outputs, node.outputs):
             out.append(self.type_of(formal))
@@ -582,6 +723,7 @@ class _Engine:
         return out + [None] * (len(node.outputs) - len(out))
 
 
+_INT64_MAX = 2**63 - 1
 _INT_TYPES = frozenset({DataType.INT64, DataType.INT32, DataType.INT16, DataType.INT8,
                         DataType.UINT64, DataType.UINT32, DataType.UINT16, DataType.UINT8})
 
@@ -651,6 +793,20 @@ def merge_types(old: Type | None, new: Type | None, strict: bool = False, name: 
     return new
 
 
+def _kind_or_elem_differs(a: Type | None, b: Type | None) -> bool:
+    """Whether two known types differ in kind or in a defined element type."""
+    if a is None or b is None:
+        return False
+    if type(a) is not type(b):
+        return True
+    if isinstance(a, (TensorType, SparseTensorType)):
+        ea, eb = a.elem_type, b.elem_type  # type: ignore[union-attr]
+        return DataType.UNDEFINED not in (ea, eb) and ea != eb
+    if isinstance(a, (SequenceType, OptionalType)):
+        return _kind_or_elem_differs(a.elem_type, b.elem_type)  # type: ignore[union-attr]
+    return False
+
+
 def _write_value_info(g: Graph) -> None:
     """List every typed intermediate value of ``g`` (and of its subgraphs) in value_info."""
     listed = {id(v) for v in g.value_info} | {id(v) for v in g.outputs}
@@ -705,7 +861,8 @@ def _apply_input_shapes(model: Model, input_shapes: dict[str, Sequence[int | str
 
 def infer_shapes(model: Model, *, input_shapes: dict[str, Sequence[int | str | None]] | None = None,
                  data_prop: bool = True, strict: bool = False,
-                 max_nesting_depth: int = DEFAULT_MAX_NESTING_DEPTH) -> Model:
+                 max_nesting_depth: int = DEFAULT_MAX_NESTING_DEPTH,
+                 initializer_inputs: str = "auto", check_type: bool = False) -> Model:
     """Infer the type and shape of every value of ``model``; returns a new Model.
 
     The caller's model is not modified (graphs, nodes and values are copied; tensors are
@@ -720,11 +877,32 @@ def infer_shapes(model: Model, *, input_shapes: dict[str, Sequence[int | str | N
     inferred and declared facts, and inputs an operator cannot take, into
     :class:`ShapeInferenceError`. ``max_nesting_depth`` bounds subgraph nesting, as in
     SessionOptions (:class:`~pyonnx.errors.ResourceLimitExceeded` above it).
+
+    ``initializer_inputs`` says what an initializer that is also a graph input means here. A
+    feed may replace its value at run time (onnxruntime's *overridable initializers*, IR >= 4),
+    so by default (``"auto"``) inference uses only its declared type, and its value only when
+    the model's IR version is below 4 (every initializer had to be an input then, and runtimes
+    treat them all as constants). ``"value"`` always uses the stored value, as
+    ``onnx.shape_inference`` does (shapes then hold only for runs that do not override it);
+    ``"unknown"`` never does. Initializers that are not inputs are always known values.
+
+    ``check_type`` also checks each node's input types against its schema's type constraints
+    (the checker reports all such violations; here the first one of a node is an error in
+    strict mode, and leaves that node's outputs unknown otherwise).
     """
+    if isinstance(model, (str, bytes, os.PathLike)):
+        if isinstance(model, bytes):
+            raise InvalidArgument("infer_shapes takes a Model; load the bytes with pyonnx.load "
+                                  "first")
+        raise InvalidArgument(
+            f"infer_shapes takes a Model, not the path {os.fspath(model)!r}: use "
+            f"infer_shapes_path(path, output_path) for a model file")
     check_nesting_depth(model, max_nesting_depth)
+    init_values = initializers_are_values(model, initializer_inputs)
     out = copy_model(model)
     if input_shapes:
         _apply_input_shapes(out, dict(input_shapes))
-    engine = _Engine(out, data_prop=data_prop, strict=strict)
+    engine = _Engine(out, data_prop=data_prop, strict=strict, initializer_values=init_values,
+                     check_type=check_type)
     engine.run()
     return out

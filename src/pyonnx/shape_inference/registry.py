@@ -90,6 +90,7 @@ def _ensure_loaded() -> None:
     if not _loaded:
         _loaded = True
         from pyonnx.shape_inference import (  # noqa: F401  (registration by import)
+            rules_attention,
             rules_contrib,
             rules_control_flow,
             rules_elementwise,

@@ -70,8 +70,20 @@ def if_(ctx: InferenceContext) -> list[Type | None]:
             raise ctx.fail(f"the branch has {len(taken)} outputs; the node has "
                            f"{ctx.num_outputs}")
         return list(taken)
-    t = ctx.infer_graph(then_g, [])
-    e = ctx.infer_graph(else_g, [])
+    t, t_fail = ctx.try_infer_graph(then_g, [])
+    e, e_fail = ctx.try_infer_graph(else_g, [])
+    # A branch that inference proves would fail with these inputs cannot be the one a
+    # successful run takes (exporters build both sides for every input size, as silero-vad's
+    # 8 kHz branch for a 16 kHz frame): the node's outputs are the other branch's.
+    if t_fail and e_fail:
+        raise ctx.fail(f"both branches fail with these inputs: then_branch: {t_fail}; "
+                       f"else_branch: {e_fail}")
+    if t_fail or e_fail:
+        taken = e if t_fail else t
+        if len(taken) != ctx.num_outputs:
+            raise ctx.fail(f"the branch has {len(taken)} outputs; the node has "
+                           f"{ctx.num_outputs}")
+        return list(taken)
     if len(t) != len(e):
         raise ctx.fail(f"then_branch has {len(t)} outputs, else_branch {len(e)}")
     if len(t) != ctx.num_outputs:
@@ -133,6 +145,12 @@ def scan(ctx: InferenceContext) -> list[Type | None]:
                        f"{ctx.num_inputs - first} state and scan inputs; it must be between 1 "
                        f"and that number")
     n_state = ctx.num_inputs - first - m
+    if len(body.outputs) < n_state:
+        raise ctx.fail(f"the body has {len(body.outputs)} outputs but the node has {n_state} "
+                       f"loop state variables; the body must return each of them first")
+    if len(body.inputs) != n_state + m:
+        raise ctx.fail(f"the body has {len(body.inputs)} inputs; expected {n_state + m} (the "
+                       f"{n_state} loop state variables, then one slice per scan input)")
     states = [ctx.input_type(first + i) for i in range(n_state)]
     scans = [ctx.tensor_type(first + n_state + j) for j in range(m)]
     in_axes = list(ctx.attr("scan_input_axes", None) or [0] * m) if not legacy else [1] * m

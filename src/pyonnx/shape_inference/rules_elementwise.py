@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from pyonnx.ir import DataType, TensorType
 from pyonnx.ir.types import Dim
-from pyonnx.shape_inference._common import broadcast, tensor
+from pyonnx.shape_inference._common import broadcast, norm_axis, tensor
 from pyonnx.shape_inference.engine import InferenceContext
 from pyonnx.shape_inference.registry import shape_rule
 from pyonnx.shape_inference.symbolic import (
@@ -36,8 +36,20 @@ BINARY_BOOL = ("And", "Or", "Xor", "Equal", "Greater", "GreaterOrEqual", "Less",
 VARIADIC = ("Max", "Min", "Sum", "Mean")
 
 
+_SOFTMAX_FAMILY = frozenset({"Softmax", "LogSoftmax", "Hardmax"})
+
+
 @shape_rule(UNARY_SAME)
 def unary_same(ctx: InferenceContext) -> TensorType | None:
+    if ctx.node.op_type in _SOFTMAX_FAMILY:
+        # the axis must name a dim of the input, so a scalar input has none to normalize over
+        r = ctx.rank(0)
+        if r is not None:
+            axis = int(ctx.attr("axis", -1 if ctx.since_version >= 13 else 1))
+            if r == 0:
+                raise ctx.fail("input is a scalar (rank 0); it needs at least one dim to "
+                               "normalize over")
+            norm_axis(axis, r, ctx)
     return ctx.tensor_type(0)
 
 

@@ -8,7 +8,7 @@ from pyonnx.shape_inference._common import broadcast, norm_axis, tensor
 from pyonnx.shape_inference.engine import InferenceContext
 from pyonnx.shape_inference.registry import shape_rule
 from pyonnx.shape_inference.rules_control_flow import join_types
-from pyonnx.shape_inference.symbolic import dim_add, dim_floordiv
+from pyonnx.shape_inference.symbolic import dim_add, dim_floordiv, dim_mul, dim_sub, is_concrete
 
 
 def _dtype(ctx: InferenceContext, name: str, default: DataType | None) -> DataType | None:
@@ -215,22 +215,108 @@ def mel_weight_matrix(ctx: InferenceContext) -> TensorType | None:
                   [rows, bins[0] if bins is not None and len(bins) == 1 else None])
 
 
+def _scalar(ctx: InferenceContext, i: int) -> Dim:
+    """The value of a rank-0 (or one-element) integer input as a dim; None when unknown."""
+    p = ctx.partial(i)
+    return p[0] if p is not None and len(p) == 1 else None
+
+
 @shape_rule("DFT")
 def dft(ctx: InferenceContext) -> TensorType | None:
-    probed = ctx.probe(values=(1, 2))  # dft_length and axis decide the shape
-    if probed:
-        return probed[0]
+    """The input's shape with the transformed axis resized (n, n // 2 + 1 one-sided, or the
+    inverse one-sided length) and the last dim 2 (complex), or 1 for the real result of an
+    inverse one-sided transform."""
     s = ctx.shape(0)
-    return tensor(ctx.elem(0), None if s is None else [None] * len(s))
+    elem = ctx.elem(0)
+    if s is None:
+        return tensor(elem, None)
+    r = len(s)
+    if r < 2:
+        raise ctx.fail(f"input has shape {list(s)}; it needs a signal axis and a last dim of "
+                       f"1 (real) or 2 (complex)")
+    last = s[-1]
+    if is_concrete(last) and last not in (1, 2):
+        raise ctx.fail(f"input has shape {list(s)}; its last dim must be 1 (real) or 2 "
+                       f"(complex), not {last}")
+    inverse = int(ctx.attr("inverse", 0))
+    onesided = int(ctx.attr("onesided", 0))
+    if onesided and not inverse and last == 2:
+        raise ctx.fail("onesided=1 (forward) needs a real input ([..., 1]); a complex input "
+                       "has no one-sided transform")
+    if onesided and inverse and last == 1:
+        raise ctx.fail("onesided=1 with inverse=1 needs a complex one-sided spectrum "
+                       "([..., 2]), got a real input")
+    if ctx.since_version < 20:
+        axis: Dim = int(ctx.attr("axis", 1))
+    else:
+        axis = _scalar(ctx, 2) if ctx.has_input(2) else -2
+    if is_concrete(axis) and not (-r <= axis <= -2 or 0 <= axis <= r - 2):  # type: ignore[operator]
+        raise ctx.fail(f"axis {axis} is out of range for an input of rank {r} (allowed: "
+                       f"[{-r}, -2] or [0, {r - 2}]; the last dim holds the real and imaginary "
+                       f"parts)")
+    n: Dim = _scalar(ctx, 1) if ctx.has_input(1) else None
+    if is_concrete(n) and n < 1:  # type: ignore[operator]
+        raise ctx.fail(f"dft_length is {n}; it must be positive")
+    out_last = 1 if onesided and inverse else 2
+    if not is_concrete(axis):
+        if not onesided and not ctx.has_input(1):
+            return tensor(elem, [*s[:-1], 2])  # every axis keeps its length
+        return tensor(elem, [None] * (r - 1) + [out_last])
+    ax = int(axis) + r if int(axis) < 0 else int(axis)  # type: ignore[arg-type]
+    n_in = s[ax]
+    if onesided and inverse:
+        length = n if ctx.has_input(1) else dim_mul(dim_sub(n_in, 1), 2) \
+            if n_in is not None else None
+    else:
+        length = n if ctx.has_input(1) else n_in
+        if onesided:
+            length = dim_add(dim_floordiv(length, 2), 1) if length is not None else None
+    out = list(s)
+    out[ax] = length
+    out[-1] = out_last
+    return tensor(elem, out)
 
 
 @shape_rule("STFT")
 def stft(ctx: InferenceContext) -> TensorType | None:
-    probed = ctx.probe(values=(1, 3))  # frame_step and frame_length decide the shape
-    if probed:
-        return probed[0]
+    """[batch, frames, bins, 2]: frames = (length - frame_length) // frame_step + 1, bins =
+    frame_length // 2 + 1 one-sided (the default) or frame_length; the frame length is the
+    frame_length input, else the window's length, else the signal's."""
     s = ctx.shape(0)
-    return tensor(ctx.elem(0), None if s is None else [s[0], None, None, 2])
+    elem = ctx.elem(0)
+    if s is not None and len(s) != 3:
+        raise ctx.fail(f"input signal has shape {list(s)}; it must be [batch, length, 1 or 2]")
+    if s is not None and is_concrete(s[2]) and s[2] not in (1, 2):
+        raise ctx.fail(f"input signal has shape {list(s)}; its last dim must be 1 (real) or 2 "
+                       f"(complex)")
+    onesided = int(ctx.attr("onesided", 1))
+    if onesided and s is not None and s[2] == 2:
+        raise ctx.fail("onesided=1 needs a real signal ([..., 1]); set onesided=0 for a "
+                       "complex one")
+    step = _scalar(ctx, 1)
+    if is_concrete(step) and step < 1:  # type: ignore[operator]
+        raise ctx.fail(f"frame_step is {step}; it must be positive")
+    w = ctx.shape(2)
+    if w is not None and len(w) != 1:
+        raise ctx.fail(f"input window has shape {list(w)}; it must be 1-D")
+    flen: Dim = _scalar(ctx, 3) if ctx.has_input(3) else None
+    if w is not None:
+        if is_concrete(flen) and is_concrete(w[0]) and flen != w[0]:
+            raise ctx.fail(f"window has length {w[0]} but frame_length is {flen}; they must "
+                           f"be equal")
+        flen = w[0] if flen is None else flen
+    length = s[1] if s is not None else None
+    if flen is None and not ctx.has_input(3) and w is None:
+        flen = length
+    if is_concrete(flen) and (flen < 1 or is_concrete(length)  # type: ignore[operator]
+                              and flen > length):  # type: ignore[operator]
+        raise ctx.fail(f"frame_length {flen} must be in [1, signal length {length}]")
+    frames: Dim = None
+    if length is not None and flen is not None and is_concrete(step):
+        frames = dim_add(dim_floordiv(dim_sub(length, flen), step), 1)
+    bins = (dim_add(dim_floordiv(flen, 2), 1) if onesided else flen) if flen is not None \
+        else None
+    return tensor(elem, [s[0] if s is not None else None, frames, bins, 2])
 
 
 @shape_rule("TfIdfVectorizer")

@@ -150,10 +150,44 @@ def tree_ensemble_regressor(ctx: InferenceContext) -> TensorType | None:
     return tensor(DataType.FLOAT, [_batch(ctx), _n_targets(ctx)])
 
 
+def _elem_of(v: Any) -> DataType | None:
+    """The element type of a decoded tensor attribute."""
+    if v is None:
+        return None
+    arr = np.asarray(v)
+    return DataType.STRING if arr.dtype == object or arr.dtype.kind in "US" \
+        else DataType.from_numpy(arr.dtype)
+
+
+def _same_lengths(ctx: InferenceContext, names: Sequence[str]) -> None:
+    """The listed per-node (or per-leaf) attributes that are present have one length."""
+    first: tuple[str, int] | None = None
+    for name in names:
+        v = ctx.attr(name, None)
+        if v is None:
+            continue
+        n = _count(v)
+        if first is None:
+            first = (name, n)
+        elif n != first[1]:
+            raise ctx.fail(f"attribute {name!r} has {n} entries but {first[0]!r} has "
+                           f"{first[1]}; they describe the same nodes and must have one length")
+
+
 @shape_rule("TreeEnsemble", domain=ML)
 def tree_ensemble(ctx: InferenceContext) -> TensorType | None:
     # TreeEnsemble-5 writes the type of its input
-    return tensor(ctx.elem(0), [_batch(ctx), _n_targets(ctx)])
+    _same_lengths(ctx, ("nodes_featureids", "nodes_splits", "nodes_modes", "nodes_truenodeids",
+                        "nodes_falsenodeids", "nodes_trueleafs", "nodes_falseleafs",
+                        "nodes_missing_value_tracks_true"))
+    _same_lengths(ctx, ("leaf_targetids", "leaf_weights"))
+    x = ctx.elem(0)
+    for name in ("nodes_splits", "leaf_weights", "membership_values"):
+        e = _elem_of(ctx.attr(name, None))
+        if x is not None and e is not None and e != x:
+            raise ctx.fail(f"attribute {name!r} holds {e.name} but input X is {x.name}; they "
+                           f"must have the same element type")
+    return tensor(x, [_batch(ctx), _n_targets(ctx)])
 
 
 # ---------------------------------------------------------------------- element-wise transforms
@@ -192,14 +226,27 @@ def label_encoder(ctx: InferenceContext) -> TensorType | None:
                 break
         vt = ctx.attr("values_tensor", None) if ctx.since_version >= 4 else None
         if elem is None and vt is not None:
-            arr = np.asarray(vt)
-            elem = DataType.STRING if arr.dtype == object or arr.dtype.kind in "US" \
-                else DataType.from_numpy(arr.dtype)
+            elem = _elem_of(vt)
+        dt = ctx.attr("default_tensor", None) if ctx.since_version >= 4 else None
+        if dt is not None:
+            if np.asarray(dt).shape != (1,):
+                raise ctx.fail(f"attribute 'default_tensor' has shape "
+                               f"{list(np.asarray(dt).shape)}; it must hold one value, shape [1]")
+            if elem is not None and _elem_of(dt) != elem:
+                raise ctx.fail(f"attribute 'default_tensor' holds {_elem_of(dt).name} but the "
+                               f"values are {elem.name}; they must have the same type")
     return tensor(elem, ctx.shape(0))
 
 
 @shape_rule("CategoryMapper", domain=ML)
 def category_mapper(ctx: InferenceContext) -> TensorType | None:
+    ints, strs = ctx.attr("cats_int64s", None), ctx.attr("cats_strings", None)
+    if not _given(ints) or not _given(strs):
+        raise ctx.fail("attributes 'cats_int64s' and 'cats_strings' are both required (the two "
+                       "sides of the mapping)")
+    if _count(ints) != _count(strs):
+        raise ctx.fail(f"attribute 'cats_int64s' has {_count(ints)} entries but 'cats_strings' "
+                       f"has {_count(strs)}; the mapping pairs them one to one")
     x = ctx.elem(0)
     elem = None if x is None else DataType.INT64 if x == DataType.STRING else DataType.STRING
     return tensor(elem, ctx.shape(0))
@@ -207,6 +254,10 @@ def category_mapper(ctx: InferenceContext) -> TensorType | None:
 
 @shape_rule("OneHotEncoder", domain=ML)
 def one_hot_encoder(ctx: InferenceContext) -> TensorType | None:
+    given = [n for n in ("cats_int64s", "cats_strings") if _given(ctx.attr(n, None))]
+    if len(given) != 1:
+        raise ctx.fail("exactly one of the attributes 'cats_int64s' and 'cats_strings' must be "
+                       f"set; {'both are' if given else 'neither is'}")
     cats = None
     for name in ("cats_int64s", "cats_strings"):
         v = ctx.attr(name, None)

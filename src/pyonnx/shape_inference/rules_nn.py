@@ -9,7 +9,14 @@ from collections.abc import Sequence
 
 from pyonnx.ir import DataType, TensorType
 from pyonnx.ir.types import Dim
-from pyonnx.shape_inference._common import broadcast, norm_axis, tensor, window_out
+from pyonnx.shape_inference._common import (
+    broadcast,
+    check_int64,
+    norm_axis,
+    tensor,
+    unknown_dims,
+    window_out,
+)
 from pyonnx.shape_inference.engine import InferenceContext
 from pyonnx.shape_inference.registry import shape_rule
 from pyonnx.shape_inference.symbolic import (
@@ -24,27 +31,72 @@ from pyonnx.shape_inference.symbolic import (
 # ---------------------------------------------------------------------- windows
 
 
+def _int_list_attr(ctx: InferenceContext, name: str, length: int | None, minimum: int,
+                   what: str = "one per spatial axis") -> list[int] | None:
+    """Attribute ``name`` as a list of ints, checked: ``length`` values (when given), each at
+    least ``minimum`` (1: strictly positive; 0: non-negative). None when the node lacks it."""
+    v = ctx.attr(name, None)
+    if v is None:
+        return None
+    vals = [int(x) for x in v]
+    if length is not None and len(vals) != length:
+        raise ctx.fail(f"attribute {name!r} = {vals} has {len(vals)} values; expected {length} "
+                       f"({what})")
+    for i, x in enumerate(vals):
+        if x < minimum:
+            kind = "positive" if minimum == 1 else "non-negative"
+            raise ctx.fail(f"attribute {name!r} = {vals}: value {x} at index {i} must be {kind}")
+    return vals
+
+
+def _auto_pad(ctx: InferenceContext) -> str:
+    """The auto_pad attribute (NOTSET when absent). Explicit non-zero pads with another mode
+    are an error: the spec says pads 'cannot be used simultaneously with auto_pad', and the
+    two would disagree. All-zero pads beside auto_pad (an exporter habit that runtimes run)
+    say nothing and are accepted."""
+    auto_pad = ctx.attr("auto_pad", "NOTSET") or "NOTSET"
+    if isinstance(auto_pad, bytes):
+        auto_pad = auto_pad.decode()
+    if auto_pad not in ("NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID"):
+        raise ctx.fail(f"attribute 'auto_pad' = {auto_pad!r} is not one of NOTSET, SAME_UPPER, "
+                       f"SAME_LOWER, VALID")
+    if auto_pad != "NOTSET" and any(int(p) for p in ctx.attr("pads", None) or []):
+        raise ctx.fail(f"attribute 'pads' = {list(ctx.attr('pads'))} cannot be used together "
+                       f"with auto_pad={auto_pad}")
+    return auto_pad
+
+
+def _check_kernel(ctx: InferenceContext, kernel: Sequence[Dim], n: int) -> None:
+    """Concrete kernel sizes must be positive, one per spatial axis."""
+    if len(kernel) != n:
+        raise ctx.fail(f"kernel_shape {list(kernel)} has {len(kernel)} values; expected {n} "
+                       f"(one per spatial axis)")
+    for i, k in enumerate(kernel):
+        if is_concrete(k) and k < 1:  # type: ignore[operator]
+            raise ctx.fail(f"kernel_shape {list(kernel)}: value {k} at index {i} must be positive")
+
+
 def _spatial(ctx: InferenceContext, s: Sequence[Dim], kernel: Sequence[Dim],
              ceil_mode: bool = False, dilations_attr: bool = True) -> list[Dim]:
     """Output spatial dims of a sliding window over ``s`` (the spatial dims of the input)."""
     n = len(s)
-    strides = list(ctx.attr("strides", None) or [1] * n)
-    dil = list(ctx.attr("dilations", None) or [1] * n) if dilations_attr else [1] * n
-    auto_pad = ctx.attr("auto_pad", "NOTSET") or "NOTSET"
-    if isinstance(auto_pad, bytes):
-        auto_pad = auto_pad.decode()
-    if len(kernel) != n or len(strides) != n or len(dil) != n:
-        raise ctx.fail(f"kernel_shape/strides/dilations do not match the {n} spatial axes")
+    _check_kernel(ctx, kernel, n)
+    strides = _int_list_attr(ctx, "strides", n, 1) or [1] * n
+    dil = (_int_list_attr(ctx, "dilations", n, 1) if dilations_attr else None) or [1] * n
+    auto_pad = _auto_pad(ctx)
     if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
         return [dim_ceildiv(d, int(st)) for d, st in zip(s, strides)]
     if auto_pad == "VALID":
         return [window_out(d, k, int(st), int(dl), 0) for d, k, st, dl in
                 zip(s, kernel, strides, dil)]
-    pads = list(ctx.attr("pads", None) or [0] * (2 * n))
-    if len(pads) != 2 * n:
-        raise ctx.fail(f"pads has {len(pads)} values; expected {2 * n}")
+    pads = _int_list_attr(ctx, "pads", 2 * n, 0, "a begin and an end per spatial axis") \
+        or [0] * (2 * n)
     out: list[Dim] = []
     for i in range(n):
+        if is_concrete(kernel[i]):
+            check_int64(ctx, (kernel[i] - 1) * int(dil[i]) + 1,  # type: ignore[operator]
+                        f"the effective kernel size (kernel_shape - 1) * dilations + 1 of "
+                        f"spatial axis {i}")
         o = window_out(s[i], kernel[i], int(strides[i]), int(dil[i]), pads[i] + pads[i + n],
                        ceil_mode)
         if ceil_mode:
@@ -66,12 +118,24 @@ def _kernel_shape(ctx: InferenceContext, w: Sequence[Dim] | None) -> list[Dim] |
     return list(w[2:]) if w is not None else None
 
 
+def _check_conv_ranks(ctx: InferenceContext, x: Sequence[Dim], w: Sequence[Dim] | None,
+                      x_name: str = "X", w_name: str = "W") -> None:
+    """Data of rank >= 3 ([N, C, spatial…]); the weight tensor has the same rank."""
+    if len(x) < 3:
+        raise ctx.fail(f"input {x_name} has shape {list(x)}; it must have rank >= 3 "
+                       f"([N, C, D1, …])")
+    if w is not None and len(w) != len(x):
+        raise ctx.fail(f"the weight tensor {w_name} has shape {list(w)} (rank {len(w)}) but the "
+                       f"input {x_name} has rank {len(x)}: they must have the same rank")
+
+
 def _conv_output(ctx: InferenceContext, x_index: int, w_index: int,
                  elem: DataType | None) -> TensorType | None:
     """[N, M, spatial…] of a convolution whose data and weight are inputs x_index, w_index."""
     x, w = ctx.shape(x_index), ctx.shape(w_index)
     if x is None:
         return tensor(elem, None)
+    _check_conv_ranks(ctx, x, w)
     k = _kernel_shape(ctx, w)
     m = w[0] if w is not None else None
     if k is None:
@@ -96,22 +160,35 @@ def conv_transpose(ctx: InferenceContext) -> TensorType | None:
     elem = ctx.elem(0)
     if x is None:
         return tensor(elem, None)
+    _check_conv_ranks(ctx, x, w)
     n = len(x) - 2
     group = int(ctx.attr("group", 1))
+    if group < 1:
+        raise ctx.fail(f"attribute 'group' = {group} must be positive")
     c = dim_mul(w[1], group) if w is not None else None
     k = _kernel_shape(ctx, w)
+    if k is not None:
+        _check_kernel(ctx, k, n)
+    strides = _int_list_attr(ctx, "strides", n, 1) or [1] * n
+    dil = _int_list_attr(ctx, "dilations", n, 1) or [1] * n
+    opad = _int_list_attr(ctx, "output_padding", n, 0) or [0] * n
+    auto_pad = _auto_pad(ctx)
+    pads = _int_list_attr(ctx, "pads", 2 * n, 0, "a begin and an end per spatial axis")
     out_shape = ctx.attr("output_shape", None)
     if out_shape is not None:
-        return tensor(elem, [x[0], c, *list(out_shape)[-n:]])
+        out_shape = [int(d) for d in out_shape]
+        if any(d < 0 for d in out_shape):
+            raise ctx.fail(f"attribute 'output_shape' = {out_shape} has a negative value")
+        if len(out_shape) not in (n, n + 2):
+            raise ctx.fail(f"attribute 'output_shape' = {out_shape} has {len(out_shape)} values; "
+                           f"expected {n} (one per spatial axis)")
+        return tensor(elem, [x[0], c, *out_shape[-n:]])
     if k is None:
         return tensor(elem, [x[0], c] + [None] * n)
-    strides = list(ctx.attr("strides", None) or [1] * n)
-    dil = list(ctx.attr("dilations", None) or [1] * n)
-    opad = list(ctx.attr("output_padding", None) or [0] * n)
-    auto_pad = ctx.attr("auto_pad", "NOTSET") or "NOTSET"
     if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
         return tensor(elem, [x[0], c, *[dim_mul(d, int(s)) for d, s in zip(x[2:], strides)]])
-    pads = [0] * (2 * n) if auto_pad == "VALID" else list(ctx.attr("pads", None) or [0] * (2 * n))
+    if auto_pad == "VALID" or pads is None:
+        pads = [0] * (2 * n)
     out: list[Dim] = []
     for i in range(n):
         eff = dim_add(dim_mul(dim_sub(k[i], 1), int(dil[i])), 1)
@@ -129,6 +206,8 @@ def _pool(ctx: InferenceContext, *, dilations: bool) -> TensorType | None:
     k = ctx.attr("kernel_shape", None)
     if k is None:
         raise ctx.fail("attribute 'kernel_shape' is required")
+    if len(x) < 3:
+        raise ctx.fail(f"input X has shape {list(x)}; it must have rank >= 3 ([N, C, D1, …])")
     ceil_mode = bool(int(ctx.attr("ceil_mode", 0)))
     return tensor(elem, [x[0], x[1], *_spatial(ctx, x[2:], list(k), ceil_mode, dilations)])
 
@@ -156,33 +235,60 @@ def global_pool(ctx: InferenceContext) -> TensorType | None:
 @shape_rule("MaxRoiPool")
 def max_roi_pool(ctx: InferenceContext) -> TensorType | None:
     x, rois = ctx.shape(0), ctx.shape(1)
-    ps = list(ctx.attr("pooled_shape"))
+    if ctx.attr("pooled_shape") is None:
+        raise ctx.fail("attribute 'pooled_shape' is required")
+    ps = _int_list_attr(ctx, "pooled_shape", None, 1)
+    assert ps is not None
+    if x is not None and len(ps) != len(x) - 2:
+        raise ctx.fail(f"attribute 'pooled_shape' = {ps} has {len(ps)} values; expected "
+                       f"{len(x) - 2} (one per spatial axis)")
     return tensor(ctx.elem(0), [rois[0] if rois else None, x[1] if x else None, *ps])
 
 
 @shape_rule("RoiAlign")
 def roi_align(ctx: InferenceContext) -> TensorType | None:
-    x, rois = ctx.shape(0), ctx.shape(1)
+    x, rois, idx = ctx.shape(0), ctx.shape(1), ctx.shape(2)
     h, w = int(ctx.attr("output_height", 1)), int(ctx.attr("output_width", 1))
-    return tensor(ctx.elem(0), [rois[0] if rois else None, x[1] if x else None, h, w])
+    if h < 1 or w < 1:
+        raise ctx.fail(f"attributes output_height={h} and output_width={w} must be positive")
+    if rois is not None and len(rois) != 2:
+        raise ctx.fail(f"input rois has shape {list(rois)}; it must be 2-D [num_rois, 4]")
+    if idx is not None and len(idx) != 1:
+        raise ctx.fail(f"input batch_indices has shape {list(idx)}; it must be 1-D [num_rois]")
+    # rois and batch_indices both count the regions: a concrete count beats a symbolic one
+    n = [d for d in (rois[0] if rois else None, idx[0] if idx else None) if d is not None]
+    num = next((d for d in n if is_concrete(d)), n[0] if n else None)
+    if len({d for d in n if is_concrete(d)}) > 1:
+        raise ctx.fail(f"rois has {rois[0] if rois else '?'} regions but batch_indices has "
+                       f"{idx[0] if idx else '?'} entries")
+    return tensor(ctx.elem(0), [num, x[1] if x else None, h, w])
 
 
 @shape_rule("MaxUnpool")
 def max_unpool(ctx: InferenceContext) -> TensorType | None:
     x = ctx.shape(0)
     elem = ctx.elem(0)
+    ind = ctx.shape(1)
+    if ind is not None and x is not None and len(ind) != len(x):
+        raise ctx.fail(f"input I (indices) has shape {list(ind)} but X has shape {list(x)}: "
+                       f"they must have the same shape")
     if ctx.has_input(2):
         p = ctx.partial(2)
         if p is not None:
             return tensor(elem, p)
         r = ctx.shape(2)
-        return tensor(elem, [None] * int(r[0]) if r and is_concrete(r[0]) else None)  # type: ignore[arg-type]
+        return tensor(elem, unknown_dims(r[0]) if r and len(r) == 1 else None)
     if x is None:
         return tensor(elem, None)
     n = len(x) - 2
-    k = list(ctx.attr("kernel_shape"))
-    strides = list(ctx.attr("strides", None) or [1] * n)
-    pads = list(ctx.attr("pads", None) or [0] * (2 * n))
+    if n < 1:
+        raise ctx.fail(f"input X has shape {list(x)}; it must have rank >= 3 ([N, C, D1, …])")
+    k = _int_list_attr(ctx, "kernel_shape", n, 1)
+    if k is None:
+        raise ctx.fail("attribute 'kernel_shape' is required")
+    strides = _int_list_attr(ctx, "strides", n, 1) or [1] * n
+    pads = _int_list_attr(ctx, "pads", 2 * n, 0, "a begin and an end per spatial axis") \
+        or [0] * (2 * n)
     out = [dim_sub(dim_add(dim_mul(dim_sub(x[2 + i], 1), int(strides[i])), k[i]),
                    pads[i] + pads[i + n]) for i in range(n)]
     return tensor(elem, [x[0], x[1], *out])
@@ -194,8 +300,14 @@ def col2im(ctx: InferenceContext) -> TensorType | None:
     img, blk = ctx.partial(1), ctx.partial(2)
     if x is None:
         return tensor(ctx.elem(0), None)
-    c = dim_exact_div(x[1], math.prod(blk)) if blk is not None and all(
-        is_concrete(b) for b in blk) else None
+    if blk is not None:
+        for i, b in enumerate(blk):
+            if is_concrete(b) and b < 1:  # type: ignore[operator]
+                raise ctx.fail(f"input block_shape {list(blk)}: value {b} at index {i} must be "
+                               f"positive")
+    c = dim_exact_div(x[1], check_int64(ctx, math.prod(blk), f"the block size product of "
+                                        f"block_shape {list(blk)}")) \
+        if blk is not None and all(is_concrete(b) for b in blk) else None
     n = len(img) if img is not None else (len(blk) if blk is not None else None)
     if n is None:
         return tensor(ctx.elem(0), None)
@@ -323,6 +435,15 @@ def einsum(ctx: InferenceContext) -> TensorType | None:
 def batch_norm(ctx: InferenceContext) -> list[TensorType | None]:
     x = ctx.tensor_type(0)
     c = ctx.shape(1)
+    # statistics are per channel ([C]) unless an old version's spatial=0 asks for per-activation
+    n_params = 5 if int(ctx.attr("spatial", 1)) == 1 else 0
+    for i, name in list(enumerate(("X", "scale", "B", "input_mean", "input_var")))[1:n_params]:
+        s = ctx.shape(i)
+        if s is not None and len(s) != 1:
+            raise ctx.fail(f"input {name} has shape {list(s)}; it must be 1-D [C]")
+    # scale, B, mean and var all have shape [C]: the first one known says it
+    c = next((ctx.shape(i) for i in range(1, 5) if ctx.shape(i) is not None), c) \
+        if n_params else c
     stat = tensor(ctx.elem(3) or ctx.elem(1), c)
     out: list[TensorType | None] = [x]
     if ctx.num_outputs > 1:
@@ -367,9 +488,11 @@ def recurrent(ctx: InferenceContext) -> list[TensorType | None]:
     w = ctx.shape(1)
     if hidden is None and ctx.shape(2) is not None:
         hidden = ctx.shape(2)[-1]  # type: ignore[index]
+    if x is not None and len(x) != 3:
+        raise ctx.fail(f"input X has shape {list(x)}; it must be 3-D (sequence, batch, input "
+                       f"size), or (batch, sequence, input size) with layout=1")
+    # the direction attribute defines num_directions; W's first dim is checked by the kernel
     nd = 2 if ctx.attr("direction", "forward") == "bidirectional" else 1
-    if w is not None and is_concrete(w[0]):
-        nd = int(w[0])  # type: ignore[arg-type]
     layout = int(ctx.attr("layout", 0)) if ctx.since_version >= 14 else 0
     if x is None:
         seq = batch = None
@@ -394,6 +517,16 @@ def recurrent(ctx: InferenceContext) -> list[TensorType | None]:
 @shape_rule("NegativeLogLikelihoodLoss")
 def nll_loss(ctx: InferenceContext) -> TensorType | None:
     reduction = ctx.attr("reduction", "mean")
+    x, t = ctx.shape(0), ctx.shape(1)
+    if x is not None and len(x) < 2:
+        raise ctx.fail(f"input 'input' has shape {list(x)}; it must be [N, C] or "
+                       f"[N, C, d1, …]")
+    if x is not None and t is not None:
+        want = [x[0], *x[2:]]
+        if len(t) != len(want) or any(is_concrete(a) and is_concrete(b) and a != b
+                                      for a, b in zip(t, want)):
+            raise ctx.fail(f"input target has shape {list(t)}; for input {list(x)} it must be "
+                           f"[N, d1, …] = {want}")
     if reduction != "none":
         return tensor(ctx.elem(0), [])
     return tensor(ctx.elem(0), ctx.shape(1))
@@ -411,9 +544,12 @@ def sce_loss(ctx: InferenceContext) -> list[TensorType | None]:
 @shape_rule("QuantizeLinear")
 def quantize_linear(ctx: InferenceContext) -> TensorType | None:
     elem = ctx.elem(2)
+    od = int(ctx.attr("output_dtype", 0) or 0) if ctx.since_version >= 21 else 0
+    if od and elem is not None and DataType(od) != elem:
+        raise ctx.fail(f"attribute 'output_dtype' is {DataType(od).name} but input y_zero_point "
+                       f"is {elem.name}; they must agree")
     if elem is None:
-        od = ctx.attr("output_dtype", 0)
-        elem = DataType(int(od)) if od else DataType.UINT8
+        elem = DataType(od) if od else DataType.UINT8
     return tensor(elem, ctx.shape(0))
 
 
@@ -458,14 +594,3 @@ def swiglu(ctx: InferenceContext) -> TensorType | None:
 @shape_rule("RotaryEmbedding")
 def rotary_embedding(ctx: InferenceContext) -> TensorType | None:
     return ctx.tensor_type(0)
-
-
-def _probe_rule(ctx: InferenceContext) -> list[TensorType | None] | None:
-    """For ops whose output shapes follow from input shapes and attributes alone (no input's
-    values matter to them), the kernel run on placeholder inputs says them exactly."""
-    return ctx.probe()
-
-
-for _op, _dom in (("Attention", ""), ("LinearAttention", ""), ("CausalConvWithState", ""),
-                  ("FlexAttention", "ai.onnx.preview")):
-    shape_rule(_op, domain=_dom)(_probe_rule)

@@ -15,7 +15,13 @@ import numpy as np
 
 from pyonnx.ir import DataType, SequenceType, TensorType, Type
 from pyonnx.ir.types import Dim
-from pyonnx.shape_inference._common import broadcast, norm_axis, tensor
+from pyonnx.shape_inference._common import (
+    broadcast,
+    check_int64,
+    norm_axis,
+    tensor,
+    unknown_dims,
+)
 from pyonnx.shape_inference.engine import InferenceContext
 from pyonnx.shape_inference.registry import shape_rule
 from pyonnx.shape_inference.symbolic import (
@@ -123,13 +129,16 @@ def reshape(ctx: InferenceContext) -> TensorType | None:
     elem = ctx.elem(0)
     in_shape = ctx.shape(0)
     if ctx.since_version < 5:
-        target = list(ctx.attr("shape", []))
+        shape_attr = ctx.attr("shape", None)
+        if shape_attr is None:  # Reshape-1 without its shape attribute: nothing says the shape
+            return tensor(elem, None)
+        target = list(shape_attr)
     else:
         target = ctx.partial(1)  # type: ignore[assignment]
     if target is None:
         ts = ctx.shape(1)
         if ts is not None and len(ts) == 1 and is_concrete(ts[0]):
-            return tensor(elem, [None] * int(ts[0]))  # type: ignore[arg-type]
+            return tensor(elem, unknown_dims(ts[0]))
         return tensor(elem, None)
     allowzero = bool(ctx.attr("allowzero", 0)) if ctx.since_version >= 14 else False
     out = _reshape_dims(ctx, in_shape, target, allowzero)
@@ -445,7 +454,9 @@ def expand(ctx: InferenceContext) -> TensorType | None:
         ts = ctx.shape(1)
         if ts is None or not is_concrete(ts[0]) or s is None:
             return tensor(ctx.elem(0), None)
-        target = [None] * int(ts[0])  # type: ignore[arg-type]
+        target = unknown_dims(ts[0])  # type: ignore[assignment]
+        if target is None:
+            return tensor(ctx.elem(0), None)
     if s is None:
         return tensor(ctx.elem(0), [d if d != 1 else None for d in target])
     return tensor(ctx.elem(0), broadcast([s, target], ctx))
@@ -464,6 +475,9 @@ def tile(ctx: InferenceContext) -> TensorType | None:
     if len(reps) != len(s):
         raise ctx.fail(f"repeats has {len(reps)} entries for a rank-{len(s)} input")
     return tensor(ctx.elem(0), [dim_mul(d, r) for d, r in zip(s, reps)])
+
+
+_INT64_LIMIT = 2**63
 
 
 @shape_rule("Pad")
@@ -487,6 +501,12 @@ def pad(ctx: InferenceContext) -> TensorType | None:
     axes = [norm_axis(a, r, ctx) for a in axes]
     if len(pads) != 2 * len(axes):
         raise ctx.fail(f"pads has {len(pads)} entries; expected {2 * len(axes)}")
+    n = len(axes)
+    for i in range(n):
+        if is_concrete(pads[i]) and is_concrete(pads[i + n]) and \
+                not -_INT64_LIMIT <= pads[i] + pads[i + n] < _INT64_LIMIT:  # type: ignore[operator]
+            raise ctx.fail(f"pads {list(pads)}: the total padding of axis {axes[i]} "
+                           f"({pads[i] + pads[i + n]}) overflows int64")  # type: ignore[operator]
     out = list(s)
     for i, a in enumerate(axes):
         out[a] = dim_add(dim_add(s[a], pads[i]), pads[i + len(axes)])
@@ -535,11 +555,14 @@ def constant(ctx: InferenceContext) -> TensorType | None:
 def constant_of_shape(ctx: InferenceContext) -> TensorType | None:
     v = ctx.attr("value", None)
     elem = DataType.from_numpy(np.asarray(v).dtype) if v is not None else DataType.FLOAT
+    if ctx.elem(0) not in (None, DataType.INT64):
+        raise ctx.fail(f"input 'input' (the shape) has element type {ctx.elem(0).name}; "
+                       f"ConstantOfShape takes int64")
     dims = ctx.partial(0)
     if dims is None:
         ts = ctx.shape(0)
         if ts is not None and len(ts) == 1 and is_concrete(ts[0]):
-            return tensor(elem, [None] * int(ts[0]))  # type: ignore[arg-type]
+            return tensor(elem, unknown_dims(ts[0]))
         return tensor(elem, None)
     for d in dims:
         if is_concrete(d) and d < 0:  # type: ignore[operator]
@@ -586,6 +609,12 @@ def one_hot(ctx: InferenceContext) -> TensorType | None:
         d = int(depth.reshape(-1)[0])
     elif ctx.partial(1) is not None and len(ctx.partial(1) or []) == 1:
         d = ctx.partial(1)[0]  # type: ignore[index]
+    if is_concrete(d) and d < 1:  # type: ignore[operator]
+        raise ctx.fail(f"input depth is {d}; it must be positive")
+    idx = ctx.value(0)
+    if ctx.since_version < 11 and idx is not None and idx.size and idx.min() < 0:
+        raise ctx.fail(f"input indices holds {int(idx.min())}; OneHot-{ctx.since_version} takes "
+                       f"non-negative indices only (negative ones wrap from opset 11)")
     axis = int(ctx.attr("axis", -1))
     r = len(s) + 1
     axis = norm_axis(axis, r, ctx)
@@ -600,6 +629,9 @@ def depth_to_space(ctx: InferenceContext) -> TensorType | None:
     if s is None or len(s) != 4:
         return tensor(ctx.elem(0), None if s is None else [None] * len(s))
     b = int(ctx.attr("blocksize"))
+    if b < 1:
+        raise ctx.fail(f"attribute 'blocksize' = {b} must be positive")
+    check_int64(ctx, b * b, f"the block area blocksize * blocksize for blocksize {b}")
     n, c, h, w = s
     return tensor(ctx.elem(0), [n, dim_exact_div(c, b * b) if c is not None else None,
                                 dim_mul(h, b), dim_mul(w, b)])
@@ -611,6 +643,9 @@ def space_to_depth(ctx: InferenceContext) -> TensorType | None:
     if s is None or len(s) != 4:
         return tensor(ctx.elem(0), None if s is None else [None] * len(s))
     b = int(ctx.attr("blocksize"))
+    if b < 1:
+        raise ctx.fail(f"attribute 'blocksize' = {b} must be positive")
+    check_int64(ctx, b * b, f"the block area blocksize * blocksize for blocksize {b}")
     n, c, h, w = s
     return tensor(ctx.elem(0), [n, dim_mul(c, b * b), dim_exact_div(h, b), dim_exact_div(w, b)])
 
@@ -768,8 +803,15 @@ def split_to_sequence(ctx: InferenceContext) -> SequenceType | None:
         inner = [*s[:axis], 1, *s[axis + 1:]] if keepdims else [*s[:axis], *s[axis + 1:]]
         return SequenceType(tensor(elem, inner))
     sp = ctx.partial(1)
+    for v in sp or []:
+        if is_concrete(v) and (v < 0 or (ctx.rank(1) == 0 and v == 0)):  # type: ignore[operator]
+            raise ctx.fail(f"input split holds {v}; a split length must be greater than zero "
+                           f"(a scalar) or non-negative (a list)")
     if sp is not None and ctx.rank(1) == 0:
-        return SequenceType(tensor(elem, [*s[:axis], None, *s[axis + 1:]]))
+        # chunks of that length; the last is shorter unless the axis divides evenly
+        k, n = sp[0], s[axis]
+        even = is_concrete(k) and is_concrete(n) and n % k == 0  # type: ignore[operator]
+        return SequenceType(tensor(elem, [*s[:axis], k if even else None, *s[axis + 1:]]))
     if sp is not None and len(set(sp)) == 1:
         return SequenceType(tensor(elem, [*s[:axis], sp[0], *s[axis + 1:]]))
     return SequenceType(tensor(elem, [*s[:axis], None, *s[axis + 1:]]))
