@@ -323,9 +323,10 @@ class DataFileWriter:
         self.close()
 
 
-def array_chunks(arr: np.ndarray, chunk_bytes: int = CHUNK_BYTES) -> Iterator[memoryview]:
+def array_chunks(arr: np.ndarray, chunk_bytes: int | None = None) -> Iterator[memoryview]:
     """The array's elements in C order and little-endian byte order, as consecutive byte
-    chunks of about ``chunk_bytes``, without a copy of the whole array.
+    chunks of about ``chunk_bytes`` (default :data:`CHUNK_BYTES`), without a copy of the whole
+    array.
 
     A C-contiguous little-endian array is handed out as views of its own memory; any other
     gets one temporary copy per chunk. When the array views a read-only memory map (a weight
@@ -333,6 +334,7 @@ def array_chunks(arr: np.ndarray, chunk_bytes: int = CHUNK_BYTES) -> Iterator[me
     the consumer has taken the next chunk: streaming a mapped multi-gigabyte weight to a file
     then keeps only about one chunk resident instead of the whole file.
     """
+    chunk_bytes = CHUNK_BYTES if chunk_bytes is None else chunk_bytes
     dtype = arr.dtype.newbyteorder("<") if arr.dtype.byteorder == ">" else arr.dtype
     n = arr.size
     per = max(1, chunk_bytes // max(1, arr.itemsize))
