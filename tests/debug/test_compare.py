@@ -268,3 +268,32 @@ def test_wrong_kernel_in_a_real_model_is_found(monkeypatch: pytest.MonkeyPatch) 
     node = report.first_node
     first_erf = next(n for n in report.order if n.op_type == "Erf")
     assert node is first_erf, report.format()
+
+
+def test_reduce_grows_when_the_node_alone_agrees(monkeypatch: pytest.MonkeyPatch,
+                                                 tmp_path) -> None:
+    """pyonnx's Add made wrong by a relative 1e-4 (inside rtol): the Sub after it cancels
+    the equal parts and shows the error beyond atol. Sub alone, fed onnxruntime's values,
+    agrees; the reduction must take the Add in too, and nothing else."""
+    add = registry.get_kernel("", "Add", 14)
+
+    def slightly_wrong_add(A: np.ndarray, B: np.ndarray) -> tuple[np.ndarray]:
+        return ((add(A, B)[0] * np.float32(1 + 1e-4)).astype(A.dtype),)
+
+    monkeypatch.setitem(registry._REGISTRY, ("", "Add", 14), slightly_wrong_add)
+    model = pyonnx.parse_model("""
+    <ir_version: 8, opset_import: ["" : 17]>
+    g (float[8] x) => (float[8] y) <float[1] zero = {0.0}> {
+        n = Neg(x)
+        a = Add(x, zero)
+        d = Sub(a, x)
+        y = Mul(d, n)
+    }
+    """)
+    x = np.full(8, 1000.0, np.float32)
+    report = debug.compare(model, engines="pyonnx,onnxruntime", inputs={"x": x})
+    assert report.first_node.op_type == "Sub", report.format()
+    result = debug.reduce(model, report, out=str(tmp_path / "r.onnx"))
+    assert _node_names(result.model) == ["Add", "Sub"]
+    assert set(result.inputs) == {"x"}
+    _check_with_onnx(result.path)
