@@ -134,7 +134,7 @@ def test_diff_values_rules() -> None:
     f = np.array([1.0, np.nan, np.inf], np.float32)
     assert debug.diff_values(f, f.copy(), 1e-3, 0)["ok"]
     d = debug.diff_values(np.array([1.0, 2.0, np.inf], np.float32), f, 1e-3, 0)
-    assert not d["ok"] and "NaN in one engine only" in d["reason"]
+    assert not d["ok"] and "(1 NaN in one engine only)" in d["reason"]
     assert "dtype" in debug.diff_values(f.astype(np.float64), f, 1, 1)["reason"]
     assert "shape" in debug.diff_values(f[:2], f, 1, 1)["reason"]
     d = debug.diff_values(np.array([1, 2, 3]), np.array([1, 2, 4]), 1, 1)

@@ -2,7 +2,8 @@
 and find the first node whose outputs disagree.
 
 Exposing: a copy of the model (types inferred first) lists every value a main-graph node
-produces as a graph output. Each engine runs that copy with its graph optimizations off, so the
+produces and some node reads as a graph output (an output nothing reads cannot change the
+results). Each engine runs that copy with its graph optimizations off, so the
 values keep their names and come from the nodes that name them. Values computed inside
 subgraphs (If, Loop, Scan bodies) cannot be graph outputs of the main graph: the node that holds
 the subgraph is compared through its own outputs. The exposed values are declared with their
@@ -90,8 +91,8 @@ class ValueDiff:
             at = ""
             if self.where is not None and isinstance(a, np.ndarray) and \
                     isinstance(b, np.ndarray) and a.shape == b.shape:
-                at = (f" at {list(self.where)} ({self.engine} {a[self.where]!r}, "
-                      f"{self.baseline} {b[self.where]!r})")
+                at = (f" at {list(self.where)} ({self.engine} {a[self.where].item()}, "
+                      f"{self.baseline} {b[self.where].item()})")
             lines.append(f"    max abs diff {self.max_abs:.6g}{at}, max rel diff "
                          f"{self.max_rel:.6g}; {self.bad} of {self.total} elements beyond "
                          f"tolerance")
@@ -279,7 +280,9 @@ def diff_values(x: Any, base: Any, rtol: float, atol: float) -> dict[str, Any]:
         diff = np.where(nan_a ^ nan_b, np.inf, diff)
         limit = atol + rtol * np.abs(np.where(np.isfinite(b64), b64, 0))
         bad_mask = diff > limit
-        rel = diff / np.maximum(np.abs(np.where(np.isfinite(b64), b64, 0)), np.finfo(np.float64).tiny)
+        # relative to the baseline; infinite where the baseline is 0 and the value is not
+        mag = np.abs(b64)
+        rel = np.where(mag > 0, diff / np.where(mag > 0, mag, 1), np.where(diff > 0, np.inf, 0))
     bad = int(np.count_nonzero(bad_mask))
     out: dict[str, Any] = {"ok": bad == 0, "bad": bad, "total": total}
     if total:
@@ -290,7 +293,7 @@ def diff_values(x: Any, base: Any, rtol: float, atol: float) -> dict[str, Any]:
             else ()
     nan_mismatch = int(np.count_nonzero(nan_a ^ nan_b))
     out["reason"] = "" if bad == 0 else (
-        f"{bad} of {total} elements beyond tolerance"
+        "values differ beyond tolerance"
         + (f" ({nan_mismatch} NaN in one engine only)" if nan_mismatch else ""))
     return out
 
@@ -301,7 +304,7 @@ def diff_values(x: Any, base: Any, rtol: float, atol: float) -> dict[str, Any]:
 def expose_values(model: Model, level: str = "all") -> tuple[Model, list[Node]]:
     """A copy of ``model`` with main-graph intermediate values as extra graph outputs.
 
-    ``level`` is ``"all"`` (every named node output), ``"typed"`` (those of known tensor type)
+    ``level`` is ``"all"`` (every named node output that some node reads), ``"typed"`` (those of known tensor type)
     or ``"outputs"`` (none added). Returns the copy and its main-graph nodes in topological
     order. The caller's model is not modified; weights are shared.
     """
@@ -321,7 +324,9 @@ def expose_values(model: Model, level: str = "all") -> tuple[Model, list[Node]]:
     taken = {v.name for v in g.outputs} | {v.name for v in g.inputs} | set(g.initializers)
     for n in order:
         for v in n.outputs:
-            if not v.name or v.name in taken:
+            if not v.name or v.name in taken or not v.uses:
+                # an output nothing reads (Dropout's mask at inference) cannot affect the
+                # model's results, and what engines put there is often unspecified
                 continue
             t = v.type
             if isinstance(t, TensorType) and t.elem_type != DataType.UNDEFINED:
