@@ -297,3 +297,22 @@ def test_reduce_grows_when_the_node_alone_agrees(monkeypatch: pytest.MonkeyPatch
     assert _node_names(result.model) == ["Add", "Sub"]
     assert set(result.inputs) == {"x"}
     _check_with_onnx(result.path)
+
+
+def test_engine_refusing_untyped_outputs_falls_back_to_typed_ones() -> None:
+    pyonnx_engine = debug.ENGINES["pyonnx"]
+
+    def picky(model: pyonnx.ir.Model, path: str, feeds: dict) -> dict:
+        untyped = [v.name for v in model.graph.outputs if v.type is None]
+        if untyped:
+            raise ValueError(f"graph outputs {untyped} declare no type")
+        return pyonnx_engine.run(model, path, feeds)
+
+    report = debug.compare(pyonnx.parse_model(TINY),
+                           engines=[debug.Engine("picky", picky, needs_file=False),
+                                    "onnxruntime"])
+    run = report.engine("picky")
+    assert run.ok and run.exposed == "typed" and "declare no type" in run.retries["all"]
+    assert {d.value for d in report.diffs} == {"m", "r", "s", "y"}
+    assert report.agree
+    assert "values of inferred tensor type exposed" in report.format()

@@ -1,16 +1,15 @@
 """Cross-engine comparison: run a model on several engines with every intermediate value exposed
 and find the first node whose outputs disagree.
 
-Exposing: a copy of the model (types inferred first) lists every value a main-graph node
-produces and some node reads as a graph output (an output nothing reads cannot change the
-results). Each engine runs that copy with its graph optimizations off, so the
+Exposing: a copy of the model lists every value a main-graph node produces and some node reads
+as a graph output (an output nothing reads cannot change the results), declared without a type:
+each engine infers it, where a declaration from pyonnx's inference, if wrong, would only make an
+engine refuse the copy. Each engine runs that copy with its graph optimizations off, so the
 values keep their names and come from the nodes that name them. Values computed inside
 subgraphs (If, Loop, Scan bodies) cannot be graph outputs of the main graph: the node that holds
-the subgraph is compared through its own outputs. The exposed values are declared with their
-element type only (no shape), so an engine that infers shapes differently from pyonnx does not
-refuse the copy; a value of unknown type is declared without a type. If an engine cannot run
-that copy, it retries with only the values of known tensor type, then with the graph outputs
-only; the report says how much of the graph each engine exposed.
+the subgraph is compared through its own outputs. If an engine cannot run that copy, it retries
+with only the values whose element type pyonnx infers, declared with it, then with the graph
+outputs only; the report says how much each engine exposed.
 
 Comparing: every engine is compared with the *baseline* engine (by default onnxruntime, else
 onnx's reference evaluator, else the first engine that ran), value by value in topological order
@@ -160,7 +159,7 @@ class Report:
         for e in self.engines:
             if e.ok:
                 how = {"all": "every intermediate value exposed",
-                       "typed": "values of known tensor type exposed",
+                       "typed": "values of inferred tensor type exposed",
                        "outputs": "graph outputs only"}[e.exposed or "outputs"]
                 lines.append(f"engine {e.name}: ran ({len(e.values)} values; {how})")
                 for level, err in e.retries.items():
@@ -304,24 +303,30 @@ def diff_values(x: Any, base: Any, rtol: float, atol: float) -> dict[str, Any]:
 def expose_values(model: Model, level: str = "all") -> tuple[Model, list[Node]]:
     """A copy of ``model`` with main-graph intermediate values as extra graph outputs.
 
-    ``level`` is ``"all"`` (every named node output that some node reads), ``"typed"`` (those of known tensor type)
-    or ``"outputs"`` (none added). Returns the copy and its main-graph nodes in topological
-    order. The caller's model is not modified; weights are shared.
+    ``level`` is ``"all"`` (every named node output that some node reads, declared without a
+    type: engines infer it, and a wrong declaration could only make them refuse the copy),
+    ``"typed"`` (those whose element type pyonnx infers, declared with it, for an engine that
+    wants declared types) or ``"outputs"`` (none added). Returns the copy and its main-graph
+    nodes in topological order. The caller's model is not modified; weights are shared.
     """
     from pyonnx.optimizer import copy_model
     from pyonnx.shape_inference import infer_shapes
 
     if level not in EXPOSE_LEVELS:
         raise InvalidArgument(f"expose level {level!r}; choose one of {EXPOSE_LEVELS}")
-    try:
-        m = infer_shapes(model)
-    except PyOnnxError:  # types help engines but are not needed: expose what is declared
-        m = copy_model(model)
+    m = None
+    if level == "typed":
+        try:
+            m = infer_shapes(model)
+        except PyOnnxError:  # then only what the model declares is known
+            pass
+    m = m or copy_model(model)
     g = m.graph
     order = topological_order(g)
     if level == "outputs":
         return m, order
     taken = {v.name for v in g.outputs} | {v.name for v in g.inputs} | set(g.initializers)
+    exposed: set[int] = set()
     for n in order:
         for v in n.outputs:
             if not v.name or v.name in taken or not v.uses:
@@ -329,14 +334,18 @@ def expose_values(model: Model, level: str = "all") -> tuple[Model, list[Node]]:
                 # model's results, and what engines put there is often unspecified
                 continue
             t = v.type
-            if isinstance(t, TensorType) and t.elem_type != DataType.UNDEFINED:
+            if level == "all":
+                v.type = None
+            elif isinstance(t, TensorType) and t.elem_type != DataType.UNDEFINED:
                 # element type only: a declared shape an engine disagrees with would be refused
                 v.type = TensorType(t.elem_type, None)
-            elif level == "typed" or (t is not None and not isinstance(
-                    t, (SequenceType, OptionalType))):
+            else:
                 continue
             taken.add(v.name)
+            exposed.add(id(v))
             g.outputs.append(v)
+    # their annotations would repeat (or contradict) what the outputs now declare
+    g.value_info = [v for v in g.value_info if id(v) not in exposed]
     return m, order
 
 
