@@ -179,6 +179,8 @@ class Report:
         node = self.order[first.node_index]
         lines.append(f"first disagreement: {node.describe()}, number {first.node_index + 1} of "
                      f"{len(self.order)} in topological order, output {first.value!r}")
+        for line in self._input_lines(node):
+            lines.append(line)
         vals = self.values_of(first.value)
         for d in self.diffs:
             if d.value == first.value and not d.ok:
@@ -187,6 +189,28 @@ class Report:
         if later:
             lines.append(f"{later} later value(s) disagree too")
         return "\n".join(lines)
+
+    def _input_lines(self, node: Node) -> list[str]:
+        """The node's inputs as the baseline saw them (they agreed, or the node would not
+        be the first to disagree)."""
+        base = self.engine(self.baseline).values if self.baseline else {}
+        g = self.model.graph
+        out = []
+        for v in node.inputs:
+            if v is None:
+                continue
+            if v.name in base:
+                what = summarize(base[v.name])
+            elif v.name in self.inputs:
+                what = summarize(self.inputs[v.name]) + " (graph input)"
+            elif v.name in g.initializers and g.initializers[v.name].const_value is not None:
+                t = g.initializers[v.name].const_value
+                what = (f"{t.data_type.name.lower()} [{','.join(map(str, t.dims))}] "
+                        f"(initializer)")
+            else:
+                what = "not exposed"
+            out.append(f"  input {v.name!r}: {what}")
+        return out
 
     def __str__(self) -> str:
         return self.format()
@@ -435,7 +459,7 @@ def compare(model: Model | str | os.PathLike, *,
     runners = resolve_engines(engines)
     if rtol < 0 or atol < 0:
         raise InvalidArgument(f"tolerances must not be negative (rtol {rtol}, atol {atol})")
-    names = {v.name for v in model_inputs(model)} | set(model.graph.initializers)
+    names = {v.name for v in model.graph.inputs}  # overridable initializers included
     unknown = sorted(set(inputs or {}) - names)
     if unknown:
         raise InvalidArgument(f"input(s) {', '.join(unknown)} given, but the model takes "
