@@ -139,6 +139,12 @@ def test_diff_values_rules() -> None:
     assert "shape" in debug.diff_values(f[:2], f, 1, 1)["reason"]
     d = debug.diff_values(np.array([1, 2, 3]), np.array([1, 2, 4]), 1, 1)
     assert not d["ok"] and d["where"] == (2,)  # integers are exact whatever the tolerance
+    import ml_dtypes
+
+    h = np.array([1.0, 2.0], ml_dtypes.bfloat16)
+    step = np.array([2.0**-7, 0.0], ml_dtypes.bfloat16)  # one bfloat16 step above 1.0
+    assert debug.diff_values(h + step, h, 1e-2, 0)["ok"]  # a float type: within tolerance
+    assert not debug.diff_values(h * 2, h, 1e-2, 0)["ok"]
     assert debug.diff_values([f], [f], 0, 0)["ok"]
     assert not debug.diff_values([f], [f, f], 0, 0)["ok"]
 

@@ -285,7 +285,7 @@ def diff_values(x: Any, base: Any, rtol: float, atol: float) -> dict[str, Any]:
     if a.shape != b.shape:
         return {"ok": False, "reason": f"shape {list(a.shape)} vs {list(b.shape)}"}
     total = int(b.size)
-    if b.dtype.kind not in "fc":
+    if not _is_float(b.dtype):
         eq = a == b
         bad = int(eq.size - np.count_nonzero(eq))
         if not bad:
@@ -293,7 +293,7 @@ def diff_values(x: Any, base: Any, rtol: float, atol: float) -> dict[str, Any]:
         where = tuple(int(i) for i in np.argwhere(~np.asarray(eq))[0]) if a.ndim else ()
         return {"ok": False, "reason": f"{bad} of {total} elements differ (exact comparison)",
                 "where": where, "bad": bad, "total": total}
-    a64 = a.astype(np.complex128 if b.dtype.kind == "c" else np.float64)
+    a64 = a.astype(np.complex128 if b.dtype.kind == "c" else np.float64)  # exact for all
     b64 = b.astype(a64.dtype)
     nan_a, nan_b = np.isnan(a64), np.isnan(b64)
     with np.errstate(invalid="ignore", over="ignore"):
@@ -319,6 +319,13 @@ def diff_values(x: Any, base: Any, rtol: float, atol: float) -> dict[str, Any]:
         "values differ beyond tolerance"
         + (f" ({nan_mismatch} NaN in one engine only)" if nan_mismatch else ""))
     return out
+
+
+def _is_float(dtype: np.dtype) -> bool:
+    """Floating point or complex, ml_dtypes' bfloat16, float8 and float4 types included (NumPy
+    files those under kind 'V', like its integer int4)."""
+    return dtype.kind in "fc" or (dtype.kind == "V" and dtype.name.startswith(("float",
+                                                                               "bfloat")))
 
 
 # --------------------------------------------------------------------------- exposing

@@ -203,16 +203,16 @@ def _write(result: Reduction, path: str) -> None:
     from pyonnx.checker import check_model
     from pyonnx.io import save
 
+    arrays = {k: v for k, v in result.inputs.items() if isinstance(v, np.ndarray)}
+    if len(arrays) != len(result.inputs):
+        odd = sorted(set(result.inputs) - set(arrays))
+        raise InvalidArgument(f"the reduced model's inputs {odd} are not tensors and cannot "
+                              f"be written to a .npz file")
     check_model(result.model, full_check=True)
     size = sum(v.const_value.nbytes for v in result.model.graph.initializers.values()
                if hasattr(v.const_value, "nbytes"))
     save(result.model, path, external_data=size >= (1 << 31) - (64 << 20))
     stem = path[:-5] if path.endswith(".onnx") else path
     inputs_path = stem + ".inputs.npz"
-    arrays = {k: v for k, v in result.inputs.items() if isinstance(v, np.ndarray)}
-    if len(arrays) != len(result.inputs):
-        odd = sorted(set(result.inputs) - set(arrays))
-        raise InvalidArgument(f"the reduced model's inputs {odd} are not tensors and cannot "
-                              f"be written to a .npz file")
     np.savez(inputs_path, **arrays)
     result.path, result.inputs_path = path, inputs_path
