@@ -6,6 +6,8 @@ interpreter per case:
 
 * ``load+save``: ``pyonnx.load`` then ``pyonnx.save(..., external_data=True)`` to a new file;
 * ``load+optimize+save``: the same with ``pyonnx.optimizer.optimize`` at the basic level between;
+* ``load+convert+save``: the same with ``pyonnx.convert.convert_version`` to opset 18 between
+  (from 17; skipped where the converter is not in the checkout);
 * ``session``: an ``InferenceSession`` created and run once (the memory-mapped reference point).
 
 The figure reported is the peak resident set size of the worker (VmHWM) minus its RSS just
@@ -47,6 +49,13 @@ model = pyonnx.load(src)
 if case == "load+optimize+save":
     from pyonnx.optimizer import optimize
     model = optimize(model, 1)
+if case == "load+convert+save":
+    try:
+        from pyonnx.convert import convert_version
+    except ImportError:
+        print(json.dumps({"case": case, "skipped": "pyonnx.convert is not in this checkout"}))
+        sys.exit(0)
+    model = convert_version(model, 18)
 if case == "session":
     sess = pyonnx.InferenceSession(src)
     sess.run(None, {"ids": np.array([[0, 1, 2]], dtype=np.int64)})
@@ -134,9 +143,13 @@ def main(argv: list[str] | None = None) -> int:
         src, nbytes = make_model(folder, int(args.gb * 1e9))
         print(f"model: {src} with a {nbytes / 1e9:.2f} GB float32 Gather table (external data)")
         results = []
-        for case in ("session", "load+save", "load+optimize+save"):
+        for case in ("session", "load+save", "load+optimize+save", "load+convert+save"):
             dst = os.path.join(folder, f"out_{case.replace('+', '_')}.onnx")
             r = measure(case, src, dst)
+            if "skipped" in r:
+                print(f"{case:20s} skipped: {r['skipped']}")
+                results.append(r)
+                continue
             if case != "session":
                 r["data_identical"] = _written_ok(dst, src)
             results.append(r)
