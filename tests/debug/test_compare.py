@@ -322,3 +322,21 @@ def test_engine_refusing_untyped_outputs_falls_back_to_typed_ones() -> None:
     assert {d.value for d in report.diffs} == {"m", "r", "s", "y"}
     assert report.agree
     assert "values of inferred tensor type exposed" in report.format()
+
+
+@pytest.mark.parametrize("text, values", [
+    ("""<ir_version: 8, opset_import: ["" : 17, "local" : 1]>
+        g (float[2, 3] x) => (float[2, 3] y) { a = local.twice(x)  y = Relu(a) }
+        <domain: "local", opset_import: ["" : 17]>
+        twice (u) => (v) { w = Add(u, u)  v = Neg(w) }""", {"a", "y"}),
+    ("""<ir_version: 8, opset_import: ["" : 17]>
+        g (float[2, 3] x) => (float[4, 3] y) {
+            s = SequenceConstruct(x, x)
+            y = ConcatFromSequence <axis = 0> (s)
+        }""", {"s", "y"}),
+], ids=["function-call", "sequence-value"])
+def test_function_calls_and_sequences_are_compared(text: str, values: set[str]) -> None:
+    report = debug.compare(pyonnx.parse_model(text))
+    assert [e.exposed for e in report.engines] == ["all"] * 3, report.format()
+    assert {d.value for d in report.diffs} == values
+    assert report.agree, report.format()
