@@ -161,7 +161,8 @@ class Report:
                 how = {"all": "every intermediate value exposed",
                        "typed": "values of inferred tensor type exposed",
                        "outputs": "graph outputs only"}[e.exposed or "outputs"]
-                lines.append(f"engine {e.name}: ran ({len(e.values)} values; {how})")
+                n = len(e.values)
+                lines.append(f"engine {e.name}: ran ({n} value{'s' * (n != 1)}; {how})")
                 for level, err in e.retries.items():
                     lines.append(f"    (with {level} exposed it failed: {_first_line(err)})")
             else:
@@ -170,8 +171,9 @@ class Report:
             lines.append("fewer than two engines ran: nothing to compare")
             return "\n".join(lines)
         nodes = len({d.node_index for d in self.diffs})
-        lines.append(f"baseline {self.baseline}: compared {len(self.diffs)} values of {nodes} "
-                     f"nodes (rtol {self.rtol:g}, atol {self.atol:g})")
+        n = len(self.diffs)
+        lines.append(f"baseline {self.baseline}: compared {n} value{'s' * (n != 1)} of {nodes} "
+                     f"node{'s' * (nodes != 1)} (rtol {self.rtol:g}, atol {self.atol:g})")
         first = self.first
         if first is None:
             lines.append("all engines agree")
