@@ -33,7 +33,7 @@ from pyonnx.debug._graph import topological_order
 from pyonnx.debug.engines import Engine, resolve_engines
 from pyonnx.debug.inputs import model_inputs, random_inputs
 from pyonnx.errors import InvalidArgument, PyOnnxError
-from pyonnx.ir import Model, Node, SequenceType, OptionalType, TensorType, DataType
+from pyonnx.ir import DataType, Model, Node, TensorType
 
 __all__ = ["compare", "Report", "EngineRun", "ValueDiff", "expose_values", "summarize",
            "diff_values", "DEFAULT_RTOL", "DEFAULT_ATOL"]
