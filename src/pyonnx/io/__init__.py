@@ -172,35 +172,61 @@ def save(model: Model, path: str | os.PathLike, *, external_data: bool = False,
     ``size_threshold`` bytes goes to one data file ``location`` (default: the model file's name
     plus ``.data``) next to the model; the rest stays inline. A model over 2 GiB must be saved
     with external data, and says so otherwise.
+
+    Saving with external data streams: each tensor goes to the data file chunk by chunk,
+    straight from its memory (a memory-mapped weight of a loaded model is read through its
+    mapping, whose pages are released as they are written), and the protobuf holds only the
+    references. Saving a model with gigabytes of weights costs tens of megabytes.
     """
-    from pyonnx.io.external_data import write_external
     from pyonnx.io import proto as P
-    from pyonnx.io.serde import model_to_proto, tensor_bytes, tensor_to_proto
+    from pyonnx.io.external_data import DataFileWriter
+    from pyonnx.io.serde import model_to_proto, tensor_to_proto
 
     path = os.fspath(path)
     if not external_data:
         _check_inline_size(model)
-        mp = model_to_proto(model)
+        data = model_to_proto(model).SerializeToString()
     else:
         base_dir = os.path.dirname(os.path.abspath(path))
         loc = location or os.path.basename(path) + ".data"
         target = os.path.join(base_dir, loc)
         if os.path.exists(target):
-            os.remove(target)  # write_external appends: start from an empty data file
+            # start from an empty data file. A weight mapped from this very file stays
+            # readable: the mapping holds the old file, and the new one is a new file
+            os.remove(target)
+        with DataFileWriter(base_dir, loc) as writer:
 
-        def encode(t: Tensor, name: str | None = None) -> Any:
-            tp = tensor_to_proto(t, name)
-            if t.data_type.name != "STRING" and t.nbytes >= size_threshold:
-                (entry,) = write_external([(tp.name, tensor_bytes(t))], base_dir, loc)
-                tp.ClearField("raw_data")
+            def encode(t: Tensor, name: str | None = None) -> Any:
+                if t.data_type.name == "STRING" or t.nbytes < size_threshold:
+                    return tensor_to_proto(t, name)
+                tp = tensor_to_proto(t, name, with_data=False)
+                entry = writer.append(tp.name, _wire_chunks(t))
                 tp.data_location = P.TensorProto.EXTERNAL
                 for k, v in entry.items():
                     e = tp.external_data.add()
                     e.key, e.value = k, str(v)
-            return tp
+                return tp
 
-        mp = model_to_proto(model, encode)
-    data = mp.SerializeToString()
+            data = model_to_proto(model, encode).SerializeToString()
     with open(path, "wb") as f:
         f.write(data)
 
+
+def _wire_chunks(t: Tensor) -> Any:
+    """The tensor's bytes in the file's layout (little-endian; 2-, 4- and 6-bit types packed),
+    as consecutive chunks, never the whole tensor copied at once."""
+    import numpy as np
+
+    from pyonnx.io.external_data import CHUNK_BYTES, array_chunks
+    from pyonnx.io.serde import pack_bits
+
+    arr = t.numpy()
+    bits = t.data_type.itemsize_bits
+    if bits in (2, 4, 6):
+        # packed: a chunk of a multiple of 8 elements packs into whole bytes
+        flat = arr.reshape(-1)
+        per = max(8, CHUNK_BYTES // 8 * 8)
+        return (pack_bits(flat[i:i + per], bits) for i in range(0, flat.size, per))
+    if arr.dtype != t.data_type.numpy:
+        arr = arr.astype(t.data_type.numpy)
+    return array_chunks(np.asarray(arr))

@@ -34,7 +34,7 @@ import ntpath
 import os
 import re
 import stat
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import NoReturn
 
 import numpy as np
@@ -44,7 +44,10 @@ from pyonnx.errors import DecodeError, InvalidArgument
 __all__ = [
     "ALLOWED_KEYS",
     "ALIGNMENT",
+    "CHUNK_BYTES",
+    "DataFileWriter",
     "MMAP_THRESHOLD",
+    "array_chunks",
     "load_external",
     "model_dirs",
     "write_external",
@@ -256,32 +259,131 @@ def write_external(
     Problems raise InvalidArgument naming the first tensor and saying what to do.
     """
     first = tensors[0][0] if tensors else "<none>"
+    with DataFileWriter(base_dir, location, first_tensor=first) as writer:
+        return [writer.append(name, array_chunks(data) if isinstance(data, np.ndarray)
+                              else [memoryview(data).cast("B")])
+                for name, data in tensors]
 
-    def fail(what: str, todo: str) -> NoReturn:
-        raise InvalidArgument(_problem(first, what, todo))
 
-    real = _resolve_location(location, base_dir, None, fail)
-    if os.path.lexists(real):
-        st = os.stat(real)
-        if not stat.S_ISREG(st.st_mode):
-            fail(f"{real!r} exists and is not a regular file", "choose another location")
-        if st.st_nlink > 1:
-            fail(f"{real!r} has {st.st_nlink} hard links", "choose another location")
-    os.makedirs(os.path.dirname(real), exist_ok=True)
+#: Bytes written per chunk when streaming a tensor: big enough that the system calls cost
+#: nothing, small enough that a chunk's temporary copy (a byte swap, a bit packing) is cheap.
+CHUNK_BYTES = 16 << 20
 
-    entries: list[dict[str, str]] = []
-    with open(real, "ab") as f:
-        end = f.seek(0, os.SEEK_END)
-        for _name, data in tensors:
-            if isinstance(data, np.ndarray):
-                view = memoryview(np.ascontiguousarray(data).reshape(-1).view(np.uint8))
-            else:
-                view = memoryview(data).cast("B")
-            pad = -end % ALIGNMENT
-            if pad:
-                f.write(bytes(pad))
-                end += pad
-            f.write(view)
-            entries.append({"location": location, "offset": str(end), "length": str(view.nbytes)})
-            end += view.nbytes
-    return entries
+
+class DataFileWriter:
+    """Appends tensors to one external data file, each streamed in chunks.
+
+    Opening checks ``location`` as :func:`write_external` documents (relative, inside
+    ``base_dir``, not a multiply linked file) and opens the file for appending (it is
+    created if absent). :meth:`append` writes one tensor at the next multiple of
+    :data:`ALIGNMENT` and returns its external_data entries. Use it as a context manager so
+    the file is closed when saving fails half-way.
+    """
+
+    def __init__(self, base_dir: PathLike, location: str, *, first_tensor: str = "<none>"
+                 ) -> None:
+        def fail(what: str, todo: str) -> NoReturn:
+            raise InvalidArgument(_problem(first_tensor, what, todo))
+
+        real = _resolve_location(location, base_dir, None, fail)
+        if os.path.lexists(real):
+            st = os.stat(real)
+            if not stat.S_ISREG(st.st_mode):
+                fail(f"{real!r} exists and is not a regular file", "choose another location")
+            if st.st_nlink > 1:
+                fail(f"{real!r} has {st.st_nlink} hard links", "choose another location")
+        os.makedirs(os.path.dirname(real), exist_ok=True)
+        self.location = location
+        self.path = real
+        self._file = open(real, "ab")
+        self._end = self._file.seek(0, os.SEEK_END)
+
+    def append(self, name: str, chunks: Iterable[bytes | bytearray | memoryview]
+               ) -> dict[str, str]:
+        """Write one tensor's bytes, given as consecutive chunks, at the next aligned offset;
+        return ``{"location", "offset", "length"}`` for it. ``name`` is for messages only."""
+        pad = -self._end % ALIGNMENT
+        if pad:
+            self._file.write(bytes(pad))
+            self._end += pad
+        start = self._end
+        for chunk in chunks:
+            self._file.write(chunk)
+            self._end += memoryview(chunk).nbytes
+        return {"location": self.location, "offset": str(start),
+                "length": str(self._end - start)}
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> "DataFileWriter":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def array_chunks(arr: np.ndarray, chunk_bytes: int | None = None) -> Iterator[memoryview]:
+    """The array's elements in C order and little-endian byte order, as consecutive byte
+    chunks of about ``chunk_bytes`` (default :data:`CHUNK_BYTES`), without a copy of the whole
+    array.
+
+    A C-contiguous little-endian array is handed out as views of its own memory; any other
+    gets one temporary copy per chunk. When the array views a read-only memory map (a weight
+    :func:`load_external` mapped), the pages of each chunk are given back to the system once
+    the consumer has taken the next chunk: streaming a mapped multi-gigabyte weight to a file
+    then keeps only about one chunk resident instead of the whole file.
+    """
+    chunk_bytes = CHUNK_BYTES if chunk_bytes is None else chunk_bytes
+    dtype = arr.dtype.newbyteorder("<") if arr.dtype.byteorder == ">" else arr.dtype
+    n = arr.size
+    per = max(1, chunk_bytes // max(1, arr.itemsize))
+    if arr.flags.c_contiguous and dtype == arr.dtype:
+        flat = arr.reshape(-1).view(np.uint8) if n else np.empty(0, np.uint8)
+        release = _page_releaser(arr)
+        step = per * arr.itemsize
+        for i in range(0, flat.size, step):
+            yield memoryview(flat[i:i + step])
+            release(flat[i:i + step])
+        return
+    flat_iter = arr.flat
+    for i in range(0, n, per):
+        part = np.asarray(flat_iter[i:i + per]).astype(dtype, copy=False)
+        yield memoryview(np.ascontiguousarray(part).view(np.uint8))
+
+
+def _page_releaser(arr: np.ndarray) -> Callable[[np.ndarray], None]:
+    """A function dropping the pages behind a slice of arr from this process's resident set,
+    when arr views a read-only memory map; a no-op otherwise.
+
+    Only read-only (shared, file-backed) mappings qualify: their pages are read back from the
+    file when touched again, so dropping them loses nothing. A writable or copy-on-write
+    mapping could hold changes that exist nowhere else, and is left alone.
+    """
+    owner: object = arr
+    while isinstance(owner, np.ndarray):
+        owner = owner.base
+    if isinstance(owner, memoryview):
+        owner = owner.obj
+    if not (isinstance(owner, mmap.mmap) and hasattr(owner, "madvise")
+            and hasattr(mmap, "MADV_DONTNEED")):
+        return lambda part: None
+    mapped = owner
+    with memoryview(mapped) as view:
+        if view.readonly is False or len(view) == 0:
+            return lambda part: None
+    start = np.frombuffer(mapped, dtype=np.uint8).ctypes.data  # where the mapping begins
+    size = len(mapped)
+    page = mmap.PAGESIZE
+
+    def release(part: np.ndarray) -> None:
+        if part.size == 0:
+            return
+        lo = part.ctypes.data - start
+        hi = lo + part.nbytes
+        lo -= lo % page  # madvise wants a page-aligned start; neighbours are only re-read
+        hi = min(size, hi)
+        if 0 <= lo < hi:
+            mapped.madvise(mmap.MADV_DONTNEED, lo, hi - lo)
+
+    return release

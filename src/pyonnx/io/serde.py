@@ -256,8 +256,10 @@ def tensor_from_proto(tp: Any, opts: DecodeOptions, what: str | None = None) -> 
                   metadata_props=_props(tp.metadata_props))
 
 
-def tensor_to_proto(t: Tensor, name: str | None = None) -> Any:
-    """Encode a :class:`Tensor` as a TensorProto with raw_data (string_data for strings)."""
+def tensor_to_proto(t: Tensor, name: str | None = None, *, with_data: bool = True) -> Any:
+    """Encode a :class:`Tensor` as a TensorProto with raw_data (string_data for strings); with
+    ``with_data=False`` only name, type, dims and annotations (for a writer that stores the
+    data elsewhere)."""
     tp = P.TensorProto()
     tp.name = t.name if name is None else name
     tp.data_type = int(t.data_type)
@@ -265,6 +267,8 @@ def tensor_to_proto(t: Tensor, name: str | None = None) -> Any:
     if t.doc_string:
         tp.doc_string = t.doc_string
     _set_props(tp.metadata_props, t.metadata_props)
+    if not with_data:
+        return tp
     arr = t.numpy()
     if t.data_type == DataType.STRING:
         tp.string_data.extend(
