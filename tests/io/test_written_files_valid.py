@@ -52,3 +52,17 @@ def test_ir3_serialize_adds_missing_initializer_inputs() -> None:
     m.ir_version = 4  # from IR 4 on, initializers need not be inputs: nothing is added
     out = onnx.load_from_string(pyonnx.serialize(m))
     assert [i.name for i in out.graph.input] == ["x"]
+
+
+@pytest.mark.parametrize("dim", [-1, 2**63, 2**70])
+def test_a_dim_outside_int64_sizes_is_refused_when_writing(dim: int) -> None:
+    """A hand-built IR may hold any int as a dim; the file holds int64 sizes: writing one outside
+    0..2**63-1 is an InvalidArgument naming it, never a protobuf ValueError or a silent -1."""
+    from pyonnx.errors import InvalidArgument
+    from pyonnx.ir import DataType, Graph, Model, Node, TensorType, Value
+
+    x = Value("x", TensorType(DataType.FLOAT, (dim, 2)))
+    y = Value("y", TensorType(DataType.FLOAT, (dim, 2)))
+    m = Model(Graph("g", inputs=[x], outputs=[y], nodes=[Node("Relu", [x], [y])]))
+    with pytest.raises(InvalidArgument, match=f"dimension 0 .* is {dim}"):
+        pyonnx.serialize(m)

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from pyonnx.errors import DecodeError, ResourceLimitExceeded
+from pyonnx.errors import DecodeError, InvalidArgument, ResourceLimitExceeded
 from pyonnx.io import proto as P
 from pyonnx.io.external_data import load_external
 from pyonnx.ir import (
@@ -380,6 +380,11 @@ def type_to_proto(t: Type | None, out: Any = None) -> Any:
             for i, d in enumerate(t.shape):
                 dim = dst.shape.dim.add()
                 if isinstance(d, int):
+                    if not 0 <= d < 2**63:
+                        # a hand-built IR can hold any int; the file's dims are int64 sizes
+                        raise InvalidArgument(
+                            f"dimension {i} of type {t} is {d}: a known dimension is a size in "
+                            f"0..2**63-1 (use None or a symbolic name for an unknown one)")
                     dim.dim_value = d
                 elif isinstance(d, str):
                     dim.dim_param = d
