@@ -57,7 +57,9 @@ def test_run_like_onnxruntime() -> None:
      ["'x'", "rank 3", "rank 2"]),
     ({"x": np.ones((2, 4), np.float32), "y": np.ones((1, 3), np.float32)},
      ["'x'", "axis 1", "expected 3"]),
-    ({"x": [[1.0, 2.0, 3.0]], "y": np.ones((1, 3), np.float32)}, ["'x'", "numpy.ndarray"]),
+    # a bare Python scalar is refused, as in onnxruntime (lists are converted: test_ort_parity)
+    ({"x": 1.0, "y": np.ones((1, 3), np.float32)}, ["'x'", "numpy.ndarray"]),
+    ({"x": [[1.0, 2.0], [3.0]], "y": np.ones((1, 3), np.float32)}, ["'x'", "ragged"]),
 ])
 def test_feed_validation_names_the_input(feed, words) -> None:  # type: ignore[no-untyped-def]
     sess = pyonnx.InferenceSession(_add_model())
