@@ -90,11 +90,11 @@ class OrtEPFail(PyOnnxError):
 # ---------------------------------------------------------------- pyonnx's errors
 
 
-class DecodeError(OrtInvalidProtobuf, OrtInvalidArgument):
+class DecodeError(OrtInvalidProtobuf, OrtInvalidArgument, OrtFail):
     """The bytes or file given are not a readable ONNX model (or external data is unsafe).
 
-    onnxruntime reports unparsable bytes as INVALID_PROTOBUF and a model without a graph as
-    INVALID_ARGUMENT, hence both bases.
+    onnxruntime reports unparsable bytes as INVALID_PROTOBUF, a model without a graph as
+    INVALID_ARGUMENT and unreadable external data as FAIL, hence the three bases.
     """
 
 
