@@ -207,6 +207,25 @@ def test_ortvalue_as_feed_and_output(engine: Engine) -> None:
     assert isinstance(seq, list) and len(seq) == 2
 
 
+def test_optional_outputs(engine: Engine) -> None:
+    """An empty optional is None from run() and an OrtValue without a value otherwise."""
+    ort = engine.ort
+    opt = helper.make_optional_type_proto(helper.make_tensor_type_proto(F, [2]))
+    m = _model([helper.make_node("Optional", [], ["o"], type=helper.make_tensor_type_proto(F, [2])),
+                helper.make_node("Optional", ["x"], ["p"])],
+               [helper.make_tensor_value_info("x", F, [2])],
+               [helper.make_value_info("o", opt), helper.make_value_info("p", opt)])
+    sess = ort.InferenceSession(m, providers=["CPUExecutionProvider"])
+    assert [o.type for o in sess.get_outputs()] == ["optional(tensor(float))"] * 2
+    o, p = sess.run(None, {"x": np.ones(2, np.float32)})
+    assert o is None
+    np.testing.assert_array_equal(p, [1, 1])
+    o, p = sess.run_with_ort_values(None, {"x": ort.OrtValue.ortvalue_from_numpy(
+        np.ones(2, np.float32))})
+    assert not o.has_value() and o.is_tensor()  # onnxruntime calls an empty tensor optional a tensor
+    assert p.has_value() and p.data_type() == "tensor(float)"
+
+
 def test_map_outputs(engine: Engine) -> None:
     """ZipMap's sequence of maps comes back as a list of dicts."""
     m = _model([helper.make_node("ZipMap", ["x"], ["z"], domain="ai.onnx.ml",

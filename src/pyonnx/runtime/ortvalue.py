@@ -460,7 +460,9 @@ class OrtValue:
         return self._value is not None
 
     def is_tensor(self) -> bool:
-        return isinstance(self._value, np.ndarray)
+        """True for a tensor, and (as in onnxruntime) for an empty optional of a tensor type."""
+        return isinstance(self._value, np.ndarray) or (
+            self._value is None and self._type_string.startswith("tensor("))
 
     def is_sparse_tensor(self) -> bool:
         return isinstance(self._value, SparseTensor)

@@ -475,7 +475,7 @@ class InferenceSession:
                 raise InvalidRequest(
                     f"output {name!r} is bound to {target.data_type()} of shape "
                     f"{list(getattr(dest, 'shape', []))}, but the run produced "
-                    f"{describe(r)}; bind a value of that shape and type, or bind to 'cpu'")
+                    f"{_describe(r)}; bind a value of that shape and type, or bind to 'cpu'")
             np.copyto(dest, r)
             values.append(target)
         iobinding._results = values
@@ -494,11 +494,15 @@ class InferenceSession:
         def work() -> None:
             try:
                 results = self._execute(feeds, run_options)
-                outputs = [r.copy() if isinstance(r, np.ndarray) and self._const_output[i]
-                           else results[i] for i, r in ((i, results[i]) for i in out_idx)]
             except Exception as e:  # noqa: BLE001 - reported to the callback, as onnxruntime does
                 callback([], user_data, f"{type(e).__name__}: {e}")
                 return
+            outputs = []
+            for i in out_idx:
+                r = results[i]
+                if isinstance(r, np.ndarray) and (self._const_output[i] or not r.flags.writeable):
+                    r = r.copy()  # never hand out our constants
+                outputs.append(r)
             callback(outputs, user_data, "")
 
         threading.Thread(target=work, name="pyonnx-run-async", daemon=True).start()
@@ -540,8 +544,10 @@ class InferenceSession:
     def _ort_output(self, i: int, r: Any) -> OrtValue:
         if isinstance(r, np.ndarray) and (self._const_output[i] or not r.flags.writeable):
             r = r.copy()
-        return OrtValue(r, type_string=_type_string(self._outputs[i].type)
-                        if self._outputs[i].type is not None else "")
+        t = self._outputs[i].type
+        if isinstance(t, OptionalType):
+            t = t.elem_type  # an OrtValue reports the type it holds (or would hold)
+        return OrtValue(r, type_string=str(t) if t is not None else "")
 
     def _validate_feeds(self, input_feed: dict[str, Any],
                         error: type[InvalidArgument] = InvalidArgument) -> list[Any]:
@@ -727,7 +733,7 @@ def _void_strings(arr: np.ndarray) -> np.ndarray:
                     dtype=object).reshape(arr.shape)
 
 
-def describe(value: Any) -> str:
+def _describe(value: Any) -> str:
     if isinstance(value, np.ndarray):
         return f"{value.dtype} of shape {list(value.shape)}"
     return type(value).__name__
