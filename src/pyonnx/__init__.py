@@ -16,6 +16,16 @@ from pyonnx.errors import (
     ValidationError,
 )
 from pyonnx.checker import check_model
+from pyonnx.defs.custom import (
+    CustomOp,
+    Param,
+    PyCustomOpDef,
+    custom_op_scope,
+    onnx_op,
+    register_custom_op,
+    registered_custom_ops,
+    unregister_custom_op,
+)
 from pyonnx.io import load, save, serialize
 from pyonnx.io.text import parse_model, to_text
 from pyonnx.shape_inference import infer_shapes
@@ -71,6 +81,8 @@ __all__ = [
     "set_default_logger_verbosity", "set_default_logger_callback", "set_seed",
     "enable_telemetry_events", "disable_telemetry_events", "create_and_register_allocator",
     "create_and_register_allocator_v2", "set_global_thread_pool_sizes", "capi",
+    "onnx_op", "PyCustomOpDef", "CustomOp", "Param", "register_custom_op",
+    "unregister_custom_op", "registered_custom_ops", "custom_op_scope",
     "PyOnnxError", "DecodeError", "ValidationError", "ShapeInferenceError",
     "UnsupportedOperatorError", "InvalidArgument", "ResourceLimitExceeded", "ExecutionError",
 ]

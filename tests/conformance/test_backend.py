@@ -10,7 +10,14 @@ import pytest
 
 pytest.importorskip("onnx", reason="the backend suite comes from the onnx package (test extra)")
 
-from tests.conformance.backend import all_cases, load_expected_failures, run_case  # noqa: E402
+from tests.conformance.backend import (  # noqa: E402
+    UNDEFINED_RULES,
+    _only_defined,
+    all_cases,
+    load_expected_failures,
+    load_spec_undefined,
+    run_case,
+)
 
 _XFAIL = load_expected_failures()
 _CASES = all_cases()
@@ -35,3 +42,37 @@ def test_expected_failures_name_real_cases() -> None:
     assert not unknown, f"expected_failures.txt lists unknown cases: {unknown}"
     missing_reason = sorted(n for n, r in _XFAIL.items() if not r)
     assert not missing_reason, f"expected failures without a reason: {missing_reason}"
+
+
+def test_spec_undefined_rules_name_real_cases() -> None:
+    """Every spec_undefined.txt line matches a case, names a known rule and gives a reason; no
+    case it matches is also an expected failure."""
+    import fnmatch
+
+    names = [c.name for c in _CASES]
+    for pattern, rule, reason in load_spec_undefined():
+        matched = [n for n in names if fnmatch.fnmatchcase(n, pattern)]
+        assert matched, f"spec_undefined.txt pattern {pattern!r} matches no case"
+        assert rule in UNDEFINED_RULES, f"unknown rule {rule!r} for {pattern!r}"
+        assert reason, f"no reason for {pattern!r}"
+        assert not set(matched) & set(_XFAIL), f"{pattern!r} also lists expected failures"
+
+
+def test_cast_in_range_compares_every_defined_element() -> None:
+    """The rule leaves out only out-of-range, NaN and infinite inputs: a wrong in-range element
+    is still caught."""
+    import ml_dtypes
+    import numpy as np
+
+    from tests.conformance.backend import assert_similar
+
+    x = np.array([-9.0, -8.0, 7.9, 8.0, np.nan, np.inf, -0.5], np.float32)
+    expected = np.array([0, -8, 7, 0, 0, 0, 0], ml_dtypes.int4)
+    actual = np.array([7, -8, 7, -8, 3, 1, 0], ml_dtypes.int4)  # differs only where undefined
+    e, a = _only_defined("cast_in_range", [x], expected, actual)
+    assert e.size == 3  # -8, 7.9 and -0.5
+    assert_similar(e, a, 1e-3, 1e-7)
+    actual[1] = 0  # an in-range element wrong
+    e, a = _only_defined("cast_in_range", [x], expected, actual)
+    with pytest.raises(AssertionError):
+        assert_similar(e, a, 1e-3, 1e-7)

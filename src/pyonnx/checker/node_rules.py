@@ -11,6 +11,8 @@ How a node is resolved (IR spec, "Operators" and "Functions"):
 * otherwise a model-local function with the node's (domain, op_type, overload) is its signature;
 * a node of a domain that holds model-local functions but naming none of them is an error: the
   model declares what that domain contains;
+* a custom operator declared to pyonnx (:mod:`pyonnx.defs.custom`, process-wide or in the current
+  ``custom_op_scope``) is checked against its declaration like a standard one;
 * any other domain (``com.microsoft``, a custom-op library) has no schema pyonnx knows: the node
   is accepted as written, since only the runtime that provides the domain can judge it.
 """
@@ -22,6 +24,7 @@ from collections.abc import Sequence
 from pyonnx import defs
 from pyonnx.checker._context import CheckContext, GraphEnv
 from pyonnx.defs import OpSchema
+from pyonnx.defs.custom import lookup_custom_schema
 from pyonnx.ir import (
     Attribute,
     AttributeType,
@@ -86,6 +89,11 @@ def check_node(ctx: CheckContext, node: Node, location: str, env: GraphEnv) -> O
     if function is not None:
         _check_function_call(ctx, node, location, function)
         return None
+    schema = lookup_custom_schema(domain, node.op_type, version)
+    if schema is not None:  # a custom operator the user declared: its declaration is the rule
+        _check_attributes(ctx, node, location, schema)
+        _check_arity(ctx, node, location, schema)
+        return schema
     if domain in ctx.function_domains:
         names = sorted({f.name for f in ctx.model.functions if defs.normalize_domain(f.domain)
                         == domain})

@@ -17,6 +17,11 @@ operator, the schema with the largest ``since_version`` that is ``<= N``::
 11, …): it is the version that removed the operator, and the caller decides what to do with a
 node that uses it (the checker rejects it, a runtime may refuse it). It does not check ``opset``
 against :func:`max_opset` either: a model newer than the table is the caller's error to report.
+
+Custom operators declared by users (:mod:`pyonnx.defs.custom`) are part of what :func:`lookup`,
+:func:`versions` and :func:`has_op` answer while their declaration is visible (process-wide, or in
+the current ``custom_op_scope``); they never shadow a built-in operator, which they cannot
+redeclare.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
+from pyonnx.defs import custom as _custom
 from pyonnx.defs.schema import (
     UNBOUNDED,
     AttributeSchema,
@@ -47,7 +53,9 @@ __all__ = [
     "OpSchema",
     "TensorDefault",
     "domains",
+    "has_builtin_op",
     "has_op",
+    "is_standard_domain",
     "lookup",
     "max_opset",
     "normalize_domain",
@@ -113,7 +121,7 @@ def lookup(domain: str, op_type: str, opset: int) -> OpSchema | None:
     """
     entry = _table().index.get((normalize_domain(domain), op_type))
     if entry is None:
-        return None
+        return _custom.lookup_custom_schema(domain, op_type, opset)
     since, schemas = entry
     i = bisect.bisect_right(since, opset)
     return schemas[i - 1] if i else None
@@ -122,11 +130,22 @@ def lookup(domain: str, op_type: str, opset: int) -> OpSchema | None:
 def versions(domain: str, op_type: str) -> tuple[int, ...]:
     """The ``since_version`` of every schema of ``op_type``, ascending; ``()`` if unknown."""
     entry = _table().index.get((normalize_domain(domain), op_type))
-    return entry[0] if entry is not None else ()
+    return entry[0] if entry is not None else _custom.custom_versions(domain, op_type)
 
 
 def has_op(domain: str, op_type: str) -> bool:
-    """Whether ``domain`` defines ``op_type`` in any version (deprecated ones included)."""
+    """Whether ``domain`` defines ``op_type`` in any version (deprecated ones included), a
+    visible custom declaration included."""
+    return has_builtin_op(domain, op_type) or bool(_custom.custom_versions(domain, op_type))
+
+
+def is_standard_domain(domain: str) -> bool:
+    """Whether ``domain`` is one of the ONNX standard's own (where no custom operator goes)."""
+    return domain in _custom.STANDARD_DOMAINS
+
+
+def has_builtin_op(domain: str, op_type: str) -> bool:
+    """Whether pyonnx's own table defines ``op_type`` in ``domain`` (custom ones left out)."""
     return (normalize_domain(domain), op_type) in _table().index
 
 

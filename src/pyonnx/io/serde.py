@@ -622,8 +622,9 @@ def model_from_proto(mp: Any, opts: DecodeOptions | None = None) -> Model:
 class _Encoder:
     """Encodes IR objects; ``external`` (when set) decides which tensors go to a data file."""
 
-    def __init__(self, tensor_encoder: Any = None) -> None:
+    def __init__(self, tensor_encoder: Any = None, ir_version: int = 10) -> None:
         self.tensor = tensor_encoder or tensor_to_proto
+        self.ir_version = ir_version
 
     def attribute(self, a: Attribute) -> Any:
         ap = P.AttributeProto()
@@ -699,6 +700,17 @@ class _Encoder:
             gp.doc_string = g.doc_string
         for v in g.inputs:
             self.value_info(v, gp.input.add())
+        if self.ir_version < 4:
+            # before IR version 4 every initializer must also be a graph input (IR.md); one a
+            # rewrite created (a folded constant) is listed as an input of its own type
+            listed = {v.name for v in g.inputs}
+            for name, v in g.initializers.items():
+                if name not in listed:
+                    t = v.const_value
+                    vi = gp.input.add()
+                    vi.name = name
+                    type_to_proto(TensorType(t.data_type, tuple(int(d) for d in t.dims)),
+                                  vi.type)
         for name, v in g.initializers.items():
             gp.initializer.append(self.tensor(v.const_value, name))
         for name, v in g.sparse_initializers.items():
@@ -739,7 +751,7 @@ class _Encoder:
 
 def model_to_proto(model: Model, tensor_encoder: Any = None) -> Any:
     """Encode a :class:`Model`; ``tensor_encoder(tensor, name)`` may write data externally."""
-    enc = _Encoder(tensor_encoder)
+    enc = _Encoder(tensor_encoder, model.ir_version)
     mp = P.ModelProto()
     mp.ir_version = model.ir_version
     for d, ver in model.opset_imports.items():

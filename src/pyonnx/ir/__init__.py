@@ -2,6 +2,7 @@
 
 from pyonnx.ir.dtypes import DataType
 from pyonnx.ir.graph import Attribute, AttributeType, Function, Graph, Model, Node, Value
+from pyonnx.ir.lint import assert_lint_clean, lint
 from pyonnx.ir.tensor import SparseTensor, Tensor
 from pyonnx.ir.types import (
     Dim,
@@ -17,5 +18,5 @@ from pyonnx.ir.types import (
 __all__ = [
     "DataType", "Attribute", "AttributeType", "Function", "Graph", "Model", "Node", "Value",
     "SparseTensor", "Tensor", "Dim", "MapType", "OptionalType", "SequenceType", "Shape",
-    "SparseTensorType", "TensorType", "Type",
+    "SparseTensorType", "TensorType", "Type", "lint", "assert_lint_clean",
 ]

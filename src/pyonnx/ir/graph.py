@@ -191,6 +191,21 @@ class Graph:
         self.nodes.append(node)
         return node
 
+    def insert_before(self, node: Node, before: Node) -> Node:
+        """Add ``node`` just before ``before`` (a node of this graph): a rewrite that computes a
+        value for ``before`` keeps the topological order this way."""
+        if before.graph is not self:
+            raise ValueError(f"{before.describe()} is not a node of graph {self.name!r}")
+        node.graph = self
+        self.nodes.insert(self.nodes.index(before), node)
+        return node
+
+    def replace_output(self, index: int, value: Value) -> None:
+        """Make ``value`` graph output ``index`` in place of the current one (a rewrite that
+        computes the output another way keeps the output's position and, by naming ``value``
+        after it, its name)."""
+        self.outputs[index] = value
+
     def remove(self, node: Node) -> None:
         """Drop a node and its input uses (its outputs must no longer be used)."""
         node.detach()

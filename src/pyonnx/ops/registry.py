@@ -33,6 +33,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from pyonnx.defs import normalize_domain  # "" and "ai.onnx" are one domain
+from pyonnx.defs.custom import exact_custom_op
 
 __all__ = [
     "Kernel",
@@ -115,9 +116,17 @@ def graph_kernel_ops() -> set[tuple[str, str]]:
 
 
 def get_kernel(domain: str, op_type: str, since_version: int) -> Kernel | None:
-    """The kernel registered for exactly this schema version, or ``None``."""
+    """The kernel registered for exactly this schema version, or ``None``; a visible custom
+    operator's (:mod:`pyonnx.defs.custom`) when no built-in one exists."""
     _ensure_loaded()
-    return _REGISTRY.get((normalize_domain(domain), op_type, int(since_version)))
+    fn = _REGISTRY.get((normalize_domain(domain), op_type, int(since_version)))
+    if fn is None:
+        op = exact_custom_op(domain, op_type, int(since_version))
+        if op is not None:
+            from pyonnx.ops.custom import custom_kernel  # it imports this module
+
+            return custom_kernel(op)
+    return fn
 
 
 def registered_versions(domain: str, op_type: str) -> tuple[int, ...]:

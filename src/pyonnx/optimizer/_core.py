@@ -10,11 +10,13 @@ the Identity exposes a fusion).
 from __future__ import annotations
 
 import dataclasses
+import os
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from pyonnx.ir import Graph, Model
+from pyonnx.ir.lint import assert_lint_clean
 
 __all__ = ["Pass", "PassResult", "PassManager", "GraphPass", "all_graphs"]
 
@@ -114,18 +116,25 @@ class PassManager:
     """Runs ``passes`` in order, round after round, until a round modifies nothing or
     ``max_iterations`` rounds have run.
 
-    ``history`` records, per round, the names of the passes that changed the model.
+    ``history`` records, per round, the names of the passes that changed the model. In debug
+    mode (``debug=True``, or the environment variable ``PYONNX_DEBUG_PASSES=1``) the IR's
+    invariants (:func:`pyonnx.ir.lint.lint`) are checked before the first pass and after each
+    pass that changed the model, and a break raises ValidationError naming that pass.
     """
 
-    def __init__(self, passes: Sequence[Pass], max_iterations: int = 8) -> None:
+    def __init__(self, passes: Sequence[Pass], max_iterations: int = 8, *,
+                 debug: bool | None = None) -> None:
         if max_iterations < 1:
             raise ValueError(f"max_iterations must be >= 1, got {max_iterations}")
         self.passes = list(passes)
         self.max_iterations = max_iterations
+        self.debug = os.environ.get("PYONNX_DEBUG_PASSES") == "1" if debug is None else debug
         self.history: list[list[str]] = []
 
     def __call__(self, model: Model) -> PassResult:
         any_change = False
+        if self.debug:
+            assert_lint_clean(model, "loading (before the first pass)")
         for _ in range(self.max_iterations):
             changed: list[str] = []
             for p in self.passes:
@@ -133,6 +142,8 @@ class PassManager:
                 model = result.model
                 if result.modified:
                     changed.append(p.name or type(p).__name__)
+                    if self.debug:
+                        assert_lint_clean(model, changed[-1])
             self.history.append(changed)
             if not changed:
                 break

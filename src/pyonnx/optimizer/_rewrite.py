@@ -89,8 +89,7 @@ def single_consumer(v: Value, keep: set[int]) -> Node | None:
 
 def insert_node(graph: Graph, node: Node, before: Node) -> None:
     """Put ``node`` into ``graph`` just before ``before`` (keeping the topological order)."""
-    node.graph = graph
-    graph.nodes.insert(graph.nodes.index(before), node)
+    graph.insert_before(node, before)
 
 
 def new_initializer(graph: Graph, name: str, array: np.ndarray) -> Value:

@@ -151,7 +151,7 @@ class SessionOptions:
         "max_tensor_bytes", "max_run_bytes", "max_nesting_depth", "max_loop_iterations", "run_timeout_s",
         "allow_external_data_hardlinks", "strict_providers",
         "_config", "_free_dims", "_free_dim_denotations", "_initializers",
-        "_external_initializers", "_external_files",
+        "_external_initializers", "_external_files", "_custom_ops",
     )
 
     def __init__(self) -> None:
@@ -184,6 +184,7 @@ class SessionOptions:
         self._initializers: dict[str, Any] = {}
         self._external_initializers: dict[str, Any] = {}
         self._external_files: dict[str, bytes] = {}
+        self._custom_ops: list[Any] = []  # CustomOps of sessions made with these options
 
     def __setattr__(self, name: str, value: Any) -> None:
         check = _VALIDATORS.get(name)
@@ -194,7 +195,8 @@ class SessionOptions:
         new = SessionOptions()
         for name in self.__slots__:
             value = getattr(self, name)
-            object.__setattr__(new, name, dict(value) if isinstance(value, dict) else value)
+            object.__setattr__(new, name, dict(value) if isinstance(value, dict) else
+                               list(value) if isinstance(value, list) else value)
         return new
 
     def add_session_config_entry(self, key: str, value: str) -> None:
@@ -268,16 +270,28 @@ class SessionOptions:
     def register_custom_ops_library(self, library_path: str) -> None:
         """onnxruntime loads C++ custom operators from a shared library here. pyonnx runs no
         C++ code, so this always raises NotSupported (a Fail and a RuntimeError to
-        onnxruntime-style except clauses): declare the operators in Python instead."""
+        onnxruntime-style except clauses): declare the operators in Python instead
+        (``@pyonnx.onnx_op``, :meth:`register_custom_op`)."""
         from pyonnx.errors import NotSupported
 
         raise NotSupported(
             f"register_custom_ops_library({os.fspath(library_path)!r}): pyonnx cannot load C++ "
-            f"custom-operator libraries (it runs no native code); declare the custom operators "
-            f"with pyonnx's Python custom-operator API instead")
+            f"custom-operator libraries (it runs no native code); declare the operators in "
+            f"Python instead (@pyonnx.onnx_op, SessionOptions.register_custom_op)")
 
     def set_load_cancellation_flag(self, value: bool) -> None:
         """Accepted: pyonnx loads synchronously in the caller's thread."""
+
+    def register_custom_op(self, op: object) -> None:
+        """Declare a custom operator (a :class:`pyonnx.CustomOp`, or what
+        ``@pyonnx.onnx_op(..., register=False)`` returns) for sessions created with these options
+        only; process-wide declarations (:func:`pyonnx.register_custom_op`) stay visible too, and
+        this one wins over a process-wide one of the same operator. A second declaration of one
+        (domain, op_type, since_version) raises InvalidArgument."""
+        from pyonnx.defs.custom import scope_table
+
+        scope_table([*self._custom_ops, op], "SessionOptions.register_custom_op")  # validates
+        self._custom_ops.append(op)
 
 
 class RunOptions:

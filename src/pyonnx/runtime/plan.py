@@ -314,9 +314,16 @@ class Plan:
             raise UnsupportedOperatorError(
                 f"{node.describe()}: operator {node.op_type} does not exist at opset {opset} of "
                 f"{domain or 'ai.onnx'} (it exists from version {known[0]})")
+        hint = ""
+        if not defs.is_standard_domain(domain):
+            hint = (f". If it is a custom operator, declare it with its kernel: "
+                    f"@pyonnx.onnx_op(op_type={node.op_type!r}, domain={domain!r}, inputs=..., "
+                    f"outputs=...) or pyonnx.register_custom_op(pyonnx.CustomOp(...)) for every "
+                    f"session, SessionOptions.register_custom_op(...) for one")
         raise UnsupportedOperatorError(
             f"{node.describe()}: unknown operator {node.op_type!r} in domain "
-            f"{domain or 'ai.onnx'!r} (opset {opset}); pyonnx has no schema or kernel for it")
+            f"{domain or 'ai.onnx'!r} (opset {opset}); pyonnx has no schema or kernel for it"
+            f"{hint}")
 
     def _compile_function(self, node: Node, fn: Function) -> "Plan":
         env: dict[str, Attribute] = dict(fn.attribute_defaults)

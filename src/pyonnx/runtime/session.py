@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from pyonnx.defs.custom import custom_op_scope
 from pyonnx.errors import (
     InvalidArgument,
     InvalidArgumentType,
@@ -214,6 +215,16 @@ class InferenceSession:
         if sess_options is not None and not isinstance(sess_options, SessionOptions):
             raise InvalidArgumentType(f"sess_options must be a SessionOptions, got "
                                       f"{type(sess_options).__name__}")
+        # the options' custom operators are visible to everything creation does (optimizer,
+        # plan), and to nothing else: the plan binds their kernels, so runs need no scope
+        custom = getattr(sess_options, "_custom_ops", ())
+        with custom_op_scope(custom):
+            self._create(path_or_bytes, sess_options, providers, provider_options)
+
+    def _create(self, path_or_bytes: str | os.PathLike | bytes | Model,
+                sess_options: SessionOptions | None,
+                providers: Sequence[str | tuple[str, dict[str, Any]]] | None,
+                provider_options: Sequence[dict[str, Any]] | None) -> None:
         self._options = sess_options if sess_options is not None else SessionOptions()
         self._providers, self._provider_options = self._choose_providers(providers,
                                                                         provider_options)

@@ -18,6 +18,8 @@ from typing import Any
 
 from pyonnx import defs
 from pyonnx.defs import normalize_domain
+from pyonnx.defs.custom import exact_custom_op
+from pyonnx.shape_inference.custom import custom_rule
 
 __all__ = ["Rule", "shape_rule", "get_rule", "registered_rules", "all_versions"]
 
@@ -59,9 +61,15 @@ def shape_rule(op_type: str | Sequence[str], versions: Sequence[int] | None = No
 
 
 def get_rule(domain: str, op_type: str, since_version: int) -> Rule | None:
-    """The rule registered for exactly this schema version, or ``None``."""
+    """The rule registered for exactly this schema version, or ``None``; a visible custom
+    operator's (:mod:`pyonnx.defs.custom`) when no built-in one exists."""
     _ensure_loaded()
-    return _RULES.get((normalize_domain(domain), op_type, int(since_version)))
+    rule = _RULES.get((normalize_domain(domain), op_type, int(since_version)))
+    if rule is None:
+        op = exact_custom_op(domain, op_type, int(since_version))
+        if op is not None:
+            return custom_rule(op)
+    return rule
 
 
 def rule_versions(domain: str, op_type: str) -> tuple[int, ...]:

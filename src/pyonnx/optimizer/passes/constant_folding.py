@@ -168,7 +168,7 @@ def _replace_in_outputs(model: Model, old: Any, new: Any) -> None:
     for g in all_graphs(model.graph):
         for i, v in enumerate(g.outputs):
             if v is old:
-                g.outputs[i] = new
+                g.replace_output(i, new)
 
 
 def _representable(arr: np.ndarray) -> bool:
