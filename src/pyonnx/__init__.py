@@ -30,11 +30,13 @@ from pyonnx.io import load, save, serialize
 from pyonnx.io.text import parse_model, to_text
 from pyonnx.shape_inference import infer_shapes
 from pyonnx.runtime import (
+    AdapterFormat,
     ExecutionMode,
     ExecutionOrder,
     GraphOptimizationLevel,
     InferenceSession,
     IOBinding,
+    LoraAdapter,
     ModelMetadata,
     NodeArg,
     OrtAllocatorType,
@@ -81,6 +83,7 @@ __all__ = [
     "set_default_logger_verbosity", "set_default_logger_callback", "set_seed",
     "enable_telemetry_events", "disable_telemetry_events", "create_and_register_allocator",
     "create_and_register_allocator_v2", "set_global_thread_pool_sizes", "capi",
+    "AdapterFormat", "LoraAdapter",
     "onnx_op", "PyCustomOpDef", "CustomOp", "Param", "register_custom_op",
     "unregister_custom_op", "registered_custom_ops", "custom_op_scope",
     "PyOnnxError", "DecodeError", "ValidationError", "ShapeInferenceError",

@@ -18,6 +18,7 @@ __all__ = [
     "PyOnnxError",
     "DecodeError",
     "ModelFileNotFound",
+    "AdapterFileError",
     "ValidationError",
     "ShapeInferenceError",
     "UnsupportedOperatorError",
@@ -100,6 +101,11 @@ class DecodeError(OrtInvalidProtobuf, OrtInvalidArgument, OrtFail):
 
 class ModelFileNotFound(DecodeError, OrtNoSuchFile, FileNotFoundError):
     """The model file named by a path does not exist (onnxruntime: NO_SUCHFILE)."""
+
+
+class AdapterFileError(DecodeError, RuntimeError):
+    """A LoRA adapter file is missing or not in onnxruntime's adapter format (onnxruntime:
+    RuntimeError)."""
 
 
 class ValidationError(OrtInvalidGraph, OrtFail, OrtInvalidArgument):

@@ -41,9 +41,8 @@ class Engine:
         return self.ort.capi.onnxruntime_pybind11_state
 
 
-@pytest.fixture(params=["onnxruntime", "pyonnx"])
-def engine(request: pytest.FixtureRequest) -> Engine:
-    if request.param == "onnxruntime":
+def _engine(name: str) -> Engine:
+    if name == "onnxruntime":
         ort = pytest.importorskip("onnxruntime", reason="onnxruntime (the oracle) is not "
                                                         "installed")
         import onnxruntime.capi.onnxruntime_pybind11_state  # noqa: F401
@@ -51,6 +50,11 @@ def engine(request: pytest.FixtureRequest) -> Engine:
     import pyonnx.compat.onnxruntime as shim
 
     return Engine("pyonnx", shim)
+
+
+@pytest.fixture(params=["onnxruntime", "pyonnx"])
+def engine(request: pytest.FixtureRequest) -> Engine:
+    return _engine(request.param)
 
 
 # ---------------------------------------------------------------------------- models
@@ -481,6 +485,68 @@ def test_unhonourable_config_raises() -> None:
     pyonnx.InferenceSession(add_model(), so)
 
 
+# ---------------------------------------------------------------------------- LoRA adapters
+
+ADAPTER_PARAMS = {"a": np.arange(10, dtype=np.float32).reshape(5, 2),
+                  "b": np.arange(10, dtype=np.int64).reshape(2, 5),
+                  "h": np.ones(3, np.float16), "empty": np.zeros((0, 4), np.float32)}
+
+
+@pytest.mark.parametrize("writer, reader", [("onnxruntime", "pyonnx"),
+                                            ("pyonnx", "onnxruntime"), ("pyonnx", "pyonnx")])
+def test_adapter_files_go_both_ways(writer: str, reader: str, tmp_path: Any) -> None:
+    w, r = _engine(writer).ort, _engine(reader).ort
+    values = {k: w.OrtValue.ortvalue_from_numpy(v) for k, v in ADAPTER_PARAMS.items()}
+    fmt = w.AdapterFormat()
+    fmt.set_adapter_version(3)
+    fmt.set_model_version(4)
+    fmt.set_parameters(values)
+    path = str(tmp_path / "x.onnx_adapter")
+    fmt.export_adapter(path)
+    back = r.AdapterFormat.read_adapter(path)
+    assert (back.get_adapter_version(), back.get_model_version()) == (3, 4)
+    got = back.get_parameters()
+    assert set(got) == set(ADAPTER_PARAMS)
+    for k, v in ADAPTER_PARAMS.items():
+        assert got[k].shape() == list(v.shape) and got[k].numpy().dtype == v.dtype
+        np.testing.assert_array_equal(got[k].numpy(), v)
+
+
+def test_run_with_an_active_adapter(engine: Engine, tmp_path: Any) -> None:
+    """The adapter's parameters replace the initializers of their names for that run."""
+    ort = engine.ort
+    base = np.arange(1, 17, dtype=np.float32).reshape(4, 4)
+    g = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "base"], ["m"]),
+         helper.make_node("MatMul", ["x", "lora_a"], ["t"]),
+         helper.make_node("MatMul", ["t", "lora_b"], ["u"]),
+         helper.make_node("Add", ["m", "u"], ["y"])], "lora",
+        [helper.make_tensor_value_info("x", F, [4, 4]),
+         helper.make_tensor_value_info("lora_a", F, [4, "r"]),
+         helper.make_tensor_value_info("lora_b", F, ["r", 4])],
+        [helper.make_tensor_value_info("y", F, [4, 4])],
+        initializer=[numpy_helper.from_array(base, "base"),
+                     numpy_helper.from_array(np.zeros((4, 0), np.float32), "lora_a"),
+                     numpy_helper.from_array(np.zeros((0, 4), np.float32), "lora_b")])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 18)], ir_version=9)
+    a = np.array([[3], [4], [5], [6]], np.float32)
+    b = np.array([[7, 8, 9, 10]], np.float32)
+    values = {"lora_a": ort.OrtValue.ortvalue_from_numpy(a),
+              "lora_b": ort.OrtValue.ortvalue_from_numpy(b)}
+    fmt = ort.AdapterFormat()
+    fmt.set_parameters(values)
+    path = str(tmp_path / "lora.onnx_adapter")
+    fmt.export_adapter(path)
+    adapter = ort.LoraAdapter()
+    adapter.Load(path)
+    ro = ort.RunOptions()
+    ro.add_active_adapter(adapter)
+    sess = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
+    x = np.ones((4, 4), np.float32)
+    np.testing.assert_allclose(sess.run(None, {"x": x}, ro)[0], x @ base + x @ a @ b)
+    np.testing.assert_allclose(sess.run(None, {"x": x})[0], x @ base)  # no adapter: the base
+
+
 # ---------------------------------------------------------------------------- bad calls
 
 
@@ -606,6 +672,12 @@ BAD_CALLS: list[tuple[str, Callable[[Engine, Any], Any], Callable[[Engine], type
     ("sparse tensor to CUDA", lambda e, t: e.ort.SparseTensor.sparse_coo_from_numpy(
         [4], np.ones(1, np.float32), np.array([1], np.int64),
         e.ort.OrtDevice.make("cpu", 0)).to_cuda(e.ort.OrtDevice.make("cuda", 0)),
+     _builtin(RuntimeError)),
+    ("adapter file that is not one",
+     lambda e, t: (open(os.path.join(t, "bad.onnx_adapter"), "wb").write(b"not an adapter file"),
+                   e.ort.AdapterFormat.read_adapter(os.path.join(t, "bad.onnx_adapter"))),
+     _builtin(RuntimeError)),
+    ("missing adapter file", lambda e, t: e.ort.LoraAdapter().Load(os.path.join(t, "none")),
      _builtin(RuntimeError)),
     ("iobinding: unknown input", lambda e, t: _sess(e).io_binding().bind_cpu_input("q", X),
      _builtin(RuntimeError)),

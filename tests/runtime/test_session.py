@@ -451,3 +451,40 @@ def test_error_classes_are_onnxruntime_status_classes() -> None:
                  "RuntimeException", "InvalidProtobuf", "ModelLoaded", "NotImplemented",
                  "InvalidGraph", "EPFail"):
         assert issubclass(getattr(C, name), pyonnx.PyOnnxError)
+
+
+def test_adapter_files_are_checked(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from pyonnx.runtime.adapters import read_adapter_file, write_adapter_file
+
+    path = tmp_path / "a.onnx_adapter"
+    write_adapter_file(path, 1, 2, {"w": np.arange(6, dtype=np.float32).reshape(2, 3)})
+    fmt, adapter_version, model_version, params = read_adapter_file(path)
+    assert (fmt, adapter_version, model_version) == (1, 1, 2)
+    np.testing.assert_array_equal(params["w"], np.arange(6).reshape(2, 3))
+    data = path.read_bytes()
+    path.write_bytes(data[:-8])  # the raw data cut short
+    with pytest.raises(pyonnx.errors.AdapterFileError, match="a.onnx_adapter"):
+        read_adapter_file(path)
+    path.write_bytes(b"\0" * 4 + b"XXXX" + data[8:])
+    with pytest.raises(pyonnx.errors.AdapterFileError, match="TORT"):
+        read_adapter_file(path)
+    with pytest.raises(InvalidArgument, match="scalar"):
+        write_adapter_file(path, 1, 1, {"s": np.float32(1.0) * np.ones(())})
+    with pytest.raises(InvalidArgument, match="string"):
+        write_adapter_file(path, 1, 1, {"s": np.array(["a"], dtype=object)})
+
+
+def test_adapter_parameter_the_model_lacks() -> None:
+    import tempfile
+
+    from pyonnx.runtime.adapters import LoraAdapter, write_adapter_file
+
+    with tempfile.TemporaryDirectory() as d:
+        path = d + "/a.onnx_adapter"
+        write_adapter_file(path, 1, 1, {"nope": np.ones(3, np.float32)})
+        adapter = LoraAdapter()
+        adapter.Load(path)
+    ro = pyonnx.RunOptions()
+    ro.add_active_adapter(adapter)
+    with pytest.raises(InvalidArgument, match="'nope'"):
+        pyonnx.InferenceSession(_mul_model()).run(None, {"x": np.ones(3, np.float32)}, ro)

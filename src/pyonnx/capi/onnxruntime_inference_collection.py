@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from pyonnx.errors import InvalidArgument
+from pyonnx.runtime.adapters import AdapterFormat  # noqa: F401
 from pyonnx.runtime.iobinding import IOBinding  # noqa: F401
 from pyonnx.runtime.ortvalue import (  # noqa: F401
     OrtDevice,

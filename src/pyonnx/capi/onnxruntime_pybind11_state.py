@@ -36,6 +36,7 @@ from pyonnx.runtime.environment import (  # noqa: F401
     set_global_thread_pool_sizes,
     set_seed,
 )
+from pyonnx.runtime.adapters import LoraAdapter  # noqa: F401
 from pyonnx.runtime.iobinding import SessionIOBinding  # noqa: F401
 from pyonnx.runtime.options import (  # noqa: F401
     ExecutionMode,

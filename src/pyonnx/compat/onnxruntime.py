@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from pyonnx import capi  # noqa: F401 - onnxruntime.capi
 from pyonnx.capi.onnxruntime_inference_collection import (  # noqa: F401
+    AdapterFormat,
     IOBinding,
     OrtDevice,
     OrtDeviceVendorId,
@@ -23,6 +24,7 @@ from pyonnx.capi.onnxruntime_pybind11_state import (  # noqa: F401
     ExecutionOrder,
     GraphOptimizationLevel,
     InferenceSession,
+    LoraAdapter,
     ModelMetadata,
     NodeArg,
     OrtAllocatorType,

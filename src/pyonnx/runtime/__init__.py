@@ -1,6 +1,7 @@
 """The runtime: InferenceSession (onnxruntime's API), options, values, bindings, and compiled
 plans."""
 
+from pyonnx.runtime.adapters import AdapterFormat, LoraAdapter
 from pyonnx.runtime.environment import (
     create_and_register_allocator,
     create_and_register_allocator_v2,
@@ -42,7 +43,7 @@ from pyonnx.runtime.session import InferenceSession, ModelMetadata, NodeArg
 
 __all__ = [
     "ExecutionMode", "ExecutionOrder", "GraphOptimizationLevel", "RunOptions", "SessionOptions",
-    "InferenceSession", "ModelMetadata", "NodeArg", "IOBinding",
+    "InferenceSession", "ModelMetadata", "NodeArg", "IOBinding", "AdapterFormat", "LoraAdapter",
     "OrtValue", "SparseTensor", "OrtDevice", "OrtDeviceVendorId", "OrtMemoryInfo",
     "OrtArenaCfg", "OrtAllocatorType", "OrtMemType", "OrtDeviceMemoryType",
     "OrtMemoryInfoDeviceType", "OrtSparseFormat",

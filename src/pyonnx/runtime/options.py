@@ -299,7 +299,7 @@ class RunOptions:
     between two nodes."""
 
     __slots__ = ("terminate", "log_severity_level", "log_verbosity_level", "logid", "run_tag",
-                 "only_execute_path_to_fetches", "_config")
+                 "only_execute_path_to_fetches", "_config", "_adapters")
 
     def __init__(self) -> None:
         self.terminate = False
@@ -309,6 +309,17 @@ class RunOptions:
         self.run_tag = ""
         self.only_execute_path_to_fetches = False
         self._config: dict[str, str] = {}
+        self._adapters: list[Any] = []
+
+    def add_active_adapter(self, adapter: Any) -> None:
+        """Feed a :class:`pyonnx.runtime.adapters.LoraAdapter`'s parameters to runs with these
+        options (each parameter by name, overriding the model's value of that name)."""
+        from pyonnx.runtime.adapters import LoraAdapter
+
+        if not isinstance(adapter, LoraAdapter):
+            raise InvalidArgumentType(f"add_active_adapter needs a LoraAdapter, got "
+                                      f"{type(adapter).__name__}")
+        self._adapters.append(adapter)
 
     def add_run_config_entry(self, key: str, value: str) -> None:
         """Store a free-form run configuration entry (e.g. memory.enable_memory_arena_shrinkage:

@@ -539,6 +539,8 @@ class InferenceSession:
         if run_options is not None and not isinstance(run_options, RunOptions):
             raise InvalidArgumentType(f"run_options must be a RunOptions, got "
                                       f"{type(run_options).__name__}")
+        if run_options is not None and run_options._adapters:
+            feeds = self._adapter_feeds(feeds, run_options)
         deadline = (time.monotonic() + self._options.run_timeout_s
                     if self._options.run_timeout_s else 0.0)
         profile = [] if self._profile_events is not None else None
@@ -551,6 +553,22 @@ class InferenceSession:
         if profile is not None:
             self._profile_events.extend(profile)  # type: ignore[union-attr]
         return results
+
+    def _adapter_feeds(self, feeds: list[Any], run_options: RunOptions) -> list[Any]:
+        """``feeds`` with the active adapters' parameters in place of the inputs (or
+        overridable initializers) they name; a name the model lacks is an error."""
+        feeds = list(feeds)
+        graph_inputs = self._model.graph.inputs
+        for adapter in run_options._adapters:
+            for name, value in adapter._parameters.items():
+                i = self._input_index.get(name)
+                if i is None:
+                    raise InvalidArgument(
+                        f"adapter parameter {name!r} is not an input or overridable "
+                        f"initializer of the model (inputs: "
+                        f"{', '.join(v.name for v in graph_inputs)})")
+                feeds[i] = self._check_value(graph_inputs[i], value)
+        return feeds
 
     def _ort_output(self, i: int, r: Any) -> OrtValue:
         if isinstance(r, np.ndarray) and (self._const_output[i] or not r.flags.writeable):
