@@ -205,6 +205,12 @@ class InferenceSession:
     ``path_or_bytes`` is a path, bytes, or a :class:`pyonnx.ir.Model`. ``providers`` lists
     execution providers by preference; one pyonnx lacks is skipped with a warning (an error when
     ``sess_options.strict_providers`` is set), as onnxruntime falls back.
+
+    Besides ``run``, onnxruntime's other ways to run are here with its semantics:
+    ``run_with_ort_values`` (OrtValues in and out), ``run_with_iobinding`` (with
+    ``io_binding()``), and ``run_async`` (a callback on a worker thread). ``_sess`` is the
+    stand-in for onnxruntime's C-level session that some onnxruntime code reaches for.
+    Every run is independent: a session may run from several threads at once.
     """
 
     def __init__(self, path_or_bytes: str | os.PathLike | bytes | Model,
