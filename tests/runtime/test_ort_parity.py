@@ -150,6 +150,21 @@ def test_module_functions(engine: Engine) -> None:
         assert issubclass(getattr(engine.capi, name), Exception)
 
 
+def test_logger_callback(engine: Engine) -> None:
+    ort = engine.ort
+    records: list[tuple[Any, ...]] = []
+    ort.set_default_logger_callback(lambda *r: records.append(r), severity=0)
+    try:
+        ort.InferenceSession(add_model(), providers=["CPUExecutionProvider"])
+    finally:
+        ort.set_default_logger_callback(None)
+        ort.set_default_logger_severity(2)
+    assert records
+    severity, category, logid, location, message = records[0]
+    assert isinstance(severity, int) and isinstance(message, str)
+    assert all(isinstance(x, str) for x in (category, logid, location))
+
+
 def test_shim_reports_the_api_version() -> None:
     import pyonnx.compat.onnxruntime as shim
 
@@ -324,6 +339,9 @@ def test_iobinding_to_cpu(engine: Engine) -> None:
     b.bind_output("y")
     sess.run_with_iobinding(b)
     assert len(b.copy_outputs_to_cpu()) == 1
+    b.clear_binding_inputs()
+    with pytest.raises(RuntimeError):  # x is no longer bound
+        sess.run_with_iobinding(b)
 
 
 def test_iobinding_to_ortvalues_and_buffers(engine: Engine) -> None:
