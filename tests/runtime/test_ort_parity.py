@@ -466,6 +466,7 @@ def test_free_dimension_overrides(engine: Engine) -> None:
     so.add_free_dimension_override_by_denotation("DATA_CHANNEL", 4)
     sess = ort.InferenceSession(denotation_model(), so, providers=["CPUExecutionProvider"])
     assert sess.get_inputs()[0].shape == [2, 4, 5]
+    assert sess.get_outputs()[0].shape == [2, 4, 5]  # the same symbols on the output
     sess.run(None, {"x": np.ones((2, 4, 5), np.float32)})
     with pytest.raises(engine.capi.InvalidArgument):
         sess.run(None, {"x": np.ones((3, 4, 5), np.float32)})

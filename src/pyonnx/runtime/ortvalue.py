@@ -583,7 +583,12 @@ def _strings(arr: np.ndarray) -> np.ndarray:
     """A str/bytes array as pyonnx's string tensors: an object array of str (bytes decoded as
     UTF-8, as onnxruntime returns strings)."""
     if arr.dtype.kind == "S":
-        return np.array([b.decode("utf-8") for b in arr.ravel()], dtype=object).reshape(arr.shape)
+        try:
+            text = [b.decode("utf-8") for b in arr.ravel()]
+        except UnicodeDecodeError as e:
+            raise InvalidRequest(f"a bytes string is not UTF-8 ({e}); ONNX strings are "
+                                 f"UTF-8") from None
+        return np.array(text, dtype=object).reshape(arr.shape)
     return arr.astype(object)
 
 

@@ -151,6 +151,27 @@ def _overridden_shape(t: Type | None, options: SessionOptions) -> list[int | str
     return out
 
 
+def _fixed_symbols(inputs: Sequence[Value], options: SessionOptions) -> dict[str, int]:
+    """Symbolic dim name -> value for every symbol the free-dimension overrides fix: those named
+    directly, and those on an input dim whose denotation is overridden."""
+    fixed = dict(options._free_dims)
+    if options._free_dim_denotations:
+        for v in inputs:
+            t = v.type
+            if not isinstance(t, TensorType) or t.shape is None or not t.denotations:
+                continue
+            for d, den in zip(t.shape, t.denotations):
+                if isinstance(d, str) and den in options._free_dim_denotations:
+                    fixed.setdefault(d, options._free_dim_denotations[den])
+    return fixed
+
+
+def _with_symbols(t: Type | None, fixed: dict[str, int]) -> list[int | str | None] | None:
+    if not isinstance(t, TensorType) or t.shape is None:
+        return None
+    return [fixed.get(d, d) if isinstance(d, str) else d for d in t.shape]
+
+
 class OrtEpAssignedNode:
     """A node as ``get_provider_graph_assignment_info`` describes it."""
 
@@ -282,6 +303,9 @@ class InferenceSession:
         self._output_index = {v.name: i for i, v in enumerate(g.outputs)}
         # dims a feed must have: the declared ones with free-dimension overrides applied
         self._input_shapes = {v.name: _overridden_shape(v.type, opts) for v in g.inputs}
+        # a symbol fixed on an input is fixed wherever it appears, outputs included
+        symbols = _fixed_symbols(g.inputs, opts)
+        self._output_shapes = {v.name: _with_symbols(v.type, symbols) for v in g.outputs}
         self._defaults = [self._plan.constants.get(s) for s in self._plan.input_slots]
         self._const_output = [s in self._plan.constants or s in self._plan.input_slots
                               for s in self._plan.output_slots]
@@ -349,8 +373,9 @@ class InferenceSession:
         return [_node_arg(v, self._input_shapes.get(v.name)) for v in self._inputs]
 
     def get_outputs(self) -> list[NodeArg]:
-        """The graph outputs."""
-        return [_node_arg(v) for v in self._outputs]
+        """The graph outputs; symbolic dims fixed by free-dimension overrides show their value,
+        as in onnxruntime."""
+        return [_node_arg(v, self._output_shapes.get(v.name)) for v in self._outputs]
 
     def get_overridable_initializers(self) -> list[NodeArg]:
         """Graph inputs that have an initializer: feeding them overrides the stored value."""
@@ -764,8 +789,12 @@ def _from_list(name: str, t: TensorType, value: Any) -> np.ndarray:
 
 def _void_strings(arr: np.ndarray) -> np.ndarray:
     """A NumPy void array (raw bytes per element) as UTF-8 strings, as onnxruntime reads it."""
-    return np.array([bytes(x).decode("utf-8") for x in arr.ravel()],
-                    dtype=object).reshape(arr.shape)
+    try:
+        text = [bytes(x).decode("utf-8") for x in arr.ravel()]
+    except UnicodeDecodeError as e:
+        raise InvalidRequest(f"a void (bytes) element is not UTF-8 ({e}); ONNX strings are "
+                             f"UTF-8") from None
+    return np.array(text, dtype=object).reshape(arr.shape)
 
 
 def _describe(value: Any) -> str:
