@@ -488,3 +488,15 @@ def test_adapter_parameter_the_model_lacks() -> None:
     ro.add_active_adapter(adapter)
     with pytest.raises(InvalidArgument, match="'nope'"):
         pyonnx.InferenceSession(_mul_model()).run(None, {"x": np.ones(3, np.float32)}, ro)
+
+
+def test_copy_tensors() -> None:
+    """onnxruntime 1.32 has no CPU-to-CPU data transfer for copy_tensors; pyonnx copies."""
+    src = pyonnx.OrtValue.ortvalue_from_numpy(np.arange(6, dtype=np.float32))
+    dst = pyonnx.OrtValue.ortvalue_from_shape_and_type([6], np.float32)
+    from pyonnx.runtime.ortvalue import copy_tensors
+
+    copy_tensors([src], [dst])
+    np.testing.assert_array_equal(dst.numpy(), np.arange(6))
+    with pytest.raises(RuntimeError):
+        copy_tensors([src], [])

@@ -16,6 +16,7 @@ from pyonnx.runtime.ortvalue import (  # noqa: F401
     OrtDeviceVendorId,
     OrtValue,
     SparseTensor,
+    copy_tensors,
 )
 from pyonnx.runtime.session import InferenceSession  # noqa: F401
 

@@ -18,6 +18,7 @@ from pyonnx.capi.onnxruntime_inference_collection import (  # noqa: F401
     OrtDeviceVendorId,
     OrtValue,
     SparseTensor,
+    copy_tensors,
 )
 from pyonnx.capi.onnxruntime_pybind11_state import (  # noqa: F401
     ExecutionMode,

@@ -27,7 +27,7 @@ __all__ = [
     "OrtDeviceVendorId", "OrtAllocatorType", "OrtMemType", "OrtDeviceMemoryType",
     "OrtMemoryInfoDeviceType", "OrtSparseFormat", "OrtDevice", "OrtMemoryInfo", "OrtArenaCfg",
     "OrtValue", "OrtValueVector", "SparseTensor", "is_dlpack_uint8_tensor",
-    "value_type_string", "to_python_value",
+    "value_type_string", "to_python_value", "copy_tensors",
 ]
 
 
@@ -518,6 +518,17 @@ class OrtValue:
 
     def __repr__(self) -> str:
         return f"<pyonnx OrtValue {self.data_type() or 'empty optional'} on cpu>"
+
+
+def copy_tensors(src: Sequence[OrtValue], dst: Sequence[OrtValue], stream: Any = None) -> None:
+    """Copy each source tensor's data into the destination tensor at the same position (same
+    element type and element count); ``stream`` is accepted for onnxruntime's signature."""
+    if len(src) != len(dst):
+        raise InvalidRequest(f"copy_tensors got {len(src)} sources and {len(dst)} destinations")
+    for i, (s, d) in enumerate(zip(src, dst)):
+        if not isinstance(s, OrtValue) or not isinstance(d, OrtValue):
+            raise InvalidArgumentType(f"copy_tensors: item {i} is not a pair of OrtValues")
+        d.update_inplace(s)
 
 
 class OrtValueVector(list):
