@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from pyonnx.errors import InvalidRequest
-from pyonnx.runtime.ortvalue import OrtValue, OrtValueVector, _data_type, cpu_device
+from pyonnx.runtime.ortvalue import OrtValue, OrtValueVector, onnx_data_type, cpu_device
 
 if TYPE_CHECKING:
     from pyonnx.runtime.session import InferenceSession
@@ -26,7 +26,7 @@ __all__ = ["IOBinding", "SessionIOBinding"]
 def _element_dtype(element_type: Any) -> np.dtype:
     """A NumPy dtype from a NumPy type or an ONNX element type number."""
     if isinstance(element_type, (int, np.integer)) and not isinstance(element_type, bool):
-        return np.dtype(_data_type(int(element_type)).numpy)
+        return np.dtype(onnx_data_type(int(element_type)).numpy)
     try:
         return np.dtype(element_type)
     except TypeError:

@@ -27,7 +27,8 @@ __all__ = [
     "OrtDeviceVendorId", "OrtAllocatorType", "OrtMemType", "OrtDeviceMemoryType",
     "OrtMemoryInfoDeviceType", "OrtSparseFormat", "OrtDevice", "OrtMemoryInfo", "OrtArenaCfg",
     "OrtValue", "OrtValueVector", "SparseTensor", "is_dlpack_uint8_tensor",
-    "value_type_string", "to_python_value", "copy_tensors",
+    "value_type_string", "copy_tensors", "cpu_device", "onnx_data_type",
+    "string_array",
 ]
 
 
@@ -290,13 +291,6 @@ def value_type_string(value: Any) -> str:
     return ""
 
 
-def to_python_value(value: Any) -> Any:
-    """The value as ``run`` returns it: OrtValues unwrapped, arrays as they are."""
-    if isinstance(value, OrtValue):
-        return value._value
-    return value
-
-
 # ---------------------------------------------------------------------------- OrtValue
 
 
@@ -338,7 +332,7 @@ class OrtValue:
                 f"{type(numpy_obj).__name__} (convert it with numpy.asarray first)")
         arr = numpy_obj
         if arr.dtype.kind in ("U", "S"):
-            arr = _strings(arr)
+            arr = string_array(arr)
         _elem_type(arr)  # an unsupported dtype fails here, not in a later run
         arr = np.ascontiguousarray(arr)
         return cls(arr, numpy_obj=numpy_obj)
@@ -348,7 +342,7 @@ class OrtValue:
                                            onnx_element_type: int) -> "OrtValue":
         """An OrtValue viewing ``data``'s bytes as ONNX element type ``onnx_element_type`` (for
         types NumPy lacks, e.g. bfloat16 stored as uint16); item sizes must agree."""
-        dt = _data_type(onnx_element_type)
+        dt = onnx_data_type(onnx_element_type)
         target = np.dtype(dt.numpy)
         arr = np.ascontiguousarray(data)
         if arr.dtype.itemsize != target.itemsize or dt == DataType.STRING:
@@ -372,7 +366,7 @@ class OrtValue:
         if any(d < 0 for d in dims):
             raise InvalidRequest(f"shape {dims} has a negative dimension")
         if isinstance(element_type, (int, np.integer)) and not isinstance(element_type, bool):
-            dtype = np.dtype(_data_type(int(element_type)).numpy)
+            dtype = np.dtype(onnx_data_type(int(element_type)).numpy)
         else:
             try:
                 dtype = np.dtype(element_type)
@@ -579,7 +573,9 @@ def is_dlpack_uint8_tensor(capsule: Any) -> bool:
     return code == 1 and bits == 8  # kDLUInt, 8 bits
 
 
-def _data_type(onnx_type: int) -> DataType:
+def onnx_data_type(onnx_type: int) -> DataType:
+    """The DataType of an ONNX element type number; InvalidRequest (a RuntimeError, as in
+    onnxruntime) for a number that is none."""
     try:
         dt = DataType(int(onnx_type))
     except ValueError:
@@ -590,7 +586,7 @@ def _data_type(onnx_type: int) -> DataType:
     return dt
 
 
-def _strings(arr: np.ndarray) -> np.ndarray:
+def string_array(arr: np.ndarray) -> np.ndarray:
     """A str/bytes array as pyonnx's string tensors: an object array of str (bytes decoded as
     UTF-8, as onnxruntime returns strings)."""
     if arr.dtype.kind == "S":
@@ -658,7 +654,7 @@ class SparseTensor:
         if vals.ndim != 1:
             raise InvalidRequest(f"values must be 1-D, got shape {list(vals.shape)}")
         if vals.dtype.kind in ("U", "S"):
-            vals = _strings(vals)
+            vals = string_array(vals)
         return shape, vals
 
     @staticmethod

@@ -64,7 +64,7 @@ from pyonnx.runtime.ortvalue import (
     OrtValue,
     OrtValueVector,
     SparseTensor,
-    _strings,
+    string_array,
 )
 from pyonnx.runtime.plan import Plan, PlanConfig, _RunState, check_structure
 
@@ -649,7 +649,7 @@ class InferenceSession:
                     f"input {v.name!r} expects {t} as a numpy.ndarray (or a list), got "
                     f"{type(value).__name__}; wrap a scalar as numpy.array(x, dtype=...)")
             if value.dtype.kind in ("U", "S", "V") and t.elem_type == DataType.STRING:
-                value = _strings(value) if value.dtype.kind != "V" else _void_strings(value)
+                value = string_array(value) if value.dtype.kind != "V" else _void_strings(value)
             expected = t.elem_type.numpy if t.elem_type != DataType.UNDEFINED else value.dtype
             if value.dtype != expected and value.dtype.newbyteorder("=") == expected:
                 value = value.astype(expected)  # the same numbers in the other byte order
