@@ -364,6 +364,28 @@ def test_iobinding_to_ortvalues_and_buffers(engine: Engine) -> None:
     np.testing.assert_array_equal(out, X)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int32, np.uint32, np.int64,
+                                   np.uint64, np.int16, np.uint16, np.int8, np.uint8, np.float16,
+                                   np.bool_])
+def test_c_level_binding(engine: Engine, dtype: Any) -> None:
+    """The C-level objects (capi's OrtDevice, OrtValue, SessionIOBinding and ``sess._sess``),
+    as some onnxruntime code uses them."""
+    C = engine.capi
+    x = np.arange(8).reshape(-1, 2).astype(dtype)
+    elem = helper.np_dtype_to_tensor_dtype(x.dtype)
+    m = _model([helper.make_node("Identity", ["X"], ["Y"])],
+               [helper.make_tensor_value_info("X", elem, [None, 2])],
+               [helper.make_tensor_value_info("Y", elem, [None, 2])])
+    sess = engine.ort.InferenceSession(m, providers=["CPUExecutionProvider"])
+    device = C.OrtDevice(C.OrtDevice.cpu(), C.OrtDevice.default_memory(), 0)
+    bind = C.SessionIOBinding(sess._sess)
+    value = C.OrtValue.ortvalue_from_numpy(x, device)
+    bind.bind_ortvalue_input("X", value)
+    bind.bind_output("Y", device)
+    sess._sess.run_with_iobinding(bind, None)
+    np.testing.assert_array_equal(bind.get_outputs()[0].numpy(), x)
+
+
 # ---------------------------------------------------------------------------- run variants
 
 

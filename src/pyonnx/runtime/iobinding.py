@@ -14,8 +14,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from pyonnx.errors import InvalidRequest
-from pyonnx.runtime.ortvalue import OrtValue, OrtValueVector, onnx_data_type, cpu_device
+from pyonnx.errors import InvalidArgumentType, InvalidRequest
+from pyonnx.runtime.ortvalue import (
+    OrtDevice,
+    OrtValue,
+    OrtValueVector,
+    cpu_device,
+    onnx_data_type,
+)
 
 if TYPE_CHECKING:
     from pyonnx.runtime.session import InferenceSession
@@ -56,7 +62,8 @@ class IOBinding:
     """Inputs and outputs bound to one session (``session.io_binding()``)."""
 
     def __init__(self, session: "InferenceSession") -> None:
-        self._session = session
+        # onnxruntime's C-level SessionIOBinding is made from the C-level session (sess._sess)
+        self._session = getattr(session, "_session", session)
         self._inputs: dict[str, Any] = {}
         # name -> OrtValue to write into, or None: a new OrtValue per run
         self._outputs: dict[str, OrtValue | None] = {}
@@ -81,10 +88,23 @@ class IOBinding:
         """Bind input ``name`` to an array in CPU memory (used without a copy)."""
         self._inputs[self._input_name(name)] = arr_on_cpu
 
-    def bind_input(self, name: str, device_type: str, device_id: int, element_type: Any,
-                   shape: Any, buffer_ptr: int) -> None:
-        """Bind input ``name`` to caller-owned memory at ``buffer_ptr`` (CPU only)."""
-        cpu_device(device_type, device_id, -1, f"input {name!r}")
+    def bind_input(self, name: str, *args: Any) -> None:
+        """Bind input ``name`` to caller-owned memory: ``(name, device_type, device_id,
+        element_type, shape, buffer_ptr)`` (CPU only). onnxruntime's C-level forms work too:
+        ``(name, array)`` and ``(name, OrtDevice, element_type, shape, buffer_ptr)``."""
+        if len(args) == 1:
+            self.bind_cpu_input(name, args[0])
+            return
+        if len(args) == 4 and isinstance(args[0], OrtDevice):
+            device, element_type, shape, buffer_ptr = args
+            device_id = device.device_id()
+        elif len(args) == 5:
+            device, device_id, element_type, shape, buffer_ptr = args
+        else:
+            raise InvalidArgumentType(
+                "bind_input takes (name, device_type, device_id, element_type, shape, "
+                "buffer_ptr)")
+        cpu_device(device, device_id, -1, f"input {name!r}")
         self._inputs[self._input_name(name)] = _array_at(buffer_ptr, element_type, shape,
                                                          f"input {name!r}")
 
@@ -100,11 +120,16 @@ class IOBinding:
 
     # -- outputs -----------------------------------------------------------------------
 
-    def bind_output(self, name: str, device_type: str = "cpu", device_id: int = 0,
+    def bind_output(self, name: str, device_type: str | OrtDevice = "cpu", device_id: Any = 0,
                     element_type: Any = None, shape: Any = None,
                     buffer_ptr: int | None = None) -> None:
         """Bind output ``name`` to the CPU (a new value each run) or, with ``element_type``,
-        ``shape`` and ``buffer_ptr``, to caller-owned memory the run writes into."""
+        ``shape`` and ``buffer_ptr``, to caller-owned memory the run writes into.
+        ``device_type`` may be an OrtDevice, as in onnxruntime's C-level call (whose further
+        arguments are then element_type, shape, buffer_ptr)."""
+        if isinstance(device_type, OrtDevice) and device_id != 0:
+            # C-level (name, device, element_type, shape, buffer_ptr): shift the arguments
+            device_id, element_type, shape, buffer_ptr = 0, device_id, element_type, shape
         cpu_device(device_type, device_id, -1, f"output {name!r}")
         if buffer_ptr is None:
             self._outputs[name] = None

@@ -103,8 +103,14 @@ class OrtDevice:
 
     __slots__ = ("_type", "_mem", "_vendor", "_id", "_name")
 
-    def __init__(self, device_type: int = _CPU, mem_type: int = 0, vendor_id: int = 0,
-                 device_id: int = 0, name: str = "") -> None:
+    def __init__(self, device_type: int = _CPU, mem_type: int = 0, *ids: int,
+                 name: str = "") -> None:
+        """onnxruntime's C-level constructors: ``(device_type, mem_type, device_id)`` or
+        ``(device_type, mem_type, vendor_id, device_id)``."""
+        if len(ids) > 2:
+            raise InvalidArgumentType("OrtDevice takes (device_type, mem_type, device_id) or "
+                                      "(device_type, mem_type, vendor_id, device_id)")
+        vendor_id, device_id = (0, ids[0]) if len(ids) == 1 else (ids or (0, 0))
         self._type = int(device_type)
         self._mem = int(mem_type)
         self._vendor = int(vendor_id)
@@ -125,7 +131,7 @@ class OrtDevice:
             vendor = int(_ALIAS_VENDORS.get(name, OrtDeviceVendorId.NONE))
         else:
             vendor = int(vendor_id)
-        return OrtDevice(kind, 0, vendor, int(device_id), name)
+        return OrtDevice(kind, 0, vendor, int(device_id), name=name)
 
     # onnxruntime's C-level constants
     @staticmethod
@@ -185,10 +191,12 @@ class OrtDevice:
         return f"OrtDevice({self._name!r}, device_id={self._id})"
 
 
-def cpu_device(device_type: str = "cpu", device_id: int = 0, vendor_id: int = -1,
+def cpu_device(device_type: str | OrtDevice = "cpu", device_id: int = 0, vendor_id: int = -1,
                what: str = "this value") -> OrtDevice:
-    """The CPU device, or NotSupported naming ``what`` when another device is asked for."""
-    dev = OrtDevice.make(device_type, device_id, vendor_id)
+    """The CPU device, or NotSupported naming ``what`` when another device is asked for.
+    ``device_type`` is a device name or (as onnxruntime's C-level calls pass) an OrtDevice."""
+    dev = device_type if isinstance(device_type, OrtDevice) else \
+        OrtDevice.make(device_type, device_id, vendor_id)
     if not dev.is_cpu():
         raise NotSupported(
             f"{what} cannot live on device {device_type!r}: pyonnx keeps all data in CPU memory "
@@ -317,8 +325,8 @@ class OrtValue:
     # -- construction ------------------------------------------------------------------
 
     @classmethod
-    def ortvalue_from_numpy(cls, numpy_obj: Any, device_type: str = "cpu", device_id: int = 0,
-                            vendor_id: int = -1) -> "OrtValue":
+    def ortvalue_from_numpy(cls, numpy_obj: Any, device_type: str | OrtDevice = "cpu",
+                            device_id: int = 0, vendor_id: int = -1) -> "OrtValue":
         """An OrtValue over ``numpy_obj`` (shared memory when it is C-contiguous).
 
         onnxruntime refuses anything but a NumPy array (RuntimeError); so does pyonnx, except
