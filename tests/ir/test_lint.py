@@ -104,3 +104,15 @@ def test_pass_manager_debug_names_the_breaking_pass() -> None:
         PassManager([Breaks()], max_iterations=1, debug=True)(m)
     m, _, _ = _chain()
     PassManager([Breaks()], max_iterations=1, debug=False)(m)  # not checked outside debug
+
+
+def test_checker_reports_broken_links_of_an_in_memory_model() -> None:
+    import pyonnx
+
+    m, relu, neg = _chain()
+    m.opset_imports = {"": 17}
+    m.graph.outputs[0].type = TensorType(DataType.FLOAT, (2,))
+    pyonnx.check_model(m)  # sound
+    neg.inputs[0] = m.graph.inputs[0]  # the names still line up; the links do not
+    with pytest.raises(ValidationError, match=r"\[ir-structure\]"):
+        pyonnx.check_model(m)

@@ -519,7 +519,7 @@ def test_shape_rule_mistakes_are_shape_inference_errors_in_strict_mode() -> None
 def test_text_round_trip_of_a_model_using_a_custom_op() -> None:
     m = pyonnx.parse_model(SCALE_MODEL)
     text = pyonnx.to_text(m)
-    assert "ai.onnx.contrib.Scale <alpha: float = 2.0> (t)" in text
+    assert "ai.onnx.contrib.Scale <alpha: float = 2> (t)" in text  # as onnx.printer writes it
     again = pyonnx.parse_model(text)
     assert pyonnx.to_text(again) == text
     op = _scale_op()

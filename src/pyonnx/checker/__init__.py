@@ -11,6 +11,10 @@ line. One function checks one rule; the modules group them by what they look at:
 * ``node_rules``: operator resolution, attributes, arity, type constraints (full check);
 * ``tensor_rules``: initializers, sparse tensors, tensor attributes.
 
+:mod:`~pyonnx.checker.parts` checks one part on its own (``check_tensor``,
+``check_sparse_tensor``, ``check_node``, ``check_graph``, ``check_function``), as
+``onnx.checker``'s functions of the same names do.
+
 Two facts are decided by the loader rather than here: a tensor whose stored data disagrees with
 its dims or element type (including UNDEFINED) cannot be decoded, so :func:`pyonnx.load` raises
 :class:`~pyonnx.errors.DecodeError` for it (the tensor rule still checks models built in memory),
@@ -23,9 +27,18 @@ import os
 from typing import Any
 
 from pyonnx.checker._context import RULES, CheckContext, GraphEnv, Violation
-from pyonnx.checker.graph_rules import check_graph
+from pyonnx.checker.graph_rules import check_graph as _check_graph_rules
+from pyonnx.checker.node_rules import ExperimentalOperatorWarning
+from pyonnx.checker.parts import (
+    check_function,
+    check_graph,
+    check_node,
+    check_sparse_tensor,
+    check_tensor,
+)
 from pyonnx.checker.model_rules import (
     IrVersionWarning,
+    check_function_recursion,
     check_functions,
     check_opset_imports,
     check_versions,
@@ -33,8 +46,11 @@ from pyonnx.checker.model_rules import (
 from pyonnx.errors import ShapeInferenceError, ValidationError
 from pyonnx.io.limits import DEFAULT_MAX_NESTING_DEPTH, check_nesting_depth
 from pyonnx.ir import Model
+from pyonnx.ir.lint import lint
 
-__all__ = ["check_model", "collect_violations", "IrVersionWarning", "Violation", "RULES"]
+__all__ = ["check_model", "collect_violations", "check_tensor", "check_sparse_tensor",
+           "check_node", "check_graph", "check_function", "IrVersionWarning",
+           "ExperimentalOperatorWarning", "Violation", "RULES"]
 
 
 def check_model(model: Model | str | os.PathLike[str] | bytes | Any,
@@ -68,7 +84,8 @@ def collect_violations(model: Model | str | os.PathLike[str] | bytes | Any,
                        max_nesting_depth: int = DEFAULT_MAX_NESTING_DEPTH,
                        allow_hardlinks: bool = False) -> list[Violation]:
     """Every violation of the model, in the order the checker meets them (empty when valid)."""
-    if not isinstance(model, Model):
+    built_in_memory = isinstance(model, Model)
+    if not built_in_memory:
         from pyonnx.io import load
 
         model = load(model, max_nesting_depth=max_nesting_depth, allow_hardlinks=allow_hardlinks)
@@ -78,8 +95,14 @@ def collect_violations(model: Model | str | os.PathLike[str] | bytes | Any,
     ctx = CheckContext(model, full_check)
     check_versions(ctx)
     check_opset_imports(ctx, model.opset_imports, "model")
-    check_graph(ctx, model.graph, "main graph", GraphEnv(model.opset_imports), None, main=True)
+    _check_graph_rules(ctx, model.graph, "main graph", GraphEnv(model.opset_imports), None, main=True)
     check_functions(ctx)
+    check_function_recursion(ctx)
+    if built_in_memory and not ctx.violations:
+        # a loaded model is built consistent; one assembled or rewritten by hand may not be,
+        # and the rules above read names, not the links the runtime and passes follow
+        for problem in lint(model):
+            ctx.report("ir-structure", "model", problem)
     if full_check and not ctx.violations:
         _strict_shape_inference(ctx, max_nesting_depth)
     return ctx.violations

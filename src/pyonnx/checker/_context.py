@@ -9,7 +9,7 @@ it in a viewer; the rule tag says which rule of the specification is broken.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 
 from pyonnx.ir import Function, Model, Node
@@ -20,10 +20,14 @@ __all__ = ["RULES", "Violation", "CheckContext", "GraphEnv", "node_label"]
 RULES: Mapping[str, str] = MappingProxyType({
     "ir-version": "ir_version must be set (>= 1) and no newer than pyonnx supports",
     "opset-import": "every domain a node uses is imported once, with a version >= 1 that exists",
+    "decode": "(parts checked on their own) the protobuf message can be represented: stored "
+              "data matches the dims, names are unique where the format requires it (what "
+              "pyonnx.load refuses with DecodeError)",
     "ssa": "each value name is defined once in a graph (inputs, initializers, node outputs); a "
            "subgraph's node outputs may not reuse a name visible from an outer graph",
     "subgraph-initializer-input": "from IR version 4, a subgraph name may not be both an input "
                                   "and an initializer",
+    "initializer-input": "up to IR version 3, every initializer is also a graph input",
     "topological-order": "a node only reads values defined before it (nodes are topologically "
                          "sorted, no cycles)",
     "undefined-input": "every node input names a graph input, an initializer, an earlier node "
@@ -47,11 +51,16 @@ RULES: Mapping[str, str] = MappingProxyType({
     "sparse-tensor": "a sparse tensor's indices are int64, in range and in ascending order "
                      "without duplicates",
     "function": "model-local functions have unique (domain, name, overload) ids and distinct "
-                "parameter names",
+                "parameter names, and none calls itself, directly or through others",
     "undefined-function": "a node in a domain of model-local functions calls a function that "
                           "exists",
     "type-constraint": "(full check) input/output types satisfy the operator's type "
                        "constraints and one type parameter binds one type",
+    "operator-constraint": "(full check) the known shapes and attributes of a node meet its "
+                           "operator's constraints (e.g. ConvTranspose's channels divisible "
+                           "by group)",
+    "ir-structure": "(a Model built in memory) the IR objects link up: use lists, producers, "
+                    "node ownership and subgraph parents agree with the nodes (pyonnx.ir.lint)",
     "shape-inference": "(full check) strict shape inference finds no contradiction",
 })
 
@@ -85,17 +94,32 @@ class GraphEnv:
 
 
 class CheckContext:
-    """The state of one ``check_model`` run: the model, the options, the violations found."""
+    """The state of one check run: what is checked against, the options, the violations found.
 
-    def __init__(self, model: Model, full_check: bool) -> None:
+    ``model`` is None when a part (a graph, a node, a function) is checked on its own; then
+    ``ir_version`` and ``functions`` say what the part is checked against.
+    """
+
+    def __init__(self, model: Model | None, full_check: bool, *, ir_version: int | None = None,
+                 functions: Sequence[Function] | None = None, closed_world: bool = True) -> None:
+        from pyonnx import defs
+
         self.model = model
         self.full_check = full_check
+        self.ir_version = (model.ir_version if model is not None else
+                           ir_version if ir_version is not None else defs.MAX_IR_VERSION)
+        #: the model-local functions nodes may call
+        self.model_functions: list[Function] = list(
+            model.functions if model is not None else functions or ())
         self.violations: list[Violation] = []
         # model-local functions by id; a duplicate id keeps the first (the duplicate is reported)
         self.functions: dict[tuple[str, str, str], Function] = {}
-        for f in model.functions:
+        for f in self.model_functions:
             self.functions.setdefault((_norm(f.domain), f.name, f.overload), f)
-        self.function_domains = {_norm(f.domain) for f in model.functions}
+        # a node of one of these domains must call a known function; when a part is checked
+        # without the model's functions (closed_world False), nothing can be said about that
+        self.function_domains = ({_norm(f.domain) for f in self.model_functions}
+                                 if closed_world else set())
         self._seen: set[object] = set()
 
     def first_time(self, key: object) -> bool:

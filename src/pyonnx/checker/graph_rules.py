@@ -7,12 +7,14 @@ What the IR specification says, and how it is checked here:
 * a value name has one definition per graph: a graph input, an initializer or a node output. The
   one exception: a name may be both a graph input and an initializer (an overridable constant),
   except in subgraphs from IR version 4 on;
-* a node output in a subgraph must differ from every name visible from the enclosing graphs;
+* a node output in a subgraph must differ from every name visible from the enclosing graphs
+  (values computed before the node that holds the subgraph, as ``onnx.checker`` scopes them);
   a subgraph *input* may reuse an outer name (it shadows it), as the spec does not forbid it;
 * a node input names a graph input, an initializer, an output of an earlier node, or (in a
   subgraph) a value of an enclosing graph defined before the node that holds the subgraph;
 * a graph output names a value defined in that same graph (a subgraph that returns an outer
   value must pass it through a node such as Identity);
+* up to IR version 3, every initializer is also a graph input;
 * every graph has a name, and the main graph's inputs and outputs have a type with a known
   element type and a shape (the rank), while subgraph inputs and outputs may leave them out.
 """
@@ -30,6 +32,7 @@ from pyonnx.ir import (
     Graph,
     MapType,
     Node,
+    OpaqueType,
     OptionalType,
     SequenceType,
     SparseTensor,
@@ -70,6 +73,15 @@ class Scope:
                 return s, s.position[name]
             s = s.parent
         return None
+
+    def visible_outer_definition(self, name: str) -> tuple["Scope", int] | None:
+        """Like :meth:`outer_definition`, but only a value already computed when the node
+        holding this subgraph runs (a later outer value, or that node's own outputs, is not
+        visible from inside, so reusing its name shadows nothing)."""
+        found = self.outer_definition(name)
+        if found is None or found[1] >= found[0].current:
+            return None
+        return found
 
 
 def check_graph(ctx: CheckContext, graph: Graph, location: str, env: GraphEnv,
@@ -117,20 +129,28 @@ def _definitions(ctx: CheckContext, graph: Graph, location: str, parent: Scope |
                 # the loader attaches the first initializer of a name to the input and keeps
                 # the next one apart: the name was given to two initializers
                 ctx.report("ssa", location, f"initializer {name!r} is defined more than once")
-            if subgraph and ctx.model.ir_version >= 4:
+            if subgraph and ctx.ir_version >= 4:
                 ctx.report("subgraph-initializer-input", location,
                            f"{name!r} is both an input and an initializer of this subgraph, "
-                           f"which IR version {ctx.model.ir_version} (>= 4) forbids; rename "
+                           f"which IR version {ctx.ir_version} (>= 4) forbids; rename "
                            f"one of them")
             continue
+        if ctx.ir_version <= 3:
+            ctx.report("initializer-input", location,
+                       f"initializer {name!r} is not a graph input, which IR version "
+                       f"{ctx.ir_version} (<= 3) requires; list it among the inputs or save the "
+                       f"model with IR version 4 or newer")
         position[name], kind[name] = -1, "initializer"
         if isinstance(v.const_value, Tensor):
             check_tensor(ctx, v.const_value, location, f"initializer {name!r}")
     for name, v in graph.sparse_initializers.items():
-        if name in kind and kind[name] == "initializer":
+        if not name:
+            ctx.report("name", location, "a sparse initializer has an empty name")
+            continue
+        if name in graph.initializers:
             ctx.report("ssa", location,
                        f"{name!r} is defined both as an initializer and a sparse initializer")
-        elif name in input_names and subgraph and ctx.model.ir_version >= 4:
+        elif name in input_names and subgraph and ctx.ir_version >= 4:
             ctx.report("subgraph-initializer-input", location,
                        f"{name!r} is both an input and a sparse initializer of this subgraph")
         position.setdefault(name, -1)
@@ -147,7 +167,7 @@ def _definitions(ctx: CheckContext, graph: Graph, location: str, parent: Scope |
                            f"output {o.name!r} is already defined as {_where(kind[o.name])}; "
                            f"each value must be assigned once")
                 continue
-            outer = scope.outer_definition(o.name)
+            outer = scope.visible_outer_definition(o.name)
             if outer is not None:
                 ctx.report("ssa", f"{location} > {label}",
                            f"output {o.name!r} reuses the name of {_where(outer[0].kind[o.name])}"
@@ -261,6 +281,11 @@ def check_value_type(ctx: CheckContext, t: Type | None, location: str, what: str
                              strict=False)
             if strict:
                 _require_elem(ctx, t.elem_type, location, what)
+    elif isinstance(t, OpaqueType):
+        if not t.name and strict:
+            ctx.report("value-info", location,
+                       f"{what} is an opaque type with no name; name the type (the domain may "
+                       f"be left empty)")
     elif isinstance(t, MapType):
         if t.key_type not in _MAP_KEYS:
             ctx.report("value-info", location,

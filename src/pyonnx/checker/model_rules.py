@@ -1,6 +1,6 @@
 """Rules on the model as a whole: its IR version, its opset imports, and its model-local
 functions (unique ids, distinct parameter names, bodies checked with the graph rules under the
-function's own opset imports).
+function's own opset imports, no recursion).
 
 An IR version older than the one that introduced the imported opsets (the release table of the
 ONNX versioning document) is reported as an :class:`IrVersionWarning`, not a violation:
@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import bisect
 import warnings
+from collections.abc import Sequence
 
 from pyonnx import defs
 from pyonnx.checker._context import CheckContext, GraphEnv
 from pyonnx.checker.graph_rules import check_graph
+from pyonnx.ir import AttributeType, Function, Graph, Node
 
 __all__ = ["IrVersionWarning", "check_versions", "check_opset_imports", "check_functions",
-           "min_ir_version"]
+           "check_function_recursion", "min_ir_version"]
 
 
 class IrVersionWarning(UserWarning):
@@ -90,10 +92,11 @@ def check_opset_imports(ctx: CheckContext, imports: dict[str, int], location: st
                        f"opset {version} of {name} does not exist (pyonnx knows 1 to {top})")
 
 
-def check_functions(ctx: CheckContext) -> None:
-    """Function ids are unique; signatures have distinct names; bodies pass the graph rules."""
+def check_functions(ctx: CheckContext, functions: Sequence[Function] | None = None) -> None:
+    """Function ids are unique; signatures have distinct names; bodies pass the graph rules.
+    ``functions`` defaults to every model-local function of the context."""
     seen: set[tuple[str, str, str]] = set()
-    for f in ctx.model.functions:
+    for f in ctx.model_functions if functions is None else functions:
         loc = f"function '{f.domain}::{f.name}'" + (f" (overload {f.overload!r})"
                                                       if f.overload else "")
         if not f.name:
@@ -126,3 +129,81 @@ def _check_signature(ctx: CheckContext, f, loc: str) -> None:  # type: ignore[no
         ctx.report("function", loc,
                    f"attribute(s) {', '.join(map(repr, both))} are declared both without and "
                    f"with a default (attribute and attribute_proto); declare each once")
+
+
+def check_function_recursion(ctx: CheckContext) -> None:
+    """No model-local function calls itself, directly or through other functions (including
+    calls made from the subgraphs of its nodes): inlining such a function never ends."""
+    ids = {id(f): f for f in ctx.functions.values()}
+    calls: dict[int, list[Function]] = {}
+    for f in ids.values():
+        env = GraphEnv(f.opset_imports, f)
+        seen: dict[int, Function] = {}
+        for node in _all_nodes(f.graph):
+            g = _called_function(ctx, node, env)
+            if g is not None:
+                seen.setdefault(id(g), g)
+        calls[id(f)] = list(seen.values())
+    # depth-first search with an explicit stack; a back edge closes a cycle
+    state: dict[int, int] = {}  # 1 = on the current path, 2 = finished
+    reported: set[frozenset[int]] = set()
+    for root in ids.values():
+        if state.get(id(root)):
+            continue
+        path: list[Function] = [root]
+        stack = [iter(calls[id(root)])]
+        state[id(root)] = 1
+        while stack:
+            nxt = next(stack[-1], None)
+            if nxt is None:
+                state[id(path.pop())] = 2
+                stack.pop()
+                continue
+            s = state.get(id(nxt))
+            if s == 1:
+                cycle = path[[id(p) for p in path].index(id(nxt)):] + [nxt]
+                key = frozenset(id(p) for p in cycle)
+                if key not in reported:
+                    reported.add(key)
+                    chain = " -> ".join(_fid(p) for p in cycle)
+                    ctx.report("function", f"function {_fid(nxt)}",
+                               f"Cycle detected in model-local function references: {chain}; "
+                               f"a function may not call itself, directly or through other "
+                               f"functions")
+            elif s is None:
+                state[id(nxt)] = 1
+                path.append(nxt)
+                stack.append(iter(calls[id(nxt)]))
+
+
+def _fid(f: Function) -> str:
+    return f"'{f.domain}::{f.name}'" + (f" (overload {f.overload!r})" if f.overload else "")
+
+
+def _all_nodes(graph: Graph) -> list[Node]:
+    """The nodes of ``graph`` and of every subgraph nested in their attributes."""
+    out: list[Node] = []
+    todo = [graph]
+    while todo:
+        g = todo.pop()
+        for n in g.nodes:
+            out.append(n)
+            for a in n.attributes.values():
+                if a.type == AttributeType.GRAPH and isinstance(a.value, Graph):
+                    todo.append(a.value)
+                elif a.type == AttributeType.GRAPHS and isinstance(a.value, (list, tuple)):
+                    todo.extend(x for x in a.value if isinstance(x, Graph))
+    return out
+
+
+def _called_function(ctx: CheckContext, node: Node, env: GraphEnv) -> Function | None:
+    """The model-local function a node calls (a standard operator takes precedence)."""
+    f = ctx.function_for(node)
+    if f is None:
+        return None
+    domain = defs.normalize_domain(node.domain)
+    version = env.opset(node.domain)
+    if domain in defs.domains() and version is not None and \
+            defs.lookup(domain, node.op_type, version) is not None:
+        return None
+    return f

@@ -19,6 +19,7 @@ How a node is resolved (IR spec, "Operators" and "Functions"):
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 from pyonnx import defs
@@ -40,9 +41,21 @@ from pyonnx.ir import (
     Value,
 )
 
-__all__ = ["check_node", "resolve_schema", "check_node_types", "type_string"]
+__all__ = ["check_node", "resolve_schema", "check_node_types", "type_string",
+           "ExperimentalOperatorWarning", "EXPERIMENTAL_OPERATORS"]
 
 _STANDARD_DOMAINS = frozenset(defs.domains())
+
+#: Experimental operators of the default domain that ONNX 1.x removed without a schema. Old
+#: models (opsets 1 to 9, e.g. ImageScaler in early model-zoo files) still contain them;
+#: onnx.checker accepts them with a warning, and so does pyonnx (no schema to check against).
+EXPERIMENTAL_OPERATORS = frozenset({
+    "ATen", "Affine", "ConstantFill", "Crop", "DynamicSlice", "GRUUnit", "GivenTensorFill",
+    "ImageScaler", "ParametricSoftplus", "Scale", "ScaledTanh"})
+
+
+class ExperimentalOperatorWarning(UserWarning):
+    """A node uses a removed experimental operator (accepted unchecked: it has no schema)."""
 
 
 def resolve_schema(node: Node, env: GraphEnv) -> OpSchema | None:
@@ -73,6 +86,13 @@ def check_node(ctx: CheckContext, node: Node, location: str, env: GraphEnv) -> O
     function = ctx.function_for(node)
     if domain in _STANDARD_DOMAINS:
         schema = defs.lookup(domain, node.op_type, version)
+        if schema is None and function is None and domain == "" and \
+                node.op_type in EXPERIMENTAL_OPERATORS:
+            if ctx.first_time(("experimental", node.op_type)):
+                warnings.warn(ExperimentalOperatorWarning(
+                    f"{location}: {node.op_type} is a removed experimental operator; it is "
+                    f"accepted unchecked, and no runtime is required to run it"), stacklevel=2)
+            return None
         if schema is None and function is None:
             _unknown_operator(ctx, node, location, domain, version)
             return None
@@ -95,7 +115,7 @@ def check_node(ctx: CheckContext, node: Node, location: str, env: GraphEnv) -> O
         _check_arity(ctx, node, location, schema)
         return schema
     if domain in ctx.function_domains:
-        names = sorted({f.name for f in ctx.model.functions if defs.normalize_domain(f.domain)
+        names = sorted({f.name for f in ctx.model_functions if defs.normalize_domain(f.domain)
                         == domain})
         overload = f" with overload {node.overload!r}" if node.overload else ""
         ctx.report("undefined-function", location,
@@ -251,13 +271,45 @@ def type_string(t: Type | None) -> str | None:
 
 
 def check_node_types(ctx: CheckContext, node: Node, location: str, schema: OpSchema) -> None:
-    """Known input/output types are allowed by the schema and bind each type parameter once."""
+    """Known input/output types are allowed by the schema and bind each type parameter once;
+    operator constraints on known shapes hold (ConvTranspose's channels and groups)."""
     sig = f"{schema.name}-{schema.since_version}"
     # type parameter -> (type string, which input/output bound it first); shared by both passes
     bound: dict[str, tuple[str, str]] = {}
     for kind, actuals, formals in (("input", node.inputs, schema.inputs),
                                    ("output", node.outputs, schema.outputs)):
         _bind(ctx, location, sig, kind, actuals, formals, schema, bound)
+    if schema.domain == "" and schema.name == "ConvTranspose":
+        _conv_transpose_groups(ctx, node, location)
+
+
+def _conv_transpose_groups(ctx: CheckContext, node: Node, location: str) -> None:
+    """ConvTranspose splits its C input channels into ``group`` groups, and its weight holds
+    C rows (one per input channel): both follow from the known shapes."""
+    a = node.attributes.get("group")
+    group = a.value if a is not None and isinstance(a.value, int) else 1
+    if group < 1:
+        ctx.report("operator-constraint", location, f"attribute 'group' is {group}; it must be "
+                                                     f"at least 1")
+        return
+    x = node.inputs[0] if node.inputs else None
+    w = node.inputs[1] if len(node.inputs) > 1 else None
+    c, wc = _dim(x, 1), _dim(w, 0)
+    if x is not None and isinstance(c, int) and c % group:
+        ctx.report("operator-constraint", location,
+                   f"Input channels C must be divisible by group for ConvTranspose: input "
+                   f"{x.name!r} has C = {c} channels and group is {group}")
+    if w is not None and isinstance(c, int) and isinstance(wc, int) and c != wc:
+        ctx.report("operator-constraint", location,
+                   f"the weight {w.name!r} has {wc} rows (dim 0) but the input has C = {c} "
+                   f"channels; ConvTranspose needs one weight row per input channel")
+
+
+def _dim(v: Value | None, axis: int) -> int | str | None:
+    t = v.type if v is not None else None
+    if isinstance(t, TensorType) and t.shape is not None and len(t.shape) > axis:
+        return t.shape[axis]
+    return None
 
 
 def _bind(ctx: CheckContext, location: str, sig: str, kind: str,

@@ -32,7 +32,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.max_elements is not None and args.max_elements < 0:
         raise InvalidArgument(f"--max-elements must be 0 or more, not {args.max_elements}")
-    text = to_text(load(args.model), max_elements=args.max_elements)
+    # onnx.printer's text (and so to_text's) ends at the closing brace: end the file's line
+    text = to_text(load(args.model), max_elements=args.max_elements) + "\n"
     if args.output:
         with open(args.output, "w", encoding="utf-8", errors="surrogateescape") as f:
             f.write(text)

@@ -27,6 +27,7 @@ from pyonnx.ir import (
     MapType,
     Model,
     Node,
+    OpaqueType,
     OptionalType,
     SequenceType,
     SparseTensor,
@@ -342,6 +343,8 @@ def type_from_proto(tp: Any, what: str = "type") -> Type | None:
                        type_from_proto(tp.map_type.value_type, what))
     if which == "optional_type":
         return OptionalType(type_from_proto(tp.optional_type.elem_type, what))
+    if which == "opaque_type":
+        return OpaqueType(tp.opaque_type.domain, tp.opaque_type.name)
     raise DecodeError(f"{what}: unsupported type kind {which}")
 
 
@@ -376,6 +379,12 @@ def type_to_proto(t: Type | None, out: Any = None) -> Any:
         tp.optional_type.SetInParent()
         if t.elem_type is not None:
             type_to_proto(t.elem_type, tp.optional_type.elem_type)
+    elif isinstance(t, OpaqueType):
+        tp.opaque_type.SetInParent()
+        if t.domain:
+            tp.opaque_type.domain = t.domain
+        if t.name:
+            tp.opaque_type.name = t.name
     return tp
 
 

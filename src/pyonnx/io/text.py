@@ -14,8 +14,10 @@ The syntax is the one of the ONNX repository's docs/Syntax.md (``onnx.printer`` 
 ``parse_model(to_text(model))`` gives back the same model (graph, nodes, attributes, types,
 initializer values bit for bit, functions, the model header); what the syntax cannot hold (doc
 strings other than the model's and functions', metadata of graphs/nodes/values, dimension
-denotations, training_info) is dropped. The printer lives in :mod:`pyonnx.io.text_printer`, the
-parser in :mod:`pyonnx.io.text_parser`.
+denotations, training_info) is dropped. The printer writes what ``onnx.printer`` writes for the
+same model, byte for byte, except where onnx's text would lose data (see
+:mod:`pyonnx.io.text_printer`); the parser, in :mod:`pyonnx.io.text_parser`, reads what
+``onnx.parser`` reads, and refuses text whose model would be invalid.
 """
 
 from pyonnx.io.text_parser import (

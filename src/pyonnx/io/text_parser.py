@@ -5,8 +5,8 @@ into the protobuf messages that syntax describes, then decodes them with
 :mod:`pyonnx.io.serde`, so a parsed model is exactly what loading the equivalent ``.onnx`` file
 gives. Tensor values mean what they mean in ``TensorProto``'s typed fields (see
 :mod:`pyonnx.io.text_printer`). Beyond ``onnx.parser``, it reads lists of tensors, graphs and
-types in attributes, quoted dimension names, subgraph names and domains, and pyonnx's spelling
-of sparse tensors (``sparse_tensor(float[3,4]) S = {values} @ int64[2] {indices}``).
+types in attributes, quoted dimension names, subgraph names and domains, opaque types
+(``opaque(domain,name)``, as onnx does), and pyonnx's spelling of sparse tensors (``sparse_tensor(float[3,4]) S = {values} @ int64[2] {indices}``).
 
 Long tensor values are read in bulk with NumPy; only a value list that NumPy rejects is read
 token by token, to say exactly where and what is wrong. Every error is a
@@ -238,9 +238,28 @@ class _Parser:
             self._tensor_type(tp.sparse_tensor_type, _PRIM[elem])
             self.expect(")", "')' closing sparse_tensor(")
         elif word == "opaque":
-            self.fail("opaque types are not supported by pyonnx", start)
+            # opaque(), opaque(name), opaque(domain, name); the domain may be dotted, and a
+            # lone (dotted) word is the name
+            self.expect("(", "'(' after opaque")
+            op = tp.opaque_type
+            op.SetInParent()
+            if not self.matches(")"):
+                first = self._dotted("the name (or domain) in opaque(")
+                if self.matches(","):
+                    op.domain = first
+                    op.name = self._dotted("the name in opaque(domain, name)")
+                else:
+                    op.name = first
+                self.expect(")", "')' closing opaque(")
         else:
             self.expected("a type (float[N], int64, seq(...), map(...), ...)", start)
+
+    def _dotted(self, what: str) -> str:
+        """An identifier, or several joined by dots (``ai.onnx.ml``)."""
+        parts = [self.ident(what)]
+        while self.matches("."):
+            parts.append(self.ident(what))
+        return ".".join(parts)
 
     def _tensor_type(self, tt: Any, elem: DataType) -> None:
         tt.elem_type = int(elem)

@@ -1,26 +1,43 @@
 """The ONNX textual syntax, printing side: :func:`to_text` turns IR objects into text.
 
-The output follows the syntax that ``onnx.parser`` reads (docs/Syntax.md of the ONNX repository),
-so the text of a model parses back (with :func:`pyonnx.io.text.parse_model` or with
-``onnx.parser.parse_model``) into the same model. Tensor values are written the way that syntax
-stores them in ``TensorProto``'s typed fields: float16/bfloat16/float8 elements as their unsigned
-bit patterns, 4-bit and 2-bit elements as the bytes of their packed stream, complex numbers as
-(real, imaginary) pairs, booleans as 0/1. Floats are written with enough digits to read back
-bit for bit (NaNs keep their sign; a NaN payload has no spelling in the syntax, and reads back
-as the default quiet NaN).
+The text is what ``onnx.printer.to_text`` writes for the same model, byte for byte: the same
+layout (three-space indents, ``{1,-2,127}`` tensor values, ``[1, 2]`` attribute lists, a
+graph's initializer block on its own line, attributes after the inputs of a node that holds a
+subgraph), and numbers in the shortest form that reads back exactly, chosen as C++'s
+``std::to_chars`` chooses it (``0`` rather than ``0.0``, ``1e-04`` rather than ``0.0001``). It
+parses back with :func:`pyonnx.io.text.parse_model` and with ``onnx.parser``.
 
-What the syntax has no place for is not printed: doc strings of graphs, nodes and values,
-metadata_props other than the model's, dimension denotations, training_info. Sparse tensors
-(sparse initializers and SPARSE_TENSOR attributes) have no spelling in the ONNX syntax either;
-pyonnx writes them as ``sparse_tensor(float[3,4]) name = {values} @ int64[2] {indices}`` so that
-they survive a round trip through pyonnx (``onnx.parser`` rejects that text).
+Tensor values are written the way the syntax stores them in ``TensorProto``'s typed fields:
+float16/bfloat16/float8 elements as their unsigned bit patterns, complex numbers as (real,
+imaginary) pairs, booleans as 0/1, 4-bit and 2-bit elements as the bytes of their packed stream
+(one ``int32_data`` entry per byte, two 4-bit or four 2-bit values each, as ``onnx.proto``
+defines ``int32_data`` for those types).
+
+Where ``onnx.printer`` drops information or writes text that no parser reads, pyonnx writes the
+information instead, so its text always parses back into the same model (the only differences
+between the two printers):
+
+* 4-bit and 2-bit tensors, and complex tensors stored in ``raw_data``: onnx writes ``...``;
+* an empty string tensor or STRINGS attribute: onnx writes ``}`` / ``]`` with no opening bracket;
+* sparse initializers and SPARSE_TENSOR(S) attributes, which onnx omits (no spelling in the
+  syntax): pyonnx writes ``sparse_tensor(float[3,4]) name = {values} @ int64[2] {indices}``,
+  which ``onnx.parser`` rejects;
+* a function's doc string, attribute defaults and value_info, which onnx omits although its
+  parser reads them;
+* a graph name, or the name of a value written without its type, that is a type keyword
+  (``float``) or a float word (``nan``), and domains, operator and attribute names that are not
+  identifiers: quoted, where onnx writes them bare (and its text does not read back);
+* an attribute reference with no type: ``name = @ref`` (onnx writes ``name: undefined = @ref``).
+
+What the syntax has no place for is not printed by either: doc strings of graphs, nodes and
+values, metadata_props other than the model's, dimension denotations, training_info.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import re
-from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -35,6 +52,7 @@ from pyonnx.ir import (
     MapType,
     Model,
     Node,
+    OpaqueType,
     OptionalType,
     SequenceType,
     SparseTensor,
@@ -44,7 +62,7 @@ from pyonnx.ir import (
     Value,
 )
 
-__all__ = ["to_text", "TYPE_KEYWORDS", "is_identifier", "quote"]
+__all__ = ["to_text", "TYPE_KEYWORDS", "is_identifier", "quote", "field_values", "format_float"]
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
@@ -54,11 +72,7 @@ TYPE_KEYWORDS = frozenset(
     + ["seq", "map", "optional", "sparse_tensor", "opaque"])
 # a graph-valued attribute whose graph has one of these names would read as a float literal
 _FLOAT_WORDS = frozenset(["inf", "infinity", "nan"])
-
-# float32 tensors up to this size get the shortest round-trip spelling per element (NumPy's
-# Dragon4, slow per element); larger ones use 9 significant digits, which always round-trip
-_SHORTEST_MAX = 4096
-_INDENT = "   "
+_STEP = 3  # onnx.printer indents by three spaces per level
 
 
 def is_identifier(s: str) -> bool:
@@ -74,13 +88,83 @@ def quote(s: str) -> str:
 
 
 def _id(name: str) -> str:
+    """A value, node or function name: bare when it is an identifier, as onnx writes it (a
+    name such as ``seq`` reads back as a name wherever a name is expected)."""
+    return name if _IDENT.match(name) else quote(name)
+
+
+def _word(name: str) -> str:
+    """A name where a type or a float literal could also start (a graph name, a value written
+    without its type): quoted when it is a type keyword or a float word, so it reads back."""
     return name if is_identifier(name) else quote(name)
 
 
-def _float32(v: float) -> str:
-    """The shortest text that reads back as the same float32 (NaN keeps its sign)."""
-    text = str(np.float32(v))
-    return "-nan" if text == "nan" and math.copysign(1.0, v) < 0 else text
+def _bare(name: str) -> str:
+    """Names onnx writes unquoted (attribute names, operator types): quoted only when they are
+    no identifier at all, which onnx's text could not read back."""
+    return name if _IDENT.match(name) else quote(name)
+
+
+# --------------------------------------------------------------------------- numbers
+
+_REPR = re.compile(r"(-?)(\d*)\.?(\d*)(?:e([+-]?\d+))?\Z")
+
+
+@functools.lru_cache(maxsize=4096)
+def _to_chars(shortest: str, float32: bool) -> str:
+    """Re-lay the shortest round-trip spelling of a float (NumPy's, any layout) the way
+    ``std::to_chars`` lays it out: fixed or scientific, whichever is shorter (fixed on a tie),
+    the exponent with a sign and at least two digits, no trailing ``.0``. A fixed integer
+    longer than the shortest digits is written with its exact digits, as printf's ``%f``
+    writes it (``54879810615766784``, not ``...780``)."""
+    if shortest in ("nan", "-nan", "inf", "-inf"):
+        return shortest
+    m = _REPR.match(shortest)
+    if m is None:  # not a number NumPy writes; keep it as it is
+        return shortest
+    sign, whole, frac, exp = m.groups()
+    all_digits = whole + frac
+    digits = all_digits.lstrip("0")
+    if not digits:
+        return sign + "0"
+    lead = len(all_digits) - len(digits)
+    digits = digits.rstrip("0")
+    e = len(whole) + int(exp or 0) - lead - 1  # the exponent of the first significant digit
+    n = len(digits)
+    sci = (digits[0] + ("." + digits[1:] if n > 1 else "") + "e" + ("-" if e < 0 else "+")
+           + f"{abs(e):02d}")
+    if e >= n - 1:
+        exact = float(np.float32(shortest)) if float32 else float(shortest)
+        fixed = str(abs(int(exact)))
+    elif e < 0:
+        fixed = "0." + "0" * (-e - 1) + digits
+    else:
+        fixed = digits[:e + 1] + "." + digits[e + 1:]
+    return sign + (fixed if len(fixed) <= len(sci) else sci)
+
+
+def format_float(value: float, float32: bool = True) -> str:
+    """The shortest text that reads back as the same float32 (or float64), laid out as
+    ``onnx.printer`` writes it; NaN keeps its sign (``-nan``), its payload has no spelling."""
+    if math.isnan(value):
+        return "-nan" if math.copysign(1.0, value) < 0 else "nan"
+    return _to_chars(str(np.float32(value)) if float32 else repr(float(value)), float32)
+
+
+def _floats(flat: np.ndarray) -> list[str]:
+    """Each element of a float32 or float64 array as :func:`format_float` writes it."""
+    float32 = flat.dtype == np.float32
+    texts = flat.astype(str).tolist()
+    for i, t in enumerate(texts):
+        # NumPy writes a non-integral value from 1e-3 up in fixed notation, which is also the
+        # shorter layout there: only exponents, integers and 0.000… need re-laying (fast path)
+        if "e" in t or t.endswith(".0") or t.startswith(("0.000", "-0.000")):
+            texts[i] = _to_chars(t, float32)
+    neg_nan = np.isnan(flat) & np.signbit(flat)
+    if neg_nan.any():
+        for i in np.flatnonzero(neg_nan).tolist():
+            texts[i] = "-nan"
+    return texts
 
 
 # --------------------------------------------------------------------------- tensor values
@@ -96,41 +180,9 @@ _PACKED = {DataType.INT4: 4, DataType.UINT4: 4, DataType.FLOAT4E2M1: 4,
 _FLOAT6 = {DataType.FLOAT6E2M3, DataType.FLOAT6E3M2}
 
 
-def _join_ints(values: np.ndarray) -> str:
-    return ", ".join(map(str, values.tolist()))
-
-
-def _join_float32(values: np.ndarray) -> str:
-    flat = values.reshape(-1)
-    if flat.size <= _SHORTEST_MAX:
-        text = ", ".join(flat.astype(str).tolist())
-    else:  # one %-format over the whole tuple runs in C; 9 significant digits identify a float32
-        text = ", ".join(["%.9g"] * flat.size) % tuple(flat.astype(np.float64).tolist())
-    return _signed_nans(flat, text)
-
-
-def _join_float64(values: np.ndarray) -> str:
-    flat = values.reshape(-1).astype(np.float64)
-    return _signed_nans(flat, ", ".join(map(repr, flat.tolist())))
-
-
-def _signed_nans(flat: np.ndarray, text: str) -> str:
-    """Write NaNs with the sign bit set as ``-nan`` (NaN payloads have no spelling)."""
-    neg = np.isnan(flat) & np.signbit(flat)
-    if not neg.any():
-        return text
-    parts = text.split(", ")
-    for i in np.flatnonzero(neg).tolist():
-        parts[i] = "-nan"
-    return ", ".join(parts)
-
-
-def field_values(t: Tensor, limit: int | None = None) -> tuple[str, bool]:
-    """The tensor's values as the text between ``{`` and ``}``, and whether some were elided.
-
-    ``limit`` (the ``--max-elements`` of ``pyonnx print``) keeps only that many entries; the
-    caller then marks the elision with ``...``, which no parser accepts.
-    """
+def field_values(t: Tensor, limit: int | None = None) -> tuple[list[str], bool]:
+    """The tensor's values as the entries written between ``{`` and ``}``, and whether some
+    were elided (``limit``, the ``--max-elements`` of ``pyonnx print``, keeps that many)."""
     from pyonnx.io.serde import pack_bits
 
     dt = t.data_type
@@ -148,40 +200,30 @@ def field_values(t: Tensor, limit: int | None = None) -> tuple[str, bool]:
     if elided:
         flat = flat[:limit]
     if dt == DataType.STRING:
-        text = ", ".join(quote(s if isinstance(s, str) else
-                               bytes(s).decode("utf-8", errors="surrogateescape"))
-                         for s in flat.tolist())
-    elif dt in (DataType.FLOAT, DataType.COMPLEX64):
-        text = _join_float32(flat)
-    elif dt in (DataType.DOUBLE, DataType.COMPLEX128):
-        text = _join_float64(flat)
+        texts = [quote(s if isinstance(s, str) else
+                       bytes(s).decode("utf-8", errors="surrogateescape"))
+                 for s in flat.tolist()]
+    elif dt in (DataType.FLOAT, DataType.COMPLEX64, DataType.DOUBLE, DataType.COMPLEX128):
+        texts = _floats(flat)
     elif dt == DataType.BOOL:
-        text = _join_ints(flat.astype(np.uint8))
+        texts = list(map(str, flat.astype(np.uint8).tolist()))
     else:
-        text = _join_ints(flat)
-    return text, elided
+        texts = list(map(str, flat.tolist()))
+    return texts, elided
 
 
 # --------------------------------------------------------------------------- printer
 
 
-def _undefined(t: Any) -> bool:
-    """Whether a type has an UNDEFINED element type somewhere (or a missing inner type)."""
-    if t is None:
-        return True
-    if isinstance(t, (TensorType, SparseTensorType)):
-        return t.elem_type == DataType.UNDEFINED
-    if isinstance(t, MapType):
-        return _undefined(t.value_type)
-    return _undefined(t.elem_type)
-
-
 class _Printer:
-    """Accumulates text in ``self.out``; ``limit`` elides long tensor values."""
+    """Accumulates text in ``self.out``. ``indent`` is onnx.printer's indent level: nodes are
+    written that many spaces in, and a graph-valued attribute adds one step while its graph is
+    written. ``limit`` elides long tensor values."""
 
     def __init__(self, limit: int | None) -> None:
         self.limit = limit
         self.out: list[str] = []
+        self.indent = _STEP
 
     def w(self, *parts: str) -> None:
         self.out.extend(parts)
@@ -196,63 +238,74 @@ class _Printer:
         if isinstance(t, SequenceType):
             return f"seq({self.type(t.elem_type)})"
         if isinstance(t, MapType):
-            return f"map({t.key_type.onnx_name}, {self.type(t.value_type)})"
+            return f"map({_type_name(t.key_type)}, {self.type(t.value_type)})"
         if isinstance(t, OptionalType):
             return f"optional({self.type(t.elem_type)})"
+        if isinstance(t, OpaqueType):
+            return f"opaque({t.domain + ',' if t.domain else ''}{t.name})"
         if t is None:
             return ""
         raise InvalidArgument(f"cannot print type {t!r}: it is not an ONNX type")
 
     @staticmethod
     def _tensor_type(elem: DataType, shape: tuple | None) -> str:
-        name = DataType(elem).onnx_name
+        name = _type_name(elem)
         if shape is None:
-            return f"{name}[]"
+            return f"{name}[]"  # rank unknown
         if not shape:
-            return name
+            return name  # a scalar
         dims = ",".join("?" if d is None else str(d) if isinstance(d, int) else
                         d if _IDENT.match(d) else quote(d) for d in shape)
         return f"{name}[{dims}]"
 
     def value_info(self, v: Value) -> str:
-        if v.type is None or _undefined(v.type):
-            return _id(v.name)  # the syntax has no spelling for an unset element type
-        return f"{self.type(v.type)} {_id(v.name)}"
+        return f"{self.type(v.type)} {_id(v.name) if v.type is not None else _word(v.name)}"
 
     # ----- constants
 
-    def tensor(self, t: Tensor, name: str | None, assign: bool) -> str:
-        """``float[2] name = {1, 2}`` (initializer) or ``float[2] {1, 2}`` (attribute value)."""
+    def tensor(self, t: Tensor, name: str | None, initializer: bool) -> str:
+        """``float[2] w =  {1,2}`` (initializer) or ``float[2] {1,2}`` (attribute value)."""
         head = self._tensor_type(t.data_type, t.dims)
         if name:
             head += " " + _id(name)
-        return f"{head}{' =' if assign else ''} {self.values(t)}"
+        if initializer:
+            head += " = "
+        if t.external is not None and not t.is_loaded:
+            props = ", ".join(f"{quote(k)}: {quote(v)}" for k, v in t.external.items())
+            return f"{head}[{props}]"
+        return head + self.values(t)
 
     def values(self, t: Tensor) -> str:
-        text, elided = field_values(t, self.limit)
+        texts, elided = field_values(t, self.limit)
         if elided:
-            text = f"{text}, ..." if text else "..."
-        return "{" + text + "}"
+            texts.append("...")
+        if t.data_type == DataType.STRING:
+            return "{" + ", ".join(texts) + "}"
+        return " {" + ",".join(texts) + "}"
 
-    def sparse(self, st: SparseTensor, name: str | None, assign: bool) -> str:
+    def sparse(self, st: SparseTensor, name: str | None, initializer: bool) -> str:
         head = f"sparse_tensor({self._tensor_type(st.values.data_type, st.dims)})"
         if name:
             head += " " + _id(name)
+        if initializer:
+            head += " ="
         idx = st.indices
-        return (f"{head}{' =' if assign else ''} {self.values(st.values)} @ "
-                f"{self._tensor_type(idx.data_type, idx.dims)} {self.values(idx)}")
+        return (f"{head}{self.values(st.values)} @ "
+                f"{self._tensor_type(idx.data_type, idx.dims)}{self.values(idx)}")
 
     # ----- attributes
 
-    def attribute(self, a: Attribute, level: int) -> str:
-        tname = a.type.name.lower()
-        name = a.name if _IDENT.match(a.name) else quote(a.name)
-        head = f"{name}: {tname} = " if a.type != AttributeType.UNDEFINED else f"{name} = "
+    def attribute(self, a: Attribute) -> str:
+        if a.type == AttributeType.UNDEFINED:
+            if a.ref_attr_name:
+                return f"{_bare(a.name)} = @{_id(a.ref_attr_name)}"
+            raise InvalidArgument(f"cannot print attribute {a.name!r}: it has no type")
+        head = f"{_bare(a.name)}: {a.type.name.lower()} = "
         if a.ref_attr_name:
-            return f"{head}@{_id(a.ref_attr_name)}"
+            return f"{head}@{a.ref_attr_name}"
         T, v = AttributeType, a.value
         if a.type == T.FLOAT:
-            return head + _float32(v)
+            return head + format_float(v)
         if a.type == T.INT:
             return head + str(int(v))
         if a.type == T.STRING:
@@ -260,13 +313,13 @@ class _Printer:
         if a.type == T.TENSOR:
             return head + self.tensor(v, v.name, False)
         if a.type == T.GRAPH:
-            return head + self.graph_text(v, level + 1)
+            return head + self.subgraph(v)
         if a.type == T.SPARSE_TENSOR:
             return head + self.sparse(v, v.name, False)
         if a.type == T.TYPE_PROTO:
             return head + self.type(v)
         if a.type == T.FLOATS:
-            return head + "[" + ", ".join(_float32(x) for x in v) + "]"
+            return head + "[" + ", ".join(format_float(x) for x in v) + "]"
         if a.type == T.INTS:
             return head + "[" + ", ".join(str(int(x)) for x in v) + "]"
         if a.type == T.STRINGS:
@@ -274,110 +327,110 @@ class _Printer:
         if a.type == T.TENSORS:
             return head + "[" + ", ".join(self.tensor(x, x.name, False) for x in v) + "]"
         if a.type == T.GRAPHS:
-            return head + "[" + ", ".join(self.graph_text(x, level + 1) for x in v) + "]"
+            return head + "[" + ", ".join(self.subgraph(x) for x in v) + "]"
         if a.type == T.SPARSE_TENSORS:
             return head + "[" + ", ".join(self.sparse(x, x.name, False) for x in v) + "]"
-        if a.type == T.TYPE_PROTOS:
-            return head + "[" + ", ".join(self.type(x) for x in v) + "]"
-        raise InvalidArgument(f"cannot print attribute {a.name!r}: it has no type")
+        return head + "[" + ", ".join(self.type(x) for x in v) + "]"  # TYPE_PROTOS
+
+    def subgraph(self, g: Graph) -> str:
+        sub = _Printer(self.limit)
+        sub.indent = self.indent + _STEP
+        sub.graph(g)
+        return "".join(sub.out)
 
     # ----- nodes and graphs
 
-    def node(self, n: Node, level: int) -> None:
-        ind = _INDENT * level
+    def node(self, n: Node) -> None:
         label = f"[{_id(n.name)}] " if n.name else ""
         outs = ", ".join(_id(v.name) for v in n.outputs)
+        dom = ""
         if n.domain:
-            parts = n.domain.split(".")
-            dom = (n.domain if all(_IDENT.match(p) for p in parts) else quote(n.domain)) + "."
-        else:
-            dom = ""
-        op_type = n.op_type if _IDENT.match(n.op_type) else quote(n.op_type)
-        op = f"{dom}{op_type}{':' + _id(n.overload) if n.overload else ''}"
-        ins = "(" + ", ".join(_id(v.name) if v is not None else '""' for v in n.inputs) + ")"
+            dotted = all(_IDENT.match(p) for p in n.domain.split("."))
+            dom = (n.domain if dotted else quote(n.domain)) + "."
+        op = f"{dom}{_bare(n.op_type)}{':' + _id(n.overload) if n.overload else ''}"
+        ins = " (" + ", ".join(_id(v.name) if v is not None else '""' for v in n.inputs) + ")"
         attrs = ""
         if n.attributes:
-            attrs = "<" + ", ".join(self.attribute(a, level)
-                                    for a in n.attributes.values()) + ">"
-        has_graph = any(a.type in (AttributeType.GRAPH, AttributeType.GRAPHS) and
-                        not a.ref_attr_name for a in n.attributes.values())
-        lhs = f"{outs} = " if outs else "= "
-        if has_graph:  # the subgraph text is long: inputs first keep the call readable
-            self.w(ind, label, lhs, op, " ", ins, " ", attrs, "\n")
+            attrs = " <" + ", ".join(self.attribute(a) for a in n.attributes.values()) + ">"
+        has_graph = any(not a.ref_attr_name and (
+            (a.type == AttributeType.GRAPH and a.value is not None)
+            or (a.type == AttributeType.GRAPHS and len(a.value) > 0))
+            for a in n.attributes.values())
+        self.w(" " * self.indent, label, outs, " = ", op)
+        if has_graph:  # the subgraph text is long: onnx writes the inputs first
+            self.w(ins, attrs, "\n")
         else:
-            self.w(ind, label, lhs, op, " ", attrs + " " if attrs else "", ins, "\n")
+            self.w(attrs, ins, "\n")
 
-    def nodes(self, nodes: Iterable[Node], level: int) -> None:
+    def nodes(self, nodes: list[Node]) -> None:
         self.w("{\n")
         for n in nodes:
-            self.node(n, level + 1)
-        self.w(_INDENT * level, "}")
+            self.node(n)
+        self.w(" " * max(self.indent - _STEP, 0), "}")
 
-    def graph(self, g: Graph, level: int) -> None:
-        ind = _INDENT * level
+    def graph(self, g: Graph) -> None:
         ins = ", ".join(self.value_info(v) for v in g.inputs)
         outs = ", ".join(self.value_info(v) for v in g.outputs)
-        self.w(_id(g.name), " (", ins, ") => (", outs, ")")
+        self.w(_word(g.name), " (", ins, ") => (", outs, ") ")
         entries = [self.tensor(v.const_value, name, True) for name, v in g.initializers.items()]
         entries += [self.sparse(v.const_value, name, True)
                     for name, v in g.sparse_initializers.items()]
         entries += [self.value_info(v) for v in g.value_info]
         if entries:
-            self.w("\n", ind, _INDENT, "<", (",\n" + ind + _INDENT + " ").join(entries), ">")
-        self.w("\n", ind)
-        self.nodes(g.nodes, level)
-
-    def graph_text(self, g: Graph, level: int) -> str:
-        sub = _Printer(self.limit)
-        sub.graph(g, level)
-        return "".join(sub.out)
+            self.w("\n", " " * self.indent, "<", ", ".join(entries), ">\n")
+        self.nodes(g.nodes)
 
     def function(self, f: Function) -> None:
-        head = [f'  domain: {quote(f.domain)}']
+        self.w("<\n", "  domain: ", quote(f.domain), ",\n")
         if f.overload:
-            head.append(f"  overload: {quote(f.overload)}")
-        head.append("  opset_import: " + self.opsets(f.opset_imports))
+            self.w("  overload: ", quote(f.overload), ",\n")
+        self.w("  opset_import: ", self.opsets(f.opset_imports, ","))
         if f.doc_string:
-            head.append(f"  doc_string: {quote(f.doc_string)}")
-        self.w("<\n", ",\n".join(head), "\n>\n", _id(f.name), " ")
-        attrs = [_id(a) for a in f.attributes]
-        attrs += [self.attribute(a, 0) for a in f.attribute_defaults.values()]
+            self.w(",\n  doc_string: ", quote(f.doc_string))
+        self.w("\n>\n", _id(f.name), " ")
+        attrs = [_bare(a) for a in f.attributes]
+        attrs += [self.attribute(a) for a in f.attribute_defaults.values()]
         if attrs:
-            self.w("<", ", ".join(attrs), "> ")
+            self.w("<", ",".join(attrs), ">")
         ins = ", ".join(_id(v.name) for v in f.graph.inputs)
         outs = ", ".join(_id(v.name) for v in f.graph.outputs)
         self.w("(", ins, ") => (", outs, ")\n")
         if f.graph.value_info:
             self.w("<", ", ".join(self.value_info(v) for v in f.graph.value_info), ">\n")
-        self.nodes(f.graph.nodes, 0)
+        self.nodes(f.graph.nodes)
 
     @staticmethod
-    def opsets(opsets: dict[str, int]) -> str:
-        return "[" + ", ".join(f"{quote(d)} : {v}" for d, v in opsets.items()) + "]"
+    def opsets(opsets: dict[str, int], sep: str = ", ") -> str:
+        return "[" + sep.join(f"{quote(d)} : {v}" for d, v in opsets.items()) + "]"
 
     def model(self, m: Model) -> None:
-        head = [f"   ir_version: {m.ir_version}",
-                f"   opset_import: {self.opsets(m.opset_imports)}"]
+        pad = " " * self.indent
+        head = [f"{pad}ir_version: {m.ir_version}",
+                f"{pad}opset_import: {self.opsets(m.opset_imports)}"]
         for key in ("producer_name", "producer_version", "domain"):
             if getattr(m, key):
-                head.append(f"   {key}: {quote(getattr(m, key))}")
+                head.append(f"{pad}{key}: {quote(getattr(m, key))}")
         if m.model_version:
-            head.append(f"   model_version: {m.model_version}")
+            head.append(f"{pad}model_version: {m.model_version}")
         if m.doc_string:
-            head.append(f"   doc_string: {quote(m.doc_string)}")
+            head.append(f"{pad}doc_string: {quote(m.doc_string)}")
         if m.metadata_props:
             props = ", ".join(f"{quote(k)}: {quote(v)}" for k, v in m.metadata_props.items())
-            head.append(f"   metadata_props: [{props}]")
+            head.append(f"{pad}metadata_props: [{props}]")
         self.w("<\n", ",\n".join(head), "\n>\n")
-        self.graph(m.graph, 0)
+        self.graph(m.graph)
         for f in m.functions:
-            self.w("\n\n")
+            self.w("\n")
             self.function(f)
-        self.w("\n")
+
+
+def _type_name(dt: DataType) -> str:
+    return "undefined" if dt == DataType.UNDEFINED else DataType(dt).onnx_name
 
 
 def to_text(obj: Model | Graph | Function | Node, *, max_elements: int | None = None) -> str:
-    """The ONNX text of a model, graph, function or node.
+    """The ONNX text of a model, graph, function or node, as ``onnx.printer.to_text`` writes
+    it (see the module docstring for the few places where pyonnx writes more).
 
     Every tensor value is written in full, so the text parses back into the same model. With
     ``max_elements``, tensors longer than that show their first ``max_elements`` values and
@@ -389,13 +442,11 @@ def to_text(obj: Model | Graph | Function | Node, *, max_elements: int | None = 
     if isinstance(obj, Model):
         p.model(obj)
     elif isinstance(obj, Graph):
-        p.graph(obj, 0)
-        p.w("\n")
+        p.graph(obj)
     elif isinstance(obj, Function):
         p.function(obj)
-        p.w("\n")
     elif isinstance(obj, Node):
-        p.node(obj, 0)
+        p.node(obj)
     else:
         raise InvalidArgument(f"to_text() takes a Model, Graph, Function or Node, not "
                               f"{type(obj).__name__}; load a file with pyonnx.load first")

@@ -7,6 +7,7 @@ from pyonnx.ir.tensor import SparseTensor, Tensor
 from pyonnx.ir.types import (
     Dim,
     MapType,
+    OpaqueType,
     OptionalType,
     SequenceType,
     Shape,
@@ -17,6 +18,6 @@ from pyonnx.ir.types import (
 
 __all__ = [
     "DataType", "Attribute", "AttributeType", "Function", "Graph", "Model", "Node", "Value",
-    "SparseTensor", "Tensor", "Dim", "MapType", "OptionalType", "SequenceType", "Shape",
-    "SparseTensorType", "TensorType", "Type", "lint", "assert_lint_clean",
+    "SparseTensor", "Tensor", "Dim", "MapType", "OpaqueType", "OptionalType", "SequenceType",
+    "Shape", "SparseTensorType", "TensorType", "Type", "lint", "assert_lint_clean",
 ]

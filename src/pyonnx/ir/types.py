@@ -21,6 +21,7 @@ __all__ = [
     "SequenceType",
     "MapType",
     "OptionalType",
+    "OpaqueType",
     "Type",
 ]
 
@@ -82,4 +83,17 @@ class OptionalType:
         return f"optional({self.elem_type})"
 
 
-Type = Union[TensorType, SparseTensorType, SequenceType, MapType, OptionalType]
+@dataclasses.dataclass(frozen=True)
+class OpaqueType:
+    """A type defined outside the ONNX specification (``TypeProto.Opaque``), named by
+    ``domain`` and ``name``; pyonnx carries it through load, save, text and checks but no
+    standard operator consumes it."""
+
+    domain: str = ""
+    name: str = ""
+
+    def __str__(self) -> str:
+        return f"opaque({self.domain + ',' if self.domain else ''}{self.name})"
+
+
+Type = Union[TensorType, SparseTensorType, SequenceType, MapType, OptionalType, OpaqueType]
