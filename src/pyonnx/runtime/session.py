@@ -301,6 +301,7 @@ class InferenceSession:
         self._input_index = {v.name: i for i, v in enumerate(g.inputs)
                              if v.name not in init_names or model.ir_version >= 4}
         self._output_index = {v.name: i for i, v in enumerate(g.outputs)}
+        self._all_outputs = list(range(len(g.outputs)))  # read only: shared by runs
         # dims a feed must have: the declared ones with free-dimension overrides applied
         self._input_shapes = {v.name: _overridden_shape(v.type, opts) for v in g.inputs}
         # a symbol fixed on an input is fixed wherever it appears, outputs included
@@ -551,11 +552,13 @@ class InferenceSession:
 
     def _output_indices(self, output_names: Sequence[str] | None,
                         error: type[InvalidArgument] = InvalidArgument) -> list[int]:
+        if output_names is None:
+            return self._all_outputs
         if isinstance(output_names, (str, bytes)):
             raise InvalidArgumentType(f"output_names must be a list of names or None, not the "
                                       f"string {output_names!r}")
-        if output_names is None or len(output_names) == 0:
-            return list(range(len(self._outputs)))
+        if len(output_names) == 0:
+            return self._all_outputs
         out_idx = []
         for n in output_names:
             i = self._output_index.get(n)
@@ -636,18 +639,8 @@ class InferenceSession:
         if isinstance(value, OrtValue):
             value = value._value
         if isinstance(t, TensorType):
-            if isinstance(value, np.generic):
-                value = np.asarray(value)
-            elif isinstance(value, SparseTensor):
-                raise InvalidRequest(f"input {v.name!r} expects a dense {t}, got a sparse "
-                                     f"tensor; feed sparse.to_dense() instead")
-            elif isinstance(value, (list, tuple)):
-                value = _from_list(v.name, t, value)
-            elif not isinstance(value, np.ndarray):
-                # onnxruntime refuses bare Python scalars and other objects (RuntimeError)
-                raise InvalidRequest(
-                    f"input {v.name!r} expects {t} as a numpy.ndarray (or a list), got "
-                    f"{type(value).__name__}; wrap a scalar as numpy.array(x, dtype=...)")
+            if type(value) is not np.ndarray:  # the common case skips these checks
+                value = _as_array(v.name, t, value)
             if value.dtype.kind in ("U", "S", "V") and t.elem_type == DataType.STRING:
                 value = string_array(value) if value.dtype.kind != "V" else _void_strings(value)
             expected = t.elem_type.numpy if t.elem_type != DataType.UNDEFINED else value.dtype
@@ -760,6 +753,24 @@ def _known_dtype(dt: np.dtype) -> bool:
 def _fmt_shape(shape: Any) -> str:
     return "[" + ",".join("?" if d is None else str(d) for d in shape) + "]"
 
+
+
+def _as_array(name: str, t: TensorType, value: Any) -> np.ndarray:
+    """A feed for tensor input ``name`` that is not a plain ndarray, as an array: NumPy
+    scalars and ndarray subclasses as they are, (nested) lists converted; anything else is
+    refused, as onnxruntime refuses bare Python scalars (RuntimeError)."""
+    if isinstance(value, np.ndarray):
+        return value
+    if isinstance(value, np.generic):
+        return np.asarray(value)
+    if isinstance(value, SparseTensor):
+        raise InvalidRequest(f"input {name!r} expects a dense {t}, got a sparse tensor; feed "
+                             f"sparse.to_dense() instead")
+    if isinstance(value, (list, tuple)):
+        return _from_list(name, t, value)
+    raise InvalidRequest(
+        f"input {name!r} expects {t} as a numpy.ndarray (or a list), got "
+        f"{type(value).__name__}; wrap a scalar as numpy.array(x, dtype=...)")
 
 
 def _from_list(name: str, t: TensorType, value: Any) -> np.ndarray:
