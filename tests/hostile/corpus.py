@@ -747,7 +747,7 @@ _feed_case("not_a_dict", lambda: [np.ones(2, np.float32)])
 _feed_case("wrong_dtype", lambda: {"x": np.ones(2, np.float64)})
 _feed_case("object_array", lambda: {"x": np.array([object(), 1], dtype=object)})
 _feed_case("structured_dtype", lambda: {"x": np.zeros(2, dtype=[("a", "f4"), ("b", "i4")])})
-_feed_case("python_list", lambda: {"x": [1.0, 2.0]})
+_feed_case("python_list", lambda: {"x": [1.0, 2.0]}, outcome=OK)  # converted, as onnxruntime does
 _feed_case("wrong_rank", lambda: {"x": np.ones((2, 2), np.float32)})
 _feed_case("unknown_name", lambda: {"x": np.ones(2, np.float32), "evil": np.ones(1)})
 _feed_case("non_string_name", lambda: {5: np.ones(2, np.float32)})

@@ -36,8 +36,8 @@ _PARAMS = [pytest.param(c.name, stage, want, id=f"{c.name}-{stage}")
 def test_case_ends_in_expected_outcome(server: Server, tmp_path: Path, name: str, stage: str,
                                        want: str) -> None:
     res = server.run(name, stage, tmp_path)
-    assert res["outcome"] == want, f"{name} [{stage}]: expected {want}, got {res['outcome']}:\n" \
-                                   f"{res['detail']}"
+    assert res["outcome"] == want or want in res.get("classes", ()), \
+        f"{name} [{stage}]: expected {want}, got {res['outcome']}:\n{res['detail']}"
     if want != "ok":
         assert res.get("base") == "PyOnnxError"
 

@@ -57,7 +57,9 @@ def test_run_like_onnxruntime() -> None:
      ["'x'", "rank 3", "rank 2"]),
     ({"x": np.ones((2, 4), np.float32), "y": np.ones((1, 3), np.float32)},
      ["'x'", "axis 1", "expected 3"]),
-    ({"x": [[1.0, 2.0, 3.0]], "y": np.ones((1, 3), np.float32)}, ["'x'", "numpy.ndarray"]),
+    # a bare Python scalar is refused, as in onnxruntime (lists are converted: test_ort_parity)
+    ({"x": 1.0, "y": np.ones((1, 3), np.float32)}, ["'x'", "numpy.ndarray"]),
+    ({"x": [[1.0, 2.0], [3.0]], "y": np.ones((1, 3), np.float32)}, ["'x'", "ragged"]),
 ])
 def test_feed_validation_names_the_input(feed, words) -> None:  # type: ignore[no-untyped-def]
     sess = pyonnx.InferenceSession(_add_model())
@@ -291,3 +293,210 @@ def test_cpu_mem_arena_follows_the_session_option(monkeypatch) -> None:  # type:
     assert calls == [1]
     if sys.platform.startswith("linux") and "glibc" in " ".join(__import__("platform").libc_ver()):
         assert arena.enable_arena() is True  # glibc took both settings
+
+
+# ---------------------------------------------------------------------------- onnxruntime API
+# (behaviour shared with onnxruntime is in test_ort_parity.py; these are pyonnx's own promises)
+
+
+def _mul_model(metadata: dict[str, str] | None = None) -> bytes:
+    w = helper.make_tensor("W", TensorProto.FLOAT, [3], [1.0, 2.0, 3.0])
+    g = helper.make_graph([helper.make_node("Mul", ["x", "W"], ["y"], name="mul0")], "g",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [3])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [3])], [w])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 18)], ir_version=9)
+    if metadata:
+        helper.set_model_props(m, metadata)
+    return m.SerializeToString()
+
+
+@pytest.mark.parametrize("key, value", [
+    ("session.load_model_format", "ORT"), ("session.save_model_format", "ORT"),
+    ("session.set_denormal_as_zero", "1"), ("optimization.enable_gelu_approximation", "1"),
+    ("mlas.enable_gemm_fastmath_arm64_bfloat16", "1"), ("ep.context_enable", "1"),
+    ("session.collect_node_memory_stats_to_file", "stats.txt"),
+])
+def test_config_entries_pyonnx_cannot_honour_raise(key: str, value: str) -> None:
+    so = pyonnx.SessionOptions()
+    so.add_session_config_entry(key, value)
+    with pytest.raises(pyonnx.errors.NotSupported, match=key.replace(".", r"\.")):
+        pyonnx.InferenceSession(_mul_model(), so)
+
+
+def test_strict_shape_type_inference_is_honoured() -> None:
+    m = _model([helper.make_node("Add", ["a", "b"], ["c"])],
+               [helper.make_tensor_value_info("a", TensorProto.FLOAT, [2]),
+                helper.make_tensor_value_info("b", TensorProto.FLOAT, [3])],
+               [helper.make_tensor_value_info("c", TensorProto.FLOAT, [2])])
+    pyonnx.InferenceSession(m)  # without the entry the contradiction shows only at run time
+    so = pyonnx.SessionOptions()
+    so.add_session_config_entry("session.strict_shape_type_inference", "1")
+    with pytest.raises(pyonnx.ShapeInferenceError):
+        pyonnx.InferenceSession(m, so)
+
+
+def test_add_initializer_names_what_is_wrong() -> None:
+    so = pyonnx.SessionOptions()
+    so.add_initializer("V", pyonnx.OrtValue.ortvalue_from_numpy(np.ones(3, np.float32)))
+    with pytest.raises(InvalidArgument, match="no initializer.*'V'|'V'.*no initializer"):
+        pyonnx.InferenceSession(_mul_model(), so)
+    so = pyonnx.SessionOptions()
+    so.add_initializer("W", pyonnx.OrtValue.ortvalue_from_numpy(np.ones(3, np.float64)))
+    with pytest.raises(InvalidArgument, match="'W'.*double.*float"):
+        pyonnx.InferenceSession(_mul_model(), so)
+    # the caller's Model object is never modified
+    model = pyonnx.load(_mul_model())
+    so = pyonnx.SessionOptions()
+    so.add_initializer("W", pyonnx.OrtValue.ortvalue_from_numpy(np.zeros(3, np.float32)))
+    sess = pyonnx.InferenceSession(model, so)
+    assert sess.run(None, {"x": np.ones(3, np.float32)})[0].tolist() == [0, 0, 0]
+    assert pyonnx.InferenceSession(model).run(None, {"x": np.ones(3, np.float32)})[0].tolist() \
+        == [1, 2, 3]
+
+
+def test_session_options_from_the_model_config(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    meta = {"ort_config": json.dumps({"session_options": {
+        "intra_op_num_threads": 2, "graph_optimization_level": 1, "enable_profiling": 1,
+        "not_read": 3}})}
+    so = pyonnx.SessionOptions()
+    monkeypatch.delenv("ORT_LOAD_CONFIG_FROM_MODEL", raising=False)
+    assert pyonnx.InferenceSession(_mul_model(meta), so).get_session_options() is so
+    monkeypatch.setenv("ORT_LOAD_CONFIG_FROM_MODEL", "1")
+    got = pyonnx.InferenceSession(_mul_model(meta), so).get_session_options()
+    assert (got.intra_op_num_threads, got.graph_optimization_level, got.enable_profiling) == \
+        (2, pyonnx.GraphOptimizationLevel.ORT_ENABLE_BASIC, True)
+    assert so.intra_op_num_threads == 0  # the caller's options are left alone
+    bad = {"ort_config": json.dumps({"session_options": {"graph_optimization_level": 7}})}
+    with pytest.raises(InvalidArgument, match="graph_optimization_level"):
+        pyonnx.InferenceSession(_mul_model(bad))
+
+
+def test_logger_callback_receives_session_records() -> None:
+    records = []
+    pyonnx.set_default_logger_callback(lambda *r: records.append(r), severity=0)
+    try:
+        so = pyonnx.SessionOptions()
+        so.logid = "mine"
+        pyonnx.InferenceSession(_mul_model(), so)
+        assert records and all(r[2] == "mine" for r in records)
+        assert all(isinstance(r[0], int) and isinstance(r[4], str) for r in records)
+
+        def broken(*r):  # type: ignore[no-untyped-def]
+            raise ValueError("callback bug")
+
+        pyonnx.set_default_logger_callback(broken, severity=0)
+        pyonnx.InferenceSession(_mul_model())  # a failing callback never stops a session
+        with pytest.raises(RuntimeError):
+            pyonnx.set_default_logger_callback("not callable")
+    finally:
+        pyonnx.set_default_logger_callback(None)
+        pyonnx.set_default_logger_severity(2)
+
+
+def test_profile_file_has_one_event_per_line(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    so = pyonnx.SessionOptions()
+    so.enable_profiling = True
+    so.profile_file_prefix = str(tmp_path / "prof")
+    sess = pyonnx.InferenceSession(_mul_model(), so)
+    sess.run(None, {"x": np.ones(3, np.float32)})
+    path = sess.end_profiling()
+    lines = open(path).read().splitlines()
+    assert lines[0] == "[" and lines[-1] == "]" and len(lines) >= 3
+    assert json.loads("\n".join(lines))[0]["args"]["op_type"] == "Mul"
+
+
+def test_graph_assignment_info_needs_its_config_entry() -> None:
+    with pytest.raises(pyonnx.capi.onnxruntime_pybind11_state.Fail,
+                       match="record_ep_graph_assignment_info"):
+        pyonnx.InferenceSession(_mul_model()).get_provider_graph_assignment_info()
+    so = pyonnx.SessionOptions()
+    so.add_session_config_entry("session.record_ep_graph_assignment_info", "1")
+    (sub,) = pyonnx.InferenceSession(_mul_model(), so).get_provider_graph_assignment_info()
+    assert sub.ep_name == "CPUExecutionProvider"
+    assert [(n.op_type, n.name) for n in sub.get_nodes()] == [("Mul", "mul0")]
+
+
+def test_ortvalue_dlpack_round_trip() -> None:
+    from pyonnx.capi import onnxruntime_pybind11_state as C
+
+    arr = np.arange(6, dtype=np.float32).reshape(2, 3)
+    v = pyonnx.OrtValue.ortvalue_from_numpy(arr)
+    capsule = v.to_dlpack()
+    assert not C.is_dlpack_uint8_tensor(capsule)
+    back = C.OrtValue.from_dlpack(capsule, False)
+    assert back.data_ptr() == v.data_ptr() and back.shape() == [2, 3]
+    assert C.is_dlpack_uint8_tensor(np.zeros(2, np.uint8).__dlpack__())
+    flags = pyonnx.OrtValue.from_dlpack(np.array([1, 0], np.uint8).__dlpack__(), True)
+    assert flags.data_type() == "tensor(bool)"
+    assert pyonnx.OrtValue.from_dlpack(v).data_ptr() == v.data_ptr()
+    assert v.__dlpack_device__() == (1, 0)
+
+
+def test_error_classes_are_onnxruntime_status_classes() -> None:
+    """The hierarchy behind test_ort_parity's bad-call table."""
+    C = pyonnx.capi.onnxruntime_pybind11_state
+    assert issubclass(pyonnx.InvalidArgument, (C.InvalidArgument, ValueError))
+    assert issubclass(pyonnx.errors.InvalidRequest, RuntimeError)
+    assert issubclass(pyonnx.ExecutionError, C.Fail) and issubclass(pyonnx.ExecutionError,
+                                                                    C.RuntimeException)
+    assert issubclass(pyonnx.DecodeError, C.InvalidProtobuf)
+    assert issubclass(pyonnx.errors.ModelFileNotFound, (C.NoSuchFile, FileNotFoundError))
+    assert issubclass(pyonnx.UnsupportedOperatorError, (C.NotImplemented, C.InvalidGraph))
+    assert issubclass(pyonnx.errors.NotSupported, (C.Fail, NotImplementedError))
+    for name in ("Fail", "InvalidArgument", "NoSuchFile", "NoModel", "EngineError",
+                 "RuntimeException", "InvalidProtobuf", "ModelLoaded", "NotImplemented",
+                 "InvalidGraph", "EPFail"):
+        assert issubclass(getattr(C, name), pyonnx.PyOnnxError)
+
+
+def test_adapter_files_are_checked(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from pyonnx.runtime.adapters import read_adapter_file, write_adapter_file
+
+    path = tmp_path / "a.onnx_adapter"
+    write_adapter_file(path, 1, 2, {"w": np.arange(6, dtype=np.float32).reshape(2, 3)})
+    fmt, adapter_version, model_version, params = read_adapter_file(path)
+    assert (fmt, adapter_version, model_version) == (1, 1, 2)
+    np.testing.assert_array_equal(params["w"], np.arange(6).reshape(2, 3))
+    data = path.read_bytes()
+    path.write_bytes(data[:-8])  # the raw data cut short
+    with pytest.raises(pyonnx.errors.AdapterFileError, match="a.onnx_adapter"):
+        read_adapter_file(path)
+    path.write_bytes(b"\0" * 4 + b"XXXX" + data[8:])
+    with pytest.raises(pyonnx.errors.AdapterFileError, match="TORT"):
+        read_adapter_file(path)
+    with pytest.raises(InvalidArgument, match="scalar"):
+        write_adapter_file(path, 1, 1, {"s": np.float32(1.0) * np.ones(())})
+    with pytest.raises(InvalidArgument, match="string"):
+        write_adapter_file(path, 1, 1, {"s": np.array(["a"], dtype=object)})
+
+
+def test_adapter_parameter_the_model_lacks() -> None:
+    import tempfile
+
+    from pyonnx.runtime.adapters import LoraAdapter, write_adapter_file
+
+    with tempfile.TemporaryDirectory() as d:
+        path = d + "/a.onnx_adapter"
+        write_adapter_file(path, 1, 1, {"nope": np.ones(3, np.float32)})
+        adapter = LoraAdapter()
+        adapter.Load(path)
+    ro = pyonnx.RunOptions()
+    ro.add_active_adapter(adapter)
+    with pytest.raises(InvalidArgument, match="'nope'"):
+        pyonnx.InferenceSession(_mul_model()).run(None, {"x": np.ones(3, np.float32)}, ro)
+
+
+def test_copy_tensors() -> None:
+    """onnxruntime 1.32 has no CPU-to-CPU data transfer for copy_tensors; pyonnx copies."""
+    src = pyonnx.OrtValue.ortvalue_from_numpy(np.arange(6, dtype=np.float32))
+    dst = pyonnx.OrtValue.ortvalue_from_shape_and_type([6], np.float32)
+    from pyonnx.runtime.ortvalue import copy_tensors
+
+    copy_tensors([src], [dst])
+    np.testing.assert_array_equal(dst.numpy(), np.arange(6))
+    with pytest.raises(RuntimeError):
+        copy_tensors([src], [])
