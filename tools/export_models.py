@@ -1,0 +1,670 @@
+"""Write the differential test set of real exports: tests/models/exports/NAME.onnx + NAME.npz.
+
+Each model is built here with fixed seeds, random (untrained) weights and reduced widths,
+exported by the converter its users use, and saved beside one sample input set (NAME.npz, one
+array per graph input, keyed by the input's name). tests/models/test_exports.py runs every
+committed model in pyonnx and in onnxruntime on those inputs and compares the outputs; it needs
+neither torch nor TensorFlow. The inputs deliberately differ in size from the shapes used while
+tracing wherever the export declares a dynamic dimension, so the dynamic-shape arithmetic the
+exporters emit (Shape -> Gather -> Div -> Concat -> Reshape) really runs.
+
+The exporters cannot share one virtual environment (tf2onnx pins older onnx/protobuf than the
+torch exporter wants), so each family is a sub-command run by its own interpreter:
+
+    # torch.onnx, both exporters (TorchScript: dynamo=False; dynamo: dynamo=True)
+    python3.11 -m venv /work/venv-torch
+    /work/venv-torch/bin/pip install torch==2.14.1 torchvision==0.29.1 transformers onnx \
+        onnxscript onnxruntime
+    /work/venv-torch/bin/python tools/export_models.py torch
+
+    # tf2onnx from Keras and from a tf.function
+    python3.11 -m venv /work/venv-tf
+    /work/venv-tf/bin/pip install "tensorflow==2.21.*" "tf2onnx==1.17.*"
+    /work/venv-tf/bin/python tools/export_models.py keras
+
+    # skl2onnx pipelines (the project's test environment has scikit-learn, skl2onnx, pandas)
+    /work/venv/bin/python tools/export_models.py sklearn
+
+    # models derived from the files above (run last): graph dims rewritten to dim_value -1
+    /work/venv/bin/python tools/export_models.py edit
+
+`--only NAME [NAME ...]` limits a run to some models of the family; `--out DIR` writes elsewhere.
+Running a family again rewrites its files; with the same package versions the files are the
+same up to the exporters' own nondeterminism (none observed for these models).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+DEFAULT_OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "models",
+                           "exports")
+SEED = 0
+
+# The exporter registry: family -> {model name: function(out_dir) writing NAME.onnx/NAME.npz}.
+EXPORTS: dict[str, dict[str, Callable[[str], None]]] = {"torch": {}, "keras": {}, "sklearn": {},
+                                                         "edit": {}}
+
+
+def export(family: str, name: str) -> Callable[[Callable[[str, str], None]], Callable[[str, str], None]]:
+    """Register `fn(out_dir, name)` as the exporter of model `name` in `family`."""
+    def register(fn: Callable[[str, str], None]) -> Callable[[str, str], None]:
+        EXPORTS[family][name] = lambda out: fn(out, name)
+        return fn
+    return register
+
+
+def save_inputs(out: str, name: str, feeds: dict[str, np.ndarray]) -> None:
+    """The sample input set: one array per graph input. Strings are stored as fixed-width
+    unicode (npz cannot hold object arrays without pickle); the test turns them into objects."""
+    arrays = {k: (v.astype(str) if v.dtype == object else v) for k, v in feeds.items()}
+    np.savez_compressed(os.path.join(out, f"{name}.npz"), **arrays)
+
+
+def _rng() -> np.random.Generator:
+    return np.random.default_rng(SEED)
+
+
+def _image(shape: tuple[int, ...], seed: int = SEED) -> np.ndarray:
+    """A synthetic scene, channels first (..., 3, H, W): a colour gradient with a dozen flat
+    rectangles ("objects") and a little noise, as a decoded 8-bit image becomes (k / 255 in
+    float32). Unlike white noise it has structure at the scale of a detector's anchors."""
+    rng = np.random.default_rng(seed)
+    *lead, c, h, w = shape
+    out = np.empty(shape, np.float64)
+    for img in out.reshape(-1, c, h, w):
+        yy, xx = np.mgrid[0:h, 0:w] / max(h, w)
+        for ch in range(c):
+            img[ch] = rng.uniform(0.2, 0.8) + rng.uniform(-0.3, 0.3) * (yy - xx)
+        for _ in range(12):
+            y0, x0 = rng.integers(0, h - 8), rng.integers(0, w - 8)
+            y1, x1 = y0 + rng.integers(8, h // 2), x0 + rng.integers(8, w // 2)
+            img[:, y0:y1, x0:x1] = rng.uniform(0, 1, (c, 1, 1))
+        img += rng.normal(0, 0.03, img.shape)
+    return (np.round(np.clip(out, 0, 1) * 255) / 255).astype(np.float32)
+
+
+# --------------------------------------------------------------------------------------------
+# torch.onnx
+# --------------------------------------------------------------------------------------------
+
+def _torch_export(model: Any, args: tuple[Any, ...], path: str, *, dynamo: bool,
+                  input_names: list[str], output_names: list[str] | None = None,
+                  dynamic_axes: dict[str, dict[int, str]] | None = None,
+                  opset: int | None = None) -> None:
+    """torch.onnx.export with one of its two exporters; `dynamic_axes` (input or output name ->
+    {axis: dim name}) is given to the TorchScript exporter as it is and to the dynamo exporter
+    as the equivalent `dynamic_shapes` of the inputs."""
+    import torch
+
+    kwargs: dict[str, Any] = {"input_names": input_names, "dynamo": dynamo}
+    if output_names:
+        kwargs["output_names"] = output_names
+    if dynamic_axes and not dynamo:
+        kwargs["dynamic_axes"] = dynamic_axes
+    elif dynamic_axes:
+        # torch.export's form: per positional input, {axis: Dim}; outputs follow by tracing.
+        kwargs["dynamic_shapes"] = tuple(
+            {axis: torch.export.Dim.DYNAMIC for axis in dynamic_axes.get(n, {})} or None
+            for n in input_names)
+    if opset is not None:
+        kwargs["opset_version"] = opset
+    if dynamo:
+        # One self-contained file, no external data, initializers folded in.
+        kwargs["external_data"] = False
+        kwargs["optimize"] = True
+    with torch.no_grad():
+        torch.onnx.export(model, args, path, **kwargs)
+
+
+def _calibration(shape: tuple[int, ...]) -> Any:
+    """Images for batch-norm statistics: scenes like the test inputs, drawn from another seed."""
+    import torch
+    return torch.from_numpy(_image(shape, seed=SEED + 1))
+
+
+def _normalized(images: Any) -> Any:
+    """Images normalized as torchvision's ImageNet classifiers expect them."""
+    import torch
+    images = torch.as_tensor(images)
+    return (images - 0.45) / 0.225
+
+
+def _seed_torch() -> None:
+    import torch
+    torch.manual_seed(SEED)
+
+
+def _trained_looking(model: Any, sample: tuple[Any, ...], heads: tuple[str, ...] = ()) -> Any:
+    """Give the untrained `model` the value ranges of a trained one, so that its outputs depend
+    on its input, lie well away from zero and from ties, and a tolerance means something.
+
+    torchvision's initialization alone does not: its fan-out Kaiming draw makes depthwise
+    convolutions shrink the signal by sqrt(channels), and with identity batch-norm statistics
+    the image is gone after a few blocks (every anchor then gets the same score to the 7th
+    digit, and the order of the detections is decided by rounding); classifiers drawn at std
+    0.01 leave logits near 1e-8. So: linear layers, and the convolutions of the modules whose
+    names start with one of `heads`, are re-drawn at unit fan-in scale; batch norms get random
+    affine parameters and then the statistics of the activations on `sample` (the positional
+    arguments of one forward call), measured as training would."""
+    import torch
+    g = torch.Generator().manual_seed(SEED)
+    norms = []
+    with torch.no_grad():
+        for name, m in model.named_modules():
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                m.weight.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+                m.bias.copy_(torch.randn(m.num_features, generator=g) * 0.1)
+                norms.append(m)
+            elif isinstance(m, torch.nn.Linear) or (
+                    heads and isinstance(m, torch.nn.Conv2d) and name.startswith(heads)):
+                fan_in = m.weight[0].numel()
+                m.weight.copy_(torch.randn(m.weight.shape, generator=g) / fan_in ** 0.5)
+                if m.bias is not None:
+                    m.bias.copy_(torch.randn(m.bias.shape, generator=g) * 0.1)
+        model.eval()
+        for m in norms:                 # batch statistics, accumulated over the one call
+            m.reset_running_stats()
+            m.momentum = None
+            m.train()
+        model(*sample)
+        model.eval()
+    return model
+
+
+def _mobilenet(out: str, name: str, dynamo: bool) -> None:
+    import torch
+    import torchvision
+    _seed_torch()
+    # 0.35 width, 10 classes: the same block structure (SE, hardswish, depthwise), 1/12 the size.
+    model = _trained_looking(torchvision.models.mobilenet_v3_small(
+        weights=None, width_mult=0.35, num_classes=10), (_normalized(_calibration((8, 3, 96, 96))),))
+    trace = torch.randn(1, 3, 96, 96)
+    _torch_export(model, (trace,), os.path.join(out, f"{name}.onnx"), dynamo=dynamo,
+                  input_names=["images"], output_names=["logits"],
+                  dynamic_axes={"images": {0: "batch"}, "logits": {0: "batch"}}, opset=18)
+    save_inputs(out, name, {"images": _normalized(_image((2, 3, 96, 96))).numpy()})
+
+
+@export("torch", "mobilenet_v3_small_ts")
+def _mobilenet_ts(out: str, name: str) -> None:
+    _mobilenet(out, name, dynamo=False)
+
+
+@export("torch", "mobilenet_v3_small_dynamo")
+def _mobilenet_dynamo(out: str, name: str) -> None:
+    _mobilenet(out, name, dynamo=True)
+
+
+def _ssdlite() -> Any:
+    """SSDlite as torchvision's ssdlite320_mobilenet_v3_large builds it, at toy size: a 0.35-width
+    MobileNetV3-Large backbone (reduced tail), quarter-width extra blocks, 160x160 instead of
+    320x320, 4 classes. Few detections are kept and the score threshold is 0, so that untrained
+    weights still yield boxes. (The builder function offers no width for the extra blocks, which
+    alone would be 1.5 MB.)"""
+    from functools import partial
+
+    import torch
+    import torchvision
+    from torchvision.models.detection import _utils as det_utils
+    from torchvision.models.detection.anchor_utils import DefaultBoxGenerator
+    from torchvision.models.detection.ssd import SSD
+    from torchvision.models.detection.ssdlite import SSDLiteFeatureExtractorMobileNet, SSDLiteHead
+    _seed_torch()
+    norm = partial(torch.nn.BatchNorm2d, eps=0.001, momentum=0.03)
+    features = torchvision.models.mobilenet_v3_large(weights=None, width_mult=0.35,
+                                                     reduced_tail=True, norm_layer=norm).features
+    # the C4 stage: the last block that starts a new (strided) stage, as torchvision picks it
+    c4 = [i for i, b in enumerate(features) if getattr(b, "_is_cn", False)][-1]
+    backbone = SSDLiteFeatureExtractorMobileNet(features, c4, norm, width_mult=0.25)
+    size = (160, 160)
+    anchors = DefaultBoxGenerator([[2, 3] for _ in range(6)], min_ratio=0.2, max_ratio=0.95)
+    head = SSDLiteHead(det_utils.retrieve_out_channels(backbone, size),
+                       anchors.num_anchors_per_location(), 4, norm)
+    model = SSD(backbone, anchors, size, 4, head=head, image_mean=[0.5] * 3, image_std=[0.5] * 3,
+                score_thresh=0.0, nms_thresh=0.55, detections_per_img=20, topk_candidates=50)
+    return _trained_looking(model, (list(_calibration((4, 3, 160, 160))),), heads=("head.",))
+
+
+@export("torch", "ssdlite_ts")
+def _ssdlite_ts(out: str, name: str) -> None:
+    import torch
+    model = _ssdlite()
+    img = torch.rand(3, 160, 160)
+    _torch_export(model, ([img],), os.path.join(out, f"{name}.onnx"), dynamo=False,
+                  input_names=["image"], output_names=["boxes", "scores", "labels"], opset=17)
+    save_inputs(out, name, {"image": _image((3, 160, 160))})
+
+
+def _fasterrcnn() -> Any:
+    """Faster R-CNN with a small FPN-less MobileNetV3-Small backbone, a 64-wide box head and few
+    proposals: the detection graph (anchors, RPN top-k, NMS, RoiAlign, box decoding) at toy width."""
+    import torch
+    import torchvision
+    from torchvision.models.detection import FasterRCNN
+    from torchvision.models.detection.anchor_utils import AnchorGenerator
+    from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
+    from torchvision.ops import MultiScaleRoIAlign
+    _seed_torch()
+    features = torchvision.models.mobilenet_v3_small(weights=None, width_mult=0.35).features
+    # a 1x1 projection to 32 channels keeps the RPN and box heads small
+    backbone = torch.nn.Sequential(features, torch.nn.Conv2d(features[-1].out_channels, 32, 1))
+    backbone.out_channels = 32
+    anchors = AnchorGenerator(sizes=((32, 64, 128),), aspect_ratios=((0.5, 1.0, 2.0),))
+    pool = MultiScaleRoIAlign(featmap_names=["0"], output_size=5, sampling_ratio=2)
+    box_head = TwoMLPHead(backbone.out_channels * 5 * 5, 64)
+    model = FasterRCNN(backbone, num_classes=None, rpn_anchor_generator=anchors,
+                       box_roi_pool=pool, box_head=box_head,
+                       box_predictor=FastRCNNPredictor(64, 4),
+                       min_size=224, max_size=224, rpn_pre_nms_top_n_test=100,
+                       rpn_post_nms_top_n_test=20, box_score_thresh=0.0,
+                       box_detections_per_img=10)
+    return _trained_looking(model, (list(_calibration((4, 3, 224, 224))),),
+                            heads=("backbone.1", "rpn.head."))
+
+
+@export("torch", "fasterrcnn_small_ts")
+def _fasterrcnn_ts(out: str, name: str) -> None:
+    import torch
+    model = _fasterrcnn()
+    img = torch.rand(3, 224, 224)
+    _torch_export(model, ([img],), os.path.join(out, f"{name}.onnx"), dynamo=False,
+                  input_names=["image"], output_names=["boxes", "labels", "scores"], opset=17)
+    save_inputs(out, name, {"image": _image((3, 224, 224))})
+
+
+@export("torch", "fasterrcnn_rpn_dynamo")
+def _fasterrcnn_rpn_dynamo(out: str, name: str) -> None:
+    """The dynamo exporter cannot export the whole detector: torch.export stops at a
+    data-dependent guard in torchvision's batched NMS (GuardOnDataDependentSymNode, torch 2.14,
+    torchvision 0.29). So this is the part it can export, as deployments that run NMS outside
+    the graph do: the backbone and the region-proposal head of fasterrcnn_small_ts (the same
+    weights), on a batch of images with dynamic batch, height and width."""
+    import torch
+    detector = _fasterrcnn()
+
+    class Proposals(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.backbone = detector.backbone
+            self.head = detector.rpn.head
+
+        def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            objectness, deltas = self.head([self.backbone(images)])
+            return objectness[0], deltas[0]
+
+    trace = torch.rand(2, 3, 160, 160)
+    axes = {"images": {0: "batch", 2: "height", 3: "width"},
+            "objectness": {0: "batch", 2: "fh", 3: "fw"}, "deltas": {0: "batch", 2: "fh", 3: "fw"}}
+    _torch_export(Proposals().eval(), (trace,), os.path.join(out, f"{name}.onnx"), dynamo=True,
+                  input_names=["images"], output_names=["objectness", "deltas"],
+                  dynamic_axes=axes, opset=18)
+    save_inputs(out, name, {"images": _image((1, 3, 128, 192))})
+
+
+def _bert() -> Any:
+    import torch
+    from transformers import BertConfig, BertModel
+    _seed_torch()
+    config = BertConfig(vocab_size=120, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                        intermediate_size=64, max_position_embeddings=64, type_vocab_size=2)
+    # scaled_dot_product_attention, transformers' default and so what users export
+    config._attn_implementation = "sdpa"
+    bert = BertModel(config, add_pooling_layer=True).eval()
+
+    class Encoder(torch.nn.Module):
+        """Keyword call and plain tuple output: BertModel's positional order and its output
+        class differ between transformers versions."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.bert = bert
+
+        def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
+            o = self.bert(input_ids=input_ids, attention_mask=attention_mask,
+                          token_type_ids=token_type_ids)
+            return o.last_hidden_state, o.pooler_output
+
+    return Encoder().eval()
+
+
+def _bert_feeds(batch: int, seq: int) -> dict[str, np.ndarray]:
+    rng = _rng()
+    mask = np.ones((batch, seq), np.int64)
+    mask[-1, seq - 3:] = 0                     # one padded sequence: the mask path matters
+    return {"input_ids": rng.integers(0, 120, (batch, seq)).astype(np.int64),
+            "attention_mask": mask,
+            "token_type_ids": (np.arange(seq)[None, :] >= seq // 2).astype(np.int64)
+            .repeat(batch, 0)}
+
+
+def _bert_export(out: str, name: str, dynamo: bool) -> None:
+    import torch
+    model = _bert()
+    trace = {k: torch.from_numpy(v) for k, v in _bert_feeds(2, 8).items()}
+    names = ["input_ids", "attention_mask", "token_type_ids"]
+    axes = {n: {0: "batch", 1: "seq"} for n in names}
+    axes.update({"last_hidden_state": {0: "batch", 1: "seq"}, "pooler_output": {0: "batch"}})
+    _torch_export(model, tuple(trace[n] for n in names), os.path.join(out, f"{name}.onnx"),
+                  dynamo=dynamo, input_names=names,
+                  output_names=["last_hidden_state", "pooler_output"], dynamic_axes=axes,
+                  opset=18 if dynamo else 14)
+    save_inputs(out, name, _bert_feeds(3, 11))
+
+
+@export("torch", "bert_tiny_ts")
+def _bert_ts(out: str, name: str) -> None:
+    _bert_export(out, name, dynamo=False)
+
+
+@export("torch", "bert_tiny_dynamo")
+def _bert_dynamo(out: str, name: str) -> None:
+    _bert_export(out, name, dynamo=True)
+
+
+class _ShapeArith:
+    """Factory for a torch module whose graph is mostly integer shape arithmetic on rank-0
+    tensors: space-to-depth by `size // 2`, a pooled size `(size - 1) // stride + 1`, and a
+    position ramp of length `h * w // 4`."""
+
+    @staticmethod
+    def build() -> Any:
+        import torch
+
+        class ShapeArith(torch.nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.conv = torch.nn.Conv2d(12, 8, 3, stride=2, padding=1)
+
+            def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+                b, c, h, w = x.shape
+                # space-to-depth: (b, c, h, w) -> (b, 4c, h/2, w/2)
+                y = x.reshape(b, c, h // 2, 2, w // 2, 2).permute(0, 1, 3, 5, 2, 4)
+                y = y.reshape(b, c * 4, h // 2, w // 2)
+                y = self.conv(y)
+                oh = (h // 2 - 1) // 2 + 1
+                ow = (w // 2 - 1) // 2 + 1
+                tokens = y.reshape(b, 8, oh * ow).transpose(1, 2)
+                pos = torch.arange(oh * ow, dtype=torch.float32).unsqueeze(-1) / (h * w // 4)
+                return tokens + pos, torch.tensor([oh, ow]) * (h // w + 1)
+
+        _seed_torch()
+        return ShapeArith().eval()
+
+
+def _shape_arith_export(out: str, name: str, dynamo: bool) -> None:
+    import torch
+    model = _ShapeArith.build()
+    trace = torch.randn(2, 3, 16, 24)
+    _torch_export(model, (trace,), os.path.join(out, f"{name}.onnx"), dynamo=dynamo,
+                  input_names=["x"], output_names=["tokens", "grid"],
+                  dynamic_axes={"x": {0: "batch", 2: "height", 3: "width"},
+                                "tokens": {0: "batch", 1: "ntok"}}, opset=18)
+    save_inputs(out, name, {"x": _rng().standard_normal((3, 3, 20, 12), np.float32)})
+
+
+@export("torch", "shape_arith_ts")
+def _shape_arith_ts(out: str, name: str) -> None:
+    _shape_arith_export(out, name, dynamo=False)
+
+
+@export("torch", "shape_arith_dynamo")
+def _shape_arith_dynamo(out: str, name: str) -> None:
+    _shape_arith_export(out, name, dynamo=True)
+
+
+# --------------------------------------------------------------------------------------------
+# tf2onnx
+# --------------------------------------------------------------------------------------------
+
+def _seed_tf() -> None:
+    import keras
+    keras.utils.set_random_seed(SEED)
+
+
+def _from_keras(model: Any, specs: list[Any], path: str) -> None:
+    import tf2onnx
+    tf2onnx.convert.from_keras(model, input_signature=specs, opset=17, output_path=path)
+
+
+@export("keras", "keras_cnn")
+def _keras_cnn(out: str, name: str) -> None:
+    import keras
+    import tensorflow as tf
+    _seed_tf()
+    L = keras.layers
+    inp = keras.Input((24, 24, 3), name="image")
+    x = L.Conv2D(8, 3, padding="same")(inp)
+    x = L.BatchNormalization()(x)
+    x = L.ReLU()(x)
+    x = L.MaxPooling2D()(x)
+    x = L.DepthwiseConv2D(3, padding="valid", activation="relu6")(x)
+    x = L.SeparableConv2D(12, 3, strides=2, padding="same", activation="swish")(x)
+    x = L.AveragePooling2D(2)(x)
+    x = L.Flatten()(x)
+    x = L.Dropout(0.5)(x)
+    out_ = L.Dense(5, activation="softmax")(x)
+    model = keras.Model(inp, out_)
+    # Non-trivial batch-norm statistics, as a trained model has.
+    bn = model.layers[2]
+    rng = _rng()
+    bn.set_weights([rng.uniform(0.5, 1.5, 8).astype(np.float32), rng.normal(0, .1, 8).astype(np.float32),
+                    rng.normal(0, .1, 8).astype(np.float32), rng.uniform(0.5, 2, 8).astype(np.float32)])
+    _from_keras(model, [tf.TensorSpec((None, 24, 24, 3), tf.float32, name="image")],
+                os.path.join(out, f"{name}.onnx"))
+    save_inputs(out, name, {"image": _rng().random((2, 24, 24, 3), np.float32)})
+
+
+@export("keras", "keras_lstm")
+def _keras_lstm(out: str, name: str) -> None:
+    import keras
+    import tensorflow as tf
+    _seed_tf()
+    L = keras.layers
+    inp = keras.Input((None, 6), name="seq")
+    x = L.LSTM(16, return_sequences=True)(inp)
+    x = L.LSTM(8)(x)
+    out_ = L.Dense(3)(x)
+    model = keras.Model(inp, out_)
+    _from_keras(model, [tf.TensorSpec((None, None, 6), tf.float32, name="seq")],
+                os.path.join(out, f"{name}.onnx"))
+    save_inputs(out, name, {"seq": _rng().standard_normal((2, 7, 6), np.float32)})
+
+
+@export("keras", "keras_gru")
+def _keras_gru(out: str, name: str) -> None:
+    import keras
+    import tensorflow as tf
+    _seed_tf()
+    L = keras.layers
+    inp = keras.Input((None, 5), name="seq")
+    x = L.Bidirectional(L.GRU(8, return_sequences=True))(inp)
+    x = L.GRU(6)(x)
+    out_ = L.Dense(2, activation="sigmoid")(x)
+    model = keras.Model(inp, out_)
+    _from_keras(model, [tf.TensorSpec((None, None, 5), tf.float32, name="seq")],
+                os.path.join(out, f"{name}.onnx"))
+    save_inputs(out, name, {"seq": _rng().standard_normal((3, 9, 5), np.float32)})
+
+
+@export("keras", "tf_while_cond")
+def _tf_while_cond(out: str, name: str) -> None:
+    """A tf.function with a data-dependent tf.while_loop (ONNX Loop) and tf.cond (ONNX If)."""
+    import tensorflow as tf
+    import tf2onnx
+
+    specs = (tf.TensorSpec((None, 4), tf.float32, name="x"),
+             tf.TensorSpec((), tf.int32, name="steps"))
+
+    @tf.function(input_signature=specs)
+    def fn(x: Any, steps: Any) -> Any:
+        w = tf.constant(np.linspace(-1, 1, 16, dtype=np.float32).reshape(4, 4))
+
+        def body(i: Any, h: Any) -> Any:
+            h = tf.tanh(tf.matmul(h, w) + tf.cast(i, tf.float32) * 0.1)
+            return i + 1, h
+
+        _, h = tf.while_loop(lambda i, h: i < steps, body, (tf.constant(0), x))
+        total = tf.reduce_sum(h)
+        y = tf.cond(total > 0.0, lambda: h * 2.0, lambda: h - 1.0)
+        return tf.identity(y, name="y"), tf.identity(tf.shape(h)[0] // 2, name="half_batch")
+
+    tf2onnx.convert.from_function(fn, input_signature=specs, opset=17,
+                                  output_path=os.path.join(out, f"{name}.onnx"))
+    save_inputs(out, name, {"x": _rng().standard_normal((5, 4), np.float32),
+                            "steps": np.array(3, np.int32)})
+
+
+# --------------------------------------------------------------------------------------------
+# skl2onnx
+# --------------------------------------------------------------------------------------------
+
+def _skl_save(onx: Any, out: str, name: str, feeds: dict[str, np.ndarray]) -> None:
+    with open(os.path.join(out, f"{name}.onnx"), "wb") as f:
+        f.write(onx.SerializeToString())
+    save_inputs(out, name, feeds)
+
+
+def _classification(n: int = 200, features: int = 6) -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.datasets import make_classification
+    x, y = make_classification(n_samples=n, n_features=features, n_informative=4, n_classes=3,
+                               random_state=SEED)
+    return x.astype(np.float32), y
+
+
+@export("sklearn", "skl_scaler_logreg")
+def _skl_scaler_logreg(out: str, name: str) -> None:
+    """StandardScaler + LogisticRegression, with the default ZipMap output (a sequence of maps)."""
+    from skl2onnx import to_onnx
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    x, y = _classification()
+    pipe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)).fit(x, y)
+    onx = to_onnx(pipe, x[:1], target_opset={"": 18, "ai.onnx.ml": 3})
+    _skl_save(onx, out, name, {onx.graph.input[0].name: x[:16]})
+
+
+@export("sklearn", "skl_forest")
+def _skl_forest(out: str, name: str) -> None:
+    """A random forest classifier and a gradient-boosted regressor side by side (TreeEnsemble*),
+    probabilities as a plain tensor."""
+    from skl2onnx import to_onnx
+    from sklearn.ensemble import RandomForestClassifier
+    x, y = _classification()
+    clf = RandomForestClassifier(n_estimators=12, max_depth=6, random_state=SEED).fit(x, y)
+    onx = to_onnx(clf, x[:1], target_opset={"": 18, "ai.onnx.ml": 3},
+                  options={"zipmap": False})
+    _skl_save(onx, out, name, {onx.graph.input[0].name: x[:32]})
+
+
+@export("sklearn", "skl_gbr")
+def _skl_gbr(out: str, name: str) -> None:
+    from skl2onnx import to_onnx
+    from sklearn.datasets import make_regression
+    from sklearn.ensemble import GradientBoostingRegressor
+    x, y = make_regression(n_samples=200, n_features=5, noise=0.1, random_state=SEED)
+    x = x.astype(np.float32)
+    reg = GradientBoostingRegressor(n_estimators=20, max_depth=3, random_state=SEED).fit(x, y)
+    onx = to_onnx(reg, x[:1], target_opset={"": 18, "ai.onnx.ml": 3})
+    _skl_save(onx, out, name, {onx.graph.input[0].name: x[:32]})
+
+
+@export("sklearn", "skl_column_transformer")
+def _skl_column_transformer(out: str, name: str) -> None:
+    """Numeric columns scaled, string columns one-hot encoded (unknown categories ignored), a
+    decision tree on top: three graph inputs, two of them strings."""
+    import pandas as pd
+    from skl2onnx import to_onnx
+    from skl2onnx.common.data_types import FloatTensorType, StringTensorType
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+    from sklearn.tree import DecisionTreeClassifier
+    rng = _rng()
+    n = 120
+    num = rng.standard_normal((n, 2)).astype(np.float32)
+    color = rng.choice(["red", "green", "blue"], n)
+    size = rng.choice(["S", "M", "L", "XL"], n)
+    df = pd.DataFrame({"a": num[:, 0], "b": num[:, 1], "color": color, "size": size})
+    target = ((num[:, 0] > 0) ^ (color == "red")).astype(np.int64)
+    pre = ColumnTransformer([("num", StandardScaler(), ["a", "b"]),
+                             ("cat", OneHotEncoder(handle_unknown="ignore"), ["color", "size"])])
+    pipe = Pipeline([("pre", pre), ("clf", DecisionTreeClassifier(max_depth=4,
+                                                                   random_state=SEED))])
+    pipe.fit(df, target)
+    types = [("a", FloatTensorType([None, 1])), ("b", FloatTensorType([None, 1])),
+             ("color", StringTensorType([None, 1])), ("size", StringTensorType([None, 1]))]
+    onx = to_onnx(pipe, initial_types=types, target_opset={"": 18, "ai.onnx.ml": 3},
+                  options={"zipmap": False})
+    k = 12
+    color_in = color[:k].copy()
+    color_in[3] = "purple"                   # an unknown category: encoded as all zeros
+    _skl_save(onx, out, name, {"a": num[:k, :1], "b": num[:k, 1:],
+                               "color": color_in.reshape(-1, 1).astype(object),
+                               "size": size[:k].reshape(-1, 1).astype(object)})
+
+
+# --------------------------------------------------------------------------------------------
+# derived models
+# --------------------------------------------------------------------------------------------
+
+def _minus_one_dims(out: str, name: str, source: str) -> None:
+    """Copy model `source`, every dim_param of its graph inputs and outputs replaced by
+    dim_value -1, as Paddle2ONNX writes a dynamic dimension; the inputs are copied too."""
+    import shutil
+
+    import onnx
+    model = onnx.load(os.path.join(out, f"{source}.onnx"))
+    changed = 0
+    for v in list(model.graph.input) + list(model.graph.output):
+        for d in v.type.tensor_type.shape.dim:
+            if d.HasField("dim_param") or not d.HasField("dim_value"):
+                d.Clear()
+                d.dim_value = -1
+                changed += 1
+    if not changed:
+        raise SystemExit(f"{source}: no dynamic dimension to rewrite")
+    model.graph.doc_string = f"{source} with its dynamic graph dims written as dim_value -1"
+    onnx.save(model, os.path.join(out, f"{name}.onnx"))
+    shutil.copyfile(os.path.join(out, f"{source}.npz"), os.path.join(out, f"{name}.npz"))
+
+
+@export("edit", "mobilenet_v3_small_neg_dims")
+def _mobilenet_neg_dims(out: str, name: str) -> None:
+    _minus_one_dims(out, name, "mobilenet_v3_small_ts")
+
+
+@export("edit", "skl_scaler_logreg_neg_dims")
+def _logreg_neg_dims(out: str, name: str) -> None:
+    _minus_one_dims(out, name, "skl_scaler_logreg")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("family", choices=sorted(EXPORTS), help="which exporter family to run")
+    parser.add_argument("--only", nargs="+", metavar="NAME", help="export only these models")
+    parser.add_argument("--out", default=DEFAULT_OUT, help="output folder (default: %(default)s)")
+    args = parser.parse_args(argv)
+    table = EXPORTS[args.family]
+    names = args.only or sorted(table)
+    unknown = [n for n in names if n not in table]
+    if unknown:
+        parser.error(f"unknown {args.family} model(s) {unknown}; known: {sorted(table)}")
+    os.makedirs(args.out, exist_ok=True)
+    for n in names:
+        print(f"exporting {n} ...", flush=True)
+        table[n](args.out)
+        size = os.path.getsize(os.path.join(args.out, f"{n}.onnx"))
+        print(f"  {n}.onnx: {size / 1024:.1f} KiB", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
