@@ -29,8 +29,10 @@ torch exporter wants), so each family is a sub-command run by its own interprete
     /work/venv/bin/python tools/export_models.py edit
 
 `--only NAME [NAME ...]` limits a run to some models of the family; `--out DIR` writes elsewhere.
-Running a family again rewrites its files; with the same package versions the files are the
-same up to the exporters' own nondeterminism (none observed for these models).
+Running a family again with the same package versions writes the same graphs, weights and
+inputs. The bytes may still differ: skl2onnx orders opset_import by set iteration, and the dynamo
+exporter stores each node's source stack trace (file paths and line numbers of this script) in
+the node's metadata_props, as it does in every export users make.
 """
 
 from __future__ import annotations
@@ -305,7 +307,7 @@ def _fasterrcnn_rpn_dynamo(out: str, name: str) -> None:
     _torch_export(Proposals().eval(), (trace,), os.path.join(out, f"{name}.onnx"), dynamo=True,
                   input_names=["images"], output_names=["objectness", "deltas"],
                   dynamic_axes=axes, opset=18)
-    save_inputs(out, name, {"images": _image((1, 3, 128, 192))})
+    save_inputs(out, name, {"images": _image((2, 3, 128, 192))})
 
 
 def _bert() -> Any:
@@ -419,12 +421,64 @@ def _shape_arith_dynamo(out: str, name: str) -> None:
     _shape_arith_export(out, name, dynamo=True)
 
 
+class _Tagger:
+    """Factory for a sequence tagger: embedding, 2-layer bidirectional LSTM, GRU, linear and
+    log-softmax over the tags, batch-first; both exporters write ONNX LSTM and GRU nodes."""
+
+    @staticmethod
+    def build() -> Any:
+        import torch
+
+        class Tagger(torch.nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.embed = torch.nn.Embedding(50, 16)
+                self.lstm = torch.nn.LSTM(16, 12, num_layers=2, bidirectional=True,
+                                          batch_first=True)
+                self.gru = torch.nn.GRU(24, 10, batch_first=True)
+                self.out = torch.nn.Linear(10, 5)
+
+            def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+                h, _ = self.lstm(self.embed(tokens))
+                h, _ = self.gru(h)
+                return torch.log_softmax(self.out(h), dim=-1)
+
+        _seed_torch()
+        return Tagger().eval()
+
+
+def _tagger_export(out: str, name: str, dynamo: bool) -> None:
+    """Traced at the sequence length of the stored inputs (11): the dynamo exporter (torch
+    2.14) writes the traced length into a Reshape after the LSTM although it declares the
+    length dynamic, so another length fails in onnxruntime too."""
+    import torch
+    model = _Tagger.build()
+    trace = torch.randint(0, 50, (2, 11))
+    _torch_export(model, (trace,), os.path.join(out, f"{name}.onnx"), dynamo=dynamo,
+                  input_names=["tokens"], output_names=["log_probs"],
+                  dynamic_axes={"tokens": {0: "batch", 1: "seq"},
+                                "log_probs": {0: "batch", 1: "seq"}}, opset=18)
+    save_inputs(out, name, {"tokens": _rng().integers(0, 50, (3, 11)).astype(np.int64)})
+
+
+@export("torch", "tagger_lstm_gru_ts")
+def _tagger_ts(out: str, name: str) -> None:
+    _tagger_export(out, name, dynamo=False)
+
+
+@export("torch", "tagger_lstm_gru_dynamo")
+def _tagger_dynamo(out: str, name: str) -> None:
+    _tagger_export(out, name, dynamo=True)
+
+
 # --------------------------------------------------------------------------------------------
 # tf2onnx
 # --------------------------------------------------------------------------------------------
 
 def _seed_tf() -> None:
+    """A fresh Keras session (layer names restart, whatever was exported before) and seeds."""
     import keras
+    keras.backend.clear_session()
     keras.utils.set_random_seed(SEED)
 
 
@@ -491,6 +545,31 @@ def _keras_gru(out: str, name: str) -> None:
     _from_keras(model, [tf.TensorSpec((None, None, 5), tf.float32, name="seq")],
                 os.path.join(out, f"{name}.onnx"))
     save_inputs(out, name, {"seq": _rng().standard_normal((3, 9, 5), np.float32)})
+
+
+@export("keras", "keras_text_transformer")
+def _keras_text_transformer(out: str, name: str) -> None:
+    """Token ids -> embedding -> one transformer block (MultiHeadAttention, residuals,
+    LayerNormalization, gelu feed-forward) -> Conv1D -> global max pool -> softmax."""
+    import keras
+    import tensorflow as tf
+    _seed_tf()
+    L = keras.layers
+    inp = keras.Input((None,), dtype="int32", name="tokens")
+    x = L.Embedding(60, 16)(inp)
+    a = L.MultiHeadAttention(num_heads=2, key_dim=8)(x, x)
+    x = L.LayerNormalization()(x + a)
+    # tanh-approximated gelu: for the exact one (erfc in Keras 3) tf2onnx 1.17 writes an Erfc
+    # node, which is no ONNX operator, and onnxruntime refuses the model
+    f = L.Dense(32, activation=lambda t: keras.activations.gelu(t, approximate=True))(x)
+    x = L.LayerNormalization()(x + L.Dense(16)(f))
+    x = L.Conv1D(12, 3, padding="same", activation="relu")(x)
+    x = L.GlobalMaxPooling1D()(x)
+    out_ = L.Dense(4, activation="softmax")(x)
+    model = keras.Model(inp, out_)
+    _from_keras(model, [tf.TensorSpec((None, None), tf.int32, name="tokens")],
+                os.path.join(out, f"{name}.onnx"))
+    save_inputs(out, name, {"tokens": _rng().integers(0, 60, (3, 10)).astype(np.int32)})
 
 
 @export("keras", "tf_while_cond")
@@ -609,6 +688,30 @@ def _skl_column_transformer(out: str, name: str) -> None:
     _skl_save(onx, out, name, {"a": num[:k, :1], "b": num[:k, 1:],
                                "color": color_in.reshape(-1, 1).astype(object),
                                "size": size[:k].reshape(-1, 1).astype(object)})
+
+
+@export("sklearn", "skl_tfidf")
+def _skl_tfidf(out: str, name: str) -> None:
+    """TfidfVectorizer (words and word pairs) + LogisticRegression on raw strings: skl2onnx
+    writes com.microsoft::Tokenizer, TfIdfVectorizer, Normalizer, LinearClassifier.
+    lowercase=False keeps StringNormalizer out of the graph: onnxruntime's StringNormalizer
+    needs the en_US.UTF-8 locale installed, which CI machines need not have."""
+    from skl2onnx import to_onnx
+    from skl2onnx.common.data_types import StringTensorType
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    docs = ["the cat sat on the mat", "dogs and cats living together",
+            "a stitch in time saves nine", "the quick brown fox jumps", "time flies like an arrow",
+            "fruit flies like a banana", "the dog chased the cat", "cats sleep all day"]
+    pipe = make_pipeline(TfidfVectorizer(ngram_range=(1, 2), lowercase=False),
+                         LogisticRegression()).fit(docs * 3, [0, 1, 2, 0, 1, 1, 2, 0] * 3)
+    onx = to_onnx(pipe, initial_types=[("text", StringTensorType([None, 1]))],
+                  target_opset={"": 18, "ai.onnx.ml": 3},
+                  options={id(pipe.steps[-1][1]): {"zipmap": False}})
+    text = np.array([["the cat and the dog"], ["time flies, like an ARROW!"],
+                     ["unknown words only"], [""], ["fruit flies like a banana"]], dtype=object)
+    _skl_save(onx, out, name, {"text": text})
 
 
 # --------------------------------------------------------------------------------------------
