@@ -30,8 +30,8 @@ torch exporter wants), so each family is a sub-command run by its own interprete
 
 `--only NAME [NAME ...]` limits a run to some models of the family; `--out DIR` writes elsewhere.
 Running a family again with the same package versions writes the same graphs, weights and
-inputs. The bytes may still differ: skl2onnx orders opset_import by set iteration, and the dynamo
-exporter stores each node's source stack trace (file paths and line numbers of this script) in
+inputs. The bytes may still differ: skl2onnx orders opset_import by set iteration, tf2onnx
+numbers the constants it folds from a process-wide counter, and the dynamo exporter stores each node's source stack trace (file paths and line numbers of this script) in
 the node's metadata_props, as it does in every export users make.
 """
 
@@ -54,9 +54,12 @@ EXPORTS: dict[str, dict[str, Callable[[str], None]]] = {"torch": {}, "keras": {}
                                                          "edit": {}}
 
 
-def export(family: str, name: str) -> Callable[[Callable[[str, str], None]], Callable[[str, str], None]]:
+_Exporter = Callable[[str, str], None]
+
+
+def export(family: str, name: str) -> Callable[[_Exporter], _Exporter]:
     """Register `fn(out_dir, name)` as the exporter of model `name` in `family`."""
-    def register(fn: Callable[[str, str], None]) -> Callable[[str, str], None]:
+    def register(fn: _Exporter) -> _Exporter:
         EXPORTS[family][name] = lambda out: fn(out, name)
         return fn
     return register
@@ -186,7 +189,8 @@ def _mobilenet(out: str, name: str, dynamo: bool) -> None:
     _seed_torch()
     # 0.35 width, 10 classes: the same block structure (SE, hardswish, depthwise), 1/12 the size.
     model = _trained_looking(torchvision.models.mobilenet_v3_small(
-        weights=None, width_mult=0.35, num_classes=10), (_normalized(_calibration((8, 3, 96, 96))),))
+        weights=None, width_mult=0.35, num_classes=10),
+        (_normalized(_calibration((8, 3, 96, 96))),))
     trace = torch.randn(1, 3, 96, 96)
     _torch_export(model, (trace,), os.path.join(out, f"{name}.onnx"), dynamo=dynamo,
                   input_names=["images"], output_names=["logits"],
@@ -246,7 +250,8 @@ def _ssdlite_ts(out: str, name: str) -> None:
 
 def _fasterrcnn() -> Any:
     """Faster R-CNN with a small FPN-less MobileNetV3-Small backbone, a 64-wide box head and few
-    proposals: the detection graph (anchors, RPN top-k, NMS, RoiAlign, box decoding) at toy width."""
+    proposals: the detection graph (anchors, RPN top-k, NMS, RoiAlign, box decoding) at toy
+    width."""
     import torch
     import torchvision
     from torchvision.models.detection import FasterRCNN
@@ -508,8 +513,8 @@ def _keras_cnn(out: str, name: str) -> None:
     # Non-trivial batch-norm statistics, as a trained model has.
     bn = model.layers[2]
     rng = _rng()
-    bn.set_weights([rng.uniform(0.5, 1.5, 8).astype(np.float32), rng.normal(0, .1, 8).astype(np.float32),
-                    rng.normal(0, .1, 8).astype(np.float32), rng.uniform(0.5, 2, 8).astype(np.float32)])
+    bn.set_weights([rng.uniform(0.5, 1.5, 8), rng.normal(0, .1, 8), rng.normal(0, .1, 8),
+                    rng.uniform(0.5, 2, 8)])
     _from_keras(model, [tf.TensorSpec((None, 24, 24, 3), tf.float32, name="image")],
                 os.path.join(out, f"{name}.onnx"))
     save_inputs(out, name, {"image": _rng().random((2, 24, 24, 3), np.float32)})

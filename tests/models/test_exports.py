@@ -2,14 +2,26 @@
 
 tools/export_models.py made each model (random weights, reduced widths) with the exporter its
 users use: torch.onnx's TorchScript and dynamo exporters, tf2onnx from Keras and from a
-tf.function, skl2onnx; and a few copies whose dynamic graph dims are written as dim_value -1, as
-Paddle2ONNX writes them. Each model runs in pyonnx and in onnxruntime on its stored inputs
-(NAME.npz). Outputs must have the same names, dtypes and shapes; integers, booleans and strings
-must be equal; floats agree within the model's tolerance in CASES (|got - ref| <= atol + rtol *
-|ref|, NaN where the reference has NaN). The tolerances are the backend suite's rtol 1e-3 with an
-atol that suits each model's depth and output magnitude; they are stated, never tuned to pass.
+tf.function, skl2onnx; and copies whose dynamic graph dims are written as dim_value -1, as
+Paddle2ONNX writes them. Its docstring says which environment runs which exporter.
 
-Only numpy, onnxruntime and pyonnx are needed: neither torch nor TensorFlow.
+For every model:
+- test_export_matches_onnxruntime: pyonnx (with its session-time optimizations and without)
+  and onnxruntime run the stored inputs (NAME.npz), then their first row where the batch dim
+  is free. Outputs must have the same names, types, dtypes and shapes; integers, booleans and
+  strings must be equal; floats agree within the model's tolerance in CASES
+  (|got - ref| <= atol + rtol * |ref|, NaN where the reference has NaN): the backend suite's
+  rtol 1e-3 with an atol for the model's depth (1e-5 for torch, 1e-6 for Keras, 1e-4 for the
+  detectors' pixel boxes), rtol 1e-5 / atol 1e-6 for the shallow skl2onnx graphs. The
+  tolerances are stated, never tuned to make a case pass.
+- test_pyonnx_writes_what_it_read: onnxruntime on pyonnx.serialize(pyonnx.load(file)) gives
+  its results on the file.
+- test_checker_accepts_export: onnx.checker and pyonnx.check_model(full_check=True) accept it.
+- test_shape_inference_matches_runtime: infer_shapes agrees with the dtype and shape
+  onnxruntime computes for every main-graph value.
+
+Known gaps are strict xfails naming their cause (the marks above CASES). Needs
+numpy, onnxruntime and onnx (test dependencies) and pyonnx: neither torch nor TensorFlow.
 """
 
 from __future__ import annotations
@@ -43,13 +55,15 @@ class Case:
 # Known gaps, each owned by another branch of issue 10; strict, so the fix turns them into
 # failures to remove.
 _INT_DIV_RANK0 = pytest.mark.xfail(
-    strict=True, raises=pyonnx.ExecutionError, reason="integer Div of two rank-0 tensors (the exporters' size // stride): "
+    strict=True, raises=pyonnx.ExecutionError,
+    reason="integer Div of two rank-0 tensors (the exporters' size // stride): "
     "ops/elementwise.py _div gets NumPy scalars back from np.divmod on 0-d arrays, and "
     "np.add(q, fix, out=q) then raises TypeError 'return arrays must be of ArrayType' "
     "(kernels branch, issue 10 item 3)")
 _NEG_DIM_INPUT = pytest.mark.xfail(
-    strict=True, raises=pyonnx.InvalidArgument, reason="a graph input dim_value -1 is read by io/serde.py type_from_proto as "
-    "the fixed size -1, so InferenceSession rejects every feed ('has dimension 2 at axis 0, "
+    strict=True, raises=pyonnx.InvalidArgument,
+    reason="a graph input dim_value -1 is read by io/serde.py type_from_proto as the fixed size -1,"
+    " so InferenceSession rejects every feed ('has dimension 2 at axis 0, "
     "expected -1'); onnxruntime treats dim_value < 0 as an unknown dim (kernels branch)")
 _CHECKER_NEG_DIM = pytest.mark.xfail(
     strict=True, raises=pyonnx.ValidationError, reason="check_model's [value-info] rule "
@@ -169,18 +183,37 @@ def compare_run(case: Case, sess: Any, ref_sess: Any, feeds: dict[str, np.ndarra
         assert_same(g, r, case, f"{case.name}:{name} ({what})")
 
 
+@pytest.mark.parametrize("optimized", [True, False], ids=["optimized", "unoptimized"])
 @pytest.mark.parametrize("case", [pytest.param(c, id=c.name, marks=c.marks) for c in CASES])
-def test_export_matches_onnxruntime(case: Case) -> None:
+def test_export_matches_onnxruntime(case: Case, optimized: bool) -> None:
     """The stored inputs; then, where the batch dimension is free, their first row through the
-    same sessions (a second shape: nothing from the first run may stick to the session)."""
+    same sessions (a second shape: nothing from the first run may stick to the session).
+    pyonnx runs with its default session-time graph optimizations, and without any (the
+    reference kernels alone), so a difference points at the optimizer or at a kernel."""
     path = os.path.join(EXPORTS, f"{case.name}.onnx")
     feeds = load_inputs(case.name)
     ref_sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
-    sess = pyonnx.InferenceSession(path)
+    options = pyonnx.SessionOptions()
+    if not optimized:
+        options.graph_optimization_level = pyonnx.GraphOptimizationLevel.ORT_DISABLE_ALL
+    sess = pyonnx.InferenceSession(path, options)
     compare_run(case, sess, ref_sess, feeds, "stored inputs")
     small = first_rows(ref_sess, feeds)
     if small is not None:
         compare_run(case, sess, ref_sess, small, "first row")
+
+
+@pytest.mark.parametrize("case", [pytest.param(c, id=c.name) for c in CASES])
+def test_pyonnx_writes_what_it_read(case: Case) -> None:
+    """load -> serialize keeps everything onnxruntime needs: the rewritten bytes give
+    onnxruntime's own results on the original file (exporters' quirks included: dynamo's
+    per-node metadata, skl2onnx's repeated opset imports, string tensors, subgraphs)."""
+    path = os.path.join(EXPORTS, f"{case.name}.onnx")
+    feeds = load_inputs(case.name)
+    ref_sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    rewritten = ort.InferenceSession(pyonnx.serialize(pyonnx.load(path)),
+                                     providers=["CPUExecutionProvider"])
+    compare_run(case, rewritten, ref_sess, feeds, "rewritten by pyonnx")
 
 
 def _params(marks_of: Any) -> list[Any]:
