@@ -102,13 +102,13 @@ def _image(shape: tuple[int, ...], seed: int = SEED) -> np.ndarray:
 def _torch_export(model: Any, args: tuple[Any, ...], path: str, *, dynamo: bool,
                   input_names: list[str], output_names: list[str] | None = None,
                   dynamic_axes: dict[str, dict[int, str]] | None = None,
-                  opset: int | None = None) -> None:
+                  opset: int | None = None, **extra: Any) -> None:
     """torch.onnx.export with one of its two exporters; `dynamic_axes` (input or output name ->
     {axis: dim name}) is given to the TorchScript exporter as it is and to the dynamo exporter
-    as the equivalent `dynamic_shapes` of the inputs."""
+    as the equivalent `dynamic_shapes` of the inputs; `extra` goes to torch.onnx.export."""
     import torch
 
-    kwargs: dict[str, Any] = {"input_names": input_names, "dynamo": dynamo}
+    kwargs: dict[str, Any] = {"input_names": input_names, "dynamo": dynamo, **extra}
     if output_names:
         kwargs["output_names"] = output_names
     if dynamic_axes and not dynamo:
@@ -183,7 +183,7 @@ def _trained_looking(model: Any, sample: tuple[Any, ...], heads: tuple[str, ...]
     return model
 
 
-def _mobilenet(out: str, name: str, dynamo: bool) -> None:
+def _mobilenet(out: str, name: str, dynamo: bool, **extra: Any) -> None:
     import torch
     import torchvision
     _seed_torch()
@@ -194,13 +194,25 @@ def _mobilenet(out: str, name: str, dynamo: bool) -> None:
     trace = torch.randn(1, 3, 96, 96)
     _torch_export(model, (trace,), os.path.join(out, f"{name}.onnx"), dynamo=dynamo,
                   input_names=["images"], output_names=["logits"],
-                  dynamic_axes={"images": {0: "batch"}, "logits": {0: "batch"}}, opset=18)
+                  dynamic_axes={"images": {0: "batch"}, "logits": {0: "batch"}}, opset=18,
+                  **extra)
     save_inputs(out, name, {"images": _normalized(_image((2, 3, 96, 96))).numpy()})
 
 
 @export("torch", "mobilenet_v3_small_ts")
 def _mobilenet_ts(out: str, name: str) -> None:
     _mobilenet(out, name, dynamo=False)
+
+
+@export("torch", "mobilenet_v3_small_functions_ts")
+def _mobilenet_functions_ts(out: str, name: str) -> None:
+    """The same network with its squeeze-excitation blocks and hardswish activations written as
+    model-local ONNX functions (export_modules_as_functions; Hardswish's function carries an
+    attribute, `inplace`, referenced from its body)."""
+    import torch
+    from torchvision.ops.misc import SqueezeExcitation
+    _mobilenet(out, name, dynamo=False,
+               export_modules_as_functions={SqueezeExcitation, torch.nn.Hardswish})
 
 
 @export("torch", "mobilenet_v3_small_dynamo")

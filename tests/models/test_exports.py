@@ -80,6 +80,8 @@ _NO_TOKENIZER_CHECK = pytest.mark.xfail(strict=True, raises=pyonnx.ValidationErr
 # name, exporter, rtol, atol (float outputs; other dtypes are compared exactly), known gap
 CASES = [
     Case("mobilenet_v3_small_ts", "torch.onnx TorchScript, opset 18", 1e-3, 1e-5),
+    Case("mobilenet_v3_small_functions_ts",
+         "torch.onnx TorchScript, opset 18, modules as local functions", 1e-3, 1e-5),
     Case("mobilenet_v3_small_dynamo", "torch.onnx dynamo, opset 18", 1e-3, 1e-5),
     Case("mobilenet_v3_small_neg_dims", "mobilenet_v3_small_ts, batch dim_value -1", 1e-3, 1e-5,
          (_NEG_DIM_INPUT,)),
