@@ -69,6 +69,13 @@ _CHECKER_NEG_DIM = pytest.mark.xfail(
     strict=True, raises=pyonnx.ValidationError, reason="check_model's [value-info] rule "
     "rejects a graph input/output dim_value -1 ('has a negative dimension in its shape'); "
     "onnx.checker accepts it and issue 10 makes it an unknown dim (checker branch)")
+_FUNCTION_BODY_IDS = pytest.mark.xfail(
+    strict=True, raises=pyonnx.ShapeInferenceError,
+    reason="shape_inference/engine.py _Engine keys values/original by id(Value); _infer_call "
+    "infers a copy of the function body that is freed after the call, and a Value of a later "
+    "copy allocated at the same address inherits the stale entry (here a Hardswish call's "
+    "output becomes (32,), then a Conv or Mul in SqueezeExcitation fails); keeping the copies "
+    "alive for the engine's lifetime makes strict inference pass (shapes branch)")
 _TOKENIZER_GAP = ("com.microsoft::Tokenizer, which skl2onnx writes for every "
                   "CountVectorizer/TfidfVectorizer, has no schema or kernel in pyonnx (defs, "
                   "ops/contrib)")
@@ -236,16 +243,19 @@ def test_checker_accepts_export(case: Case) -> None:
     pyonnx.check_model(path, full_check=True)
 
 
-@pytest.mark.parametrize("case", [pytest.param(c, id=c.name) for c in CASES])
+@pytest.mark.parametrize("case", _params(
+    lambda c: (_FUNCTION_BODY_IDS,) if c.name == "mobilenet_v3_small_functions_ts" else ()))
 def test_shape_inference_matches_runtime(case: Case) -> None:
-    """infer_shapes, given the stored inputs' shapes, against what onnxruntime computes for
-    every main-graph value: the same element type, and where a shape is inferred the same rank
-    and every integer dim equal (symbolic dims, e.g. a NonZero count, match anything)."""
+    """infer_shapes in strict mode, given the stored inputs' shapes, against what onnxruntime
+    computes for every main-graph value: the same element type, and where a shape is inferred
+    the same rank and every integer dim equal (symbolic dims, e.g. a NonZero count, match
+    anything). Strict: a consistent export has no contradiction for inference to find."""
     onnx = pytest.importorskip("onnx")
     path = os.path.join(EXPORTS, f"{case.name}.onnx")
     feeds = load_inputs(case.name)
     inferred = pyonnx.infer_shapes(pyonnx.load(path),
-                                   input_shapes={k: list(v.shape) for k, v in feeds.items()})
+                                   input_shapes={k: list(v.shape) for k, v in feeds.items()},
+                                   strict=True)
     types = {v.name: v.type for v in inferred.graph.value_info}
     types.update({v.name: v.type for v in inferred.graph.outputs})
     # onnxruntime reports every node output when each is made a graph output
