@@ -8,8 +8,9 @@ neither torch nor TensorFlow. The inputs deliberately differ in size from the sh
 tracing wherever the export declares a dynamic dimension, so the dynamic-shape arithmetic the
 exporters emit (Shape -> Gather -> Div -> Concat -> Reshape) really runs.
 
-The exporters cannot share one virtual environment (tf2onnx pins older onnx/protobuf than the
-torch exporter wants), so each family is a sub-command run by its own interpreter:
+Each exporter stack lives in its own virtual environment (torch and TensorFlow are several GB
+each and pin their own CUDA, protobuf and NumPy ranges; apart, either can be upgraded alone), so
+each family is a sub-command run by its own interpreter:
 
     # torch.onnx, both exporters (TorchScript: dynamo=False; dynamo: dynamo=True)
     python3.11 -m venv /work/venv-torch
@@ -31,8 +32,13 @@ torch exporter wants), so each family is a sub-command run by its own interprete
 `--only NAME [NAME ...]` limits a run to some models of the family; `--out DIR` writes elsewhere.
 Running a family again with the same package versions writes the same graphs, weights and
 inputs. The bytes may still differ: skl2onnx orders opset_import by set iteration, tf2onnx
-numbers the constants it folds from a process-wide counter, and the dynamo exporter stores each node's source stack trace (file paths and line numbers of this script) in
-the node's metadata_props, as it does in every export users make.
+numbers the constants it folds from a process-wide counter, and the dynamo exporter stores
+each node's source stack trace (file paths and line numbers of this script) in the node's
+metadata_props, as it does in every export users make.
+
+The committed files were written with torch 2.14.1, torchvision 0.29.1, transformers 5.25.0,
+onnxscript 0.7.2, onnx 1.23.2; tensorflow 2.21.0, keras 3.15.1, tf2onnx 1.17.0; scikit-learn
+1.9.1, skl2onnx 1.20.0 (Python 3.11).
 """
 
 from __future__ import annotations
