@@ -494,6 +494,119 @@ def _tagger_dynamo(out: str, name: str) -> None:
     _tagger_export(out, name, dynamo=True)
 
 
+class _Decoder:
+    """Factory for a segmentation-style decoder: GroupNorm (exported as InstanceNormalization),
+    a transposed convolution, pixel shuffle (DepthToSpace), bilinear / nearest / bicubic
+    resizes by size and by scale, an affine grid and grid_sample; opset 20 (AffineGrid)."""
+
+    @staticmethod
+    def build() -> Any:
+        import torch
+        import torch.nn.functional as F
+
+        class Decoder(torch.nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.c1 = torch.nn.Conv2d(3, 16, 3, padding=1)
+                self.gn = torch.nn.GroupNorm(4, 16)
+                self.up = torch.nn.ConvTranspose2d(16, 8, 4, stride=2, padding=1)
+                self.inorm = torch.nn.InstanceNorm2d(8, affine=True)
+                self.c2 = torch.nn.Conv2d(8, 12, 3, padding=1)
+                self.head = torch.nn.Conv2d(9, 4, 1)
+
+            def forward(self, x: torch.Tensor) -> torch.Tensor:
+                h = F.silu(self.gn(self.c1(x)))
+                h = F.leaky_relu(self.inorm(self.up(h)), 0.1)
+                h = F.pixel_shuffle(self.c2(h), 2)                  # 3 channels, 4x the input
+                size = h.shape[-2:]
+                a = F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+                b = F.interpolate(x, scale_factor=4.0, mode="nearest")
+                c = F.interpolate(x, size=size, mode="bicubic", align_corners=True)
+                theta = torch.tensor([[[0.9, 0.1, 0.05], [-0.1, 0.9, 0.0]]])
+                grid = F.affine_grid(theta.expand(x.shape[0], 2, 3), list(h.shape),
+                                     align_corners=False)
+                g = F.grid_sample(h, grid, mode="bilinear", padding_mode="border",
+                                  align_corners=False)
+                return self.head(torch.cat([a + b, c, g], 1))
+
+        _seed_torch()
+        return Decoder().eval()
+
+
+@export("torch", "decoder_ts")
+def _decoder_ts(out: str, name: str) -> None:
+    import torch
+    _torch_export(_Decoder.build(), (torch.rand(2, 3, 12, 16),), os.path.join(out, f"{name}.onnx"),
+                  dynamo=False, input_names=["x"], output_names=["y"],
+                  dynamic_axes={"x": {0: "batch", 2: "h", 3: "w"}}, opset=20)
+    save_inputs(out, name, {"x": _rng().random((3, 3, 10, 14), np.float32)})
+
+
+@export("torch", "decoder_dynamo")
+def _decoder_dynamo(out: str, name: str) -> None:
+    """Only the batch is dynamic: torch.export specializes height and width (the resize by
+    scale and the affine grid pin them) and refuses Dim.DYNAMIC there."""
+    import torch
+    _torch_export(_Decoder.build(), (torch.rand(2, 3, 12, 16),), os.path.join(out, f"{name}.onnx"),
+                  dynamo=True, input_names=["x"], output_names=["y"],
+                  dynamic_axes={"x": {0: "batch"}}, opset=20)
+    save_inputs(out, name, {"x": _rng().random((3, 3, 12, 16), np.float32)})
+
+
+class _OpsMix:
+    """Factory for a module of the indexing and reduction operators models use around their
+    layers: einsum, cumsum, topk, sort, argmax, gather, scatter_add, where, flip, roll,
+    masked_fill + softmax, layer_norm, an RMS norm, clamp; eleven outputs."""
+
+    @staticmethod
+    def build() -> Any:
+        import torch
+        import torch.nn.functional as F
+
+        class OpsMix(torch.nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.w = torch.nn.Parameter(torch.randn(6, 5))
+
+            def forward(self, x: torch.Tensor, idx: torch.Tensor) -> tuple[torch.Tensor, ...]:
+                y = torch.einsum("bij,jk->bik", x, self.w)
+                top, top_i = torch.topk(y, 3, dim=-1)
+                picked = torch.gather(y, 2, idx)
+                counts = torch.zeros_like(y).scatter_add(2, idx, torch.ones_like(picked))
+                leaky = torch.where(y > 0, y, 0.1 * y)
+                shifted = torch.flip(leaky, dims=[1]) + torch.roll(leaky, shifts=2, dims=1)
+                ranked, _ = torch.sort(y, dim=1, descending=True)
+                masked = y.masked_fill(y < -1.0, float("-inf")).softmax(-1)
+                rms = y * torch.rsqrt(y.pow(2).mean(-1, keepdim=True) + 1e-6)
+                return (torch.cumsum(y, dim=1), top, top_i, torch.argmax(y, dim=1), picked,
+                        counts, shifted, ranked, masked, F.layer_norm(rms, (5,)),
+                        torch.clamp(y, -0.5, 0.5))
+
+        _seed_torch()
+        return OpsMix().eval()
+
+
+def _ops_mix_export(out: str, name: str, dynamo: bool) -> None:
+    import torch
+    trace = (torch.randn(2, 7, 6), torch.randint(0, 5, (2, 7, 3)))
+    axes = {"x": {0: "batch", 1: "n"}, "idx": {0: "batch", 1: "n"}}
+    _torch_export(_OpsMix.build(), trace, os.path.join(out, f"{name}.onnx"), dynamo=dynamo,
+                  input_names=["x", "idx"], dynamic_axes=axes, opset=18)
+    rng = _rng()
+    save_inputs(out, name, {"x": rng.standard_normal((3, 9, 6), np.float32),
+                            "idx": rng.integers(0, 5, (3, 9, 3)).astype(np.int64)})
+
+
+@export("torch", "ops_mix_ts")
+def _ops_mix_ts(out: str, name: str) -> None:
+    _ops_mix_export(out, name, dynamo=False)
+
+
+@export("torch", "ops_mix_dynamo")
+def _ops_mix_dynamo(out: str, name: str) -> None:
+    _ops_mix_export(out, name, dynamo=True)
+
+
 # --------------------------------------------------------------------------------------------
 # tf2onnx
 # --------------------------------------------------------------------------------------------
