@@ -69,7 +69,8 @@ _NEG_DIM_INPUT = pytest.mark.xfail(
 _CHECKER_NEG_DIM = pytest.mark.xfail(
     strict=True, raises=pyonnx.ValidationError, reason="check_model's [value-info] rule "
     "rejects a graph input/output dim_value -1 ('has a negative dimension in its shape'); "
-    "onnx.checker accepts it and issue 10 makes it an unknown dim (checker branch)")
+    "onnx.checker accepts it and issue 10 makes it an unknown dim (checker branch; reading "
+    "dim_value < 0 as unknown in io/serde.py, kernels branch, also resolves it)")
 _FUNCTION_BODY_IDS = pytest.mark.xfail(
     strict=True, raises=pyonnx.ShapeInferenceError,
     reason="shape_inference/engine.py _Engine keys values/original by id(Value); _infer_call "
@@ -77,6 +78,10 @@ _FUNCTION_BODY_IDS = pytest.mark.xfail(
     "copy allocated at the same address inherits the stale entry (here a Hardswish call's "
     "output becomes (32,), then a Conv or Mul in SqueezeExcitation fails); keeping the copies "
     "alive for the engine's lifetime makes strict inference pass (shapes branch)")
+_INFERRED_NEG_DIM = pytest.mark.xfail(
+    strict=True, reason="io/serde.py reads a graph input dim_value -1 as the size -1 and "
+    "infer_shapes carries it on: skl_scaler_logreg_neg_dims gets 'variable' (-1, 6), "
+    "mobilenet_v3_small_neg_dims 'logits' (-1, 10) (kernels branch: dim_value < 0 is unknown)")
 _TOKENIZER_GAP = ("com.microsoft::Tokenizer, which skl2onnx writes for every "
                   "CountVectorizer/TfidfVectorizer, has no schema or kernel in pyonnx (defs, "
                   "ops/contrib)")
@@ -295,3 +300,16 @@ def test_shape_inference_matches_runtime(case: Case) -> None:
                 isinstance(d, int) and d != a for d, a in zip(t.shape, value.shape))):
             wrong.append(f"{name}: inferred shape {t.shape}, onnxruntime has {value.shape}")
     assert not wrong, "\n".join(wrong[:20])
+
+
+@pytest.mark.parametrize("case", _params(
+    lambda c: (_INFERRED_NEG_DIM,) if c.name in _NEG_DIMS else ()))
+def test_inferred_dims_are_never_negative(case: Case) -> None:
+    """infer_shapes on the file as it is (no input shapes given): every dim it states for a
+    value is a size >= 0 or a symbol; -1 in a file means an unknown dim, never a size."""
+    model = pyonnx.infer_shapes(pyonnx.load(os.path.join(EXPORTS, f"{case.name}.onnx")))
+    g = model.graph
+    negative = [f"{v.name}: {v.type.shape}" for v in [*g.inputs, *g.value_info, *g.outputs]
+                if isinstance(v.type, TensorType) and v.type.shape is not None
+                and any(isinstance(d, int) and d < 0 for d in v.type.shape)]
+    assert not negative, "\n".join(negative[:20])
