@@ -736,6 +736,78 @@ def _tf_while_cond(out: str, name: str) -> None:
                             "steps": np.array(3, np.int32)})
 
 
+@export("keras", "tf_ops_mix")
+def _tf_ops_mix(out: str, name: str) -> None:
+    """A tf.function of the TensorFlow operations whose conversions differ most from torch's:
+    image resizes (tf2onnx writes Resize with the deprecated tf_half_pixel_for_nn mode),
+    space_to_depth, top_k, argsort, boolean_mask (NonZero + GatherND), gather_nd,
+    tensor_scatter_nd_update (ScatterND), exclusive reverse cumsum, floordiv / floormod /
+    truncatediv of negative integers, one_hot, reduce_logsumexp, unsorted_segment_sum."""
+    import tensorflow as tf
+    import tf2onnx
+
+    specs = (tf.TensorSpec((None, 6, 8, 4), tf.float32, name="img"),
+             tf.TensorSpec((None, 5), tf.int32, name="ints"))
+
+    @tf.function(input_signature=specs)
+    def fn(img: Any, ints: Any) -> Any:
+        flat = tf.reshape(img, (-1, 6 * 8 * 4))
+        top_v, top_i = tf.math.top_k(flat, k=5)
+        outs = {
+            "resized": tf.image.resize(img, (9, 12), method="bilinear"),
+            "nearest": tf.image.resize(img, (3, 4), method="nearest"),
+            "s2d": tf.nn.space_to_depth(img, 2),
+            "top_v": top_v, "top_i": top_i,
+            "argsort": tf.argsort(flat[:, :10], direction="DESCENDING", stable=True),
+            "picked": tf.boolean_mask(flat, flat > 0.5),
+            "gather_nd": tf.gather_nd(img, [[0, 1, 2], [0, 3, 4]]),
+            "scatter_nd": tf.tensor_scatter_nd_update(img[0], [[0, 0], [5, 7]], tf.ones((2, 4))),
+            "cumsum": tf.math.cumsum(flat[:, :7], axis=1, exclusive=True, reverse=True),
+            "floordiv": tf.math.floordiv(ints, 3), "floormod": tf.math.floormod(ints, 3),
+            "truncdiv": tf.truncatediv(ints, 3),
+            "one_hot": tf.one_hot(tf.abs(ints) % 4, 4),
+            "logsumexp": tf.reduce_logsumexp(flat, axis=1),
+            "segment_sum": tf.math.unsorted_segment_sum(tf.transpose(flat[:, :8]),
+                                                        [0, 1, 0, 2, 1, 0, 2, 2], 3),
+        }
+        return tuple(tf.identity(v, name=k) for k, v in outs.items())
+
+    tf2onnx.convert.from_function(fn, input_signature=specs, opset=17,
+                                  output_path=os.path.join(out, f"{name}.onnx"))
+    rng = _rng()
+    save_inputs(out, name, {"img": rng.random((2, 6, 8, 4), np.float32),
+                            "ints": rng.integers(-9, 10, (2, 5)).astype(np.int32)})
+
+
+@export("keras", "tf_scan")
+def _tf_scan(out: str, name: str) -> None:
+    """tf.scan, tf.map_fn and a TensorArray written in a while_loop: three ONNX Loops with scan
+    outputs, over a time axis of dynamic length."""
+    import tensorflow as tf
+    import tf2onnx
+
+    specs = (tf.TensorSpec((None, None, 3), tf.float32, name="seq"),)
+
+    @tf.function(input_signature=specs)
+    def fn(seq: Any) -> Any:
+        t = tf.transpose(seq, (1, 0, 2))                    # time major
+        acc = tf.scan(lambda a, x: 0.5 * a + tf.tanh(x), t, initializer=tf.zeros_like(t[0]))
+        squares = tf.map_fn(lambda x: tf.reduce_sum(x * x, axis=-1), t)
+        steps = tf.shape(t)[0]
+
+        def body(i: Any, ta: Any) -> Any:
+            return i + 1, ta.write(i, tf.reduce_max(t[i], axis=-1) * tf.cast(i, tf.float32))
+
+        _, ta = tf.while_loop(lambda i, ta: i < steps, body,
+                              (0, tf.TensorArray(tf.float32, size=steps)))
+        return (tf.identity(acc, name="acc"), tf.identity(squares, name="squares"),
+                tf.identity(ta.stack(), name="stacked"))
+
+    tf2onnx.convert.from_function(fn, input_signature=specs, opset=17,
+                                  output_path=os.path.join(out, f"{name}.onnx"))
+    save_inputs(out, name, {"seq": _rng().standard_normal((2, 5, 3), np.float32)})
+
+
 # --------------------------------------------------------------------------------------------
 # skl2onnx
 # --------------------------------------------------------------------------------------------

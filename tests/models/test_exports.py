@@ -119,6 +119,8 @@ CASES = [
     Case("keras_gru", "tf2onnx from_keras, opset 17", 1e-3, 1e-6),
     Case("keras_text_transformer", "tf2onnx from_keras, opset 17", 1e-3, 1e-6),
     Case("tf_while_cond", "tf2onnx from_function, opset 17", 1e-3, 1e-6, (_INT_DIV_RANK0,)),
+    Case("tf_ops_mix", "tf2onnx from_function, opset 17", 1e-3, 1e-6),
+    Case("tf_scan", "tf2onnx from_function, opset 17", 1e-3, 1e-6),
     # skl2onnx graphs are a few float32 ops deep: held tighter, as tests/ml holds them
     Case("skl_scaler_logreg", "skl2onnx, opset 18 + ai.onnx.ml 1", 1e-5, 1e-6),
     Case("skl_scaler_logreg_neg_dims", "skl_scaler_logreg, batch dim_value -1", 1e-5, 1e-6,
