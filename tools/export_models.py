@@ -261,9 +261,11 @@ def _ssdlite_ts(out: str, name: str) -> None:
     import torch
     model = _ssdlite()
     img = torch.rand(3, 160, 160)
+    # any image size: the graph resizes it to 160x160 and scales the boxes back
     _torch_export(model, ([img],), os.path.join(out, f"{name}.onnx"), dynamo=False,
-                  input_names=["image"], output_names=["boxes", "scores", "labels"], opset=17)
-    save_inputs(out, name, {"image": _image((3, 160, 160))})
+                  input_names=["image"], output_names=["boxes", "scores", "labels"],
+                  dynamic_axes={"image": {1: "height", 2: "width"}}, opset=17)
+    save_inputs(out, name, {"image": _image((3, 150, 200))})
 
 
 def _fasterrcnn() -> Any:
@@ -299,9 +301,11 @@ def _fasterrcnn_ts(out: str, name: str) -> None:
     import torch
     model = _fasterrcnn()
     img = torch.rand(3, 224, 224)
+    # any image size: the graph scales its short side to 224 (shape arithmetic and Resize)
     _torch_export(model, ([img],), os.path.join(out, f"{name}.onnx"), dynamo=False,
-                  input_names=["image"], output_names=["boxes", "labels", "scores"], opset=17)
-    save_inputs(out, name, {"image": _image((3, 224, 224))})
+                  input_names=["image"], output_names=["boxes", "labels", "scores"],
+                  dynamic_axes={"image": {1: "height", 2: "width"}}, opset=17)
+    save_inputs(out, name, {"image": _image((3, 200, 260))})
 
 
 @export("torch", "fasterrcnn_rpn_dynamo")

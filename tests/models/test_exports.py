@@ -98,7 +98,7 @@ CASES = [
     Case("mobilenet_v3_small_dynamo", "torch.onnx dynamo, opset 18", 1e-3, 1e-5),
     Case("mobilenet_v3_small_neg_dims", "mobilenet_v3_small_ts, batch dim_value -1", 1e-3, 1e-5,
          (_NEG_DIM_INPUT,)),
-    # boxes are pixel coordinates up to 160: atol 1e-4 is far below a pixel; scores in [0, 1]
+    # boxes are pixel coordinates (up to 260): atol 1e-4 is far below a pixel; scores in [0, 1]
     Case("ssdlite_ts", "torch.onnx TorchScript, opset 17", 1e-3, 1e-4),
     Case("fasterrcnn_small_ts", "torch.onnx TorchScript, opset 17", 1e-3, 1e-4,
          (_INT_DIV_RANK0,)),
