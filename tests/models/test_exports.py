@@ -63,9 +63,10 @@ _INT_DIV_RANK0 = pytest.mark.xfail(
     "(kernels branch, issue 10 item 3)")
 _NEG_DIM_INPUT = pytest.mark.xfail(
     strict=True, raises=pyonnx.InvalidArgument,
-    reason="a graph input dim_value -1 is read by io/serde.py type_from_proto as the fixed size -1,"
-    " so InferenceSession rejects every feed ('has dimension 2 at axis 0, "
-    "expected -1'); onnxruntime treats dim_value < 0 as an unknown dim (kernels branch)")
+    reason="a graph input dim_value -1 is read by io/serde.py type_from_proto as the fixed size "
+    "-1, so InferenceSession._check_value (runtime/session.py) rejects every feed ('has "
+    "dimension 2 at axis 0, expected -1'); onnxruntime treats dim_value < 0 as an unknown dim "
+    "(kernels branch; reading it as None in serde makes the case pass)")
 _CHECKER_NEG_DIM = pytest.mark.xfail(
     strict=True, raises=pyonnx.ValidationError, reason="check_model's [value-info] rule "
     "rejects a graph input/output dim_value -1 ('has a negative dimension in its shape'); "
