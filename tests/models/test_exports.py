@@ -53,25 +53,8 @@ class Case:
     marks: tuple[Any, ...] = field(default=())
 
 
-# Known gaps, each owned by another branch of issue 10; strict, so the fix turns them into
+# Known gaps, each owned by another part of pyonnx; strict, so the fix turns them into
 # failures to remove.
-_INT_DIV_RANK0 = pytest.mark.xfail(
-    strict=True, raises=pyonnx.ExecutionError,
-    reason="integer Div of two rank-0 tensors (the exporters' size // stride): "
-    "ops/elementwise.py _div gets NumPy scalars back from np.divmod on 0-d arrays, and "
-    "np.add(q, fix, out=q) then raises TypeError 'return arrays must be of ArrayType' "
-    "(kernels branch, issue 10 item 3)")
-_NEG_DIM_INPUT = pytest.mark.xfail(
-    strict=True, raises=pyonnx.InvalidArgument,
-    reason="a graph input dim_value -1 is read by io/serde.py type_from_proto as the fixed size "
-    "-1, so InferenceSession._check_value (runtime/session.py) rejects every feed ('has "
-    "dimension 2 at axis 0, expected -1'); onnxruntime treats dim_value < 0 as an unknown dim "
-    "(kernels branch; reading it as None in serde makes the case pass)")
-_CHECKER_NEG_DIM = pytest.mark.xfail(
-    strict=True, raises=pyonnx.ValidationError, reason="check_model's [value-info] rule "
-    "rejects a graph input/output dim_value -1 ('has a negative dimension in its shape'); "
-    "onnx.checker accepts it and issue 10 makes it an unknown dim (checker branch; reading "
-    "dim_value < 0 as unknown in io/serde.py, kernels branch, also resolves it)")
 _FUNCTION_BODY_IDS = pytest.mark.xfail(
     strict=True, raises=pyonnx.ShapeInferenceError,
     reason="shape_inference/engine.py _Engine keys values/original by id(Value); _infer_call "
@@ -79,10 +62,6 @@ _FUNCTION_BODY_IDS = pytest.mark.xfail(
     "copy allocated at the same address inherits the stale entry (here a Hardswish call's "
     "output becomes (32,), then a Conv or Mul in SqueezeExcitation fails); keeping the copies "
     "alive for the engine's lifetime makes strict inference pass (shapes branch)")
-_INFERRED_NEG_DIM = pytest.mark.xfail(
-    strict=True, reason="io/serde.py reads a graph input dim_value -1 as the size -1 and "
-    "infer_shapes carries it on: skl_scaler_logreg_neg_dims gets 'variable' (-1, 6), "
-    "mobilenet_v3_small_neg_dims 'logits' (-1, 10) (kernels branch: dim_value < 0 is unknown)")
 _TOKENIZER_GAP = ("com.microsoft::Tokenizer, which skl2onnx writes for every "
                   "CountVectorizer/TfidfVectorizer, has no schema or kernel in pyonnx (defs, "
                   "ops/contrib)")
@@ -97,18 +76,16 @@ CASES = [
     Case("mobilenet_v3_small_functions_ts",
          "torch.onnx TorchScript, opset 18, modules as local functions", 1e-3, 1e-5),
     Case("mobilenet_v3_small_dynamo", "torch.onnx dynamo, opset 18", 1e-3, 1e-5),
-    Case("mobilenet_v3_small_neg_dims", "mobilenet_v3_small_ts, batch dim_value -1", 1e-3, 1e-5,
-         (_NEG_DIM_INPUT,)),
+    Case("mobilenet_v3_small_neg_dims", "mobilenet_v3_small_ts, batch dim_value -1", 1e-3, 1e-5),
     # boxes are pixel coordinates (up to 260): atol 1e-4 is far below a pixel; scores in [0, 1]
     Case("ssdlite_ts", "torch.onnx TorchScript, opset 17", 1e-3, 1e-4),
-    Case("fasterrcnn_small_ts", "torch.onnx TorchScript, opset 17", 1e-3, 1e-4,
-         (_INT_DIV_RANK0,)),
+    Case("fasterrcnn_small_ts", "torch.onnx TorchScript, opset 17", 1e-3, 1e-4),
     Case("fasterrcnn_rpn_dynamo", "torch.onnx dynamo, opset 18 (backbone + RPN head)", 1e-3,
          1e-5),
     Case("bert_tiny_ts", "torch.onnx TorchScript, opset 14", 1e-3, 1e-5),
     Case("bert_tiny_dynamo", "torch.onnx dynamo, opset 18", 1e-3, 1e-5),
-    Case("shape_arith_ts", "torch.onnx TorchScript, opset 18", 1e-3, 1e-5, (_INT_DIV_RANK0,)),
-    Case("shape_arith_dynamo", "torch.onnx dynamo, opset 18", 1e-3, 1e-5, (_INT_DIV_RANK0,)),
+    Case("shape_arith_ts", "torch.onnx TorchScript, opset 18", 1e-3, 1e-5),
+    Case("shape_arith_dynamo", "torch.onnx dynamo, opset 18", 1e-3, 1e-5),
     Case("tagger_lstm_gru_ts", "torch.onnx TorchScript, opset 18", 1e-3, 1e-5),
     Case("tagger_lstm_gru_dynamo", "torch.onnx dynamo, opset 18", 1e-3, 1e-5),
     Case("decoder_ts", "torch.onnx TorchScript, opset 20", 1e-3, 1e-5),
@@ -119,13 +96,12 @@ CASES = [
     Case("keras_lstm", "tf2onnx from_keras, opset 17", 1e-3, 1e-6),
     Case("keras_gru", "tf2onnx from_keras, opset 17", 1e-3, 1e-6),
     Case("keras_text_transformer", "tf2onnx from_keras, opset 17", 1e-3, 1e-6),
-    Case("tf_while_cond", "tf2onnx from_function, opset 17", 1e-3, 1e-6, (_INT_DIV_RANK0,)),
+    Case("tf_while_cond", "tf2onnx from_function, opset 17", 1e-3, 1e-6),
     Case("tf_ops_mix", "tf2onnx from_function, opset 17", 1e-3, 1e-6),
     Case("tf_scan", "tf2onnx from_function, opset 17", 1e-3, 1e-6),
     # skl2onnx graphs are a few float32 ops deep: held tighter, as tests/ml holds them
     Case("skl_scaler_logreg", "skl2onnx, opset 18 + ai.onnx.ml 1", 1e-5, 1e-6),
-    Case("skl_scaler_logreg_neg_dims", "skl_scaler_logreg, batch dim_value -1", 1e-5, 1e-6,
-         (_NEG_DIM_INPUT,)),
+    Case("skl_scaler_logreg_neg_dims", "skl_scaler_logreg, batch dim_value -1", 1e-5, 1e-6),
     Case("skl_forest", "skl2onnx, opset 18 + ai.onnx.ml 1", 1e-5, 1e-6),
     Case("skl_gbr", "skl2onnx, opset 18 + ai.onnx.ml 1", 1e-5, 1e-6),
     Case("skl_column_transformer", "skl2onnx, opset 18 + ai.onnx.ml 1", 1e-5, 1e-6),
@@ -256,12 +232,8 @@ def _params(marks_of: Any) -> list[Any]:
     return [pytest.param(c, id=c.name, marks=marks_of(c)) for c in CASES]
 
 
-_NEG_DIMS = {"mobilenet_v3_small_neg_dims", "skl_scaler_logreg_neg_dims"}
-
-
 @pytest.mark.parametrize("case", _params(
-    lambda c: (_CHECKER_NEG_DIM,) if c.name in _NEG_DIMS
-    else (_NO_TOKENIZER_CHECK,) if c.name == "skl_tfidf" else ()))
+    lambda c: (_NO_TOKENIZER_CHECK,) if c.name == "skl_tfidf" else ()))
 def test_checker_accepts_export(case: Case) -> None:
     """What the exporters write, and onnx.checker accepts, pyonnx's full check accepts."""
     onnx = pytest.importorskip("onnx")
@@ -305,8 +277,7 @@ def test_shape_inference_matches_runtime(case: Case) -> None:
     assert not wrong, "\n".join(wrong[:20])
 
 
-@pytest.mark.parametrize("case", _params(
-    lambda c: (_INFERRED_NEG_DIM,) if c.name in _NEG_DIMS else ()))
+@pytest.mark.parametrize("case", [pytest.param(c, id=c.name) for c in CASES])
 def test_inferred_dims_are_never_negative(case: Case) -> None:
     """infer_shapes on the file as it is (no input shapes given): every dim it states for a
     value is a size >= 0 or a symbol; -1 in a file means an unknown dim, never a size."""
