@@ -178,7 +178,7 @@ def compare_run(case: Case, sess: Any, ref_sess: Any, feeds: dict[str, np.ndarra
     assert [o.name for o in sess.get_outputs()] == names
     assert len(got) == len(ref)
     for name, g, r in zip(names, got, ref):
-        assert_same(g, r, case, f"{case.name}:{name} ({what})")
+        assert_same(g, r, case, f"{case.name}:{name} ({what}; {case.exporter})")
 
 
 @pytest.mark.parametrize("optimized", [True, False], ids=["optimized", "unoptimized"])
