@@ -438,6 +438,22 @@ def _shape_arith_export(out: str, name: str, dynamo: bool) -> None:
     save_inputs(out, name, {"x": _rng().standard_normal((3, 3, 20, 12), np.float32)})
 
 
+@export("torch", "shape_arith_init_inputs_ts")
+def _shape_arith_init_inputs_ts(out: str, name: str) -> None:
+    """The old exporters' layout (keep_initializers_as_inputs=True): the weights are also graph
+    inputs, so a caller may override them. The stored inputs override the convolution weight."""
+    import torch
+    model = _ShapeArith.build()
+    _torch_export(model, (torch.randn(2, 3, 16, 24),), os.path.join(out, f"{name}.onnx"),
+                  dynamo=False, input_names=["x"], output_names=["tokens", "grid"],
+                  dynamic_axes={"x": {0: "batch", 2: "height", 3: "width"},
+                                "tokens": {0: "batch", 1: "ntok"}}, opset=18,
+                  keep_initializers_as_inputs=True)
+    rng = _rng()
+    save_inputs(out, name, {"x": rng.standard_normal((3, 3, 20, 12), np.float32),
+                            "conv.weight": rng.standard_normal((8, 12, 3, 3), np.float32) * 0.2})
+
+
 @export("torch", "shape_arith_ts")
 def _shape_arith_ts(out: str, name: str) -> None:
     _shape_arith_export(out, name, dynamo=False)

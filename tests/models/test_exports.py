@@ -7,8 +7,8 @@ Paddle2ONNX writes them. Its docstring says which environment runs which exporte
 
 For every model:
 - test_export_matches_onnxruntime: pyonnx (with its session-time optimizations and without)
-  and onnxruntime run the stored inputs (NAME.npz), then their first row where the batch dim
-  is free. Outputs must have the same names, types, dtypes and shapes; integers, booleans and
+  and onnxruntime describe the same inputs, outputs and overridable initializers, and run the
+  stored inputs (NAME.npz), then their first row where the batch dim is free. Outputs must have the same names, types, dtypes and shapes; integers, booleans and
   strings must be equal; floats agree within the model's tolerance in CASES
   (|got - ref| <= atol + rtol * |ref|, NaN where the reference has NaN): the backend suite's
   rtol 1e-3 with an atol for the model's depth (1e-5 for torch, 1e-6 for Keras, 1e-4 for the
@@ -86,6 +86,8 @@ CASES = [
     Case("bert_tiny_dynamo", "torch.onnx dynamo, opset 18", 1e-3, 1e-5),
     Case("shape_arith_ts", "torch.onnx TorchScript, opset 18", 1e-3, 1e-5),
     Case("shape_arith_dynamo", "torch.onnx dynamo, opset 18", 1e-3, 1e-5),
+    Case("shape_arith_init_inputs_ts",
+         "torch.onnx TorchScript, opset 18, keep_initializers_as_inputs", 1e-3, 1e-5),
     Case("tagger_lstm_gru_ts", "torch.onnx TorchScript, opset 18", 1e-3, 1e-5),
     Case("tagger_lstm_gru_dynamo", "torch.onnx dynamo, opset 18", 1e-3, 1e-5),
     Case("decoder_ts", "torch.onnx TorchScript, opset 20", 1e-3, 1e-5),
@@ -153,6 +155,11 @@ def test_every_export_is_listed() -> None:
         assert os.path.exists(os.path.join(EXPORTS, f"{name}.npz")), name
 
 
+def describe(arg: Any) -> tuple[str, str, Any]:
+    """A NodeArg as onnxruntime's users see it: name, type string, shape."""
+    return arg.name, arg.type, arg.shape
+
+
 def first_rows(sess: Any, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray] | None:
     """The feeds cut to their first row along axis 0, where the model lets every input of rank
     >= 1 have any size there (a dim_param, an unknown dim or dim_value -1) and the stored batch
@@ -184,8 +191,9 @@ def compare_run(case: Case, sess: Any, ref_sess: Any, feeds: dict[str, np.ndarra
 @pytest.mark.parametrize("optimized", [True, False], ids=["optimized", "unoptimized"])
 @pytest.mark.parametrize("case", [pytest.param(c, id=c.name, marks=c.marks) for c in CASES])
 def test_export_matches_onnxruntime(case: Case, optimized: bool) -> None:
-    """The stored inputs; then, where the batch dimension is free, their first row through the
-    same sessions (a second shape: nothing from the first run may stick to the session).
+    """The sessions describe the same inputs, outputs and overridable initializers; they compute
+    the same for the stored inputs, then, where the batch dimension is free, for their first
+    row (a second shape: nothing from the first run may stick to the session).
     pyonnx runs with its default session-time graph optimizations, and without any (the
     reference kernels alone), so a difference points at the optimizer or at a kernel."""
     path = os.path.join(EXPORTS, f"{case.name}.onnx")
@@ -195,6 +203,9 @@ def test_export_matches_onnxruntime(case: Case, optimized: bool) -> None:
     if not optimized:
         options.graph_optimization_level = pyonnx.GraphOptimizationLevel.ORT_DISABLE_ALL
     sess = pyonnx.InferenceSession(path, options)
+    for what in ("get_inputs", "get_outputs", "get_overridable_initializers"):
+        assert [describe(a) for a in getattr(sess, what)()] == \
+            [describe(a) for a in getattr(ref_sess, what)()], what
     compare_run(case, sess, ref_sess, feeds, "stored inputs")
     small = first_rows(ref_sess, feeds)
     if small is not None:
