@@ -8,8 +8,8 @@ Paddle2ONNX writes them. Its docstring says which environment runs which exporte
 For every model:
 - test_export_matches_onnxruntime: pyonnx (with its session-time optimizations and without)
   and onnxruntime describe the same inputs, outputs and overridable initializers, and run the
-  stored inputs (NAME.npz), then their first row where the batch dim is free. Outputs must have the same names, types, dtypes and shapes; integers, booleans and
-  strings must be equal; floats agree within the model's tolerance in CASES
+  stored inputs (NAME.npz), then their first row where the batch dim is free. Outputs must
+  have the same names, types, dtypes and shapes; integers, booleans and strings must be equal; floats agree within the model's tolerance in CASES
   (|got - ref| <= atol + rtol * |ref|, NaN where the reference has NaN): the backend suite's
   rtol 1e-3 with an atol for the model's depth (1e-5 for torch, 1e-6 for Keras, 1e-4 for the
   detectors' pixel boxes), rtol 1e-5 / atol 1e-6 for the shallow skl2onnx graphs. The
