@@ -9,20 +9,22 @@ For every model:
 - test_export_matches_onnxruntime: pyonnx (with its session-time optimizations and without)
   and onnxruntime describe the same inputs, outputs and overridable initializers, and run the
   stored inputs (NAME.npz), then their first row where the batch dim is free. Outputs must
-  have the same names, types, dtypes and shapes; integers, booleans and strings must be equal; floats agree within the model's tolerance in CASES
-  (|got - ref| <= atol + rtol * |ref|, NaN where the reference has NaN): the backend suite's
-  rtol 1e-3 with an atol for the model's depth (1e-5 for torch, 1e-6 for Keras, 1e-4 for the
-  detectors' pixel boxes), rtol 1e-5 / atol 1e-6 for the shallow skl2onnx graphs. The
-  tolerances are stated, never tuned to make a case pass.
+  have the same names, types, dtypes and shapes; integers, booleans and strings must be
+  equal; floats agree within the model's tolerance in CASES (|got - ref| <= atol + rtol *
+  |ref|, NaN where the reference has NaN): the backend suite's rtol 1e-3 with an atol for
+  the model's depth (1e-5 for torch, 1e-6 for Keras, 1e-4 for the detectors' pixel boxes),
+  rtol 1e-5 / atol 1e-6 for the shallow skl2onnx graphs. The tolerances are stated, never
+  tuned to make a case pass.
 - test_pyonnx_writes_what_it_read: onnxruntime on pyonnx.serialize(pyonnx.load(file)) gives
   its results on the file.
 - test_text_round_trip: the same for pyonnx.parse_model(pyonnx.to_text(...)).
 - test_checker_accepts_export: onnx.checker and pyonnx.check_model(full_check=True) accept it.
-- test_shape_inference_matches_runtime: infer_shapes agrees with the dtype and shape
+- test_shape_inference_matches_runtime: strict infer_shapes agrees with the dtype and shape
   onnxruntime computes for every main-graph value.
+- test_inferred_dims_are_never_negative: no inferred dim is a negative size.
 
-Known gaps are strict xfails naming their cause (the marks above CASES). Needs
-numpy, onnxruntime and onnx (test dependencies) and pyonnx: neither torch nor TensorFlow.
+Known gaps are strict xfails naming their cause (the marks above CASES). Needs numpy,
+onnxruntime and onnx (test dependencies) and pyonnx: neither torch nor TensorFlow.
 """
 
 from __future__ import annotations
