@@ -31,10 +31,12 @@ each family is a sub-command run by its own interpreter:
 
 `--only NAME [NAME ...]` limits a run to some models of the family; `--out DIR` writes elsewhere.
 Running a family again with the same package versions writes the same graphs, weights and
-inputs. The bytes may still differ: skl2onnx orders opset_import by set iteration, tf2onnx
-numbers the constants it folds from a process-wide counter, and the dynamo exporter stores
-each node's source stack trace (file paths and line numbers of this script) in the node's
-metadata_props, as it does in every export users make.
+inputs (checked by exporting every family twice). The bytes may still differ: skl2onnx
+orders opset_import by set iteration; tf2onnx numbers the constants it folds from a
+process-wide counter and may order independent nodes differently; the TorchScript exporter
+names a local function's parameters after one of its call sites, not always the same; and the
+dynamo exporter stores each node's source stack trace (file paths and line numbers of this
+script) in the node's metadata_props, as it does in every export users make.
 
 The committed files were written with torch 2.14.1, torchvision 0.29.1, transformers 5.25.0,
 onnxscript 0.7.2, onnx 1.23.2; tensorflow 2.21.0, keras 3.15.1, tf2onnx 1.17.0; scikit-learn
