@@ -57,13 +57,6 @@ class Case:
 
 # Known gaps, each owned by another part of pyonnx; strict, so the fix turns them into
 # failures to remove.
-_FUNCTION_BODY_IDS = pytest.mark.xfail(
-    strict=True, raises=pyonnx.ShapeInferenceError,
-    reason="shape_inference/engine.py _Engine keys values/original by id(Value); _infer_call "
-    "infers a copy of the function body that is freed after the call, and a Value of a later "
-    "copy allocated at the same address inherits the stale entry (here a Hardswish call's "
-    "output becomes (32,), then a Conv or Mul in SqueezeExcitation fails); keeping the copies "
-    "alive for the engine's lifetime makes strict inference pass (shapes branch)")
 _TOKENIZER_GAP = ("com.microsoft::Tokenizer, which skl2onnx writes for every "
                   "CountVectorizer/TfidfVectorizer, has no schema or kernel in pyonnx (defs, "
                   "ops/contrib)")
@@ -255,8 +248,7 @@ def test_checker_accepts_export(case: Case) -> None:
     pyonnx.check_model(path, full_check=True)
 
 
-@pytest.mark.parametrize("case", _params(
-    lambda c: (_FUNCTION_BODY_IDS,) if c.name == "mobilenet_v3_small_functions_ts" else ()))
+@pytest.mark.parametrize("case", _params(lambda c: ()))
 def test_shape_inference_matches_runtime(case: Case) -> None:
     """infer_shapes in strict mode, given the stored inputs' shapes, against what onnxruntime
     computes for every main-graph value: the same element type, and where a shape is inferred

@@ -355,8 +355,12 @@ class _Engine:
         # whether an initializer that is also a graph input gives its value (see infer_shapes)
         self.initializer_values = initializer_values
         self.functions: dict[tuple[str, str, str], Function] = {f.key: f for f in model.functions}
+        # values and original are keyed by id(Value): every Value keyed must outlive the engine,
+        # or a later object at the same address would inherit its entry. The model's Values do;
+        # the copies of function bodies inferred per call are kept alive in ``inlined``.
         self.values: dict[int, Any] = {}
         self.original: dict[int, Type | None] = {}
+        self.inlined: list[Graph] = []
         self.graph_inputs: set[int] = set()
         self.used_names: set[str] = set()
         self.counter = 0
@@ -688,6 +692,7 @@ class _Engine:
                 f"{node.describe()}: calls function {fn.key[1]!r} (domain {fn.key[0]!r}), "
                 f"which has {len(fn.graph.inputs)} inputs, with {len(node.inputs)}")
         body = copy_graph(fn.graph)
+        self.inlined.append(body)
         env: dict[str, Attribute] = dict(fn.attribute_defaults)
         for name, a in node.attributes.items():
             if a.ref_attr_name:
