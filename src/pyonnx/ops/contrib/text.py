@@ -89,7 +89,7 @@ class _LongestMatcher:
         self._body = body[lead.end():] if lead else body
         try:
             self._rx = re.compile(body, re.ASCII)
-        except re.error as e:
+        except (re.error, ValueError) as e:  # ValueError: a (?u) flag, which RE2 rejects too
             raise ExecutionError(f"{where}: invalid regex {pattern!r} ({e}); onnxruntime "
                                  f"reads it as RE2 syntax") from None
 
