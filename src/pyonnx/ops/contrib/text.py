@@ -49,6 +49,12 @@ _END_MARK = "\x03"  # ASCII "end of text"
 _LEADING_FLAGS = re.compile(r"\(\?[a-zA-Z]+\)")
 # Any inline-flag group or flag-scoped group: "(?i)", "(?s:...)", "(?-i:...)".
 _FLAG_GROUP = re.compile(r"\(\?([a-zA-Z-]+)[:)]")
+# RE2 patterns whose leftmost-first match is always the longest one: a literal (every match has
+# its length), or one atom (a character, a class without nested brackets, a Perl class)
+# repeated greedily, which runs as far as it can. Their matches need no extension.
+_GREEDY_IS_LONGEST = re.compile(
+    r"[^\\\[\](){}|?*+.^$]+"
+    r"|(?:\[\^?\]?[^\[\]]*\]|\\[wdsWDS]|\\[^a-zA-Z0-9]|[^\\\[\](){}|?*+.^$])[+*]?")
 
 
 def _where(ctx: KernelContext | None) -> str:
@@ -80,6 +86,7 @@ class _LongestMatcher:
         # a case-insensitive pattern is refused on non-ASCII text, where the two could differ.
         self.ignores_case = any("i" in f.split("-")[0] for f in _FLAG_GROUP.findall(pattern))
         self.pattern = pattern
+        self._needs_extension = _GREEDY_IS_LONGEST.fullmatch(pattern) is None
         try:
             body = re2_to_python(pattern)
         except (ExecutionError, UnsupportedOperatorError) as e:
@@ -103,7 +110,8 @@ class _LongestMatcher:
         if m is None:
             return None
         start, lo = m.span()
-        if lo == len(text) or not self._ends_at_or_after(text, start, lo + 1):
+        if not self._needs_extension or lo == len(text) or \
+                not self._ends_at_or_after(text, start, lo + 1):
             return start, lo  # re's match is already the longest (the common case)
         lo, hi = lo + 1, len(text)  # invariant: some match ends at or after lo
         while lo < hi:
