@@ -40,7 +40,7 @@ IMPLEMENTED: tuple[tuple[str, str], ...] = tuple(("com.microsoft", op) for op in
     "NhwcMaxPool", "QGemm", "QLinearAdd", "QLinearAveragePool", "QLinearConcat",
     "QLinearGlobalAveragePool", "QLinearLeakyRelu", "QLinearMul", "QLinearSigmoid",
     "QuantizeLinear", "QuickGelu", "RotaryEmbedding", "SkipLayerNormalization",
-    "SkipSimplifiedLayerNormalization", "Trilu",
+    "SkipSimplifiedLayerNormalization", "Tokenizer", "Trilu",
 )) + (("", "LayerNormalization"), ("", "SimplifiedLayerNormalization"))
 
 _OPTION = {

@@ -55,16 +55,6 @@ class Case:
     marks: tuple[Any, ...] = field(default=())
 
 
-# Known gaps, each owned by another part of pyonnx; strict, so the fix turns them into
-# failures to remove.
-_TOKENIZER_GAP = ("com.microsoft::Tokenizer, which skl2onnx writes for every "
-                  "CountVectorizer/TfidfVectorizer, has no schema or kernel in pyonnx (defs, "
-                  "ops/contrib)")
-_NO_TOKENIZER = pytest.mark.xfail(strict=True, raises=pyonnx.UnsupportedOperatorError,
-                                  reason=_TOKENIZER_GAP)
-_NO_TOKENIZER_CHECK = pytest.mark.xfail(strict=True, raises=pyonnx.ValidationError,
-                                        reason=_TOKENIZER_GAP + ": [unknown-operator]")
-
 # name, exporter, rtol, atol (float outputs; other dtypes are compared exactly), known gap
 CASES = [
     Case("mobilenet_v3_small_ts", "torch.onnx TorchScript, opset 18", 1e-3, 1e-5),
@@ -102,8 +92,7 @@ CASES = [
     Case("skl_forest", "skl2onnx, opset 18 + ai.onnx.ml 1", 1e-5, 1e-6),
     Case("skl_gbr", "skl2onnx, opset 18 + ai.onnx.ml 1", 1e-5, 1e-6),
     Case("skl_column_transformer", "skl2onnx, opset 18 + ai.onnx.ml 1", 1e-5, 1e-6),
-    Case("skl_tfidf", "skl2onnx, opset 18 + ai.onnx.ml 1 + com.microsoft 1", 1e-5, 1e-6,
-         (_NO_TOKENIZER,)),
+    Case("skl_tfidf", "skl2onnx, opset 18 + ai.onnx.ml 1 + com.microsoft 1", 1e-5, 1e-6),
 ]
 
 
@@ -238,8 +227,7 @@ def _params(marks_of: Any) -> list[Any]:
     return [pytest.param(c, id=c.name, marks=marks_of(c)) for c in CASES]
 
 
-@pytest.mark.parametrize("case", _params(
-    lambda c: (_NO_TOKENIZER_CHECK,) if c.name == "skl_tfidf" else ()))
+@pytest.mark.parametrize("case", _params(lambda c: ()))
 def test_checker_accepts_export(case: Case) -> None:
     """What the exporters write, and onnx.checker accepts, pyonnx's full check accepts."""
     onnx = pytest.importorskip("onnx")

@@ -352,6 +352,8 @@ BUILDERS: dict[tuple[str, str], Builder] = {
         "empty2": lambda T: Case([_x((2, 0), T("T")), _x((0, 4), T("T"))])}),
     ("", "Det"): _by_kind({"empty1": lambda T: Case([_x((0, 2, 2), T("T"))])}),
     ("com.microsoft", "Inverse"): _by_kind({"empty1": lambda T: Case([_x((0, 2, 2), T("T"))])}),
+    ("com.microsoft", "Tokenizer"): _each_kind(lambda shape, T: Case(  # required attributes
+        [_x(shape, T("T"))], {"mark": 1, "mincharnum": 1, "pad_value": "#", "separators": [" "]})),
     ("", "QLinearMatMul"): _by_kind({
         "empty1": lambda T: Case([_x((0, 3), T("T1")), _a(0.5, T("TS", np.float32)), _a(0, T("T1")),
                                   _x((3, 4), T("T2")), _a(0.5, T("TS", np.float32)), _a(0, T("T2")),

@@ -277,3 +277,23 @@ def dynamic_quantize_lstm(ctx: InferenceContext) -> list[TensorType | None]:
     state = [nd, batch, hidden]
     elem = DataType.FLOAT
     return [tensor(elem, [seq, *state]), tensor(elem, state), tensor(elem, state)]
+
+
+# ---------------------------------------------------------------------- text
+
+@shape_rule("Tokenizer", versions=(1,), domain=MS)
+def tokenizer(ctx: InferenceContext) -> TensorType | None:
+    """X's shape plus a last axis as long as the row with most tokens (data-dependent).
+
+    An empty X is onnxruntime's exception: [C] with C = 0 gives [0], and [N, C] with N or C = 0
+    gives [N, 0]; that is followed where a zero dim is known, otherwise the rule assumes the
+    common non-empty case.
+    """
+    s = ctx.shape(0)
+    if s is None:
+        return tensor(DataType.STRING, None)
+    if len(s) not in (1, 2):
+        raise ctx.fail(f"X must be [C] or [N, C], got rank {len(s)}")
+    if any(is_concrete(d) and d == 0 for d in s):
+        return tensor(DataType.STRING, [*s[:-1], 0])
+    return tensor(DataType.STRING, [*s, None])
