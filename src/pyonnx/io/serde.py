@@ -241,8 +241,8 @@ def tensor_from_proto(tp: Any, opts: DecodeOptions, what: str | None = None) -> 
         raw = tp.raw_data
         expected = _expected_nbytes(dt, count)
         if len(raw) != expected:
-            raise DecodeError(f"{what}: raw_data has {len(raw)} bytes but dims {list(dims)} of "
-                              f"{dt.name} need {expected}")
+            raise DecodeError(f"{what}: Data size mismatch: raw_data has {len(raw)} bytes but "
+                              f"dims {list(dims)} of {dt.name} need {expected}")
 
         def loader() -> np.ndarray:
             return _from_raw(raw, dt, dims, count)
