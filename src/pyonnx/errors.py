@@ -15,6 +15,7 @@ __all__ = [
     "InvalidArgument",
     "ResourceLimitExceeded",
     "ExecutionError",
+    "VerificationError",
 ]
 
 
@@ -55,3 +56,18 @@ class ResourceLimitExceeded(PyOnnxError):
 
 class ExecutionError(PyOnnxError):
     """A kernel failed while running a node; the message names the node and its inputs."""
+
+
+class VerificationError(PyOnnxError):
+    """A rewritten model computes other results than the original on the same inputs.
+
+    ``pass_name`` names the optimizer pass that made the difference and ``value_name`` the first
+    value (in the rewritten graph's order) that drifted, when they could be found; ``max_abs_diff``
+    is the largest difference seen at that point."""
+
+    def __init__(self, message: str, *, pass_name: str | None = None,
+                 value_name: str | None = None, max_abs_diff: float | None = None) -> None:
+        super().__init__(message)
+        self.pass_name = pass_name
+        self.value_name = value_name
+        self.max_abs_diff = max_abs_diff

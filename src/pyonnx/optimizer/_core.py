@@ -116,7 +116,9 @@ class PassManager:
     """Runs ``passes`` in order, round after round, until a round modifies nothing or
     ``max_iterations`` rounds have run.
 
-    ``history`` records, per round, the names of the passes that changed the model. In debug
+    ``history`` records, per round, the names of the passes that changed the model, and
+    ``applied`` the pass objects that did, in order: replaying ``applied[:k]`` on a copy of the
+    input reproduces the model after the k-th change (what verification bisects over). In debug
     mode (``debug=True``, or the environment variable ``PYONNX_DEBUG_PASSES=1``) the IR's
     invariants (:func:`pyonnx.ir.lint.lint`) are checked before the first pass and after each
     pass that changed the model, and a break raises ValidationError naming that pass.
@@ -130,6 +132,7 @@ class PassManager:
         self.max_iterations = max_iterations
         self.debug = os.environ.get("PYONNX_DEBUG_PASSES") == "1" if debug is None else debug
         self.history: list[list[str]] = []
+        self.applied: list[Pass] = []
 
     def __call__(self, model: Model) -> PassResult:
         any_change = False
@@ -141,6 +144,7 @@ class PassManager:
                 result = p(model)
                 model = result.model
                 if result.modified:
+                    self.applied.append(p)
                     changed.append(p.name or type(p).__name__)
                     if self.debug:
                         assert_lint_clean(model, changed[-1])

@@ -1,0 +1,46 @@
+"""Duplicate-initializer removal: initializers of one graph with the same element type, shape
+and bytes hold the same constant; readers of the later ones read the first, and dead-code
+elimination drops the rest (together with initializers nothing reads).
+
+Only constants that no feed can override are merged, and only up to a size (comparing means
+hashing the data: a memory-mapped multi-gigabyte table is not read for this).
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from pyonnx.ir import Graph, Model, Tensor
+from pyonnx.optimizer._core import GraphPass
+from pyonnx.optimizer._rewrite import graph_inputs, protected_values, replace_uses
+
+__all__ = ["DeduplicateInitializers"]
+
+#: Largest initializer compared, in bytes.
+MAX_COMPARED_BYTES = 16 << 20
+
+
+class DeduplicateInitializers(GraphPass):
+    """``c1 == c2`` (type, shape, bytes) -> readers of ``c2`` read ``c1``."""
+
+    name = "deduplicate_initializers"
+
+    def rewrite(self, graph: Graph, model: Model) -> bool:
+        inputs = graph_inputs(model)
+        keep = protected_values(model)
+        seen: dict[tuple[object, ...], object] = {}
+        modified = False
+        for name, v in list(graph.initializers.items()):
+            t = v.const_value
+            if not isinstance(t, Tensor) or id(v) in inputs or not v.uses:
+                continue
+            arr = t.numpy()
+            if arr.nbytes > MAX_COMPARED_BYTES or arr.dtype.kind in "OUS":
+                continue
+            key = (int(t.data_type), tuple(arr.shape), hashlib.sha1(arr.tobytes()).digest())
+            first = seen.setdefault(key, v)
+            if first is v or id(v) in keep:
+                continue
+            replace_uses(v, first)  # type: ignore[arg-type]  # c2 (== c1) -> c1
+            modified = True
+        return modified
