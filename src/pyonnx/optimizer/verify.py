@@ -35,14 +35,17 @@ def _dim_value(name: str, d: object, batch: int, other: int) -> int:
 
 
 def random_feeds(model: Model, count: int, seed: int = 0, *, batch: int = 2,
-                 other: int = 8) -> list[Feeds]:
+                 other: int = 128) -> list[Feeds]:
     """``count`` sets of random inputs of the declared types and shapes (a symbolic dim named
-    like a batch takes ``batch``, others ``other``). Floats are standard normal; integers lie in
+    like a batch takes ``batch``, others ``other``, at least 512 in a model with a sample-rate
+    input ``sr``). Floats are standard normal; integers lie in
     [0, 16) (valid token ids for any vocabulary), except masks (ones) and a scalar sample rate
     ``sr`` (16000); booleans are random."""
     g = model.graph
     inits = set(g.initializers)
     rng = np.random.default_rng(seed)
+    if any(v.name == "sr" for v in g.inputs):
+        other = max(other, 512)  # an audio model with a sample-rate input: 512-sample windows
     sets: list[Feeds] = []
     for _ in range(count):
         feeds: Feeds = {}
