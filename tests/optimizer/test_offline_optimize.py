@@ -1,0 +1,371 @@
+"""The offline optimizer (``pyonnx.optimize``) and its new passes: each pass on a tiny graph,
+verification and bisection with an injected wrong pass, and written files that onnx.checker
+accepts and onnxruntime runs to the original's outputs on real models."""
+
+from __future__ import annotations
+
+import math
+import os
+
+import numpy as np
+import pytest
+
+import pyonnx
+from pyonnx.errors import InvalidArgument, VerificationError
+from pyonnx.ir import Attribute, AttributeType, Graph, Model, Node, Tensor, Value
+from pyonnx.optimizer import PassManager, copy_model
+from pyonnx.optimizer._core import GraphPass
+from pyonnx.optimizer.api import op_counts
+from pyonnx.optimizer.passes import (
+    DeduplicateInitializers, EliminateCommonSubexpressions, EliminateDeadCode,
+    EliminateShapeSubgraphs, FuseActivation, FuseConvAdd, FuseGelu, FuseLayerNorm,
+    FuseSkipLayerNorm, ModernizeInitializers,
+)
+from tests.optimizer.test_optimizer_passes import init, ints, model_of, ops, run, tval
+
+MS = "com.microsoft"
+SHARED = os.path.normpath(os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared",
+                                       "models"))
+_SKIP_SHARED = pytest.mark.skipif(not os.path.isdir(SHARED),
+                                  reason=f"{SHARED} is absent (the shared real models live "
+                                         f"beside the project checkout)")
+
+
+def _apply(model: Model, *passes: object) -> Model:
+    return PassManager([*passes, EliminateDeadCode()], debug=True)(model).model  # type: ignore[list-item]
+
+
+def _same(a: list, b: list) -> None:
+    for x, y in zip(a, b):
+        np.testing.assert_allclose(y, x, rtol=1e-4, atol=1e-5 * float(np.max(np.abs(x))))
+
+
+def c(name: str, value: object, dt: type = np.float32) -> Value:
+    return init(name, np.array(value, dt))
+
+
+# ---------------------------------------------------------------- common subexpressions
+def test_cse_merges_equal_nodes_only() -> None:
+    x = tval("x", ("n", 4))
+    a, b, d, e = (tval(k) for k in "abde")
+    out = tval("out")
+    nodes = [Node("Relu", [x], [a]), Node("Relu", [x], [b]),
+             Node("Softmax", [x], [d], attributes=[Attribute("axis", AttributeType.INT, 0)]),
+             Node("Softmax", [x], [e], attributes=[Attribute("axis", AttributeType.INT, 1)]),
+             Node("Sum", [a, b, d, e], [out])]
+    m = model_of(nodes, [x], [out])
+    feeds = {"x": np.random.default_rng(0).standard_normal((3, 4)).astype(np.float32)}
+    want = run(m, feeds)
+    opt = _apply(copy_model(m), EliminateCommonSubexpressions())
+    assert ops(opt) == ["Relu", "Softmax", "Softmax", "Sum"]  # the Softmax axes differ
+    _same(want, run(opt, feeds))
+
+
+def test_cse_keeps_random_ops_and_graph_outputs() -> None:
+    x = tval("x", (2, 2))
+    a, b = tval("a"), tval("b")
+    m = model_of([Node("RandomUniformLike", [x], [a]), Node("RandomUniformLike", [x], [b])],
+                 [x], [a, b])
+    assert ops(_apply(copy_model(m), EliminateCommonSubexpressions())) == ops(m)
+
+
+# ---------------------------------------------------------------- initializers
+def test_duplicate_and_unused_initializers() -> None:
+    x = tval("x", (3,))
+    y1, out = tval("y1"), tval("out")
+    w1, w2, unused = c("w1", [1, 2, 3]), c("w2", [1, 2, 3]), c("unused", [5])
+    m = model_of([Node("Add", [x, w1], [y1]), Node("Mul", [y1, w2], [out])], [x], [out],
+                 [w1, w2, unused])
+    opt = _apply(copy_model(m), DeduplicateInitializers())
+    assert sorted(opt.graph.initializers) == ["w1"]
+    feeds = {"x": np.arange(3, dtype=np.float32)}
+    _same(run(m, feeds), run(opt, feeds))
+
+
+def test_ir3_initializer_inputs_become_ir4_constants() -> None:
+    x = tval("x", (3,))
+    w = c("w", [1, 2, 3])
+    out = tval("out")
+    m = model_of([Node("Add", [x, w], [out])], [x, w], [out], [w])
+    m.ir_version = 3
+    opt = _apply(copy_model(m), ModernizeInitializers())
+    assert opt.ir_version == 4 and [v.name for v in opt.graph.inputs] == ["x"]
+
+
+# ---------------------------------------------------------------- shape subgraphs
+def _reshape_chain_model() -> Model:
+    """Reshape(x, Concat(Shape(x)[0], Shape(x)[1], [2, -1])): the target is [batch, seq, 2, 4]."""
+    x = tval("x", ("batch", "seq", 8))
+    s, s0, s1, tgt, out = tval("s"), tval("s0"), tval("s1"), tval("tgt"), tval("out")
+    zero, one, two = c("zero", [0], np.int64), c("one", [1], np.int64), c("two", [2], np.int64)
+    tail = c("tail", [2, -1], np.int64)
+    nodes = [Node("Shape", [x], [s]),
+             Node("Slice", [s, zero, one], [s0]),
+             Node("Slice", [s, one, two], [s1]),
+             Node("Concat", [s0, s1, tail], [tgt], attributes=[Attribute("axis",
+                                                                         AttributeType.INT, 0)]),
+             Node("Reshape", [x, tgt], [out])]
+    return model_of(nodes, [x], [out], [zero, one, two, tail])
+
+
+def test_shape_subgraph_becomes_a_constant_target() -> None:
+    m = _reshape_chain_model()
+    opt = _apply(copy_model(m), EliminateShapeSubgraphs())
+    assert ops(opt) == ["Reshape"]
+    target = opt.graph.nodes[0].inputs[1].const_value.numpy().tolist()
+    assert target == [0, 0, 2, -1]
+    feeds = {"x": np.arange(3 * 5 * 8, dtype=np.float32).reshape(3, 5, 8)}
+    _same(run(m, feeds), run(opt, feeds))
+
+
+def test_reshape_to_its_own_shape_is_dropped() -> None:
+    x = tval("x", ("batch", 4))
+    s, out, y = tval("s"), tval("out"), tval("y")
+    m = model_of([Node("Shape", [x], [s]), Node("Reshape", [x, s], [y]),
+                  Node("Relu", [y], [out])], [x], [out])
+    opt = _apply(copy_model(m), EliminateShapeSubgraphs())
+    assert ops(opt) == ["Relu"]
+
+
+# ---------------------------------------------------------------- layer norm, gelu
+def _decomposed_layer_norm(x: Value, gamma: Value, beta: Value, opset: int,
+                           out: Value) -> tuple[list[Node], list[Value]]:
+    names = ["mean", "d", "p", "var", "ve", "s", "n", "y"]
+    mean, d, p, var, ve, s, n, y = (tval(k) for k in names)
+    two, eps = c("two", 2.0), c("eps", 1e-5)
+    axes: list[Value] = []
+    if opset >= 18:
+        ax = c("axes", [-1], np.int64)
+        axes = [ax]
+        rm = lambda i, o: Node("ReduceMean", [i, ax], [o])  # noqa: E731
+    else:
+        rm = lambda i, o: Node("ReduceMean", [i], [o], attributes=[ints("axes", [-1])])  # noqa: E731
+    nodes = [rm(x, mean), Node("Sub", [x, mean], [d]), Node("Pow", [d, two], [p]), rm(p, var),
+             Node("Add", [var, eps], [ve]), Node("Sqrt", [ve], [s]), Node("Div", [d, s], [n]),
+             Node("Mul", [n, gamma], [y]), Node("Add", [y, beta], [out])]
+    return nodes, [two, eps, gamma, beta, *axes]
+
+
+@pytest.mark.parametrize("opset", [14, 18])
+def test_layer_norm_from_decomposed_form(opset: int) -> None:
+    x, out = tval("x", ("n", 6, 8)), tval("out")
+    g, b = c("gamma", np.linspace(0.5, 1.5, 8)), c("beta", np.linspace(-1, 1, 8))
+    nodes, inits = _decomposed_layer_norm(x, g, b, opset, out)
+    m = model_of(nodes, [x], [out], inits, opset=opset)
+    opt = _apply(copy_model(m), FuseLayerNorm())
+    # the standard operator exists from opset 17 on; before it the form stays
+    assert ops(opt) == (["LayerNormalization"] if opset >= 17 else ops(m))
+    feeds = {"x": np.random.default_rng(0).standard_normal((2, 6, 8)).astype(np.float32)}
+    _same(run(m, feeds), run(opt, feeds))
+
+
+@pytest.mark.parametrize("opset", [14, 18])
+def test_skip_layer_norm_with_bias_and_residual_output(opset: int) -> None:
+    a, skip = tval("a", ("n", 6, 8)), tval("skip", ("n", 6, 8))
+    ab, x, out, res = tval("ab"), tval("x"), tval("out"), tval("res")
+    bias = c("bias", np.linspace(-0.5, 0.5, 8))
+    g, b = c("gamma", np.linspace(0.5, 1.5, 8)), c("beta", np.linspace(-1, 1, 8))
+    nodes, inits = _decomposed_layer_norm(x, g, b, opset, out)
+    nodes = [Node("Add", [a, bias], [ab]), Node("Add", [ab, skip], [x])] + nodes + \
+        [Node("Add", [x, out], [res])]  # the sum is read again (the next residual)
+    m = model_of(nodes, [a, skip], [res], inits + [bias], opset=opset)
+    opt = _apply(copy_model(m), FuseLayerNorm(), FuseSkipLayerNorm())
+    assert ops(opt) == ["SkipLayerNormalization", "Add"]
+    fused = opt.graph.nodes[0]
+    assert fused.domain == MS and len(fused.inputs) == 5 and fused.outputs[3].uses
+    rng = np.random.default_rng(1)
+    feeds = {k: rng.standard_normal((2, 6, 8)).astype(np.float32) for k in ("a", "skip")}
+    _same(run(m, feeds), run(opt, feeds))
+
+
+def _gelu_model(form: str, with_bias: bool, opset: int = 18) -> Model:
+    a = tval("a", ("n", 4, 8))
+    inits: list[Value] = []
+    nodes: list[Node] = []
+    x = a
+    if with_bias:
+        bias = c("bias", np.linspace(-1, 1, 8))
+        x = tval("x")
+        nodes.append(Node("Add", [a, bias], [x]))
+        inits.append(bias)
+    f, u, h, out = tval("f"), tval("u"), tval("h"), tval("out")
+    half, one = c("half", 0.5), c("one", 1.0)
+    inits += [half, one]
+    if form == "erf":
+        r2, q = c("r2", math.sqrt(2)), tval("q")
+        inits.append(r2)
+        nodes += [Node("Div", [x, r2], [q]), Node("Erf", [q], [f])]
+    else:
+        three, k, s = c("three", 3.0), c("k", 0.044715), c("s", math.sqrt(2 / math.pi))
+        p, pk, ad, sc = tval("p"), tval("pk"), tval("ad"), tval("sc")
+        inits += [three, k, s]
+        nodes += [Node("Pow", [x, three], [p]), Node("Mul", [p, k], [pk]),
+                  Node("Add", [x, pk], [ad]), Node("Mul", [ad, s], [sc]),
+                  Node("Tanh", [sc], [f])]
+    nodes += [Node("Add", [f, one], [u]), Node("Mul", [half, u], [h]), Node("Mul", [x, h], [out])]
+    return model_of(nodes, [a], [out], inits, opset=opset)
+
+
+@pytest.mark.parametrize("form,with_bias,want", [
+    ("erf", False, "Gelu"), ("erf", True, "BiasGelu"),
+    ("tanh", False, "FastGelu"), ("tanh", True, "FastGelu")])
+def test_gelu_to_onnxruntime_ops(form: str, with_bias: bool, want: str) -> None:
+    m = _gelu_model(form, with_bias)
+    opt = _apply(copy_model(m), FuseGelu(MS))
+    assert ops(opt) == [want] and opt.graph.nodes[0].domain == MS
+    assert len(opt.graph.nodes[0].inputs) == (2 if with_bias else 1)
+    feeds = {"a": np.random.default_rng(2).standard_normal((2, 4, 8)).astype(np.float32)}
+    _same(run(m, feeds), run(opt, feeds))
+
+
+@pytest.mark.parametrize("form", ["erf", "tanh"])
+def test_gelu_to_standard_op_from_opset_20(form: str) -> None:
+    m = _gelu_model(form, False, opset=20)
+    opt = _apply(copy_model(m), FuseGelu())
+    assert ops(opt) == ["Gelu"] and opt.graph.nodes[0].domain == ""
+    approx = opt.graph.nodes[0].attributes.get("approximate")
+    assert (approx.value if approx else "none") == ("tanh" if form == "tanh" else "none")
+    assert ops(_apply(_gelu_model(form, False, opset=18), FuseGelu())) != ["Gelu"]
+
+
+def test_gelu_with_an_interior_value_read_elsewhere_is_kept() -> None:
+    m = _gelu_model("erf", False)
+    f = next(v for n in m.graph.nodes for v in n.outputs if v.name == "f")
+    m.graph.outputs.append(f)
+    assert "Gelu" not in ops(_apply(copy_model(m), FuseGelu(MS)))
+
+
+# ---------------------------------------------------------------- FusedConv (com.microsoft)
+def test_conv_add_relu_to_onnxruntime_fused_conv() -> None:
+    x, z = tval("x", (1, 2, 5, 5)), tval("z", (1, 3, 5, 5))
+    y, s, out = tval("y", (1, 3, 5, 5)), tval("s"), tval("out")
+    w = c("w", np.random.default_rng(3).standard_normal((3, 2, 3, 3)))
+    m = model_of([Node("Conv", [x, w], [y], attributes=[ints("pads", [1, 1, 1, 1])]),
+                  Node("Add", [y, z], [s]), Node("Relu", [s], [out])], [x, z], [out], [w])
+    opt = _apply(copy_model(m), FuseConvAdd(MS), FuseActivation(MS))
+    assert ops(opt) == ["FusedConv"] and opt.graph.nodes[0].domain == MS
+    rng = np.random.default_rng(4)
+    feeds = {"x": rng.standard_normal((1, 2, 5, 5)).astype(np.float32),
+             "z": rng.standard_normal((1, 3, 5, 5)).astype(np.float32)}
+    _same(run(m, feeds), run(opt, feeds))
+
+
+# ---------------------------------------------------------------- the public function
+def test_optimize_levels_and_no_private_ops() -> None:
+    m = _gelu_model("erf", True)
+    before = ops(m)
+    basic = pyonnx.optimize(m, level="basic")
+    extended = pyonnx.optimize(m, level="extended")
+    assert ops(m) == before  # the caller's model is untouched
+    assert all(n.domain == "" for n in basic.graph.nodes) and basic.opset_imports == {"": 18}
+    assert ops(extended) == ["BiasGelu"]
+    assert "pyonnx" not in extended.opset_imports
+    with pytest.raises(InvalidArgument, match="level"):
+        pyonnx.optimize(m, level="max")
+    with pytest.raises(InvalidArgument, match="unknown pass"):
+        pyonnx.optimize(m, passes=["no_such_pass"])
+    with pytest.raises(InvalidArgument, match="extended"):
+        pyonnx.optimize(m, passes=["fuse_gelu"])
+
+
+class _WrongRelu(GraphPass):
+    """An injected bug: rewrites Relu into Abs (wrong for negative inputs)."""
+
+    name = "wrong_relu"
+
+    def rewrite(self, graph: Graph, model: Model) -> bool:
+        changed = False
+        for n in list(graph.nodes):
+            if n.op_type == "Relu":
+                new = Node("Abs", list(n.inputs), list(n.outputs), name=n.name)
+                graph.insert_before(new, n)
+                graph.remove(n)
+                changed = True
+        return changed
+
+
+def test_verification_names_the_wrong_pass_and_the_drifted_value() -> None:
+    x = tval("x", ("n", 4))
+    a, b, r, out = tval("a"), tval("b"), tval("r"), tval("out")
+    one = c("one", [1.0, 1.0, 1.0, 1.0])
+    m = model_of([Node("Identity", [x], [a]), Node("Add", [a, one], [b]),
+                  Node("Relu", [b], [r]), Node("Mul", [r, one], [out])], [x], [out], [one])
+    with pytest.raises(VerificationError) as info:
+        pyonnx.optimize(m, passes=["eliminate_identity", _WrongRelu(), "constant_folding"],
+                        verify=2)
+    assert info.value.pass_name == "wrong_relu"
+    assert info.value.value_name == "r"
+    assert "wrong_relu" in str(info.value) and "'r'" in str(info.value)
+    # without the wrong pass the same pipeline verifies
+    pyonnx.optimize(m, passes=["eliminate_identity", "constant_folding"], verify=2)
+
+
+def test_input_shapes_fix_dims_before_optimizing() -> None:
+    m = _reshape_chain_model()
+    opt = pyonnx.optimize(m, input_shapes={"x": [3, 5, 8]})
+    assert ops(opt) == ["Reshape"]
+    assert [d for d in opt.graph.inputs[0].type.shape] == [3, 5, 8]
+
+
+def test_session_file_is_standard_and_session_fuses_privately(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    x = tval("x", (2, 8))
+    w = c("w", np.random.default_rng(5).standard_normal((8, 8)))
+    bias = c("bias", np.linspace(-1, 1, 8))
+    y, z, out = tval("y"), tval("z"), tval("out")
+    m = model_of([Node("MatMul", [x, w], [y]), Node("Add", [y, bias], [z]),
+                  Node("Relu", [z], [out])], [x], [out], [w, bias])
+    so = pyonnx.SessionOptions()
+    so.optimized_model_filepath = str(tmp_path / "opt.onnx")
+    sess = pyonnx.InferenceSession(m, so)
+    saved = pyonnx.load(str(tmp_path / "opt.onnx"))
+    assert all(n.domain in ("", MS) for n in saved.graph.nodes)
+    assert "pyonnx" not in saved.opset_imports
+    assert any(n.domain == "pyonnx" for n in sess._model.graph.nodes)  # fused inside
+    feeds = {"x": np.random.default_rng(6).standard_normal((2, 8)).astype(np.float32)}
+    _same(run(m, feeds), sess.run(None, feeds))
+
+
+def test_op_counts_include_subgraphs() -> None:
+    cond, out = tval("cond", (), pyonnx.ir.DataType.BOOL), tval("out")
+    t_out, e_out = tval("t"), tval("e")
+    then = Graph("then", outputs=[t_out], nodes=[Node("Constant", [], [t_out], attributes=[
+        Attribute("value", AttributeType.TENSOR, Tensor.from_numpy(np.ones(1, np.float32)))])])
+    els = Graph("else", outputs=[e_out], nodes=[Node("Constant", [], [e_out], attributes=[
+        Attribute("value", AttributeType.TENSOR, Tensor.from_numpy(np.zeros(1, np.float32)))])])
+    m = model_of([Node("If", [cond], [out], attributes=[
+        Attribute("then_branch", AttributeType.GRAPH, then),
+        Attribute("else_branch", AttributeType.GRAPH, els)])], [cond], [out])
+    assert op_counts(m) == {"If": 1, "Constant": 2}
+
+
+# ---------------------------------------------------------------- real models, written files
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+
+
+def _ort_outputs(path: str, feeds: dict) -> list:
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    s = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+    return s.run(None, feeds)
+
+
+@_SKIP_SHARED
+@pytest.mark.parametrize("name,level,at_most", [
+    ("bert_small_legacy", "extended", 258), ("gpt2_small", "extended", 225),
+    ("bert_small_legacy", "basic", 359)])
+def test_written_file_is_valid_and_onnxruntime_agrees(tmp_path, name: str, level: str,  # type: ignore[no-untyped-def]
+                                                      at_most: int) -> None:
+    from pyonnx.optimizer.verify import random_feeds
+
+    src = os.path.join(SHARED, f"{name}.onnx")
+    model = pyonnx.load(src)
+    feeds = random_feeds(model, 1, seed=3, batch=1, other=16)[0]
+    opt = pyonnx.optimize(model, level=level, verify_inputs=[feeds])
+    assert sum(op_counts(opt).values()) <= at_most  # onnxruntime's / onnxsim's node count
+    path = str(tmp_path / "opt.onnx")
+    pyonnx.save(opt, path)
+    onnx.checker.check_model(path, full_check=True)
+    ref = _ort_outputs(src, feeds)
+    for r, g in zip(ref, _ort_outputs(path, feeds)):
+        np.testing.assert_allclose(g, r, rtol=1e-4, atol=1e-5 * float(np.max(np.abs(r))))
