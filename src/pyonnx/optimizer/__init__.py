@@ -9,7 +9,8 @@ stage                     passes
 basic (standard ops)      IR-3 initializer inputs restated in IR 4, shape folding, constant
                           folding, identity and dead-code removal, transpose cancellation,
                           Conv+BatchNormalization and Conv+Mul/Add folding, shape-subgraph
-                          elimination with symbolic dims, common-subexpression elimination,
+                          elimination with symbolic dims, Reshape-Transpose-Reshape folding,
+                          zero-mask removal, common-subexpression elimination,
                           duplicate and unused initializer removal, LayerNormalization (opset
                           17+) and Gelu (opset 20+) from their decomposed forms
 extended (com.microsoft)  Gelu / BiasGelu / FastGelu, SkipLayerNormalization, FusedConv
@@ -37,6 +38,8 @@ from pyonnx.optimizer.passes import (
     EliminateDeadCode,
     EliminateIdentity,
     EliminateShapeSubgraphs,
+    EliminateZeroMask,
+    FoldReshapeTranspose,
     FoldConvAffine,
     FoldConvBatchNorm,
     FoldShapes,
@@ -68,7 +71,7 @@ def basic_passes(max_fold_bytes: int | None = None) -> list[Pass]:
     folding = ConstantFolding() if max_fold_bytes is None else ConstantFolding(max_fold_bytes)
     return [ModernizeInitializers(), FoldShapes(), folding, EliminateIdentity(),
             CancelTransposes(), FoldConvBatchNorm(), FoldConvAffine(), EliminateShapeSubgraphs(),
-            EliminateCommonSubexpressions(), DeduplicateInitializers(), FuseLayerNorm(),
+            FoldReshapeTranspose(), EliminateZeroMask(), EliminateCommonSubexpressions(), DeduplicateInitializers(), FuseLayerNorm(),
             FuseGelu(), EliminateDeadCode()]
 
 
@@ -108,6 +111,7 @@ def _register_names() -> None:
         "constant_folding": ConstantFolding, "eliminate_identity": EliminateIdentity,
         "cancel_transposes": CancelTransposes, "fold_conv_bn": FoldConvBatchNorm,
         "fold_conv_affine": FoldConvAffine, "eliminate_shape_subgraphs": EliminateShapeSubgraphs,
+        "fold_reshape_transpose": FoldReshapeTranspose, "eliminate_zero_mask": EliminateZeroMask,
         "eliminate_common_subexpressions": EliminateCommonSubexpressions,
         "deduplicate_initializers": DeduplicateInitializers, "fuse_layer_norm": FuseLayerNorm,
         "fuse_gelu": lambda: FuseGelu(MS_DOMAIN), "fuse_gelu_standard": FuseGelu,

@@ -7,6 +7,8 @@ from pyonnx.optimizer.passes.eliminate_common_subexpressions import EliminateCom
 from pyonnx.optimizer.passes.eliminate_dead_code import EliminateDeadCode
 from pyonnx.optimizer.passes.eliminate_identity import EliminateIdentity
 from pyonnx.optimizer.passes.eliminate_shape_subgraphs import EliminateShapeSubgraphs
+from pyonnx.optimizer.passes.eliminate_zero_mask import EliminateZeroMask
+from pyonnx.optimizer.passes.fold_reshape_transpose import FoldReshapeTranspose
 from pyonnx.optimizer.passes.fold_conv_affine import FoldConvAffine
 from pyonnx.optimizer.passes.fold_conv_bn import FoldConvBatchNorm
 from pyonnx.optimizer.passes.fold_shapes import FoldShapes
@@ -20,6 +22,6 @@ from pyonnx.optimizer.passes.modernize_initializers import ModernizeInitializers
 
 __all__ = ["CancelTransposes", "ConstantFolding", "DeduplicateInitializers",
            "EliminateCommonSubexpressions", "EliminateDeadCode", "EliminateIdentity",
-           "EliminateShapeSubgraphs", "FoldConvAffine", "FoldConvBatchNorm", "FoldShapes",
+           "EliminateShapeSubgraphs", "EliminateZeroMask", "FoldReshapeTranspose", "FoldConvAffine", "FoldConvBatchNorm", "FoldShapes",
            "FuseActivation", "FuseConvAdd", "FuseGelu", "FuseLayerNorm", "FuseMatMulAdd",
            "FuseSkipLayerNorm", "ModernizeInitializers"]
