@@ -10,7 +10,8 @@ basic (standard ops)      IR-3 initializer inputs restated in IR 4, shape foldin
                           folding, identity and dead-code removal, transpose cancellation,
                           Conv+BatchNormalization and Conv+Mul/Add folding, shape-subgraph
                           elimination with symbolic dims, Reshape-Transpose-Reshape folding,
-                          zero-mask removal, common-subexpression elimination,
+                          zero-mask removal, scalar factors folded into linear weights,
+                          common-subexpression elimination,
                           duplicate and unused initializer removal, LayerNormalization (opset
                           17+) and Gelu (opset 20+) from their decomposed forms
 extended (com.microsoft)  Gelu / BiasGelu / FastGelu, SkipLayerNormalization, FusedConv
@@ -40,6 +41,7 @@ from pyonnx.optimizer.passes import (
     EliminateShapeSubgraphs,
     EliminateZeroMask,
     FoldReshapeTranspose,
+    FoldScaleIntoWeights,
     FoldConvAffine,
     FoldConvBatchNorm,
     FoldShapes,
@@ -71,7 +73,8 @@ def basic_passes(max_fold_bytes: int | None = None) -> list[Pass]:
     folding = ConstantFolding() if max_fold_bytes is None else ConstantFolding(max_fold_bytes)
     return [ModernizeInitializers(), FoldShapes(), folding, EliminateIdentity(),
             CancelTransposes(), FoldConvBatchNorm(), FoldConvAffine(), EliminateShapeSubgraphs(),
-            FoldReshapeTranspose(), EliminateZeroMask(), EliminateCommonSubexpressions(), DeduplicateInitializers(), FuseLayerNorm(),
+            FoldReshapeTranspose(), EliminateZeroMask(), FoldScaleIntoWeights(),
+            EliminateCommonSubexpressions(), DeduplicateInitializers(), FuseLayerNorm(),
             FuseGelu(), EliminateDeadCode()]
 
 
@@ -112,6 +115,7 @@ def _register_names() -> None:
         "cancel_transposes": CancelTransposes, "fold_conv_bn": FoldConvBatchNorm,
         "fold_conv_affine": FoldConvAffine, "eliminate_shape_subgraphs": EliminateShapeSubgraphs,
         "fold_reshape_transpose": FoldReshapeTranspose, "eliminate_zero_mask": EliminateZeroMask,
+        "fold_scale_into_weights": FoldScaleIntoWeights,
         "eliminate_common_subexpressions": EliminateCommonSubexpressions,
         "deduplicate_initializers": DeduplicateInitializers, "fuse_layer_norm": FuseLayerNorm,
         "fuse_gelu": lambda: FuseGelu(MS_DOMAIN), "fuse_gelu_standard": FuseGelu,

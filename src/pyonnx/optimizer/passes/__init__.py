@@ -9,6 +9,7 @@ from pyonnx.optimizer.passes.eliminate_identity import EliminateIdentity
 from pyonnx.optimizer.passes.eliminate_shape_subgraphs import EliminateShapeSubgraphs
 from pyonnx.optimizer.passes.eliminate_zero_mask import EliminateZeroMask
 from pyonnx.optimizer.passes.fold_reshape_transpose import FoldReshapeTranspose
+from pyonnx.optimizer.passes.fold_scale_into_weights import FoldScaleIntoWeights
 from pyonnx.optimizer.passes.fold_conv_affine import FoldConvAffine
 from pyonnx.optimizer.passes.fold_conv_bn import FoldConvBatchNorm
 from pyonnx.optimizer.passes.fold_shapes import FoldShapes
@@ -22,6 +23,7 @@ from pyonnx.optimizer.passes.modernize_initializers import ModernizeInitializers
 
 __all__ = ["CancelTransposes", "ConstantFolding", "DeduplicateInitializers",
            "EliminateCommonSubexpressions", "EliminateDeadCode", "EliminateIdentity",
-           "EliminateShapeSubgraphs", "EliminateZeroMask", "FoldReshapeTranspose", "FoldConvAffine", "FoldConvBatchNorm", "FoldShapes",
+           "EliminateShapeSubgraphs", "EliminateZeroMask", "FoldReshapeTranspose",
+           "FoldScaleIntoWeights", "FoldConvAffine", "FoldConvBatchNorm", "FoldShapes",
            "FuseActivation", "FuseConvAdd", "FuseGelu", "FuseLayerNorm", "FuseMatMulAdd",
            "FuseSkipLayerNorm", "ModernizeInitializers"]

@@ -1,7 +1,13 @@
-"""Adding a mask that is provably zero: ``Add(x, Where(all_true, 0, c))`` is ``x`` when the
-condition is a constant of all true (or an Expand of one) and the sum has x's own shape (the
-mask does not widen it). Exporters write such masks for models without padding (ViT's
-attention). ``x + 0`` equals ``x`` exactly, except that -0.0 becomes +0.0.
+"""Neutral elements: adding zeros or multiplying by ones, where the result has x's own shape (the
+other operand does not widen it):
+
+* ``Add(x, 0)``, ``Sub(x, 0)``, ``Mul(x, 1)``, ``Div(x, 1)`` with a constant 0 or 1 (zero
+  biases of freshly initialized layers);
+* ``Add(x, Where(all_true, 0, c))``: a mask that is provably zero, the condition being a
+  constant of all true or an Expand of one (exporters write such masks for models without
+  padding, as ViT's attention).
+
+``x + 0`` equals ``x`` exactly, except that -0.0 becomes +0.0.
 """
 
 from __future__ import annotations
@@ -20,7 +26,8 @@ __all__ = ["EliminateZeroMask"]
 
 
 class EliminateZeroMask(GraphPass):
-    """``Add(x, Where(true, 0, c)) -> x`` (no broadcast beyond x's shape)."""
+    """``x + 0 -> x``, ``x * 1 -> x``, ``Add(x, Where(true, 0, c)) -> x`` (no broadcast beyond
+    x's shape)."""
 
     name = "eliminate_zero_mask"
 
@@ -37,14 +44,27 @@ class EliminateZeroMask(GraphPass):
         inputs = graph_inputs(model)
         modified = False
         for add in list(graph.nodes):
-            if add.graph is not graph or add.op_type != "Add" or not is_standard(add) \
+            if add.graph is not graph or add.op_type not in ("Add", "Sub", "Mul", "Div") \
+                    or not is_standard(add) \
                     or len(add.inputs) != 2 or "broadcast" in add.attributes:
                 continue
             y = add.outputs[0]
             if id(y) in keep or not y.uses:
                 continue
-            for x, m in (add.inputs, add.inputs[::-1]):
+            pairs = [tuple(add.inputs)] if add.op_type in ("Sub", "Div") else \
+                [tuple(add.inputs), tuple(add.inputs[::-1])]
+            for x, m in pairs:
                 if x is None or m is None or x is m:
+                    continue
+                neutral = 0.0 if add.op_type in ("Add", "Sub") else 1.0
+                c = constant_of(m, inputs)
+                if c is not None and c.dtype.kind == "f" and np.all(c == neutral) \
+                        and _same_type(x, y, facts) \
+                        and same_shape(facts.shape(x), facts.shape(y)):
+                    replace_uses(y, x)  # x + 0 -> x, x * 1 -> x
+                    modified = True
+                    break
+                if add.op_type != "Add":
                     continue
                 where = made_by(m, "Where", graph)
                 if where is None or not _all_true(where.inputs[0], inputs):
@@ -58,6 +78,12 @@ class EliminateZeroMask(GraphPass):
                 modified = True
                 break
         return modified
+
+
+def _same_type(x: Value, y: Value, facts: Facts) -> bool:
+    tx, ty = facts.type(x), facts.type(y)
+    return getattr(tx, "elem_type", None) is not None and \
+        getattr(tx, "elem_type", None) == getattr(ty, "elem_type", None)
 
 
 def _all_true(v: Value | None, inputs: set[int]) -> bool:
