@@ -369,3 +369,83 @@ def test_written_file_is_valid_and_onnxruntime_agrees(tmp_path, name: str, level
     ref = _ort_outputs(src, feeds)
     for r, g in zip(ref, _ort_outputs(path, feeds)):
         np.testing.assert_allclose(g, r, rtol=1e-4, atol=1e-5 * float(np.max(np.abs(r))))
+
+
+# ---------------------------------------------------------------- reshape/transpose, neutral, scale
+def test_reshape_transpose_reshape_becomes_one_transpose() -> None:
+    from pyonnx.optimizer.passes import FoldReshapeTranspose
+
+    x = tval("x", ("b", 3, 5, 4))
+    r1, t, out = tval("r1"), tval("t"), tval("out")
+    s1, s2 = c("s1", [-1, 5, 4], np.int64), c("s2", [-1, 3, 4, 5], np.int64)
+    m = model_of([Node("Reshape", [x, s1], [r1]),
+                  Node("Transpose", [r1], [t], attributes=[ints("perm", [0, 2, 1])]),
+                  Node("Reshape", [t, s2], [out])], [x], [out], [s1, s2])
+    opt = _apply(copy_model(m), FoldReshapeTranspose())
+    assert ops(opt) == ["Transpose"]
+    assert opt.graph.nodes[0].attributes["perm"].value == [0, 1, 3, 2]
+    feeds = {"x": np.arange(2 * 60, dtype=np.float32).reshape(2, 3, 5, 4)}
+    _same(run(m, feeds), run(opt, feeds))
+
+
+def test_reshape_transpose_reshape_that_mixes_axes_is_kept() -> None:
+    from pyonnx.optimizer.passes import FoldReshapeTranspose
+
+    x = tval("x", (2, 3, 5, 4))
+    r1, t, out = tval("r1"), tval("t"), tval("out")
+    s1, s2 = c("s1", [6, 5, 4], np.int64), c("s2", [3, 2, 4, 5], np.int64)  # splits 6 as 3x2
+    m = model_of([Node("Reshape", [x, s1], [r1]),
+                  Node("Transpose", [r1], [t], attributes=[ints("perm", [0, 2, 1])]),
+                  Node("Reshape", [t, s2], [out])], [x], [out], [s1, s2])
+    assert ops(_apply(copy_model(m), FoldReshapeTranspose())) == ops(m)
+
+
+def test_neutral_elements_and_zero_masks() -> None:
+    from pyonnx.optimizer.passes import EliminateZeroMask
+
+    x = tval("x", (2, 4))
+    a, b, e, w, s, out, wide = (tval(k) for k in ("a", "b", "e", "w", "s", "out", "wide"))
+    zeros, ones = c("zeros", np.zeros(4)), c("ones", np.ones(4))
+    big = c("big", np.zeros((3, 2, 4)))  # widens x: that Add stays
+    cond, shape = init("cond", np.ones((1, 1), bool)), c("shape", [2, 4], np.int64)
+    zero, neg = c("zero", 0.0), c("neg", -1e9)
+    m = model_of([Node("Add", [x, zeros], [a]), Node("Mul", [ones, a], [b]),
+                  Node("Expand", [cond, shape], [e]), Node("Where", [e, zero, neg], [w]),
+                  Node("Add", [b, w], [s]), Node("Relu", [s], [out]),
+                  Node("Add", [x, big], [wide])],
+                 [x], [out, wide], [zeros, ones, big, cond, shape, zero, neg])
+    opt = _apply(copy_model(m), EliminateZeroMask())
+    assert ops(opt) == ["Relu", "Add"]  # x + 0, 1 * a and the all-true mask are gone
+    assert opt.graph.nodes[0].inputs[0].name == "x"
+    feeds = {"x": np.random.default_rng(7).standard_normal((2, 4)).astype(np.float32)}
+    _same(run(m, feeds), run(opt, feeds))
+
+
+def _scaled_linear(relu_after: bool) -> Model:
+    x = tval("x", (2, 3, 8))
+    mm, lin, r, t, scaled, out = (tval(k) for k in ("mm", "lin", "r", "t", "scaled", "out"))
+    rng = np.random.default_rng(8)
+    w, b = c("w", rng.standard_normal((8, 8))), c("b", rng.standard_normal(8))
+    shape, s = c("shape", [2, 3, 2, 4], np.int64), c("s", 0.35355338)
+    nodes = [Node("MatMul", [x, w], [mm]), Node("Add", [mm, b], [lin]),
+             Node("Reshape", [lin, shape], [r]),
+             Node("Transpose", [r], [t], attributes=[ints("perm", [0, 2, 1, 3])]),
+             Node("Mul", [t, s], [scaled])]
+    if relu_after:
+        nodes.append(Node("Relu", [scaled], [out]))
+    return model_of(nodes, [x], [out if relu_after else scaled], [w, b, shape, s])
+
+
+def test_scale_folds_into_linear_weights() -> None:
+    from pyonnx.optimizer.passes import FoldScaleIntoWeights
+
+    m = _scaled_linear(True)
+    opt = _apply(copy_model(m), FoldScaleIntoWeights())
+    assert ops(opt) == ["MatMul", "Add", "Reshape", "Transpose", "Relu"]
+    feeds = {"x": np.random.default_rng(9).standard_normal((2, 3, 8)).astype(np.float32)}
+    _same(run(m, feeds), run(opt, feeds))
+    # a Mul whose output is a graph output stays, and the weights stay unscaled
+    m2 = _scaled_linear(False)
+    opt2 = _apply(copy_model(m2), FoldScaleIntoWeights())
+    assert ops(opt2)[-1] == "Mul"
+    _same(run(m2, feeds), run(opt2, feeds))

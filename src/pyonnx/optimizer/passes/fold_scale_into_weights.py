@@ -31,8 +31,8 @@ class FoldScaleIntoWeights(GraphPass):
         modified = False
         for mul in list(graph.nodes):
             if mul.graph is not graph or mul.op_type != "Mul" or not is_standard(mul) \
-                    or len(mul.inputs) != 2:
-                continue
+                    or len(mul.inputs) != 2 or id(mul.outputs[0]) in keep:
+                continue  # (a graph output keeps its Mul: its readers cannot be rewired)
             for v, s in (mul.inputs, mul.inputs[::-1]):
                 sc = constant_of(s, inputs)
                 if v is None or sc is None or sc.size != 1 or sc.ndim > 0 \

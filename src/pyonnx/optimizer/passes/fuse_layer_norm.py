@@ -112,9 +112,9 @@ def match_layer_norm(div: Node, model: Model, facts: Facts, keep: set[int],
 
 
 def layer_norm_params(match: LayerNormMatch, graph: Graph, model: Model,
-                      hidden: object) -> tuple[Value, Value | None] | None:
+                      hidden: object, facts: Facts) -> tuple[Value, Value | None] | None:
     """Initializers for the match's gamma (ones when absent) and beta (None when absent)."""
-    t = match.x.type
+    t = facts.type(match.x)
     dtype = None
     if match.gamma is not None:
         dtype = match.gamma.dtype
@@ -162,7 +162,7 @@ class FuseLayerNorm(GraphPass):
             if match is None:
                 continue
             hidden = (self._facts.shape(match.x) or (None,))[-1]
-            params = layer_norm_params(match, graph, model, hidden)
+            params = layer_norm_params(match, graph, model, hidden, self._facts)
             if params is None:
                 continue
             gamma, beta = params

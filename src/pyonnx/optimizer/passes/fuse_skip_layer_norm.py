@@ -96,7 +96,7 @@ class FuseSkipLayerNorm(GraphPass):
                 skip = bias_node.inputs[0] if bias_node.inputs[1] is bias_v else \
                     bias_node.inputs[1]
             if gamma_v is None:
-                params = layer_norm_params(match, graph, model, hidden)
+                params = layer_norm_params(match, graph, model, hidden, facts)
                 if params is None:
                     continue
                 gamma_v, beta_v = params
