@@ -449,3 +449,22 @@ def test_scale_folds_into_linear_weights() -> None:
     opt2 = _apply(copy_model(m2), FoldScaleIntoWeights())
     assert ops(opt2)[-1] == "Mul"
     _same(run(m2, feeds), run(opt2, feeds))
+
+
+def test_if_with_a_constant_condition_is_inlined() -> None:
+    from pyonnx.optimizer.passes import InlineConstantIf
+
+    x = tval("x", (3,))
+    t_out, e_out, y, out = tval("t_out"), tval("e_out"), tval("y"), tval("out")
+    then = Graph("then", outputs=[t_out], nodes=[Node("Relu", [x], [t_out])])
+    els = Graph("else", outputs=[e_out], nodes=[Node("Neg", [x], [e_out])])
+    cond = init("cond", np.array(True))
+    node = Node("If", [cond], [y], attributes=[
+        Attribute("then_branch", AttributeType.GRAPH, then),
+        Attribute("else_branch", AttributeType.GRAPH, els)])
+    m = model_of([node, Node("Abs", [y], [out])], [x], [out], [cond])
+    then.parent = els.parent = m.graph
+    opt = _apply(copy_model(m), InlineConstantIf())
+    assert ops(opt) == ["Relu", "Abs"]
+    feeds = {"x": np.array([-1.0, 0.5, 2.0], np.float32)}
+    _same(run(m, feeds), run(opt, feeds))

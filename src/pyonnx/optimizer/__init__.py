@@ -7,7 +7,8 @@ The passes come in three stages; each level runs a prefix of them:
 stage                     passes
 ========================  =====================================================================
 basic (standard ops)      IR-3 initializer inputs restated in IR 4, shape folding, constant
-                          folding, identity and dead-code removal, transpose cancellation,
+                          folding, identity and dead-code removal, If with a constant
+                          condition inlined, transpose cancellation,
                           Conv+BatchNormalization and Conv+Mul/Add folding, shape-subgraph
                           elimination with symbolic dims, Reshape-Transpose-Reshape folding,
                           zero-mask removal, scalar factors folded into linear weights,
@@ -51,6 +52,7 @@ from pyonnx.optimizer.passes import (
     FuseLayerNorm,
     FuseMatMulAdd,
     FuseSkipLayerNorm,
+    InlineConstantIf,
     ModernizeInitializers,
 )
 from pyonnx.optimizer.passes.fuse_conv_add import MS_DOMAIN
@@ -72,10 +74,10 @@ def basic_passes(max_fold_bytes: int | None = None) -> list[Pass]:
     """The basic stage: rewrites whose result holds standard operators only."""
     folding = ConstantFolding() if max_fold_bytes is None else ConstantFolding(max_fold_bytes)
     return [ModernizeInitializers(), FoldShapes(), folding, EliminateIdentity(),
-            CancelTransposes(), FoldConvBatchNorm(), FoldConvAffine(), EliminateShapeSubgraphs(),
-            FoldReshapeTranspose(), EliminateZeroMask(), FoldScaleIntoWeights(),
-            EliminateCommonSubexpressions(), DeduplicateInitializers(), FuseLayerNorm(),
-            FuseGelu(), EliminateDeadCode()]
+            InlineConstantIf(), CancelTransposes(), FoldConvBatchNorm(), FoldConvAffine(),
+            EliminateShapeSubgraphs(), FoldReshapeTranspose(), EliminateZeroMask(),
+            FoldScaleIntoWeights(), EliminateCommonSubexpressions(), DeduplicateInitializers(),
+            FuseLayerNorm(), FuseGelu(), EliminateDeadCode()]
 
 
 def extended_passes() -> list[Pass]:
@@ -112,8 +114,9 @@ def _register_names() -> None:
     makers = {
         "modernize_initializers": ModernizeInitializers, "fold_shapes": FoldShapes,
         "constant_folding": ConstantFolding, "eliminate_identity": EliminateIdentity,
-        "cancel_transposes": CancelTransposes, "fold_conv_bn": FoldConvBatchNorm,
-        "fold_conv_affine": FoldConvAffine, "eliminate_shape_subgraphs": EliminateShapeSubgraphs,
+        "inline_constant_if": InlineConstantIf, "cancel_transposes": CancelTransposes,
+        "fold_conv_bn": FoldConvBatchNorm, "fold_conv_affine": FoldConvAffine,
+        "eliminate_shape_subgraphs": EliminateShapeSubgraphs,
         "fold_reshape_transpose": FoldReshapeTranspose, "eliminate_zero_mask": EliminateZeroMask,
         "fold_scale_into_weights": FoldScaleIntoWeights,
         "eliminate_common_subexpressions": EliminateCommonSubexpressions,

@@ -19,6 +19,7 @@ from pyonnx.optimizer.passes.fuse_gelu import FuseGelu
 from pyonnx.optimizer.passes.fuse_layer_norm import FuseLayerNorm
 from pyonnx.optimizer.passes.fuse_matmul_add import FuseMatMulAdd
 from pyonnx.optimizer.passes.fuse_skip_layer_norm import FuseSkipLayerNorm
+from pyonnx.optimizer.passes.inline_constant_if import InlineConstantIf
 from pyonnx.optimizer.passes.modernize_initializers import ModernizeInitializers
 
 __all__ = ["CancelTransposes", "ConstantFolding", "DeduplicateInitializers",
@@ -26,4 +27,4 @@ __all__ = ["CancelTransposes", "ConstantFolding", "DeduplicateInitializers",
            "EliminateShapeSubgraphs", "EliminateZeroMask", "FoldReshapeTranspose",
            "FoldScaleIntoWeights", "FoldConvAffine", "FoldConvBatchNorm", "FoldShapes",
            "FuseActivation", "FuseConvAdd", "FuseGelu", "FuseLayerNorm", "FuseMatMulAdd",
-           "FuseSkipLayerNorm", "ModernizeInitializers"]
+           "FuseSkipLayerNorm", "InlineConstantIf", "ModernizeInitializers"]

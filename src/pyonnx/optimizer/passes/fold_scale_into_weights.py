@@ -69,10 +69,11 @@ class FoldScaleIntoWeights(GraphPass):
                 continue
             w = constant_of(mm.inputs[1], inputs)
             bias = constant_of(b, inputs)
-            if w is None or bias is None or w.dtype != sc.dtype or bias.dtype != sc.dtype:  # type: ignore[attr-defined]
+            dt = sc.dtype  # type: ignore[attr-defined]
+            if w is None or bias is None or w.dtype != dt or bias.dtype != dt:
                 continue
-            new_w = new_initializer(graph, unique_name(model, (mm.inputs[1].name or "w") + "_scaled"),
-                                    (w * sc).astype(w.dtype))
+            w_name = unique_name(model, (mm.inputs[1].name or "w") + "_scaled")
+            new_w = new_initializer(graph, w_name, (w * sc).astype(w.dtype))
             new_b = new_initializer(graph, unique_name(model, (b.name or "b") + "_scaled"),
                                     (bias * sc).astype(bias.dtype))
             # Mul(Add(MatMul(a, W), b), s) -> Add(MatMul(a, s*W), s*b)
