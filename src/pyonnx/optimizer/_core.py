@@ -17,6 +17,7 @@ from typing import Any
 
 from pyonnx.ir import Graph, Model
 from pyonnx.ir.lint import assert_lint_clean
+from pyonnx.optimizer._facts import forget_facts
 
 __all__ = ["Pass", "PassResult", "PassManager", "GraphPass", "all_graphs"]
 
@@ -144,6 +145,7 @@ class PassManager:
                 result = p(model)
                 model = result.model
                 if result.modified:
+                    forget_facts(model)  # facts hold for the model as it was
                     self.applied.append(p)
                     changed.append(p.name or type(p).__name__)
                     if self.debug:
@@ -152,6 +154,7 @@ class PassManager:
             if not changed:
                 break
             any_change = True
+        forget_facts(model)
         return PassResult(model, any_change)
 
     def extend(self, passes: Iterable[Pass]) -> None:

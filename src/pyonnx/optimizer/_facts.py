@@ -17,7 +17,28 @@ from pyonnx.ir import Graph, Model, TensorType, Type, Value
 from pyonnx.ir.types import Dim
 from pyonnx.optimizer._copy import copy_graph
 
-__all__ = ["Facts", "same_shape"]
+__all__ = ["Facts", "facts_for", "forget_facts", "same_shape"]
+
+_CACHE = "_pyonnx_facts"
+
+
+def facts_for(model: Model) -> "Facts":
+    """The facts of ``model`` as it is now, shared by the passes that run until one of them
+    changes the model (the pass manager then forgets them: :func:`forget_facts`)."""
+    f = getattr(model, _CACHE, None)
+    if f is None:
+        f = Facts(model)
+        try:
+            setattr(model, _CACHE, f)
+        except AttributeError:
+            pass
+    return f
+
+
+def forget_facts(model: Model) -> None:
+    """Drop the cached facts (the pass manager does so at each round)."""
+    if hasattr(model, _CACHE):
+        delattr(model, _CACHE)
 
 
 class Facts:

@@ -18,6 +18,7 @@ from pyonnx.errors import InvalidArgument
 from pyonnx.ir import Model
 from pyonnx.optimizer._copy import copy_model
 from pyonnx.optimizer._core import Pass, PassManager, all_graphs
+from pyonnx.optimizer._facts import forget_facts
 from pyonnx.optimizer._rewrite import FUSED_DOMAIN
 
 __all__ = ["optimize_model", "LEVELS", "op_counts"]
@@ -111,6 +112,7 @@ def optimize_model(model: Model | str | os.PathLike | bytes, *, level: str = "ba
             m = copy_model(start)
             for p in applied[:k]:
                 m = p(m).model
+                forget_facts(m)  # as the pass manager does after each change
             return m
 
         verify_or_raise(start, result, feeds, replay, applied)

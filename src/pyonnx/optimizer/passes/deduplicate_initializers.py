@@ -28,19 +28,32 @@ class DeduplicateInitializers(GraphPass):
     def rewrite(self, graph: Graph, model: Model) -> bool:
         inputs = graph_inputs(model)
         keep = protected_values(model)
-        seen: dict[tuple[object, ...], object] = {}
-        modified = False
-        for name, v in list(graph.initializers.items()):
+        # group by type and shape first: only tensors that share both are hashed
+        groups: dict[tuple[object, ...], list[object]] = {}
+        for v in graph.initializers.values():
             t = v.const_value
             if not isinstance(t, Tensor) or id(v) in inputs or not v.uses:
                 continue
-            arr = t.numpy()
-            if arr.nbytes > MAX_COMPARED_BYTES or arr.dtype.kind in "OUS":
+            groups.setdefault((int(t.data_type), tuple(t.dims)), []).append(v)
+        modified = False
+        for group in groups.values():
+            if len(group) < 2:
                 continue
-            key = (int(t.data_type), tuple(arr.shape), hashlib.sha1(arr.tobytes()).digest())
-            first = seen.setdefault(key, v)
-            if first is v or id(v) in keep:
-                continue
-            replace_uses(v, first)  # type: ignore[arg-type]  # c2 (== c1) -> c1
-            modified = True
+            # a sample of 64 elements separates different weights without reading them all
+            samples: dict[bytes, list[object]] = {}
+            for v in group:
+                arr = v.const_value.numpy()  # type: ignore[attr-defined]
+                if arr.nbytes > MAX_COMPARED_BYTES or arr.dtype.kind in "OUS":
+                    continue
+                flat = arr.reshape(-1)
+                samples.setdefault(flat[::max(1, flat.size // 64)].tobytes(), []).append(v)
+            candidates = [v for same in samples.values() if len(same) > 1 for v in same]
+            seen: dict[bytes, object] = {}
+            for v in candidates:
+                arr = v.const_value.numpy()  # type: ignore[attr-defined]
+                first = seen.setdefault(hashlib.sha1(arr.tobytes()).digest(), v)
+                if first is v or id(v) in keep:
+                    continue
+                replace_uses(v, first)  # type: ignore[arg-type]  # c2 (== c1) -> c1
+                modified = True
         return modified

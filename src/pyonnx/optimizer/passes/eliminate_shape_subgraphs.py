@@ -22,7 +22,7 @@ import numpy as np
 
 from pyonnx.ir import Attribute, AttributeType, Graph, Model, Node
 from pyonnx.optimizer._core import GraphPass
-from pyonnx.optimizer._facts import Facts, same_shape
+from pyonnx.optimizer._facts import Facts, facts_for, same_shape
 from pyonnx.optimizer._rewrite import (
     attr, constant_of, graph_inputs, is_standard, new_initializer, protected_values,
     replace_uses, since_version, unique_name,
@@ -41,7 +41,7 @@ class EliminateShapeSubgraphs(GraphPass):
     name = "eliminate_shape_subgraphs"
 
     def call(self, model: Model) -> bool:
-        self._facts = Facts(model)
+        self._facts = facts_for(model)
         try:
             return super().call(model) if self._facts.ok else False
         finally:

@@ -16,7 +16,7 @@ import numpy as np
 
 from pyonnx.ir import Graph, Model, Value
 from pyonnx.optimizer._core import GraphPass
-from pyonnx.optimizer._facts import Facts, same_shape
+from pyonnx.optimizer._facts import Facts, facts_for, same_shape
 from pyonnx.optimizer._rewrite import (
     constant_of, graph_inputs, is_standard, protected_values, replace_uses,
 )
@@ -32,7 +32,7 @@ class EliminateZeroMask(GraphPass):
     name = "eliminate_zero_mask"
 
     def call(self, model: Model) -> bool:
-        self._facts = Facts(model)
+        self._facts = facts_for(model)
         try:
             return super().call(model) if self._facts.ok else False
         finally:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from pyonnx.ir import DataType, Graph, Model, Node, TensorType
 from pyonnx.optimizer._core import GraphPass
-from pyonnx.optimizer._facts import Facts, same_shape
+from pyonnx.optimizer._facts import Facts, facts_for, same_shape
 from pyonnx.optimizer._rewrite import (
     FUSED_DOMAIN, insert_node, is_standard, protected_values, since_version, single_consumer,
 )
@@ -39,7 +39,7 @@ class FuseConvAdd(GraphPass):
         self.domain = domain
 
     def call(self, model: Model) -> bool:
-        self._facts = Facts(model) if self.domain == MS_DOMAIN else None
+        self._facts = facts_for(model) if self.domain == MS_DOMAIN else None
         try:
             return super().call(model)
         finally:

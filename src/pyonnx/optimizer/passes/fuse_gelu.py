@@ -16,7 +16,7 @@ import math
 
 from pyonnx.ir import Attribute, AttributeType, Graph, Model, Node, Value
 from pyonnx.optimizer._core import GraphPass
-from pyonnx.optimizer._facts import Facts
+from pyonnx.optimizer._facts import Facts, facts_for
 from pyonnx.optimizer._rewrite import (
     constant_of, graph_inputs, insert_node, is_standard, protected_values,
 )
@@ -41,7 +41,7 @@ class FuseGelu(GraphPass):
     def call(self, model: Model) -> bool:
         if self.target != MS and (model.opset("") or 0) < 20:
             return False
-        self._facts = Facts(model) if self.target == MS else None
+        self._facts = facts_for(model) if self.target == MS else None
         try:
             return super().call(model)
         finally:

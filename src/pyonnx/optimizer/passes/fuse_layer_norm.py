@@ -16,7 +16,7 @@ import numpy as np
 
 from pyonnx.ir import Attribute, AttributeType, Graph, Model, Node, Value
 from pyonnx.optimizer._core import GraphPass
-from pyonnx.optimizer._facts import Facts
+from pyonnx.optimizer._facts import Facts, facts_for
 from pyonnx.optimizer._rewrite import (
     attr, constant_of, graph_inputs, insert_node, is_standard, new_initializer,
     protected_values, since_version, unique_name,
@@ -145,7 +145,7 @@ class FuseLayerNorm(GraphPass):
     def call(self, model: Model) -> bool:
         if (model.opset("") or 0) < 17:
             return False
-        self._facts = Facts(model)
+        self._facts = facts_for(model)
         try:
             return super().call(model)
         finally:

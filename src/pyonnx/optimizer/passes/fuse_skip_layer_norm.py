@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from pyonnx.ir import Attribute, AttributeType, DataType, Graph, Model, Node, TensorType, Value
 from pyonnx.optimizer._core import GraphPass
-from pyonnx.optimizer._facts import Facts, same_shape
+from pyonnx.optimizer._facts import Facts, facts_for, same_shape
 from pyonnx.optimizer._rewrite import (
     attr, constant_of, graph_inputs, insert_node, is_standard, protected_values, replace_uses,
 )
@@ -34,7 +34,7 @@ class FuseSkipLayerNorm(GraphPass):
     name = "fuse_skip_layer_norm"
 
     def call(self, model: Model) -> bool:
-        self._facts = Facts(model)
+        self._facts = facts_for(model)
         try:
             return super().call(model)
         finally:
