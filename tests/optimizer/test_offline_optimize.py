@@ -468,3 +468,18 @@ def test_if_with_a_constant_condition_is_inlined() -> None:
     assert ops(opt) == ["Relu", "Abs"]
     feeds = {"x": np.array([-1.0, 0.5, 2.0], np.float32)}
     _same(run(m, feeds), run(opt, feeds))
+
+
+def test_session_file_of_an_ir3_model_passes_the_checker(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    src = os.path.join(os.path.dirname(onnx.__file__), "backend", "test", "data", "light",
+                       "light_squeezenet.onnx")
+    so = pyonnx.SessionOptions()
+    so.optimized_model_filepath = str(tmp_path / "opt.onnx")
+    sess = pyonnx.InferenceSession(src, so)
+    onnx.checker.check_model(so.optimized_model_filepath, full_check=True)
+    saved = pyonnx.load(so.optimized_model_filepath)
+    assert {n.domain for n in saved.graph.nodes} <= {"", MS}
+    feeds = {sess.get_inputs()[0].name: np.random.default_rng(10).standard_normal(
+        (1, 3, 224, 224)).astype(np.float32)}
+    got = _ort_outputs(so.optimized_model_filepath, feeds)
+    _same(_ort_outputs(src, feeds), got)
