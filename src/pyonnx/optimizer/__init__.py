@@ -57,10 +57,10 @@ from pyonnx.optimizer.passes import (
 )
 from pyonnx.optimizer.passes.fuse_conv_add import MS_DOMAIN
 
-__all__ = ["Pass", "GraphPass", "PassResult", "PassManager", "optimize", "passes_for_level",
-           "session_passes", "optimize_model", "PASSES", "copy_model", "copy_graph",
-           "all_graphs", "FUSED_DOMAIN", "MS_DOMAIN", "DISABLE_ALL", "ENABLE_BASIC",
-           "ENABLE_EXTENDED", "ENABLE_ALL"]
+__all__ = ["Pass", "GraphPass", "PassResult", "PassManager", "optimize", "optimize_private",
+           "passes_for_level", "basic_passes", "extended_passes", "session_passes",
+           "optimize_model", "PASSES", "copy_model", "copy_graph", "all_graphs", "FUSED_DOMAIN",
+           "MS_DOMAIN", "DISABLE_ALL", "ENABLE_BASIC", "ENABLE_EXTENDED", "ENABLE_ALL"]
 
 
 # onnxruntime's GraphOptimizationLevel values
