@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pyonnx.ir import Attribute, AttributeType, Graph, Model, Node
 from pyonnx.optimizer._core import GraphPass
-from pyonnx.optimizer._facts import Facts, facts_for, same_shape
+from pyonnx.optimizer._facts import facts_for, same_shape
 from pyonnx.optimizer._rewrite import attr, insert_node, is_standard, protected_values
 
 __all__ = ["FoldReshapeTranspose"]

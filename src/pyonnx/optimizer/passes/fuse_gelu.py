@@ -16,7 +16,7 @@ import math
 
 from pyonnx.ir import Attribute, AttributeType, Graph, Model, Node, Value
 from pyonnx.optimizer._core import GraphPass
-from pyonnx.optimizer._facts import Facts, facts_for
+from pyonnx.optimizer._facts import facts_for
 from pyonnx.optimizer._rewrite import (
     constant_of, graph_inputs, insert_node, is_standard, protected_values,
 )

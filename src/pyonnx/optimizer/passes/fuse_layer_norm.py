@@ -21,7 +21,7 @@ from pyonnx.optimizer._rewrite import (
     attr, constant_of, graph_inputs, insert_node, is_standard, new_initializer,
     protected_values, since_version, unique_name,
 )
-from pyonnx.optimizer.passes._match import close, made_by, one_d, other_input, scalar, used_only_by
+from pyonnx.optimizer.passes._match import made_by, one_d, other_input, scalar, used_only_by
 
 __all__ = ["FuseLayerNorm", "LayerNormMatch", "match_layer_norm"]
 
