@@ -483,3 +483,23 @@ def test_session_file_of_an_ir3_model_passes_the_checker(tmp_path) -> None:  # t
         (1, 3, 224, 224)).astype(np.float32)}
     got = _ort_outputs(so.optimized_model_filepath, feeds)
     _same(_ort_outputs(src, feeds), got)
+
+
+def test_matmul_of_a_transposed_operand_to_fused_matmul(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from pyonnx.optimizer.passes import FuseMatMulTranspose
+
+    a, b = tval("a", (2, 3, 4, 5)), tval("b", (2, 3, 6, 5))
+    bt, out = tval("bt"), tval("out", (2, 3, 4, 6))
+    m = model_of([Node("Transpose", [b], [bt], attributes=[ints("perm", [0, 1, 3, 2])]),
+                  Node("MatMul", [a, bt], [out])], [a, b], [out])
+    opt = _apply(copy_model(m), FuseMatMulTranspose())
+    assert ops(opt) == ["FusedMatMul"] and opt.graph.nodes[0].attributes["transB"].value == 1
+    rng = np.random.default_rng(11)
+    feeds = {"a": rng.standard_normal((2, 3, 4, 5)).astype(np.float32),
+             "b": rng.standard_normal((2, 3, 6, 5)).astype(np.float32)}
+    want = run(m, feeds)
+    _same(want, run(opt, feeds))
+    path = str(tmp_path / "fm.onnx")
+    pyonnx.save(opt, path)
+    onnx.checker.check_model(path, full_check=True)
+    _same(want, _ort_outputs(path, feeds))

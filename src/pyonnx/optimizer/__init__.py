@@ -15,8 +15,9 @@ basic (standard ops)      IR-3 initializer inputs restated in IR 4, shape foldin
                           common-subexpression elimination,
                           duplicate and unused initializer removal, LayerNormalization (opset
                           17+) and Gelu (opset 20+) from their decomposed forms
-extended (com.microsoft)  Gelu / BiasGelu / FastGelu, SkipLayerNormalization, FusedConv
-                          (Conv + residual Add + activation), as onnxruntime runs them
+extended (com.microsoft)  Gelu / BiasGelu / FastGelu, SkipLayerNormalization, FusedMatMul
+                          (MatMul of transposed operands), FusedConv (Conv + residual Add +
+                          activation), as onnxruntime runs them
 session (``pyonnx``)      MatMul+Add, Conv+Add and Conv/Gemm/MatMul+activation fusion into the
                           ``pyonnx`` domain's kernels: only ever inside a session, after
                           anything is written (files never hold pyonnx-private ops)
@@ -51,6 +52,7 @@ from pyonnx.optimizer.passes import (
     FuseGelu,
     FuseLayerNorm,
     FuseMatMulAdd,
+    FuseMatMulTranspose,
     FuseSkipLayerNorm,
     InlineConstantIf,
     ModernizeInitializers,
@@ -82,8 +84,8 @@ def basic_passes(max_fold_bytes: int | None = None) -> list[Pass]:
 
 def extended_passes() -> list[Pass]:
     """The extended stage: fusions into com.microsoft operators that onnxruntime runs."""
-    return [FuseGelu(MS_DOMAIN), FuseSkipLayerNorm(), FuseConvAdd(MS_DOMAIN),
-            FuseActivation(MS_DOMAIN), EliminateDeadCode()]
+    return [FuseGelu(MS_DOMAIN), FuseSkipLayerNorm(), FuseMatMulTranspose(),
+            FuseConvAdd(MS_DOMAIN), FuseActivation(MS_DOMAIN), EliminateDeadCode()]
 
 
 def session_passes() -> list[Pass]:
@@ -122,7 +124,7 @@ def _register_names() -> None:
         "eliminate_common_subexpressions": EliminateCommonSubexpressions,
         "deduplicate_initializers": DeduplicateInitializers, "fuse_layer_norm": FuseLayerNorm,
         "fuse_gelu": lambda: FuseGelu(MS_DOMAIN), "fuse_gelu_standard": FuseGelu,
-        "fuse_skip_layer_norm": FuseSkipLayerNorm,
+        "fuse_skip_layer_norm": FuseSkipLayerNorm, "fuse_matmul_transpose": FuseMatMulTranspose,
         "fuse_conv_add": lambda: FuseConvAdd(MS_DOMAIN),
         "fuse_activation": lambda: FuseActivation(MS_DOMAIN),
         "eliminate_dead_code": EliminateDeadCode,

@@ -18,6 +18,7 @@ from pyonnx.optimizer.passes.fuse_conv_add import FuseConvAdd
 from pyonnx.optimizer.passes.fuse_gelu import FuseGelu
 from pyonnx.optimizer.passes.fuse_layer_norm import FuseLayerNorm
 from pyonnx.optimizer.passes.fuse_matmul_add import FuseMatMulAdd
+from pyonnx.optimizer.passes.fuse_matmul_transpose import FuseMatMulTranspose
 from pyonnx.optimizer.passes.fuse_skip_layer_norm import FuseSkipLayerNorm
 from pyonnx.optimizer.passes.inline_constant_if import InlineConstantIf
 from pyonnx.optimizer.passes.modernize_initializers import ModernizeInitializers
@@ -26,5 +27,5 @@ __all__ = ["CancelTransposes", "ConstantFolding", "DeduplicateInitializers",
            "EliminateCommonSubexpressions", "EliminateDeadCode", "EliminateIdentity",
            "EliminateShapeSubgraphs", "EliminateZeroMask", "FoldReshapeTranspose",
            "FoldScaleIntoWeights", "FoldConvAffine", "FoldConvBatchNorm", "FoldShapes",
-           "FuseActivation", "FuseConvAdd", "FuseGelu", "FuseLayerNorm", "FuseMatMulAdd",
+           "FuseActivation", "FuseConvAdd", "FuseGelu", "FuseLayerNorm", "FuseMatMulAdd", "FuseMatMulTranspose",
            "FuseSkipLayerNorm", "InlineConstantIf", "ModernizeInitializers"]
