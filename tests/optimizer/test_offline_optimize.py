@@ -421,14 +421,15 @@ def test_neutral_elements_and_zero_masks() -> None:
     _same(run(m, feeds), run(opt, feeds))
 
 
-def _scaled_linear(relu_after: bool) -> Model:
+def _scaled_linear(relu_after: bool, bias: bool = True) -> Model:
     x = tval("x", (2, 3, 8))
     mm, lin, r, t, scaled, out = (tval(k) for k in ("mm", "lin", "r", "t", "scaled", "out"))
     rng = np.random.default_rng(8)
     w, b = c("w", rng.standard_normal((8, 8))), c("b", rng.standard_normal(8))
     shape, s = c("shape", [2, 3, 2, 4], np.int64), c("s", 0.35355338)
-    nodes = [Node("MatMul", [x, w], [mm]), Node("Add", [mm, b], [lin]),
-             Node("Reshape", [lin, shape], [r]),
+    linear = [Node("MatMul", [x, w], [mm]), Node("Add", [mm, b], [lin])] if bias else \
+        [Node("MatMul", [x, w], [lin])]
+    nodes = linear + [Node("Reshape", [lin, shape], [r]),
              Node("Transpose", [r], [t], attributes=[ints("perm", [0, 2, 1, 3])]),
              Node("Mul", [t, s], [scaled])]
     if relu_after:
@@ -436,12 +437,13 @@ def _scaled_linear(relu_after: bool) -> Model:
     return model_of(nodes, [x], [out if relu_after else scaled], [w, b, shape, s])
 
 
-def test_scale_folds_into_linear_weights() -> None:
+@pytest.mark.parametrize("bias", [True, False])
+def test_scale_folds_into_linear_weights(bias: bool) -> None:
     from pyonnx.optimizer.passes import FoldScaleIntoWeights
 
-    m = _scaled_linear(True)
+    m = _scaled_linear(True, bias)
     opt = _apply(copy_model(m), FoldScaleIntoWeights())
-    assert ops(opt) == ["MatMul", "Add", "Reshape", "Transpose", "Relu"]
+    assert ops(opt) == ["MatMul"] + ["Add"] * bias + ["Reshape", "Transpose", "Relu"]
     feeds = {"x": np.random.default_rng(9).standard_normal((2, 3, 8)).astype(np.float32)}
     _same(run(m, feeds), run(opt, feeds))
     # a Mul whose output is a graph output stays, and the weights stay unscaled

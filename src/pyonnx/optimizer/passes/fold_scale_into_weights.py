@@ -1,5 +1,6 @@
 """A constant scalar factor after a linear layer folds into its weights:
-``Mul(Add(MatMul(a, W), b), s) = Add(MatMul(a, s*W), s*b)``, also through Reshape and
+``Mul(Add(MatMul(a, W), b), s) = Add(MatMul(a, s*W), s*b)`` (``Mul(MatMul(a, W), s) =
+MatMul(a, s*W)`` without a bias), also through Reshape and
 Transpose nodes between the layer and the Mul (a scalar commutes with both). Attention scales
 its query and key this way (``q * d^-1/4``). The scaled weights are new initializers (the old
 ones may have other readers); products are rounded once more, within float tolerance.
@@ -59,6 +60,16 @@ class FoldScaleIntoWeights(GraphPass):
                     return False
                 continue
             break
+        mm = made_by(cur, "MatMul", graph)
+        if mm is not None:  # a linear layer without bias
+            w = constant_of(mm.inputs[1], inputs)
+            if w is None or w.dtype != sc.dtype:  # type: ignore[attr-defined]
+                return False
+            w_name = unique_name(model, (mm.inputs[1].name or "w") + "_scaled")
+            # Mul(MatMul(a, W), s) -> MatMul(a, s*W)
+            mm.set_input(1, new_initializer(graph, w_name, (w * sc).astype(w.dtype)))
+            replace_uses(mul.outputs[0], v)
+            return True
         add = made_by(cur, "Add", graph)
         if add is None or len(add.inputs) != 2:
             return False
