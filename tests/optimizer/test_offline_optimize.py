@@ -505,3 +505,22 @@ def test_matmul_of_a_transposed_operand_to_fused_matmul(tmp_path) -> None:  # ty
     pyonnx.save(opt, path)
     onnx.checker.check_model(path, full_check=True)
     _same(want, _ort_outputs(path, feeds))
+
+
+def test_no_op_cast_and_slice_and_slice_merging() -> None:
+    from pyonnx.optimizer.passes import EliminateNoOps
+
+    x = tval("x", ("n", 6, 8))
+    cx, full, s1, s2, out = (tval(k) for k in ("cx", "full", "s1", "s2", "out"))
+    big = c("big", [2 ** 63 - 1], np.int64)
+    zero, one, two, three = (c(k, [v], np.int64) for k, v in
+                             (("zero", 0), ("one", 1), ("two", 2), ("three", 3)))
+    m = model_of([Node("Cast", [x], [cx], attributes=[Attribute("to", AttributeType.INT, 1)]),
+                  Node("Slice", [cx, zero, big, zero], [full]),  # keeps everything
+                  Node("Slice", [full, one, three, one], [s1]),  # axis 1: 1..3
+                  Node("Slice", [s1, zero, two, two], [s2]),  # axis 2: 0..2
+                  Node("Relu", [s2], [out])], [x], [out], [big, zero, one, two, three])
+    opt = _apply(copy_model(m), EliminateNoOps())
+    assert ops(opt) == ["Slice", "Relu"] and opt.graph.nodes[0].inputs[0].name == "x"
+    feeds = {"x": np.random.default_rng(12).standard_normal((2, 6, 8)).astype(np.float32)}
+    _same(run(m, feeds), run(opt, feeds))

@@ -7,7 +7,8 @@ The passes come in three stages; each level runs a prefix of them:
 stage                     passes
 ========================  =====================================================================
 basic (standard ops)      IR-3 initializer inputs restated in IR 4, shape folding, constant
-                          folding, identity and dead-code removal, If with a constant
+                          folding, identity, no-op Cast/Slice and dead-code removal, Slice
+                          merging, If with a constant
                           condition inlined, transpose cancellation,
                           Conv+BatchNormalization and Conv+Mul/Add folding, shape-subgraph
                           elimination with symbolic dims, Reshape-Transpose-Reshape folding,
@@ -40,6 +41,7 @@ from pyonnx.optimizer.passes import (
     EliminateCommonSubexpressions,
     EliminateDeadCode,
     EliminateIdentity,
+    EliminateNoOps,
     EliminateShapeSubgraphs,
     EliminateZeroMask,
     FoldReshapeTranspose,
@@ -77,9 +79,9 @@ def basic_passes(max_fold_bytes: int | None = None) -> list[Pass]:
     folding = ConstantFolding() if max_fold_bytes is None else ConstantFolding(max_fold_bytes)
     return [ModernizeInitializers(), FoldShapes(), folding, EliminateIdentity(),
             InlineConstantIf(), CancelTransposes(), FoldConvBatchNorm(), FoldConvAffine(),
-            EliminateShapeSubgraphs(), FoldReshapeTranspose(), EliminateZeroMask(),
-            FoldScaleIntoWeights(), EliminateCommonSubexpressions(), DeduplicateInitializers(),
-            FuseLayerNorm(), FuseGelu(), EliminateDeadCode()]
+            EliminateShapeSubgraphs(), EliminateNoOps(), FoldReshapeTranspose(),
+            EliminateZeroMask(), FoldScaleIntoWeights(), EliminateCommonSubexpressions(),
+            DeduplicateInitializers(), FuseLayerNorm(), FuseGelu(), EliminateDeadCode()]
 
 
 def extended_passes() -> list[Pass]:
@@ -118,7 +120,7 @@ def _register_names() -> None:
         "constant_folding": ConstantFolding, "eliminate_identity": EliminateIdentity,
         "inline_constant_if": InlineConstantIf, "cancel_transposes": CancelTransposes,
         "fold_conv_bn": FoldConvBatchNorm, "fold_conv_affine": FoldConvAffine,
-        "eliminate_shape_subgraphs": EliminateShapeSubgraphs,
+        "eliminate_shape_subgraphs": EliminateShapeSubgraphs, "eliminate_no_ops": EliminateNoOps,
         "fold_reshape_transpose": FoldReshapeTranspose, "eliminate_zero_mask": EliminateZeroMask,
         "fold_scale_into_weights": FoldScaleIntoWeights,
         "eliminate_common_subexpressions": EliminateCommonSubexpressions,

@@ -6,6 +6,7 @@ from pyonnx.optimizer.passes.deduplicate_initializers import DeduplicateInitiali
 from pyonnx.optimizer.passes.eliminate_common_subexpressions import EliminateCommonSubexpressions
 from pyonnx.optimizer.passes.eliminate_dead_code import EliminateDeadCode
 from pyonnx.optimizer.passes.eliminate_identity import EliminateIdentity
+from pyonnx.optimizer.passes.eliminate_no_ops import EliminateNoOps
 from pyonnx.optimizer.passes.eliminate_shape_subgraphs import EliminateShapeSubgraphs
 from pyonnx.optimizer.passes.eliminate_zero_mask import EliminateZeroMask
 from pyonnx.optimizer.passes.fold_reshape_transpose import FoldReshapeTranspose
@@ -24,7 +25,7 @@ from pyonnx.optimizer.passes.inline_constant_if import InlineConstantIf
 from pyonnx.optimizer.passes.modernize_initializers import ModernizeInitializers
 
 __all__ = ["CancelTransposes", "ConstantFolding", "DeduplicateInitializers",
-           "EliminateCommonSubexpressions", "EliminateDeadCode", "EliminateIdentity",
+           "EliminateCommonSubexpressions", "EliminateDeadCode", "EliminateIdentity", "EliminateNoOps",
            "EliminateShapeSubgraphs", "EliminateZeroMask", "FoldReshapeTranspose",
            "FoldScaleIntoWeights", "FoldConvAffine", "FoldConvBatchNorm", "FoldShapes",
            "FuseActivation", "FuseConvAdd", "FuseGelu", "FuseLayerNorm", "FuseMatMulAdd", "FuseMatMulTranspose",
