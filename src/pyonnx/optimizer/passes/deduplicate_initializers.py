@@ -34,6 +34,8 @@ class DeduplicateInitializers(GraphPass):
             t = v.const_value
             if not isinstance(t, Tensor) or id(v) in inputs or not v.uses:
                 continue
+            if t.size * t.data_type.numpy.itemsize > MAX_COMPARED_BYTES:
+                continue  # not read at all (it may be a memory-mapped external table)
             groups.setdefault((int(t.data_type), tuple(t.dims)), []).append(v)
         modified = False
         for group in groups.values():
@@ -43,7 +45,7 @@ class DeduplicateInitializers(GraphPass):
             samples: dict[bytes, list[object]] = {}
             for v in group:
                 arr = v.const_value.numpy()  # type: ignore[attr-defined]
-                if arr.nbytes > MAX_COMPARED_BYTES or arr.dtype.kind in "OUS":
+                if arr.dtype.kind in "OUS":
                     continue
                 flat = arr.reshape(-1)
                 samples.setdefault(flat[::max(1, flat.size // 64)].tobytes(), []).append(v)
