@@ -524,3 +524,17 @@ def test_no_op_cast_and_slice_and_slice_merging() -> None:
     assert ops(opt) == ["Slice", "Relu"] and opt.graph.nodes[0].inputs[0].name == "x"
     feeds = {"x": np.random.default_rng(12).standard_normal((2, 6, 8)).astype(np.float32)}
     _same(run(m, feeds), run(opt, feeds))
+
+
+def test_cli_optimize_writes_the_model_and_reports_counts(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from pyonnx.cli.main import main
+
+    src, out = str(tmp_path / "in.onnx"), str(tmp_path / "out.onnx")
+    pyonnx.save(_gelu_model("erf", True), src)
+    assert main(["optimize", src, out, "--level", "extended", "--verify", "1"]) == 0
+    text = capsys.readouterr().out
+    assert "com.microsoft::BiasGelu" in text and "Erf" in text
+    assert "6 -> 1 nodes (extended, verified on 1 random input set(s))" in text
+    assert ops(pyonnx.load(out)) == ["BiasGelu"]
+    assert main(["optimize", src, out, "--passes", "no_such_pass"]) == 1
+    assert "unknown pass" in capsys.readouterr().err
