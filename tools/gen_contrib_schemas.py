@@ -35,10 +35,10 @@ DEFAULT_OUTPUT = REPO / "src" / "pyonnx" / "defs" / "contrib_schemas.json"
 #: LayerNormalization-1 and SimplifiedLayerNormalization-1 in the default domain.
 IMPLEMENTED: tuple[tuple[str, str], ...] = tuple(("com.microsoft", op) for op in (
     "Attention", "BiasAdd", "BiasGelu", "BiasSoftmax", "DequantizeLinear", "DynamicQuantizeLSTM",
-    "DynamicQuantizeMatMul", "EmbedLayerNormalization", "FastGelu", "FusedMatMul", "Gelu",
-    "GridSample", "Inverse", "MatMulIntegerToFloat", "MatMulNBits", "MultiHeadAttention",
-    "NhwcMaxPool", "QGemm", "QLinearAdd", "QLinearAveragePool", "QLinearConcat",
-    "QLinearGlobalAveragePool", "QLinearLeakyRelu", "QLinearMul", "QLinearSigmoid",
+    "DynamicQuantizeMatMul", "EmbedLayerNormalization", "FastGelu", "FusedConv", "FusedMatMul",
+    "Gelu", "GridSample", "Inverse", "MatMulIntegerToFloat", "MatMulNBits",
+    "MultiHeadAttention", "NhwcMaxPool", "QGemm", "QLinearAdd", "QLinearAveragePool",
+    "QLinearConcat", "QLinearGlobalAveragePool", "QLinearLeakyRelu", "QLinearMul", "QLinearSigmoid",
     "QuantizeLinear", "QuickGelu", "RotaryEmbedding", "SkipLayerNormalization",
     "SkipSimplifiedLayerNormalization", "Tokenizer", "Trilu",
 )) + (("", "LayerNormalization"), ("", "SimplifiedLayerNormalization"))

@@ -14,6 +14,7 @@ from pyonnx.errors import (
     ShapeInferenceError,
     UnsupportedOperatorError,
     ValidationError,
+    VerificationError,
 )
 from pyonnx.checker import check_model
 from pyonnx.defs.custom import (
@@ -29,6 +30,7 @@ from pyonnx.defs.custom import (
 from pyonnx.io import load, save, serialize
 from pyonnx.io.text import parse_model, to_text
 from pyonnx.shape_inference import infer_shapes, infer_shapes_path
+from pyonnx.optimizer import optimize_model as optimize
 from pyonnx.runtime import (
     AdapterFormat,
     ExecutionMode,
@@ -89,4 +91,5 @@ __all__ = [
     "unregister_custom_op", "registered_custom_ops", "custom_op_scope",
     "PyOnnxError", "DecodeError", "ValidationError", "ShapeInferenceError",
     "UnsupportedOperatorError", "InvalidArgument", "ResourceLimitExceeded", "ExecutionError",
+    "VerificationError", "optimize",
 ]

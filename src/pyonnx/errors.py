@@ -31,6 +31,7 @@ __all__ = [
     "OrtFail", "OrtInvalidArgument", "OrtNoSuchFile", "OrtNoModel", "OrtEngineError",
     "OrtRuntimeException", "OrtInvalidProtobuf", "OrtModelLoaded", "OrtNotImplemented",
     "OrtInvalidGraph", "OrtEPFail",
+    "VerificationError",
 ]
 
 
@@ -165,3 +166,18 @@ class ExecutionError(OrtFail, OrtRuntimeException, RuntimeError):
     onnxruntime reports a failing kernel as FAIL or RUNTIME_EXCEPTION from ``run`` and as
     RuntimeError from ``run_with_iobinding``, hence the three bases.
     """
+
+
+class VerificationError(PyOnnxError):
+    """A rewritten model computes other results than the original on the same inputs.
+
+    ``pass_name`` names the optimizer pass that made the difference and ``value_name`` the first
+    value (in the rewritten graph's order) that drifted, when they could be found; ``max_abs_diff``
+    is the largest difference seen at that point."""
+
+    def __init__(self, message: str, *, pass_name: str | None = None,
+                 value_name: str | None = None, max_abs_diff: float | None = None) -> None:
+        super().__init__(message)
+        self.pass_name = pass_name
+        self.value_name = value_name
+        self.max_abs_diff = max_abs_diff

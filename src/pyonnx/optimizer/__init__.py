@@ -1,20 +1,31 @@
-"""Graph optimizations run at session creation, as onnxruntime levels them.
+"""Graph optimizations: the offline optimizer (:func:`optimize_model`, public as
+``pyonnx.optimize``) and the session-time optimizations, one set of passes for both.
 
-``optimize(model, level)`` rewrites ``model`` in place with the passes of a level and returns it;
-sessions call it on :func:`copy_model` of the caller's model, which is never modified.
+The passes come in three stages; each level runs a prefix of them:
 
 ========================  =====================================================================
-level                     passes
+stage                     passes
 ========================  =====================================================================
-0  ORT_DISABLE_ALL        none
-1  ORT_ENABLE_BASIC       constant folding, shape folding, identity and dead-code removal,
-                          transpose cancellation, Conv+BatchNormalization and Conv+Mul/Add
-                          (per-channel constant) folding (onnxruntime counts these
-                          semantics-preserving rewrites as basic)
-2  ORT_ENABLE_EXTENDED    + MatMul+Add, Conv+Add (residual) and Conv/Gemm/MatMul+activation
-                          fusion into the ``pyonnx`` domain's fused kernels
-3, 99 (LAYOUT, ALL)       as EXTENDED (NumPy has no layout to choose)
+basic (standard ops)      IR-3 initializer inputs restated in IR 4, shape folding, constant
+                          folding, identity, no-op Cast/Slice and dead-code removal, Slice
+                          merging, If with a constant
+                          condition inlined, transpose cancellation,
+                          Conv+BatchNormalization and Conv+Mul/Add folding, shape-subgraph
+                          elimination with symbolic dims, Reshape-Transpose-Reshape folding,
+                          zero-mask removal, scalar factors folded into linear weights,
+                          common-subexpression elimination,
+                          duplicate and unused initializer removal, LayerNormalization (opset
+                          17+) and Gelu (opset 20+) from their decomposed forms
+extended (com.microsoft)  Gelu / BiasGelu / FastGelu, SkipLayerNormalization, FusedMatMul
+                          (MatMul of transposed operands), FusedConv (Conv + residual Add +
+                          activation), as onnxruntime runs them
+session (``pyonnx``)      MatMul+Add, Conv+Add and Conv/Gemm/MatMul+activation fusion into the
+                          ``pyonnx`` domain's kernels: only ever inside a session, after
+                          anything is written (files never hold pyonnx-private ops)
 ========================  =====================================================================
+
+Session levels (onnxruntime's numbering): 0 none, 1 basic, 2 and above basic + extended +
+session. ``SessionOptions.optimized_model_filepath`` saves the model after the extended stage.
 """
 
 from __future__ import annotations
@@ -26,19 +37,34 @@ from pyonnx.optimizer._rewrite import FUSED_DOMAIN
 from pyonnx.optimizer.passes import (
     CancelTransposes,
     ConstantFolding,
+    DeduplicateInitializers,
+    EliminateCommonSubexpressions,
     EliminateDeadCode,
     EliminateIdentity,
+    EliminateNoOps,
+    EliminateShapeSubgraphs,
+    EliminateZeroMask,
+    FoldReshapeTranspose,
+    FoldScaleIntoWeights,
     FoldConvAffine,
     FoldConvBatchNorm,
     FoldShapes,
     FuseActivation,
     FuseConvAdd,
+    FuseGelu,
+    FuseLayerNorm,
     FuseMatMulAdd,
+    FuseMatMulTranspose,
+    FuseSkipLayerNorm,
+    InlineConstantIf,
+    ModernizeInitializers,
 )
+from pyonnx.optimizer.passes.fuse_conv_add import MS_DOMAIN
 
-__all__ = ["Pass", "GraphPass", "PassResult", "PassManager", "optimize", "passes_for_level",
-           "copy_model", "copy_graph", "all_graphs", "FUSED_DOMAIN", "DISABLE_ALL",
-           "ENABLE_BASIC", "ENABLE_EXTENDED", "ENABLE_ALL"]
+__all__ = ["Pass", "GraphPass", "PassResult", "PassManager", "optimize", "optimize_private",
+           "passes_for_level", "basic_passes", "extended_passes", "session_passes",
+           "optimize_model", "PASSES", "copy_model", "copy_graph", "all_graphs", "FUSED_DOMAIN",
+           "MS_DOMAIN", "DISABLE_ALL", "ENABLE_BASIC", "ENABLE_EXTENDED", "ENABLE_ALL"]
 
 
 # onnxruntime's GraphOptimizationLevel values
@@ -48,27 +74,93 @@ ENABLE_EXTENDED = 2
 ENABLE_ALL = 99
 
 
-def passes_for_level(level: int, *, max_fold_bytes: int | None = None) -> list[Pass]:
-    """The pass pipeline of an optimization level (onnxruntime's numbering)."""
+def basic_passes(max_fold_bytes: int | None = None) -> list[Pass]:
+    """The basic stage: rewrites whose result holds standard operators only."""
+    folding = ConstantFolding() if max_fold_bytes is None else ConstantFolding(max_fold_bytes)
+    return [ModernizeInitializers(), FoldShapes(), folding, EliminateIdentity(),
+            InlineConstantIf(), CancelTransposes(), FoldConvBatchNorm(), FoldConvAffine(),
+            EliminateShapeSubgraphs(), EliminateNoOps(), FoldReshapeTranspose(),
+            EliminateZeroMask(), FoldScaleIntoWeights(), EliminateCommonSubexpressions(),
+            DeduplicateInitializers(), FuseLayerNorm(), FuseGelu(), EliminateDeadCode()]
+
+
+def extended_passes() -> list[Pass]:
+    """The extended stage: fusions into com.microsoft operators that onnxruntime runs."""
+    return [FuseGelu(MS_DOMAIN), FuseSkipLayerNorm(), FuseMatMulTranspose(),
+            FuseConvAdd(MS_DOMAIN), FuseActivation(MS_DOMAIN), EliminateDeadCode()]
+
+
+def session_passes() -> list[Pass]:
+    """The session stage: fusions into the ``pyonnx`` domain's kernels (never written)."""
+    return [FuseMatMulAdd(), FuseConvAdd(), FuseActivation(), EliminateDeadCode()]
+
+
+def passes_for_level(level: int, *, max_fold_bytes: int | None = None,
+                     private: bool = True) -> list[Pass]:
+    """The pass pipeline of a session level (onnxruntime's numbering); ``private=False`` leaves
+    out the session stage (what may be written to a file)."""
     level = int(level)
     if level <= DISABLE_ALL:
         return []
-    folding = ConstantFolding() if max_fold_bytes is None else ConstantFolding(max_fold_bytes)
-    basic: list[Pass] = [FoldShapes(), folding, EliminateIdentity(), CancelTransposes(),
-                         FoldConvBatchNorm(), FoldConvAffine(), EliminateDeadCode()]
-    if level < ENABLE_EXTENDED:
-        return basic
-    return basic + [FuseMatMulAdd(), FuseConvAdd(), FuseActivation(), EliminateDeadCode()]
+    passes = basic_passes(max_fold_bytes)
+    if level >= ENABLE_EXTENDED:
+        passes += extended_passes()
+        if private:
+            passes += session_passes()
+    return passes
+
+
+#: Every pass by name, for ``optimize(passes=[...])`` and ``pyonnx optimize --passes``.
+PASSES: dict[str, type[Pass] | object] = {}
+
+
+def _register_names() -> None:
+    makers = {
+        "modernize_initializers": ModernizeInitializers, "fold_shapes": FoldShapes,
+        "constant_folding": ConstantFolding, "eliminate_identity": EliminateIdentity,
+        "inline_constant_if": InlineConstantIf, "cancel_transposes": CancelTransposes,
+        "fold_conv_bn": FoldConvBatchNorm, "fold_conv_affine": FoldConvAffine,
+        "eliminate_shape_subgraphs": EliminateShapeSubgraphs, "eliminate_no_ops": EliminateNoOps,
+        "fold_reshape_transpose": FoldReshapeTranspose, "eliminate_zero_mask": EliminateZeroMask,
+        "fold_scale_into_weights": FoldScaleIntoWeights,
+        "eliminate_common_subexpressions": EliminateCommonSubexpressions,
+        "deduplicate_initializers": DeduplicateInitializers, "fuse_layer_norm": FuseLayerNorm,
+        "fuse_gelu": lambda: FuseGelu(MS_DOMAIN), "fuse_gelu_standard": FuseGelu,
+        "fuse_skip_layer_norm": FuseSkipLayerNorm, "fuse_matmul_transpose": FuseMatMulTranspose,
+        "fuse_conv_add": lambda: FuseConvAdd(MS_DOMAIN),
+        "fuse_activation": lambda: FuseActivation(MS_DOMAIN),
+        "eliminate_dead_code": EliminateDeadCode,
+    }
+    PASSES.update(makers)
+
+
+_register_names()
 
 
 def optimize(model: Model, level: int = ENABLE_ALL, *, max_iterations: int = 8,
-             max_fold_bytes: int | None = None) -> Model:
-    """Rewrite ``model`` in place with the passes of ``level`` (run to a fixed point, at most
-    ``max_iterations`` rounds) and return it. Graph outputs keep their names; fused nodes use
-    the ``pyonnx`` domain, whose import is added when one is created."""
-    passes = passes_for_level(level, max_fold_bytes=max_fold_bytes)
+             max_fold_bytes: int | None = None, private: bool = True) -> Model:
+    """Rewrite ``model`` in place with the passes of session ``level`` (run to a fixed point,
+    at most ``max_iterations`` rounds) and return it. Graph outputs keep their names.
+    ``private=False`` stops before the ``pyonnx``-domain fusions (the result may be written)."""
+    passes = passes_for_level(level, max_fold_bytes=max_fold_bytes, private=private)
+    return _run(model, passes, max_iterations)
+
+
+def optimize_private(model: Model, level: int = ENABLE_ALL, *,
+                     max_iterations: int = 8) -> Model:
+    """Rewrite ``model`` (already through :func:`optimize` with ``private=False``) in place with
+    the session stage, when ``level`` has it."""
+    if int(level) < ENABLE_EXTENDED:
+        return model
+    return _run(model, session_passes(), max_iterations)
+
+
+def _run(model: Model, passes: list[Pass], max_iterations: int) -> Model:
     if passes:
         model = PassManager(passes, max_iterations=max_iterations)(model).model
     if hasattr(model, "_pyonnx_opt_names"):
         del model._pyonnx_opt_names  # the pass-local name cache
     return model
+
+
+from pyonnx.optimizer.api import optimize_model  # noqa: E402  (the public entry point)

@@ -17,6 +17,7 @@ from typing import Any
 
 from pyonnx.ir import Graph, Model
 from pyonnx.ir.lint import assert_lint_clean
+from pyonnx.optimizer._facts import forget_facts
 
 __all__ = ["Pass", "PassResult", "PassManager", "GraphPass", "all_graphs"]
 
@@ -116,7 +117,9 @@ class PassManager:
     """Runs ``passes`` in order, round after round, until a round modifies nothing or
     ``max_iterations`` rounds have run.
 
-    ``history`` records, per round, the names of the passes that changed the model. In debug
+    ``history`` records, per round, the names of the passes that changed the model, and
+    ``applied`` the pass objects that did, in order: replaying ``applied[:k]`` on a copy of the
+    input reproduces the model after the k-th change (what verification bisects over). In debug
     mode (``debug=True``, or the environment variable ``PYONNX_DEBUG_PASSES=1``) the IR's
     invariants (:func:`pyonnx.ir.lint.lint`) are checked before the first pass and after each
     pass that changed the model, and a break raises ValidationError naming that pass.
@@ -130,6 +133,7 @@ class PassManager:
         self.max_iterations = max_iterations
         self.debug = os.environ.get("PYONNX_DEBUG_PASSES") == "1" if debug is None else debug
         self.history: list[list[str]] = []
+        self.applied: list[Pass] = []
 
     def __call__(self, model: Model) -> PassResult:
         any_change = False
@@ -141,6 +145,8 @@ class PassManager:
                 result = p(model)
                 model = result.model
                 if result.modified:
+                    forget_facts(model)  # facts hold for the model as it was
+                    self.applied.append(p)
                     changed.append(p.name or type(p).__name__)
                     if self.debug:
                         assert_lint_clean(model, changed[-1])
@@ -148,6 +154,7 @@ class PassManager:
             if not changed:
                 break
             any_change = True
+        forget_facts(model)
         return PassResult(model, any_change)
 
     def extend(self, passes: Iterable[Pass]) -> None:

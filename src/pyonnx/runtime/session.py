@@ -44,7 +44,7 @@ from pyonnx.ir import (
     Type,
     Value,
 )
-from pyonnx.optimizer import FUSED_DOMAIN, copy_model, optimize
+from pyonnx.optimizer import FUSED_DOMAIN, copy_model, optimize, optimize_private
 from pyonnx.runtime.arena import enable_arena
 from pyonnx.runtime.environment import (
     get_all_providers,
@@ -278,7 +278,9 @@ class InferenceSession:
             # the caller's Model is never modified: rewrite a copy that shares the weights
             model = _optimized(model, level)
         if opts.optimized_model_filepath:
-            _save_optimized(model, opts)
+            _save_optimized(model, opts)  # standard / com.microsoft ops only
+        if level > 0:
+            model = _optimized(model, level, private=True)  # pyonnx-private fusions
         self._model = model
         self._set_threads()
         functions = {f.key: f for f in model.functions}
@@ -723,7 +725,7 @@ class InferenceSession:
         return path
 
 
-def _optimized(model: Model, level: int) -> Model:
+def _optimized(model: Model, level: int, private: bool = False) -> Model:
     """The model rewritten by the optimizer at ``level``; the model as given when a pass fails.
 
     Optimization is only ever an improvement: a pass that trips over a hostile or unusual model
@@ -731,7 +733,9 @@ def _optimized(model: Model, level: int) -> Model:
     unoptimized graph and reports any real problem of the model, with its own limits.
     """
     try:
-        return optimize(copy_model(model), level)
+        if private:  # the pyonnx-private fusions, after anything is written
+            return optimize_private(copy_model(model), level)
+        return optimize(copy_model(model), level, private=False)
     except Exception as e:  # noqa: BLE001 - any failure: run unoptimized
         warnings.warn(f"graph optimization failed ({type(e).__name__}: {e}); running the model "
                       f"without it", RuntimeWarning, stacklevel=3)

@@ -2,15 +2,31 @@
 
 from pyonnx.optimizer.passes.cancel_transposes import CancelTransposes
 from pyonnx.optimizer.passes.constant_folding import ConstantFolding
+from pyonnx.optimizer.passes.deduplicate_initializers import DeduplicateInitializers
+from pyonnx.optimizer.passes.eliminate_common_subexpressions import EliminateCommonSubexpressions
 from pyonnx.optimizer.passes.eliminate_dead_code import EliminateDeadCode
 from pyonnx.optimizer.passes.eliminate_identity import EliminateIdentity
+from pyonnx.optimizer.passes.eliminate_no_ops import EliminateNoOps
+from pyonnx.optimizer.passes.eliminate_shape_subgraphs import EliminateShapeSubgraphs
+from pyonnx.optimizer.passes.eliminate_zero_mask import EliminateZeroMask
+from pyonnx.optimizer.passes.fold_reshape_transpose import FoldReshapeTranspose
+from pyonnx.optimizer.passes.fold_scale_into_weights import FoldScaleIntoWeights
 from pyonnx.optimizer.passes.fold_conv_affine import FoldConvAffine
 from pyonnx.optimizer.passes.fold_conv_bn import FoldConvBatchNorm
 from pyonnx.optimizer.passes.fold_shapes import FoldShapes
 from pyonnx.optimizer.passes.fuse_activation import FuseActivation
 from pyonnx.optimizer.passes.fuse_conv_add import FuseConvAdd
+from pyonnx.optimizer.passes.fuse_gelu import FuseGelu
+from pyonnx.optimizer.passes.fuse_layer_norm import FuseLayerNorm
 from pyonnx.optimizer.passes.fuse_matmul_add import FuseMatMulAdd
+from pyonnx.optimizer.passes.fuse_matmul_transpose import FuseMatMulTranspose
+from pyonnx.optimizer.passes.fuse_skip_layer_norm import FuseSkipLayerNorm
+from pyonnx.optimizer.passes.inline_constant_if import InlineConstantIf
+from pyonnx.optimizer.passes.modernize_initializers import ModernizeInitializers
 
-__all__ = ["CancelTransposes", "ConstantFolding", "EliminateDeadCode", "EliminateIdentity",
-           "FoldConvAffine", "FoldConvBatchNorm", "FoldShapes", "FuseActivation", "FuseConvAdd",
-           "FuseMatMulAdd"]
+__all__ = ["CancelTransposes", "ConstantFolding", "DeduplicateInitializers",
+           "EliminateCommonSubexpressions", "EliminateDeadCode", "EliminateIdentity", "EliminateNoOps",
+           "EliminateShapeSubgraphs", "EliminateZeroMask", "FoldReshapeTranspose",
+           "FoldScaleIntoWeights", "FoldConvAffine", "FoldConvBatchNorm", "FoldShapes",
+           "FuseActivation", "FuseConvAdd", "FuseGelu", "FuseLayerNorm", "FuseMatMulAdd", "FuseMatMulTranspose",
+           "FuseSkipLayerNorm", "InlineConstantIf", "ModernizeInitializers"]

@@ -1,5 +1,7 @@
 """Conv / Gemm / MatMul (with or without a fused bias) + activation -> one fused node of the
-``pyonnx`` domain whose kernel applies the activation in place on the product.
+``pyonnx`` domain whose kernel applies the activation in place on the product; or, for files
+(``domain="com.microsoft"``), Conv (and com.microsoft FusedConv) + activation -> onnxruntime's
+FusedConv, float32 only as onnxruntime runs it.
 
 Activations: Relu, LeakyRelu, Sigmoid, Tanh, HardSigmoid, and Clip with constant bounds. The
 producer's output must be read only by the activation (otherwise the unactivated value is
@@ -7,6 +9,8 @@ still needed).
 """
 
 from __future__ import annotations
+
+import numpy as np
 
 from pyonnx.ir import Attribute, AttributeType, Graph, Model, Node
 from pyonnx.optimizer._core import GraphPass
@@ -26,6 +30,9 @@ class FuseActivation(GraphPass):
 
     name = "fuse_activation"
 
+    def __init__(self, domain: str = FUSED_DOMAIN) -> None:
+        self.domain = domain
+
     def rewrite(self, graph: Graph, model: Model) -> bool:
         keep = protected_values(model)
         inputs = graph_inputs(model)
@@ -33,8 +40,10 @@ class FuseActivation(GraphPass):
         for node in list(graph.nodes):
             if node.graph is not graph:
                 continue
-            kind = _anchor(node, model)
+            kind = _anchor(node, model, self.domain)
             if kind is None:
+                continue
+            if self.domain != FUSED_DOMAIN and _weight_dtype(node, inputs) != np.float32:
                 continue
             y = node.outputs[0]
             act = single_consumer(y, keep)
@@ -52,17 +61,23 @@ class FuseActivation(GraphPass):
             attrs.append(Attribute("activation_params", AttributeType.FLOATS,
                                    [float(p) for p in params]))
             # act(op(...)) -> Fused<op>(..., activation=act)
-            fused = Node(kind, list(node.inputs), [out], domain=FUSED_DOMAIN,
+            fused = Node(kind, list(node.inputs), [out], domain=self.domain,
                          name=node.name or act.name, attributes=attrs)
             insert_node(graph, fused, node)
             graph.remove(node)
-            model.opset_imports.setdefault(FUSED_DOMAIN, 1)
+            model.opset_imports.setdefault(self.domain, 1)
             modified = True
         return modified
 
 
-def _anchor(node: Node, model: Model) -> str | None:
-    """The fused op_type a node can become, or None."""
+def _anchor(node: Node, model: Model, domain: str = FUSED_DOMAIN) -> str | None:
+    """The fused op_type a node can become in ``domain``, or None."""
+    if domain != FUSED_DOMAIN:
+        # onnxruntime's FusedConv (its FusedGemm and FusedMatMul are other operators)
+        if node.domain == domain and node.op_type == "FusedConv":
+            return None if attr(node, "activation", "") else "FusedConv"
+        ok = is_standard(node) and node.op_type == "Conv" and len(node.outputs) == 1
+        return "FusedConv" if ok else None
     if node.domain == FUSED_DOMAIN and node.op_type in ("FusedMatMul", "FusedConv"):
         # a fused MatMul+Add or Conv+Add that has no activation yet
         return None if attr(node, "activation", "") else node.op_type

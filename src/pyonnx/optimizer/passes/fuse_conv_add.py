@@ -1,4 +1,6 @@
-"""Conv + Add (or two-input Sum) of another tensor -> pyonnx::FusedConv(X, W, B, Z).
+"""Conv + Add (or two-input Sum) of another tensor -> FusedConv(X, W, B, Z), in pyonnx's own
+domain (inside sessions) or in com.microsoft (what ``optimize(level="extended")`` writes, which
+onnxruntime runs: there only for float32 and a ``Z`` of exactly the output's shape).
 
 Residual blocks (ResNet, ShuffleNet) add a shortcut to a convolution's output and then apply an
 activation. The fused kernel adds ``Z`` in place into the freshly computed convolution (no
@@ -13,13 +15,17 @@ back to an out-of-place add.
 
 from __future__ import annotations
 
-from pyonnx.ir import Graph, Model, Node, TensorType
+from pyonnx.ir import DataType, Graph, Model, Node, TensorType
 from pyonnx.optimizer._core import GraphPass
+from pyonnx.optimizer._facts import Facts, facts_for, same_shape
 from pyonnx.optimizer._rewrite import (
     FUSED_DOMAIN, insert_node, is_standard, protected_values, since_version, single_consumer,
 )
 
-__all__ = ["FuseConvAdd"]
+__all__ = ["FuseConvAdd", "MS_DOMAIN"]
+
+#: onnxruntime's contrib domain, where the fused ops that files may hold live
+MS_DOMAIN = "com.microsoft"
 
 
 
@@ -28,6 +34,16 @@ class FuseConvAdd(GraphPass):
     ``FusedConv(X, W, B, Z)``."""
 
     name = "fuse_conv_add"
+
+    def __init__(self, domain: str = FUSED_DOMAIN) -> None:
+        self.domain = domain
+
+    def call(self, model: Model) -> bool:
+        self._facts = facts_for(model) if self.domain == MS_DOMAIN else None
+        try:
+            return super().call(model)
+        finally:
+            self._facts = None
 
     def rewrite(self, graph: Graph, model: Model) -> bool:
         keep = protected_values(model)
@@ -43,18 +59,27 @@ class FuseConvAdd(GraphPass):
             z = add.inputs[1] if add.inputs[0] is y else add.inputs[0]
             if z is None or z is y or _known_different_types(y, z):
                 continue
+            if self._facts is not None and not _ms_conv_operands(self._facts, conv, z):
+                continue
             out = add.outputs[0]
             inputs = list(conv.inputs) + [None] * (3 - len(conv.inputs))
             # Add(Conv(X, W, B), Z) -> FusedConv(X, W, B, Z), where the Add was: Z may be
             # computed after the Conv
-            fused = Node("FusedConv", inputs[:3] + [z], [out], domain=FUSED_DOMAIN,
+            fused = Node("FusedConv", inputs[:3] + [z], [out], domain=self.domain,
                          name=conv.name or add.name, attributes=list(conv.attributes.values()))
             insert_node(graph, fused, add)
             graph.remove(add)
             graph.remove(conv)
-            model.opset_imports.setdefault(FUSED_DOMAIN, 1)
+            model.opset_imports.setdefault(self.domain, 1)
             modified = True
         return modified
+
+
+def _ms_conv_operands(facts: Facts, conv: Node, z: object) -> bool:
+    """onnxruntime's FusedConv: float32 only, and its ``Z`` must have the output's shape."""
+    t = facts.type(conv.inputs[0])
+    return isinstance(t, TensorType) and t.elem_type == DataType.FLOAT \
+        and same_shape(facts.shape(conv.outputs[0]), facts.shape(z))  # type: ignore[arg-type]
 
 
 def _is_binary_sum(node: Node, model: Model) -> bool:
