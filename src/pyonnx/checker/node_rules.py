@@ -26,22 +26,17 @@ from pyonnx import defs
 from pyonnx.checker._context import CheckContext, GraphEnv
 from pyonnx.defs import OpSchema
 from pyonnx.defs.custom import lookup_custom_schema
+from pyonnx.defs.type_strings import type_string_of
 from pyonnx.ir import (
     Attribute,
     AttributeType,
-    DataType,
     Function,
-    MapType,
     Node,
-    OptionalType,
-    SequenceType,
-    SparseTensorType,
     TensorType,
-    Type,
     Value,
 )
 
-__all__ = ["check_node", "resolve_schema", "check_node_types", "type_string",
+__all__ = ["check_node", "resolve_schema", "check_node_types",
            "ExperimentalOperatorWarning", "EXPERIMENTAL_OPERATORS"]
 
 _STANDARD_DOMAINS = frozenset(defs.domains())
@@ -246,30 +241,6 @@ def _check_function_call(ctx: CheckContext, node: Node, location: str, f: Functi
 # --------------------------------------------------------------------------- types (full check)
 
 
-def type_string(t: Type | None) -> str | None:
-    """The type as the schemas spell type constraints (``tensor(float)``, ``seq(tensor(int64))``,
-    ``map(int64,float)``, spaces removed); None when part of it is unknown."""
-    if isinstance(t, (TensorType, SparseTensorType)):
-        if t.elem_type == DataType.UNDEFINED:
-            return None
-        kind = "tensor" if isinstance(t, TensorType) else "sparse_tensor"
-        return f"{kind}({t.elem_type.onnx_name})"
-    if isinstance(t, SequenceType):
-        inner = type_string(t.elem_type)
-        return None if inner is None else f"seq({inner})"
-    if isinstance(t, OptionalType):
-        inner = type_string(t.elem_type)
-        return None if inner is None else f"optional({inner})"
-    if isinstance(t, MapType):
-        v = t.value_type
-        if isinstance(v, TensorType) and v.elem_type != DataType.UNDEFINED:
-            inner: str | None = v.elem_type.onnx_name  # the schemas write map(int64, float)
-        else:
-            inner = type_string(v)
-        return None if inner is None else f"map({t.key_type.onnx_name},{inner})"
-    return None
-
-
 def check_node_types(ctx: CheckContext, node: Node, location: str, schema: OpSchema) -> None:
     """Known input/output types are allowed by the schema and bind each type parameter once;
     operator constraints on known shapes hold (ConvTranspose's channels and groups)."""
@@ -319,7 +290,7 @@ def _bind(ctx: CheckContext, location: str, sig: str, kind: str,
         if v is None or not formals or (i >= len(formals) and not formals[-1].is_variadic):
             continue
         formal = formals[min(i, len(formals) - 1)]
-        ts = type_string(v.type)
+        ts = type_string_of(v.type)
         if ts is None:
             continue
         what = f"{kind} {i} ({v.name!r})"

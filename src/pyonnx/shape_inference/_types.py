@@ -11,32 +11,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from pyonnx import defs
-from pyonnx.ir import DataType, MapType, OptionalType, SequenceType, SparseTensorType, TensorType
+from pyonnx.defs.type_strings import type_string_of
 from pyonnx.ir import Type, Value
 
-__all__ = ["type_signature", "input_type_error"]
-
-
-def type_signature(t: Type | None) -> str | None:
-    """The schema spelling of a type (``tensor(float)``, ``seq(tensor(int64))``, …); None when
-    the type, or its element type, is unknown."""
-    if isinstance(t, (TensorType, SparseTensorType)):
-        if t.elem_type == DataType.UNDEFINED:
-            return None
-        kind = "tensor" if isinstance(t, TensorType) else "sparse_tensor"
-        return f"{kind}({t.elem_type.onnx_name})"
-    if isinstance(t, (SequenceType, OptionalType)):
-        inner = type_signature(t.elem_type)
-        kind = "seq" if isinstance(t, SequenceType) else "optional"
-        return None if inner is None else f"{kind}({inner})"
-    if isinstance(t, MapType):
-        v = t.value_type
-        if isinstance(v, TensorType) and v.elem_type != DataType.UNDEFINED:
-            inner: str | None = v.elem_type.onnx_name  # the schemas write map(int64, float)
-        else:
-            inner = type_signature(v)
-        return None if inner is None else f"map({t.key_type.onnx_name},{inner})"
-    return None
+__all__ = ["input_type_error"]
 
 
 def input_type_error(schema: defs.OpSchema, inputs: Sequence[Value | None],
@@ -50,7 +28,7 @@ def input_type_error(schema: defs.OpSchema, inputs: Sequence[Value | None],
         if v is None or not formals or (i >= len(formals) and not formals[-1].is_variadic):
             continue
         formal = formals[min(i, len(formals) - 1)]
-        ts = type_signature(t)
+        ts = type_string_of(t)
         if ts is None:
             continue
         what = f"input {i} ({v.name!r}, {formal.name})"
