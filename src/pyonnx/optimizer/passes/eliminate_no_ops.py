@@ -14,8 +14,8 @@ from __future__ import annotations
 import numpy as np
 
 from pyonnx.ir import Graph, Model, Node
-from pyonnx.optimizer._core import GraphPass
-from pyonnx.optimizer._facts import Facts, facts_for
+from pyonnx.optimizer._facts import Facts
+from pyonnx.optimizer._facts_pass import FactsPass
 from pyonnx.optimizer._rewrite import (
     attr, constant_of, graph_inputs, insert_node, is_standard, new_initializer,
     protected_values, replace_uses, since_version, unique_name,
@@ -27,20 +27,15 @@ __all__ = ["EliminateNoOps"]
 _TO_END = 1 << 62
 
 
-class EliminateNoOps(GraphPass):
+class EliminateNoOps(FactsPass):
     """``Cast(x: T, to=T) -> x``; ``Slice(x, 0, end) -> x``; ``Slice(Slice(x)) -> Slice(x)``."""
 
     name = "eliminate_no_ops"
 
-    def call(self, model: Model) -> bool:
-        self._facts = facts_for(model)
-        try:
-            return super().call(model) if self._facts.ok else False
-        finally:
-            del self._facts
+    requires_facts = True
 
     def rewrite(self, graph: Graph, model: Model) -> bool:
-        facts = self._facts
+        facts = self.facts
         keep = protected_values(model)
         inputs = graph_inputs(model)
         modified = False

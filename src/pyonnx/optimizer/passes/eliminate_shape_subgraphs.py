@@ -21,8 +21,8 @@ from __future__ import annotations
 import numpy as np
 
 from pyonnx.ir import Attribute, AttributeType, Graph, Model, Node
-from pyonnx.optimizer._core import GraphPass
-from pyonnx.optimizer._facts import Facts, facts_for, same_shape
+from pyonnx.optimizer._facts import Facts, same_shape
+from pyonnx.optimizer._facts_pass import FactsPass
 from pyonnx.optimizer._rewrite import (
     attr, constant_of, graph_inputs, is_standard, new_initializer, protected_values,
     replace_uses, since_version, unique_name,
@@ -34,21 +34,16 @@ __all__ = ["EliminateShapeSubgraphs"]
 MAX_ELEMENTS = 64
 
 
-class EliminateShapeSubgraphs(GraphPass):
+class EliminateShapeSubgraphs(FactsPass):
     """Known shape values -> constants; ``Reshape(x, s)`` with ``s`` known up to symbols ->
     ``Reshape(x, c)``; ``Reshape/Expand(x, s)`` of ``x``'s own shape -> ``x``."""
 
     name = "eliminate_shape_subgraphs"
 
-    def call(self, model: Model) -> bool:
-        self._facts = facts_for(model)
-        try:
-            return super().call(model) if self._facts.ok else False
-        finally:
-            del self._facts
+    requires_facts = True
 
     def rewrite(self, graph: Graph, model: Model) -> bool:
-        facts = self._facts
+        facts = self.facts
         keep = protected_values(model)
         inputs = graph_inputs(model)
         modified = False

@@ -15,8 +15,8 @@ from __future__ import annotations
 import numpy as np
 
 from pyonnx.ir import Graph, Model, Value
-from pyonnx.optimizer._core import GraphPass
-from pyonnx.optimizer._facts import Facts, facts_for, same_shape
+from pyonnx.optimizer._facts import Facts, same_shape
+from pyonnx.optimizer._facts_pass import FactsPass
 from pyonnx.optimizer._rewrite import (
     constant_of, graph_inputs, is_standard, protected_values, replace_uses,
 )
@@ -25,21 +25,16 @@ from pyonnx.optimizer.passes._match import made_by
 __all__ = ["EliminateZeroMask"]
 
 
-class EliminateZeroMask(GraphPass):
+class EliminateZeroMask(FactsPass):
     """``x + 0 -> x``, ``x * 1 -> x``, ``Add(x, Where(true, 0, c)) -> x`` (no broadcast beyond
     x's shape)."""
 
     name = "eliminate_zero_mask"
 
-    def call(self, model: Model) -> bool:
-        self._facts = facts_for(model)
-        try:
-            return super().call(model) if self._facts.ok else False
-        finally:
-            del self._facts
+    requires_facts = True
 
     def rewrite(self, graph: Graph, model: Model) -> bool:
-        facts = self._facts
+        facts = self.facts
         keep = protected_values(model)
         inputs = graph_inputs(model)
         modified = False

@@ -12,28 +12,23 @@ three nodes compute ``Transpose(x, perm)`` with the leading axes fixed.
 from __future__ import annotations
 
 from pyonnx.ir import Attribute, AttributeType, Graph, Model, Node
-from pyonnx.optimizer._core import GraphPass
-from pyonnx.optimizer._facts import facts_for, same_shape
+from pyonnx.optimizer._facts import same_shape
+from pyonnx.optimizer._facts_pass import FactsPass
 from pyonnx.optimizer._rewrite import attr, insert_node, is_standard, protected_values
 
 __all__ = ["FoldReshapeTranspose"]
 
 
-class FoldReshapeTranspose(GraphPass):
+class FoldReshapeTranspose(FactsPass):
     """``Reshape(Transpose(Reshape(x, [L, *T]), [0, *p]), [*lead(x), *T[p]]) ->
     Transpose(x, [0..k-1, k + p - 1])``."""
 
     name = "fold_reshape_transpose"
 
-    def call(self, model: Model) -> bool:
-        self._facts = facts_for(model)
-        try:
-            return super().call(model) if self._facts.ok else False
-        finally:
-            del self._facts
+    requires_facts = True
 
     def rewrite(self, graph: Graph, model: Model) -> bool:
-        facts = self._facts
+        facts = self.facts
         keep = protected_values(model)
         modified = False
         for r2 in list(graph.nodes):

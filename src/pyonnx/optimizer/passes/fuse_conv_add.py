@@ -16,8 +16,8 @@ back to an out-of-place add.
 from __future__ import annotations
 
 from pyonnx.ir import DataType, Graph, Model, Node, TensorType
-from pyonnx.optimizer._core import GraphPass
-from pyonnx.optimizer._facts import Facts, facts_for, same_shape
+from pyonnx.optimizer._facts import Facts, same_shape
+from pyonnx.optimizer._facts_pass import FactsPass
 from pyonnx.optimizer._rewrite import (
     FUSED_DOMAIN, insert_node, is_standard, protected_values, since_version, single_consumer,
 )
@@ -29,7 +29,7 @@ MS_DOMAIN = "com.microsoft"
 
 
 
-class FuseConvAdd(GraphPass):
+class FuseConvAdd(FactsPass):
     """``Add(Conv(X, W, B), Z)`` or ``Add(Z, Conv(...))`` (or ``Sum`` of the two) ->
     ``FusedConv(X, W, B, Z)``."""
 
@@ -38,12 +38,8 @@ class FuseConvAdd(GraphPass):
     def __init__(self, domain: str = FUSED_DOMAIN) -> None:
         self.domain = domain
 
-    def call(self, model: Model) -> bool:
-        self._facts = facts_for(model) if self.domain == MS_DOMAIN else None
-        try:
-            return super().call(model)
-        finally:
-            self._facts = None
+    def wants_facts(self, model: Model) -> bool:
+        return self.domain == MS_DOMAIN  # only com.microsoft FusedConv needs operand shapes
 
     def rewrite(self, graph: Graph, model: Model) -> bool:
         keep = protected_values(model)
@@ -59,7 +55,7 @@ class FuseConvAdd(GraphPass):
             z = add.inputs[1] if add.inputs[0] is y else add.inputs[0]
             if z is None or z is y or _known_different_types(y, z):
                 continue
-            if self._facts is not None and not _ms_conv_operands(self._facts, conv, z):
+            if self.facts is not None and not _ms_conv_operands(self.facts, conv, z):
                 continue
             out = add.outputs[0]
             inputs = list(conv.inputs) + [None] * (3 - len(conv.inputs))

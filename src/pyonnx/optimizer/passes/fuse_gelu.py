@@ -15,8 +15,7 @@ from __future__ import annotations
 import math
 
 from pyonnx.ir import Attribute, AttributeType, Graph, Model, Node, Value
-from pyonnx.optimizer._core import GraphPass
-from pyonnx.optimizer._facts import facts_for
+from pyonnx.optimizer._facts_pass import FactsPass
 from pyonnx.optimizer._rewrite import (
     constant_of, graph_inputs, insert_node, is_standard, protected_values,
 )
@@ -29,7 +28,7 @@ _SQRT2 = math.sqrt(2.0)
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 
 
-class FuseGelu(GraphPass):
+class FuseGelu(FactsPass):
     """``0.5 * x * (1 + erf(x / sqrt 2))`` -> ``Gelu(x)``; the tanh form -> ``Gelu(x,
     approximate="tanh")`` or ``FastGelu(x)``."""
 
@@ -38,14 +37,11 @@ class FuseGelu(GraphPass):
     def __init__(self, target: str = "") -> None:
         self.target = target  # "" (the standard Gelu-20) or "com.microsoft"
 
-    def call(self, model: Model) -> bool:
-        if self.target != MS and (model.opset("") or 0) < 20:
-            return False
-        self._facts = facts_for(model) if self.target == MS else None
-        try:
-            return super().call(model)
-        finally:
-            self._facts = None
+    def applies(self, model: Model) -> bool:
+        return self.target == MS or (model.opset("") or 0) >= 20  # Gelu is standard from 20
+
+    def wants_facts(self, model: Model) -> bool:
+        return self.target == MS
 
     def rewrite(self, graph: Graph, model: Model) -> bool:
         keep = protected_values(model)
@@ -97,7 +93,7 @@ class FuseGelu(GraphPass):
         if constant_of(b, inputs) is None:
             a, b = b, a
         c = constant_of(b, inputs)
-        facts = self._facts
+        facts = self.facts
         xs = facts.shape(x) if facts is not None else None
         if c is None or a is None or constant_of(a, inputs) is not None or xs is None \
                 or not one_d(c, xs[-1]) or facts is None or facts.shape(a) is None \

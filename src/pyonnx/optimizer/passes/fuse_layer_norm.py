@@ -15,8 +15,8 @@ import dataclasses
 import numpy as np
 
 from pyonnx.ir import Attribute, AttributeType, Graph, Model, Node, Value
-from pyonnx.optimizer._core import GraphPass
-from pyonnx.optimizer._facts import Facts, facts_for
+from pyonnx.optimizer._facts import Facts
+from pyonnx.optimizer._facts_pass import FactsPass
 from pyonnx.optimizer._rewrite import (
     attr, constant_of, graph_inputs, insert_node, is_standard, new_initializer,
     protected_values, since_version, unique_name,
@@ -136,20 +136,14 @@ def layer_norm_params(match: LayerNormMatch, graph: Graph, model: Model,
     return g, b
 
 
-class FuseLayerNorm(GraphPass):
+class FuseLayerNorm(FactsPass):
     """``(x - mean(x)) / sqrt(var(x) + eps) * gamma + beta -> LayerNormalization(x, gamma,
     beta)`` (opset 17 and later)."""
 
     name = "fuse_layer_norm"
 
-    def call(self, model: Model) -> bool:
-        if (model.opset("") or 0) < 17:
-            return False
-        self._facts = facts_for(model)
-        try:
-            return super().call(model)
-        finally:
-            del self._facts
+    def applies(self, model: Model) -> bool:
+        return (model.opset("") or 0) >= 17  # LayerNormalization is standard from 17
 
     def rewrite(self, graph: Graph, model: Model) -> bool:
         keep = protected_values(model)
@@ -158,11 +152,11 @@ class FuseLayerNorm(GraphPass):
         for node in list(graph.nodes):
             if node.graph is not graph or node.op_type != "Div":
                 continue
-            match = match_layer_norm(node, model, self._facts, keep, inputs)
+            match = match_layer_norm(node, model, self.facts, keep, inputs)
             if match is None:
                 continue
-            hidden = (self._facts.shape(match.x) or (None,))[-1]
-            params = layer_norm_params(match, graph, model, hidden, self._facts)
+            hidden = (self.facts.shape(match.x) or (None,))[-1]
+            params = layer_norm_params(match, graph, model, hidden, self.facts)
             if params is None:
                 continue
             gamma, beta = params

@@ -7,8 +7,7 @@ FusedMatMul(A, B, transB=1)``, which multiplies without materializing the transp
 from __future__ import annotations
 
 from pyonnx.ir import Attribute, AttributeType, DataType, Graph, Model, Node, TensorType, Value
-from pyonnx.optimizer._core import GraphPass
-from pyonnx.optimizer._facts import facts_for
+from pyonnx.optimizer._facts_pass import FactsPass
 from pyonnx.optimizer._rewrite import attr, insert_node, is_standard, protected_values
 from pyonnx.optimizer.passes._match import made_by
 
@@ -17,21 +16,16 @@ __all__ = ["FuseMatMulTranspose"]
 MS = "com.microsoft"
 
 
-class FuseMatMulTranspose(GraphPass):
+class FuseMatMulTranspose(FactsPass):
     """``MatMul(Transpose(A), Transpose(B))`` (last two axes swapped) -> ``FusedMatMul(A, B,
     transA, transB)``."""
 
     name = "fuse_matmul_transpose"
 
-    def call(self, model: Model) -> bool:
-        self._facts = facts_for(model)
-        try:
-            return super().call(model) if self._facts.ok else False
-        finally:
-            del self._facts
+    requires_facts = True
 
     def rewrite(self, graph: Graph, model: Model) -> bool:
-        facts = self._facts
+        facts = self.facts
         keep = protected_values(model)
         modified = False
         for mm in list(graph.nodes):

@@ -13,8 +13,8 @@ fused node's fourth output when something else (the next residual) reads it.
 from __future__ import annotations
 
 from pyonnx.ir import Attribute, AttributeType, DataType, Graph, Model, Node, TensorType, Value
-from pyonnx.optimizer._core import GraphPass
-from pyonnx.optimizer._facts import Facts, facts_for, same_shape
+from pyonnx.optimizer._facts import Facts, same_shape
+from pyonnx.optimizer._facts_pass import FactsPass
 from pyonnx.optimizer._rewrite import (
     attr, constant_of, graph_inputs, insert_node, is_standard, protected_values, replace_uses,
 )
@@ -27,21 +27,14 @@ MS = "com.microsoft"
 _FLOATS = (DataType.FLOAT, DataType.FLOAT16)
 
 
-class FuseSkipLayerNorm(GraphPass):
+class FuseSkipLayerNorm(FactsPass):
     """``LayerNorm(a + skip [+ bias])`` -> ``SkipLayerNormalization(a, skip, gamma, beta,
     bias)``."""
 
     name = "fuse_skip_layer_norm"
 
-    def call(self, model: Model) -> bool:
-        self._facts = facts_for(model)
-        try:
-            return super().call(model)
-        finally:
-            del self._facts
-
     def rewrite(self, graph: Graph, model: Model) -> bool:
-        facts = self._facts
+        facts = self.facts
         keep = protected_values(model)
         inputs = graph_inputs(model)
         modified = False
