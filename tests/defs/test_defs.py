@@ -136,7 +136,7 @@ def test_lookup_resolves_the_largest_since_version_not_above_opset(domain, op_ty
         ("ai.onnx.ml", "TreeEnsemble", 4),
         ("ai.onnx.ml", "Relu", 5),  # an op of another domain
         ("", "TreeEnsemble", 28),
-        ("com.microsoft", "FusedConv", 1),  # a contrib op pyonnx has no schema for
+        ("com.microsoft", "WordConvEmbedding", 1),  # a contrib op pyonnx has no schema for
         ("org.example", "Anything", 1),  # a domain the table does not have
         ("ai.onnx.training", "Adam", 1),
     ],
@@ -207,7 +207,7 @@ def test_versions_are_ascending_and_match_onnx():
     for (domain, op_type), vs in expected.items():
         assert defs.versions(domain, op_type) == tuple(sorted(vs))
     assert defs.versions("", "NoSuchOp") == ()
-    assert defs.versions("com.microsoft", "FusedConv") == ()
+    assert defs.versions("com.microsoft", "WordConvEmbedding") == ()
 
 
 def test_domains_op_types_and_max_opset():
@@ -227,7 +227,7 @@ def test_domains_op_types_and_max_opset():
     names = defs.op_types("")
     assert names == sorted(names) and "Conv" in names and "Upsample" in names
     assert defs.has_op("", "Conv") and not defs.has_op("", "NoSuchOp")
-    assert not defs.has_op("com.microsoft", "FusedConv")
+    assert not defs.has_op("com.microsoft", "WordConvEmbedding")
     assert defs.op_types("ai.onnx.ml") == sorted(
         {s.name for s in ALL_ONNX if s.domain == "ai.onnx.ml"}
     )

@@ -307,6 +307,7 @@ BUILDERS: dict[tuple[str, str], Builder] = {
     ("", "BatchNormalization"): _empty_batch(lambda T: Case(
         [_x((0, 2, 3), T("T"))] + [_x((2,), T("T"))] * 4, num_outputs=1)),
     ("", "Conv"): _conv(),
+    ("com.microsoft", "FusedConv"): _conv(),  # Conv + activation: the same inputs
     ("", "ConvTranspose"): _empty_batch(lambda T: Case(
         [_x((0, 2, 3, 3), T("T")), _x((2, 4, 2, 2), T("T"))])),
     ("", "ConvInteger"): _empty_batch(lambda T: Case(
