@@ -21,7 +21,6 @@ without subgraphs whose inputs are all (semi-)constant are cached.
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -37,13 +36,14 @@ from pyonnx.errors import (
     ValidationError,
 )
 from pyonnx.ir import Attribute, AttributeType, Function, Graph, Node, Value
-from pyonnx.ops._values import attribute_value, constant_array
-from pyonnx.ops.registry import (
-    KernelContext,
-    get_graph_kernel,
-    get_kernel,
-    registered_versions,
-    wants_context,
+from pyonnx.ops._values import constant_array
+from pyonnx.ops.bind import (
+    BoundNode,
+    bind,
+    decode_attributes,
+    opset_of,
+    resolve_kernel,
+    signature_problem,
 )
 
 __all__ = ["PlanConfig", "Plan", "compile_graph", "check_structure", "describe_value"]
@@ -102,6 +102,7 @@ class _Step:
     frees: tuple[int, ...]
     graph_attrs: tuple[tuple[str, "Plan"], ...]  # bodies bound to the frame at call time
     graphs_attrs: tuple[tuple[str, tuple["Plan", ...]], ...]
+    bound: BoundNode | None  # None for a call of a model-local function (a nested plan)
 
 
 class _BoundSubgraph:
@@ -282,53 +283,15 @@ class Plan:
         return s
 
     def _resolve_kernel(self, node: Node) -> Callable[..., Any] | Plan:
-        domain = defs.normalize_domain(node.domain)
-        opsets = self.config.opsets
+        """The kernel of ``node`` (through :func:`pyonnx.ops.bind.resolve_kernel`), or the
+        compiled body of the model-local function it calls."""
+        return self._resolve(node)[0]
+
+    def _resolve(self, node: Node) -> tuple[Callable[..., Any] | Plan, int]:
         fkey = (node.domain, node.op_type, node.overload)
         if fkey in self.config.functions:
-            return self._compile_function(node, self.config.functions[fkey])
-        opset = opsets.get(domain)
-        if opset is None and domain == "":
-            opset = opsets.get("ai.onnx")
-        if opset is None:
-            raise ValidationError(
-                f"{node.describe()} uses domain {domain or 'ai.onnx'!r}, which the model does "
-                f"not import (add an opset_import for it)")
-        schema = defs.lookup(domain, node.op_type, opset)
-        if schema is not None:
-            factory = get_graph_kernel(domain, node.op_type, schema.since_version)
-            if factory is not None:
-                return factory(node, self.graph, self._resolve_kernel)
-            fn = get_kernel(domain, node.op_type, schema.since_version)
-            if fn is None:
-                have = registered_versions(domain, node.op_type)
-                raise UnsupportedOperatorError(
-                    f"{node.describe()}: pyonnx has no kernel for {domain or 'ai.onnx'} "
-                    f"{node.op_type} version {schema.since_version} (selected by opset {opset}); "
-                    f"kernels exist for versions {list(have) or 'none'}")
-            return fn
-        have = registered_versions(domain, node.op_type)
-        usable = [v for v in have if v <= opset]
-        if usable:
-            # no ONNX schema at this opset, but a kernel exists: a domain pyonnx has no schemas
-            # for, or one of onnxruntime's default-domain contrib ops (LayerNormalization-1,
-            # SimplifiedLayerNormalization-1) that onnxruntime accepts before the standard op
-            return get_kernel(domain, node.op_type, usable[-1])  # type: ignore[return-value]
-        known = defs.versions(domain, node.op_type)
-        if known:
-            raise UnsupportedOperatorError(
-                f"{node.describe()}: operator {node.op_type} does not exist at opset {opset} of "
-                f"{domain or 'ai.onnx'} (it exists from version {known[0]})")
-        hint = ""
-        if not defs.is_standard_domain(domain):
-            hint = (f". If it is a custom operator, declare it with its kernel: "
-                    f"@pyonnx.onnx_op(op_type={node.op_type!r}, domain={domain!r}, inputs=..., "
-                    f"outputs=...) or pyonnx.register_custom_op(pyonnx.CustomOp(...)) for every "
-                    f"session, SessionOptions.register_custom_op(...) for one")
-        raise UnsupportedOperatorError(
-            f"{node.describe()}: unknown operator {node.op_type!r} in domain "
-            f"{domain or 'ai.onnx'!r} (opset {opset}); pyonnx has no schema or kernel for it"
-            f"{hint}")
+            return self._compile_function(node, self.config.functions[fkey]), 0
+        return resolve_kernel(node, self.config.opsets, self.graph, self._resolve_kernel)
 
     def _compile_function(self, node: Node, fn: Function) -> "Plan":
         env: dict[str, Attribute] = dict(fn.attribute_defaults)
@@ -348,39 +311,33 @@ class Plan:
         return Attribute(a.name, ref.type, ref.value)
 
     def _make_step(self, node: Node, ins: tuple[int, ...], outs: tuple[int, ...]) -> _Step:
-        target = self._resolve_kernel(node)
-        kwargs: dict[str, Any] = {}
+        target, since_version = self._resolve(node)
+        attrs, graph_valued = decode_attributes(
+            [self._attr(a) for a in node.attributes.values()], node.describe(),
+            self.config.max_tensor_bytes)
         graph_attrs: list[tuple[str, Plan]] = []
         graphs_attrs: list[tuple[str, tuple[Plan, ...]]] = []
-        for a in node.attributes.values():
-            a = self._attr(a)
-            if a.type == AttributeType.UNDEFINED and a.value is None:
-                continue  # a function attribute reference the caller did not set: spec default
+        for a in graph_valued:
             if a.type == AttributeType.GRAPH:
                 graph_attrs.append((a.name, Plan(a.value, self.config.nested(), self,
                                                  self._attr_env)))
-            elif a.type == AttributeType.GRAPHS:
-                graphs_attrs.append((a.name, tuple(
-                    Plan(sg, self.config.nested(), self, self._attr_env)
-                    for sg in a.value)))
             else:
-                kwargs[a.name] = attribute_value(a, self.config.max_tensor_bytes,
-                                                  node.describe())
+                graphs_attrs.append((a.name, tuple(
+                    Plan(sg, self.config.nested(), self, self._attr_env) for sg in a.value)))
         if isinstance(target, Plan):
             fn: Callable[..., Any] = _function_kernel(target)
-            kwargs = {"_run_state": None}
-        else:
-            fn = target
-            if _wants_context(fn):
-                kwargs["ctx"] = KernelContext(
-                    node_name=node.name, op_type=node.op_type, domain=node.domain,
-                    opset=self.config.opsets.get(defs.normalize_domain(node.domain), 0),
-                    num_outputs=len(node.outputs),
-                    outputs_used=tuple(bool(v.name) for v in node.outputs),
-                    rng=self.config.rng, max_tensor_bytes=self.config.max_tensor_bytes,
-                    max_iterations=self.config.max_loop_iterations)
-        _check_signature(node, fn, len(ins), kwargs, [n for n, _ in graph_attrs + graphs_attrs])
-        return _Step(node, fn, ins, outs, kwargs, (), tuple(graph_attrs), tuple(graphs_attrs))
+            return _Step(node, fn, ins, outs, {"_run_state": None}, (), tuple(graph_attrs),
+                         tuple(graphs_attrs), None)
+        problem = signature_problem(node, target, len(ins),
+                                    [*attrs, *(a.name for a in graph_valued)])
+        if problem is not None:
+            raise ValidationError(problem)
+        bound = bind(node, target, since_version,
+                     opset_of(defs.normalize_domain(node.domain), self.config.opsets) or 0,
+                     attrs, rng=self.config.rng, max_tensor_bytes=self.config.max_tensor_bytes,
+                     max_iterations=self.config.max_loop_iterations)
+        return _Step(node, target, ins, outs, bound.kwargs, (), tuple(graph_attrs),
+                     tuple(graphs_attrs), bound)
 
     def _compute_frees(self) -> None:
         keep = set(self.output_slots) | set(self.constants) | {_NONE_SLOT}
@@ -683,9 +640,7 @@ def _deterministic(node: Node, config: PlanConfig) -> bool:
     domain = defs.normalize_domain(node.domain)
     if domain == "pyonnx":
         return True
-    opset = config.opsets.get(domain)
-    if opset is None and domain == "":
-        opset = config.opsets.get("ai.onnx")
+    opset = opset_of(domain, config.opsets)
     if opset is None:
         return False
     schema = defs.lookup(domain, node.op_type, opset)
@@ -697,56 +652,3 @@ def _function_kernel(plan: Plan) -> Callable[..., tuple]:
         return tuple(plan.execute(list(inputs), _run_state))
 
     return call
-
-
-_PARAMS: dict[Any, Any] = {}  # registered kernel -> its parameters (inspect.signature is slow)
-
-
-def _parameters(fn: Callable[..., Any]) -> Any:
-    """``inspect.signature(fn).parameters``, None when not introspectable; cached for plain
-    module-level functions (the registered kernels), never for closures made per node, which
-    would keep their plans alive."""
-    if not inspect.isfunction(fn) or fn.__closure__ is not None:
-        return _signature_parameters(fn)
-    params = _PARAMS.get(fn)
-    if params is None:
-        params = _PARAMS[fn] = _signature_parameters(fn)
-    return params
-
-
-def _wants_context(fn: Callable[..., Any]) -> bool:
-    """registry.wants_context through the parameter cache."""
-    params = _parameters(fn)
-    if params is None:
-        return wants_context(fn)
-    p = params.get("ctx")
-    return p is not None and p.kind == inspect.Parameter.KEYWORD_ONLY
-
-
-def _signature_parameters(fn: Callable[..., Any]) -> Any:
-    try:
-        return inspect.signature(fn).parameters
-    except (TypeError, ValueError):
-        return None
-
-
-def _check_signature(node: Node, fn: Callable[..., Any], n_inputs: int, kwargs: dict[str, Any],
-                     graph_names: list[str]) -> None:
-    """Refuse at session creation a node whose attributes or inputs the kernel cannot take."""
-    params = _parameters(fn)
-    if params is None:
-        return
-    if any(p.kind == p.VAR_KEYWORD for p in params.values()):
-        return
-    for name in list(kwargs) + graph_names:
-        if name not in params and name not in ("ctx", "_run_state"):
-            raise ValidationError(
-                f"{node.describe()} has attribute {name!r}, which this version of "
-                f"{node.op_type} does not define")
-    positional = [p for p in params.values()
-                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    if not any(p.kind == p.VAR_POSITIONAL for p in params.values()) and n_inputs > len(positional):
-        raise ValidationError(
-            f"{node.describe()} has {n_inputs} inputs; this version of {node.op_type} takes at "
-            f"most {len(positional)}")
-
