@@ -140,3 +140,43 @@ def test_node_memo_is_bounded() -> None:
     assert len(memo) <= NodeMemo.limit
     assert memo[NodeMemo.limit + 4] == (NodeMemo.limit + 4) ** 2
 
+
+
+def test_conv_pool_and_tree_keep_their_state_on_the_bound_node() -> None:
+    """Conv's geometry, AveragePool's divisors and a forest live in each node's memo."""
+    m = pyonnx.parse_model("""
+        <ir_version: 10, opset_import: ["" : 21, "ai.onnx.ml" : 3]>
+        g (float[1,1,5,5] x) => (float[1,1,5,5] y, float[1,1,5,5] z, float[1,1] t)
+        <float[1,1,3,3] w = {1,1,1,1,1,1,1,1,1}> {
+            c = Conv <pads: ints = [1,1,1,1]> (x, w)
+            y = Conv <pads: ints = [1,1,1,1]> (c, w)
+            z = AveragePool <kernel_shape: ints = [3,3], pads: ints = [1,1,1,1]> (x)
+            f = Flatten <axis: int = 1> (x)
+            t = ai.onnx.ml.TreeEnsembleRegressor <n_targets: int = 1,
+                nodes_treeids: ints = [0,0,0], nodes_nodeids: ints = [0,1,2],
+                nodes_featureids: ints = [0,0,0], nodes_values: floats = [0.5,0,0],
+                nodes_modes: strings = ["BRANCH_LEQ","LEAF","LEAF"],
+                nodes_truenodeids: ints = [1,0,0], nodes_falsenodeids: ints = [2,0,0],
+                target_treeids: ints = [0,0], target_nodeids: ints = [1,2],
+                target_ids: ints = [0,0], target_weights: floats = [1.0,2.0]> (f)
+        }""")
+    so = pyonnx.SessionOptions()
+    so.graph_optimization_level = pyonnx.GraphOptimizationLevel.ORT_DISABLE_ALL
+    sess = pyonnx.InferenceSession(m, so)
+    x = np.arange(25, dtype=np.float32).reshape(1, 1, 5, 5)
+    sess.run(None, {"x": x})
+    memos = {st.node.op_type: [] for st in sess._plan.steps}
+    for st in sess._plan.steps:
+        memos[st.node.op_type].append(st.bound.prepared)
+    conv1, conv2 = memos["Conv"]
+    assert conv1 is not conv2 and len(conv1) == len(conv2) == 1
+    assert len(memos["AveragePool"][0]) == 1
+    assert len(memos["TreeEnsembleRegressor"][0]) == 1
+    assert memos["Flatten"] == [None]  # no prepare function: nothing prepared
+    # a direct call (no bound node) computes everything and keeps nothing
+    from pyonnx.ops.conv import conv
+    w = np.ones((1, 1, 3, 3), np.float32)
+    memo = NodeMemo()
+    np.testing.assert_array_equal(conv(x, w, pads=[1, 1, 1, 1])[0],
+                                  conv(x, w, pads=[1, 1, 1, 1], prepared=memo)[0])
+    assert len(memo) == 1
