@@ -202,10 +202,14 @@ class _RunState:
         """The steps' call tuples with each kernel wrapped in this run's hook (for the frame
         ``vals``): the loop then runs them like any other, and a run that asks for no check
         pays nothing per node."""
+        # the slots these steps compute: the only ones the byte accounting counted (inputs,
+        # initializers and cached semi-constants are freed too, but were never counted)
+        computed = {s for c in calls for s in c[3]} if self.max_run_bytes else set()
         # (fn, ins, kwargs, outs, frees, special, arity, step): fn is first, the step last
-        return [(self._wrap(c[0], c[-1], vals),) + c[1:] for c in calls]
+        return [(self._wrap(c[0], c[-1], vals, computed),) + c[1:] for c in calls]
 
-    def _wrap(self, fn: Callable[..., Any], st: "_Step", vals: list[Any]) -> Callable[..., Any]:
+    def _wrap(self, fn: Callable[..., Any], st: "_Step", vals: list[Any],
+              computed: set[int]) -> Callable[..., Any]:
         def hooked(*args: Any, **kwargs: Any) -> Any:
             self.before(st)
             t0 = time.perf_counter_ns() if self.profile is not None else 0
@@ -217,7 +221,7 @@ class _RunState:
                                      [(a.dtype, a.shape) if isinstance(a, np.ndarray)
                                       else describe_value(a) for a in args]))
             if self.max_run_bytes:
-                self._count(st, res, vals)
+                self._count(st, res, vals, computed)
             return res
 
         return hooked
@@ -230,7 +234,7 @@ class _RunState:
             e._pyonnx_node_named = True  # type: ignore[attr-defined]
             raise
 
-    def _count(self, st: "_Step", res: Any, vals: list[Any]) -> None:
+    def _count(self, st: "_Step", res: Any, vals: list[Any], computed: set[int]) -> None:
         """Account the node's outputs and the values dead after it (``vals`` still holds the
         values before the node); over the limit is an error naming the node."""
         outs = st.outs
@@ -241,6 +245,8 @@ class _RunState:
                 f"this node, above the limit of {self.max_run_bytes} bytes "
                 f"(SessionOptions max_run_bytes)")
         for s in st.frees:
+            if s not in computed:
+                continue
             # an output nobody reads dies at once: it is in res, not yet in vals
             v = res[outs.index(s)] if s in outs else vals[s]
             if v is not None:
