@@ -22,29 +22,13 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "src"))
 sys.path.insert(0, os.path.join(HERE, ".."))
 
-import numpy as np  # noqa: E402
-
 import pyonnx  # noqa: E402
-from tests.runtime.test_concurrent_runs import SHARED, SHARED_MODELS, hammer  # noqa: E402
-
-
-def feeds_for(name: str, seed: int, seq: int) -> dict[str, np.ndarray]:
-    """Inputs as the shared models' README describes them, at batch 1 and sequence ``seq``."""
-    rng = np.random.default_rng(seed)
-    if name.startswith("silero"):
-        return {"input": rng.standard_normal((1, 512)).astype(np.float32) * 0.1,
-                "state": rng.standard_normal((2, 1, 128)).astype(np.float32) * 0.1,
-                "sr": np.array(16000, np.int64)}
-    if name.startswith("magika"):
-        return {"bytes": rng.integers(0, 257, (1, 2048)).astype(np.int32)}
-    if name.startswith("bert"):
-        return {"input_ids": rng.integers(0, 1000, (1, seq)).astype(np.int64),
-                "attention_mask": (rng.random((1, seq)) < 0.8).astype(np.int64)}
-    if name.startswith("gpt2"):
-        return {"input_ids": rng.integers(0, 8000, (1, seq)).astype(np.int64)}
-    if name.startswith("vit"):
-        return {"pixel_values": rng.standard_normal((1, 3, 224, 224)).astype(np.float32)}
-    raise KeyError(name)
+from tests.runtime.test_concurrent_runs import (  # noqa: E402
+    SHARED,
+    SHARED_MODELS,
+    hammer,
+    shared_feeds,
+)
 
 
 def main() -> int:
@@ -63,7 +47,7 @@ def main() -> int:
         if wanted and not any(w in name for w in wanted):
             continue
         sess = pyonnx.InferenceSession(os.path.join(SHARED, name))
-        feeds = [feeds_for(name, seed, args.seq) for seed in range(4)]
+        feeds = [shared_feeds(name, seed, args.seq) for seed in range(4)]
         t0 = time.perf_counter()
         problems = hammer(sess, feeds, args.threads, args.runs)
         wall = time.perf_counter() - t0

@@ -76,8 +76,9 @@ def hammer(sess: pyonnx.InferenceSession, feeds: list[dict[str, Any]], threads: 
     return problems
 
 
-def shared_feeds(name: str, seed: int) -> dict[str, Any]:
-    """Inputs for a shared model, as its README describes them (short sequences: CI cost)."""
+def shared_feeds(name: str, seed: int, seq: int = 16) -> dict[str, Any]:
+    """Inputs for a shared model, as its README describes them, at batch 1 and sequence
+    ``seq`` for the text models (short by default: CI cost)."""
     rng = np.random.default_rng(seed)
     if name.startswith("silero"):
         return {"input": rng.standard_normal((1, 512)).astype(np.float32) * 0.1,
@@ -86,10 +87,10 @@ def shared_feeds(name: str, seed: int) -> dict[str, Any]:
     if name.startswith("magika"):
         return {"bytes": rng.integers(0, 257, (1, 2048)).astype(np.int32)}
     if name.startswith("bert"):
-        return {"input_ids": rng.integers(0, 1000, (1, 16)).astype(np.int64),
-                "attention_mask": (rng.random((1, 16)) < 0.8).astype(np.int64)}
+        return {"input_ids": rng.integers(0, 1000, (1, seq)).astype(np.int64),
+                "attention_mask": (rng.random((1, seq)) < 0.8).astype(np.int64)}
     if name.startswith("gpt2"):
-        return {"input_ids": rng.integers(0, 8000, (1, 16)).astype(np.int64)}
+        return {"input_ids": rng.integers(0, 8000, (1, seq)).astype(np.int64)}
     if name.startswith("vit"):
         return {"pixel_values": rng.standard_normal((1, 3, 224, 224)).astype(np.float32)}
     raise KeyError(name)
