@@ -34,7 +34,7 @@ from pyonnx.ops._conv import (
     pad_spatial,
     resolve_window,
 )
-from pyonnx.ops.registry import KernelContext, kernel
+from pyonnx.ops.registry import KernelContext, NodeMemo, kernel, node_memo
 
 # Bytes of columns plus outputs processed per GEMM: bands of output rows are sized to stay in
 # the per-core cache (bounded memory, and several times faster GEMMs on large images).
@@ -453,40 +453,32 @@ def _depthwise(x: np.ndarray, w: np.ndarray, group: int, win: Window) -> np.ndar
 # Conv
 # --------------------------------------------------------------------------------------------
 
-# Validated geometry of the Conv calls seen so far, keyed on everything the checks read (shapes,
-# element type, attributes, allocation limit): a model calls each Conv node with the same shapes
-# run after run, and on the small tensors of streaming models (silero) the checks and the window
-# arithmetic cost more than the convolution itself. Bounded; cleared when full.
-_CONV_GEOMETRY: dict[tuple, Window] = {}
-_GEOMETRY_CACHE_SIZE = 4096
-
-
-def _attr_key(v: Sequence[int] | None) -> tuple | None:
-    return None if v is None else tuple(int(i) for i in v)
-
-
-@kernel("Conv", versions=(1, 11, 22))
+@kernel("Conv", versions=(1, 11, 22), prepare=node_memo)
 def conv(X: np.ndarray, W: np.ndarray, B: np.ndarray | None = None, *,
          auto_pad: str = "NOTSET", dilations: Sequence[int] | None = None, group: int = 1,
          kernel_shape: Sequence[int] | None = None, pads: Sequence[int] | None = None,
-         strides: Sequence[int] | None = None, ctx: KernelContext | None = None
-         ) -> tuple[np.ndarray]:
-    """Y = convolution of X (N, C, *spatial) with W (M, C/group, *kernel), plus bias B."""
-    limit = ctx.max_tensor_bytes if ctx is not None else None
-    key = (X.shape, W.shape, None if B is None else B.shape, X.dtype, group, auto_pad,
-           _attr_key(kernel_shape), _attr_key(pads), _attr_key(strides), _attr_key(dilations),
-           limit)
-    win = _CONV_GEOMETRY.get(key)
+         strides: Sequence[int] | None = None, ctx: KernelContext | None = None,
+         prepared: NodeMemo | None = None) -> tuple[np.ndarray]:
+    """Y = convolution of X (N, C, *spatial) with W (M, C/group, *kernel), plus bias B.
+
+    ``prepared`` (the node's memo, see :mod:`pyonnx.ops.bind`) keeps the validated geometry
+    per input shapes: a model calls each Conv node with the same shapes run after run, and on
+    the small tensors of streaming models (silero) the checks and the window arithmetic cost
+    more than the convolution itself. The attributes and the allocation limit are fixed per
+    node, so the shapes and element type are the whole key.
+    """
+    key = (X.shape, W.shape, None if B is None else B.shape, X.dtype)
+    win = prepared.get(key) if prepared is not None else None
     if win is None:
         _check_conv_shapes(X, W, group, kernel_shape)
         _check_bias(B, W.shape[0], "Conv")
         win = resolve_window(X.shape[2:], W.shape[2:], strides=strides, dilations=dilations,
                              pads=pads, auto_pad=auto_pad)
-        if limit is not None:
-            check_alloc((X.shape[0], W.shape[0]) + win.out, X.dtype, limit, "Conv output")
-        if len(_CONV_GEOMETRY) >= _GEOMETRY_CACHE_SIZE:
-            _CONV_GEOMETRY.clear()
-        _CONV_GEOMETRY[key] = win
+        if ctx is not None:
+            check_alloc((X.shape[0], W.shape[0]) + win.out, X.dtype, ctx.max_tensor_bytes,
+                        "Conv output")
+        if prepared is not None:
+            prepared.remember(key, win)
     cdt = compute_dtype(X.dtype)
     x = X.astype(cdt, copy=False)
     w = W.astype(cdt, copy=False)

@@ -28,7 +28,7 @@ from pyonnx.errors import ExecutionError
 from pyonnx.ops import activation as _act
 from pyonnx.ops.conv import conv
 from pyonnx.ops.linalg import gemm, matmul
-from pyonnx.ops.registry import KernelContext, kernel
+from pyonnx.ops.registry import KernelContext, NodeMemo, kernel, node_memo
 
 __all__ = ["ACTIVATIONS", "apply_activation"]
 
@@ -84,19 +84,21 @@ def _check_params(activation: str, params: Sequence[float] | None) -> Sequence[f
     return params
 
 
-@kernel("FusedConv", versions=(1,), domain=DOMAIN)
+@kernel("FusedConv", versions=(1,), domain=DOMAIN, prepare=node_memo)
 def fused_conv(X: np.ndarray, W: np.ndarray, B: np.ndarray | None = None,
                Z: np.ndarray | None = None, *,
                auto_pad: str = "NOTSET", dilations: Sequence[int] | None = None,
                group: int = 1, kernel_shape: Sequence[int] | None = None,
                pads: Sequence[int] | None = None, strides: Sequence[int] | None = None,
                activation: str = "", activation_params: Sequence[float] | None = None,
-               ctx: KernelContext | None = None) -> tuple[np.ndarray]:
+               ctx: KernelContext | None = None, prepared: NodeMemo | None = None
+               ) -> tuple[np.ndarray]:
     """``activation(Conv(X, W, B) + Z)`` with Conv's attributes; ``Z`` broadcasts as Add's
-    second input does."""
+    second input does. ``prepared`` is the node's memo, which Conv keeps its geometry in."""
     params = _check_params(activation, activation_params)
     (y,) = conv(X, W, B, auto_pad=auto_pad, dilations=dilations, group=group,
-                kernel_shape=kernel_shape, pads=pads, strides=strides, ctx=ctx)
+                kernel_shape=kernel_shape, pads=pads, strides=strides, ctx=ctx,
+                prepared=prepared)
     if Z is not None:
         y = _add_into(y, Z)
     return (apply_activation(y, activation, params),)

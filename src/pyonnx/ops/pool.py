@@ -10,7 +10,6 @@ spatial shape, never a pass over the data.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 
 import numpy as np
@@ -18,7 +17,7 @@ import numpy as np
 from pyonnx.errors import ExecutionError
 from pyonnx.ops._common import as_int_list, check_alloc, compute_dtype, output_wanted, prod
 from pyonnx.ops._conv import Window, kernel_offsets, offset_slices, pad_spatial, resolve_window
-from pyonnx.ops.registry import KernelContext, kernel
+from pyonnx.ops.registry import KernelContext, NodeMemo, kernel, node_memo
 
 
 def _window(op: str, X: np.ndarray, kernel_shape: Sequence[int] | None, *,
@@ -48,10 +47,9 @@ def _axis_valid(win: Window, axis: int, k: int, include_pad: bool = False) -> np
     return (coord >= lo) & (coord < hi)
 
 
-@functools.lru_cache(maxsize=256)
 def _window_counts(win: Window, include_pad: bool) -> np.ndarray:
-    """Number of counted positions in each output window, shape ``win.out`` (int64; cached per
-    geometry, read-only)."""
+    """Number of counted positions in each output window, shape ``win.out`` (int64,
+    read-only: AveragePool keeps it in its node's memo, shared by every run)."""
     total = np.ones((), dtype=np.int64)
     for ax in range(win.ndim):
         cnt = sum(_axis_valid(win, ax, k, include_pad).astype(np.int64)
@@ -188,14 +186,15 @@ def _reduce_windows(xp: np.ndarray, win: Window, op: np.ufunc, dtype: np.dtype) 
     return cur
 
 
-@kernel("AveragePool", versions=(1, 7, 10, 11, 19, 22))
+@kernel("AveragePool", versions=(1, 7, 10, 11, 19, 22), prepare=node_memo)
 def average_pool(X: np.ndarray, *, auto_pad: str = "NOTSET", ceil_mode: int = 0,
                  count_include_pad: int = 0, dilations: Sequence[int] | None = None,
                  kernel_shape: Sequence[int] | None = None, pads: Sequence[int] | None = None,
-                 strides: Sequence[int] | None = None, ctx: KernelContext | None = None
-                 ) -> tuple[np.ndarray]:
+                 strides: Sequence[int] | None = None, ctx: KernelContext | None = None,
+                 prepared: NodeMemo | None = None) -> tuple[np.ndarray]:
     """Y = mean over each window; the divisor counts the declared padding only when
-    count_include_pad is 1, and never the positions that ceil_mode adds past it."""
+    count_include_pad is 1, and never the positions that ceil_mode adds past it.
+    ``prepared`` (the node's memo) keeps the divisors per window geometry."""
     win = _window("AveragePool", X, kernel_shape, strides=strides, pads=pads, auto_pad=auto_pad,
                   dilations=dilations, ceil_mode=ceil_mode, ctx=ctx)
     cdt = compute_dtype(X.dtype)
@@ -204,7 +203,11 @@ def average_pool(X: np.ndarray, *, auto_pad: str = "NOTSET", ceil_mode: int = 0,
     if not win.padded or (count_include_pad and not any(win.extra_end)):
         acc *= cdt.type(1.0 / prod(win.kernel)) if cdt == np.float32 else 1.0 / prod(win.kernel)
     else:
-        counts = _window_counts(win, bool(count_include_pad))
+        counts = prepared.get(win) if prepared is not None else None
+        if counts is None:
+            counts = _window_counts(win, bool(count_include_pad))
+            if prepared is not None:
+                prepared.remember(win, counts)
         with np.errstate(divide="ignore", invalid="ignore"):
             acc /= counts.astype(cdt)
     return (acc.astype(X.dtype, copy=False),)

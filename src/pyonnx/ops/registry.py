@@ -13,6 +13,10 @@ Calling convention (mirrors the spec):
 * a graph attribute arrives as a :class:`Subgraph` (a callable running the body);
 * a kernel that declares a keyword-only parameter named ``ctx`` also receives a
   :class:`KernelContext`;
+* a kernel registered with ``prepare=`` receives, as the keyword-only ``prepared``, what its
+  prepare function returned when the node was bound (once per node, see :mod:`pyonnx.ops.bind`):
+  per-node state such as a memo of shape checks, kept on the bound node rather than in a
+  process-wide cache; called directly (tests, tools) it gets ``None`` and computes everything;
 * the kernel returns a tuple with one entry per output: ``numpy.ndarray`` for tensors (exact
   ONNX dtype, strings as object arrays of ``str``), ``list`` for sequences, ``dict`` for maps,
   ``None`` for an empty optional;
@@ -25,7 +29,6 @@ that says what is wrong; the runtime adds which node failed.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import inspect
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
@@ -46,6 +49,11 @@ __all__ = [
     "graph_kernel_ops",
     "registered_versions",
     "registered_ops",
+    "kernel_prepare",
+    "kernel_parameters",
+    "wants_context",
+    "NodeMemo",
+    "node_memo",
     "normalize_domain",
 ]
 
@@ -55,10 +63,18 @@ _REGISTRY: dict[tuple[str, str, int], Kernel] = {}
 # ops whose meaning depends on the graph around the node (Gradient): factories that build the
 # kernel at session creation from the node and the graph's nodes
 _GRAPH_KERNELS: dict[tuple[str, str, int], Callable[..., Kernel]] = {}
+# kernel -> its prepare function (``prepare(attributes) -> state``), for kernels that have one
+_PREPARE: dict[Kernel, Callable[[dict[str, Any]], Any]] = {}
 
 
-def kernel(op_type: str, versions: Sequence[int], domain: str = "") -> Callable[[Kernel], Kernel]:
+def kernel(op_type: str, versions: Sequence[int], domain: str = "",
+           prepare: Callable[[dict[str, Any]], Any] | None = None
+           ) -> Callable[[Kernel], Kernel]:
     """Register the decorated function as the kernel of ``op_type`` for each since_version.
+
+    ``prepare(attributes)``, when given, is called once per bound node with the node's decoded
+    attributes; the kernel then declares the keyword-only parameter ``prepared`` and receives
+    the result on every call for that node (see :mod:`pyonnx.ops.bind`).
 
     Registering the same (domain, op_type, version) twice raises ``ValueError``: two kernels
     for one version would make the choice silent.
@@ -77,9 +93,47 @@ def kernel(op_type: str, versions: Sequence[int], domain: str = "") -> Callable[
                     f"({other.__module__}.{other.__qualname__} and {fn.__module__}.{fn.__qualname__})"
                 )
             _REGISTRY[key] = fn
+        if prepare is not None:
+            params = kernel_parameters(fn)
+            p = params.get("prepared") if params is not None else None
+            if p is None or p.kind != inspect.Parameter.KEYWORD_ONLY:
+                raise ValueError(f"kernel {fn.__module__}.{fn.__qualname__} is registered with a "
+                                 f"prepare function but has no keyword-only 'prepared' parameter")
+            _PREPARE[fn] = prepare
         return fn
 
     return register
+
+
+def kernel_prepare(fn: Kernel) -> Callable[[dict[str, Any]], Any] | None:
+    """The prepare function registered with ``fn``, or ``None``."""
+    return _PREPARE.get(fn)
+
+
+class NodeMemo(dict):  # type: ignore[type-arg]
+    """Per-node memo of results a kernel derives from its input shapes (validated geometry,
+    window counts, a compiled forest): what ``node_memo`` prepares.
+
+    Safe to share between concurrent runs of one session without a lock: entries are computed
+    from the key alone and never mutated, a dict's single get or set is atomic, so a race at
+    worst computes one entry twice. Bounded: ``remember`` clears it when full (a model whose
+    shapes change on every run keeps recomputing, as it would without the memo).
+    """
+
+    __slots__ = ()
+    limit = 64
+
+    def remember(self, key: Any, value: Any) -> Any:
+        """Store ``value`` under ``key`` and return it."""
+        if len(self) >= self.limit:
+            self.clear()
+        self[key] = value
+        return value
+
+
+def node_memo(attributes: dict[str, Any]) -> NodeMemo:
+    """The prepare function of kernels whose per-node state is a memo keyed by input shapes."""
+    return NodeMemo()
 
 
 def graph_kernel(op_type: str, versions: Sequence[int], domain: str = ""
@@ -143,11 +197,30 @@ def registered_ops() -> list[tuple[str, str, int]]:
     return sorted(_REGISTRY)
 
 
-@functools.lru_cache(maxsize=None)
+# registered kernel -> its parameters: inspect.signature is slow and every binding asks
+_PARAMS: dict[Kernel, Any] = {}
+
+
+def kernel_parameters(fn: Kernel) -> Any:
+    """``inspect.signature(fn).parameters``, None when not introspectable. Cached for plain
+    module-level functions (the registered kernels), never for closures made per node or per
+    custom operator, which the cache would keep alive with everything they hold."""
+    params = _PARAMS.get(fn)
+    if params is not None:
+        return params
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return None
+    if inspect.isfunction(fn) and fn.__closure__ is None:
+        _PARAMS[fn] = params
+    return params
+
+
 def wants_context(fn: Kernel) -> bool:
-    """Whether the kernel declares the keyword-only ``ctx`` parameter (inspected once per
-    kernel: sessions ask for every node)."""
-    p = inspect.signature(fn).parameters.get("ctx")
+    """Whether the kernel declares the keyword-only ``ctx`` parameter."""
+    params = kernel_parameters(fn)
+    p = params.get("ctx") if params is not None else None
     return p is not None and p.kind == inspect.Parameter.KEYWORD_ONLY
 
 

@@ -312,7 +312,7 @@ class InferenceSession:
         self._defaults = [self._plan.constants.get(s) for s in self._plan.input_slots]
         self._const_output = [s in self._plan.constants or s in self._plan.input_slots
                               for s in self._plan.output_slots]
-        # (node, start ns, duration ns, inputs) per executed node, see Plan._run_checked
+        # (node, start ns, duration ns, inputs) per executed node, see _RunState.after in plan.py
         self._profile_events: list[tuple[Any, ...]] | None = [] if opts.enable_profiling else None
         self._profile_start_ns = time.time_ns()
         self._sess = _CSession(self)

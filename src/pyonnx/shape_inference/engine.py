@@ -644,22 +644,21 @@ class _Engine:
 
     def call_kernel(self, node: Node, ctx: InferenceContext, args: list[Any]) -> list[Any] | None:
         """Run the node's kernel on ``args``; None when there is none or it refuses them."""
-        from pyonnx.ops.registry import KernelContext, get_kernel, wants_context
+        from pyonnx.ops.bind import bind, signature_problem
+        from pyonnx.ops.registry import get_kernel
 
         if not ctx.since_version:
             return None
         fn = get_kernel(node.domain, node.op_type, ctx.since_version)
         if fn is None:
             return None
-        kwargs = {k: v for k, v in ctx.attributes().items() if not isinstance(v, Graph)}
+        attrs = {k: v for k, v in ctx.attributes().items() if not isinstance(v, Graph)}
+        if signature_problem(node, fn, len(args), attrs) is not None:
+            return None  # a session refuses the node; inference keeps the rule's answer
         try:
-            if wants_context(fn):
-                kwargs["ctx"] = KernelContext(
-                    node_name=node.name, op_type=node.op_type, domain=node.domain,
-                    opset=ctx.opset, num_outputs=len(node.outputs),
-                    outputs_used=tuple(bool(v.name) for v in node.outputs),
-                    rng=np.random.default_rng(0), max_tensor_bytes=VALUE_LIMIT * 64)
-            return list(fn(*args, **kwargs))
+            bound = bind(node, fn, ctx.since_version, ctx.opset, attrs,
+                         rng=np.random.default_rng(0), max_tensor_bytes=VALUE_LIMIT * 64)
+            return list(bound(*args))
         except MemoryError as e:
             raise ResourceLimitExceeded(
                 f"{node.describe()}: evaluating the node during shape inference ran out of "

@@ -2,7 +2,7 @@
 
 Every encoding is compiled once into flat NumPy arrays over all nodes of all trees (feature,
 threshold, mode, true/false child, missing-value direction, leaf weights), and the compiled form
-is cached per attribute set. Evaluation is vectorized: all samples descend all trees together,
+is kept per node (its memo, prepared when the node is bound). Evaluation is vectorized: all samples descend all trees together,
 one level per step, on an [N, n_trees] array of node positions; only the (sample, tree) pairs
 that have not reached a leaf yet are advanced. The leaf weights are then aggregated tree by
 tree (SUM, AVERAGE, MIN, MAX) over [N, n_targets] arrays.
@@ -17,8 +17,6 @@ single scored class, base values, the second score column) are those of onnxrunt
 from __future__ import annotations
 
 import dataclasses
-import threading
-from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
@@ -28,7 +26,7 @@ from pyonnx.errors import ExecutionError, UnsupportedOperatorError
 from pyonnx.ops._common import compute_dtype
 from pyonnx.ops.ml._common import (as_2d, check_post_transform, labels_array, logistic,
                                    post_transform)
-from pyonnx.ops.registry import kernel
+from pyonnx.ops.registry import NodeMemo, kernel, node_memo
 
 __all__ = ["tree_ensemble_classifier", "tree_ensemble_regressor", "tree_ensemble"]
 
@@ -80,25 +78,15 @@ class _Forest:
                                            np.maximum(self.leaf_target, 0)].astype(np.float64)
 
 
-_CACHE: OrderedDict[tuple, tuple[tuple, _Forest]] = OrderedDict()
-_CACHE_SIZE = 64
-_CACHE_LOCK = threading.Lock()
-
-
-def _cached(key_objs: tuple, extra: tuple, build: Any) -> _Forest:
-    """Compile once per attribute set: the runtime hands a node the same attribute objects on
-    every run, so their identities (kept alive by the cache entry) key the compiled forest."""
-    key = tuple(id(o) for o in key_objs) + extra
-    with _CACHE_LOCK:
-        hit = _CACHE.get(key)
-        if hit is not None and all(a is b for a, b in zip(hit[0], key_objs)):
-            _CACHE.move_to_end(key)
-            return hit[1]
-    forest = build()
-    with _CACHE_LOCK:
-        _CACHE[key] = (key_objs, forest)
-        while len(_CACHE) > _CACHE_SIZE:
-            _CACHE.popitem(last=False)
+def _cached(prepared: NodeMemo | None, key: tuple, build: Any) -> _Forest:
+    """The node's forest compiled for ``key`` (compute dtype and the settings it folds in),
+    built once per node and kept in the node's memo (``prepared``, see
+    :mod:`pyonnx.ops.bind`); built on every call when the kernel is called without one."""
+    forest = prepared.get(key) if prepared is not None else None
+    if forest is None:
+        forest = build()
+        if prepared is not None:
+            prepared.remember(key, forest)
     return forest
 
 
@@ -384,7 +372,7 @@ def _check_aggregate(op: str, value: str) -> str:
     return value
 
 
-@kernel("TreeEnsembleRegressor", versions=(1, 3, 5), domain=_ML)
+@kernel("TreeEnsembleRegressor", versions=(1, 3, 5), domain=_ML, prepare=node_memo)
 def tree_ensemble_regressor(
         X: np.ndarray, *, aggregate_function: str = "SUM",
         base_values: Sequence[float] | None = None,
@@ -400,7 +388,8 @@ def tree_ensemble_regressor(
         nodes_values_as_tensor: np.ndarray | None = None, post_transform: str = "NONE",
         target_ids: Sequence[int] | None = None, target_nodeids: Sequence[int] | None = None,
         target_treeids: Sequence[int] | None = None, target_weights: Sequence[float] | None = None,
-        target_weights_as_tensor: np.ndarray | None = None) -> tuple[np.ndarray]:
+        target_weights_as_tensor: np.ndarray | None = None,
+        prepared: NodeMemo | None = None) -> tuple[np.ndarray]:
     """Y[N, n_targets] (float) = aggregate of the leaf weights reached in every tree."""
     op = "TreeEnsembleRegressor"
     transform = check_post_transform(op, post_transform)
@@ -423,11 +412,7 @@ def tree_ensemble_regressor(
             w_values=_floats(op, target_weights, target_weights_as_tensor, "target_weights", dtype),
             n_targets=targets, aggregate=aggregate, dtype=dtype)
 
-    forest = _cached((nodes_treeids, nodes_nodeids, nodes_featureids, nodes_values,
-                      nodes_values_as_tensor, nodes_modes, nodes_truenodeids, nodes_falsenodeids,
-                      nodes_missing_value_tracks_true, target_treeids, target_nodeids, target_ids,
-                      target_weights, target_weights_as_tensor),
-                     (dtype.str, aggregate, targets), build)
+    forest = _cached(prepared, (dtype.str, aggregate, targets), build)
     base = _floats(op, base_values, base_values_as_tensor, "base_values", dtype)
     if base.size not in (0, targets):
         raise ExecutionError(f"{op}: base_values has {base.size} values; expected 0 or "
@@ -437,7 +422,7 @@ def tree_ensemble_regressor(
     return (out.astype(np.float32),)
 
 
-@kernel("TreeEnsembleClassifier", versions=(1, 3, 5), domain=_ML)
+@kernel("TreeEnsembleClassifier", versions=(1, 3, 5), domain=_ML, prepare=node_memo)
 def tree_ensemble_classifier(
         X: np.ndarray, *, base_values: Sequence[float] | None = None,
         base_values_as_tensor: np.ndarray | None = None, class_ids: Sequence[int] | None = None,
@@ -455,7 +440,8 @@ def tree_ensemble_classifier(
         nodes_treeids: Sequence[int] | None = None, nodes_truenodeids: Sequence[int] | None = None,
         nodes_values: Sequence[float] | None = None,
         nodes_values_as_tensor: np.ndarray | None = None,
-        post_transform: str = "NONE") -> tuple[np.ndarray, np.ndarray]:
+        post_transform: str = "NONE", prepared: NodeMemo | None = None
+        ) -> tuple[np.ndarray, np.ndarray]:
     """Y[N] = top class label, Z[N, n_classes] (float) = class scores after the transform."""
     op = "TreeEnsembleClassifier"
     transform = check_post_transform(op, post_transform)
@@ -484,11 +470,7 @@ def tree_ensemble_classifier(
             w_values=_floats(op, class_weights, class_weights_as_tensor, "class_weights", dtype),
             n_targets=n_classes, aggregate="SUM", dtype=dtype)
 
-    forest = _cached((nodes_treeids, nodes_nodeids, nodes_featureids, nodes_values,
-                      nodes_values_as_tensor, nodes_modes, nodes_truenodeids, nodes_falsenodeids,
-                      nodes_missing_value_tracks_true, class_treeids, class_nodeids, class_ids,
-                      class_weights, class_weights_as_tensor),
-                     (dtype.str, "CLASSIFIER", n_classes), build)
+    forest = _cached(prepared, (dtype.str, "CLASSIFIER", n_classes), build)
     base = _floats(op, base_values, base_values_as_tensor, "base_values", dtype)
     # One base value for two classes is tolerated (onnxruntime adds it to the first class).
     if base.size not in (0, n_classes) and not (n_classes == 2 and base.size == 1):
@@ -680,7 +662,7 @@ def _build_v5(op: str, *, nodes_featureids: Any, nodes_splits: np.ndarray, nodes
 _V5_DTYPES = (np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.float16))
 
 
-@kernel("TreeEnsemble", versions=(5,), domain=_ML)
+@kernel("TreeEnsemble", versions=(5,), domain=_ML, prepare=node_memo)
 def tree_ensemble(
         X: np.ndarray, *, aggregate_function: int = 1, leaf_targetids: Sequence[int] | None = None,
         leaf_weights: np.ndarray | None = None, membership_values: np.ndarray | None = None,
@@ -691,7 +673,8 @@ def tree_ensemble(
         nodes_modes: np.ndarray | None = None, nodes_splits: np.ndarray | None = None,
         nodes_trueleafs: Sequence[int] | None = None,
         nodes_truenodeids: Sequence[int] | None = None, post_transform: int = 0,
-        tree_roots: Sequence[int] | None = None) -> tuple[np.ndarray]:
+        tree_roots: Sequence[int] | None = None, prepared: NodeMemo | None = None
+        ) -> tuple[np.ndarray]:
     """Y[N, n_targets] (same type as X) = aggregate of the leaf weights reached in every tree."""
     op = "TreeEnsemble"
     if not 0 <= int(post_transform) <= 4:
@@ -727,11 +710,7 @@ def tree_ensemble(
             membership_values=membership_values, n_targets=targets, aggregate=aggregate,
             dtype=dtype)
 
-    forest = _cached((nodes_featureids, nodes_splits, nodes_modes, nodes_truenodeids,
-                      nodes_trueleafs, nodes_falsenodeids, nodes_falseleafs,
-                      nodes_missing_value_tracks_true, leaf_weights, leaf_targetids, tree_roots,
-                      membership_values),
-                     (dtype.str, aggregate, targets), build)
+    forest = _cached(prepared, (dtype.str, aggregate, targets), build)
     scores, has = _aggregate(op, forest, x.astype(dtype, copy=False), aggregate, dtype)
     out = _finalize_regression(scores, has, np.zeros(0, dtype), aggregate, forest.roots.size,
                                transform)

@@ -10,7 +10,6 @@ inputs is left for the run to report, exactly as without optimization.
 
 from __future__ import annotations
 
-import inspect
 from typing import Any
 
 import numpy as np
@@ -18,8 +17,8 @@ import numpy as np
 from pyonnx import defs
 from pyonnx.errors import PyOnnxError
 from pyonnx.ir import DataType, Graph, Model, Node, Tensor, TensorType
-from pyonnx.ops._values import attribute_value
-from pyonnx.ops.registry import KernelContext, get_kernel, wants_context
+from pyonnx.ops.bind import bind, decode_attributes, signature_problem
+from pyonnx.ops.registry import get_kernel
 from pyonnx.optimizer._core import GraphPass, model_walk
 from pyonnx.optimizer._rewrite import (
     _protected_values,
@@ -98,25 +97,18 @@ class ConstantFolding(GraphPass):
         if schema is None or schema.deprecated or schema.node_determinism != "deterministic":
             return None
         fn = get_kernel(domain, node.op_type, schema.since_version)
-        if fn is None:
+        if fn is None or any(a.ref_attr_name for a in node.attributes.values()):
             return None
-        kwargs: dict[str, Any] = {}
-        for a in node.attributes.values():
-            if a.ref_attr_name:
-                return None
-            kwargs[a.name] = attribute_value(a, self.max_output_bytes, node.describe())
+        attrs, _graphs = decode_attributes(node.attributes.values(), node.describe(),
+                                           self.max_output_bytes)
         if not self._small_enough(node, args):
             return None
-        if _wants_context(fn):
-            kwargs["ctx"] = KernelContext(
-                node_name=node.name, op_type=node.op_type, domain=node.domain, opset=opset,
-                num_outputs=len(node.outputs),
-                outputs_used=tuple(bool(v.name) for v in node.outputs),
-                max_tensor_bytes=self.max_output_bytes)
-        if not _accepts(fn, kwargs, len(args)):
-            return None
+        if signature_problem(node, fn, len(args), attrs) is not None:
+            return None  # the session refuses the node, naming it, as without optimization
+        bound = bind(node, fn, schema.since_version, opset, attrs,
+                     max_tensor_bytes=self.max_output_bytes)
         try:
-            res = fn(*args, **kwargs)
+            res = bound(*args)
         except (PyOnnxError, ValueError, TypeError, ArithmeticError, IndexError, MemoryError,
                 OverflowError):
             return None  # the run reports it, naming the node, as without optimization
@@ -177,44 +169,3 @@ def _representable(arr: np.ndarray) -> bool:
     except (ValueError, KeyError):
         return arr.dtype.kind in ("U", "S")
     return True
-
-
-_PARAMS: dict[Any, Any] = {}  # kernel -> inspect.signature(kernel).parameters
-
-
-def _parameters(fn: Any) -> Any:
-    """The kernel's parameters (None when not introspectable), cached for plain functions (the
-    registered kernels; never closures made per node): inspect.signature is slow."""
-    params = _PARAMS.get(fn)
-    if params is None:
-        try:
-            params = inspect.signature(fn).parameters
-        except (TypeError, ValueError):
-            return None
-        if inspect.isfunction(fn) and fn.__closure__ is None:
-            _PARAMS[fn] = params
-    return params
-
-
-def _wants_context(fn: Any) -> bool:
-    params = _parameters(fn)
-    if params is None:
-        return wants_context(fn)
-    p = params.get("ctx")
-    return p is not None and p.kind == inspect.Parameter.KEYWORD_ONLY
-
-
-def _accepts(fn: Any, kwargs: dict[str, Any], n_args: int) -> bool:
-    """Whether the kernel's signature takes these attributes and this many inputs (a node the
-    runtime would refuse is left for the session to refuse)."""
-    params = _parameters(fn)
-    if params is None:
-        return True
-    if not any(p.kind == p.VAR_KEYWORD for p in params.values()):
-        if any(k not in params for k in kwargs):
-            return False
-    if any(p.kind == p.VAR_POSITIONAL for p in params.values()):
-        return True
-    positional = [p for p in params.values() if p.kind in (p.POSITIONAL_ONLY,
-                                                           p.POSITIONAL_OR_KEYWORD)]
-    return n_args <= len(positional)
