@@ -1,0 +1,251 @@
+"""Operators expressed by older ones, for going below the opset that introduced them.
+
+Each entry is a DOWN adapter at the operator's first ``since_version`` *v*: it returns nodes
+written for opset *v - 1* that compute the same outputs (the algebra of the spec's function body
+or defining formula, stated in the docstring). The nodes then continue down like any others, so
+a decomposition needs only operators that exist at *v - 1*; where one of those is missing further
+down, that node is refused there.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from pyonnx.convert._context import Ctx, Refuse, attr_value
+from pyonnx.convert.adapters import DOWN, down
+from pyonnx.ir import DataType, Node, Value
+
+__all__ = ["group_norm"]
+
+_FLOATS = (DataType.FLOAT, DataType.DOUBLE, DataType.FLOAT16, DataType.BFLOAT16)
+
+
+def _float_dtype(ctx: Ctx, node: Node, v: Value | None) -> DataType:
+    dt = ctx.dtype(v)
+    if dt is None:
+        raise Refuse("the decomposition needs the input's element type, which is unknown")
+    if dt not in _FLOATS:
+        raise Refuse(f"the decomposition is defined for float types, not {dt.onnx_name}")
+    return dt
+
+
+class _Emit:
+    """Collects the nodes of one decomposition; ``op`` returns the first output."""
+
+    def __init__(self, ctx: Ctx, at: int) -> None:
+        self.ctx = ctx
+        self.at = at  # the opset the nodes are written for
+        self.nodes: list[Node] = []
+
+    def reduce(self, op_type: str, x: Value, axes: list[int]) -> Value:
+        """A keepdims reduction over ``axes``, its axes an input from opset 18 on."""
+        if self.at >= 18:
+            return self.op(op_type, x, self.ctx.constant(np.array(axes, np.int64), "axes"),
+                           keepdims=1)
+        return self.op(op_type, x, axes=axes, keepdims=1)
+
+    def op(self, op_type: str, *inputs: Value | None, outputs: list[Value] | None = None,
+           n: int = 1, **attrs: object) -> Value:
+        node = self.ctx.node(op_type, list(inputs), n, outputs=outputs, **attrs)
+        self.nodes.append(node)
+        return node.outputs[0]
+
+    def const(self, value: object, dt: DataType, hint: str = "c") -> Value:
+        return self.ctx.constant(np.array(value, dtype=dt.numpy), hint)
+
+
+@down(("Gelu", 20))
+def _gelu(ctx: Ctx, node: Node) -> list[Node]:
+    """none: x/2 * (1 + erf(x / sqrt 2)); tanh: x/2 * (1 + tanh(sqrt(2/pi) * (x + 0.044715 x^3)))."""
+    x = node.inputs[0]
+    dt = _float_dtype(ctx, node, x)
+    e = _Emit(ctx, 19)
+    if attr_value(node, "approximate", "none") == "tanh":
+        cube = e.op("Mul", e.op("Mul", x, x), x)
+        inner = e.op("Add", x, e.op("Mul", cube, e.const(0.044715, dt)))
+        t = e.op("Tanh", e.op("Mul", inner, e.const(math.sqrt(2 / math.pi), dt)))
+    else:
+        t = e.op("Erf", e.op("Mul", x, e.const(1 / math.sqrt(2), dt)))
+    one_plus = e.op("Add", t, e.const(1.0, dt))
+    e.op("Mul", e.op("Mul", x, e.const(0.5, dt)), one_plus, outputs=node.outputs[:1])
+    return e.nodes
+
+
+def _mean_var_normalize(e: _Emit, x: Value, axes: list[int], eps: float, dt: DataType
+                        ) -> tuple[Value, Value, Value]:
+    """(x - mean) / sqrt(var + eps) over ``axes``; returns (normalized, mean, 1/sqrt(var+eps))."""
+    mean = e.reduce("ReduceMean", x, axes)
+    d = e.op("Sub", x, mean)
+    var = e.reduce("ReduceMean", e.op("Mul", d, d), axes)
+    inv = e.op("Reciprocal", e.op("Sqrt", e.op("Add", var, e.const(eps, dt))))
+    return e.op("Mul", d, inv), mean, inv
+
+
+@down(("LayerNormalization", 17))
+def _layer_norm(ctx: Ctx, node: Node) -> list[Node]:
+    """Y = (X - mean) / sqrt(var + eps) * Scale + B over axes [axis, rank); computed in the
+    stash type (float by default); Mean and InvStdDev are the statistics kept (keepdims)."""
+    x, scale = node.inputs[0], node.inputs[1]
+    bias = node.inputs[2] if len(node.inputs) > 2 else None
+    dt = _float_dtype(ctx, node, x)
+    axis = attr_value(node, "axis", -1)
+    eps = float(attr_value(node, "epsilon", 1e-5))
+    stash = attr_value(node, "stash_type", 1)
+    r = ctx.rank(x)
+    if axis < 0:
+        axes = list(range(axis, 0))
+    elif r is not None:
+        axes = list(range(axis, r))
+    else:
+        raise Refuse(f"axis={axis} needs the input's rank, which is unknown")
+    e = _Emit(ctx, 16)
+    cdt = DataType.FLOAT if stash == 1 else dt
+    xc = x if cdt == dt else e.op("Cast", x, to=int(cdt))
+    normed, mean, inv = _mean_var_normalize(e, xc, axes, eps, cdt)
+    if cdt != dt:
+        normed = e.op("Cast", normed, to=int(dt))
+    outs = node.outputs
+    y = e.op("Mul", normed, scale, outputs=None if bias is not None else outs[:1])
+    if bias is not None:
+        e.op("Add", y, bias, outputs=outs[:1])
+    for k, stat in ((1, mean), (2, inv)):
+        if len(outs) > k and outs[k].name:
+            e.op("Identity", stat, outputs=[outs[k]])
+    return e.nodes
+
+
+@down(("RMSNormalization", 23))
+def _rms_norm(ctx: Ctx, node: Node) -> list[Node]:
+    """Y = X / sqrt(mean(X^2) + eps) * scale over axes [axis, rank), in the stash type."""
+    x, scale = node.inputs[0], node.inputs[1]
+    dt = _float_dtype(ctx, node, x)
+    axis = attr_value(node, "axis", -1)
+    eps = float(attr_value(node, "epsilon", 1e-5))
+    r = ctx.rank(x)
+    if axis < 0:
+        axes = list(range(axis, 0))
+    elif r is not None:
+        axes = list(range(axis, r))
+    else:
+        raise Refuse(f"axis={axis} needs the input's rank, which is unknown")
+    e = _Emit(ctx, 22)
+    cdt = DataType.FLOAT if attr_value(node, "stash_type", 1) == 1 else dt
+    xc = x if cdt == dt else e.op("Cast", x, to=int(cdt))
+    ms = e.reduce("ReduceMean", e.op("Mul", xc, xc), axes)
+    inv = e.op("Reciprocal", e.op("Sqrt", e.op("Add", ms, e.const(eps, cdt))))
+    normed = e.op("Mul", xc, inv)
+    if cdt != dt:
+        normed = e.op("Cast", normed, to=int(dt))
+    e.op("Mul", normed, scale, outputs=node.outputs[:1])
+    return e.nodes
+
+
+def group_norm(ctx: Ctx, node: Node, per_channel: bool) -> list[Node]:
+    """GroupNormalization: X [N, C, ...] seen as [N, G, -1] is normalized per (n, g); before
+    opset 21 scale/bias are per group (applied in that view), from 21 per channel (applied in
+    the [N, C, -1] view). The result takes X's shape back."""
+    x, scale, bias = node.inputs[0], node.inputs[1], node.inputs[2]
+    dt = _float_dtype(ctx, node, x)
+    g = int(attr_value(node, "num_groups"))
+    eps = float(attr_value(node, "epsilon", 1e-5))
+    e = _Emit(ctx, 20 if per_channel else 17)
+    grouped = e.op("Reshape", x, ctx.constant(np.array([0, g, -1], np.int64), "gn_shape"))
+    normed, _, _ = _mean_var_normalize(e, grouped, [2], eps, dt)
+    if per_channel:  # opset 21's per-channel scale and bias: view the result as [N, C, -1]
+        normed = e.op("Reshape", normed,
+                      e.op("Concat", e.op("Slice", e.op("Shape", x),
+                                          ctx.constant(np.array([0], np.int64), "s"),
+                                          ctx.constant(np.array([2], np.int64), "e")),
+                           ctx.constant(np.array([-1], np.int64), "m1"), axis=0))
+    col = ctx.constant(np.array([-1, 1], np.int64), "gn_col")
+    y = e.op("Add", e.op("Mul", normed, e.op("Reshape", scale, col)), e.op("Reshape", bias, col))
+    e.op("Reshape", y, e.op("Shape", x), outputs=node.outputs[:1])
+    return e.nodes
+
+
+@down(("GroupNormalization", 18))
+def _group_norm18(ctx: Ctx, node: Node) -> list[Node]:
+    return group_norm(ctx, node, per_channel=False)
+
+
+@down(("HardSwish", 14))
+def _hard_swish(ctx: Ctx, node: Node) -> list[Node]:
+    """x * HardSigmoid(x, alpha=1/6, beta=1/2)."""
+    x = node.inputs[0]
+    e = _Emit(ctx, 13)
+    hs = e.op("HardSigmoid", x, alpha=1 / 6, beta=0.5)
+    e.op("Mul", x, hs, outputs=node.outputs[:1])
+    return e.nodes
+
+
+@down(("Mish", 18))
+def _mish(ctx: Ctx, node: Node) -> list[Node]:
+    """x * tanh(softplus(x))."""
+    x = node.inputs[0]
+    e = _Emit(ctx, 17)
+    e.op("Mul", x, e.op("Tanh", e.op("Softplus", x)), outputs=node.outputs[:1])
+    return e.nodes
+
+
+@down(("Celu", 12))
+def _celu(ctx: Ctx, node: Node) -> list[Node]:
+    """max(0, x) + min(0, alpha * (exp(x / alpha) - 1)), with min(0, y) = -relu(-y)."""
+    x = node.inputs[0]
+    dt = _float_dtype(ctx, node, x)
+    alpha = float(attr_value(node, "alpha", 1.0))
+    e = _Emit(ctx, 11)
+    em1 = e.op("Sub", e.op("Exp", e.op("Div", x, e.const(alpha, dt))), e.const(1.0, dt))
+    neg = e.op("Relu", e.op("Neg", e.op("Mul", em1, e.const(alpha, dt))))
+    e.op("Sub", e.op("Relu", x), neg, outputs=node.outputs[:1])
+    return e.nodes
+
+
+def _or_equal(strict: str):
+    def fn(ctx: Ctx, node: Node) -> list[Node]:
+        """a >= b is (a > b) or (a == b) (NaN compares false in both)."""
+        a, b = node.inputs
+        e = _Emit(ctx, 11)
+        e.op("Or", e.op(strict, a, b), e.op("Equal", a, b), outputs=node.outputs[:1])
+        return e.nodes
+    return fn
+
+
+DOWN[("GreaterOrEqual", 12)] = _or_equal("Greater")
+DOWN[("LessOrEqual", 12)] = _or_equal("Less")
+
+
+@down(("CastLike", 15))
+def _cast_like(ctx: Ctx, node: Node) -> list[Node]:
+    """Cast to the element type of the second input."""
+    dt = ctx.dtype(node.inputs[1])
+    if dt is None:
+        raise Refuse("the target type (input 1's element type) is unknown")
+    if node.attributes.get("saturate") is not None and not attr_value(node, "saturate"):
+        raise Refuse("saturate=0 has no equivalent before opset 19")
+    return [ctx.node("Cast", [node.inputs[0]], outputs=node.outputs[:1], to=int(dt))]
+
+
+@down(("Swish", 24))
+def _swish(ctx: Ctx, node: Node) -> list[Node]:
+    """x * sigmoid(alpha * x)."""
+    x = node.inputs[0]
+    dt = _float_dtype(ctx, node, x)
+    alpha = float(attr_value(node, "alpha", 1.0))
+    e = _Emit(ctx, 23)
+    ax = x if alpha == 1.0 else e.op("Mul", x, e.const(alpha, dt))
+    e.op("Mul", x, e.op("Sigmoid", ax), outputs=node.outputs[:1])
+    return e.nodes
+
+
+@down(("ThresholdedRelu", 10))
+def _thresholded_relu(ctx: Ctx, node: Node) -> list[Node]:
+    """x where x > alpha, else 0."""
+    x = node.inputs[0]
+    dt = _float_dtype(ctx, node, x)
+    alpha = float(attr_value(node, "alpha", 1.0))
+    e = _Emit(ctx, 9)
+    e.op("Where", e.op("Greater", x, e.const(alpha, dt)), x, e.const(0.0, dt),
+         outputs=node.outputs[:1])
+    return e.nodes
