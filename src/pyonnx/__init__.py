@@ -42,6 +42,8 @@ from pyonnx.runtime import (
     get_device,
 )
 
+from pyonnx import convert, version_converter  # noqa: E402 - convert_version, as in onnx
+
 __version__ = "0.1.0"
 
 __all__ = [

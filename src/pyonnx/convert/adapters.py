@@ -107,6 +107,10 @@ for _op in ("Concat", "Flatten", "Gather", "ArgMax", "ArgMin", "Split", "Compres
     _name = "axes" if _op == "Squeeze" or _op.startswith("Reduce") else "axis"
     DOWN[(_op, 11)] = _normalize_axes_attr(_name, _rank0)
 DOWN[("Unsqueeze", 11)] = _normalize_axes_attr("axes", _unsqueeze_rank)
+# OneHot's axis counts in the output, one rank above the indices
+DOWN[("OneHot", 11)] = _normalize_axes_attr(
+    "axis", lambda ctx, node: None if ctx.rank(node.inputs[0]) is None
+    else ctx.rank(node.inputs[0]) + 1)
 
 
 # ---- Reshape, Squeeze / Unsqueeze, Split, Slice, Pad, Clip, TopK ---------------------------------
@@ -603,6 +607,79 @@ def _bn_up14(ctx: Ctx, node: Node) -> None:
             raise Refuse("training outputs (mean, var, saved mean/var) are used; from opset 14 "
                          "they exist only with training_mode=1")
     del node.outputs[1:]
+
+
+@down(("Gemm", 11))
+def _gemm_down11(ctx: Ctx, node: Node) -> None:
+    # C became optional in 11; before, a zero C says 'no bias'
+    if len(node.inputs) > 2 and node.inputs[2] is not None:
+        return
+    dt = ctx.dtype(node.inputs[0])
+    if dt is None:
+        raise Refuse("C is absent and must become a zero of A's type, which is unknown")
+    ctx.set_input(node, 2, ctx.constant(np.zeros((), dt.numpy), f"{node.name}_C"))
+
+
+@down(("Mod", 28))
+def _mod_down28(ctx: Ctx, node: Node) -> None:
+    dt = ctx.dtype(node.inputs[0])
+    if not attr_value(node, "fmod", 0) and (dt is None or dt.numpy.kind == "f"):
+        raise Refuse("fmod=0 on floating-point inputs (Python-style remainder) arrived in "
+                     "opset 28; before, float inputs require fmod=1"
+                     + (" (the input type is unknown)" if dt is None else ""))
+
+
+@down(("OptionalHasElement", 18))
+def _has_element_down18(ctx: Ctx, node: Node) -> list[Node] | None:
+    if node.inputs and node.inputs[0] is not None:
+        return None
+    # no input means an empty optional: the answer is a constant false
+    from pyonnx.ir import Attribute, AttributeType, Tensor
+
+    out = node.outputs[0]
+    return [Node("Constant", [], [out], name=node.name, attributes=[Attribute(
+        "value", AttributeType.TENSOR, Tensor.from_numpy(np.array(False), out.name))])]
+
+
+def _scan_batch(ctx: Ctx, node: Node) -> None:
+    raise Refuse("Scan-8 scans with a leading batch axis and a sequence_lens input, Scan-9 "
+                 "without either; the converter does not rewrite between the two forms")
+
+
+UP[("Scan", 9)] = _scan_batch
+DOWN[("Scan", 9)] = _scan_batch
+
+
+# ---- pooling in ceil mode ----------------------------------------------------------------------
+
+def _ceil_pool_22(ctx: Ctx, node: Node) -> None:
+    """From opset 22, ceil mode drops a last window that would start in the end padding; before,
+    it was kept. The two agree unless such a window exists, which takes the input's dims to
+    tell."""
+    if not attr_value(node, "ceil_mode", 0):
+        return
+    if attr_value(node, "auto_pad", "NOTSET") not in ("NOTSET", ""):
+        return
+    shape = ctx.shape(node.inputs[0])
+    kernel = attr_value(node, "kernel_shape")
+    if shape is None or kernel is None or not all(isinstance(d, int) for d in shape[2:]):
+        raise Refuse("ceil_mode=1 changed meaning in opset 22 (a last window starting in the "
+                     "padding is dropped); the input's spatial dims must be known to convert")
+    n = len(kernel)
+    pads = attr_value(node, "pads") or [0] * (2 * n)
+    strides = attr_value(node, "strides") or [1] * n
+    dil = attr_value(node, "dilations") or [1] * n
+    for i in range(n):
+        size = shape[2 + i] + pads[i] + pads[i + n] - ((kernel[i] - 1) * dil[i] + 1)
+        out = -(-size // strides[i]) + 1
+        if (out - 1) * strides[i] >= shape[2 + i] + pads[i]:
+            raise Refuse("ceil_mode=1 with a last window starting in the padding: opset 22 "
+                         "drops that window, earlier opsets keep it")
+
+
+for _op in ("AveragePool", "MaxPool", "LpPool"):
+    UP[(_op, 22)] = _ceil_pool_22
+    DOWN[(_op, 22)] = _ceil_pool_22
 
 
 # ---- Scatter -> ScatterElements, Shape, Constant, Cast, misc ------------------------------------

@@ -98,7 +98,7 @@ def convert_version(model: Any, target_opset: int) -> Model:
         raise OpsetConversionError(head + ":\n  " + "\n  ".join(problems), problems)
     out.opset_imports.pop("ai.onnx", None)
     out.opset_imports[""] = target_opset
-    out.ir_version = _ir_version(out, target_opset)
+    out.ir_version = _ir_version(out, target_opset, model.ir_version)
     if out.ir_version < 4:
         _initializers_as_inputs(out.graph)
     return out
@@ -358,17 +358,18 @@ def _all_names(model: Model) -> set[str]:
     return names
 
 
-def _ir_version(model: Model, opset: int) -> int:
+def _ir_version(model: Model, opset: int, source_ir: int) -> int:
     """The IR version the converted model declares: the target opset's, raised to what the
-    model's other opset imports and local functions need."""
+    model's other opset imports and local functions need (the preview domains, whose opsets
+    pyonnx does not convert, keep the source's)."""
     ir = ir_version_for_opset(opset)
     if model.functions:
         ir = max(ir, 8)
     for domain, version in model.opset_imports.items():
         if domain == "ai.onnx.ml":
             ir = max(ir, {1: 3, 2: 6, 3: 8, 4: 9, 5: 10}.get(version, 3))
-        elif domain not in ("", "ai.onnx") and domain:
-            ir = max(ir, 3)
+        elif domain.startswith("ai.onnx.preview"):
+            ir = max(ir, source_ir)
     return ir
 
 
