@@ -288,6 +288,17 @@ def test_castlike_down_becomes_cast() -> None:
     assert _same(m, 13, {"x": _x(3), "t": np.zeros(1)}) == ["Cast"]
 
 
+@pytest.mark.parametrize("src,dst", [(21, 28), (28, 21)])
+@pytest.mark.parametrize("to", [TensorProto.FLOAT8E4M3FNUZ, TensorProto.FLOAT8E5M2FNUZ])
+def test_cast_to_fnuz_infinity_meaning_across_24(src: int, dst: int, to: int) -> None:
+    # saturating casts to FNUZ float8: +-Inf became +-max in opset 24 (NaN before)
+    m = _model([helper.make_node("Cast", ["x"], ["y"], to=to)], [_vi("x", [5])],
+               [_vi("y", [5], to)], src)
+    x = np.array([np.inf, -np.inf, 1e6, np.nan, 1.5], np.float32)
+    ops = _same(m, dst, {"x": x})
+    assert ("Clip" in ops) == (dst < 24) and ("IsInf" in ops) == (dst >= 24)
+
+
 def test_shape_start_end_down_becomes_slice() -> None:
     m = _model([helper.make_node("Shape", ["x"], ["y"], start=1, end=-1)],
                [_vi("x", [2, 3, 4, 5])], [_vi("y", [2], TensorProto.INT64)], 15)

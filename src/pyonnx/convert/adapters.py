@@ -753,6 +753,57 @@ def _cast_down19(ctx: Ctx, node: Node) -> None:
     node.attributes.pop("saturate", None)
 
 
+# the largest finite values of the float8 'FNUZ' types, by TensorProto code
+_FNUZ_MAX = {int(DataType.FLOAT8E4M3FNUZ): 240.0, int(DataType.FLOAT8E5M2FNUZ): 57344.0}
+
+
+def _fnuz_target(ctx: Ctx, node: Node) -> int | None:
+    """The FNUZ type a saturating Cast/CastLike of a float input converts to, else None."""
+    to = attr_value(node, "to") if node.op_type == "Cast" else (
+        int(ctx.dtype(node.inputs[1])) if ctx.dtype(node.inputs[1]) is not None else None)
+    if to not in _FNUZ_MAX or not attr_value(node, "saturate", 1):
+        return None
+    dt = ctx.dtype(node.inputs[0])
+    if dt is None:
+        raise Refuse("a saturating cast to a float8 FNUZ type treats infinities differently "
+                     "before opset 24; the input's type must be known to convert it")
+    return to if dt.numpy.kind == "f" or dt == DataType.BFLOAT16 else None
+
+
+@down(("Cast", 24), ("CastLike", 24))
+def _cast_fnuz_down24(ctx: Ctx, node: Node) -> list[Node] | None:
+    """Saturating casts to FNUZ float8 map +-Inf to +-max from 24, to NaN before: clip first
+    (NaN passes Clip unchanged, finite values beyond max saturate either way)."""
+    to = _fnuz_target(ctx, node)
+    if to is None:
+        return None
+    x = node.inputs[0]
+    dt = ctx.dtype(x)
+    m = _FNUZ_MAX[to]
+    clip = ctx.node("Clip", [x, ctx.constant(np.array(-m, dt.numpy), "fnuz_min"),
+                             ctx.constant(np.array(m, dt.numpy), "fnuz_max")])
+    cast = Node(node.op_type, [clip.outputs[0], *node.inputs[1:]], node.outputs,
+                name=node.name, attributes=list(node.attributes.values()))
+    return [clip, cast]
+
+
+@up(("Cast", 24), ("CastLike", 24))
+def _cast_fnuz_up24(ctx: Ctx, node: Node) -> list[Node] | None:
+    """The reverse: before 24 a saturating cast made +-Inf NaN; keep that by turning
+    infinities into NaN first."""
+    to = _fnuz_target(ctx, node)
+    if to is None:
+        return None
+    x = node.inputs[0]
+    dt = ctx.dtype(x)
+    isinf = ctx.node("IsInf", [x])
+    where = ctx.node("Where", [isinf.outputs[0], ctx.constant(np.array(np.nan, dt.numpy), "nan"),
+                               x])
+    cast = Node(node.op_type, [where.outputs[0], *node.inputs[1:]], node.outputs,
+                name=node.name, attributes=list(node.attributes.values()))
+    return [isinf, where, cast]
+
+
 @down(("QuantizeLinear", 19), ("DequantizeLinear", 19))
 def _q_down19(ctx: Ctx, node: Node) -> None:
     node.attributes.pop("saturate", None)
