@@ -61,13 +61,16 @@ def _randomize(path: str) -> bytes:
         if n.op_type == "ConstantOfShape" and n.input[0] in consts:
             shape = tuple(int(d) for d in consts[n.input[0]])
             fan_in = int(np.prod(shape[1:])) if len(shape) > 1 else max(1, shape[0] if shape else 1)
-            w = rng.standard_normal(shape).astype(np.float32) / np.sqrt(max(1, fan_in))
+            value = [a.t for a in n.attribute if a.name == "value"]
+            dtype = numpy_helper.to_array(value[0]).dtype if value else np.dtype(np.float32)
+            w = rng.standard_normal(shape) / np.sqrt(max(1, fan_in))
             if len(shape) == 1:  # biases, BN statistics: positive, near 1 (variances must be)
-                w = (1.0 + 0.1 * np.abs(w)).astype(np.float32)
+                w = 1.0 + 0.1 * np.abs(w)
+            w = w.astype(dtype)
             m.graph.initializer.append(numpy_helper.from_array(w, n.output[0]))
             if m.ir_version < 4:
                 m.graph.input.append(onnx.helper.make_tensor_value_info(
-                    n.output[0], onnx.TensorProto.FLOAT, shape))
+                    n.output[0], onnx.helper.np_dtype_to_tensor_dtype(dtype), shape))
         else:
             keep.append(n)
     del m.graph.node[:]

@@ -81,6 +81,24 @@ def test_squeeze_unsqueeze_axes_move(src: int, dst: int) -> None:
     _same(m, dst, {"x": _x(2, 3)})
 
 
+def test_reshape_allowzero_with_runtime_shape() -> None:
+    # the shape keeps the input's own leading dims: a 0 there would be copied as 0 anyway
+    inits = [_const("st", np.array([0], np.int64)), _const("en", np.array([2], np.int64)),
+             _const("tail", np.array([2, 4], np.int64))]
+    nodes = [helper.make_node("Shape", ["x"], ["s"]),
+             helper.make_node("Slice", ["s", "st", "en"], ["lead"]),
+             helper.make_node("Concat", ["lead", "tail"], ["shape"], axis=0),
+             helper.make_node("Reshape", ["x", "shape"], ["y"], allowzero=1)]
+    m = _model(nodes, [_vi("x", ["batch", "seq", 8])], [_vi("y", ["batch", "seq", 2, 4])], 18,
+               inits)
+    _same(m, 13, {"x": _x(2, 3, 8)})
+    dynamic = _model([helper.make_node("Reshape", ["x", "shape"], ["y"], allowzero=1, name="r")],
+                     [_vi("x", [2, 3]), _vi("shape", [2], TensorProto.INT64)], [_vi("y", None)],
+                     18)
+    with pytest.raises(OpsetConversionError, match="'r' \\(Reshape\\).*allowzero"):
+        convert_version(dynamic, 13)
+
+
 def test_negative_axes_become_positive_below_11() -> None:
     m = _model([helper.make_node("Unsqueeze", ["x"], ["y"], axes=[-1])],
                [_vi("x", [2, 3])], [_vi("y", [2, 3, 1])], 11)

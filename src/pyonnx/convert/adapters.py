@@ -125,10 +125,29 @@ def _reshape_up5(ctx: Ctx, node: Node) -> None:
 def _reshape_down14(ctx: Ctx, node: Node) -> None:
     if attr_value(node, "allowzero", 0):
         shape = ctx.const(node.inputs[1])
-        if shape is None or (np.asarray(shape) == 0).any():
+        same = (not (np.asarray(shape) == 0).any()) if shape is not None else \
+            _zero_copy_agrees(ctx, node)
+        if not same:
             raise Refuse("allowzero=1 with a shape that may hold 0 has no equivalent before "
                          "opset 14 (0 meant 'copy the input dim' then)")
         del node.attributes["allowzero"]
+
+
+def _zero_copy_agrees(ctx: Ctx, node: Node) -> bool:
+    """Whether a Reshape with a run-time shape gives the same result with allowzero=0: the two
+    differ only where the shape holds 0 and the input dim there is not 0. Shape inference proves
+    they do not when each output dim is a positive number or the very symbol of the input dim at
+    that position (a 0 there would then be copied from an input dim that is 0 too)."""
+    out, x = ctx.shape(node.outputs[0]), ctx.shape(node.inputs[0])
+    if out is None:
+        return False
+    for i, d in enumerate(out):
+        if isinstance(d, int) and d > 0:
+            continue
+        if isinstance(d, str) and x is not None and i < len(x) and x[i] == d:
+            continue
+        return False
+    return True
 
 
 @up(("Squeeze", 13), ("Unsqueeze", 13))
