@@ -399,6 +399,30 @@ def test_group_norm_across_21_and_decomposed(per_group_scale: bool) -> None:
         _same(m, dst, {"x": _x(2, c, 3)})
 
 
+@pytest.mark.parametrize("rank,attrs,mask", [
+    (4, {}, None), (4, {"is_causal": 1}, None), (4, {"softcap": 2.0, "scale": 0.3}, "bool"),
+    (4, {}, "float"), (3, {"q_num_heads": 4, "kv_num_heads": 2}, None)])
+def test_attention_decomposed(rank: int, attrs: dict, mask: str | None) -> None:
+    b, s, l_, d = 2, 3, 5, 4
+    hq, hkv = (4, 2) if rank == 3 else (2, 2)
+    shapes = ([b, hq, s, d], [b, hkv, l_, d]) if rank == 4 else ([b, s, hq * d], [b, l_, hkv * d])
+    ins = [_vi("q", shapes[0]), _vi("k", shapes[1]), _vi("v", shapes[1])]
+    feeds = {"q": _x(*shapes[0]), "k": _x(*shapes[1]) * 0.5, "v": _x(*shapes[1]) + 1}
+    names = ["q", "k", "v"]
+    if mask == "bool":
+        ins.append(_vi("m", [s, l_], TensorProto.BOOL))
+        feeds["m"] = np.random.default_rng(3).random((s, l_)) > 0.3
+        feeds["m"][:, 0] = True  # no fully masked row
+        names.append("m")
+    elif mask == "float":
+        ins.append(_vi("m", [s, l_]))
+        feeds["m"] = _x(s, l_)
+        names.append("m")
+    m = _model([helper.make_node("Attention", names, ["y"], **attrs)], ins,
+               [_vi("y", shapes[0])], 23)
+    assert "Attention" not in _same(m, 21, feeds)
+
+
 # ---- subgraphs, functions, IR version, errors, CLI ----------------------------------------------
 
 def test_if_branches_converted() -> None:

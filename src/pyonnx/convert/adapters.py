@@ -669,6 +669,28 @@ UP[("Scan", 9)] = _scan_batch
 DOWN[("Scan", 9)] = _scan_batch
 
 
+def _variadic_down8(ctx: Ctx, node: Node) -> list[Node] | None:
+    """Sum/Max/Min/Mean broadcast their inputs from opset 8; before, all shapes must agree.
+    A Sum of different shapes becomes a chain of (broadcasting) Adds."""
+    shapes = [ctx.shape(v) for v in node.inputs if v is not None]
+    if all(sh is not None and all(isinstance(d, int) for d in sh) for sh in shapes) and \
+            len({tuple(sh) for sh in shapes}) <= 1:  # type: ignore[arg-type]
+        return None
+    if node.op_type == "Sum" and len(node.inputs) >= 2:
+        nodes, acc = [], node.inputs[0]
+        for i, v in enumerate(node.inputs[1:], start=1):
+            last = i == len(node.inputs) - 1
+            add = ctx.node("Add", [acc, v], outputs=node.outputs if last else None)
+            nodes.append(add)
+            acc = add.outputs[0]
+        return nodes
+    raise Refuse("inputs of different (or unknown) shapes need the broadcasting of opset 8")
+
+
+for _op in ("Sum", "Max", "Min", "Mean"):
+    DOWN[(_op, 8)] = _variadic_down8
+
+
 # ---- pooling in ceil mode ----------------------------------------------------------------------
 
 def _ceil_pool_22(ctx: Ctx, node: Node) -> None:

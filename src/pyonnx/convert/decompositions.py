@@ -249,3 +249,93 @@ def _thresholded_relu(ctx: Ctx, node: Node) -> list[Node]:
     e.op("Where", e.op("Greater", x, e.const(alpha, dt)), x, e.const(0.0, dt),
          outputs=node.outputs[:1])
     return e.nodes
+
+
+@down(("Attention", 23))
+def _attention(ctx: Ctx, node: Node) -> list[Node]:
+    """Scaled dot-product attention, the common form: softmax(softcap(Q K^T * scale) + mask) V
+    with an optional additive or boolean mask, an upper-left causal mask, grouped KV heads and
+    3-D (heads packed in the last dim) or 4-D inputs. Past/present key-value caches, the
+    qk_matmul output and softmax_precision are refused."""
+    q, k, v = node.inputs[0], node.inputs[1], node.inputs[2]
+    mask = node.inputs[3] if len(node.inputs) > 3 else None
+    if any(i is not None for i in node.inputs[4:]):
+        raise Refuse("past key/value caches (and nonpad_kv_seqlen) are not decomposed")
+    if any(o.name for o in node.outputs[1:]):
+        raise Refuse("only output Y is decomposed (present key/value and qk_matmul_output "
+                     "are not)")
+    if attr_value(node, "softmax_precision") is not None:
+        raise Refuse("softmax_precision is not decomposed")
+    dt = _float_dtype(ctx, node, q)
+    if dt == DataType.BFLOAT16:
+        raise Refuse("bfloat16 attention is not decomposed: its scores lose too much precision "
+                     "in bfloat16 MatMul/Softmax")
+    rank = ctx.rank(q)
+    if rank not in (3, 4) or ctx.rank(k) != rank or ctx.rank(v) != rank:
+        raise Refuse("Q, K and V must have a known rank, 3 or 4")
+    e = _Emit(ctx, 22)
+    hq, hkv = attr_value(node, "q_num_heads"), attr_value(node, "kv_num_heads")
+    if rank == 3:
+        if not hq or not hkv:
+            raise Refuse("3-D inputs need q_num_heads and kv_num_heads")
+
+        def heads(x: Value, h: int) -> Value:  # [B, S, h*D] -> [B, h, S, D]
+            shape = ctx.constant(np.array([0, 0, h, -1], np.int64), "heads")
+            return e.op("Transpose", e.op("Reshape", x, shape), perm=[0, 2, 1, 3])
+
+        q, k, v = heads(q, hq), heads(k, hkv), heads(v, hkv)
+    else:
+        qs, ks = ctx.shape(q), ctx.shape(k)
+        hq, hkv = qs[1], ks[1]
+    if hq != hkv:
+        if not (isinstance(hq, int) and isinstance(hkv, int) and hq % hkv == 0):
+            raise Refuse("grouped KV heads need the head counts known")
+        group = hq // hkv
+
+        def repeat(x: Value) -> Value:  # [B, Hkv, L, D] -> [B, Hkv*group, L, D]
+            x5 = e.op("Unsqueeze", x, ctx.constant(np.array([2], np.int64), "ax"))
+            x5 = e.op("Expand", x5, ctx.constant(np.array([1, 1, group, 1, 1], np.int64), "g"))
+            # [B, Hkv, group, L, D] -> [B, Hq, L, D]: B and D read from the value's shape
+            return e.op("Reshape", x5, e.op(
+                    "Concat", e.op("Slice", e.op("Shape", x5), ctx.constant(
+                        np.array([0], np.int64), "s0"), ctx.constant(np.array([1], np.int64),
+                                                                    "s1")),
+                    ctx.constant(np.array([hq, -1], np.int64), "hq"),
+                    e.op("Slice", e.op("Shape", x5), ctx.constant(np.array([4], np.int64), "s4"),
+                         ctx.constant(np.array([5], np.int64), "s5")), axis=0))
+
+        k, v = repeat(k), repeat(v)
+    head = ctx.shape(node.inputs[0])
+    scale = attr_value(node, "scale")
+    if scale is None:
+        d = head[-1] if rank == 4 else None
+        if rank == 3 and isinstance(head[-1], int):
+            d = head[-1] // hq
+        if not isinstance(d, int):
+            raise Refuse("the default scale needs the head size known")
+        scale = 1.0 / math.sqrt(d)
+    scores = e.op("MatMul", q, e.op("Transpose", k, perm=[0, 1, 3, 2]))
+    scores = e.op("Mul", scores, e.const(scale, dt))
+    softcap = float(attr_value(node, "softcap", 0.0))
+    if softcap > 0:
+        scores = e.op("Mul", e.op("Tanh", e.op("Div", scores, e.const(softcap, dt))),
+                      e.const(softcap, dt))
+    if mask is not None:
+        if ctx.dtype(mask) == DataType.BOOL:
+            scores = e.op("Where", mask, scores, e.const(-np.inf, dt))
+        else:
+            scores = e.op("Add", scores, mask)
+    if attr_value(node, "is_causal", 0):
+        s, l_ = ctx.shape(q if rank == 4 else node.inputs[0]), ctx.shape(node.inputs[1])
+        sq, lk = s[-2] if rank == 4 else s[1], l_[-2] if rank == 4 else l_[1]
+        if not (isinstance(sq, int) and isinstance(lk, int)):
+            raise Refuse("is_causal needs the query and key lengths known")
+        keep = np.tril(np.ones((sq, lk), bool))
+        scores = e.op("Where", ctx.constant(keep, "causal"), scores, e.const(-np.inf, dt))
+    probs = e.op("Softmax", scores, axis=-1)
+    y = e.op("MatMul", probs, v, outputs=None if rank == 3 else node.outputs[:1])
+    if rank == 3:
+        t = e.op("Transpose", y, perm=[0, 2, 1, 3])
+        e.op("Reshape", t, ctx.constant(np.array([0, 0, -1], np.int64), "merge"),
+             outputs=node.outputs[:1])
+    return e.nodes

@@ -111,6 +111,7 @@ def _convert_graph(graph: Graph, src: int, dst: int, types: Any, names: set[str]
     from pyonnx.convert.adapters import DOWN, UP
 
     ctx = Ctx(graph, types, names, counter, in_function, dst)
+    refused: set[int] = set()
     for node in list(graph.nodes):
         for sg in node.subgraphs():
             _convert_graph(sg, src, dst, types, names, counter, problems, in_function)
@@ -124,6 +125,7 @@ def _convert_graph(graph: Graph, src: int, dst: int, types: Any, names: set[str]
                 res = _step(ctx, n, cur, dst, UP, DOWN)
             except Refuse as e:
                 problems.append(_where(n, graph, e))
+                refused.add(id(n))
                 continue
             if res is not None:
                 new_nodes, at = res
@@ -137,7 +139,7 @@ def _convert_graph(graph: Graph, src: int, dst: int, types: Any, names: set[str]
                 work[0:0] = [(nn, at) for nn in new_nodes]
         ctx.current = None
     for n in graph.nodes if dst < src else ():  # going up, type sets only grow
-        if _is_default(n.domain):
+        if _is_default(n.domain) and id(n) not in refused:
             try:
                 _check_types(ctx, n, dst)
             except Refuse as e:
