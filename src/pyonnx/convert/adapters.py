@@ -512,13 +512,14 @@ def _resize_down13(ctx: Ctx, node: Node) -> None:
 
 @up(("Resize", 13))
 def _resize_up13(ctx: Ctx, node: Node) -> None:
-    # an empty roi/scales input was how Resize-11 said 'absent'
+    # Resize-11 said 'absent' with an empty roi, or empty scales beside sizes; from 13 the input
+    # itself is left out
     for i in (1, 2):
-        if len(node.inputs) > i:
+        if len(node.inputs) > i and node.inputs[i] is not None:
             c = ctx.const(node.inputs[i])
-            if c is not None and np.asarray(c).size == 0 and (
-                    i == 1 or (len(node.inputs) > 3 and node.inputs[3] is not None)):
-                ctx.drop_input(node, i) if i == len(node.inputs) - 1 else node.set_input(i, None)
+            with_sizes = len(node.inputs) > 3 and node.inputs[3] is not None
+            if c is not None and np.asarray(c).size == 0 and (i == 1 or with_sizes):
+                ctx.drop_input(node, i)
 
 
 @down(("Resize", 18))

@@ -22,7 +22,7 @@ from typing import Any
 from pyonnx import defs
 from pyonnx.convert._context import Ctx, OpsetConversionError, Refuse
 from pyonnx.errors import InvalidArgument, PyOnnxError
-from pyonnx.ir import Graph, Model, Node, SequenceType, TensorType, Value
+from pyonnx.ir import Graph, Model, Node, TensorType, Value
 
 __all__ = ["convert_version", "MIN_OPSET", "ir_version_for_opset", "OpsetConversionError"]
 
@@ -237,13 +237,16 @@ def _is_graph_output(node: Node, v: Value) -> bool:
     return g is not None and any(o is v for o in g.outputs)
 
 
-def _type_str(t: Any) -> str | None:
-    if isinstance(t, (TensorType, SequenceType)) or t is not None:
+def _type_str(ctx: Ctx, v: Value) -> str | None:
+    """The type of ``v`` as a schema spells it (``tensor(float)``), None when unknown."""
+    t = ctx.type_of(v)
+    if t is not None and not isinstance(t, TensorType):
         try:
             return str(t)
-        except Exception:  # noqa: BLE001 - an incomplete type cannot be checked
+        except Exception:  # noqa: BLE001 - an incomplete sequence/map type cannot be checked
             return None
-    return None
+    dt = ctx.dtype(v)
+    return f"tensor({dt.onnx_name})" if dt is not None else None
 
 
 def _check_types(ctx: Ctx, node: Node, opset: int) -> None:
@@ -263,10 +266,7 @@ def _check_types(ctx: Ctx, node: Node, opset: int) -> None:
             p = params[min(i, len(params) - 1)]
             if i >= len(params) and not p.is_variadic:
                 break
-            dt = ctx.dtype(v)
-            t = ctx.type_of(v)
-            ts = f"tensor({dt.onnx_name})" if dt is not None and not (
-                t is not None and not isinstance(t, TensorType)) else _type_str(t)
+            ts = _type_str(ctx, v)
             if ts is None:
                 continue
             allowed = s.type_constraints.get(p.type_str)
