@@ -94,7 +94,8 @@ def convert_version(model: Any, target_opset: int) -> Model:
         f.opset_imports[""] = target_opset
     if problems:
         head = (f"cannot convert the model from opset {source} to opset {target_opset}: "
-                f"{len(problems)} node(s) have no equivalent there")
+                f"{len(problems)} node(s) have no equivalent there (choose a target opset "
+                f"closer to {source}, or rewrite these nodes first)")
         raise OpsetConversionError(head + ":\n  " + "\n  ".join(problems), problems)
     out.opset_imports.pop("ai.onnx", None)
     out.opset_imports[""] = target_opset
