@@ -401,7 +401,8 @@ def test_group_norm_across_21_and_decomposed(per_group_scale: bool) -> None:
 
 @pytest.mark.parametrize("rank,attrs,mask", [
     (4, {}, None), (4, {"is_causal": 1}, None), (4, {"softcap": 2.0, "scale": 0.3}, "bool"),
-    (4, {}, "float"), (3, {"q_num_heads": 4, "kv_num_heads": 2}, None)])
+    (4, {}, "float"), (4, {}, "bool_row_masked"),
+    (3, {"q_num_heads": 4, "kv_num_heads": 2}, None)])
 def test_attention_decomposed(rank: int, attrs: dict, mask: str | None) -> None:
     b, s, l_, d = 2, 3, 5, 4
     hq, hkv = (4, 2) if rank == 3 else (2, 2)
@@ -409,10 +410,12 @@ def test_attention_decomposed(rank: int, attrs: dict, mask: str | None) -> None:
     ins = [_vi("q", shapes[0]), _vi("k", shapes[1]), _vi("v", shapes[1])]
     feeds = {"q": _x(*shapes[0]), "k": _x(*shapes[1]) * 0.5, "v": _x(*shapes[1]) + 1}
     names = ["q", "k", "v"]
-    if mask == "bool":
+    if mask in ("bool", "bool_row_masked"):
         ins.append(_vi("m", [s, l_], TensorProto.BOOL))
         feeds["m"] = np.random.default_rng(3).random((s, l_)) > 0.3
-        feeds["m"][:, 0] = True  # no fully masked row
+        feeds["m"][:, 0] = True
+        if mask == "bool_row_masked":  # a query that may attend to nothing gets zeros
+            feeds["m"][1] = False
         names.append("m")
     elif mask == "float":
         ins.append(_vi("m", [s, l_]))

@@ -333,6 +333,10 @@ def _attention(ctx: Ctx, node: Node) -> list[Node]:
         keep = np.tril(np.ones((sq, lk), bool))
         scores = e.op("Where", ctx.constant(keep, "causal"), scores, e.const(-np.inf, dt))
     probs = e.op("Softmax", scores, axis=-1)
+    if mask is not None or attr_value(node, "is_causal", 0):
+        # a fully masked row (all -inf) attends to nothing: zeros, not softmax's NaN
+        masked = e.op("Equal", e.reduce("ReduceMax", scores, [-1]), e.const(-np.inf, dt))
+        probs = e.op("Where", masked, e.const(0.0, dt), probs)
     y = e.op("MatMul", probs, v, outputs=None if rank == 3 else node.outputs[:1])
     if rank == 3:
         t = e.op("Transpose", y, perm=[0, 2, 1, 3])
