@@ -71,6 +71,8 @@ from pyonnx.runtime import (
 )
 from pyonnx import capi
 
+from pyonnx import convert, version_converter  # noqa: E402 - convert_version, as in onnx
+
 __version__ = "0.1.0"
 
 __all__ = [
