@@ -23,13 +23,22 @@ def _prepare_scale(attributes: dict) -> dict:
     return state
 
 
-@kernel("Scale", versions=(1,), domain=_DOMAIN, prepare=_prepare_scale)
 def _scale(x: np.ndarray, *, factor: float = 1.0, prepared: dict | None = None,
            ctx: KernelContext | None = None) -> tuple[np.ndarray]:
     """y = x * factor; counts its calls in the node's prepared state."""
     if prepared is not None:
         prepared["calls"] += 1
     return (x * np.float32(factor),)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _scale_kernel():  # type: ignore[no-untyped-def]
+    """test.bind::Scale is registered while this module's tests run, and only then: the kernel
+    registry is process-wide, and the rank-0 sweep walks every registered kernel."""
+    kernel("Scale", versions=(1,), domain=_DOMAIN, prepare=_prepare_scale)(_scale)
+    yield
+    registry._REGISTRY.pop((_DOMAIN, "Scale", 1), None)
+    registry._PREPARE.pop(_scale, None)
 
 
 def _node(op_type: str = "Scale", domain: str = _DOMAIN, **attrs: float) -> Node:
@@ -116,6 +125,7 @@ def test_prepare_needs_the_prepared_parameter() -> None:
         @kernel("NoState", versions=(1,), domain=_DOMAIN, prepare=node_memo)
         def _no_state(x: np.ndarray) -> tuple[np.ndarray]:
             return (x,)
+    assert registry.get_kernel(_DOMAIN, "NoState", 1) is None  # a refused kernel is not kept
 
 
 def test_parameter_cache_skips_closures() -> None:

@@ -84,21 +84,24 @@ def kernel(op_type: str, versions: Sequence[int], domain: str = "",
         raise ValueError(f"kernel {op_type!r}: versions must not be empty")
 
     def register(fn: Kernel) -> Kernel:
-        for v in versions:
-            key = (dom, op_type, int(v))
-            if key in _REGISTRY:
-                other = _REGISTRY[key]
-                raise ValueError(
-                    f"kernel for {dom or 'ai.onnx'}::{op_type} version {v} registered twice "
-                    f"({other.__module__}.{other.__qualname__} and {fn.__module__}.{fn.__qualname__})"
-                )
-            _REGISTRY[key] = fn
+        # every check before the first entry: a refused kernel leaves the registry as it was
         if prepare is not None:
             params = kernel_parameters(fn)
             p = params.get("prepared") if params is not None else None
             if p is None or p.kind != inspect.Parameter.KEYWORD_ONLY:
                 raise ValueError(f"kernel {fn.__module__}.{fn.__qualname__} is registered with a "
                                  f"prepare function but has no keyword-only 'prepared' parameter")
+        keys = [(dom, op_type, int(v)) for v in versions]
+        for key in keys:
+            if key in _REGISTRY:
+                other = _REGISTRY[key]
+                raise ValueError(
+                    f"kernel for {dom or 'ai.onnx'}::{op_type} version {key[2]} registered twice "
+                    f"({other.__module__}.{other.__qualname__} and {fn.__module__}.{fn.__qualname__})"
+                )
+        for key in keys:
+            _REGISTRY[key] = fn
+        if prepare is not None:
             _PREPARE[fn] = prepare
         return fn
 
