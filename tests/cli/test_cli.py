@@ -98,3 +98,30 @@ def test_bench_side_by_side(tmp_path, capsys: pytest.CaptureFixture[str]) -> Non
 def test_bench_rejects_an_unknown_engine(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["bench", DEMO_MODEL, "--compare", "tensorflow"]) == 2
     assert "unknown engine 'tensorflow'" in capsys.readouterr().err
+
+
+def test_infer_shapes_initializer_inputs_option(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """--initializer-inputs value uses an overridable initializer's stored value (onnx's
+    behaviour); the default leaves it a feed from IR 4 on, so the Reshape stays symbolic."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+
+    import pyonnx
+
+    shape = numpy_helper.from_array(np.array([3, 2], np.int64), "shape")
+    g = helper.make_graph(
+        [helper.make_node("Reshape", ["x", "shape"], ["y"])], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [6]),
+         helper.make_tensor_value_info("shape", TensorProto.INT64, [2])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], [shape])
+    path = tmp_path / "m.onnx"
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=8),
+              str(path))
+    dims = {}
+    for mode in ("auto", "value"):
+        out = tmp_path / f"{mode}.onnx"
+        assert main(["infer-shapes", str(path), "-o", str(out), "--initializer-inputs", mode,
+                     "--check-type"]) == 0
+        dims[mode] = list(pyonnx.load(str(out)).graph.outputs[0].type.shape)
+    assert dims["value"] == [3, 2]
+    assert dims["auto"] != [3, 2] and len(dims["auto"]) == 2

@@ -26,6 +26,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="fail on a contradiction between inferred and declared types")
     p.add_argument("--no-data-prop", action="store_true",
                    help="do not evaluate shape computations (Shape -> ... -> Reshape)")
+    p.add_argument("--initializer-inputs", choices=("auto", "value", "unknown"), default="auto",
+                   help="what an initializer that is also a graph input means: 'value' uses "
+                        "its stored value (onnx's behaviour), 'unknown' treats it as any feed, "
+                        "'auto' (default) uses the value only below IR version 4, where a feed "
+                        "cannot override it")
+    p.add_argument("--check-type", action="store_true",
+                   help="also check each node's input types against its operator's type "
+                        "constraints (onnx's check_type)")
     p.add_argument("--external-data", action="store_true",
                    help="store large initializers in a data file beside the output")
     p.set_defaults(func=run)
@@ -61,7 +69,8 @@ def run(args: argparse.Namespace) -> int:
         shapes[name] = dims
     model = load(args.model)
     out = infer_shapes(model, input_shapes=shapes or None, data_prop=not args.no_data_prop,
-                       strict=args.strict)
+                       strict=args.strict, initializer_inputs=args.initializer_inputs,
+                       check_type=args.check_type)
     save(out, args.output, external_data=args.external_data)
     values = [v for n in out.graph.all_nodes() for v in n.outputs if v.name]
     typed = [v for v in values if v.type is not None]
