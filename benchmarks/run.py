@@ -3,6 +3,7 @@
 
     PYTHONPATH=src python benchmarks/run.py [--runs N] [--threads N] [--json FILE]
                                             [--models SUBSTR,...] [--no-reference]
+                                            [--models-dir DIR] [--batches 1,8]
 
 Each model runs at batch 1 (text models at seq 128, the Silero models on 512-sample windows),
 and again at batch 8 when its batch dimension is dynamic. Latency runs alternate between the
@@ -31,9 +32,13 @@ from pyonnx.cli.bench import bench_model, format_result  # noqa: E402
 SHARED = os.path.normpath(os.path.join(HERE, "..", "..", "shared", "models"))
 
 
-def suite() -> list[tuple[str, int]]:
-    """(model path, seq) for every benchmarked model."""
+def suite(models_dir: str | None = None) -> list[tuple[str, int]]:
+    """(model path, seq) for every benchmarked model; with `models_dir`, that folder's models
+    instead (e.g. benchmarks/models/ of tools/export_bench_models.py, sequences fixed there)."""
     import onnx
+
+    if models_dir:
+        return [(p, 128) for p in sorted(glob.glob(os.path.join(models_dir, "*.onnx")))]
 
     light = sorted(glob.glob(os.path.join(os.path.dirname(onnx.__file__), "backend", "test",
                                           "data", "light", "light_*.onnx")))
@@ -106,6 +111,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", metavar="FILE")
     ap.add_argument("--models", default="", help="only models whose file name contains one of "
                                                  "these comma-separated strings")
+    ap.add_argument("--models-dir", metavar="DIR",
+                    help="benchmark the .onnx files of DIR instead of the default suite")
+    ap.add_argument("--batches", default="1,8",
+                    help="batch sizes, comma-separated (batches above 1 only for models with a "
+                         "dynamic batch dimension)")
     ap.add_argument("--no-reference", action="store_true")
     ap.add_argument("--no-memory", action="store_true")
     ap.add_argument("--numpy-too", action="store_true",
@@ -114,10 +124,11 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     wanted = [w for w in args.models.split(",") if w]
     results = []
-    for path, seq in suite():
+    batches = [int(b) for b in args.batches.split(",") if b]
+    for path, seq in suite(args.models_dir):
         if wanted and not any(w in os.path.basename(path) for w in wanted):
             continue
-        for batch in (1, 8):
+        for batch in batches:
             engines = ["pyonnx"] + (["pyonnx-numpy"] if args.numpy_too else []) \
                 + ["onnxruntime"]
             if batch == 1 and not args.no_reference:
@@ -127,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
                               reference_timeout=args.reference_timeout, profile=True)
             results.append(res)
             print(format_result(res), flush=True)
-            if batch == 1 and not res.get("dynamic_batch"):
+            if not res.get("dynamic_batch"):
                 break
     summary = summarize(results)
     print(json.dumps(summary, indent=2))
