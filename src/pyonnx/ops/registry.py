@@ -43,6 +43,7 @@ __all__ = [
     "KernelContext",
     "Subgraph",
     "kernel",
+    "registrar",
     "get_kernel",
     "graph_kernel",
     "get_graph_kernel",
@@ -79,12 +80,21 @@ def kernel(op_type: str, versions: Sequence[int], domain: str = "",
     Registering the same (domain, op_type, version) twice raises ``ValueError``: two kernels
     for one version would make the choice silent.
     """
+    return registrar(_REGISTRY, op_type, versions, domain, prepare)
+
+
+def registrar(table: dict[tuple[str, str, int], Kernel], op_type: str, versions: Sequence[int],
+              domain: str = "", prepare: Callable[[dict[str, Any]], Any] | None = None
+              ) -> Callable[[Kernel], Kernel]:
+    """The decorator that registers a function in ``table`` for each since_version (what
+    :func:`kernel` does for the reference table; a provider's table of kernel variants uses it
+    too). Every check comes before the first entry, so a refused kernel leaves the table as it
+    was."""
     dom = normalize_domain(domain)
     if not versions:
         raise ValueError(f"kernel {op_type!r}: versions must not be empty")
 
     def register(fn: Kernel) -> Kernel:
-        # every check before the first entry: a refused kernel leaves the registry as it was
         if prepare is not None:
             params = kernel_parameters(fn)
             p = params.get("prepared") if params is not None else None
@@ -93,14 +103,14 @@ def kernel(op_type: str, versions: Sequence[int], domain: str = "",
                                  f"prepare function but has no keyword-only 'prepared' parameter")
         keys = [(dom, op_type, int(v)) for v in versions]
         for key in keys:
-            if key in _REGISTRY:
-                other = _REGISTRY[key]
+            if key in table:
+                other = table[key]
                 raise ValueError(
                     f"kernel for {dom or 'ai.onnx'}::{op_type} version {key[2]} registered twice "
                     f"({other.__module__}.{other.__qualname__} and {fn.__module__}.{fn.__qualname__})"
                 )
         for key in keys:
-            _REGISTRY[key] = fn
+            table[key] = fn
         if prepare is not None:
             _PREPARE[fn] = prepare
         return fn

@@ -43,9 +43,6 @@ _ALL_PROVIDERS = [
     "XnnpackExecutionProvider", "CANNExecutionProvider", "AzureExecutionProvider",
     "CPUExecutionProvider",
 ]
-_AVAILABLE = ["CPUExecutionProvider"]
-
-
 def get_all_providers() -> list[str]:
     """Every provider name onnxruntime knows, by default priority; CPUExecutionProvider last.
 
@@ -55,8 +52,11 @@ def get_all_providers() -> list[str]:
 
 
 def get_available_providers() -> list[str]:
-    """Execution providers this pyonnx can run (onnxruntime's names)."""
-    return list(_AVAILABLE)
+    """Execution providers this pyonnx can run (onnxruntime's names, and those registered with
+    :func:`pyonnx.backends.register_provider`), the CPU provider last."""
+    from pyonnx.backends import available_providers
+
+    return available_providers()
 
 
 def get_device() -> str:

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from pyonnx import defs
+from pyonnx.backends import CPUProvider, HOST, Provider
 from pyonnx.errors import (
     ExecutionError,
     PyOnnxError,
@@ -61,7 +62,8 @@ class PlanConfig:
     max_nesting_depth: int = 64
     max_loop_iterations: int = 1_000_000
     rng: np.random.Generator = dataclasses.field(default_factory=np.random.default_rng)
-    # a run-wide hook called between nodes (deadline, terminate); None when nothing to check
+    # the session's providers in preference order, the CPU provider last (see _assign)
+    providers: tuple[Provider, ...] = dataclasses.field(default_factory=lambda: (CPUProvider(),))
     depth: int = 0
 
     def nested(self, opsets: dict[str, int] | None = None) -> "PlanConfig":
@@ -94,7 +96,9 @@ def describe_value(v: Any) -> str:
 
 class _Step:
     """One node of a plan: its kernel, the slots it reads and writes, the slots dead after it,
-    and the bodies it runs (bound to the caller's frame at call time).
+    the bodies it runs (bound to the caller's frame at call time) and the provider that runs it.
+    A *copy step* moves one value between two providers' devices (its node is a stand-in named
+    as onnxruntime names its copies, ``MemcpyFromHost`` / ``MemcpyToHost``).
 
     ``kwargs`` are the kernel's keyword arguments (the bound node's); ``special`` says the step
     needs per-run kwargs (bodies bound to the frame, the run state for a function call).
@@ -105,14 +109,18 @@ class _Step:
     """
 
     __slots__ = ("node", "fn", "ins", "outs", "kwargs", "frees", "graph_attrs", "graphs_attrs",
-                 "bound", "special", "call")
+                 "bound", "special", "call", "provider", "is_copy")
 
     def __init__(self, node: Node, fn: Callable[..., Any], ins: tuple[int, ...],
                  outs: tuple[int, ...], kwargs: dict[str, Any],
                  graph_attrs: tuple[tuple[str, "Plan"], ...] = (),
                  graphs_attrs: tuple[tuple[str, tuple["Plan", ...]], ...] = (),
-                 bound: BoundNode | None = None) -> None:
+                 bound: BoundNode | None = None, provider: Provider | None = None,
+                 is_copy: bool = False) -> None:
         self.node = node
+        # the provider that runs the step (a copy step: the one on the far side of the copy)
+        self.provider = provider
+        self.is_copy = is_copy
         self.fn = fn
         self.ins = ins
         self.outs = outs
@@ -219,7 +227,9 @@ class _RunState:
                 # the trace is written, so that profiling adds little to the run it measures
                 self.profile.append((st.node, t0, time.perf_counter_ns() - t0,
                                      [(a.dtype, a.shape) if isinstance(a, np.ndarray)
-                                      else describe_value(a) for a in args]))
+                                      else describe_value(a) for a in args],
+                                     st.provider.name if st.provider is not None
+                                     else CPUProvider.name))
             if self.max_run_bytes:
                 self._count(st, res, vals, computed)
             return res
@@ -277,6 +287,9 @@ class Plan:
         self._attr_env = attr_env
         self.constants: dict[int, Any] = {}
         self.steps: list[_Step] = []
+        self._host = config.providers[-1]  # the CPU provider: host memory
+        self._device: dict[int, str] = {}  # slot -> device of its value, when not the host
+        self._copies: dict[tuple[int, str], int] = {}  # (slot, device) -> slot of its copy
         self._compile()
         self._plan_semi_constants()
 
@@ -328,11 +341,15 @@ class Plan:
                             f"{node.describe()} defines {v.name!r}, which graph {g.name!r} "
                             f"already defines (each name is assigned once: SSA)")
                     names.add(v.name)
-            self.steps.append(self._make_step(node, tuple(ins), outs))
+            step = self._make_step(node, tuple(ins), outs)
+            step.ins = tuple(self._on_device(slot, step.provider) for slot in step.ins)
+            self._device.update((slot, step.provider.device) for slot in outs)
+            self.steps.append(step)
         self.output_slots = []
         for v in g.outputs:
             if id(v) in self._slot_of or id(v) in defined:
-                self.output_slots.append(self._slot(v))
+                # graph outputs go back to the host
+                self.output_slots.append(self._on_device(self._slot(v), self._host))
             else:
                 self.output_slots.append(self._capture(v, None))
         self._frame_size = len(self._slot_names)
@@ -340,6 +357,54 @@ class Plan:
         self._template = [None] * self._frame_size
         for s, arr in self.constants.items():
             self._template[s] = arr
+
+    def _on_device(self, slot: int, provider: Provider) -> int:
+        """The slot holding ``slot``'s value on ``provider``'s device: ``slot`` itself when it is
+        there already, else the slot of a copy (one per value and device, made by a copy step
+        appended here, just before its first reader)."""
+        src = self._device.get(slot, HOST)
+        dst = provider.device
+        if slot == _NONE_SLOT or src == dst:
+            return slot
+        copy = self._copies.get((slot, dst))
+        if copy is not None:
+            return copy
+        source = self._host if src == HOST else next(
+            st.provider for st in reversed(self.steps) if slot in st.outs)
+        name = self._slot_names[slot]
+        copy = len(self._slot_names)
+        self._slot_names.append(f"{name}@{dst}")
+        self._copies[(slot, dst)] = copy
+        self._device[copy] = dst
+        if slot in self.constants and slot not in self.input_slots:
+            # an initializer no feed can override moves to the device once, here
+            self.constants[copy] = provider.from_host(self.constants[slot])
+            return copy
+        if dst == HOST:
+            op, fn = "MemcpyToHost", _copy_fn(source.to_host)
+        elif src == HOST:
+            op, fn = "MemcpyFromHost", _copy_fn(provider.from_host)
+        else:  # device to device, through the host
+            op, fn = "MemcpyFromHost", _copy_fn(lambda v: provider.from_host(source.to_host(v)))
+        stand_in = Node(op, name=f"{op}_{name}_{dst}")
+        self.steps.append(_Step(stand_in, fn, (slot,), (copy,), {},
+                                provider=provider if dst != HOST else source, is_copy=True))
+        return copy
+
+    def _assign(self, node: Node, domain: str, since_version: int,
+                reference: Callable[..., Any]) -> tuple[Provider, Callable[..., Any]]:
+        """The provider that runs ``node`` and its kernel there: the first provider of the
+        session's list that claims the node. Only the host may run a node whose outputs a
+        subgraph reads (bodies see host values), and the CPU provider claims every node."""
+        candidates = self.config.providers
+        if len(candidates) > 1 and any(u.graph is not node.graph
+                                       for v in node.outputs for u, _ in v.uses):
+            candidates = tuple(p for p in candidates if p.device == HOST)
+        for provider in candidates:
+            fn = provider.kernel_for(node, domain, since_version, reference)
+            if fn is not None:
+                return provider, fn
+        return self._host, reference
 
     def _provide(self, v: Value) -> int | None:
         """This plan's slot for ``v``, capturing it from an enclosing plan if needed (for a
@@ -413,17 +478,23 @@ class Plan:
         if isinstance(target, Plan):
             fn: Callable[..., Any] = _function_kernel(target)
             return _Step(node, fn, ins, outs, {"_run_state": None}, tuple(graph_attrs),
-                         tuple(graphs_attrs))
-        problem = signature_problem(node, target, len(ins),
+                         tuple(graphs_attrs), provider=self._host)
+        domain = defs.normalize_domain(node.domain)
+        if graph_valued:
+            provider, kernel_fn = self._host, self._host.kernel_for(node, domain, since_version,
+                                                                    target) or target
+        else:
+            provider, kernel_fn = self._assign(node, domain, since_version, target)
+        problem = signature_problem(node, kernel_fn, len(ins),
                                     [*attrs, *(a.name for a in graph_valued)])
         if problem is not None:
             raise ValidationError(problem)
-        bound = bind(node, target, since_version,
-                     opset_of(defs.normalize_domain(node.domain), self.config.opsets) or 0,
-                     attrs, rng=self.config.rng, max_tensor_bytes=self.config.max_tensor_bytes,
-                     max_iterations=self.config.max_loop_iterations)
-        return _Step(node, target, ins, outs, bound.kwargs, tuple(graph_attrs),
-                     tuple(graphs_attrs), bound)
+        bound = provider.bind(node, kernel_fn, since_version,
+                              opset_of(domain, self.config.opsets) or 0, attrs,
+                              rng=self.config.rng, max_tensor_bytes=self.config.max_tensor_bytes,
+                              max_iterations=self.config.max_loop_iterations)
+        return _Step(node, kernel_fn, ins, outs, bound.kwargs, tuple(graph_attrs),
+                     tuple(graphs_attrs), bound, provider)
 
     def _compute_frees(self) -> None:
         keep = set(self.output_slots) | set(self.constants) | {_NONE_SLOT}
@@ -461,7 +532,8 @@ class Plan:
         for i, st in enumerate(self.steps):
             if st.special:
                 continue
-            if not all(s in semi for s in st.ins) or not _deterministic(st.node, self.config):
+            if not all(s in semi for s in st.ins) or not (st.is_copy or
+                                                          _deterministic(st.node, self.config)):
                 continue
             cacheable.append(i)
             semi.update(st.outs)
@@ -669,6 +741,14 @@ def _deterministic(node: Node, config: PlanConfig) -> bool:
         return False
     schema = defs.lookup(domain, node.op_type, opset)
     return schema is not None and schema.node_determinism == "deterministic"
+
+
+def _copy_fn(move: Callable[[Any], Any]) -> Callable[[Any], tuple]:
+    """A copy step's kernel: ``move`` one value (None, an absent optional, stays None)."""
+    def copy(value: Any) -> tuple:
+        return (None if value is None else move(value),)
+
+    return copy
 
 
 def _function_kernel(plan: Plan) -> Callable[..., tuple]:

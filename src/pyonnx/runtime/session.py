@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from pyonnx.backends import Provider, create_provider
 from pyonnx.defs.custom import custom_op_scope
 from pyonnx.errors import (
     InvalidArgument,
@@ -71,7 +72,6 @@ from pyonnx.runtime.plan import Plan, PlanConfig, _RunState, check_structure
 __all__ = ["InferenceSession", "NodeArg", "ModelMetadata", "get_available_providers",
            "get_device", "OrtEpAssignedSubgraph", "OrtEpAssignedNode"]
 
-_PROVIDERS = get_available_providers()
 
 # config keys whose effect pyonnx cannot provide and that would change results or written files:
 # key -> (values that are harmless, why pyonnx refuses the others)
@@ -290,7 +290,8 @@ class InferenceSession:
             opsets=opsets,
             functions=functions, max_tensor_bytes=opts.max_tensor_bytes,
             max_nesting_depth=opts.max_nesting_depth,
-            max_loop_iterations=opts.max_loop_iterations)
+            max_loop_iterations=opts.max_loop_iterations,
+            providers=self._make_providers())
         self._plan = Plan(model.graph, config)
         g = model.graph
         init_names = set(g.initializers) | set(g.sparse_initializers)
@@ -327,8 +328,9 @@ class InferenceSession:
         if isinstance(providers, str):
             raise InvalidArgument(f"providers must be a list of provider names, not the string "
                                   f"{providers!r} (write [{providers!r}])")
+        available = get_available_providers()
         if providers is None:
-            return list(_PROVIDERS), [{}]
+            return [available[-1]], [{}]
         names: list[str] = []
         options: list[dict[str, Any]] = []
         for i, p in enumerate(providers):
@@ -343,20 +345,35 @@ class InferenceSession:
                 # onnxruntime's set_providers rejects a name it does not know at all
                 raise InvalidRequest(
                     f"Unknown Provider Type: {name} (known providers: see "
-                    f"get_all_providers(); pyonnx runs {', '.join(_PROVIDERS)})")
-            if name in _PROVIDERS:
+                    f"get_all_providers(); pyonnx runs {', '.join(available)})")
+            if name in available:
                 names.append(name)
                 options.append({str(k): str(v) for k, v in popts.items()})
                 continue
             msg = (f"{name} is not available in pyonnx (available: "
-                   f"{', '.join(_PROVIDERS)})")
+                   f"{', '.join(available)})")
             if self._options.strict_providers:
                 raise InvalidArgument(msg + "; strict_providers is set, so this is an error")
             warnings.warn(msg + "; falling back to the next provider", RuntimeWarning,
                           stacklevel=3)
         if not names:
-            names, options = list(_PROVIDERS), [{}]
+            names, options = [available[-1]], [{}]
+        elif available[-1] not in names:
+            # as in onnxruntime, the CPU provider always comes last, for the nodes no other claims
+            names.append(available[-1])
+            options.append({})
         return names, options
+
+    def _make_providers(self) -> tuple[Provider, ...]:
+        """This session's providers (:mod:`pyonnx.backends`), built from the chosen names and
+        options; an option a provider cannot honour raises InvalidArgument naming it."""
+        made = []
+        for name, popts in zip(self._providers, self._provider_options):
+            try:
+                made.append(create_provider(name, popts))
+            except (ValueError, TypeError) as e:
+                raise InvalidArgument(f"{name}: {e}") from e
+        return tuple(made)
 
     def _set_threads(self) -> None:
         """``intra_op_num_threads`` > 0 limits the BLAS pool while this session runs."""
@@ -426,15 +443,17 @@ class InferenceSession:
         return [None for _ in self._inputs]
 
     def get_provider_graph_assignment_info(self) -> list[OrtEpAssignedSubgraph]:
-        """Which provider runs which nodes (one subgraph per node, all on the CPU provider).
+        """Which provider runs which nodes of the main graph (one subgraph per node, the copy
+        steps between providers included, named as onnxruntime names them).
         Needs the config entry ``session.record_ep_graph_assignment_info`` = 1, as in
         onnxruntime."""
         if self._options._config.get(_RECORD_ASSIGNMENT_KEY) != "1":
             raise OrtFail(f"Session configuration entry '{_RECORD_ASSIGNMENT_KEY}' must be set "
                           f"to \"1\" to retrieve EP graph assignment information")
-        return [OrtEpAssignedSubgraph("CPUExecutionProvider",
-                                      [OrtEpAssignedNode(n.name, n.op_type, n.domain)])
-                for n in self._model.graph.nodes]
+        return [OrtEpAssignedSubgraph(st.provider.name,
+                                      [OrtEpAssignedNode(st.node.name, st.node.op_type,
+                                                         st.node.domain)])
+                for st in self._plan.steps]
 
     def get_tuning_results(self) -> list[dict[str, Any]]:
         """Kernel tuning results: the CPU provider tunes nothing, so none."""
@@ -698,13 +717,13 @@ class InferenceSession:
             return ""
         events = []
         base = None
-        for node, start_ns, dur_ns, inputs in self._profile_events:
+        for node, start_ns, dur_ns, inputs, provider in self._profile_events:
             if base is None:
                 base = start_ns
             events.append({
                 "name": node.name or node.op_type, "cat": "Node", "ph": "X", "pid": 0, "tid": 0,
                 "ts": (start_ns - base) / 1000.0, "dur": dur_ns / 1000.0,
-                "args": {"op_type": node.op_type, "domain": node.domain,
+                "args": {"op_type": node.op_type, "domain": node.domain, "provider": provider,
                          "input_shapes": [i if isinstance(i, str) else
                                           f"{i[0]}[{','.join(str(d) for d in i[1])}]"
                                           for i in inputs]},
