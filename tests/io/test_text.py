@@ -332,6 +332,8 @@ def test_external_data_reference(tmp_path) -> None:  # type: ignore[no-untyped-d
     ("g () => (y) <int64[2] w = {1, 2.5}> {}", 1, 31, "an integer"),
     ("g () => (y) <float[3] w = {1, 2}> {}", 1, 27, "has 2 values, but its type float[3]"),
     ("g () => (y) <int8[1] w = {300}> {}", 1, 26, "out of range for int8"),
+    # onnx.parser accepts this and builds a tensor that onnx's own checker refuses
+    ("g () => (y) <complex64[1] w = {0}> {}", 1, 31, "needs 2 (real, imaginary) numbers"),
     ("g () => (y) {\n y = Foo <a = []> ()\n}", 2, 15, "needs a type"),
     ("g () => (y) {\n y = Foo <a: int = 1.5> ()\n}", 2, 20, "declared int"),
     ('g () => (y) { y = Foo <a = "open> () }', 1, 28, "not closed"),
