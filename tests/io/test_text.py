@@ -748,7 +748,7 @@ def test_onnx_printers_left_out_values_are_refused_with_a_pointer_to_lossless() 
         parse_graph(attr)
 
 
-def test_cli_print_is_onnx_text_unless_lossless(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_cli_print_is_onnx_text_unless_lossless(tmp_path, capsys):  # type: ignore[no-untyped-def]
     from pyonnx.cli.main import main
 
     model = parse_model(ONNX_DROPS)

@@ -211,9 +211,9 @@ def test_pyonnx_writes_what_it_read(case: Case) -> None:
 
 @pytest.mark.parametrize("case", [pytest.param(c, id=c.name) for c in CASES])
 def test_text_round_trip(case: Case) -> None:
-    """parse_model(to_text(model, lossless=True)) keeps what onnxruntime needs to compute the same results,
-    with the value names ('onnx::Mul_374', 'Identity:0'), string tensors, subgraphs and local
-    functions real exporters write."""
+    """parse_model(to_text(model, lossless=True)) keeps what onnxruntime needs to compute the
+    same results, with the value names ('onnx::Mul_374', 'Identity:0'), string tensors,
+    subgraphs and local functions real exporters write."""
     path = os.path.join(EXPORTS, f"{case.name}.onnx")
     feeds = load_inputs(case.name)
     ref_sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
