@@ -758,3 +758,17 @@ def test_cli_print_is_onnx_text_unless_lossless(tmp_path, capsys):  # type: igno
     assert capsys.readouterr().out == _onnx_text(model) + "\n"
     assert main(["print", "--lossless", str(src)]) == 0
     assert capsys.readouterr().out == to_text(model, lossless=True) + "\n"
+
+
+def test_every_element_type_prints_as_onnx_prints_it() -> None:
+    # all 30 element types, as initializers and as a TENSORS attribute; onnx writes '...' for
+    # the 4-bit, 2-bit, 6-bit and complex ones
+    model = _model_with(_arrays())
+    model.graph.append(Node("Foo", [], [Value("attr_out", None)], domain="com.x", attributes=[
+        Attribute("ts", AttributeType.TENSORS, [Tensor.from_numpy(a, f"a{i}")
+                                                for i, a in enumerate(_arrays())])]))
+    model.opset_imports["com.x"] = 1
+    text = to_text(model)
+    assert text == _onnx_text(model)
+    for name in ("int4", "uint2", "float6e2m3", "float4e2m1", "complex64", "complex128"):
+        assert re.search(rf"<{name}\[\d+\] t\d+ = \.\.\.>|, {name}\[[\d,]+\] t\d+ = \.\.\.", text)

@@ -12,7 +12,7 @@ The syntax is the one of the ONNX repository's docs/Syntax.md (``onnx.printer`` 
     }
 
 The printer writes what ``onnx.printer`` writes for the same model, byte for byte. Where onnx's
-text loses data (4-bit, 2-bit and complex tensor values, sparse tensors, a few function
+text loses data (4-bit, 2-bit, 6-bit and complex tensor values, sparse tensors, a few function
 details: see :mod:`pyonnx.io.text_printer`), ``to_text(model, lossless=True)`` writes it too,
 and ``parse_model(to_text(model, lossless=True))`` gives back the same model (graph, nodes,
 attributes, types, initializer values bit for bit, functions, the model header); what the

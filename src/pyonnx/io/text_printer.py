@@ -15,10 +15,11 @@ equal. In a few places onnx.printer drops information or writes text that no par
 ``to_text(..., lossless=True)`` writes the information instead, so the text always parses back
 into the same model. Those places (the only ones where the two modes differ):
 
-* 4-bit and 2-bit tensors and complex tensors: onnx writes ``...`` (which no parser reads);
-  lossless writes complex numbers as (real, imaginary) pairs, and 4-bit and 2-bit elements as
-  the bytes of their packed stream (one ``int32_data`` entry per byte, two 4-bit or four 2-bit
-  values each, as ``onnx.proto`` defines ``int32_data`` for those types);
+* 4-bit, 2-bit, 6-bit and complex tensors: onnx writes ``...`` (which no parser reads);
+  lossless writes complex numbers as (real, imaginary) pairs, 4-bit and 2-bit elements as the
+  bytes of their packed stream (one ``int32_data`` entry per byte, two 4-bit or four 2-bit
+  values each, as ``onnx.proto`` defines ``int32_data`` for those types), and 6-bit elements as
+  their bit patterns (one per entry, as ``int32_data`` holds them);
 * an empty string tensor or STRINGS attribute: onnx writes ``}`` / ``]`` with no opening
   bracket; lossless writes ``{}`` / ``[]``;
 * sparse initializers and SPARSE_TENSOR(S) attributes, which onnx omits (the syntax has no
@@ -183,7 +184,7 @@ _PACKED = {DataType.INT4: 4, DataType.UINT4: 4, DataType.FLOAT4E2M1: 4,
            DataType.INT2: 2, DataType.UINT2: 2}
 _FLOAT6 = {DataType.FLOAT6E2M3, DataType.FLOAT6E3M2}
 #: element types whose values onnx.printer writes as ``...`` (it does not decode them)
-_UNPRINTED = frozenset(_PACKED) | {DataType.COMPLEX64, DataType.COMPLEX128}
+_UNPRINTED = frozenset(_PACKED) | _FLOAT6 | {DataType.COMPLEX64, DataType.COMPLEX128}
 
 
 def field_values(t: Tensor, limit: int | None = None) -> tuple[list[str], bool]:
@@ -462,9 +463,9 @@ def to_text(obj: Model | Graph | Function | Node, *, max_elements: int | None = 
     """The ONNX text of a model, graph, function or node, exactly as ``onnx.printer.to_text``
     writes it.
 
-    onnx's text loses a few things (4-bit, 2-bit and complex tensor values, sparse tensors, a
-    function's doc string, attribute defaults and value_info; the module docstring lists them
-    all). With ``lossless=True`` they are written too, so that ``parse_model`` gives back the
+    onnx's text loses a few things (4-bit, 2-bit, 6-bit and complex tensor values, sparse
+    tensors, a function's doc string, attribute defaults and value_info; the module docstring
+    lists them all). With ``lossless=True`` they are written too, so that ``parse_model`` gives back the
     same model; the text then differs from onnx.printer's in those places only.
 
     Every other tensor value is written in full. With ``max_elements``, tensors longer than
