@@ -465,8 +465,8 @@ def to_text(obj: Model | Graph | Function | Node, *, max_elements: int | None = 
 
     onnx's text loses a few things (4-bit, 2-bit, 6-bit and complex tensor values, sparse
     tensors, a function's doc string, attribute defaults and value_info; the module docstring
-    lists them all). With ``lossless=True`` they are written too, so that ``parse_model`` gives back the
-    same model; the text then differs from onnx.printer's in those places only.
+    lists them all). With ``lossless=True`` they are written too, so that ``parse_model`` gives
+    back the same model; the text then differs from onnx.printer's in those places only.
 
     Every other tensor value is written in full. With ``max_elements``, tensors longer than
     that show their first ``max_elements`` values and ``...``: easier to read, but no longer
