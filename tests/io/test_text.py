@@ -772,3 +772,18 @@ def test_every_element_type_prints_as_onnx_prints_it() -> None:
     assert text == _onnx_text(model)
     for name in ("int4", "uint2", "float6e2m3", "float4e2m1", "complex64", "complex128"):
         assert re.search(rf"<{name}\[\d+\] t\d+ = \.\.\.>|, {name}\[[\d,]+\] t\d+ = \.\.\.", text)
+
+
+def test_header_fields_stated_with_their_default_print_as_onnx_prints_them() -> None:
+    text = '''<ir_version: 10, opset_import: ["" : 21], producer_name: "", domain: "ai.onnx",
+  model_version: 0, doc_string: "">
+g () => () { }
+'''
+    model = parse_model(text)
+    assert model.stated_fields == {"producer_name", "domain", "model_version", "doc_string"}
+    printed = to_text(model)
+    assert printed == _onnx_text(model) == onnx.printer.to_text(onnx.parser.parse_model(text))
+    assert 'producer_name: "",\n   domain: "ai.onnx",\n   model_version: 0,\n   doc_string: ""' \
+        in printed and "producer_version" not in printed
+    bare = parse_model('<ir_version: 10, opset_import: ["" : 21]>\ng () => () { }')
+    assert bare.stated_fields == set() and "model_version" not in to_text(bare)

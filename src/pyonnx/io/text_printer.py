@@ -34,6 +34,13 @@ into the same model. Those places (the only ones where the two modes differ):
 * an attribute reference with no type: onnx writes ``name: undefined = @ref`` (which its parser
   refuses); lossless writes ``name = @ref``.
 
+Three things that ``pyonnx.load`` normalizes print as loaded, so a file that has them prints
+differently from onnx.printer's text of the file itself: a ``-1`` dim (an unknown dim, as
+Paddle and some converters write it) prints as ``?``; an opset imported twice with the same
+version (skl2onnx writes that) prints once; a graph output that is also a graph input (a
+subgraph passing a value through) prints with the input's type when the two declare different
+shapes (pyonnx holds one value).
+
 What the syntax has no place for is not printed by either: doc strings of graphs, nodes and
 values, metadata_props other than the model's, dimension denotations, training_info.
 """
@@ -434,16 +441,15 @@ class _Printer:
         return "[" + sep.join(f"{quote(d)} : {v}" for d, v in opsets.items()) + "]"
 
     def model(self, m: Model) -> None:
+        from pyonnx.io.serde import HEADER_FIELDS
+
         pad = " " * self.indent
         head = [f"{pad}ir_version: {m.ir_version}",
                 f"{pad}opset_import: {self.opsets(m.opset_imports)}"]
-        for key in ("producer_name", "producer_version", "domain"):
-            if getattr(m, key):
-                head.append(f"{pad}{key}: {quote(getattr(m, key))}")
-        if m.model_version:
-            head.append(f"{pad}model_version: {m.model_version}")
-        if m.doc_string:
-            head.append(f"{pad}doc_string: {quote(m.doc_string)}")
+        for key in HEADER_FIELDS:  # set, or stated with their default in the model's file
+            value = getattr(m, key)
+            if value or key in m.stated_fields:
+                head.append(f"{pad}{key}: {value if key == 'model_version' else quote(value)}")
         if m.metadata_props:
             props = ", ".join(f"{quote(k)}: {quote(v)}" for k, v in m.metadata_props.items())
             head.append(f"{pad}metadata_props: [{props}]")
