@@ -10,6 +10,8 @@ token. ``import pyonnx`` does not import this package.
 
 from pyonnx.viewer.describe import FORMAT, describe_model, doc_url
 from pyonnx.viewer.overlays import compare_overlay, profile_from_trace, profile_model
+from pyonnx.viewer.page import render_page
+from pyonnx.viewer.server import ViewerServer
 
 __all__ = ["describe_model", "doc_url", "FORMAT", "profile_from_trace", "profile_model",
-           "compare_overlay"]
+           "compare_overlay", "render_page", "ViewerServer"]

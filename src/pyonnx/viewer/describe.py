@@ -89,6 +89,9 @@ def describe_model(model: Model | str | os.PathLike[str] | bytes, *, title: str 
             shown = infer_shapes(model)
         except PyOnnxError as e:
             notes.append(f"shape inference failed, declared types are shown: {e}")
+        except Exception as e:  # noqa: BLE001 - a bug in inference must not hide the model
+            notes.append(f"shape inference failed with an internal error, declared types are "
+                         f"shown: {type(e).__name__}: {e}")
     builder = _Builder(shown)
     graph = builder.graph(shown.graph, "", "main graph", shown.opset_imports)
     functions = []
@@ -318,6 +321,9 @@ def _violations(model: Model, locations: dict[str, str], notes: list[str]) -> li
         found = collect_violations(model)
     except PyOnnxError as e:
         notes.append(f"the checker stopped: {e}")
+        return []
+    except Exception as e:  # noqa: BLE001 - as for inference above
+        notes.append(f"the checker stopped with an internal error: {type(e).__name__}: {e}")
         return []
     out = []
     for v in found:
