@@ -175,7 +175,7 @@
     scene.keepView = keepView;
     const msg = {
       id: ++layoutSeq,
-      fast: forceFast,
+      fast: false,
       nodes: scene.nodes.map((n) => ({w: n.w, h: n.h, parent: n.cluster})),
       edges: scene.edges.map((e) => [e.s, e.d]),
       clusters: scene.clusters.map((c) => ({parent: c.parent})),
@@ -183,7 +183,6 @@
     status('laying out ' + scene.nodes.length.toLocaleString('en') + ' nodes…');
     worker.postMessage(msg);
   }
-  let forceFast = false;
 
   function applyLayout(r) {
     if (r.id !== layoutSeq) return;  // a newer layout is on its way
@@ -199,7 +198,6 @@
     api.layouts++;
     status(s.nodes.length.toLocaleString('en') + ' nodes, laid out by ' + (r.engine === 'dagre' ? 'dagre' : 'the fast layered layout') +
            ' in ' + Math.round(r.ms) + ' ms');
-    document.getElementById('relayout').hidden = r.engine === 'dagre' || s.nodes.length > 1500;
     draw();
     if (api.firstPaint === null) api.firstPaint = performance.now();
     api.ready = true;
@@ -273,9 +271,16 @@
     const k = Math.min(kW, kH, 1.5);
     // a graph much taller than the window starts readable at its top rather than a speck
     const tall = kH < kW && kH < 0.5;
-    view.k = tall ? Math.min(1, Math.max(0.5, kW)) : Math.max(k, 0.002);
+    view.k = tall ? Math.min(1, Math.max(0.5, kW)) : Math.max(k, minZoom());
     view.x = (b.x0 + b.x1) / 2 - W / 2 / view.k;
     view.y = tall ? b.y0 - 20 / view.k : (b.y0 + b.y1) / 2 - H / 2 / view.k;
+  }
+  // zooming out stops where the whole graph fits in the window (and a little beyond)
+  function minZoom() {
+    if (!scene || !scene.bounds) return 0.01;
+    const b = scene.bounds;
+    const all = Math.min(canvas.clientWidth / (b.x1 - b.x0 + 40), canvas.clientHeight / (b.y1 - b.y0 + 40));
+    return Math.min(0.05, 0.8 * all);
   }
   function centerOn(sid) {
     const i = scene.sidIndex.get(sid);
@@ -390,13 +395,14 @@
       if (!b) batches.set(f, b = []);
       b.push(i);
     }
+    const least = 2 / k;  // far out, a node stays at least two pixels big
     for (const [f, list] of batches) {
       ctx.beginPath();
       for (const i of list) {
-        const n = s.nodes[i];
-        ctx.rect(s.x[i] - n.w / 2, s.y[i] - n.h / 2, n.w, n.h);
+        const n = s.nodes[i], w = Math.max(n.w, least), h = Math.max(n.h, least);
+        ctx.rect(s.x[i] - w / 2, s.y[i] - h / 2, w, h);
       }
-      ctx.fillStyle = f;
+      ctx.fillStyle = k < 0.08 && f === '#ffffff' ? '#7b8194' : f;
       ctx.fill();
       if (k > 0.08) { ctx.lineWidth = 1 / k; ctx.strokeStyle = '#5b6170'; ctx.stroke(); }
     }
@@ -489,7 +495,7 @@
     const mx = e.clientX - r.left, my = e.clientY - r.top;
     const wx = view.x + mx / view.k, wy = view.y + my / view.k;
     const f = Math.exp(-e.deltaY * (e.ctrlKey ? 0.01 : 0.0015));
-    view.k = Math.min(8, Math.max(0.002, view.k * f));
+    view.k = Math.min(8, Math.max(minZoom(), view.k * f));
     view.x = wx - mx / view.k; view.y = wy - my / view.k;
     draw();
   }, {passive: false});
@@ -849,7 +855,6 @@
     for (const o of overlaySel.options) if (o.value !== 'none') o.disabled = !data[o.value] && !config.api;
   }
   document.getElementById('fit').addEventListener('click', () => { fit(); draw(); });
-  document.getElementById('relayout').addEventListener('click', () => { forceFast = false; relayout(true); });
   const statusEl = document.getElementById('status');
   function status(text) { statusEl.textContent = text; }
   document.getElementById('title').textContent = data.title;
@@ -864,6 +869,7 @@
   };
   api.centerOn = (sid) => centerOn(sid);
   api.redraw = () => draw();
+  api.zoom = () => view.k;
   api.nodeCount = () => (scene ? scene.nodes.length : 0);
   api.select = (sid) => select(sid);
   api.reveal = (tid) => reveal(tid);

@@ -13,13 +13,17 @@
 // recursion overflows the stack on very long chains: above this size the fast layered layout
 // below is used instead (the page can still ask for dagre on what is expanded).
 const DAGRE_LIMIT = 1500;
+// dagre's depth-first searches recurse once per rank: about 1,000 ranks overflow a worker's
+// stack, so deeper graphs go to the fast layout at once instead of failing after a while
+const DAGRE_MAX_DEPTH = 800;
 const NODESEP = 24, RANKSEP = 36, PAD = 18;
 
 self.onmessage = (ev) => {
   const msg = ev.data;
   const t0 = performance.now();
   let out = null;
-  if (!msg.fast && msg.nodes.length <= DAGRE_LIMIT && typeof dagre !== 'undefined') {
+  if (!msg.fast && msg.nodes.length <= DAGRE_LIMIT && typeof dagre !== 'undefined' &&
+      ranking(msg).maxRank < DAGRE_MAX_DEPTH) {
     try {
       out = dagreLayout(msg);
     } catch (e) {
@@ -66,7 +70,9 @@ function dagreLayout(msg) {
 
 // A layered layout in linear time: longest-path ranks (sources pulled down next to their first
 // consumer), one barycentre pass to order each rank, and overlaps pushed apart. Edges are straight.
-function fastLayout(msg) {
+// Longest-path ranks in Kahn's order (nodes left on a cycle are appended in index order);
+// sources are pulled down to just above their first consumer.
+function ranking(msg) {
   const n = msg.nodes.length;
   const preds = Array.from({length: n}, () => []);
   const succs = Array.from({length: n}, () => []);
@@ -75,7 +81,6 @@ function fastLayout(msg) {
     if (s === d) continue;
     succs[s].push(d); preds[d].push(s); indeg[d]++;
   }
-  // Kahn's order; nodes left on a cycle are appended in index order
   const order = [], seen = new Uint8Array(n);
   const queue = [];
   for (let i = 0; i < n; i++) if (indeg[i] === 0) queue.push(i);
@@ -102,6 +107,12 @@ function fastLayout(msg) {
   }
   let maxRank = 0;
   for (let i = 0; i < n; i++) maxRank = Math.max(maxRank, rank[i]);
+  return {preds, succs, order, rank, maxRank};
+}
+
+function fastLayout(msg) {
+  const n = msg.nodes.length;
+  const {preds, order, rank, maxRank} = ranking(msg);
   const byRank = Array.from({length: maxRank + 1}, () => []);
   for (const v of order) byRank[rank[v]].push(v);
   const x = new Float64Array(n), y = new Float64Array(n);
@@ -154,13 +165,20 @@ function fastLayout(msg) {
     cx.push(ok ? (bx0[c] + bx1[c]) / 2 : 0); cy.push(ok ? (by0[c] + by1[c]) / 2 : 0);
     cw.push(ok ? bx1[c] - bx0[c] : 0); ch.push(ok ? by1[c] - by0[c] : 0);
   }
-  const points = new Float64Array(msg.edges.length * 4);
-  const offsets = new Int32Array(msg.edges.length + 1);
+  // an edge between adjacent ranks is straight; a longer one (a residual connection) bends
+  // out to the right of both ends, so that it does not run hidden through the nodes between
+  const pts = [], offsets = new Int32Array(msg.edges.length + 1);
   msg.edges.forEach(([s, d], e) => {
-    const o = e * 4;
-    points[o] = x[s]; points[o + 1] = y[s] + msg.nodes[s].h / 2;
-    points[o + 2] = x[d]; points[o + 3] = y[d] - msg.nodes[d].h / 2;
-    offsets[e + 1] = o + 4;
+    const ns = msg.nodes[s], nd = msg.nodes[d];
+    const y0 = y[s] + ns.h / 2, y1 = y[d] - nd.h / 2;
+    if (rank[d] - rank[s] > 1) {
+      const bx = Math.max(x[s] + ns.w / 2, x[d] + nd.w / 2) + 14 + 6 * (e % 3);
+      pts.push(x[s], y0, bx, y0 + RANKSEP / 2, bx, y1 - RANKSEP / 2, x[d], y1);
+    } else {
+      pts.push(x[s], y0, x[d], y1);
+    }
+    offsets[e + 1] = pts.length;
   });
+  const points = new Float64Array(pts);
   return {x, y, cx, cy, cw, ch, points, offsets, engine: 'fast'};
 }
