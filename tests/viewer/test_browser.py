@@ -236,3 +236,55 @@ def test_hostile_corpus_models_open(viewer: Viewer, tmp_path: Path) -> None:
         opened += 1
     assert opened >= 10
     assert viewer.errors == []
+
+
+LOOP_AND_FUNCTION = """
+<ir_version: 8, opset_import: ["" : 17, "local" : 1]>
+loopy (float[2] x, int64 n) => (float[2] y, float[2] z) {
+    cond = Constant <value = bool {1}> ()
+    y = Loop(n, cond, x) <body = body (int64 i, bool c, float[2] acc) => (bool c2, float[2] acc2) {
+        c2 = Identity(c)
+        acc2 = Add(acc, x)
+    }>
+    z = local.Twice(y)
+}
+<domain: "local", opset_import: ["" : 17]>
+Twice (a) => (b) {
+    b = Add(a, a)
+}
+"""
+
+
+def test_loop_body_and_function_expand_in_place_with_violations(viewer: Viewer,
+                                                                 tmp_path: Path) -> None:
+    model = pyonnx.parse_model(LOOP_AND_FUNCTION)
+    from pyonnx.ir import Attribute, AttributeType
+
+    # a violation inside the loop body: an attribute Add does not have
+    body = model.graph.nodes[1].attributes["body"].value
+    body.nodes[1].attributes["bogus"] = Attribute("bogus", AttributeType.INT, 1)
+    desc = describe_model(model)
+    assert any(v["node"] == "1/body/1" for v in desc["violations"])
+    viewer.open(write_page(tmp_path, desc))
+    for sid in ("1", "2"):
+        layouts = viewer.js("() => window.__viewer.layouts")
+        viewer.js("(sid) => window.__viewer.toggle(sid)", sid)
+        viewer.wait("(n) => window.__viewer.layouts > n", layouts)
+    edges = {tuple(e) for e in viewer.js("() => window.__viewer.edges()")}
+    # the body reads x from the main graph, and its own iteration input
+    assert ("in:0", "1/body/1", "x") in edges
+    assert ("1/body/in:2", "1/body/1", "acc") in edges
+    # the function body is drawn under its call, fed through its formal parameter
+    assert ("2/fn/in:0", "2/fn/0", "a") in edges
+    click_node(viewer, "2/fn/0")
+    assert "Add" in viewer.page.inner_text("#node-panel")
+    click_node(viewer, "1/body/1")
+    text = panel_text(viewer)
+    assert "Checker" in text and "bogus" in text
+    viewer.screenshot("loop_and_function_expanded")
+    # collapsing brings the scene back
+    layouts = viewer.js("() => window.__viewer.layouts")
+    viewer.js("(sid) => window.__viewer.toggle(sid)", "1")
+    viewer.wait("(n) => window.__viewer.layouts > n", layouts)
+    assert viewer.js("() => window.__viewer.screenPoint('1/body/1')") is None
+    assert viewer.errors == []

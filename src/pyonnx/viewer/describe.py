@@ -30,6 +30,7 @@ import os
 from collections import Counter
 from typing import Any
 
+from pyonnx import defs
 from pyonnx.checker._context import node_label
 from pyonnx.errors import PyOnnxError
 from pyonnx.ir import AttributeType, DataType, Graph, Model, Node, TensorType, Value
@@ -154,6 +155,7 @@ class _Builder:
         self.locations: dict[str, str] = {}
         self.n_initializers = 0
         self.n_parameters = 0
+        self._versions: dict[tuple[str, str, int | None], int | None] = {}
 
     def graph(self, g: Graph, gid: str, location: str, opsets: dict[str, int]) -> dict[str, Any]:
         values: dict[str, Any] = {}
@@ -219,17 +221,19 @@ class _Builder:
 
     def _node(self, node: Node, nid: str, where: str,
               opsets: dict[str, int]) -> dict[str, Any]:
-        version = None
-        opset = opsets.get(_norm(node.domain), opsets.get("ai.onnx") if not _norm(node.domain)
-                           else None)
-        if opset is not None:
-            from pyonnx import defs
-
-            try:
-                schema = defs.lookup(node.domain, node.op_type, opset)
-            except PyOnnxError:
-                schema = None
-            version = schema.since_version if schema is not None else None
+        dom = _norm(node.domain)
+        opset = opsets.get(dom, opsets.get("ai.onnx") if not dom else None)
+        key = (dom, node.op_type, opset)
+        version = self._versions.get(key, -1)
+        if version == -1:  # a large graph repeats few operators: look each up once
+            version = None
+            if opset is not None:
+                try:
+                    schema = defs.lookup(node.domain, node.op_type, opset)
+                except PyOnnxError:
+                    schema = None
+                version = schema.since_version if schema is not None else None
+            self._versions[key] = version
         attrs, subs = [], []
         for name, a in node.attributes.items():
             attrs.append(self._attribute(a))

@@ -869,6 +869,7 @@
   };
   api.centerOn = (sid) => centerOn(sid);
   api.redraw = () => draw();
+  api.edges = () => scene.edges.filter((e) => !e.hidden).map((e) => [scene.nodes[e.s].sid, scene.nodes[e.d].sid, e.v]);
   api.zoom = () => view.k;
   api.nodeCount = () => (scene ? scene.nodes.length : 0);
   api.select = (sid) => select(sid);
