@@ -157,6 +157,12 @@ def test_cli_html_is_self_contained(tmp_path: Path, capsys: pytest.CaptureFixtur
     desc = json.loads(data)
     assert desc["title"] == "m.onnx" and desc["profile"]["total_us"] > 0
     assert "connect-src 'none'" in html
+    # or profiled now
+    assert main(["view", str(src), "--html", str(out), "--profile", "run"]) == 0
+    data = out.read_text().split('id="model-data" type="application/json">')[1]
+    desc = json.loads(data.split("</script>")[0])
+    assert desc["profile"]["source"].startswith("pyonnx, 3 run(s)")
+    assert {"0", "1", "2", "3"} <= set(desc["profile"]["nodes"])
 
 
 def test_cli_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -194,3 +200,17 @@ def test_cli_serves_until_stopped(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_app_never_parses_markup() -> None:
+    """The app puts model strings into the page as text only: no API that parses HTML (or
+    evaluates code) appears in its sources."""
+    from importlib import resources
+
+    static = resources.files("pyonnx.viewer").joinpath("static")
+    for name in ("app.js", "layout_worker.js"):
+        src = static.joinpath(name).read_text()
+        for api in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write",
+                    "eval(", "new Function", "setAttribute('style"):
+            assert api not in src, (name, api)
+    assert static.joinpath("vendor", "dagre.LICENSE").read_text().startswith("Copyright")

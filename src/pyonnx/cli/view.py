@@ -18,9 +18,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "local server starts on 127.0.0.1 with a random launch token in its URL "
                     "(press Ctrl-C to stop it); --html writes one self-contained file instead.")
     p.add_argument("model", help="path to an .onnx file")
-    p.add_argument("--profile", metavar="TRACE.json",
+    p.add_argument("--profile", metavar="TRACE.json | run",
                    help="a profile written with SessionOptions.enable_profiling (pyonnx or "
-                        "onnxruntime) to color nodes by time")
+                        "onnxruntime) to color nodes by time; 'run' profiles the model now "
+                        "with pyonnx on random inputs (graph optimizations off)")
     p.add_argument("--compare-with", metavar="ENGINE", choices=("onnxruntime", "reference"),
                    help="compare pyonnx with ENGINE (onnxruntime or reference) value by value "
                         "and mark the nodes that disagree")
@@ -37,12 +38,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from pyonnx.io import load
-    from pyonnx.viewer import ViewerServer, compare_overlay, describe_model, profile_from_trace
+    from pyonnx.viewer import (ViewerServer, compare_overlay, describe_model, profile_from_trace,
+                               profile_model)
     from pyonnx.viewer.page import render_page
 
     model = load(args.model)
     desc = describe_model(model, title=os.path.basename(args.model), infer=not args.no_infer)
-    if args.profile:
+    if args.profile == "run" and not os.path.exists("run"):
+        desc["profile"] = profile_model(model)
+    elif args.profile:
         desc["profile"] = profile_from_trace(model, args.profile)
     if args.compare_with:
         print(f"pyonnx view: comparing pyonnx with {args.compare_with} ...", file=sys.stderr)

@@ -2,7 +2,7 @@
 //
 // Rules this file keeps:
 // * Everything that comes from the model (names, doc strings, attribute values) reaches the
-//   page as text: through textContent or the canvas' fillText, never innerHTML.
+//   page as text: through textContent or the canvas' fillText, never parsed as markup.
 // * Layout runs in a Web Worker; the main thread draws on one canvas, only what is on screen,
 //   with less detail when zoomed out, so that a graph of tens of thousands of nodes pans and
 //   zooms without long tasks.
