@@ -5,7 +5,6 @@ kernel breaks, and hostile names render as text."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 

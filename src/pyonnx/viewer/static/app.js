@@ -68,7 +68,7 @@
   // subgraphs and function bodies the user expanded (drawn inside a box with their node).
   const expanded = new Set();
   let scene = null;
-  const NODE_H = 38, IO_H = 26;
+  const NODE_H = 38, IO_H = 26, WEIGHT_H = 13, MAX_WEIGHT_LINES = 3;
 
   function nodeWidth(label, sub) {
     const len = Math.max(label.length, Math.min(sub.length, 40) * 0.85);
@@ -103,7 +103,19 @@
           myCluster = clusters.length;
           clusters.push({parent: cluster, label: n.op + (n.name ? ' ' + n.name : ''), sid});
         }
-        const i = add({sid, tid, kind: 'op', n, label, sub, w: nodeWidth(label, sub), h: NODE_H,
+        // weights are listed inside their node, as Netron does: name and shape
+        const weights = [];
+        for (const name of n.in) {
+          const st = name ? findInit(g, name) : null;
+          if (st) weights.push(name + ' ⟨' + st.shape.join('×') + '⟩');
+        }
+        if (weights.length > MAX_WEIGHT_LINES) {
+          const more = weights.length - MAX_WEIGHT_LINES + 1;
+          weights.splice(MAX_WEIGHT_LINES - 1, weights.length, '+ ' + more + ' more');
+        }
+        let w = nodeWidth(label, sub);
+        for (const t of weights) w = Math.max(w, Math.min(260, 16 + Math.min(t.length, 40) * 6));
+        const i = add({sid, tid, kind: 'op', n, label, sub, weights, w, h: NODE_H + WEIGHT_H * weights.length,
                        cluster: myCluster, canExpand, isOpen, g});
         return i;
       });
@@ -426,13 +438,21 @@
       for (const i of vis) {
         const n = s.nodes[i], cx = s.x[i], cy = s.y[i];
         if (n.kind === 'op') {
+          const hy = cy - n.h / 2 + NODE_H / 2;  // centre of the op/name header
           ctx.fillStyle = '#111';
           ctx.font = 'bold 12px sans-serif';
-          ctx.fillText(clip(n.label, n.w), cx, n.sub ? cy - 7 : cy);
+          ctx.fillText(clip(n.label, n.w), cx, n.sub ? hy - 7 : hy);
           if (n.sub) {
             ctx.font = '10px sans-serif';
             ctx.fillStyle = '#555';
-            ctx.fillText(clip(n.sub, n.w), cx, cy + 8);
+            ctx.fillText(clip(n.sub, n.w), cx, hy + 8);
+          }
+          if (n.weights.length) {
+            ctx.font = '10px ui-monospace, monospace';
+            ctx.fillStyle = '#2f3b66';
+            n.weights.forEach((t, j) => {
+              ctx.fillText(clip(t, n.w), cx, cy - n.h / 2 + NODE_H + WEIGHT_H * j + 4);
+            });
           }
           if (n.canExpand) {
             ctx.font = 'bold 12px sans-serif';
