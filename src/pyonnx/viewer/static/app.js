@@ -399,9 +399,25 @@
         ctx.fill();
       }
     }
+    // far out, thousands of nodes share each pixel: draw one node per 2x2-pixel cell
+    let shown = vis;
+    if (k < 0.05 && vis.length > 5000) {
+      const cw = Math.ceil(W / 2) + 1, occupied = new Uint8Array(cw * (Math.ceil(H / 2) + 1));
+      shown = [];
+      for (const i of vis) {
+        const px = Math.floor((s.x[i] - wx0) * k / 2), py = Math.floor((s.y[i] - wy0) * k / 2);
+        if (px < 0 || py < 0 || px >= cw) { shown.push(i); continue; }
+        const cell = py * cw + px;
+        if (cell >= occupied.length) { shown.push(i); continue; }
+        if (!occupied[cell] || selected === s.nodes[i].sid || highlighted.has(s.nodes[i].sid)) {
+          occupied[cell] = 1;
+          shown.push(i);
+        }
+      }
+    }
     // nodes, batched by fill colour
     const batches = new Map();
-    for (const i of vis) {
+    for (const i of shown) {
       const f = nodeFill(s.nodes[i]);
       let b = batches.get(f);
       if (!b) batches.set(f, b = []);
@@ -420,7 +436,7 @@
     }
     // marks: violations, compare disagreements, search hits, the selection
     ctx.lineWidth = Math.max(2.5, 2.5 / k);
-    for (const i of vis) {
+    for (const i of shown) {
       const n = s.nodes[i];
       let colour = null;
       if (n.sid === selected) colour = '#1565c0';
