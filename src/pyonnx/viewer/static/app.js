@@ -107,7 +107,7 @@
         const weights = [];
         for (const name of n.in) {
           const st = name ? findInit(g, name) : null;
-          if (st) weights.push(name + ' ⟨' + st.shape.join('×') + '⟩');
+          if (st) weights.push(name + ' ⟨' + (st.shape.length ? st.shape.join('×') : 'scalar') + '⟩');
         }
         if (weights.length > MAX_WEIGHT_LINES) {
           const more = weights.length - MAX_WEIGHT_LINES + 1;
@@ -128,12 +128,12 @@
       const ref = (r) => (typeof r === 'number' ? opIdx[r] : r[0] === 'i' ? inputIdx[+r.slice(1)] : outputIdx[+r.slice(1)]);
       for (const [s, d, v] of g.edges) {
         const a = ref(s), b = ref(d);
-        if (a >= 0 && b >= 0) edges.push({s: a, d: b, v});
+        if (a >= 0 && b >= 0) edges.push({s: a, d: b, v, g});
       }
       for (const [v, d] of g.captures || []) {
         const b = ref(d);
         for (let sc = scope; sc; sc = sc.scope) {
-          if (sc.local.has(v)) { edges.push({s: sc.local.get(v), d: b, v}); break; }
+          if (sc.local.has(v)) { edges.push({s: sc.local.get(v), d: b, v, g}); break; }
         }
       }
       // expanded bodies, after this graph's own values are known (they may read them)
@@ -413,6 +413,26 @@
           occupied[cell] = 1;
           shown.push(i);
         }
+      }
+    }
+    // close in, each edge is labelled with its value's inferred shape, next to its head
+    if (detail && k >= 0.6) {
+      ctx.font = '10px ui-monospace, monospace';
+      ctx.fillStyle = '#4a5470';
+      ctx.textAlign = 'left';
+      ctx.textBaseline = 'middle';
+      let labels = 0;
+      for (let e = 0; e < s.edges.length && labels < 1500; e++) {
+        const E = s.edges[e];
+        if (E.hidden || !E.v) continue;
+        const o1 = s.offsets[e + 1];
+        if (o1 - s.offsets[e] < 4) continue;
+        const tx = s.points[o1 - 2], ty = s.points[o1 - 1] - 12;
+        if (tx < wx0 || tx > wx1 || ty < wy0 || ty > wy1) continue;
+        const info = findValue(E.g, E.v);
+        if (!info || info.shape === undefined || info.shape === null) continue;
+        ctx.fillText(info.shape.map((d) => (d === null ? '?' : String(d))).join('×') || 'scalar', tx + 4, ty);
+        labels++;
       }
     }
     // nodes, batched by fill colour
@@ -907,6 +927,7 @@
   api.redraw = () => draw();
   api.edges = () => scene.edges.filter((e) => !e.hidden).map((e) => [scene.nodes[e.s].sid, scene.nodes[e.d].sid, e.v]);
   api.zoom = () => view.k;
+  api.setZoom = (k) => { view.k = k; draw(); };
   api.nodeCount = () => (scene ? scene.nodes.length : 0);
   api.select = (sid) => select(sid);
   api.reveal = (tid) => reveal(tid);
