@@ -200,6 +200,18 @@ class Graph:
         self.nodes.insert(self.nodes.index(before), node)
         return node
 
+    def add_initializer(self, value: Value) -> Value:
+        """Make ``value`` (which carries its ``const_value``) the initializer of its name, in
+        place of any earlier one of that name (a rewrite that recomputes a constant)."""
+        if value.const_value is None:
+            raise ValueError(f"initializer {value.name!r} has no const_value")
+        self.initializers[value.name] = value
+        return value
+
+    def add_output(self, value: Value) -> None:
+        """Expose ``value`` (computed in this graph) as one more graph output."""
+        self.outputs.append(value)
+
     def replace_output(self, index: int, value: Value) -> None:
         """Make ``value`` graph output ``index`` in place of the current one (a rewrite that
         computes the output another way keeps the output's position and, by naming ``value``
