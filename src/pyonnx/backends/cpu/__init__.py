@@ -38,3 +38,4 @@ class CPUProvider(Provider):
                 return fast
         return reference
 from pyonnx.backends.cpu import nms  # noqa: E402,F401
+from pyonnx.backends.cpu import rnn  # noqa: E402,F401
