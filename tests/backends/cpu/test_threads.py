@@ -64,6 +64,20 @@ def test_parallel_for_runs_every_part_on_several_threads(pool):
     assert len(seen) == 4 and threading.current_thread().name in seen
 
 
+def test_a_busy_pool_does_not_hold_the_caller(pool):
+    # every worker blocked: the caller claims and runs every part itself
+    threads.request(2)
+    release = threading.Event()
+    threads._pool.submit(release.wait)
+    seen = []
+    try:
+        threads.parallel_for(100, lambda a, b: seen.append(threading.current_thread().name),
+                             min_per_part=10)
+    finally:
+        release.set()
+    assert seen == [threading.current_thread().name] * 2
+
+
 def test_first_error_is_raised_after_every_part_finished(pool):
     threads.request(4)
     done = []
@@ -83,14 +97,17 @@ def test_nested_use_runs_inline(pool):
     inner_parts = []
 
     def inner(a, b):
-        inner_parts.append((a, b))
+        inner_parts.append((threading.current_thread().name, a, b))
 
     def outer(a, b):
         threads.parallel_for(100, inner, min_per_part=1)
 
     threads.parallel_for(2, outer, min_per_part=1)
-    # the caller's part splits in two, the worker's part runs in one piece
-    assert sorted(inner_parts) == [(0, 50), (0, 100), (50, 100)]
+    # each outer part covers [0, 100) once; on a pool thread in one piece (no deadlock on
+    # itself), on the caller possibly in two
+    assert sorted(i for _, a, b in inner_parts for i in range(a, b)) == sorted(list(range(100)) * 2)
+    assert all((a, b) == (0, 100) for name, a, b in inner_parts
+               if name.startswith("pyonnx-intra-op"))
 
 
 def test_budget_one_means_no_pool(pool):

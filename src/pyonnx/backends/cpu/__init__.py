@@ -39,3 +39,4 @@ class CPUProvider(Provider):
         return reference
 from pyonnx.backends.cpu import nms  # noqa: E402,F401
 from pyonnx.backends.cpu import rnn  # noqa: E402,F401
+from pyonnx.backends.cpu import gemm  # noqa: E402,F401

@@ -22,10 +22,11 @@ runs from several Python threads share the pool (their pieces queue up in order)
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 __all__ = ["cores", "request", "budget", "parallel_for", "split"]
@@ -107,41 +108,47 @@ def split(count: int, min_per_part: int) -> list[tuple[int, int]]:
 
 
 def parallel_for(count: int, fn: Callable[[int, int], Any], *, min_per_part: int = 1) -> None:
-    """Call ``fn(start, stop)`` over [0, count) cut by :func:`split`: the first part on the
-    calling thread, the others on the pool, and return when all are done. The first exception
-    of any part is raised (after every part has finished, so no part still writes into the
-    caller's arrays)."""
+    """Call ``fn(start, stop)`` over [0, count) cut by :func:`split`, and return when every
+    part is done. The calling thread and up to budget() - 1 pool threads claim parts one at a
+    time until none is left, so a part is never left waiting for a worker that the OS has not
+    scheduled yet (on a busy machine the caller may simply do them all: the work is split
+    dynamically, unlike BLAS's fixed shares). An exception of a part is raised once every
+    claimed part has finished, so no part still writes into the caller's arrays."""
     parts = split(count, min_per_part)
     pool = _pool
     if len(parts) <= 1 or pool is None:
         for a, b in parts:
             fn(a, b)
         return
-    futures: list[Future] = []
+    claim = itertools.count()  # next() on it is atomic under the GIL
+    total = len(parts)
+    state = {"left": total}
+    lock = threading.Lock()
+    finished = threading.Event()
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        while True:
+            i = next(claim)
+            if i >= total:
+                return
+            try:
+                fn(*parts[i])
+            except BaseException as e:  # noqa: BLE001 - re-raised by the caller
+                errors.append(e)
+            with lock:
+                state["left"] -= 1
+                if state["left"] == 0:
+                    finished.set()
+
     try:
-        for a, b in parts[1:]:
-            futures.append(pool.submit(fn, a, b))
-    except RuntimeError:  # the pool was replaced and shut down meanwhile: do the rest here
-        for a, b in parts[1 + len(futures):]:
-            futures.append(_done(fn, a, b))
-    error: BaseException | None = None
-    try:
-        fn(*parts[0])
-    except BaseException as e:  # noqa: BLE001 - re-raised once the other parts are done
-        error = e
-    for f in futures:
-        e = f.exception()
-        if e is not None and error is None:
-            error = e
-    if error is not None:
-        raise error
+        for _ in range(total - 1):
+            pool.submit(work)
+    except RuntimeError:
+        pass  # the pool was replaced and shut down meanwhile: the caller does the rest
+    work()
+    finished.wait()
+    if errors:
+        raise errors[0]
 
 
-def _done(fn: Callable[[int, int], Any], a: int, b: int) -> Future:
-    """``fn(a, b)`` run here, as a finished Future."""
-    f: Future = Future()
-    try:
-        f.set_result(fn(a, b))
-    except BaseException as e:  # noqa: BLE001
-        f.set_exception(e)
-    return f
