@@ -1,4 +1,4 @@
-"""The backend cases of the operators that have compiled loops (pyonnx.ops.jit), run again with
+"""The backend cases of the operators that have compiled loops (pyonnx.backends.cpu.jit), run again with
 the loops turned off: the NumPy paths, which a plain install (no numba) uses, must pass them too.
 
 Without numba installed, test_backend.py already runs these paths and this module checks that
@@ -11,7 +11,7 @@ import pytest
 
 pytest.importorskip("onnx", reason="the backend suite comes from the onnx package (test extra)")
 
-from pyonnx.ops import jit  # noqa: E402
+from pyonnx.backends.cpu import jit  # noqa: E402
 from tests.conformance.backend import load_expected_failures, node_cases, run_case  # noqa: E402
 
 # the operators whose kernels call a compiled loop, and the models built on them

@@ -28,12 +28,18 @@ OutputType = int | np.dtype | type
 
 # --------------------------------------------------------------------------------- kernels
 
-def kernel(op: str, opset: int | None = None, domain: str = "") -> Callable[..., tuple]:
+def kernel(op: str, opset: int | None = None, domain: str = "",
+           fast: bool = False) -> Callable[..., tuple]:
     """The kernel a model importing ``domain`` at version ``opset`` runs for ``op``: the newest
-    registered since_version <= ``opset`` (the newest of all when ``opset`` is None)."""
+    registered since_version <= ``opset`` (the newest of all when ``opset`` is None); with
+    ``fast``, the CPU provider's variant of that version where it has one."""
     versions = [v for v in registered_versions(domain, op) if opset is None or v <= opset]
     assert versions, f"no kernel for {domain or 'ai.onnx'}::{op} at opset {opset}"
     fn = get_kernel(domain, op, versions[-1])
+    if fast:
+        from pyonnx.backends.cpu.registry import get_fast_kernel
+
+        fn = get_fast_kernel(domain, op, versions[-1]) or fn
     assert fn is not None, f"no kernel for {domain or 'ai.onnx'}::{op} v{versions[-1]}"
     return fn
 
@@ -50,11 +56,12 @@ def context(num_outputs: int = 1, used: Sequence[bool] | None = None, *, seed: i
 
 def run_kernel(op: str, *inputs: Any, opset: int | None = None, domain: str = "",
                num_outputs: int = 1, used: Sequence[bool] | None = None,
-               max_bytes: int = 1 << 40, **attrs: Any) -> tuple:
-    """Call the kernel of ``op`` at ``opset`` (see :func:`kernel`) on positional ``inputs`` and
-    attributes ``attrs``; a kernel that takes ``ctx`` gets one for ``num_outputs`` outputs
-    (``used`` as in :func:`context`) with ``max_bytes`` as its allocation bound."""
-    fn = kernel(op, opset, domain)
+               max_bytes: int = 1 << 40, fast: bool = False, **attrs: Any) -> tuple:
+    """Call the kernel of ``op`` at ``opset`` (see :func:`kernel`, also for ``fast``) on
+    positional ``inputs`` and attributes ``attrs``; a kernel that takes ``ctx`` gets one for
+    ``num_outputs`` outputs (``used`` as in :func:`context`) with ``max_bytes`` as its
+    allocation bound."""
+    fn = kernel(op, opset, domain, fast)
     if wants_context(fn):
         attrs["ctx"] = context(num_outputs, used, op_type=op, domain=domain, opset=opset or 0,
                                max_tensor_bytes=max_bytes)

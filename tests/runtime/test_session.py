@@ -273,14 +273,15 @@ def test_max_run_bytes_bounds_what_a_run_holds() -> None:
 
 
 def test_cpu_mem_arena_follows_the_session_option(monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    """enable_cpu_mem_arena (on by default, as in onnxruntime) asks the allocator to keep freed
-    memory; off, the process allocator is left alone."""
+    """enable_cpu_mem_arena (on by default, as in onnxruntime): the session's CPU provider, which
+    owns the arena, asks the allocator to keep freed memory; off, the allocator is left alone."""
     import sys
 
-    from pyonnx.runtime import arena, session
+    import pyonnx.backends.cpu as cpu
+    from pyonnx.backends.cpu import arena
 
     calls = []
-    monkeypatch.setattr(session, "enable_arena", lambda: calls.append(1) or True)
+    monkeypatch.setattr(cpu, "enable_arena", lambda: calls.append(1) or True)
     model = helper.make_model(helper.make_graph(
         [helper.make_node("Relu", ["x"], ["y"])], "g",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])],

@@ -43,10 +43,12 @@ def available_providers() -> list[str]:
     return [*_FACTORIES, CPUProvider.name]
 
 
-def create_provider(name: str, options: dict[str, str] | None = None) -> Provider:
-    """A new provider ``name`` for one session, with its provider ``options``."""
+def create_provider(name: str, options: dict[str, str] | None = None, *,
+                    arena: bool = False) -> Provider:
+    """A new provider ``name`` for one session, with its provider ``options``; ``arena`` is the
+    session's ``enable_cpu_mem_arena`` (for the CPU provider, which owns the arena)."""
     if name == CPUProvider.name:
-        return CPUProvider(options)
+        return CPUProvider(options, arena=arena)
     factory = _FACTORIES.get(name)
     if factory is None:
         raise ValueError(f"provider {name!r} is not available (available: "

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from typing import Any
 
 from pyonnx.cli._benchfeeds import dynamic_batch, make_feeds
-from pyonnx.ops import jit
+from pyonnx.backends.cpu import jit
 
 #: "pyonnx-numpy" is pyonnx with its optional compiled loops turned off (``PYONNX_JIT=0``): the
 #: plain install, measured beside the default in the same run when numba is installed.

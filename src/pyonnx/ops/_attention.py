@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from pyonnx.ops._elementwise import softmax_rows
 
 __all__ = ["split_heads", "merge_heads", "grouped_qk", "grouped_pv", "softmax_lastaxis_"]
 
@@ -49,12 +48,6 @@ def softmax_lastaxis_(scores: np.ndarray) -> np.ndarray:
     The zero row (not NaN) for a fully masked query is what the Attention spec requires and
     what runtimes do; subtracting the row max keeps exp() in range.
     """
-    # into a separate array and copied back: a loop whose input and output are the same array
-    # does not vectorize (LLVM's overlap check fails), and a copy is cheap
-    y = softmax_rows(scores, True)
-    if y is not None:
-        scores[...] = y
-        return scores
     m = scores.max(axis=-1, keepdims=True)
     dead = np.isneginf(m)
     any_dead = bool(dead.any())

@@ -14,7 +14,6 @@ import ml_dtypes
 import numpy as np
 
 from pyonnx.errors import ExecutionError
-from pyonnx.ops import jit
 from pyonnx.ops._common import check_alloc
 
 __all__ = [
@@ -37,8 +36,6 @@ __all__ = [
     "erf",
     "erf_plus_one",
     "gelu_erf",
-    "loop_input",
-    "softmax_rows",
 ]
 
 FLOAT32 = np.dtype(np.float32)
@@ -176,16 +173,6 @@ _ERF_G32 = (
     0.023425013859936613, -0.04758712541336812, 0.04270744711046179, -0.019605029369706144,
 )
 _ERF_M32 = 0.625  # (1/1 + 1/4) / 2
-# The same coefficients as arguments of the compiled loops (jit/erf_loops.py): tuples of the
-# element type, whose length numba knows when compiling, so it unrolls the polynomials.
-_ERF_LOOPS = {
-    np.dtype(np.float64): ("erf_loops.erf_f64", tuple(map(float, _ERF_P64)),
-                           tuple(map(float, _ERF_G64)), _ERF_M64),
-    FLOAT32: ("erf_loops.erf_f32", tuple(map(np.float32, _ERF_P32)),
-              tuple(map(np.float32, _ERF_G32)), np.float32(_ERF_M32)),
-}
-
-
 def _horner(coefs: Sequence[float], t: np.ndarray) -> np.ndarray:
     """sum(coefs[k] * t**k) in t's precision, in place on one new array."""
     typ = t.dtype.type
@@ -195,50 +182,6 @@ def _horner(coefs: Sequence[float], t: np.ndarray) -> np.ndarray:
         r *= t
     r += typ(coefs[0])
     return r
-
-
-def loop_input(a: np.ndarray) -> np.ndarray:
-    """``a`` as a C-contiguous read-only array for a compiled loop: numba compiles a loop once
-    per layout and writeability of its arguments, so giving inputs one form keeps it to one
-    compilation per element type."""
-    a = np.ascontiguousarray(a)
-    if a.flags.writeable:
-        a = a.view()
-        a.flags.writeable = False
-    return a
-
-
-_SOFTMAX_LOOPS = {FLOAT32: "rows_loops.softmax_f32", np.dtype(np.float64): "rows_loops.softmax_f64"}
-
-
-def softmax_rows(x: np.ndarray, masked_rows_zero: bool) -> np.ndarray | None:
-    """Softmax over the last axis of float32/float64 ``x`` by the compiled loop (one pass per
-    row instead of NumPy's five), as a new array; None when the loop is unavailable. A row of
-    all -inf gives zeros with ``masked_rows_zero`` (Attention's masked query), NaN otherwise
-    (Softmax's rule)."""
-    loop = _SOFTMAX_LOOPS.get(x.dtype)
-    if loop is None or x.size == 0:
-        return None
-    n = x.shape[-1]
-    y = np.empty(x.shape, dtype=x.dtype)
-    if not jit.call(loop, loop_input(x.reshape(-1, n)), y.reshape(-1, n), int(masked_rows_zero),
-                    elements=x.size):
-        return None
-    return y
-
-
-def _erf_loop(x: np.ndarray, gelu: bool) -> np.ndarray | None:
-    """erf(x), or with ``gelu`` 0.5 * x * (1 + erf(x / sqrt(2))), by the compiled loop for
-    float32 and float64; None when the loop is unavailable and NumPy must compute it."""
-    loop = _ERF_LOOPS.get(x.dtype)
-    if loop is None:
-        return None
-    name, p, g, m = loop
-    y = np.empty(x.shape, dtype=x.dtype)
-    if not jit.call(name, loop_input(x.reshape(-1)), y.reshape(-1), int(gelu), p, g, m,
-                    elements=x.size):
-        return None
-    return y
 
 
 def _erf(x: np.ndarray, plus_one: bool) -> np.ndarray:
@@ -287,8 +230,7 @@ def _erf(x: np.ndarray, plus_one: bool) -> np.ndarray:
 
 def erf(x: np.ndarray) -> np.ndarray:
     """The error function, element-wise, for float32 or float64 ``x`` (same dtype out)."""
-    y = _erf_loop(x, False)
-    return _erf(x, False) if y is None else y
+    return _erf(x, False)
 
 
 def erf_plus_one(x: np.ndarray) -> np.ndarray:
@@ -300,11 +242,9 @@ def erf_plus_one(x: np.ndarray) -> np.ndarray:
 def gelu_erf(x: np.ndarray) -> np.ndarray:
     """Gelu without approximation, 0.5 * x * (1 + erf(x / sqrt(2))), for float32 or float64 ``x``
     (same dtype out); the negative tail keeps its relative accuracy (see ``erf_plus_one``)."""
-    y = _erf_loop(x, True)
-    if y is None:
-        typ = x.dtype.type
-        with np.errstate(all="ignore"):
-            y = erf_plus_one(np.multiply(x, typ(1 / np.sqrt(2))))
-            y *= x
-            y *= typ(0.5)
+    typ = x.dtype.type
+    with np.errstate(all="ignore"):
+        y = erf_plus_one(np.multiply(x, typ(1 / np.sqrt(2))))
+        y *= x
+        y *= typ(0.5)
     return y

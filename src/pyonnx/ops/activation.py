@@ -25,7 +25,6 @@ from pyonnx.ops._elementwise import (
     check_same_dtype,
     check_unidirectional,
     gelu_erf,
-    softmax_rows,
 )
 from pyonnx.ops.registry import kernel
 
@@ -406,10 +405,6 @@ def Shrink(input: Array, *, bias: float = 0.0, lambd: float = 0.5) -> tuple[Arra
 # --- Softmax family --------------------------------------------------------------------------
 
 def _softmax(w: Array, axis: int, dtype: np.dtype) -> Array:
-    if axis == w.ndim - 1 and w.dtype == dtype:
-        y = softmax_rows(w, False)
-        if y is not None:
-            return y
     y = np.subtract(w, np.max(w, axis=axis, keepdims=True))
     np.exp(y, out=y)
     if dtype != w.dtype:

@@ -17,13 +17,11 @@ import numpy as np
 
 from pyonnx.errors import ExecutionError, UnsupportedOperatorError
 from pyonnx.ir.dtypes import DataType
-from pyonnx.ops import jit
 from pyonnx.ops._common import compute_dtype, normalize_axes, normalize_axis, output_wanted
-from pyonnx.ops._elementwise import loop_input
+
 from pyonnx.ops.registry import KernelContext, kernel
 
 __all__: list[str] = []
-
 
 # ----------------------------------------------------------------------------- helpers
 
@@ -39,9 +37,7 @@ def _stash_dtype(stash_type: int) -> np.dtype:
             "type; use 1 (float)")
     return np.dtype(dt)
 
-
 _FLOAT_TYPES = (DataType.FLOAT, DataType.DOUBLE, DataType.FLOAT16, DataType.BFLOAT16)
-
 
 def _check_broadcast_to(t: np.ndarray, shape: tuple[int, ...], what: str) -> None:
     """``t`` must broadcast to ``shape`` without enlarging it (unidirectional broadcasting)."""
@@ -55,7 +51,6 @@ def _check_broadcast_to(t: np.ndarray, shape: tuple[int, ...], what: str) -> Non
         raise ExecutionError(f"{what} of shape {list(t.shape)} does not broadcast to the input "
                              f"shape {list(shape)}")
 
-
 def _channel_param(p: np.ndarray, c: int, rank: int, what: str, dtype: np.dtype) -> np.ndarray:
     """A per-channel vector of size C reshaped to (1, C, 1, ...) for broadcasting against NC...."""
     p = np.asarray(p)
@@ -63,16 +58,13 @@ def _channel_param(p: np.ndarray, c: int, rank: int, what: str, dtype: np.dtype)
         raise ExecutionError(f"{what} must have C = {c} elements, got shape {list(p.shape)}")
     return p.reshape((1, c) + (1,) * (rank - 2)).astype(dtype, copy=False)
 
-
 _vecdot = getattr(np, "vecdot", None)  # NumPy >= 2.0; einsum is the (slower) fallback
-
 
 def _row_sumsq(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Row-wise dot products of two 2-D arrays, without materializing a * b."""
     if _vecdot is not None:
         return _vecdot(a, b)
     return np.einsum("ij,ij->i", a, b)
-
 
 def _centred_stats(x2: np.ndarray, epsilon: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Row statistics of a 2-D array: (centred values, mean, 1/sqrt(var + epsilon)).
@@ -91,7 +83,6 @@ def _centred_stats(x2: np.ndarray, epsilon: float) -> tuple[np.ndarray, np.ndarr
     np.reciprocal(inv_std, out=inv_std)
     return d, mean, inv_std
 
-
 def _to_stage_two(y: np.ndarray, dt: np.dtype) -> np.ndarray:
     """The buffer in which to apply scale and shift to the normalized values ``y``.
 
@@ -104,44 +95,7 @@ def _to_stage_two(y: np.ndarray, dt: np.dtype) -> np.ndarray:
         return y.astype(dt)
     return y
 
-
 # ----------------------------------------------------------------------------- LayerNormalization
-
-def _row_param(p: np.ndarray, shape: tuple[int, ...], ax: int) -> np.ndarray | None:
-    """``p`` (which broadcasts to ``shape``) as a contiguous vector over the trailing dims
-    ``shape[ax:]``, or None when it varies along the leading dims (one value per row)."""
-    if p.shape == shape[ax:]:
-        return loop_input(p.reshape(-1))
-    p = p.reshape((1,) * (len(shape) - p.ndim) + p.shape)
-    if any(d != 1 for d in p.shape[:ax]):
-        return None
-    return loop_input(np.broadcast_to(p.reshape(p.shape[ax:]), shape[ax:]).reshape(-1))
-
-
-def _layer_norm_loop(x: np.ndarray, scale: np.ndarray, bias: np.ndarray | None, ax: int,
-                     epsilon: float, stash: np.dtype, rows: int, cols: int
-                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-    """(Y, Mean (rows, 1), InvStdDev (rows, 1)) by the compiled loop (jit/rows_loops.py), for
-    float32 and float64 inputs normalized in their own type with scale and bias of that type
-    constant across rows; None when that does not apply or the loop is unavailable."""
-    scale = np.asarray(scale)
-    bias = None if bias is None else np.asarray(bias)
-    if (x.dtype != stash or x.dtype not in (np.float32, np.float64) or x.size == 0
-            or scale.dtype != x.dtype or (bias is not None and bias.dtype != x.dtype)):
-        return None
-    s = _row_param(scale, x.shape, ax)
-    b = s if bias is None else _row_param(bias, x.shape, ax)
-    if s is None or b is None:
-        return None
-    y = np.empty(x.shape, dtype=x.dtype)
-    mean = np.empty((rows, 1), dtype=x.dtype)
-    inv_std = np.empty((rows, 1), dtype=x.dtype)
-    if not jit.call("rows_loops.layer_norm", loop_input(x.reshape(rows, cols)), s, b,
-                    int(bias is not None), float(epsilon), y.reshape(rows, cols),
-                    mean.reshape(-1), inv_std.reshape(-1), elements=x.size):
-        return None
-    return y, mean, inv_std
-
 
 @kernel("LayerNormalization", versions=(17,))
 def layer_normalization(X: np.ndarray, Scale: np.ndarray, B: np.ndarray | None = None, *,
@@ -151,27 +105,34 @@ def layer_normalization(X: np.ndarray, Scale: np.ndarray, B: np.ndarray | None =
 
     Outputs Mean and InvStdDev (stash_type, shape d[0..axis-1] + [1]*k) when the node names them.
     """
+    x, ax, stash = layer_norm_operands(X, Scale, B, axis, stash_type)
+    rows = math.prod(x.shape[:ax])
+    x2 = x.astype(stash, copy=False).reshape(rows, math.prod(x.shape[ax:]))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        d, mean, inv_std = _centred_stats(x2, epsilon)
+        d *= inv_std
+    # Stage two (scale, shift) on the buffer we own.
+    y = _to_stage_two(d.reshape(x.shape), x.dtype)
+    y *= Scale
+    if B is not None:
+        y += B
+    return layer_norm_outputs(x, ax, y, mean, inv_std, ctx)
+
+def layer_norm_operands(X: np.ndarray, Scale: np.ndarray, B: np.ndarray | None, axis: int,
+                        stash_type: int) -> tuple[np.ndarray, int, np.dtype]:
+    """LayerNormalization's checks: ``(x, normalized axis, stash dtype)``."""
     x = np.asarray(X)
     ax = normalize_axis(axis, x.ndim, "axis")
     _check_broadcast_to(np.asarray(Scale), x.shape, "Scale")
     if B is not None:
         _check_broadcast_to(np.asarray(B), x.shape, "B")
-    stash = _stash_dtype(stash_type)
-    rows = math.prod(x.shape[:ax])
-    cols = math.prod(x.shape[ax:])
-    loop = _layer_norm_loop(x, Scale, B, ax, epsilon, stash, rows, cols)
-    if loop is not None:
-        y, mean, inv_std = loop
-    else:
-        x2 = x.astype(stash, copy=False).reshape(rows, cols)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            d, mean, inv_std = _centred_stats(x2, epsilon)
-            d *= inv_std
-        # Stage two (scale, shift) on the buffer we own.
-        y = _to_stage_two(d.reshape(x.shape), x.dtype)
-        y *= Scale
-        if B is not None:
-            y += B
+    return x, ax, _stash_dtype(stash_type)
+
+def layer_norm_outputs(x: np.ndarray, ax: int, y: np.ndarray, mean: np.ndarray,
+                       inv_std: np.ndarray, ctx: KernelContext | None) -> tuple:
+    """LayerNormalization's outputs from the normalized ``y`` and the per-row statistics:
+    Y in X's type, then Mean and InvStdDev (shape d[0..axis-1] + [1]*k) where the node names
+    them."""
     outs: list = [y.astype(x.dtype, copy=False)]
     stat_shape = x.shape[:ax] + (1,) * (x.ndim - ax)
     if output_wanted(ctx, 1) or output_wanted(ctx, 2):
@@ -181,7 +142,6 @@ def layer_normalization(X: np.ndarray, Scale: np.ndarray, B: np.ndarray | None =
     while ctx is not None and len(outs) < ctx.num_outputs:
         outs.append(None)
     return tuple(outs)
-
 
 # ----------------------------------------------------------------------------- RMSNormalization
 
@@ -207,7 +167,6 @@ def rms_normalization(X: np.ndarray, scale: np.ndarray, *, axis: int = -1,
     # Y has the type of scale (V), which the spec's Mul makes equal to X's type in practice.
     return (y.astype(scale.dtype, copy=False),)
 
-
 # ----------------------------------------------------------------------------- Instance / Group
 
 def _check_groups(x: np.ndarray, groups: int | None) -> int:
@@ -221,7 +180,6 @@ def _check_groups(x: np.ndarray, groups: int | None) -> int:
         raise ExecutionError(f"num_groups {groups} must be a positive divisor of the number of "
                              f"channels C = {c}")
     return c
-
 
 def _group_norm(x: np.ndarray, groups: int | None, scale_c: np.ndarray, bias_c: np.ndarray,
                 epsilon: float, stash: np.dtype) -> np.ndarray:
@@ -238,7 +196,6 @@ def _group_norm(x: np.ndarray, groups: int | None, scale_c: np.ndarray, bias_c: 
     y += _channel_param(bias_c, c, x.ndim, "bias", y.dtype)
     return y.astype(x.dtype, copy=False)
 
-
 @kernel("InstanceNormalization", versions=(1, 6, 22))
 def instance_normalization(input: np.ndarray, scale: np.ndarray, B: np.ndarray, *,
                            epsilon: float = 1e-5, consumed_inputs: list[int] | None = None
@@ -248,7 +205,6 @@ def instance_normalization(input: np.ndarray, scale: np.ndarray, B: np.ndarray, 
     x = np.asarray(input)
     c = x.shape[1] if x.ndim >= 2 else 0
     return (_group_norm(x, c, scale, B, epsilon, compute_dtype(x.dtype)),)
-
 
 @kernel("GroupNormalization", versions=(18,))
 def group_normalization_18(X: np.ndarray, scale: np.ndarray, bias: np.ndarray, *,
@@ -266,7 +222,6 @@ def group_normalization_18(X: np.ndarray, scale: np.ndarray, bias: np.ndarray, *
     return (_group_norm(x, num_groups, np.repeat(scale.reshape(-1), per),
                         np.repeat(bias.reshape(-1), per), epsilon, compute_dtype(x.dtype)),)
 
-
 @kernel("GroupNormalization", versions=(21,))
 def group_normalization_21(X: np.ndarray, scale: np.ndarray, bias: np.ndarray, *,
                            num_groups: int | None = None, epsilon: float = 1e-5,
@@ -274,7 +229,6 @@ def group_normalization_21(X: np.ndarray, scale: np.ndarray, bias: np.ndarray, *
     """GroupNormalization-21: statistics in stash_type, scale and bias per channel."""
     return (_group_norm(np.asarray(X), num_groups, scale, bias, epsilon,
                         _stash_dtype(stash_type)),)
-
 
 # ----------------------------------------------------------------------------- BatchNormalization
 
@@ -284,7 +238,6 @@ def _bn_view(x: np.ndarray) -> np.ndarray:
         raise ExecutionError("BatchNormalization: X must have shape (N, C, D1, ...), got a "
                              "rank-0 tensor")
     return x.reshape(-1, 1) if x.ndim == 1 else x
-
 
 def _bn_param_shape(x: np.ndarray, p: np.ndarray, spatial: int, what: str) -> tuple[int, ...]:
     """The broadcast shape of a parameter: (1, C, 1, ...) spatially, (1, C, D1, ...) per
@@ -303,7 +256,6 @@ def _bn_param_shape(x: np.ndarray, p: np.ndarray, spatial: int, what: str) -> tu
                              f"{list(p.shape)}")
     return (1,) + feat
 
-
 def _bn_inference(x: np.ndarray, scale: np.ndarray, b: np.ndarray, mean: np.ndarray,
                   var: np.ndarray, epsilon: float, spatial: int = 1) -> np.ndarray:
     """Y = (X - mean) / sqrt(var + epsilon) * scale + B, folded into one multiply-add."""
@@ -320,7 +272,6 @@ def _bn_inference(x: np.ndarray, scale: np.ndarray, b: np.ndarray, mean: np.ndar
     y = xv.astype(cdt, copy=False) * a.astype(cdt)
     y += c.astype(cdt)
     return y.astype(x.dtype, copy=False).reshape(np.shape(x))
-
 
 def _bn_training(x: np.ndarray, scale: np.ndarray, b: np.ndarray, mean: np.ndarray,
                  var: np.ndarray, epsilon: float, momentum: float, spatial: int = 1
@@ -358,7 +309,6 @@ def _bn_training(x: np.ndarray, scale: np.ndarray, b: np.ndarray, mean: np.ndarr
 
     return y, out(run_mean), out(run_var), out(bmean), out(bvar)
 
-
 @kernel("BatchNormalization", versions=(1, 6))
 def batch_normalization_1(X: np.ndarray, scale: np.ndarray, B: np.ndarray, mean: np.ndarray,
                           var: np.ndarray, *, epsilon: float = 1e-5, is_test: int = 0,
@@ -372,7 +322,6 @@ def batch_normalization_1(X: np.ndarray, scale: np.ndarray, B: np.ndarray, mean:
         return (_bn_inference(X, scale, B, mean, var, epsilon, spatial),) + (None,) * (n_out - 1)
     return _bn_training(X, scale, B, mean, var, epsilon, momentum, spatial)[:n_out]
 
-
 @kernel("BatchNormalization", versions=(7,))
 def batch_normalization_7(X: np.ndarray, scale: np.ndarray, B: np.ndarray, mean: np.ndarray,
                           var: np.ndarray, *, epsilon: float = 1e-5, momentum: float = 0.9,
@@ -383,7 +332,6 @@ def batch_normalization_7(X: np.ndarray, scale: np.ndarray, B: np.ndarray, mean:
         return (_bn_inference(X, scale, B, mean, var, epsilon, spatial),)
     return _bn_training(X, scale, B, mean, var, epsilon, momentum, spatial)[:n_out]
 
-
 @kernel("BatchNormalization", versions=(9,))
 def batch_normalization_9(X: np.ndarray, scale: np.ndarray, B: np.ndarray, mean: np.ndarray,
                           var: np.ndarray, *, epsilon: float = 1e-5, momentum: float = 0.9,
@@ -393,7 +341,6 @@ def batch_normalization_9(X: np.ndarray, scale: np.ndarray, B: np.ndarray, mean:
     if n_out == 1:
         return (_bn_inference(X, scale, B, mean, var, epsilon),)
     return _bn_training(X, scale, B, mean, var, epsilon, momentum)[:n_out]
-
 
 @kernel("BatchNormalization", versions=(14, 15))
 def batch_normalization_14(X: np.ndarray, scale: np.ndarray, B: np.ndarray,
@@ -410,7 +357,6 @@ def batch_normalization_14(X: np.ndarray, scale: np.ndarray, B: np.ndarray,
         return (y, np.asarray(input_mean), np.asarray(input_var))[:max(n_out, 1)]
     y, rm, rv, _, _ = _bn_training(X, scale, B, input_mean, input_var, epsilon, momentum)
     return (y, rm, rv)[:max(n_out, 1)]
-
 
 # ----------------------------------------------------------------------------- LRN
 
@@ -447,7 +393,6 @@ def lrn(X: np.ndarray, *, size: int | None = None, alpha: float = 1e-4, beta: fl
     ss *= xc
     return (ss.astype(x.dtype, copy=False),)
 
-
 # ----------------------------------------------------------------------------- LpNormalization
 
 @kernel("LpNormalization", versions=(1, 22))
@@ -467,7 +412,6 @@ def lp_normalization(input: np.ndarray, *, axis: int = -1, p: int = 2) -> tuple[
     with np.errstate(divide="ignore", invalid="ignore"):
         y = np.divide(xc, norm, out=np.zeros(x.shape, cdt), where=norm != 0)
     return (y.astype(x.dtype, copy=False),)
-
 
 # ----------------------------------------------------------------------------- MVN
 

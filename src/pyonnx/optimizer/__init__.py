@@ -61,7 +61,7 @@ from pyonnx.optimizer.passes import (
 )
 from pyonnx.optimizer.passes.fuse_conv_add import MS_DOMAIN
 
-__all__ = ["Pass", "GraphPass", "PassResult", "PassManager", "optimize", "optimize_private",
+__all__ = ["Pass", "GraphPass", "PassResult", "PassManager", "optimize", "run_passes",
            "passes_for_level", "basic_passes", "extended_passes", "session_passes",
            "optimize_model", "PASSES", "copy_model", "copy_graph", "all_graphs", "FUSED_DOMAIN",
            "MS_DOMAIN", "DISABLE_ALL", "ENABLE_BASIC", "ENABLE_EXTENDED", "ENABLE_ALL"]
@@ -146,13 +146,11 @@ def optimize(model: Model, level: int = ENABLE_ALL, *, max_iterations: int = 8,
     return _run(model, passes, max_iterations)
 
 
-def optimize_private(model: Model, level: int = ENABLE_ALL, *,
-                     max_iterations: int = 8) -> Model:
-    """Rewrite ``model`` (already through :func:`optimize` with ``private=False``) in place with
-    the session stage, when ``level`` has it."""
-    if int(level) < ENABLE_EXTENDED:
-        return model
-    return _run(model, session_passes(), max_iterations)
+def run_passes(model: Model, passes: list[Pass], max_iterations: int = 8) -> Model:
+    """Rewrite ``model`` in place with ``passes`` (to a fixed point, at most ``max_iterations``
+    rounds) and return it: how a session applies its providers' private fusions
+    (:meth:`pyonnx.backends.Provider.session_passes`) after anything is written."""
+    return _run(model, passes, max_iterations)
 
 
 def _run(model: Model, passes: list[Pass], max_iterations: int) -> Model:

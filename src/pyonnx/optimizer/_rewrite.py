@@ -16,7 +16,7 @@ from pyonnx.ir import Attribute, AttributeType, DataType, Graph, Model, Node, Te
 from pyonnx.optimizer._core import all_graphs, model_walk
 
 #: The internal domain (version 1) of the fused nodes the passes create; its kernels are in
-#: pyonnx.ops.fused.
+#: pyonnx.backends.cpu.fused.
 FUSED_DOMAIN = "pyonnx"
 
 __all__ = [

@@ -195,9 +195,10 @@ def create_and_register_allocator_v2(provider_type: str, mem_info: OrtMemoryInfo
                                      provider_options: dict[str, str],
                                      arena_cfg: OrtArenaCfg | None) -> None:
     """As :func:`create_and_register_allocator`, for a named provider (CPU only here)."""
-    if provider_type not in _AVAILABLE:
+    available = get_available_providers()
+    if provider_type not in available:
         raise InvalidRequest(f"{provider_type} is not available in pyonnx (available: "
-                             f"{', '.join(_AVAILABLE)})")
+                             f"{', '.join(available)})")
     create_and_register_allocator(mem_info, arena_cfg)
 
 

@@ -1,9 +1,13 @@
 """Execution plans: a graph compiled once into a flat list of steps over numbered value slots.
 
-Compilation resolves every node's kernel (schema version from the model's opset, then the kernel
-registered for exactly that version), decodes attributes into Python values, assigns each value a
-slot, and computes where each slot is last used so it can be freed. ``run`` is then a short loop:
-gather inputs from slots, call the kernel, store outputs, drop what is dead.
+Compilation resolves every node's schema version from the model's opset, gives the node to the
+first of the session's providers (:mod:`pyonnx.backends`) that claims it, binds it there once
+(:func:`pyonnx.ops.bind.bind` through the provider: the kernel for exactly that version, the
+decoded attributes, the kernel's per-node prepared state), assigns each value a slot, inserts a
+copy step wherever a value must move to another provider's device, and computes where each slot
+is last used so it can be freed. ``run`` is then one short loop (``Plan._run``): gather inputs
+from slots, call the kernel, store outputs, drop what is dead; a run that asks for checks,
+profiling or byte accounting runs the same loop over its hook's wrapped kernels.
 
 Subgraphs (If/Loop/Scan bodies) compile to nested plans. Their reads of enclosing-scope values are
 *captures*: when a control-flow kernel calls its body, the body's frame is seeded with the current
@@ -40,7 +44,6 @@ from pyonnx.ir import Attribute, AttributeType, Function, Graph, Node, Value
 from pyonnx.ops._values import constant_array
 from pyonnx.ops.bind import (
     BoundNode,
-    bind,
     decode_attributes,
     opset_of,
     resolve_kernel,

@@ -45,8 +45,7 @@ from pyonnx.ir import (
     Type,
     Value,
 )
-from pyonnx.optimizer import FUSED_DOMAIN, copy_model, optimize, optimize_private
-from pyonnx.runtime.arena import enable_arena
+from pyonnx.optimizer import FUSED_DOMAIN, copy_model, optimize, run_passes
 from pyonnx.runtime.environment import (
     get_all_providers,
     get_available_providers,
@@ -258,8 +257,7 @@ class InferenceSession:
         opts = self._options
         logid = opts.logid
         _check_config(opts)
-        if opts.enable_cpu_mem_arena:
-            enable_arena()
+        providers = self._make_providers()
         log(0, f"Loading the model for session {logid!r}", logid, "Session", "session.py")
         model, self._model_path = _load_model(path_or_bytes, opts)
         opts = self._options = _options_from_model(model, opts)
@@ -279,8 +277,10 @@ class InferenceSession:
             model = _optimized(model, level)
         if opts.optimized_model_filepath:
             _save_optimized(model, opts)  # standard / com.microsoft ops only
-        if level > 0:
-            model = _optimized(model, level, private=True)  # pyonnx-private fusions
+        if level > 0 and len(providers) == 1:
+            # the provider's private fusions, after anything is written; only for a lone
+            # provider, since they would fuse away nodes that another provider could claim
+            model = _optimized(model, level, passes=providers[0].session_passes(level))
         self._model = model
         self._set_threads()
         functions = {f.key: f for f in model.functions}
@@ -291,7 +291,7 @@ class InferenceSession:
             functions=functions, max_tensor_bytes=opts.max_tensor_bytes,
             max_nesting_depth=opts.max_nesting_depth,
             max_loop_iterations=opts.max_loop_iterations,
-            providers=self._make_providers())
+            providers=providers)
         self._plan = Plan(model.graph, config)
         g = model.graph
         init_names = set(g.initializers) | set(g.sparse_initializers)
@@ -370,7 +370,8 @@ class InferenceSession:
         made = []
         for name, popts in zip(self._providers, self._provider_options):
             try:
-                made.append(create_provider(name, popts))
+                made.append(create_provider(name, popts,
+                                            arena=bool(self._options.enable_cpu_mem_arena)))
             except (ValueError, TypeError) as e:
                 raise InvalidArgument(f"{name}: {e}") from e
         return tuple(made)
@@ -744,7 +745,7 @@ class InferenceSession:
         return path
 
 
-def _optimized(model: Model, level: int, private: bool = False) -> Model:
+def _optimized(model: Model, level: int, passes: list[Any] | None = None) -> Model:
     """The model rewritten by the optimizer at ``level``; the model as given when a pass fails.
 
     Optimization is only ever an improvement: a pass that trips over a hostile or unusual model
@@ -752,8 +753,8 @@ def _optimized(model: Model, level: int, private: bool = False) -> Model:
     unoptimized graph and reports any real problem of the model, with its own limits.
     """
     try:
-        if private:  # the pyonnx-private fusions, after anything is written
-            return optimize_private(copy_model(model), level)
+        if passes is not None:  # a provider's private fusions, on the session's own copy
+            return run_passes(copy_model(model), passes) if passes else model
         return optimize(copy_model(model), level, private=False)
     except Exception as e:  # noqa: BLE001 - any failure: run unoptimized
         warnings.warn(f"graph optimization failed ({type(e).__name__}: {e}); running the model "

@@ -3,12 +3,20 @@
 It runs the reference kernel of :mod:`pyonnx.ops` for each node unless a fast variant is
 registered for that exact schema version (:mod:`pyonnx.backends.cpu.registry`), in which case
 it runs the variant. The provider option ``use_reference_kernels="1"`` runs the reference
-kernels only (what tests compare the variants against on whole models).
+kernels only (what tests compare the variants against on whole models). With ``arena`` on (a
+session's ``enable_cpu_mem_arena``, the default) it keeps freed memory in the process
+(:mod:`pyonnx.backends.cpu.arena`, whose process-wide side is documented there).
+
+The fast variants live beside this file: conv.py (Conv's strategies), elementwise.py (row and
+element-wise loops), fused.py (fused kernels), jit/ (the compiled loops of the ``fast`` extra).
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from pyonnx.backends.base import HOST, Provider
+from pyonnx.backends.cpu.arena import enable_arena
 from pyonnx.backends.cpu.registry import fast_kernel, get_fast_kernel
 from pyonnx.ir import Node
 from pyonnx.ops.registry import Kernel
@@ -22,13 +30,21 @@ class CPUProvider(Provider):
     name = "CPUExecutionProvider"
     device = HOST
 
-    def __init__(self, options: dict[str, str] | None = None) -> None:
+    def __init__(self, options: dict[str, str] | None = None, *, arena: bool = False) -> None:
         super().__init__(options)
+        self.arena = enable_arena() if arena else False
         flag = self.options.get("use_reference_kernels", "0")
         if flag not in ("0", "1"):
             raise ValueError(f"CPUExecutionProvider option use_reference_kernels must be '0' or "
                              f"'1', got {flag!r}")
         self.use_reference_kernels = flag == "1"
+
+    def session_passes(self, level: int) -> list[Any]:
+        """The fusions into the fused kernels of fused.py (domain ``pyonnx``) at the extended
+        level and above (:func:`pyonnx.optimizer.session_passes`)."""
+        from pyonnx.optimizer import ENABLE_EXTENDED, session_passes
+
+        return session_passes() if int(level) >= ENABLE_EXTENDED else []
 
     def kernel_for(self, node: Node, domain: str, since_version: int,
                    reference: Kernel) -> Kernel | None:
@@ -37,6 +53,10 @@ class CPUProvider(Provider):
             if fast is not None:
                 return fast
         return reference
+
+
+# the fast variants register themselves on import
+from pyonnx.backends.cpu import conv, elementwise, fused  # noqa: E402,F401
 from pyonnx.backends.cpu import nms  # noqa: E402,F401
 from pyonnx.backends.cpu import rnn  # noqa: E402,F401
 from pyonnx.backends.cpu import gemm  # noqa: E402,F401

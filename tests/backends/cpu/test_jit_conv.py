@@ -11,9 +11,9 @@ import pytest
 
 pytest.importorskip("onnxruntime")
 
-from pyonnx.ops import jit  # noqa: E402
-from pyonnx.ops.conv import conv  # noqa: E402
-from pyonnx.ops.fused import fused_conv  # noqa: E402
+from pyonnx.backends.cpu import jit  # noqa: E402
+from pyonnx.backends.cpu.conv import conv  # noqa: E402
+from pyonnx.backends.cpu.fused import fused_conv  # noqa: E402
 from tests.ops._oracle import assert_close, run_ort  # noqa: E402
 
 

@@ -1,4 +1,4 @@
-"""The optional compiled-loop mechanism (pyonnx.ops.jit): switches, fallback, failure handling.
+"""The optional compiled-loop mechanism (pyonnx.backends.cpu.jit): switches, fallback, failure handling.
 
 The loops themselves are tested against the NumPy paths in test_jit_<family>.py.
 """
@@ -12,7 +12,7 @@ import warnings
 import numpy as np
 import pytest
 
-from pyonnx.ops import jit
+from pyonnx.backends.cpu import jit
 
 
 def _axpy(y, x, a):
@@ -29,11 +29,11 @@ def _reciprocal(y, x):
 
 @pytest.fixture
 def fake_loops(monkeypatch):
-    """A loop module ``pyonnx.ops.jit.fake_loops`` holding ``_axpy`` as ``axpy``."""
-    mod = types.ModuleType("pyonnx.ops.jit.fake_loops")
+    """A loop module ``pyonnx.backends.cpu.jit.fake_loops`` holding ``_axpy`` as ``axpy``."""
+    mod = types.ModuleType("pyonnx.backends.cpu.jit.fake_loops")
     mod.axpy = _axpy
     mod.reciprocal = _reciprocal
-    monkeypatch.setitem(sys.modules, "pyonnx.ops.jit.fake_loops", mod)
+    monkeypatch.setitem(sys.modules, "pyonnx.backends.cpu.jit.fake_loops", mod)
     monkeypatch.setattr(jit, "_loops", {})
     return mod
 

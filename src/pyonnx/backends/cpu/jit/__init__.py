@@ -1,6 +1,7 @@
-"""Optional compiled loops for the kernels whose NumPy form moves their data several times.
+"""The CPU provider's optional compiled loops, for the kernels whose NumPy form moves their data
+several times.
 
-Every kernel of pyonnx is NumPy code. A few of them cannot be written in NumPy without passing
+The reference kernels of pyonnx (:mod:`pyonnx.ops`) are NumPy code. A few of them cannot be written in NumPy without passing
 over their data many times, or without copying it: a depthwise convolution is a short
 multiply-add per kernel element and output, a row normalization two reductions and a scale, Erf
 a polynomial with branches. For those, this package holds loops written in the
@@ -8,8 +9,8 @@ subset of Python that numba compiles (numba: a well-kept JIT compiler for NumPy 
 the optional ``fast`` extra, ``pip install pyonnx[fast]``). A loop does the whole job in one pass
 over its data.
 
-The NumPy path of each kernel stays the reference and the fallback: it runs when numba is not
-installed, when the environment sets ``PYONNX_JIT=0``, for element types the loops do not cover,
+The fast variants that use a loop (:mod:`pyonnx.backends.cpu.conv`, ``elementwise``) fall back
+to their NumPy path or to the reference kernel: when numba is not installed, when the environment sets ``PYONNX_JIT=0``, for element types the loops do not cover,
 and, for good, after a loop fails to compile (a warning says so once). Tests run both paths.
 
 Use ``call(name, *args, elements=n)``: it runs the loop ``name`` ("module.function" under this

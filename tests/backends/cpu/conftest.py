@@ -1,10 +1,10 @@
-"""Fixtures of the kernel tests for the compiled loops (pyonnx.ops.jit)."""
+"""Fixtures of the tests of the CPU provider's compiled loops (pyonnx.backends.cpu.jit)."""
 
 from __future__ import annotations
 
 import pytest
 
-from pyonnx.ops import jit
+from pyonnx.backends.cpu import jit
 
 
 @pytest.fixture(autouse=True)

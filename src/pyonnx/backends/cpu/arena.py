@@ -1,4 +1,4 @@
-"""The CPU memory arena (``SessionOptions.enable_cpu_mem_arena``, on by default as in
+"""The CPU provider's memory arena (``SessionOptions.enable_cpu_mem_arena``, on by default as in
 onnxruntime): freed tensor memory stays in the process for the next tensors.
 
 Every kernel returns fresh NumPy arrays, and NumPy takes their memory from the C allocator. With
@@ -10,8 +10,10 @@ keeps an arena of its own for this. pyonnx asks glibc to do the same: blocks up 
 from the heap (``M_MMAP_THRESHOLD``, glibc's largest allowed value) and free heap memory is
 returned to the system only past 1 GiB (``M_TRIM_THRESHOLD``).
 
-This is a setting of the whole process, made once, by the first session that asks for it, and
-never undone (other sessions and libraries in the process share the allocator). The peak memory
+The CPU provider of a session with the arena on (:class:`pyonnx.backends.CPUProvider`) makes the
+setting; that is its one process-wide side: the setting belongs to the whole process, is made
+once, by the first such session, and never undone (other sessions and libraries in the process
+share the allocator). To opt out, create every session with ``enable_cpu_mem_arena = False``. The peak memory
 of a run does not grow; memory freed after the peak is kept for reuse instead of being returned.
 Elsewhere than Linux with glibc it does nothing.
 """

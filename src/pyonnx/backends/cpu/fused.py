@@ -1,5 +1,7 @@
-"""Fused kernels of pyonnx's internal domain ``pyonnx`` (version 1), emitted by the graph
-optimizer (:mod:`pyonnx.optimizer.passes`) at session creation; models never contain them.
+"""The CPU provider's fused kernels: pyonnx's internal domain ``pyonnx`` (version 1), emitted by
+the graph optimizer (:mod:`pyonnx.optimizer.passes`) at session creation, after anything is
+written, so models never contain them; and the fast variant of com.microsoft ``FusedConv``,
+which has the same definition (its reference is :mod:`pyonnx.ops.contrib.fused_conv`).
 
 * ``FusedConv(X, W, B, Z)``: Conv, plus an optional tensor ``Z`` (a residual Add folded in),
   followed by an optional activation.
@@ -10,8 +12,8 @@ optimizer (:mod:`pyonnx.optimizer.passes`) at session creation; models never con
   an inference-mode BatchNormalization after it folded in, for parameters that are known only at
   run time (the optimizer folds constant ones itself).
 
-Each first runs the standard kernel (so every check and numeric rule of Conv, Gemm and MatMul
-applies unchanged) and then applies the activation *in place* on the freshly computed result,
+Each first runs the CPU provider's kernel of the standard op (so every check and numeric rule of
+Conv, Gemm and MatMul applies unchanged) and then applies the activation *in place* on the freshly computed result,
 which saves one full pass that allocates an output. ``activation`` is the standard op_type
 (``Relu``, ``LeakyRelu``, ``Sigmoid``, ``Tanh``, ``HardSigmoid``, ``Clip``) or ``""`` for none;
 ``activation_params`` holds its attributes in order (LeakyRelu: alpha; HardSigmoid: alpha, beta;
@@ -24,19 +26,19 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from pyonnx.backends.cpu.conv import conv
+from pyonnx.backends.cpu.registry import fast_kernel
 from pyonnx.errors import ExecutionError
 from pyonnx.ops import activation as _act
-from pyonnx.ops.conv import conv
+from pyonnx.ops.contrib.fused_conv import ACTIVATIONS, check_activation
 from pyonnx.ops.linalg import gemm, matmul
 from pyonnx.ops.registry import KernelContext, NodeMemo, kernel, node_memo
 
-__all__ = ["ACTIVATIONS", "apply_activation"]
+__all__ = ["apply_activation"]
 
+# The session-private domain. Its kernels register in the reference table (there is no other
+# definition of them) from here, so only sessions, which import the CPU provider, know them.
 DOMAIN = "pyonnx"
-
-#: The activations the fused kernels apply, with how many parameters each takes.
-ACTIVATIONS = {"": 0, "Relu": 0, "LeakyRelu": 1, "Sigmoid": 0, "Tanh": 0, "HardSigmoid": 2,
-               "Clip": 2}
 
 _INPLACE = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -73,18 +75,8 @@ def apply_activation(y: np.ndarray, activation: str, params: Sequence[float]) ->
                          f"{', '.join(a for a in ACTIVATIONS if a)})")
 
 
-def _check_params(activation: str, params: Sequence[float] | None) -> Sequence[float]:
-    params = list(params or ())
-    want = ACTIVATIONS.get(activation)
-    if want is None:
-        raise ExecutionError(f"unknown fused activation {activation!r}")
-    if len(params) != want:
-        raise ExecutionError(f"fused activation {activation} takes {want} parameters, got "
-                             f"{len(params)}")
-    return params
-
-
 @kernel("FusedConv", versions=(1,), domain=DOMAIN, prepare=node_memo)
+@fast_kernel("FusedConv", versions=(1,), domain="com.microsoft", prepare=node_memo)
 def fused_conv(X: np.ndarray, W: np.ndarray, B: np.ndarray | None = None,
                Z: np.ndarray | None = None, *,
                auto_pad: str = "NOTSET", dilations: Sequence[int] | None = None,
@@ -95,7 +87,7 @@ def fused_conv(X: np.ndarray, W: np.ndarray, B: np.ndarray | None = None,
                ) -> tuple[np.ndarray]:
     """``activation(Conv(X, W, B) + Z)`` with Conv's attributes; ``Z`` broadcasts as Add's
     second input does. ``prepared`` is the node's memo, which Conv keeps its geometry in."""
-    params = _check_params(activation, activation_params)
+    params = check_activation(activation, activation_params)
     (y,) = conv(X, W, B, auto_pad=auto_pad, dilations=dilations, group=group,
                 kernel_shape=kernel_shape, pads=pads, strides=strides, ctx=ctx,
                 prepared=prepared)
@@ -110,7 +102,7 @@ def fused_gemm(A: np.ndarray, B: np.ndarray, C: np.ndarray | None = None, *,
                activation: str = "", activation_params: Sequence[float] | None = None,
                ctx: KernelContext | None = None) -> tuple[np.ndarray]:
     """``activation(Gemm(A, B, C))`` with Gemm's attributes (version 7 and later)."""
-    params = _check_params(activation, activation_params)
+    params = check_activation(activation, activation_params)
     (y,) = gemm(A, B, C, alpha=alpha, beta=beta, transA=transA, transB=transB, ctx=ctx)
     return (apply_activation(y, activation, params),)
 
@@ -120,7 +112,7 @@ def fused_matmul(A: np.ndarray, B: np.ndarray, bias: np.ndarray | None = None, *
                  activation: str = "", activation_params: Sequence[float] | None = None,
                  ctx: KernelContext | None = None) -> tuple[np.ndarray]:
     """``activation(MatMul(A, B) + bias)``; ``bias`` broadcasts as Add's second input does."""
-    params = _check_params(activation, activation_params)
+    params = check_activation(activation, activation_params)
     (y,) = matmul(A, B, ctx=ctx)
     if bias is not None:
         y = _add_into(y, bias)

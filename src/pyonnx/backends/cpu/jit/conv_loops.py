@@ -1,4 +1,4 @@
-"""Compiled loops for the convolution kernels (see :mod:`pyonnx.ops.jit`).
+"""Compiled loops for the convolution kernels (see :mod:`pyonnx.backends.cpu.jit`).
 
 Plain functions in numba's nopython subset; ``pyonnx.ops.conv`` calls them through
 ``jit.call("conv_loops.<name>", ...)`` and keeps its NumPy path as the reference.

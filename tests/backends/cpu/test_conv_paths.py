@@ -9,7 +9,7 @@ import pytest
 
 pytest.importorskip("onnxruntime")
 
-from pyonnx.ops.conv import conv  # noqa: E402
+from pyonnx.backends.cpu.conv import conv  # noqa: E402
 from tests.ops._oracle import run_ort  # noqa: E402
 
 

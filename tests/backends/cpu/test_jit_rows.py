@@ -1,8 +1,8 @@
-"""The compiled element and row loops (``erf_loops``, ``rows_loops``) against the kernels' NumPy
-paths, math.erf/erfc and onnxruntime: Erf and exact Gelu over dense sweeps, tails, subnormals
+"""The CPU provider's compiled element and row loops (``erf_loops``, ``rows_loops``, through
+its fast Erf, Gelu, LayerNormalization and Softmax) against the reference kernels' NumPy paths, math.erf/erfc and onnxruntime: Erf and exact Gelu over dense sweeps, tails, subnormals
 and special values; LayerNormalization over shapes, axes, broadcast scale and bias, epsilon and
 its Mean / InvStdDev outputs; Softmax over shapes and axes (opset 13 and the flattened 2-D form
-of opsets 1 and 11) with rows of -inf, +inf and NaN, and Attention's masked softmax. float32 and
+of opsets 1 and 11) with rows of -inf, +inf and NaN, and the masked softmax (Attention's rule). float32 and
 float64 run the loops; float16 keeps its NumPy path and is checked too."""
 
 from __future__ import annotations
@@ -14,10 +14,24 @@ import pytest
 
 pytest.importorskip("onnxruntime")
 
-from pyonnx.ops import jit  # noqa: E402
+from pyonnx.backends.cpu import elementwise as fast_ew  # noqa: E402
+from pyonnx.backends.cpu import jit  # noqa: E402
 from pyonnx.ops._attention import softmax_lastaxis_  # noqa: E402
-from pyonnx.ops._elementwise import erf, gelu_erf  # noqa: E402
-from tests.ops._oracle import assert_close, run_kernel, run_ort  # noqa: E402
+from tests.ops._oracle import assert_close, run_ort  # noqa: E402
+from tests.ops._oracle import run_kernel as _run_kernel  # noqa: E402
+
+
+def run_kernel(*args, **kwargs):
+    """The CPU provider's kernel (its loop where it has one, else the reference)."""
+    return _run_kernel(*args, fast=True, **kwargs)
+
+
+def erf(x):
+    return fast_ew.erf(x)[0]
+
+
+def gelu_erf(x):
+    return fast_ew.gelu(x)[0]
 
 
 rng = np.random.default_rng(7)
@@ -322,27 +336,20 @@ def test_softmax_paths_the_loop_leaves_to_numpy(loop_calls):
 
 
 @FLOATS
-def test_attention_softmax_masks_dead_rows_in_place(loop_calls, dtype):
+def test_masked_softmax_rows_match_attentions_rule(loop_calls, dtype):
     scores = (rng.standard_normal((2, 3, 5, 17)) * 3).astype(dtype)
     scores[0, 1, 2] = -np.inf  # fully masked query: zeros
     scores[1, 0, 4, :16] = -np.inf
     scores[1, 2, 0, :] = -np.inf
     scores[1, 2, 0, 9] = np.nan  # masked but NaN: NaN
     scores[0, 0, 0, 3] = np.nan
-    ref = scores.copy()
-    out = softmax_lastaxis_(scores)
-    assert out is scores
+    got = fast_ew.softmax_rows(scores, True)
     assert loop_calls.ran("rows_loops.softmax") == [True]
-    with jit.disabled():
-        want = softmax_lastaxis_(ref)
+    want = softmax_lastaxis_(scores.copy())  # the reference Attention's NumPy softmax
     rtol, atol = _tol(dtype)
-    assert_close(scores, want, rtol, atol)
-    assert (scores[0, 1, 2] == 0).all()
-    assert np.isnan(scores[1, 2, 0]).all() and np.isnan(scores[0, 0, 0]).all()
-    np.testing.assert_array_equal(scores[1, 0, 4], [0.0] * 16 + [1.0])
-    view = np.swapaxes(ref.copy(), 2, 3)  # not contiguous: results written back through it
-    base = view.copy()
-    softmax_lastaxis_(view)
-    with jit.disabled():
-        softmax_lastaxis_(base)
-    assert_close(view, base, rtol, atol)
+    assert_close(got, want, rtol, atol)
+    assert (got[0, 1, 2] == 0).all()
+    assert np.isnan(got[1, 2, 0]).all() and np.isnan(got[0, 0, 0]).all()
+    np.testing.assert_array_equal(got[1, 0, 4], [0.0] * 16 + [1.0])
+    view = np.swapaxes(scores.copy(), 2, 3)  # not contiguous
+    assert_close(fast_ew.softmax_rows(view, True), softmax_lastaxis_(view.copy()), rtol, atol)

@@ -1,0 +1,417 @@
+"""The CPU provider's Conv: the reference's definition (:mod:`pyonnx.ops.conv`), computed by the
+strategy that suits the shapes.
+
+* A 1x1 kernel without padding is a plain matrix product on the (strided) input.
+* Non-overlapping windows (kernel = stride, patch embeddings) get their columns from one
+  transpose.
+* Small inputs take one strided view, one copy and one product (per-call overhead dominates).
+* Larger inputs build their column matrix band of output rows by band, in a per-thread scratch
+  buffer that stays in cache with the band's outputs while the GEMM consumes it; a stride on the
+  last axis first splits the input into its stride phases so every copy reads unit-stride rows.
+* A 2-D depthwise convolution (one input channel per group) copies columns per stride phase and
+  contracts them with a product batched over the channels, or, in float32 and float64 where
+  numba is installed, runs the compiled loop ``jit/conv_loops.depthwise2d``; other ranks sum
+  strided views times per-channel weights.
+
+Column buffers are per-thread scratch reused across calls (never shared by concurrent runs).
+Each strategy is tested against the reference kernel (tests/backends/cpu/test_conv.py).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+from pyonnx.backends.cpu import jit
+from pyonnx.backends.cpu.registry import fast_kernel
+from pyonnx.ops._common import compute_dtype, prod
+from pyonnx.ops._conv import Window, kernel_offsets, offset_slices, pad_spatial
+from pyonnx.ops.conv import _add_bias, conv_window
+from pyonnx.ops.registry import KernelContext, NodeMemo, node_memo
+
+__all__ = ["conv", "conv_forward"]
+
+# Bytes of columns plus outputs processed per GEMM: bands of output rows are sized to stay in
+# the per-core cache (bounded memory, and several times faster GEMMs on large images).
+_COLS_BUDGET = 2 << 20
+
+
+# Per-thread scratch buffers for the column matrices and stride phases, which live only during
+# one call: allocating them fresh each time costs a page fault per 4 KiB page once they exceed
+# what the C allocator keeps around (measured: 1800 faults and 6 ms of system time per
+# shufflenet run with fresh 4 MiB buffers). Per thread, so that concurrent runs never share one.
+_SCRATCH = threading.local()
+_SCRATCH_MAX = 64 << 20  # larger requests are allocated (and freed) per call
+
+
+def _scratch(slot: str, n: int, dtype: np.dtype) -> np.ndarray:
+    """A 1-D array of ``n`` elements of ``dtype`` whose contents are undefined, backed by this
+    thread's reusable buffer ``slot``; valid until the next request for the same slot."""
+    dtype = np.dtype(dtype)
+    nbytes = n * dtype.itemsize
+    if nbytes > _SCRATCH_MAX:
+        return np.empty(n, dtype=dtype)
+    bufs = getattr(_SCRATCH, "bufs", None)
+    if bufs is None:
+        bufs = _SCRATCH.bufs = {}
+    b = bufs.get(slot)
+    if b is None or b.nbytes < nbytes:
+        b = bufs[slot] = np.empty(max(nbytes, 1 << 16), dtype=np.uint8)
+    return b[:nbytes].view(dtype)
+
+
+# --------------------------------------------------------------------------------------------
+# Forward convolution (float arrays in the compute dtype)
+# --------------------------------------------------------------------------------------------
+
+def conv_forward(x: np.ndarray, w: np.ndarray, group: int, win: Window,
+                  bias: np.ndarray | None = None) -> np.ndarray:
+    """Y (N, M, *out) = convolution of x (N, C, *in) with w (M, C/group, *kernel), plus the
+    per-channel ``bias`` when given (fused into the last pass where the path allows)."""
+    if bias is not None and win.ndim == 2 and x.shape[1] == group > 1 \
+            and all(o > 0 for o in win.out) and not win.is_identity_window \
+            and not (all(k == 1 for k in win.kernel) and not win.padded):
+        return _depthwise_2d(x, w, win, bias)
+    return _add_bias(_conv_core(x, w, group, win), bias)
+
+
+def _conv_core(x: np.ndarray, w: np.ndarray, group: int, win: Window) -> np.ndarray:
+    """Y (N, M, *out) = convolution of x (N, C, *in) with w (M, C/group, *kernel)."""
+    n_img, c = x.shape[:2]
+    m = w.shape[0]
+    cg, mg = c // group, m // group
+    out = win.out
+    length = prod(out)
+    nk = prod(win.kernel)
+
+    if win.is_identity_window or (all(k == 1 for k in win.kernel) and not win.padded):
+        # 1x1 kernel: each output is a matrix product over channels at one input position.
+        if any(s != 1 for s in win.strides):
+            x = x[(slice(None), slice(None)) + tuple(slice(0, (o - 1) * s + 1, s) if o else
+                                                     slice(0, 0)
+                                                     for o, s in zip(out, win.strides))]
+        xr = x.reshape(n_img, group, cg, length)
+        if group == 1:
+            y = np.matmul(w.reshape(m, c), xr[:, 0])
+        else:
+            y = np.matmul(w.reshape(group, mg, cg), xr)
+        return y.reshape((n_img, m) + out)
+
+    if cg == 1 and group > 1:
+        return _depthwise(x, w, group, win)
+
+    w2 = w.reshape(m, cg * nk) if group == 1 else w.reshape(group, mg, cg * nk)
+    if win.kernel == win.strides and not win.padded and all(d == 1 for d in win.dilations):
+        # non-overlapping windows (patch embeddings): the column matrix is a transpose of the
+        # input, (N, C, O1, K1, O2, K2, ...) -> (N, C, K1, K2, ..., O1, O2, ...), one copy
+        nsp = win.ndim
+        crop = x[(slice(None), slice(None)) + tuple(slice(0, o * k) for o, k in
+                                                    zip(out, win.kernel))]
+        split = crop.reshape((n_img, c) + tuple(v for o, k in zip(out, win.kernel)
+                                                for v in (o, k)))
+        perm = (0, 1) + tuple(3 + 2 * i for i in range(nsp)) + tuple(2 + 2 * i
+                                                                      for i in range(nsp))
+        cols = np.ascontiguousarray(split.transpose(perm)).reshape(n_img, c * nk, length)
+        if group == 1:
+            y = np.matmul(w2, cols)
+        else:
+            y = np.matmul(w2, cols.reshape(n_img, group, cg * nk, length))
+        return y.reshape((n_img, m) + out)
+    if n_img * c * nk * length <= _SMALL_COLS:
+        # small inputs: per-call overhead dominates, so one strided view, one copy, one product
+        cols = _im2col_small(x, win)
+        if group == 1:
+            y = np.matmul(w2, cols)
+        else:
+            y = np.matmul(w2, cols.reshape(n_img, group, cg * nk, length))
+        return y.reshape((n_img, m) + out)
+    xp = pad_spatial(x, win, 0)
+    phases = _last_axis_phases(xp, win)
+    row_len = length // max(out[0], 1)
+    # Bytes one output row costs while its band is processed: its columns and its outputs.
+    per_row = (c * nk + m) * row_len * x.dtype.itemsize
+    rows = max(1, min(out[0], _COLS_BUDGET // max(per_row, 1)))
+    if n_img == 1 and rows >= out[0]:
+        cols = _im2col(xp, win, 0, out[0], phases=phases)  # (1, C * nk, L)
+        if group == 1:
+            y = np.matmul(w2, cols)
+        else:
+            y = np.matmul(w2, cols.reshape(n_img, group, cg * nk, length))
+        return y.reshape((n_img, m) + out)
+    # Otherwise one image and a band of output rows at a time: the column buffer is reused and
+    # stays in cache with the band of outputs while the GEMM consumes it (a GEMM over a whole
+    # large image runs at a third of the speed), and the GEMM writes straight into its band of
+    # Y (a BLAS-compatible strided view).
+    y = np.empty((n_img, group, mg, length), dtype=x.dtype)
+    buf = _scratch("cols", c * nk * rows * row_len, x.dtype)
+    for i in range(n_img):
+        for r0 in range(0, out[0], rows):
+            r1 = min(out[0], r0 + rows)
+            lc = (r1 - r0) * row_len
+            img_phases = None if phases is None else {p: a[i:i + 1] for p, a in phases.items()}
+            cols = _im2col(xp[i:i + 1], win, r0, r1, buf[:c * nk * lc], img_phases)[0]
+            dst = y[i, :, :, r0 * row_len:r1 * row_len]
+            if group == 1:
+                np.matmul(w2, cols, out=dst[0])
+            else:
+                np.matmul(w2, cols.reshape(group, cg * nk, lc), out=dst)
+    return y.reshape((n_img, m) + out)
+
+
+# Column matrices up to this many elements take the short path of _im2col_small.
+_SMALL_COLS = 1 << 15
+
+
+def _im2col_small(x: np.ndarray, win: Window) -> np.ndarray:
+    """Column matrix (N, C * prod(kernel), L) of a small input in a few NumPy calls: the padded
+    copy is made with zeros and one assignment, the window view with the ndarray constructor
+    (``as_strided`` costs several times more on inputs this size)."""
+    n_img, c = x.shape[:2]
+    if win.padded:
+        shape = x.shape[:2] + tuple(n + b + a + e for n, b, a, e in zip(
+            x.shape[2:], win.pads_begin, win.pads_end, win.extra_end))
+        xp = np.zeros(shape, dtype=x.dtype)
+        xp[(slice(None), slice(None)) + tuple(slice(b, b + n) for b, n in zip(
+            win.pads_begin, x.shape[2:]))] = x
+    else:
+        xp = np.ascontiguousarray(x)
+    sp = xp.strides[2:]
+    strides = xp.strides[:2] + tuple(t * d for t, d in zip(sp, win.dilations)) \
+        + tuple(t * s for t, s in zip(sp, win.strides))
+    view = np.ndarray((n_img, c) + win.kernel + win.out, xp.dtype, xp, 0, strides)
+    return np.ascontiguousarray(view).reshape(n_img, c * prod(win.kernel), prod(win.out))
+
+
+def _last_axis_phases(xp: np.ndarray, win: Window) -> dict[int, np.ndarray] | None:
+    """For a stride s > 1 on the last axis: the padded input split into its s phases
+    (``xp[..., p::s]``, each contiguous), so that every kernel element reads unit-stride rows.
+
+    A strided inner loop makes the column copy about twice as slow; one pass over the input
+    buys contiguous inner loops for all ``prod(kernel)`` copies.
+    """
+    st, d, k = win.strides[-1], win.dilations[-1], win.kernel[-1]
+    if st == 1 or win.out[-1] < 4:
+        return None
+    return {p: np.ascontiguousarray(xp[..., p::st]) for p in sorted({j * d % st for j in range(k)})}
+
+
+def _im2col(xp: np.ndarray, win: Window, r0: int, r1: int, buf: np.ndarray | None = None,
+            phases: dict[int, np.ndarray] | None = None) -> np.ndarray:
+    """Column matrix (N, C * prod(kernel), L) for output rows [r0, r1) of the first spatial axis.
+
+    A strided view (N, C, *kernel, *out) over the padded input, copied once into contiguous
+    memory (``buf`` when given): the copy is the only pass over the data before the GEMM. With
+    ``phases`` (see :func:`_last_axis_phases`) it is one copy per kernel column instead.
+    """
+    n_img, c = xp.shape[:2]
+    nsp = win.ndim
+    out = (r1 - r0,) + win.out[1:]
+    shape = (n_img, c) + win.kernel + out
+    ncols = c * prod(win.kernel)
+    if phases is None:
+        sp = xp.strides[2:]
+        base = xp[(slice(None), slice(None), slice(r0 * win.strides[0], None))]
+        strides = xp.strides[:2] + tuple(t * d for t, d in zip(sp, win.dilations)) \
+            + tuple(t * s for t, s in zip(sp, win.strides))
+        view = as_strided(base, shape=shape, strides=strides, writeable=False)
+        if buf is None:
+            return np.ascontiguousarray(view).reshape(n_img, ncols, prod(out))
+        dst = buf.reshape(shape)
+        np.copyto(dst, view)
+        return dst.reshape(n_img, ncols, prod(out))
+    dst = (np.empty(shape, dtype=xp.dtype) if buf is None else buf.reshape(shape))
+    st, d = win.strides[-1], win.dilations[-1]
+    for j in range(win.kernel[-1]):
+        ph = phases[j * d % st]
+        q = j * d // st
+        if nsp == 1:
+            base = ph[..., q + r0:]
+        else:
+            base = ph[(slice(None), slice(None), slice(r0 * win.strides[0], None))
+                      + (slice(None),) * (nsp - 2) + (slice(q, None),)]
+        sp = ph.strides[2:]
+        vstrides = ph.strides[:2] + tuple(t * dd for t, dd in zip(sp[:-1], win.dilations[:-1])) \
+            + tuple(t * s for t, s in zip(sp[:-1], win.strides[:-1])) + (sp[-1],)
+        vshape = (n_img, c) + win.kernel[:-1] + out
+        view = as_strided(base, shape=vshape, strides=vstrides, writeable=False)
+        dst[(slice(None),) * (1 + nsp) + (j,)] = view
+    return dst.reshape(n_img, ncols, prod(out))
+
+
+# Bytes of columns plus outputs per batched product in the depthwise path: larger than for the
+# GEMM path, since its cost is per band (one small product per channel), not per byte.
+_DEPTHWISE_BUDGET = 4 << 20
+
+
+def _depthwise_2d(x: np.ndarray, w: np.ndarray, win: Window,
+                  bias: np.ndarray | None = None) -> np.ndarray:
+    """Depthwise 2-D convolution (one input channel per group) on flat phase rows.
+
+    The padded input is split into its stride phases (``xp[..., a::s, b::s]``, zero-filled and
+    contiguous, one row longer than needed). Laid out on a phase's row width (the extra columns
+    are dropped at the end), the inputs that kernel element (i, j) sees for all output positions
+    are ONE contiguous slice of a flattened phase, and the kernel elements that share a phase
+    form one strided view (offsets in an arithmetic progression along each axis). Those views
+    are copied as columns (one copy per phase, not per kernel element, hence the weights'
+    columns are permuted to phase order) and contracted with one product batched over the
+    channels, band of output rows by band of output rows. ``bias`` (one value per output
+    channel) is added while the bands are copied into the output.
+
+    float32 and float64 take the compiled loop ``conv_loops.depthwise2d`` when it is available
+    (one pass per channel with no column copy; see :func:`_depthwise_2d_jit`).
+    """
+    if x.dtype in _JIT_DTYPES and w.dtype == x.dtype:
+        y = _depthwise_2d_jit(x, w, win, bias)
+        if y is not None:
+            return y
+    n_img, c, hh, ww = x.shape
+    m = w.shape[0]
+    mult = m // c
+    kh, kw = win.kernel
+    sh, sw = win.strides
+    dh, dw = win.dilations
+    ph_, pw_ = win.pads_begin
+    oh, ow = win.out
+    # + 1 row: the slice of the last output row may run into the spare row
+    hph = oh + (kh - 1) * dh // sh + 1
+    wph = ow + (kw - 1) * dw // sw
+    phases = _scratch("phases", sh * sw * n_img * c * hph * wph, x.dtype).reshape(
+        sh, sw, n_img, c, hph, wph)
+    for a in range(sh):
+        # phase rows i hold padded row a + sh * i, i.e. input row a + sh * i - ph_
+        ilo = max(0, -(-(ph_ - a) // sh))
+        ihi = min(hph, (hh - 1 + ph_ - a) // sh + 1)
+        for b in range(sw):
+            jlo = max(0, -(-(pw_ - b) // sw))
+            jhi = min(wph, (ww - 1 + pw_ - b) // sw + 1)
+            ph = phases[a, b]
+            if ihi > ilo and jhi > jlo:
+                ph[:, :, ilo:ihi, jlo:jhi] = x[
+                    :, :, a + sh * ilo - ph_:a + sh * (ihi - 1) - ph_ + 1:sh,
+                    b + sw * jlo - pw_:b + sw * (jhi - 1) - pw_ + 1:sw]
+                # zero only the border around the copied block (the buffer is reused)
+                ph[:, :, :ilo] = 0
+                ph[:, :, ihi:] = 0
+                ph[:, :, ilo:ihi, :jlo] = 0
+                ph[:, :, ilo:ihi, jhi:] = 0
+            else:
+                ph.fill(0)
+    flat = phases.reshape(sh, sw, n_img, c, hph * wph)
+    # kernel rows (columns) with one phase residue start at evenly spaced phase rows (columns)
+    views = []  # (phase a, b, first column k0, rows, cols, flat start, row step, col step)
+    order: list[int] = []
+    for a in sorted({i * dh % sh for i in range(kh)}):
+        rows_i = [i for i in range(kh) if i * dh % sh == a]
+        for b in sorted({j * dw % sw for j in range(kw)}):
+            cols_j = [j for j in range(kw) if j * dw % sw == b]
+            r0, c0 = rows_i[0] * dh // sh, cols_j[0] * dw // sw
+            rstep = rows_i[1] * dh // sh - r0 if len(rows_i) > 1 else 0
+            cstep = cols_j[1] * dw // sw - c0 if len(cols_j) > 1 else 0
+            views.append((a, b, len(order), len(rows_i), len(cols_j), r0 * wph + c0,
+                          rstep * wph, cstep))
+            order.extend(i * kw + j for i in rows_i for j in cols_j)
+    nk = kh * kw
+    wm = w.reshape(c, mult, nk)
+    if order != list(range(nk)):
+        wm = wm[:, :, order]
+    it = x.itemsize
+    rows = max(1, min(oh, _DEPTHWISE_BUDGET // max((c * nk + m) * wph * it, 1)))
+    rows = -(-oh // -(-oh // rows))  # bands of equal height: no short last band
+    buf = _scratch("cols", c * nk * rows * wph, x.dtype)
+    ybuf = _scratch("out", m * rows * wph, x.dtype)
+    if bias is not None:
+        bias = bias.astype(x.dtype, copy=False).reshape(m, 1, 1)
+    y = np.empty((n_img, m, oh, ow), dtype=x.dtype)
+    for img in range(n_img):
+        for q0 in range(0, oh, rows):
+            q1 = min(oh, q0 + rows)
+            lb = (q1 - q0) * wph
+            cols = buf[:c * nk * lb].reshape(c, nk, lb)
+            for a, b, k0, ni, nj, start, rstep, cstep in views:
+                src = flat[a, b, img, :, start + q0 * wph:]
+                view = as_strided(src, shape=(c, ni, nj, lb),
+                                  strides=(src.strides[0], rstep * it, cstep * it, it),
+                                  writeable=False)
+                np.copyto(cols[:, k0:k0 + ni * nj].reshape(c, ni, nj, lb), view)
+            yb = ybuf[:m * lb].reshape(c, mult, lb)
+            np.matmul(wm, cols, out=yb)
+            band = yb.reshape(m, q1 - q0, wph)[:, :, :ow]
+            if bias is None:
+                y[img, :, q0:q1] = band
+            else:
+                np.add(band, bias, out=y[img, :, q0:q1])
+    return y
+
+
+_JIT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _depthwise_2d_jit(x: np.ndarray, w: np.ndarray, win: Window,
+                      bias: np.ndarray | None) -> np.ndarray | None:
+    """:func:`_depthwise_2d` by the compiled loop, or None when compiled loops are unavailable.
+
+    The loop's scratch is one channel's stride phases of the padded input and one channel's
+    outputs on the phases' row width (a few KiB, allocated per call).
+    """
+    n_img, c, _, _ = x.shape
+    m, _, kh, kw = w.shape
+    sh, sw = win.strides
+    dh, dw = win.dilations
+    oh, ow = win.out
+    hq = oh + (kh - 1) * dh // sh
+    wq = ow + (kw - 1) * dw // sw
+    y = np.empty((n_img, m, oh, ow), dtype=x.dtype)
+    b = (np.zeros(1, x.dtype) if bias is None
+         else np.ascontiguousarray(bias, dtype=x.dtype).reshape(m))
+    if jit.call("conv_loops.depthwise2d", np.ascontiguousarray(x),
+                np.ascontiguousarray(w).reshape(m, kh, kw), b, int(bias is not None), y,
+                np.empty(sh * sw * hq * wq, x.dtype), np.empty((oh - 1) * wq + ow, x.dtype),
+                int(sh), int(sw), int(dh), int(dw), int(win.pads_begin[0]),
+                int(win.pads_begin[1]), elements=y.size):
+        return y
+    return None
+
+
+def _depthwise(x: np.ndarray, w: np.ndarray, group: int, win: Window) -> np.ndarray:
+    """One input channel per group: sum over the kernel of strided views times the weights.
+
+    No column matrix: each kernel element is one multiply-add over the output, with the
+    per-channel weight broadcast.
+    """
+    n_img, c = x.shape[:2]
+    m = w.shape[0]
+    if win.ndim == 2 and all(o > 0 for o in win.out):
+        return _depthwise_2d(x, w, win)
+    mult = m // group
+    xp = pad_spatial(x, win, 0)
+    nsp = win.ndim
+    wr = w.reshape((c, mult, -1))
+    wshape = (1, c, mult) + (1,) * nsp
+    y = tmp = None
+    for i, off in enumerate(kernel_offsets(win.kernel)):
+        view = xp[(slice(None), slice(None)) + offset_slices(off, win)][:, :, None]
+        wk = wr[:, :, i].reshape(wshape)
+        if y is None:
+            y = np.multiply(view, wk)  # the first term initializes the sum
+            tmp = np.empty_like(y)
+        else:
+            np.multiply(view, wk, out=tmp)
+            y += tmp
+    return y.reshape((n_img, m) + win.out)
+
+
+@fast_kernel("Conv", versions=(1, 11, 22), prepare=node_memo)
+def conv(X: np.ndarray, W: np.ndarray, B: np.ndarray | None = None, *,
+         auto_pad: str = "NOTSET", dilations: Sequence[int] | None = None, group: int = 1,
+         kernel_shape: Sequence[int] | None = None, pads: Sequence[int] | None = None,
+         strides: Sequence[int] | None = None, ctx: KernelContext | None = None,
+         prepared: NodeMemo | None = None) -> tuple[np.ndarray]:
+    """Conv (see :func:`pyonnx.ops.conv.conv`: the same checks and geometry memo)."""
+    win = conv_window(X, W, B, auto_pad, dilations, group, kernel_shape, pads, strides, ctx,
+                      prepared)
+    cdt = compute_dtype(X.dtype)
+    y = conv_forward(X.astype(cdt, copy=False), W.astype(cdt, copy=False), int(group), win, B)
+    return (y.astype(X.dtype, copy=False),)

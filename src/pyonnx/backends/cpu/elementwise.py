@@ -1,0 +1,201 @@
+"""The CPU provider's row and element-wise kernels by compiled loops (the ``fast`` extra).
+
+Softmax over the last axis, LayerNormalization over trailing axes, Erf and the exact Gelu each
+take several NumPy passes over their data in the reference kernels (:mod:`pyonnx.ops`); the
+compiled loops of :mod:`pyonnx.backends.cpu.jit` do each in one pass. Every variant here takes
+its loop for float32/float64 inputs when numba is installed and the work is large enough, and
+otherwise runs the reference kernel unchanged, so the checks and every other case are the
+reference's. tests/backends/cpu/test_elementwise.py holds each against its reference.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from pyonnx.backends.cpu import jit
+from pyonnx.backends.cpu.registry import fast_kernel
+from pyonnx.ops import _elementwise as _ew
+from pyonnx.ops.contrib.activations import _add_bias
+from pyonnx.ops.normalization import layer_norm_operands, layer_norm_outputs
+from pyonnx.ops.registry import KernelContext, get_kernel
+
+__all__ = ["loop_input", "softmax_rows", "erf_loop"]
+
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def loop_input(a: np.ndarray) -> np.ndarray:
+    """``a`` as a C-contiguous read-only array for a compiled loop: numba compiles a loop once
+    per layout and writeability of its arguments, so giving inputs one form keeps it to one
+    compilation per element type."""
+    a = np.ascontiguousarray(a)
+    if a.flags.writeable:
+        a = a.view()
+        a.flags.writeable = False
+    return a
+
+
+_SOFTMAX_LOOPS = {np.dtype(np.float32): "rows_loops.softmax_f32",
+                  np.dtype(np.float64): "rows_loops.softmax_f64"}
+
+
+def softmax_rows(x: np.ndarray, masked_rows_zero: bool) -> np.ndarray | None:
+    """Softmax over the last axis of float32/float64 ``x`` by the compiled loop (one pass per
+    row instead of NumPy's five), as a new array; None when the loop is unavailable. A row of
+    all -inf gives zeros with ``masked_rows_zero`` (Attention's masked query), NaN otherwise
+    (Softmax's rule)."""
+    loop = _SOFTMAX_LOOPS.get(x.dtype)
+    if loop is None or x.size == 0:
+        return None
+    n = x.shape[-1]
+    y = np.empty(x.shape, dtype=x.dtype)
+    if not jit.call(loop, loop_input(x.reshape(-1, n)), y.reshape(-1, n), int(masked_rows_zero),
+                    elements=x.size):
+        return None
+    return y
+
+
+# The reference's erf coefficients as arguments of the compiled loops (jit/erf_loops.py):
+# tuples of the element type, whose length numba knows when compiling, so it unrolls them.
+_ERF_LOOPS = {
+    np.dtype(np.float64): ("erf_loops.erf_f64", tuple(map(float, _ew._ERF_P64)),
+                           tuple(map(float, _ew._ERF_G64)), _ew._ERF_M64),
+    np.dtype(np.float32): ("erf_loops.erf_f32", tuple(map(np.float32, _ew._ERF_P32)),
+                           tuple(map(np.float32, _ew._ERF_G32)), np.float32(_ew._ERF_M32)),
+}
+
+
+def erf_loop(x: np.ndarray, gelu: bool) -> np.ndarray | None:
+    """erf(x), or with ``gelu`` 0.5 * x * (1 + erf(x / sqrt(2))), by the compiled loop for
+    float32 and float64; None when the loop is unavailable and NumPy must compute it."""
+    loop = _ERF_LOOPS.get(x.dtype)
+    if loop is None:
+        return None
+    name, p, g, m = loop
+    y = np.empty(x.shape, dtype=x.dtype)
+    if not jit.call(name, loop_input(x.reshape(-1)), y.reshape(-1), int(gelu), p, g, m,
+                    elements=x.size):
+        return None
+    return y
+
+
+# ------------------------------------------------------------------------------------ kernels
+
+_ERF = get_kernel("", "Erf", 13)
+_GELU = get_kernel("", "Gelu", 20)
+_MS_GELU = get_kernel("com.microsoft", "Gelu", 1)
+_SOFTMAX = get_kernel("", "Softmax", 13)
+
+_LAYER_NORM = get_kernel("", "LayerNormalization", 17)
+
+
+@fast_kernel("Erf", versions=(9, 13))
+def erf(X: np.ndarray, *, consumed_inputs: list[int] | None = None) -> tuple[np.ndarray]:
+    """Erf (the reference for other element types)."""
+    if X.dtype in _FLOATS:
+        y = erf_loop(X, False)
+        if y is not None:
+            return (y,)
+    return _ERF(X, consumed_inputs=consumed_inputs)
+
+
+@fast_kernel("Gelu", versions=(20,))
+def gelu(X: np.ndarray, *, approximate: str = "none") -> tuple[np.ndarray]:
+    """Gelu; the exact form of float32/float64 by the loop."""
+    if approximate == "none" and X.dtype in _FLOATS:
+        y = erf_loop(X, True)
+        if y is not None:
+            return (y,)
+    return _GELU(X, approximate=approximate)
+
+
+@fast_kernel("Gelu", versions=(1,), domain="com.microsoft")
+def ms_gelu(X: np.ndarray) -> tuple[np.ndarray]:
+    """com.microsoft Gelu (the exact form)."""
+    if X.dtype in _FLOATS:
+        y = erf_loop(X, True)
+        if y is not None:
+            return (y,)
+    return _MS_GELU(X)
+
+
+@fast_kernel("BiasGelu", versions=(1,), domain="com.microsoft")
+def ms_bias_gelu(A: np.ndarray, B: np.ndarray) -> tuple[np.ndarray]:
+    """com.microsoft BiasGelu: Gelu(A + B) with the reference's bias checks and rounding."""
+    s = _add_bias("BiasGelu", A, B)
+    if s.dtype in _FLOATS:
+        y = erf_loop(s, True)
+        if y is not None:
+            return (y.astype(A.dtype, copy=False),)
+    return (_MS_GELU(s)[0].astype(A.dtype, copy=False),)
+
+
+@fast_kernel("Softmax", versions=(13,))
+def softmax(input: np.ndarray, *, axis: int = -1) -> tuple[np.ndarray]:
+    """Softmax over the last axis of a float32/float64 input by the loop."""
+    if input.dtype in _FLOATS and input.ndim and axis in (-1, input.ndim - 1):
+        y = softmax_rows(input, False)
+        if y is not None:
+            return (y,)
+    return _SOFTMAX(input, axis=axis)
+
+
+def _softmax_coerced(version: int):
+    """The fast Softmax of ``version`` 1 or 11: the input coerced to 2-D at ``axis``, softmax
+    over each row (the loop for float32/float64; the reference otherwise, which also owns the
+    rules for ``axis``)."""
+    reference = get_kernel("", "Softmax", version)
+
+    @fast_kernel("Softmax", versions=(version,))
+    def softmax_coerced(input: np.ndarray, *, axis: int = 1) -> tuple[np.ndarray]:
+        if input.dtype in _FLOATS and input.size and -input.ndim <= axis < input.ndim:
+            cols = math.prod(input.shape[axis % input.ndim:])
+            y = softmax_rows(input.reshape(-1, cols), False)
+            if y is not None:
+                return (y.reshape(input.shape),)
+        return reference(input, axis=axis)
+
+    softmax_coerced.__name__ = softmax_coerced.__qualname__ = f"softmax_v{version}"
+    return softmax_coerced
+
+
+softmax_v1 = _softmax_coerced(1)
+softmax_v11 = _softmax_coerced(11)
+
+
+def _row_param(p: np.ndarray, shape: tuple[int, ...], ax: int) -> np.ndarray | None:
+    """``p`` (which broadcasts to ``shape``) as a contiguous vector over the trailing dims
+    ``shape[ax:]``, or None when it varies along the leading dims (one value per row)."""
+    if p.shape == shape[ax:]:
+        return loop_input(p.reshape(-1))
+    p = p.reshape((1,) * (len(shape) - p.ndim) + p.shape)
+    if any(d != 1 for d in p.shape[:ax]):
+        return None
+    return loop_input(np.broadcast_to(p.reshape(p.shape[ax:]), shape[ax:]).reshape(-1))
+
+
+@fast_kernel("LayerNormalization", versions=(17,))
+def layer_normalization(X: np.ndarray, Scale: np.ndarray, B: np.ndarray | None = None, *,
+                        axis: int = -1, epsilon: float = 1e-5, stash_type: int = 1,
+                        ctx: KernelContext | None = None) -> tuple:
+    """LayerNormalization by the loop (``rows_loops.layer_norm``) for float32/float64 inputs
+    normalized in their own type, with scale and bias of that type constant across rows."""
+    x, ax, stash = layer_norm_operands(X, Scale, B, axis, stash_type)
+    scale = np.asarray(Scale)
+    bias = None if B is None else np.asarray(B)
+    if (x.dtype == stash and x.dtype in _FLOATS and x.size and scale.dtype == x.dtype
+            and (bias is None or bias.dtype == x.dtype)):
+        s = _row_param(scale, x.shape, ax)
+        b = s if bias is None else _row_param(bias, x.shape, ax)
+        if s is not None and b is not None:
+            rows, cols = math.prod(x.shape[:ax]), math.prod(x.shape[ax:])
+            y = np.empty(x.shape, dtype=x.dtype)
+            mean = np.empty((rows, 1), dtype=x.dtype)
+            inv_std = np.empty((rows, 1), dtype=x.dtype)
+            if jit.call("rows_loops.layer_norm", loop_input(x.reshape(rows, cols)), s, b,
+                        int(bias is not None), float(epsilon), y.reshape(rows, cols),
+                        mean.reshape(-1), inv_std.reshape(-1), elements=x.size):
+                return layer_norm_outputs(x, ax, y, mean, inv_std, ctx)
+    return _LAYER_NORM(X, Scale, B, axis=axis, epsilon=epsilon, stash_type=stash_type, ctx=ctx)
