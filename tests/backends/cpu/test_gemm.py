@@ -116,3 +116,35 @@ def test_allocation_limit_as_reference():
     with pytest.raises(PyOnnxError) as got:
         gemm.matmul(A, A, ctx=ctx)
     assert str(got.value) == str(want.value)
+
+
+def _conv_cases():
+    from tests.ops.test_conv import CONV_CASES
+
+    return CONV_CASES
+
+
+@pytest.mark.parametrize("case", _conv_cases(), ids=lambda c: f"{c[0]}x{c[1]}")
+def test_conv_products_split(monkeypatch, case):
+    """The CPU provider's Conv with its GEMMs split (1x1, whole-image and banded columns, patch
+    embeddings) equals the reference Conv."""
+    from pyonnx.backends.cpu import conv as fast_conv
+    from pyonnx.ops.conv import conv as reference_conv
+    calls = []
+    real = gemm.matmul2d
+
+    def spy(a, b, out=None):
+        calls.append(a.shape)
+        return real(a, b, out=out)
+
+    monkeypatch.setattr(fast_conv, "matmul2d", spy)
+    xs, ws, attrs = case
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(xs).astype(np.float32)
+    w = rng.standard_normal(ws).astype(np.float32)
+    for budget in (1 << 20, 64):
+        monkeypatch.setattr(fast_conv, "_COLS_BUDGET", budget)
+        np.testing.assert_allclose(fast_conv.conv(x, w, **attrs)[0],
+                                   reference_conv(x, w, **attrs)[0], rtol=1e-4, atol=1e-4)
+    if attrs.get("group", 1) == 1 and xs[0] == 1:
+        assert calls, "a single-image, single-group Conv goes through matmul2d"

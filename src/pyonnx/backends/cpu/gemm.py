@@ -40,7 +40,7 @@ def _blocks(count: int, macs_per_item: int) -> int:
 def matmul2d(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """``a @ b`` for matrices a [M, K] and b [K, N] of one float type, split over the intra-op
     threads when large (rows of a, or columns of b when M is small); into ``out`` [M, N] when
-    given (C-contiguous)."""
+    given (any view BLAS can write, e.g. a band of a larger output)."""
     m, k = a.shape
     n = b.shape[1]
     if out is None:

@@ -9,8 +9,11 @@ between sessions running at once. So this module owns:
 
 * the **budget**: how many threads intra-op work may use in this process. A session asks for
   its ``intra_op_num_threads`` (0: the cores, as onnxruntime) by :func:`request`; the budget is
-  the largest request so far. BLAS's pool is set to the budget when it changes (at session
-  creation, never per run), through threadpoolctl.
+  the largest request so far. BLAS gets one thread (set once, at the first session, through
+  threadpoolctl; process-wide, so NumPy products elsewhere in the process run on one thread
+  too): the provider splits large products itself (:mod:`pyonnx.backends.cpu.gemm`), in
+  pieces that the pool's threads claim dynamically, where BLAS's own threads take fixed shares
+  and wait for the slowest (2-10x slower per run on a 2-core machine busy with other work).
 * the **pool**: ``budget - 1`` persistent worker threads; the calling thread takes a share of
   the work itself, so a budget of 1 means no workers and no hand-off at all.
 
@@ -66,8 +69,8 @@ def _set_blas(n: int) -> None:
 def request(threads: int) -> int:
     """A session asks for ``threads`` intra-op threads (0 or less: the cores). The process
     budget becomes the largest request so far (capped at the cores: more threads than cores
-    only time-slice); BLAS's pool and this module's pool follow when it grows. Returns the
-    budget."""
+    only time-slice); this module's pool follows when it grows, and BLAS is set to one thread
+    (see the module docstring). Returns the budget."""
     global _budget, _pool
     want = cores() if threads <= 0 else min(int(threads), cores())
     with _lock:
@@ -80,7 +83,7 @@ def request(threads: int) -> int:
                                            initializer=_mark_worker)
             if old is not None:
                 old.shutdown(wait=False)  # its queued pieces still run; new ones go to _pool
-            _set_blas(want)
+        _set_blas(1)
         return _budget
 
 
