@@ -79,11 +79,13 @@ def _edges(x0: np.ndarray, y0: np.ndarray, x1: np.ndarray, y1: np.ndarray, areas
 
     In left-edge order, the boxes that overlap box p on x and come after it are the positions
     p+1 .. ends[p]-1; a block of positions is compared with the union of their ranges as one
-    dense tile (broadcasting, no gathers), the pairs outside each row's range masked off."""
+    dense tile (broadcasting, no gathers). A pair may be listed twice (harmless to the greedy
+    pass)."""
     n = x0.shape[0]
-    # a box with x0 >= x1, y0 >= y1, a NaN corner or a non-positive area has IoU 0 with every
-    # box in the reference, so it never suppresses nor is suppressed
-    valid = np.nonzero((x0 < x1) & (y0 < y1) & (areas > 0))[0]
+    # a box with x0 >= x1, y0 >= y1, a NaN corner, or an area that is not positive and finite
+    # has IoU 0 with every box in the reference (its union is NaN or infinite, or the overlap
+    # test fails), so it never suppresses nor is suppressed
+    valid = np.nonzero((x0 < x1) & (y0 < y1) & (areas > 0) & np.isfinite(areas))[0]
     if valid.size < 2:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     by_x = valid[np.argsort(x0[valid], kind="stable")]
@@ -107,6 +109,9 @@ def _edges(x0: np.ndarray, y0: np.ndarray, x1: np.ndarray, y1: np.ndarray, areas
                 continue
             r = slice(p0, p1)
             c = slice(c0, e)
+            # The tile holds every pair (row p, column q) with p0 <= p < p1 and p < q < e, and
+            # some others: q <= p (the pair again, or the box itself, removed below) and
+            # q >= ends[p] (no x overlap: iw <= 0 drops them).
             iw = np.minimum(X1[r, None], X1[None, c])
             iw -= np.maximum(X0[r, None], X0[None, c])
             ih = np.minimum(Y1[r, None], Y1[None, c])
@@ -117,19 +122,18 @@ def _edges(x0: np.ndarray, y0: np.ndarray, x1: np.ndarray, y1: np.ndarray, areas
             inter *= ih
             union = A[r, None] + A[None, c]
             union -= inter
-            hit &= union > 0
-            # the reference's IoU is inter / union where the boxes overlap, else 0 (which never
-            # exceeds the threshold): the division's value elsewhere is masked off by hit
+            # where both boxes are valid and overlap, union >= the larger area > 0 (inter is
+            # at most the smaller area, in floats too: every rounding is monotone), so the
+            # reference's IoU there is inter / union, finite; elsewhere hit masks it off
             iou = inter
             iou /= union
-            hit &= ~(iou <= iou_thr)
-            col = np.arange(c0, e)
-            hit &= col[None, :] > np.arange(p0, p1)[:, None]
-            hit &= col[None, :] < ends[r, None]
+            hit &= iou > iou_thr
             ri, ci = np.nonzero(hit)
             if ri.size:
                 a = by_x[ri + p0]
                 b = by_x[ci + c0]
+                keep = a != b
+                a, b = a[keep], b[keep]
                 his.append(np.minimum(a, b))
                 los.append(np.maximum(a, b))
     if not his:
