@@ -79,6 +79,8 @@ def test_batched_nms_shifted_classes():
     assert got.shape[0] > classes
 
 
+# the reference kernel warns on the NaN and infinite boxes (its union of two inf areas)
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
 def test_degenerate_boxes():
     rng = np.random.default_rng(11)
     boxes = _boxes(rng, 1, 200, 4, 0)
