@@ -285,7 +285,10 @@ class Model:
 
     ``base_dir`` is the folder external data is resolved against (the real folder of the file the
     model was loaded from). ``training_info`` keeps TrainingInfoProto messages as serialized bytes:
-    pyonnx does not run them but never drops them.
+    pyonnx does not run them but never drops them. ``stated_fields`` names the header fields
+    (``producer_name``, ``producer_version``, ``domain``, ``model_version``, ``doc_string``) that
+    the file states although they hold their default (``""`` or 0), as exporters such as
+    skl2onnx write them: saving and printing keep them as they were read, as onnx does.
     """
 
     def __init__(self, graph: Graph, *, ir_version: int = 10,
@@ -307,6 +310,7 @@ class Model:
         self.training_info: list[bytes] = []
         self.configuration: list[bytes] = []
         self.base_dir: str | None = None
+        self.stated_fields: set[str] = set()
 
     def opset(self, domain: str = "") -> int | None:
         """The imported version of a domain (``""`` and ``"ai.onnx"`` are the same)."""

@@ -11,7 +11,7 @@ depthwise by stride phases, compiled loops) is :mod:`pyonnx.backends.cpu.conv`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
@@ -136,18 +136,27 @@ def conv_window(X: np.ndarray, W: np.ndarray, B: np.ndarray | None, auto_pad: st
     return win
 
 
-@kernel("Conv", versions=(1, 11, 22), prepare=node_memo)
-def conv(X: np.ndarray, W: np.ndarray, B: np.ndarray | None = None, *,
-         auto_pad: str = "NOTSET", dilations: Sequence[int] | None = None, group: int = 1,
-         kernel_shape: Sequence[int] | None = None, pads: Sequence[int] | None = None,
-         strides: Sequence[int] | None = None, ctx: KernelContext | None = None,
-         prepared: NodeMemo | None = None) -> tuple[np.ndarray]:
-    """Y = convolution of X (N, C, *spatial) with W (M, C/group, *kernel), plus bias B."""
-    win = conv_window(X, W, B, auto_pad, dilations, group, kernel_shape, pads, strides, ctx,
-                      prepared)
-    cdt = compute_dtype(X.dtype)
-    y = conv_forward(X.astype(cdt, copy=False), W.astype(cdt, copy=False), int(group), win, B)
-    return (y.astype(X.dtype, copy=False),)
+def conv_kernel(forward: Callable[..., np.ndarray]) -> Callable[..., tuple[np.ndarray]]:
+    """The Conv kernel that computes the convolution itself with ``forward`` (a function like
+    :func:`conv_forward`): the reference passes its own, the CPU provider its fast one, and
+    both share the checks, the geometry memo and the dtype rules."""
+
+    def conv(X: np.ndarray, W: np.ndarray, B: np.ndarray | None = None, *,
+             auto_pad: str = "NOTSET", dilations: Sequence[int] | None = None, group: int = 1,
+             kernel_shape: Sequence[int] | None = None, pads: Sequence[int] | None = None,
+             strides: Sequence[int] | None = None, ctx: KernelContext | None = None,
+             prepared: NodeMemo | None = None) -> tuple[np.ndarray]:
+        """Y = convolution of X (N, C, *spatial) with W (M, C/group, *kernel), plus bias B."""
+        win = conv_window(X, W, B, auto_pad, dilations, group, kernel_shape, pads, strides,
+                          ctx, prepared)
+        cdt = compute_dtype(X.dtype)
+        y = forward(X.astype(cdt, copy=False), W.astype(cdt, copy=False), int(group), win, B)
+        return (y.astype(X.dtype, copy=False),)
+
+    return conv
+
+
+conv = kernel("Conv", versions=(1, 11, 22), prepare=node_memo)(conv_kernel(conv_forward))
 
 
 # --------------------------------------------------------------------------------------------

@@ -20,18 +20,16 @@ Each strategy is tested against the reference kernel (tests/backends/cpu/test_co
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
-
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from pyonnx.backends.cpu import jit
 from pyonnx.backends.cpu.gemm import matmul2d
 from pyonnx.backends.cpu.registry import fast_kernel
-from pyonnx.ops._common import compute_dtype, prod
+from pyonnx.ops._common import prod
 from pyonnx.ops._conv import Window, kernel_offsets, offset_slices, pad_spatial
-from pyonnx.ops.conv import _add_bias, conv_window
-from pyonnx.ops.registry import KernelContext, NodeMemo, node_memo
+from pyonnx.ops.conv import _add_bias, conv_kernel
+from pyonnx.ops.registry import node_memo
 
 __all__ = ["conv", "conv_forward"]
 
@@ -416,15 +414,5 @@ def _depthwise(x: np.ndarray, w: np.ndarray, group: int, win: Window) -> np.ndar
     return y.reshape((n_img, m) + win.out)
 
 
-@fast_kernel("Conv", versions=(1, 11, 22), prepare=node_memo)
-def conv(X: np.ndarray, W: np.ndarray, B: np.ndarray | None = None, *,
-         auto_pad: str = "NOTSET", dilations: Sequence[int] | None = None, group: int = 1,
-         kernel_shape: Sequence[int] | None = None, pads: Sequence[int] | None = None,
-         strides: Sequence[int] | None = None, ctx: KernelContext | None = None,
-         prepared: NodeMemo | None = None) -> tuple[np.ndarray]:
-    """Conv (see :func:`pyonnx.ops.conv.conv`: the same checks and geometry memo)."""
-    win = conv_window(X, W, B, auto_pad, dilations, group, kernel_shape, pads, strides, ctx,
-                      prepared)
-    cdt = compute_dtype(X.dtype)
-    y = conv_forward(X.astype(cdt, copy=False), W.astype(cdt, copy=False), int(group), win, B)
-    return (y.astype(X.dtype, copy=False),)
+#: Conv with the reference's checks and geometry memo, computed by :func:`conv_forward`.
+conv = fast_kernel("Conv", versions=(1, 11, 22), prepare=node_memo)(conv_kernel(conv_forward))
