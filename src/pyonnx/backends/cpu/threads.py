@@ -1,4 +1,4 @@
-"""The CPU provider's intra-op threads: one persistent pool per process, one budget shared with BLAS.
+"""The CPU provider's intra-op threads: one pool per process, one budget shared with BLAS.
 
 onnxruntime gives each session a pool of ``intra_op_num_threads`` threads (default: the cores)
 that its kernels split work over. pyonnx's kernels are NumPy calls, which release the GIL on
