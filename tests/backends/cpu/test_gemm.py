@@ -148,3 +148,29 @@ def test_conv_products_split(monkeypatch, case):
                                    reference_conv(x, w, **attrs)[0], rtol=1e-4, atol=1e-4)
     if attrs.get("group", 1) == 1 and xs[0] == 1:
         assert calls, "a single-image, single-group Conv goes through matmul2d"
+
+
+def test_concurrent_callers_get_their_own_products():
+    """Two threads multiplying at once (two runs of one session) share the pool: each gets its
+    own product."""
+    import threading
+
+    rng = np.random.default_rng(5)
+    pairs = [(rng.standard_normal((64, 48)).astype(np.float32),
+              rng.standard_normal((48, 40)).astype(np.float32)) for _ in range(4)]
+    want = [ref.matmul(a, b)[0] for a, b in pairs]
+    bad = []
+
+    def worker(k):
+        a, b = pairs[k]
+        for _ in range(30):
+            got = gemm.matmul(a, b)[0]
+            if not np.allclose(got, want[k], rtol=1e-5, atol=1e-6):
+                bad.append(k)
+
+    ts = [threading.Thread(target=worker, args=(k,)) for k in range(4)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(60)
+    assert not bad
