@@ -131,32 +131,100 @@ class ModelSettings:
 
 def parse_config_text(text: str, where: str) -> kserve_pb2.ModelConfig:
     """Parse a ``config.pbtxt``; fields pyonnx does not honour are skipped with a warning."""
-    cfg = kserve_pb2.ModelConfig()
-    try:
-        text_format.Parse(text, cfg, allow_unknown_field=True)
-    except text_format.ParseError as e:
-        raise ValidationError(f"{where}: not a valid model configuration: {e}") from None
-    # text_format skips unknown fields silently at our log level: name them for the operator
-    known = {f.name for f in kserve_pb2.ModelConfig.DESCRIPTOR.fields}
-    top = set(re.findall(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*[:{\[]", text, re.M))
-    ignored = sorted(n for n in top if n not in known and _is_top_level(text, n))
+    kept, ignored = _strip_unknown_fields(text, where)
     if ignored:
         log.warning("%s: fields not honoured by pyonnx, ignored: %s", where, ", ".join(ignored))
+    cfg = kserve_pb2.ModelConfig()
+    try:
+        text_format.Parse(kept, cfg)
+    except text_format.ParseError as e:
+        raise ValidationError(f"{where}: not a valid model configuration: {e}") from None
     return cfg
 
 
-def _is_top_level(text: str, name: str) -> bool:
-    """Whether ``name`` appears at brace depth 0 of ``text`` (a rough, warning-only check)."""
-    depth = 0
-    for m in re.finditer(r"[{}\[\]]|\b" + re.escape(name) + r"\b", text):
-        tok = m.group(0)
-        if tok in "{[":
-            depth += 1
-        elif tok in "}]":
-            depth -= 1
-        elif depth == 0:
-            return True
-    return False
+# tokens of the protobuf text format: strings, comments, names/numbers, punctuation
+_TOKEN = re.compile(r"""\s+|\#[^\n]*|"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*'|[A-Za-z0-9_.+-]+|[{}\[\]:,;<>]|.""")
+
+
+def _strip_unknown_fields(text: str, where: str) -> tuple[str, list[str]]:
+    """``text`` without the fields (at any depth) that pyonnx's message definitions lack, and
+    their dotted names. protobuf's own unknown-field skipping cannot skip a list of messages
+    (``model_warmup [ {...} ]``), which real Triton configurations have, hence this pass."""
+    tokens = [(m.start(), m.end(), m.group(0)) for m in _TOKEN.finditer(text)]
+    sig = [t for t in tokens if not t[2].isspace() and not t[2].startswith("#")]
+    drop: list[tuple[int, int]] = []
+    ignored: list[str] = []
+
+    def skip_value(i: int) -> int:
+        """Index past the value starting at sig[i] (a scalar, {...}, <...> or [...])."""
+        opener = sig[i][2]
+        if opener in "{[<":
+            depth = 0
+            while i < len(sig):
+                tok = sig[i][2]
+                if tok in "{[<":
+                    depth += 1
+                elif tok in "}]>":
+                    depth -= 1
+                    if depth == 0:
+                        return i + 1
+                i += 1
+            raise ValidationError(f"{where}: unbalanced brackets in the model configuration")
+        return i + 1
+
+    def walk(i: int, desc, path: str, closer: str | None) -> int:
+        while i < len(sig):
+            tok = sig[i][2]
+            if closer is not None and tok == closer:
+                return i
+            if tok in ",;":
+                i += 1
+                continue
+            name = tok
+            field = desc.fields_by_name.get(name) if desc is not None else None
+            j = i + 1
+            has_colon = j < len(sig) and sig[j][2] == ":"
+            if has_colon:
+                j += 1
+            if j >= len(sig):
+                return j
+            if field is None:
+                ignored.append(path + name)
+                end = skip_value(j)
+                if end < len(sig) and sig[end][2] in ",;":  # its separator goes with it
+                    end += 1
+                drop.append((sig[i][0], sig[end - 1][1]))
+                i = end
+                continue
+            sub = field.message_type
+            if sig[j][2] == "[" and sub is not None:
+                j += 1
+                while j < len(sig) and sig[j][2] != "]":
+                    if sig[j][2] == ",":
+                        j += 1
+                        continue
+                    j = walk_message(j, sub, path + name + ".")
+                i = j + 1
+            elif sig[j][2] in "{<" and sub is not None:
+                i = walk_message(j, sub, path + name + ".")
+            else:
+                i = skip_value(j)
+        return i
+
+    def walk_message(j: int, desc, path: str) -> int:
+        """Walk the ``{ ... }`` or ``< ... >`` body opening at sig[j]; index past its end."""
+        if sig[j][2] not in "{<":
+            raise ValidationError(f"{where}: expected '{{' at {text[sig[j][0]:sig[j][0] + 30]!r}")
+        end = walk(j + 1, desc, path, "}" if sig[j][2] == "{" else ">")
+        return end + 1
+
+    walk(0, kserve_pb2.ModelConfig.DESCRIPTOR, "", None)
+    out, pos = [], 0
+    for start, end in sorted(drop):
+        out.append(text[pos:start])
+        pos = end
+    out.append(text[pos:])
+    return "".join(out), ignored
 
 
 def _dim(d: object) -> int:

@@ -39,7 +39,7 @@ class ServerMetrics:
             "pyonnx_inference_batch_size", "Rows per model execution",
             ["model", "version"], buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256), registry=r)
         self.queue_depth = Gauge(
-            "pyonnx_inference_queue_depth", "Requests waiting in a model's queue",
+            "pyonnx_inference_queue_depth", "Requests accepted and not yet running (queued or in a batch still filling)",
             ["model", "version"], registry=r)
 
     def count(self, model: str, version: str, protocol: str, outcome: str) -> None:

@@ -105,6 +105,7 @@ class ModelRunner:
         self._cond = threading.Condition()
         self._stopping = False
         self._flush = False   # set when draining: batches stop waiting for more requests
+        self._waiting = 0     # accepted and not yet running (queued, or in a forming batch)
         self._labels = (settings.name, settings.version)
         self._workers = [threading.Thread(target=self._work, daemon=True,
                                           name=f"pyonnx-serve-{settings.name}-{i}")
@@ -134,6 +135,7 @@ class ModelRunner:
                 raise Unavailable(f"model {st.name!r}: the request queue is full "
                                   f"({st.max_queue_size} waiting); retry later")
             self._queue.append(item)
+            self._waiting += 1
             self._set_depth()
             # a batching worker may be waiting for more rows: wake every waiter, not just one
             if st.dynamic_batching:
@@ -144,7 +146,7 @@ class ModelRunner:
 
     def _set_depth(self) -> None:
         if self.metrics is not None:
-            self.metrics.queue_depth.labels(*self._labels).set(len(self._queue))
+            self.metrics.queue_depth.labels(*self._labels).set(self._waiting)
 
     # ------------------------------------------------------------------ workers
     def _work(self) -> None:
@@ -180,6 +182,7 @@ class ModelRunner:
                             or remaining <= 0 or self._stopping or self._flush):
                         break
                     self._cond.wait(remaining)
+            self._waiting -= len(batch)
             self._set_depth()
         return batch
 
@@ -272,9 +275,9 @@ class ModelRunner:
 
     # ------------------------------------------------------------------ lifecycle
     def pending(self) -> int:
-        """Requests waiting in the queue."""
+        """Requests accepted and not yet running (queued, or held by a batch still filling)."""
         with self._cond:
-            return len(self._queue)
+            return self._waiting
 
     def flush(self) -> None:
         """Run what is queued without waiting for batches to fill (the server is draining)."""
