@@ -13,7 +13,7 @@ import pytest
 import pyonnx
 from tests.serving.conftest import SHARED_MODELS, load_npz, save_add_model, save_strings_model
 
-pytestmark = pytest.mark.skipif(
+needs_shared_models = pytest.mark.skipif(
     not SHARED_MODELS.is_dir(),
     reason="../shared/models is absent (it holds the real models; see its README)")
 
@@ -41,6 +41,7 @@ def _shared_models():
     return sorted(SHARED_MODELS.glob("*.onnx"))
 
 
+@needs_shared_models
 def test_every_shared_model_over_http_json_binary_and_grpc(serve, client, tmp_path):
     """Batching off: every output equals an in-process run exactly, in all three encodings."""
     rng = np.random.default_rng(0)
@@ -73,6 +74,7 @@ def test_every_shared_model_over_http_json_binary_and_grpc(serve, client, tmp_pa
             assert np.array_equal(got[key], want, equal_nan=True), (mode, key)
 
 
+@needs_shared_models
 def test_dynamic_batching_equals_an_in_process_batch(serve, client, tmp_path):
     """Three concurrent requests (HTTP and gRPC mixed) run as one batch of 3; each answer equals
     its rows of an in-process run of that batch. silero_vad models are never batched."""
