@@ -42,7 +42,10 @@ def test_batch_inference_over_10000_rows_with_2_actors(local_ray, tmp_path):
     model = save_add_model(tmp_path / "add.onnx")
     x = np.random.default_rng(0).standard_normal((10_000, 4)).astype(np.float32)
     ray.data.DataContext.get_current().execution_options.preserve_order = True
-    ds = ray.data.from_numpy(x)                      # one column, "data", a row per sample
+    # one column, "data", a row per sample, in 8 blocks so that both actors get work (made
+    # from 8 arrays rather than repartitioned: the two actors hold both of Ray's CPUs, and a
+    # repartition task would wait for a CPU forever)
+    ds = ray.data.from_numpy(np.array_split(x, 8))
     out = batch_inference(ds, model, batch_size=256, concurrency=2,
                           input_columns={"x": "data"}, progress=False)
     got = out.to_pandas()

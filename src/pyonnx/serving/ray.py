@@ -79,7 +79,9 @@ def batch_inference(dataset, model: str | os.PathLike | bytes, *, batch_size: in
 
     Each row holds one sample (without the batch dimension); rows are batched ``batch_size``
     at a time along dimension 0, which must be dynamic on every input and output of the model.
-    ``concurrency`` actors each hold one session (``num_cpus`` each). ``input_columns`` maps model
+    ``concurrency`` actors each hold one session (``num_cpus`` each; they hold those CPUs for
+    the whole job, so leave Ray CPUs for the tasks that read or reshape the dataset upstream,
+    or those tasks wait forever). ``input_columns`` maps model
     input names to dataset columns (default: the same names). The result is lazy, like every
     Ray dataset: ``.take_all()``, ``.to_pandas()`` or ``.write_parquet()`` runs it.
     """
