@@ -58,7 +58,6 @@ def test_batch_inference_over_10000_rows_with_2_actors(local_ray, tmp_path):
 
 def test_batch_inference_refuses_a_model_without_a_batch_dimension(local_ray, tmp_path):
     from onnx import TensorProto, helper
-    import onnx
 
     from pyonnx.errors import InvalidArgument
     from pyonnx.serving.ray import batch_inference
