@@ -160,7 +160,8 @@ def test_bytes_tensors_and_grpc_errors(serve, client, add_repository):
         "traversal_version": "StatusCode.INVALID_ARGUMENT",
         "wrong_dtype": "StatusCode.INVALID_ARGUMENT", "wrong_shape": "StatusCode.INVALID_ARGUMENT",
         "unknown_input": "StatusCode.INVALID_ARGUMENT",
-        "truncated_raw": "StatusCode.INVALID_ARGUMENT", "good_after": True}
+        "truncated_raw": "StatusCode.INVALID_ARGUMENT", "good_after": True,
+        "stream": [True, "error", True]}
     # the access log has one JSON line per request
     lines = [json.loads(x) for x in server.log().splitlines() if x.startswith("{")]
     assert any(x["protocol"] == "grpc" and x["method"] == "ModelInfer" for x in lines)

@@ -42,4 +42,18 @@ bad._raw_content = bad._raw_content[:-4]   # truncated raw payload
 attempt("truncated_raw", "add", [bad])
 r = c.infer("add", [inp("x", [2, 4], "FP32", x)])
 out["good_after"] = bool(np.array_equal(r.as_numpy("y"), x + 1))
+
+# the streaming RPC: a good request, a bad one (an error message in the stream), a good one
+import queue  # noqa: E402
+
+answers = queue.Queue()
+c.start_stream(lambda result=None, error=None: answers.put((result, error)))
+c.async_stream_infer("add", [inp("x", [2, 4], "FP32", x)])
+c.async_stream_infer("nope", [inp("x", [2, 4], "FP32", x)])
+c.async_stream_infer("add", [inp("x", [2, 4], "FP32", x * 3)])
+got = [answers.get(timeout=120) for _ in range(3)]
+c.stop_stream()
+out["stream"] = [("error" if e is not None else
+                  bool(np.array_equal(r.as_numpy("y"), x * (3 if i == 2 else 1) + 1)))
+                 for i, (r, e) in enumerate(got)]
 print(json.dumps(out))
