@@ -100,6 +100,10 @@ CASES = {
     "binary size wrong for shape": (400, "/v2/models/add/infer", *_binary_x(shape=(1, 4))),
     "header length past body": (400, "/v2/models/add/infer", b"{}",
                                 {"Inference-Header-Content-Length": "999"}),
+    "gzip bomb": (413, "/v2/models/add/infer", __import__("gzip").compress(b" " * 10_000_000),
+                  {"Content-Encoding": "gzip"}),
+    "not gzip": (400, "/v2/models/add/infer", b"plain", {"Content-Encoding": "gzip"}),
+    "unknown encoding": (400, "/v2/models/add/infer", b"{}", {"Content-Encoding": "br"}),
     "unclaimed binary bytes": (400, "/v2/models/add/infer", _binary_x()[0] + b"\0" * 4,
                                _binary_x()[1]),
 }

@@ -151,7 +151,8 @@ def test_bytes_tensors_and_grpc_errors(serve, client, add_repository):
     server = serve(add_repository)
     got = client("bytes_tensors.py", server.http, server.grpc)
     want = ["hello", "d\u00e9j\u00e0", "", "x" * 300]
-    assert got == {"http_json": want, "http_binary": want, "grpc": want}
+    assert got == {"http_json": want, "http_binary": want, "gzip": want, "deflate": want,
+                   "grpc": want}
 
     errors = client("grpc_errors.py", server.grpc)
     assert errors == {

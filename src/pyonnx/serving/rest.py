@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import zlib
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -66,6 +67,26 @@ async def _read_body(request: Request, limit: int) -> bytes:
         raise PayloadTooLarge(f"the request body ({declared or size} bytes) exceeds the server's "
                               f"limit of {limit} bytes")
     return b"".join(chunks)
+
+
+def _decompress(body: bytes, encoding: str | None, limit: int) -> bytes:
+    """The body with its Content-Encoding (gzip or deflate, as tritonclient's
+    request_compression_algorithm sends) undone; at most ``limit`` bytes once inflated."""
+    enc = (encoding or "identity").strip().lower()
+    if enc == "identity":
+        return body
+    if enc not in ("gzip", "deflate"):
+        raise BadRequest(f"Content-Encoding {encoding!r} is not supported (gzip, deflate)")
+    inflater = zlib.decompressobj(wbits=31 if enc == "gzip" else 15)
+    try:
+        out = inflater.decompress(body, limit + 1)
+    except zlib.error as e:
+        raise BadRequest(f"the {enc} body does not decompress: {e}") from None
+    if len(out) > limit or inflater.unconsumed_tail:
+        raise PayloadTooLarge(f"the request body inflates past the server's limit of {limit} bytes")
+    if not inflater.eof:
+        raise BadRequest(f"the {enc} body is truncated")
+    return out
 
 
 def _params(obj: dict, where: str) -> dict:
@@ -216,6 +237,8 @@ def build_app(server: InferenceServer) -> Starlette:
             server.check_accepting()
             model = server.model(name, version)
             body = await _read_body(request, limit)
+            body = await run_in_threadpool(_decompress, body,
+                                           request.headers.get("content-encoding"), limit)
             arrays, wanted, rid, timeout_s = await run_in_threadpool(
                 _decode_request, model, body, request.headers.get(HEADER_LENGTH))
             future = model.submit(arrays, timeout_s)

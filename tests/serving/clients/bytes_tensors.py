@@ -19,6 +19,11 @@ for binary in (False, True):
     r = hc.infer("strings", [i], outputs=[th.InferRequestedOutput("s_out", binary_data=binary)])
     out["http_binary" if binary else "http_json"] = [
         v.decode() if isinstance(v, bytes) else v for v in r.as_numpy("s_out").tolist()]
+for algorithm in ("gzip", "deflate"):  # compressed request bodies
+    i = th.InferInput("s", [4], "BYTES")
+    i.set_data_from_numpy(s)
+    r = hc.infer("strings", [i], request_compression_algorithm=algorithm)
+    out[algorithm] = [v.decode() for v in r.as_numpy("s_out").tolist()]
 gc = tg.InferenceServerClient(sys.argv[2])
 i = tg.InferInput("s", [4], "BYTES")
 i.set_data_from_numpy(s)
