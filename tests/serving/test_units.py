@@ -230,3 +230,30 @@ def test_raw_and_json_encodings():
         from_json_data([1], "BOOL", [1], "b")
     with pytest.raises(BadRequest, match="unknown datatype"):
         from_json_data([1], "FP8", [1], "f")
+
+
+def test_a_model_that_fails_to_load_is_listed_with_its_reason(tmp_path, caplog):
+    repo = tmp_path / "repo"
+    save_add_model(repo / "good" / "1" / "model.onnx")
+    save_add_model(repo / "bad" / "1" / "model.onnx")
+    (repo / "bad" / "config.pbtxt").write_text('input [ { name: "x", data_type: TYPE_INT8 } ]')
+    (repo / "empty").mkdir()
+    server = InferenceServer(repo)
+    with caplog.at_level(logging.ERROR, logger="pyonnx.serving"):
+        server.start()
+    assert "model 'bad' not loaded" in caplog.text
+    index = {e["name"]: e for e in server.index()}
+    assert index["good"]["state"] == "READY"
+    assert index["bad"]["state"] == "UNAVAILABLE" and "TYPE_INT8" in index["bad"]["reason"]
+    assert index["empty"]["state"] == "UNAVAILABLE"
+    assert [e["name"] for e in server.index(ready_only=True)] == ["good"]
+    with pytest.raises(BadRequest, match="model 'bad' failed to load: .*TYPE_INT8"):
+        server.load("bad")
+    with pytest.raises(ModelNotFound, match="failed to load"):
+        server.model("bad")
+    with pytest.raises(ModelNotFound, match="no version folder"):
+        server.load("empty")
+    (repo / "bad" / "config.pbtxt").write_text('input [ { name: "x", data_type: TYPE_FP32 } ]')
+    server.load("bad")                      # fixed on disk: loads now
+    assert server.model_ready("bad")
+    server.shutdown()
