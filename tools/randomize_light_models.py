@@ -42,8 +42,9 @@ def _values(rng: np.random.Generator, shape: tuple[int, ...], role: tuple[str, i
     return (rng.standard_normal(shape) * np.sqrt(2.0 / max(fan_in, 1))).astype(np.float32)
 
 
-def randomize(model, seed: int = 0):
-    """A copy of ``model`` (a pyonnx Model) whose ConstantOfShape weights are random."""
+def randomize(model, seed: int = 0, expose_logits: bool = True):
+    """A copy of ``model`` (a pyonnx Model) whose ConstantOfShape weights are random; with
+    ``expose_logits`` the input of the final Softmax is also a graph output."""
     from pyonnx.ir import DataType, Tensor, TensorType
     from pyonnx.optimizer._copy import copy_model
 
@@ -70,6 +71,13 @@ def randomize(model, seed: int = 0):
     for name in [n for n, v in g.initializers.items() if not v.uses]:
         del g.initializers[name]   # the __SHAPE tensors
     m.ir_version = max(m.ir_version, 4)
+    if expose_logits:
+        # random weights saturate the final Softmax (one-hot outputs), so accuracy is measured
+        # on its input: the logits become a second graph output
+        for node in g.nodes:
+            if node.op_type == "Softmax" and node.outputs[0] in g.outputs:
+                g.outputs.append(node.inputs[0])
+                break
     return m
 
 

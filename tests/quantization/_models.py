@@ -83,12 +83,18 @@ def mlp_feed(seed: int = 3) -> dict[str, np.ndarray]:
     return {"ids": np.random.default_rng(seed).integers(0, 50, 4).astype(np.int64)}
 
 
-def run_ort(model: str | bytes | onnx.ModelProto, feed: dict) -> np.ndarray:
+def run_ort(model: str | bytes | onnx.ModelProto, feed: dict, optimize: bool = True
+            ) -> np.ndarray:
+    """Output 0 from onnxruntime; ``optimize=False`` disables its graph optimizations (its
+    fusions of QDQ patterns compute differently, e.g. int8 activations inside MatMulNBits)."""
     import onnxruntime as ort
 
     if isinstance(model, onnx.ModelProto):
         model = model.SerializeToString()
-    return ort.InferenceSession(model, providers=["CPUExecutionProvider"]).run(None, feed)[0]
+    so = ort.SessionOptions()
+    if not optimize:
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    return ort.InferenceSession(model, so, providers=["CPUExecutionProvider"]).run(None, feed)[0]
 
 
 def run_pyonnx(model, feed: dict) -> np.ndarray:
