@@ -242,3 +242,48 @@ def test_old_opset_is_raised_for_dynamic(tmp_path):
     quantize_dynamic(src, out)
     full_check(out)
     assert onnx.load(out).opset_import[0].version >= 11
+
+
+def test_quant_pre_process_folds_and_infers(tmp_path):
+    from onnx import TensorProto, helper, numpy_helper
+
+    from pyonnx.quantization import quant_pre_process
+
+    rng = np.random.default_rng(0)
+    w = (rng.standard_normal((4, 3, 3, 3)) * 0.3).astype(np.float32)
+    bn = [numpy_helper.from_array(a.astype(np.float32), n) for n, a in
+          (("s", rng.uniform(0.5, 1.5, 4)), ("b", rng.standard_normal(4)),
+           ("mu", rng.standard_normal(4)), ("var", rng.uniform(0.5, 1.5, 4)))]
+    g = helper.make_graph(
+        [helper.make_node("Conv", ["x", "w"], ["c"], name="conv"),
+         helper.make_node("BatchNormalization", ["c", "s", "b", "mu", "var"], ["y"], name="bn")],
+        "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 6, 6])],
+        [numpy_helper.from_array(w, "w")] + bn)
+    src = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+    out = str(tmp_path / "pre.onnx")
+    quant_pre_process(src, out)
+    full_check(out)
+    assert op_counts(out) == {"Conv": 1}
+    feed = cnn_samples(1)[0]
+    feed = {"x": np.resize(feed["x"], (1, 3, 8, 8)).astype(np.float32)}
+    np.testing.assert_allclose(run_ort(out, feed), run_ort(src, feed), rtol=1e-4, atol=1e-5)
+    with pytest.raises(InvalidArgument, match="unknown argument"):
+        quant_pre_process(src, out, bogus=1)
+
+
+def test_drop_in_names_match_onnxruntime():
+    import inspect
+
+    import onnxruntime.quantization as oq
+
+    import pyonnx.quantization as pq
+
+    for name in ("quantize_dynamic", "quantize_static", "quant_pre_process", "quantize"):
+        ours = list(inspect.signature(getattr(pq, name)).parameters)
+        theirs = list(inspect.signature(getattr(oq, name)).parameters)
+        assert ours[:len(theirs)] == theirs, name
+    for enum_name in ("QuantType", "QuantFormat", "CalibrationMethod"):
+        assert [m.name for m in getattr(pq, enum_name)] == \
+            [m.name for m in getattr(oq, enum_name)] or \
+            {m.name for m in getattr(pq, enum_name)} == {m.name for m in getattr(oq, enum_name)}

@@ -20,13 +20,22 @@ from pyonnx.quantization.calibrate import (
     TensorsData,
     create_calibrator,
 )
+from pyonnx.quantization.float16 import convert_float_to_bfloat16, convert_float_to_float16
+from pyonnx.quantization.preprocess import quant_pre_process
+from pyonnx.quantization.weight_only import (
+    MatMulNBitsQuantizer,
+    quantize_weight_only,
+    quantize_weight_only_model,
+)
 from pyonnx.quantization.quantize import (
     DynamicQuantConfig,
     QuantConfig,
     StaticQuantConfig,
     quantize,
     quantize_dynamic,
+    quantize_dynamic_model,
     quantize_static,
+    quantize_static_model,
 )
 
 __all__ = [
@@ -34,5 +43,7 @@ __all__ = [
     "CalibrationDataReader", "DistributionCalibrater", "EntropyCalibrater", "MinMaxCalibrater",
     "PercentileCalibrater", "TensorData", "TensorsData", "create_calibrator",
     "DynamicQuantConfig", "QuantConfig", "StaticQuantConfig", "quantize", "quantize_dynamic",
-    "quantize_static",
+    "quantize_static", "quant_pre_process", "convert_float_to_float16",
+    "convert_float_to_bfloat16", "MatMulNBitsQuantizer", "quantize_weight_only",
+    "quantize_weight_only_model", "quantize_dynamic_model", "quantize_static_model",
 ]
