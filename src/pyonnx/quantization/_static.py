@@ -27,14 +27,14 @@ from pyonnx.quantization._types import data_type_of
 __all__ = ["QDQPass", "QOperatorPass", "QDQ_OPS", "QOPERATOR_OPS", "activations_to_calibrate",
            "DEFAULT_STATIC_OPS"]
 
-QDQ_OPS = ("Conv", "MatMul", "Gemm", "Add", "Mul", "Concat", "MaxPool", "AveragePool",
-           "GlobalAveragePool", "Relu", "Clip", "Resize", "Sigmoid", "Softmax", "Transpose",
-           "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Split", "Gather", "Where", "Pad",
-           "LeakyRelu", "Sub", "Div", "ReduceMean")
+QDQ_OPS = ("Conv", "MatMul", "Gemm", "BatchNormalization", "Add", "Mul", "Concat", "MaxPool",
+           "AveragePool", "GlobalAveragePool", "Relu", "Clip", "Resize", "Sigmoid", "Softmax",
+           "Transpose", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Split", "Gather", "Where",
+           "Pad", "LeakyRelu", "Sub", "Div", "ReduceMean")
 # by default the operators where quantization pays (weights shrink, integer kernels exist) and
 # the joins between them; others on request through op_types_to_quantize
-DEFAULT_STATIC_OPS = ("Conv", "MatMul", "Gemm", "Add", "Mul", "Concat", "MaxPool",
-                      "AveragePool", "GlobalAveragePool")
+DEFAULT_STATIC_OPS = ("Conv", "MatMul", "Gemm", "BatchNormalization", "Add", "Mul", "Concat",
+                      "MaxPool", "AveragePool", "GlobalAveragePool")
 QOPERATOR_OPS = ("Conv", "MatMul", "Gemm", "Add", "Mul")
 MS = "com.microsoft"
 
@@ -47,14 +47,22 @@ def _weight_axis(node: Node, index: int) -> int | None:
         return 0
     if node.op_type == "MatMul" and index == 1:
         return 1
+    if node.op_type == "BatchNormalization" and index == 1:
+        return 0
     if node.op_type == "Gemm" and index == 1:
         t = node.attributes.get("transB")
         return 0 if (t is not None and t.value) else 1
     return None
 
 
+def _keeps_float(node: Node, index: int) -> bool:
+    """Constant inputs a QDQ rewrite leaves float: BatchNormalization's mean and variance
+    (the variance sits under a square root; the pair is usually folded into a Conv anyway)."""
+    return node.op_type == "BatchNormalization" and index >= 3
+
+
 def _is_bias(node: Node, index: int) -> bool:
-    if node.op_type == "Conv" and index == 2:
+    if node.op_type in ("Conv", "BatchNormalization") and index == 2:
         return True
     if node.op_type == "Gemm" and index == 2:
         alpha = node.attributes.get("alpha")
@@ -167,7 +175,7 @@ class QDQPass(_StaticBase):
             for i, v in _float_inputs(node):
                 if const_array(v) is None or v.producer is not None:
                     continue
-                if _is_bias(node, i):
+                if _is_bias(node, i) or _keeps_float(node, i):
                     continue
                 wq, ws, wz, axis = self._weight(ed, v, _weight_axis(node, i))
                 dq = ed.value(f"{v.name}_DequantizeLinear_Output", _FLOAT)
