@@ -448,11 +448,13 @@ def convert_float_to_bfloat16(model: Any, keep_io_types: bool | Sequence[str] = 
                               disable_shape_infer: bool = False,
                               op_block_list: Sequence[str] | None = None,
                               node_block_list: Sequence[str] | None = None,
-                              force_bf16_initializers: bool = False) -> Any:
-    """As :func:`convert_float_to_float16`, to bfloat16 (float32's range: nothing is clamped)."""
+                              force_bf16_initializers: bool = False,
+                              sample_feeds: Any = None) -> Any:
+    """As :func:`convert_float_to_float16`, to bfloat16 (float32's range: nothing is clamped,
+    and ``sample_feeds`` guards nothing but is accepted for symmetry)."""
     return _convert(model, DataType.BFLOAT16, min_positive_val=0.0,
                     max_finite_val=float(np.finfo(np.float32).max), keep_io_types=keep_io_types,
                     disable_shape_infer=disable_shape_infer, op_block_list=op_block_list,
                     node_block_list=node_block_list,
                     force_fp16_initializers=force_bf16_initializers, force_fp16_inputs=None,
-                    use_bfloat16_as_blocked_nodes_dtype=False)
+                    use_bfloat16_as_blocked_nodes_dtype=False, sample_feeds=sample_feeds)
