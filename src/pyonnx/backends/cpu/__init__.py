@@ -37,3 +37,4 @@ class CPUProvider(Provider):
             if fast is not None:
                 return fast
         return reference
+from pyonnx.backends.cpu import quantized as _quantized  # noqa: E402,F401  (fast integer kernels)

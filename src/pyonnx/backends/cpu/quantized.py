@@ -1,0 +1,233 @@
+"""Fast variants of the integer-product kernels: exact integer results through float32 BLAS.
+
+NumPy's integer matmul has no BLAS behind it, and a float64 GEMM (what the reference kernels
+use when a product might not be exact in float32) runs at half the speed of a float32 one. A
+float32 GEMM is exact when every partial sum it forms is an integer below 2^24 in magnitude:
+with operands bounded by ``amax`` and ``bmax`` that holds for any summation order as long as
+the reduction length is at most ``2^24 // (amax * bmax)``. The variants here split K into
+chunks of that length (bounds from the operand types and zero points, so no pass over the data
+is needed), run one batched float32 GEMM over the chunks and add the chunk results exactly in
+float64. The operands are converted per call (the shifted 8-bit values as float32); no float
+copy of a weight outlives the call.
+
+Each variant keeps its reference kernel's checks and post-processing (it calls the same
+helpers), so the results are bit for bit the reference's: the integer accumulator is the same
+exact value, and everything after it is the same float code.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pyonnx.backends.cpu.registry import fast_kernel
+from pyonnx.errors import ExecutionError
+from pyonnx.ops import linalg as _linalg
+from pyonnx.ops.contrib import matmul as _cm
+from pyonnx.ops.quantization import _row_param, dynamic_quantize_linear
+from pyonnx.ops import quantization as _q
+from pyonnx.ops._common import check_alloc
+from pyonnx.ops._quantization import INT_RANGES, requantize
+from pyonnx.ops.registry import KernelContext
+
+__all__ = ["exact_int_matmul", "chunk_length"]
+
+_EXACT = 1 << 24          # float32 represents every integer of magnitude up to 2^24
+_F32 = np.dtype(np.float32)
+_INT8 = (np.dtype(np.int8), np.dtype(np.uint8))
+
+
+def _bound(dtype: np.dtype, zero_point: np.ndarray | None) -> int:
+    """The largest |q - zero_point| for q of an 8-bit ``dtype`` (zero points known)."""
+    info = np.iinfo(dtype)
+    if zero_point is None or np.asarray(zero_point).size == 0:
+        z_lo = z_hi = 0
+    else:
+        z = np.asarray(zero_point).astype(np.int64)
+        z_lo, z_hi = int(z.min()), int(z.max())
+    return max(int(info.max) - z_lo, z_hi - int(info.min), 1)
+
+
+def chunk_length(amax: int, bmax: int) -> int:
+    """The longest reduction whose float32 partial sums stay exact integers."""
+    return max(_EXACT // (amax * bmax), 1)
+
+
+def exact_int_matmul(a: np.ndarray, b: np.ndarray, amax: int, bmax: int) -> np.ndarray:
+    """``a @ b`` (numpy matmul semantics, rank >= 2 for ``a``, 2-D ``b``) for float32 arrays
+    holding integers bounded by ``amax`` / ``bmax``, exactly, as float64."""
+    k = a.shape[-1]
+    c = chunk_length(amax, bmax)
+    lead = a.shape[:-1]
+    a2 = a.reshape(-1, k)
+    if k <= c:
+        return np.matmul(a2, b).astype(np.float64).reshape(lead + (b.shape[-1],))
+    n_chunks = -(-k // c)
+    pad = n_chunks * c - k
+    if pad:
+        a2 = np.pad(a2, ((0, 0), (0, pad)))
+        b = np.pad(b, ((0, pad), (0, 0)))
+    # (chunks, M, c) @ (chunks, c, N): one batched GEMM, each chunk's sums exact in float32
+    parts = np.matmul(a2.reshape(a2.shape[0], n_chunks, c).transpose(1, 0, 2),
+                      b.reshape(n_chunks, c, b.shape[-1]))
+    return np.add.reduce(parts, axis=0, dtype=np.float64).reshape(lead + (b.shape[-1],))
+
+
+def _shifted(x: np.ndarray, zp: np.ndarray | None) -> np.ndarray:
+    """x - zp as float32 (exact for 8-bit values)."""
+    out = x.astype(np.float32)
+    if zp is not None:
+        out -= np.asarray(zp).astype(np.float32)
+    return out
+
+
+def _simple(a: np.ndarray, b: np.ndarray) -> bool:
+    """Shapes the chunked path takes: a of rank >= 2, b a matrix."""
+    return a.ndim >= 2 and b.ndim == 2
+
+
+# --- MatMulInteger ---------------------------------------------------------------------------
+
+@fast_kernel("MatMulInteger", versions=(10,))
+def matmul_integer(A: np.ndarray, B: np.ndarray, a_zero_point: np.ndarray | None = None,
+                   b_zero_point: np.ndarray | None = None, *, ctx: KernelContext | None = None
+                   ) -> tuple[np.ndarray]:
+    """Y (int32) = (A - a_zero_point) @ (B - b_zero_point) (see the module docstring)."""
+    if not _simple(A, B) or A.dtype not in _INT8 or B.dtype not in _INT8:
+        return _linalg.matmul_integer(A, B, a_zero_point, b_zero_point, ctx=ctx)
+    shape = _linalg._matmul_shape(A.shape, B.shape, "MatMulInteger")
+    if ctx is not None:
+        check_alloc(shape, np.int32, ctx.max_tensor_bytes, "MatMulInteger output")
+    az = _linalg._mmi_zero_point(a_zero_point, "a_zero_point", A, -2, A.shape[-2])
+    bz = _linalg._mmi_zero_point(b_zero_point, "b_zero_point", B, -1, B.shape[-1])
+    if bz.ndim > 1 or (az.ndim > 1 and az.shape != (A.shape[-2], 1)):
+        # N-D zero points: the reference's general broadcasting
+        return _linalg.matmul_integer(A, B, a_zero_point, b_zero_point, ctx=ctx)
+    a = _shifted(A, az.reshape(-1, 1) if az.ndim == 1 else az)
+    b = _shifted(B, bz)
+    acc = exact_int_matmul(a, b, _bound(A.dtype, az), _bound(B.dtype, bz))
+    return (acc.astype(np.int32),)
+
+
+# --- com.microsoft MatMulIntegerToFloat, DynamicQuantizeMatMul, QGemm ------------------------
+
+def _int_matmul(op: str, a: np.ndarray, a_zp: np.ndarray | None, b: np.ndarray,
+                b_zp: np.ndarray | None) -> np.ndarray:
+    """The contrib kernels' exact accumulator (float64), as ``contrib.matmul._int_matmul``
+    computes it, by the chunked float32 route when the shapes allow."""
+    if not _simple(a, b) or a.dtype not in _INT8 or b.dtype not in _INT8:
+        return _cm._int_matmul(op, a, a_zp, b, b_zp)
+    if a_zp is not None and a_zp.dtype != a.dtype:
+        raise ExecutionError(f"{op}: a_zero_point is {a_zp.dtype}, A is {a.dtype}")
+    if b_zp is not None and b_zp.dtype != b.dtype:
+        raise ExecutionError(f"{op}: b_zero_point is {b_zp.dtype}, B is {b.dtype}")
+    az = None if a_zp is None else _cm._scalar(a_zp, "a_zero_point", op)
+    bz = None if b_zp is None else _cm._per_column(b_zp, b.shape[-1], "b_zero_point", op)
+    if a.shape[-1] != b.shape[-2]:
+        raise ExecutionError(f"{op}: A {a.shape} and B {b.shape} cannot be multiplied")
+    return exact_int_matmul(_shifted(a, az), _shifted(b, bz), _bound(a.dtype, az),
+                            _bound(b.dtype, bz))
+
+
+@fast_kernel("MatMulIntegerToFloat", versions=(1,), domain=_cm.MS)
+def matmul_integer_to_float(A: np.ndarray, B: np.ndarray, a_scale: np.ndarray,
+                            b_scale: np.ndarray, a_zero_point: np.ndarray | None = None,
+                            b_zero_point: np.ndarray | None = None,
+                            bias: np.ndarray | None = None) -> tuple[np.ndarray]:
+    op = "MatMulIntegerToFloat"
+    _cm.check_dtype(op, np.asarray(a_scale), _cm.FLOAT_TYPES, "a_scale")
+    acc = _int_matmul(op, A, a_zero_point, B, b_zero_point)
+    n = B.shape[-1]
+    mult = _cm._scalar(a_scale, "a_scale", op).astype(np.float32) * \
+        _cm._per_column(b_scale, n, "b_scale", op).astype(np.float32)
+    y = acc.astype(np.float32) * mult
+    y = _cm._bias(y, bias, n, op)
+    return (y.astype(np.asarray(a_scale).dtype, copy=False),)
+
+
+@fast_kernel("DynamicQuantizeMatMul", versions=(1,), domain=_cm.MS)
+def dynamic_quantize_matmul(A: np.ndarray, B: np.ndarray, b_scale: np.ndarray,
+                            b_zero_point: np.ndarray | None = None,
+                            bias: np.ndarray | None = None) -> tuple[np.ndarray]:
+    op = "DynamicQuantizeMatMul"
+    if A.dtype != np.float32:
+        raise ExecutionError(f"{op}: A must be float32, got {A.dtype}")
+    aq, a_scale, a_zp = dynamic_quantize_linear(A)
+    acc = _int_matmul(op, aq, a_zp, B, b_zero_point)
+    n = B.shape[-1]
+    y = acc.astype(np.float32) * (a_scale * _cm._per_column(b_scale, n, "b_scale", op)
+                                  .astype(np.float32))
+    return (_cm._bias(y, bias, n, op),)
+
+
+@fast_kernel("QGemm", versions=(1,), domain=_cm.MS)
+def qgemm(A: np.ndarray, a_scale: np.ndarray, a_zero_point: np.ndarray, B: np.ndarray,
+          b_scale: np.ndarray, b_zero_point: np.ndarray, C: np.ndarray | None = None,
+          y_scale: np.ndarray | None = None, y_zero_point: np.ndarray | None = None, *,
+          alpha: float = 1.0, transA: int = 0, transB: int = 0) -> tuple[np.ndarray]:
+    op = "QGemm"
+    if A.ndim != 2 or B.ndim != 2:
+        raise ExecutionError(f"{op}: A and B must be 2-D, got {A.shape} and {B.shape}")
+    a = A.T if transA else A
+    b = B.T if transB else B
+    if a.shape[1] != b.shape[0]:
+        raise ExecutionError(f"{op}: op(A) {a.shape} and op(B) {b.shape} cannot be multiplied")
+    acc = _int_matmul(op, a, a_zero_point, b, b_zero_point)
+    n = b.shape[1]
+    if C is not None:
+        if C.dtype != np.int32:
+            raise ExecutionError(f"{op}: C must be int32, got {C.dtype}")
+        try:
+            fits = np.broadcast_shapes(C.shape, acc.shape) == acc.shape
+        except ValueError:
+            fits = False
+        if not fits:
+            raise ExecutionError(f"{op}: C of shape {C.shape} does not broadcast to {acc.shape}")
+        acc = acc + C.astype(np.float64)
+    mult = np.float32(alpha) * _cm._scalar(a_scale, "a_scale", op).astype(np.float32) * \
+        _cm._per_column(b_scale, n, "b_scale", op).astype(np.float32)
+    if y_scale is None:
+        return (acc.astype(np.float32) * mult,)
+    ys = _cm._scalar(y_scale, "y_scale", op).astype(np.float32)
+    if y_zero_point is not None:
+        zp = _cm._scalar(y_zero_point, "y_zero_point", op)
+        out_dt = zp.dtype
+    else:
+        zp, out_dt = np.zeros((), np.uint8), np.dtype(np.uint8)
+    y = np.rint(acc.astype(np.float32) * (mult / ys)) + np.float32(zp)
+    return (_cm._saturate(y, out_dt),)
+
+
+# --- QLinearMatMul -----------------------------------------------------------------------------
+
+@fast_kernel("QLinearMatMul", versions=(10, 21))
+def qlinear_matmul(a: np.ndarray, a_scale: np.ndarray, a_zero_point: np.ndarray,
+                   b: np.ndarray, b_scale: np.ndarray, b_zero_point: np.ndarray,
+                   y_scale: np.ndarray, y_zero_point: np.ndarray, *,
+                   ctx: KernelContext | None = None) -> tuple[np.ndarray]:
+    a, b = np.asarray(a), np.asarray(b)
+    a_zp_in, b_zp_in = np.asarray(a_zero_point), np.asarray(b_zero_point)
+    simple = (_simple(a, b) and a.dtype in _INT8 and b.dtype in _INT8 and
+              a_zp_in.dtype == a.dtype and b_zp_in.dtype == b.dtype and
+              a_zp_in.size == 1 and (b_zp_in.size == 1 or b_zp_in.shape == (b.shape[-1],)))
+    if not simple:
+        return _q.qlinear_matmul(a, a_scale, a_zero_point, b, b_scale, b_zero_point, y_scale,
+                                 y_zero_point, ctx=ctx)
+    if a.shape[-1] != b.shape[-2]:
+        raise ExecutionError(f"QLinearMatMul: a has shape {a.shape} and b {b.shape}; the last "
+                             f"dimension of a must equal the first matrix dimension of b")
+    out_dt = np.asarray(y_zero_point).dtype
+    a_s = _row_param(a_scale, a.ndim)
+    if ctx is not None:
+        check_alloc(a.shape[:-1] + (b.shape[-1],), np.float64, ctx.max_tensor_bytes,
+                    "QLinearMatMul result")
+    az = a_zp_in.reshape(())
+    acc = exact_int_matmul(_shifted(a, az), _shifted(b, b_zp_in), _bound(a.dtype, az),
+                           _bound(b.dtype, b_zp_in))
+    # from here on, the reference's arithmetic
+    real = acc * (a_s.astype(np.float64) * np.asarray(b_scale).astype(np.float64)).astype(_F32)
+    q = real.astype(_F32) / np.asarray(y_scale).astype(_F32)
+    is_int = out_dt in INT_RANGES
+    if is_int:
+        np.rint(q, out=q)
+    q += np.asarray(y_zero_point).astype(_F32)
+    return (requantize(q, out_dt, rounded=is_int, inplace=True),)

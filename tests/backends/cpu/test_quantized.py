@@ -1,0 +1,189 @@
+"""The CPU provider's fast integer kernels: exact against an int64 NumPy reference, bit for bit
+equal to the reference kernels, and against onnxruntime on a sample of configurations."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pyonnx.backends.cpu import quantized as fast
+from pyonnx.backends.cpu.quantized import chunk_length, exact_int_matmul
+from pyonnx.backends.cpu.registry import get_fast_kernel
+from pyonnx.errors import ExecutionError
+from pyonnx.ops import linalg, quantization
+from pyonnx.ops.contrib import matmul as cm
+
+N_CONFIGS = 120
+U8, I8 = np.dtype(np.uint8), np.dtype(np.int8)
+
+
+def _q(rng, dtype, shape, ends: bool):
+    info = np.iinfo(dtype)
+    if ends:   # values piled at the range ends: the largest products
+        return rng.choice(np.array([info.min, info.max], dtype), size=shape)
+    return rng.integers(info.min, int(info.max) + 1, size=shape, dtype=np.int64).astype(dtype)
+
+
+def _zp(rng, dtype, kind: str, size: int | None = None):
+    info = np.iinfo(dtype)
+    shape = () if size is None else (size,)
+    if kind == "low":
+        return np.full(shape, info.min, dtype)
+    if kind == "high":
+        return np.full(shape, info.max, dtype)
+    return rng.integers(info.min, int(info.max) + 1, size=shape, dtype=np.int64).astype(dtype)
+
+
+def _configs(seed: int):
+    """N_CONFIGS random shapes, types and zero points; K up to 4096."""
+    rng = np.random.default_rng(seed)
+    for i in range(N_CONFIGS):
+        k = int(rng.choice([1, 7, 64, 255, 256, 257, 513, 1024, 2049, 4096]))
+        m = int(rng.integers(1, 6))
+        n = int(rng.integers(1, 20))
+        batch = () if rng.random() < 0.6 else (int(rng.integers(1, 3)),)
+        adt = U8 if rng.random() < 0.7 else I8
+        bdt = I8 if rng.random() < 0.6 else U8
+        zk = ["low", "high", "rand"][i % 3]
+        yield rng, batch, m, k, n, adt, bdt, zk, (i % 4 == 0)
+
+
+def _int64_matmul(a, az, b, bz):
+    return np.matmul(a.astype(np.int64) - np.asarray(az).astype(np.int64),
+                     b.astype(np.int64) - np.asarray(bz).astype(np.int64))
+
+
+def test_every_variant_is_registered_for_the_reference_versions():
+    for dom, op, v in [("", "MatMulInteger", 10), ("", "QLinearMatMul", 10),
+                       ("", "QLinearMatMul", 21), ("com.microsoft", "QGemm", 1),
+                       ("com.microsoft", "MatMulIntegerToFloat", 1),
+                       ("com.microsoft", "DynamicQuantizeMatMul", 1)]:
+        assert get_fast_kernel(dom, op, v) is not None
+
+
+def test_exact_int_matmul_is_exact_where_one_float32_gemm_is_not():
+    rng = np.random.default_rng(0)
+    k = 4096
+    # large odd products, all positive: the running sums pass 2^24 and float32 drops bits
+    a = rng.choice(np.array([251.0, 253.0, 255.0], np.float32), size=(3, k))
+    b = rng.choice(np.array([249.0, 251.0, 255.0], np.float32), size=(k, 5))
+    want = a.astype(np.int64) @ b.astype(np.int64)
+    assert (np.matmul(a, b).astype(np.int64) != want).any()
+    np.testing.assert_array_equal(exact_int_matmul(a, b, 255, 255), want)
+    assert chunk_length(255, 255) == 258
+
+
+def test_matmul_integer_exact():
+    for rng, batch, m, k, n, adt, bdt, zk, ends in _configs(1):
+        A = _q(rng, adt, batch + (m, k), ends)
+        B = _q(rng, bdt, (k, n), ends)
+        per_col = rng.random() < 0.3
+        az = _zp(rng, adt, zk)
+        bz = _zp(rng, bdt, zk, n if per_col else None)
+        (y,) = fast.matmul_integer(A, B, az, bz)
+        assert y.dtype == np.int32
+        np.testing.assert_array_equal(y, _int64_matmul(A, az, B, bz))
+        np.testing.assert_array_equal(y, linalg.matmul_integer(A, B, az, bz)[0])
+        (y0,) = fast.matmul_integer(A, B)
+        np.testing.assert_array_equal(y0, _int64_matmul(A, 0, B, 0))
+
+
+def test_contrib_float_outputs_equal_reference():
+    for rng, batch, m, k, n, adt, bdt, zk, ends in _configs(2):
+        A = _q(rng, adt, batch + (m, k), ends)
+        B = _q(rng, bdt, (k, n), ends)
+        az, bz = _zp(rng, adt, zk), _zp(rng, bdt, zk, n if rng.random() < 0.5 else None)
+        a_s = np.float32(rng.uniform(1e-3, 0.1))
+        b_s = rng.uniform(1e-3, 0.1, size=n).astype(np.float32)
+        bias = rng.standard_normal(n).astype(np.float32)
+        got = fast.matmul_integer_to_float(A, B, a_s, b_s, az, bz, bias)[0]
+        ref = cm.matmul_integer_to_float(A, B, a_s, b_s, az, bz, bias)[0]
+        np.testing.assert_array_equal(got, ref)
+        exact = _int64_matmul(A, az, B, bz).astype(np.float64) * (
+            np.float64(a_s) * b_s.astype(np.float64)) + bias
+        np.testing.assert_allclose(got, exact, rtol=1e-5, atol=1e-4 * np.abs(exact).max())
+        X = rng.standard_normal(batch + (m, k)).astype(np.float32) * 3
+        np.testing.assert_array_equal(fast.dynamic_quantize_matmul(X, B, b_s, bz, bias)[0],
+                                      cm.dynamic_quantize_matmul(X, B, b_s, bz, bias)[0])
+
+
+def test_qgemm_and_qlinear_matmul_equal_reference_with_saturation():
+    for rng, batch, m, k, n, adt, bdt, zk, ends in _configs(3):
+        A = _q(rng, adt, (m, k), ends)
+        B = _q(rng, bdt, (k, n), ends)
+        az, bz = _zp(rng, adt, zk), _zp(rng, bdt, zk)
+        a_s, b_s = np.float32(rng.uniform(1e-3, 0.05)), np.float32(rng.uniform(1e-3, 0.05))
+        # a small output scale saturates most outputs; a large one rounds
+        y_s = np.float32(rng.choice([1e-4, 0.5, 50.0]))
+        ydt = U8 if rng.random() < 0.5 else I8
+        y_zp = _zp(rng, ydt, zk)
+        C = rng.integers(-1000, 1000, n).astype(np.int32)
+        trans_b = int(rng.random() < 0.5)
+        Bt = np.ascontiguousarray(B.T) if trans_b else B
+        for ys, yz in ((None, None), (y_s, y_zp)):
+            got = fast.qgemm(A, a_s, az, Bt, b_s, bz, C, ys, yz, alpha=0.5, transB=trans_b)[0]
+            ref = cm.qgemm(A, a_s, az, Bt, b_s, bz, C, ys, yz, alpha=0.5, transB=trans_b)[0]
+            np.testing.assert_array_equal(got, ref)
+        A3 = _q(rng, adt, batch + (m, k), ends)
+        got = fast.qlinear_matmul(A3, a_s, az, B, b_s, bz, y_s, y_zp)[0]
+        ref = quantization.qlinear_matmul(A3, a_s, az, B, b_s, bz, y_s, y_zp)[0]
+        np.testing.assert_array_equal(got, ref)
+        # the integer definition: acc exact, then one rounding and saturation
+        acc = _int64_matmul(A3, az, B, bz).astype(np.float64)
+        q = np.rint(acc * float(np.float32(np.float64(a_s) * np.float64(b_s))) / float(y_s))
+        info = np.iinfo(ydt)
+        want = np.clip(q + int(y_zp), info.min, info.max)
+        assert np.abs(got.astype(np.int64) - want).max() <= 1
+
+
+def test_errors_match_reference():
+    A = np.zeros((2, 3), np.uint8)
+    B = np.zeros((4, 5), np.int8)
+    with pytest.raises(ExecutionError, match="inner dimensions"):
+        fast.matmul_integer(A, B)
+    with pytest.raises(ExecutionError, match="a_zero_point"):
+        fast.matmul_integer_to_float(A, np.zeros((3, 5), np.int8), np.float32(1),
+                                     np.float32(1), np.zeros((), np.int8))
+
+
+def test_equal_to_onnxruntime_on_a_sample():
+    """MatMulInteger equal to onnxruntime; QLinearMatMul within 1 step, differences counted."""
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+
+    differing = total = 0
+    rng = np.random.default_rng(9)
+    for i in range(20):
+        k = int(rng.choice([16, 300, 1024, 4096]))
+        m, n = 3, 8
+        A = _q(rng, U8, (m, k), i % 2 == 0)
+        B = _q(rng, I8, (k, n), i % 2 == 0)
+        az, bz = _zp(rng, U8, ["low", "high", "rand"][i % 3]), np.zeros((), np.int8)
+        g = helper.make_graph(
+            [helper.make_node("MatMulInteger", ["A", "B", "az", "bz"], ["Y"])], "g",
+            [helper.make_tensor_value_info("A", TensorProto.UINT8, [m, k])],
+            [helper.make_tensor_value_info("Y", TensorProto.INT32, [m, n])],
+            [numpy_helper.from_array(B, "B"), numpy_helper.from_array(az, "az"),
+             numpy_helper.from_array(bz, "bz")])
+        model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+        y_ort = ort.InferenceSession(model.SerializeToString()).run(None, {"A": A})[0]
+        np.testing.assert_array_equal(fast.matmul_integer(A, B, az, bz)[0], y_ort)
+        a_s, b_s, y_s = np.float32(0.02), np.float32(0.01), np.float32(rng.choice([0.5, 20.0]))
+        y_zp = np.uint8(128)
+        g = helper.make_graph(
+            [helper.make_node("QLinearMatMul", ["A", "as", "az", "B", "bs", "bz", "ys", "yz"],
+                              ["Y"])], "g",
+            [helper.make_tensor_value_info("A", TensorProto.UINT8, [m, k])],
+            [helper.make_tensor_value_info("Y", TensorProto.UINT8, [m, n])],
+            [numpy_helper.from_array(x, nm) for nm, x in
+             (("as", np.array(a_s)), ("az", az), ("B", B), ("bs", np.array(b_s)),
+              ("bz", bz), ("ys", np.array(y_s)), ("yz", np.array(y_zp)))])
+        model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+        y_ort = ort.InferenceSession(model.SerializeToString()).run(None, {"A": A})[0]
+        got = fast.qlinear_matmul(A, a_s, az, B, b_s, bz, y_s, np.array(y_zp))[0]
+        diff = np.abs(got.astype(np.int64) - y_ort.astype(np.int64))
+        assert diff.max() <= 1
+        differing += int((diff > 0).sum())
+        total += diff.size
+    # onnxruntime requantizes with its own float rounding: a few values one step apart
+    assert differing <= total // 10, f"{differing} of {total} values differ by one step"
