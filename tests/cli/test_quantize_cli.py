@@ -45,6 +45,9 @@ def test_weight_int4_report_and_target(tmp_path, capsys):
                  "--report", "--matmulnbits"]) == 0
     text = capsys.readouterr().out
     assert "per-node error" in text and "gemm" in text
+    assert main(["quantize", src, out, "--mode", "weight-int4", "--block-size", "16",
+                 "--gptq", "--asymmetric"]) == 0
+    assert "cosine" in capsys.readouterr().out
     assert main(["quantize", src, out, "--mode", "dynamic", "--target-cosine", "0.99999999"]) == 0
     text = capsys.readouterr().out
     assert "kept in float" in text

@@ -38,6 +38,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--matmulnbits", action="store_true",
                    help="weight-only: com.microsoft MatMulNBits instead of standard "
                         "DequantizeLinear")
+    p.add_argument("--gptq", action="store_true",
+                   help="weight-only: GPTQ error feedback from the calibration samples (or "
+                        "random inputs) instead of plain rounding")
     p.add_argument("--keep-io-types", action="store_true",
                    help="fp16/bf16: keep float32 graph inputs and outputs")
     p.add_argument("--exclude", default="", metavar="NODE,NODE",
@@ -183,6 +186,9 @@ def _quantizer(args: argparse.Namespace, exclude: list[str], reader, feeds):
         bits = 4 if args.mode == "weight-int4" else 8
         opts = dict(block_size=args.block_size, symmetric=not args.asymmetric,
                     form="matmulnbits" if args.matmulnbits else "qdq")
+        if args.gptq:
+            opts.update(algorithm="gptq",
+                        calibration_feeds=reader.first(32) if reader is not None else feeds)
         return (lambda m: quantize_weight_only_model(m, bits=bits, nodes_to_exclude=exclude,
                                                      **opts)), opts, args.mode
     conv = convert_float_to_float16 if args.mode == "fp16" else convert_float_to_bfloat16

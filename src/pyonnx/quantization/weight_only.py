@@ -32,7 +32,7 @@ from pyonnx.quantization._edit import (Editor, check_output_path, const_array,
 from pyonnx.quantization._types import QuantFormat
 
 __all__ = ["quantize_weight_only", "quantize_weight_only_model", "WeightOnlyPass",
-           "MatMulNBitsQuantizer", "block_quantize"]
+           "MatMulNBitsQuantizer", "block_quantize", "gptq_quantize", "collect_hessians"]
 
 MS = "com.microsoft"
 FORMS = ("qdq", "matmulnbits")
@@ -91,6 +91,63 @@ def block_quantize(w_nk: np.ndarray, bits: int, block_size: int, symmetric: bool
     return q, scale.astype(np.float32), zp.astype(np.uint8)
 
 
+def gptq_quantize(w_nk: np.ndarray, hessian: np.ndarray, bits: int, block_size: int,
+                  symmetric: bool, damp: float = 0.01
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`block_quantize` with GPTQ's error feedback (Frantar et al., 2022).
+
+    ``hessian`` is ``X^T X`` (K x K) of the layer's inputs X over calibration data. The rows of
+    W (K x N) are quantized in order; the rounding error of each row is spread over the rows
+    not yet quantized, weighted by the inverse Hessian, so that ``X @ W_quantized`` stays close
+    to ``X @ W`` rather than each weight close to itself. Each block's scale and zero point
+    come from the block's weights as they stand when the block is reached.
+    """
+    w = w_nk.T.astype(np.float64).copy()          # (K, N)
+    k, n = w.shape
+    h = np.array(hessian, dtype=np.float64, copy=True)
+    dead = np.diag(h) == 0
+    h[dead, dead] = 1.0
+    w[dead, :] = 0.0
+    h += damp * float(np.mean(np.diag(h))) * np.eye(k)
+    # upper Cholesky factor of H^-1: row i holds how row i's error moves the later rows
+    hinv = np.linalg.cholesky(np.linalg.inv(h)).T
+    qmax = (1 << bits) - 1
+    kb = -(-k // block_size)
+    q = np.zeros((k, n), np.uint8)
+    scales = np.zeros((n, kb), np.float32)
+    zps = np.zeros((n, kb), np.uint8)
+    for b in range(kb):
+        s0, s1 = b * block_size, min(k, (b + 1) * block_size)
+        _, sc, z = block_quantize(w[s0:s1].T.astype(np.float32), bits, s1 - s0, symmetric)
+        scales[:, b], zps[:, b] = sc[:, 0], z[:, 0]
+        sc64, z64 = sc[:, 0].astype(np.float64), z[:, 0].astype(np.float64)
+        for r in range(s0, s1):
+            qr = np.clip(np.rint(w[r] / sc64) + z64, 0, qmax)
+            err = (w[r] - (qr - z64) * sc64) / hinv[r, r]
+            w[r + 1:] -= np.outer(hinv[r, r + 1:], err)
+            q[r] = qr.astype(np.uint8)
+    return q.T.copy(), scales, zps
+
+
+def collect_hessians(model: Model, names: Sequence[str], feeds: Sequence[dict[str, np.ndarray]]
+                     ) -> dict[str, np.ndarray]:
+    """``X^T X`` (float64, K x K) of each named activation X (rows: every position of its
+    leading dims), accumulated over ``feeds`` one at a time."""
+    from pyonnx.quantization.calibrate import _augmented, _check_feed
+    from pyonnx.runtime import InferenceSession
+
+    sess = InferenceSession(_augmented(model, list(names)))
+    out_names = [o.name for o in sess.get_outputs()]
+    hs: dict[str, np.ndarray] = {}
+    for i, feed in enumerate(feeds):
+        vals = dict(zip(out_names, sess.run(out_names, _check_feed(model, feed, i))))
+        for name in names:
+            x = np.asarray(vals[name], np.float64)
+            x = x.reshape(-1, x.shape[-1])
+            hs[name] = hs.get(name, 0.0) + x.T @ x
+    return hs
+
+
 def _pack(vals: np.ndarray, bits: int) -> np.ndarray:
     """Pack unsigned ``bits``-bit values along the last axis, low bits first."""
     if bits == 8:
@@ -113,7 +170,8 @@ class WeightOnlyPass(Pass):
     def __init__(self, *, bits: int = 4, block_size: int = 32, symmetric: bool = True,
                  form: str = "qdq", op_types: Sequence[str] = ("MatMul", "Gemm"),
                  nodes_to_exclude: Sequence[str] = (), nodes_to_quantize: Sequence[str] | None
-                 = None, accuracy_level: int | None = None) -> None:
+                 = None, accuracy_level: int | None = None,
+                 hessians: dict[str, np.ndarray] | None = None) -> None:
         if bits not in (4, 8):
             raise InvalidArgument(f"weight-only quantization takes bits 4 or 8, got {bits}")
         if block_size < 16 or block_size & (block_size - 1):
@@ -125,6 +183,7 @@ class WeightOnlyPass(Pass):
         self.exclude = set(nodes_to_exclude)
         self.include = set(nodes_to_quantize) if nodes_to_quantize else None
         self.accuracy_level = accuracy_level
+        self.hessians = hessians or {}
         self.quantized: list[str] = []
 
     def _selected(self, node: Node) -> bool:
@@ -176,6 +235,13 @@ class WeightOnlyPass(Pass):
             return self._qdq(node, v, w, stored_nk)
         return self._nbits(node, v, w, stored_nk)
 
+    def _block_quantize(self, node: Node, w_nk: np.ndarray
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        h = self.hessians.get(node.inputs[0].name) if node.inputs[0] is not None else None
+        if h is not None and h.shape == (w_nk.shape[1],) * 2:
+            return gptq_quantize(w_nk, h, self.bits, self.block_size, self.symmetric)
+        return block_quantize(w_nk, self.bits, self.block_size, self.symmetric)
+
     def _qdq(self, node: Node, v: Value, w: np.ndarray, stored_nk: bool) -> bool:
         ed = self._ed
         axis = 1 if stored_nk else 0           # the K axis of the stored array
@@ -183,7 +249,7 @@ class WeightOnlyPass(Pass):
         dq = self._dq.get(key)
         if dq is None:
             w_nk = w if stored_nk else w.T
-            q, scale, zp = block_quantize(w_nk, self.bits, self.block_size, self.symmetric)
+            q, scale, zp = self._block_quantize(node, w_nk)
             half = 1 << (self.bits - 1)
             if self.symmetric:
                 dt = {4: DataType.INT4, 8: DataType.INT8}[self.bits]
@@ -226,7 +292,7 @@ class WeightOnlyPass(Pass):
             return False
         w_nk = w if stored_nk else w.T
         n, k = w_nk.shape
-        q, scale, zp = block_quantize(w_nk, self.bits, self.block_size, self.symmetric)
+        q, scale, zp = self._block_quantize(node, w_nk)
         kb = scale.shape[1]
         blob = self.block_size * self.bits // 8
         qpad = np.pad(q, ((0, 0), (0, kb * self.block_size - k)))
@@ -249,18 +315,39 @@ def quantize_weight_only_model(model: Any, *, bits: int = 4, block_size: int = 3
                                op_types: Sequence[str] = ("MatMul", "Gemm"),
                                nodes_to_exclude: Sequence[str] = (),
                                nodes_to_quantize: Sequence[str] | None = None,
-                               accuracy_level: int | None = None) -> Model:
+                               accuracy_level: int | None = None, algorithm: str = "rtn",
+                               calibration_feeds: Sequence[dict[str, np.ndarray]] | None = None
+                               ) -> Model:
     """A copy of ``model`` with 4- or 8-bit block-quantized MatMul/Gemm weights (module
-    docstring); the caller's model is not modified."""
-    p = WeightOnlyPass(bits=bits, block_size=block_size, symmetric=symmetric, form=form,
-                       op_types=op_types, nodes_to_exclude=nodes_to_exclude,
-                       nodes_to_quantize=nodes_to_quantize, accuracy_level=accuracy_level)
+    docstring); the caller's model is not modified.
+
+    ``algorithm``: ``"rtn"`` rounds each block to its nearest levels (with a range search);
+    ``"gptq"`` runs ``calibration_feeds`` (feed dicts) through the float model to learn each
+    layer's input statistics and lets later rows absorb each row's rounding error
+    (:func:`gptq_quantize`): slower, and closer outputs.
+    """
+    if algorithm not in ("rtn", "gptq"):
+        raise InvalidArgument(f"algorithm must be 'rtn' or 'gptq', got {algorithm!r}")
+    if algorithm == "gptq" and not calibration_feeds:
+        raise InvalidArgument("algorithm='gptq' needs calibration_feeds (a list of feed dicts)")
     m = load_input(model)
     if form == "qdq":
         m = ensure_opset(m, 21)   # blocked DequantizeLinear and 4-bit types
     from pyonnx.shape_inference import infer_shapes
 
     m = infer_shapes(m)
+    hessians = None
+    if algorithm == "gptq":
+        probe = WeightOnlyPass(bits=bits, block_size=block_size, symmetric=symmetric, form=form,
+                               op_types=op_types, nodes_to_exclude=nodes_to_exclude,
+                               nodes_to_quantize=nodes_to_quantize)
+        names = sorted({n.inputs[0].name for n in m.graph.nodes if probe._selected(n)
+                        and n.inputs[0] is not None and probe._weight_of(n) is not None})
+        hessians = collect_hessians(m, names, list(calibration_feeds))
+    p = WeightOnlyPass(bits=bits, block_size=block_size, symmetric=symmetric, form=form,
+                       op_types=op_types, nodes_to_exclude=nodes_to_exclude,
+                       nodes_to_quantize=nodes_to_quantize, accuracy_level=accuracy_level,
+                       hessians=hessians)
     p(m)
     if not p.quantized:
         import logging
