@@ -57,7 +57,7 @@ def test_every_variant_is_registered_for_the_reference_versions():
     for dom, op, v in [("", "MatMulInteger", 10), ("", "QLinearMatMul", 10),
                        ("", "QLinearMatMul", 21), ("com.microsoft", "QGemm", 1),
                        ("com.microsoft", "MatMulIntegerToFloat", 1),
-                       ("com.microsoft", "DynamicQuantizeMatMul", 1)]:
+                       ("com.microsoft", "DynamicQuantizeMatMul", 1), ("", "ConvInteger", 10)]:
         assert get_fast_kernel(dom, op, v) is not None
 
 
@@ -187,3 +187,59 @@ def test_equal_to_onnxruntime_on_a_sample():
         total += diff.size
     # onnxruntime requantizes with its own float rounding: a few values one step apart
     assert differing <= total // 10, f"{differing} of {total} values differ by one step"
+
+
+def test_conv_integer_exact():
+    """Slices of input channels: exact against an int64 direct convolution."""
+    from pyonnx.ops.registry import get_kernel
+
+    ref = get_kernel("", "ConvInteger", 10)
+    rng = np.random.default_rng(4)
+    for i in range(N_CONFIGS):
+        c = int(rng.choice([1, 3, 8, 40, 130]))
+        kh = int(rng.choice([1, 3, 5]))
+        m = int(rng.integers(1, 5))
+        h = int(rng.integers(kh, kh + 6))
+        xdt = U8 if i % 2 else I8
+        wdt = I8 if i % 3 else U8
+        zk = ["low", "high", "rand"][i % 3]
+        x = _q(rng, xdt, (1, c, h, h), i % 4 == 0)
+        w = _q(rng, wdt, (m, c, kh, kh), i % 4 == 0)
+        xz = _zp(rng, xdt, zk)
+        wz = _zp(rng, wdt, zk, m if i % 5 == 0 else None)
+        pads = [1, 1, 1, 1] if i % 2 else [0, 0, 0, 0]
+        (y,) = fast.conv_integer(x, w, xz, wz, pads=pads)
+        np.testing.assert_array_equal(y, ref(x, w, xz, wz, pads=pads)[0])
+        # int64 direct definition
+        xs = np.pad(x.astype(np.int64) - int(xz), ((0, 0), (0, 0), (pads[0], pads[2]),
+                                                    (pads[1], pads[3])))
+        ws = w.astype(np.int64) - (wz.astype(np.int64).reshape(-1, 1, 1, 1) if wz.ndim
+                                   else int(wz))
+        oh = xs.shape[2] - kh + 1
+        want = np.zeros((1, m, oh, oh), np.int64)
+        for a in range(kh):
+            for b in range(kh):
+                want += np.einsum("nchw,mc->nmhw", xs[:, :, a:a + oh, b:b + oh], ws[:, :, a, b])
+        np.testing.assert_array_equal(y, want)
+
+
+def test_conv_integer_equal_to_onnxruntime():
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(12)
+    for i in range(6):
+        c, m, kh, h = int(rng.choice([3, 40, 130])), 4, 5, 9
+        x = _q(rng, U8, (1, c, h, h), i % 2 == 0)
+        w = _q(rng, U8, (m, c, kh, kh), i % 2 == 0)
+        xz, wz = _zp(rng, U8, ["low", "high", "rand"][i % 3]), _zp(rng, U8, "rand")
+        g = helper.make_graph(
+            [helper.make_node("ConvInteger", ["x", "w", "xz", "wz"], ["y"], pads=[1, 1, 1, 1])],
+            "g", [helper.make_tensor_value_info("x", TensorProto.UINT8, list(x.shape))],
+            [helper.make_tensor_value_info("y", TensorProto.INT32, None)],
+            [numpy_helper.from_array(w, "w"), numpy_helper.from_array(xz, "xz"),
+             numpy_helper.from_array(wz, "wz")])
+        model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+        y_ort = ort.InferenceSession(model.SerializeToString()).run(None, {"x": x})[0]
+        np.testing.assert_array_equal(fast.conv_integer(x, w, xz, wz, pads=[1, 1, 1, 1])[0],
+                                      y_ort)

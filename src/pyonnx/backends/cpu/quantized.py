@@ -226,3 +226,46 @@ def qlinear_matmul(a: np.ndarray, a_scale: np.ndarray, a_zero_point: np.ndarray,
         np.rint(q, out=q)
     q += np.asarray(y_zero_point).astype(_F32)
     return (requantize(q, out_dt, rounded=is_int, inplace=True),)
+
+
+# --- ConvInteger ---------------------------------------------------------------------------------
+
+def _reference(op_type: str, version: int):
+    """The reference kernel (looked up, so that this module does not depend on which ops/
+    module defines it)."""
+    from pyonnx.ops.registry import get_kernel
+
+    return get_kernel("", op_type, version)
+
+
+@fast_kernel("ConvInteger", versions=(10,))
+def conv_integer(x: np.ndarray, w: np.ndarray, x_zero_point: np.ndarray | None = None,
+                 w_zero_point: np.ndarray | None = None, *, auto_pad: str = "NOTSET",
+                 dilations=None, group: int = 1, kernel_shape=None, pads=None, strides=None,
+                 ctx: KernelContext | None = None) -> tuple[np.ndarray]:
+    """y (int32) = convolution of (x - x_zero_point) with (w - w_zero_point).
+
+    A convolution is a sum over input channels: the reference kernel runs on slices of input
+    channels small enough that its float32 path is exact for each (it falls back to float64
+    for the whole reduction otherwise), and the exact int32 partial results are added. Groups,
+    or a single channel whose kernel alone is too large, take the reference kernel as is.
+    """
+    ref = _reference("ConvInteger", 10)
+    kwargs = dict(auto_pad=auto_pad, dilations=dilations, group=group,
+                  kernel_shape=kernel_shape, pads=pads, strides=strides, ctx=ctx)
+    if group != 1 or x.ndim < 3 or w.ndim != x.ndim or x.dtype not in _INT8 or \
+            w.dtype not in _INT8 or x.shape[1] != w.shape[1]:
+        return ref(x, w, x_zero_point, w_zero_point, **kwargs)
+    per_channel = int(np.prod(w.shape[2:], dtype=np.int64))
+    bound = _bound(x.dtype, x_zero_point) * _bound(w.dtype, w_zero_point)
+    step = _EXACT // (bound * max(per_channel, 1))
+    c = w.shape[1]
+    if step < 1 or step >= c:
+        return ref(x, w, x_zero_point, w_zero_point, **kwargs)
+    total = None
+    for c0 in range(0, c, step):
+        # padded positions contribute 0 after the zero point is removed, in every slice
+        (part,) = ref(x[:, c0:c0 + step], w[:, c0:c0 + step], x_zero_point, w_zero_point,
+                      **kwargs)
+        total = part.astype(np.int64) if total is None else total + part
+    return (total.astype(np.int32),)
