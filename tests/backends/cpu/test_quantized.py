@@ -243,3 +243,33 @@ def test_conv_integer_equal_to_onnxruntime():
         y_ort = ort.InferenceSession(model.SerializeToString()).run(None, {"x": x})[0]
         np.testing.assert_array_equal(fast.conv_integer(x, w, xz, wz, pads=[1, 1, 1, 1])[0],
                                       y_ort)
+
+
+def test_matmul_nbits_equals_reference():
+    from pyonnx.quantization.weight_only import _pack, block_quantize
+
+    rng = np.random.default_rng(21)
+    for i in range(N_CONFIGS):
+        bs = int(rng.choice([16, 32, 64, 128]))
+        k = bs * int(rng.integers(1, 9)) + (0 if i % 7 else 5)   # some K off the block grid
+        n = int(rng.integers(1, 40))
+        w = rng.standard_normal((n, k)).astype(np.float32)
+        sym = i % 2 == 0
+        q, s, z = block_quantize(w, 4, bs, sym, search=False)
+        kb = s.shape[1]
+        qpad = np.pad(q, ((0, 0), (0, kb * bs - k)))
+        packed = _pack(qpad.reshape(n, kb, bs), 4)
+        zps = None if sym else _pack(z, 4).reshape(-1)
+        dt = np.float32 if i % 5 else np.float16
+        a = rng.standard_normal((int(rng.integers(1, 4)), 3, k)).astype(dt)
+        bias = rng.standard_normal(n).astype(dt) if i % 3 == 0 else None
+        args = (a, packed, s.reshape(-1).astype(dt), zps, None, bias)
+        kw = dict(K=k, N=n, block_size=bs, bits=4)
+        got = fast.matmul_nbits(*args, **kw)[0]
+        np.testing.assert_array_equal(got, cm.matmul_nbits(*args, **kw)[0])
+        idx = np.arange(k) // bs
+        deq = (q.astype(np.float64) - z[:, idx]) * s[:, idx].astype(dt).astype(np.float64)
+        want = a.astype(np.float64) @ deq.T + (0 if bias is None else bias.astype(np.float64))
+        tol = 1e-3 if dt == np.float32 else 2e-2
+        np.testing.assert_allclose(got.astype(np.float64), want, rtol=tol,
+                                   atol=tol * np.abs(want).max())

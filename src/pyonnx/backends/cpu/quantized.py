@@ -269,3 +269,54 @@ def conv_integer(x: np.ndarray, w: np.ndarray, x_zero_point: np.ndarray | None =
                       **kwargs)
         total = part.astype(np.int64) if total is None else total + part
     return (total.astype(np.int32),)
+
+
+# --- com.microsoft MatMulNBits -----------------------------------------------------------------
+
+@fast_kernel("MatMulNBits", versions=(1,), domain=_cm.MS)
+def matmul_nbits(A: np.ndarray, B: np.ndarray, scales: np.ndarray,
+                 zero_points: np.ndarray | None = None, g_idx: np.ndarray | None = None,
+                 bias: np.ndarray | None = None, *, K: int, N: int, block_size: int,
+                 bits: int = 4, accuracy_level: int = 0, weight_prepacked: int = 0,
+                 ctx: KernelContext | None = None) -> tuple[np.ndarray]:
+    """The reference's weight dequantization without its per-element gathers: 4-bit blocks
+    unpacked with two shifts and scaled by broadcasting one scale and zero point per block.
+    The dequantized values are the same float32 numbers (same operations, same order), in the
+    same (N, K) layout, multiplied by the same GEMM, so the result is the reference's; the
+    float weight lives only for the call. Other cases (8- or 2-bit, g_idx, K not a multiple
+    of the block, float zero points) run the reference."""
+    from pyonnx.ops._common import compute_dtype
+
+    kb = -(-K // block_size) if block_size > 0 else 0
+    usual = (bits == 4 and g_idx is None and not weight_prepacked and block_size >= 16 and
+             not block_size & (block_size - 1) and K % block_size == 0 and
+             A.dtype in (np.float32, np.float16) and A.ndim >= 1 and A.shape[-1] == K and
+             B.dtype == np.uint8 and B.shape == (N, kb, block_size // 2) and
+             scales.size == N * kb and
+             (zero_points is None or (zero_points.dtype == np.uint8 and
+                                      zero_points.size == N * -(-kb // 2))) and
+             (bias is None or bias.shape == (N,)))
+    if not usual:
+        return _cm.matmul_nbits(A, B, scales, zero_points, g_idx, bias, K=K, N=N,
+                                block_size=block_size, bits=bits, accuracy_level=accuracy_level,
+                                weight_prepacked=weight_prepacked, ctx=ctx)
+    cdt = compute_dtype(A.dtype)
+    q = np.empty((N, kb, block_size), np.uint8)
+    q[:, :, 0::2] = B & np.uint8(0x0F)    # low nibble first
+    q[:, :, 1::2] = B >> np.uint8(4)
+    sc = scales.reshape(N, kb).astype(cdt)
+    if zero_points is None:
+        zp = np.full((N, kb), float(1 << (bits - 1)), cdt)
+    else:
+        zb = zero_points.reshape(N, -1)
+        zp = np.empty((N, zb.shape[1] * 2), np.uint8)
+        zp[:, 0::2] = zb & np.uint8(0x0F)
+        zp[:, 1::2] = zb >> np.uint8(4)
+        zp = zp[:, :kb].astype(cdt)
+    w = q.astype(cdt)
+    w -= zp[:, :, None]
+    w *= sc[:, :, None]
+    y = A.astype(cdt, copy=False) @ w.reshape(N, K).T
+    if bias is not None:
+        y += bias.astype(cdt)
+    return (y.astype(A.dtype, copy=False),)
