@@ -287,3 +287,33 @@ def test_drop_in_names_match_onnxruntime():
         assert [m.name for m in getattr(pq, enum_name)] == \
             [m.name for m in getattr(oq, enum_name)] or \
             {m.name for m in getattr(pq, enum_name)} == {m.name for m in getattr(oq, enum_name)}
+
+
+@pytest.mark.skipif(not os.path.isdir(os.path.join(os.path.dirname(__file__), "..", "..", "..",
+                                                    "shared", "models")),
+                    reason="../shared/models is absent (it lives beside the checkout in CI)")
+@pytest.mark.parametrize("name", ["bert_small", "gpt2_small"])
+def test_dynamic_on_shared_models_matches_onnxruntime_quantizer(tmp_path, name):
+    """Size ratio at least onnxruntime's quantizer's; cosine >= max(its - 0.001, 0.999)."""
+    import onnxruntime.quantization as oq
+
+    from tests.models.test_real_models import SHARED, shared_feeds
+
+    src = os.path.join(SHARED, f"{name}.onnx")
+    ours, theirs = str(tmp_path / "ours.onnx"), str(tmp_path / "theirs.onnx")
+    quantize_dynamic(src, ours)
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)   # onnxruntime's pre-processing advice
+    try:
+        oq.quantize_dynamic(src, theirs)
+    finally:
+        root.setLevel(level)
+    full_check(ours)
+    size = os.path.getsize(src)
+    assert size / os.path.getsize(ours) >= size / os.path.getsize(theirs)
+    feed = shared_feeds(name)
+    y = run_ort(src, feed)
+    c_theirs = cosine(y, run_ort(theirs, feed))
+    for got in (run_ort(ours, feed), run_pyonnx(ours, feed)):
+        assert cosine(y, got) >= max(c_theirs - 0.001, 0.999)
