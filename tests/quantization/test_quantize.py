@@ -162,6 +162,11 @@ def test_unknown_extra_option_and_bad_types_raise(tmp_path):
     with pytest.raises(InvalidArgument, match="NoSuchOption"):
         quantize_dynamic(mlp_model(), str(tmp_path / "q.onnx"),
                          extra_options={"NoSuchOption": 1})
+    with pytest.raises(InvalidArgument, match="EnableSubgraph"):
+        quantize_dynamic(mlp_model(), str(tmp_path / "q.onnx"),
+                         extra_options={"EnableSubgraph": True})
+    quantize_dynamic(mlp_model(), str(tmp_path / "q.onnx"),
+                     extra_options={"EnableSubgraph": False, "CalibMaxIntermediateOutputs": 8})
     with pytest.raises(InvalidArgument, match="weight_type"):
         quantize_dynamic(mlp_model(), str(tmp_path / "q.onnx"), weight_type=QuantType.QInt4)
     with pytest.raises(InvalidArgument, match="QOperator"):

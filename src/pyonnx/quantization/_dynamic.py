@@ -18,7 +18,7 @@ from pyonnx.ir import DataType, Model, Node, Value
 from pyonnx.optimizer._core import Pass
 from pyonnx.quantization._edit import Editor, const_array, float_type_of
 from pyonnx.quantization._options import QuantOptions
-from pyonnx.quantization._params import QParams, quantize_array, weight_params
+from pyonnx.quantization._params import quantize_array, weight_params
 
 __all__ = ["DynamicQuantizePass", "DYNAMIC_OPS"]
 

@@ -15,13 +15,20 @@ __all__ = ["QuantOptions", "KNOWN_EXTRA_OPTIONS"]
 # extra_options keys pyonnx honours (onnxruntime's spelling). A key outside this set raises:
 # silently ignoring a setting that changes the written model is worse than refusing it.
 KNOWN_EXTRA_OPTIONS = {
-    "ActivationSymmetric", "WeightSymmetric", "MatMulConstBOnly", "EnableSubgraph",
-    "ForceQuantizeNoInputCheck", "AddQDQPairToWeight", "DedicatedQDQPair",
-    "QDQOpTypePerChannelSupportToAxis", "CalibTensorRangeSymmetric", "CalibMovingAverage",
-    "CalibMovingAverageConstant", "CalibMaxIntermediateOutputs", "CalibNumBins",
-    "CalibNumQuantizedBins", "CalibPercentile", "CalibScenario", "CalibStridedMinMax",
-    "UseQDQContribOps", "QDQKeepRemovableActivations", "MinimumRealRange", "DefaultTensorType",
-    "QuantizeBias", "WeightOnlyBlockSize",
+    "ActivationSymmetric", "WeightSymmetric", "MatMulConstBOnly", "QuantizeBias",
+    "CalibTensorRangeSymmetric", "CalibMovingAverage", "CalibMovingAverageConstant",
+    "CalibNumBins", "CalibNumQuantizedBins", "CalibPercentile", "CalibScenario",
+    # memory tuning of onnxruntime's calibration (pyonnx streams one sample at a time) and
+    # the default pyonnx already has (activations are never removed): no effect on results
+    "CalibMaxIntermediateOutputs", "QDQKeepRemovableActivations",
+}
+# onnxruntime options that change the written model in ways pyonnx does not implement: refused
+# when set to anything but their default
+UNSUPPORTED_EXTRA_OPTIONS = {
+    "EnableSubgraph": False, "ForceQuantizeNoInputCheck": False, "AddQDQPairToWeight": False,
+    "DedicatedQDQPair": False, "UseQDQContribOps": False, "QDQOpTypePerChannelSupportToAxis": None,
+    "MinimumRealRange": None, "CalibStridedMinMax": None, "DefaultTensorType": None,
+    "TensorQuantOverrides": None,
 }
 
 
@@ -39,7 +46,6 @@ class QuantOptions:
     activation_symmetric: bool = False
     weight_symmetric: bool = True
     matmul_const_b_only: bool = False
-    add_qdq_pair_to_weight: bool = False
     quantize_bias: bool = True
     extra: dict[str, Any] = dataclasses.field(default_factory=dict)
 
@@ -53,7 +59,14 @@ class QuantOptions:
             if not isinstance(t, QuantType):
                 raise InvalidArgument(f"{what} must be a QuantType, got {t!r}")
         extra = dict(extra_options or {})
-        unknown = sorted(set(extra) - KNOWN_EXTRA_OPTIONS)
+        unsupported = sorted(k for k, v in extra.items()
+                             if k in UNSUPPORTED_EXTRA_OPTIONS
+                             and v not in (UNSUPPORTED_EXTRA_OPTIONS[k], None, {}))
+        if unsupported:
+            raise InvalidArgument(f"extra_options: pyonnx does not implement "
+                                  f"{', '.join(unsupported)} (it would change the written "
+                                  f"model); leave them at their defaults")
+        unknown = sorted(set(extra) - KNOWN_EXTRA_OPTIONS - set(UNSUPPORTED_EXTRA_OPTIONS))
         if unknown:
             raise InvalidArgument(f"extra_options: pyonnx does not know {', '.join(unknown)}; "
                                   f"known: {', '.join(sorted(KNOWN_EXTRA_OPTIONS))}")
@@ -69,7 +82,6 @@ class QuantOptions:
             activation_symmetric=bool(extra.get("ActivationSymmetric", False)),
             weight_symmetric=bool(extra.get("WeightSymmetric", signed_w)),
             matmul_const_b_only=bool(extra.get("MatMulConstBOnly", const_b_default)),
-            add_qdq_pair_to_weight=bool(extra.get("AddQDQPairToWeight", False)),
             quantize_bias=bool(extra.get("QuantizeBias", True)),
             extra=extra,
         )

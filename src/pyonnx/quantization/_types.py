@@ -1,4 +1,5 @@
-"""The enumerations of onnxruntime.quantization: what to quantize to, in which form, calibrated how."""
+"""The enumerations of onnxruntime.quantization: what to quantize to, in which form, and how
+to calibrate."""
 
 from __future__ import annotations
 

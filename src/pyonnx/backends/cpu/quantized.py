@@ -7,8 +7,9 @@ with operands bounded by ``amax`` and ``bmax`` that holds for any summation orde
 the reduction length is at most ``2^24 // (amax * bmax)``. The variants here split K into
 chunks of that length (bounds from the operand types and zero points, so no pass over the data
 is needed; 8-bit activations against symmetric int8 weights give chunks of about 500-1000), run
-one float32 GEMM per chunk and add the chunk results exactly in float64. The operands are converted per call (the shifted 8-bit values as float32); no float
-copy of a weight outlives the call.
+one float32 GEMM per chunk and add the chunk results exactly in float64. The operands are
+converted per call (the shifted 8-bit values as float32); no float copy of a weight outlives
+the call.
 
 Each variant keeps its reference kernel's checks and post-processing (it calls the same
 helpers), so the results are bit for bit the reference's: the integer accumulator is the same
