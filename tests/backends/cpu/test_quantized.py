@@ -273,3 +273,30 @@ def test_matmul_nbits_equals_reference():
         tol = 1e-3 if dt == np.float32 else 2e-2
         np.testing.assert_allclose(got.astype(np.float64), want, rtol=tol,
                                    atol=tol * np.abs(want).max())
+
+
+def test_qlinear_conv_equals_reference():
+    rng = np.random.default_rng(31)
+    for i in range(N_CONFIGS):
+        group = int(rng.choice([1, 1, 2]))
+        cg = int(rng.choice([1, 4, 16, 70]))
+        c, m = cg * group, group * int(rng.integers(1, 4))
+        kh = int(rng.choice([1, 3]))
+        h = int(rng.integers(kh, kh + 6))
+        xdt = U8 if i % 2 else I8
+        wdt = I8 if i % 3 else U8
+        zk = ["low", "high", "rand"][i % 3]
+        x = _q(rng, xdt, (int(rng.integers(1, 3)), c, h, h), i % 4 == 0)
+        w = _q(rng, wdt, (m, cg, kh, kh), i % 4 == 0)
+        xz = _zp(rng, xdt, zk)
+        wz = _zp(rng, wdt, zk, m if i % 5 == 0 else None)
+        x_s, w_s = np.float32(rng.uniform(1e-3, 0.05)), rng.uniform(1e-3, 0.05, m).astype(
+            np.float32)
+        y_s = np.float32(rng.choice([1e-3, 0.3, 30.0]))   # saturating, rounding, coarse
+        ydt = U8 if rng.random() < 0.5 else I8
+        y_zp = _zp(rng, ydt, zk)
+        bias = rng.integers(-5000, 5000, m).astype(np.int32) if i % 2 else None
+        kw = dict(pads=[1, 1, 1, 1] if i % 2 else None, strides=[1 + i % 2] * 2, group=group)
+        got = fast.qlinear_conv(x, x_s, xz, w, w_s, wz, y_s, y_zp, bias, **kw)[0]
+        ref = quantization.qlinear_conv(x, x_s, xz, w, w_s, wz, y_s, y_zp, bias, **kw)[0]
+        np.testing.assert_array_equal(got, ref)

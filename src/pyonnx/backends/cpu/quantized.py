@@ -321,3 +321,96 @@ def matmul_nbits(A: np.ndarray, B: np.ndarray, scales: np.ndarray,
     if bias is not None:
         y += bias.astype(cdt)
     return (y.astype(A.dtype, copy=False),)
+
+
+# --- QLinearConv ---------------------------------------------------------------------------------
+
+def _conv_int_exact32(x: np.ndarray, w: np.ndarray, group: int, strides, dilations, pads,
+                      amax: int, bmax: int) -> np.ndarray:
+    """``ops._quantization.conv_int_exact`` with float32 columns and chunked exact GEMMs:
+    the same exact integer convolution (as float64), half the bytes per column."""
+    from pyonnx.ops._quantization import conv_int_exact
+
+    n, c = x.shape[:2]
+    m = w.shape[0]
+    nsp = x.ndim - 2
+    kernel = w.shape[2:]
+    if c % group or m % group or w.shape[1] != c // group:
+        return conv_int_exact(x, w, group, strides, dilations, pads)   # its errors
+    cg, mg = c // group, m // group
+    xf = x
+    if any(pads):
+        xf = np.pad(xf, [(0, 0), (0, 0)] + [(pads[i], pads[i + nsp]) for i in range(nsp)])
+    eff = [(k - 1) * d + 1 for k, d in zip(kernel, dilations)]
+    out_sp = [(xf.shape[2 + i] - eff[i]) // strides[i] + 1 for i in range(nsp)]
+    if any(o <= 0 for o in out_sp):
+        return conv_int_exact(x, w, group, strides, dilations, pads)   # its error
+    win = np.lib.stride_tricks.sliding_window_view(xf, eff, axis=tuple(range(2, 2 + nsp)))
+    sl = (slice(None), slice(None)) + tuple(slice(None, None, s) for s in strides) + tuple(
+        slice(None, None, d) for d in dilations)
+    win = win[sl][(slice(None), slice(None)) + tuple(slice(0, o) for o in out_sp)]
+    length = int(np.prod(out_sp))
+    ksize = int(np.prod(kernel))
+    win = win.reshape((n, group, cg) + tuple(out_sp) + tuple(kernel))
+    perm = (0, 1) + tuple(range(3, 3 + nsp)) + (2,) + tuple(range(3 + nsp, 3 + 2 * nsp))
+    cols = np.ascontiguousarray(win.transpose(perm)).reshape(n, group, length, cg * ksize)
+    wm = w.reshape(group, mg, cg * ksize)
+    out = np.empty((n, group, mg, length), np.float64)
+    for gi in range(group):
+        wt = np.ascontiguousarray(wm[gi].T)
+        for ni in range(n):
+            out[ni, gi] = exact_int_matmul(cols[ni, gi], wt, amax, bmax).T
+    return out.reshape((n, m) + tuple(out_sp))
+
+
+@fast_kernel("QLinearConv", versions=(10,))
+def qlinear_conv(x: np.ndarray, x_scale: np.ndarray, x_zero_point: np.ndarray, w: np.ndarray,
+                 w_scale: np.ndarray, w_zero_point: np.ndarray, y_scale: np.ndarray,
+                 y_zero_point: np.ndarray, B: np.ndarray | None = None, *,
+                 auto_pad: str = "NOTSET", dilations=None, group: int = 1, kernel_shape=None,
+                 pads=None, strides=None, ctx: KernelContext | None = None
+                 ) -> tuple[np.ndarray]:
+    """The reference's QLinearConv with the integer convolution in float32 chunks (see
+    :func:`_conv_int_exact32`); everything around it is the reference's arithmetic."""
+    from pyonnx.ops._quantization import conv_pads
+
+    ref = _reference("QLinearConv", 10)
+    x, w = np.asarray(x), np.asarray(w)
+    xz_in, wz_in = np.asarray(x_zero_point), np.asarray(w_zero_point)
+    nsp = x.ndim - 2
+    m = w.shape[0] if w.ndim else 0
+    w_s = np.asarray(w_scale).reshape(-1)
+    w_zp = wz_in.reshape(-1)
+    simple = (x.ndim >= 3 and w.ndim == x.ndim and x.dtype in _INT8 and w.dtype in _INT8 and
+              xz_in.dtype == x.dtype and wz_in.dtype == w.dtype and xz_in.size == 1 and
+              np.asarray(x_scale).size == 1 and w_s.size in (1, m) and w_zp.size in (1, m) and
+              (not kernel_shape or list(kernel_shape) == list(w.shape[2:])) and
+              (B is None or np.asarray(B).shape == (m,)))
+    if not simple:
+        return ref(x, x_scale, x_zero_point, w, w_scale, w_zero_point, y_scale, y_zero_point, B,
+                   auto_pad=auto_pad, dilations=dilations, group=group,
+                   kernel_shape=kernel_shape, pads=pads, strides=strides, ctx=ctx)
+    strides = list(strides) if strides else [1] * nsp
+    dilations = list(dilations) if dilations else [1] * nsp
+    if len(strides) != nsp or len(dilations) != nsp:
+        raise ExecutionError(f"strides {strides} and dilations {dilations} need {nsp} values")
+    p = conv_pads(x.shape[2:], w.shape[2:], strides, dilations, pads, auto_pad)
+    wshift = (1, -1) + (1,) * nsp
+    xz = xz_in.reshape(())
+    per_m = (-1,) + (1,) * (nsp + 1)
+    wz = w_zp.reshape(per_m) if w_zp.size > 1 else w_zp.reshape(())
+    if ctx is not None:
+        check_alloc((x.shape[0], m) + tuple(x.shape[2:]), np.float64, ctx.max_tensor_bytes,
+                    "QLinearConv result")
+    acc = _conv_int_exact32(_shifted(x, xz), _shifted(w, wz), int(group), strides, dilations,
+                            p, _bound(x.dtype, xz), _bound(w.dtype, w_zp))
+    # from here on, the reference's arithmetic
+    if B is not None:
+        acc += np.asarray(B).astype(np.float64).reshape(wshift)
+    out_dt = np.asarray(y_zero_point).dtype
+    mult = (np.asarray(x_scale, dtype=np.float32).reshape(()) * w_s.astype(np.float32))
+    real = acc.astype(np.float32) * (mult.reshape(wshift) if mult.size > 1 else mult.reshape(()))
+    q = real / np.asarray(y_scale, dtype=np.float32).reshape(())
+    np.rint(q, out=q)
+    q += np.asarray(y_zero_point).astype(np.float32).reshape(())
+    return (requantize(q, out_dt, rounded=True, inplace=True),)
