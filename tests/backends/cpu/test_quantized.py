@@ -300,3 +300,34 @@ def test_qlinear_conv_equals_reference():
         got = fast.qlinear_conv(x, x_s, xz, w, w_s, wz, y_s, y_zp, bias, **kw)[0]
         ref = quantization.qlinear_conv(x, x_s, xz, w, w_s, wz, y_s, y_zp, bias, **kw)[0]
         np.testing.assert_array_equal(got, ref)
+
+
+def test_dynamic_quantize_lstm_equals_reference():
+    from pyonnx.ops.contrib import quantized as cq
+
+    rng = np.random.default_rng(41)
+    for i in range(N_CONFIGS):
+        direction = ["forward", "reverse", "bidirectional"][i % 3]
+        nd = 2 if direction == "bidirectional" else 1
+        seq, batch = int(rng.integers(1, 5)), int(rng.integers(1, 4))
+        ins, hs = int(rng.integers(1, 40)), int(rng.choice([1, 8, 33]))
+        wdt = I8 if i % 2 else U8
+        X = (rng.standard_normal((seq, batch, ins)) * 2).astype(np.float32)
+        W = _q(rng, wdt, (nd, ins, 4 * hs), i % 4 == 0)
+        R = _q(rng, wdt, (nd, hs, 4 * hs), i % 4 == 0)
+        per_col = i % 5 == 0
+        shape = (nd, 4 * hs) if per_col else (nd,)
+        ws = rng.uniform(1e-3, 0.02, shape).astype(np.float32)
+        rs = rng.uniform(1e-3, 0.02, shape).astype(np.float32)
+        info = np.iinfo(wdt)
+        wz = rng.integers(info.min, int(info.max) + 1, shape).astype(wdt)
+        rz = rng.integers(info.min, int(info.max) + 1, shape).astype(wdt)
+        B = rng.standard_normal((nd, 8 * hs)).astype(np.float32) if i % 2 else None
+        P = rng.standard_normal((nd, 3 * hs)).astype(np.float32) if i % 3 == 0 else None
+        lens = rng.integers(0, seq + 1, batch).astype(np.int32) if i % 4 == 1 else None
+        kw = dict(direction=direction, clip=3.0 if i % 6 == 0 else None)
+        args = (X, W, R, B, lens, None, None, P, ws, wz, rs, rz)
+        got = fast.dynamic_quantize_lstm(*args, **kw)
+        ref = cq.dynamic_quantize_lstm(*args, **kw)
+        for g, r in zip(got, ref):
+            np.testing.assert_array_equal(g, r)
