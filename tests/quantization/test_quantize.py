@@ -322,3 +322,19 @@ def test_dynamic_on_shared_models_matches_onnxruntime_quantizer(tmp_path, name):
     c_theirs = cosine(y, run_ort(theirs, feed))
     for got in (run_ort(ours, feed), run_pyonnx(ours, feed)):
         assert cosine(y, got) >= max(c_theirs - 0.001, 0.999)
+
+
+def test_duck_typed_reader_and_plain_list(tmp_path):
+    """onnxruntime's readers only promise get_next(); a list of feeds works too."""
+    class OnlyGetNext:
+        def __init__(self, feeds):
+            self.it = iter(feeds)
+
+        def get_next(self):
+            return next(self.it, None)
+
+    out = str(tmp_path / "q.onnx")
+    quantize_static(cnn_model(), out, OnlyGetNext(cnn_samples(3)))
+    full_check(out)
+    quantize_static(cnn_model(), out, cnn_samples(3))
+    full_check(out)

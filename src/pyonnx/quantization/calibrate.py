@@ -169,17 +169,18 @@ def _check_feed(model: Model, feed: Any, index: int) -> dict[str, np.ndarray]:
     return out
 
 
-def _progress(reader: Any, desc: str) -> Any:
-    """``reader`` wrapped in a tqdm progress bar when tqdm is installed."""
+def _progress(samples: Any, desc: str, reader: Any) -> Any:
+    """``samples`` wrapped in a tqdm progress bar when tqdm is installed (its total from
+    ``len(reader)`` when the reader knows it)."""
     try:
         from tqdm import tqdm  # optional: the ``progress`` extra
     except ImportError:
-        return reader
+        return samples
     try:
         total = len(reader)
     except TypeError:
         total = None
-    return tqdm(reader, desc=desc, total=total, leave=False, unit="sample")
+    return tqdm(samples, desc=desc, total=total, leave=False, unit="sample")
 
 
 class CalibraterBase:
@@ -225,7 +226,12 @@ class CalibraterBase:
         names = [o.name for o in sess.get_outputs()]
         index = {n: i for i, n in enumerate(names)}
         wanted = [(t, index[t]) for t in self.tensors]
-        source = _progress(data_reader, "calibrating") if self.show_progress else data_reader
+        # a reader is anything with get_next() (onnxruntime's protocol, subclass or not);
+        # a plain iterable of feeds works too
+        samples = iter(data_reader.get_next, None) if hasattr(data_reader, "get_next") \
+            else iter(data_reader)
+        source = _progress(samples, "calibrating", data_reader) if self.show_progress \
+            else samples
         for feed in source:
             feed = _check_feed(self.model, feed, self.samples)
             try:
