@@ -51,6 +51,7 @@ from pyonnx.optimizer.passes import (
     FoldShapes,
     FuseActivation,
     FuseConvAdd,
+    FuseDynamicQuantizeMatMul,
     FuseGelu,
     FuseLayerNorm,
     FuseMatMulAdd,
@@ -87,7 +88,8 @@ def basic_passes(max_fold_bytes: int | None = None) -> list[Pass]:
 def extended_passes() -> list[Pass]:
     """The extended stage: fusions into com.microsoft operators that onnxruntime runs."""
     return [FuseGelu(MS_DOMAIN), FuseSkipLayerNorm(), FuseMatMulTranspose(),
-            FuseConvAdd(MS_DOMAIN), FuseActivation(MS_DOMAIN), EliminateDeadCode()]
+            FuseConvAdd(MS_DOMAIN), FuseActivation(MS_DOMAIN), FuseDynamicQuantizeMatMul(),
+            EliminateDeadCode()]
 
 
 def session_passes() -> list[Pass]:
@@ -129,6 +131,7 @@ def _register_names() -> None:
         "fuse_skip_layer_norm": FuseSkipLayerNorm, "fuse_matmul_transpose": FuseMatMulTranspose,
         "fuse_conv_add": lambda: FuseConvAdd(MS_DOMAIN),
         "fuse_activation": lambda: FuseActivation(MS_DOMAIN),
+        "fuse_dynamic_quantize_matmul": FuseDynamicQuantizeMatMul,
         "eliminate_dead_code": EliminateDeadCode,
     }
     PASSES.update(makers)

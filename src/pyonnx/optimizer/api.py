@@ -45,7 +45,8 @@ def _pipeline(level: str, passes: Sequence[str | Pass] | None) -> list[Pass]:
             raise InvalidArgument(f"optimize: unknown pass {p!r}; known: {', '.join(PASSES)}")
         inst = make()  # type: ignore[operator]
         if level == "basic" and str(p) in ("fuse_gelu", "fuse_skip_layer_norm", "fuse_conv_add",
-                                           "fuse_activation", "fuse_matmul_transpose"):
+                                           "fuse_activation", "fuse_matmul_transpose",
+                                           "fuse_dynamic_quantize_matmul"):
             raise InvalidArgument(f"optimize: pass {p!r} writes com.microsoft operators; it "
                                   f"needs level='extended'")
         out.append(inst)

@@ -56,7 +56,4 @@ class CPUProvider(Provider):
 
 
 # the fast variants register themselves on import
-from pyonnx.backends.cpu import conv, elementwise, fused  # noqa: E402,F401
-from pyonnx.backends.cpu import nms  # noqa: E402,F401
-from pyonnx.backends.cpu import rnn  # noqa: E402,F401
-from pyonnx.backends.cpu import gemm  # noqa: E402,F401
+from pyonnx.backends.cpu import conv, elementwise, fused, gemm, nms, quantized, rnn  # noqa: E402,F401,I001

@@ -16,6 +16,7 @@ from pyonnx.optimizer.passes.fold_conv_bn import FoldConvBatchNorm
 from pyonnx.optimizer.passes.fold_shapes import FoldShapes
 from pyonnx.optimizer.passes.fuse_activation import FuseActivation
 from pyonnx.optimizer.passes.fuse_conv_add import FuseConvAdd
+from pyonnx.optimizer.passes.fuse_dynamic_quantize_matmul import FuseDynamicQuantizeMatMul
 from pyonnx.optimizer.passes.fuse_gelu import FuseGelu
 from pyonnx.optimizer.passes.fuse_layer_norm import FuseLayerNorm
 from pyonnx.optimizer.passes.fuse_matmul_add import FuseMatMulAdd
@@ -28,5 +29,5 @@ __all__ = ["CancelTransposes", "ConstantFolding", "DeduplicateInitializers",
            "EliminateCommonSubexpressions", "EliminateDeadCode", "EliminateIdentity", "EliminateNoOps",
            "EliminateShapeSubgraphs", "EliminateZeroMask", "FoldReshapeTranspose",
            "FoldScaleIntoWeights", "FoldConvAffine", "FoldConvBatchNorm", "FoldShapes",
-           "FuseActivation", "FuseConvAdd", "FuseGelu", "FuseLayerNorm", "FuseMatMulAdd", "FuseMatMulTranspose",
+           "FuseActivation", "FuseConvAdd", "FuseDynamicQuantizeMatMul", "FuseGelu", "FuseLayerNorm", "FuseMatMulAdd", "FuseMatMulTranspose",
            "FuseSkipLayerNorm", "InlineConstantIf", "ModernizeInitializers"]

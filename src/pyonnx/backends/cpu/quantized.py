@@ -1,0 +1,551 @@
+"""Fast variants of the integer-product kernels: exact integer results through float32 BLAS.
+
+NumPy's integer matmul has no BLAS behind it, and a float64 GEMM (what the reference kernels
+use when a product might not be exact in float32) runs at half the speed of a float32 one. A
+float32 GEMM is exact when every partial sum it forms is an integer below 2^24 in magnitude:
+with operands bounded by ``amax`` and ``bmax`` that holds for any summation order as long as
+the reduction length is at most ``2^24 // (amax * bmax)``. The variants here split K into
+chunks of that length (bounds from the operand types and zero points, so no pass over the data
+is needed; 8-bit activations against symmetric int8 weights give chunks of about 500-1000), run
+one float32 GEMM per chunk and add the chunk results exactly in float64. The operands are
+converted per call (the shifted 8-bit values as float32); no float copy of a weight outlives
+the call.
+
+Each variant keeps its reference kernel's checks and post-processing (it calls the same
+helpers), so the results are bit for bit the reference's: the integer accumulator is the same
+exact value, and everything after it is the same float code.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pyonnx.backends.cpu.registry import fast_kernel
+from pyonnx.errors import ExecutionError
+from pyonnx.ops import linalg as _linalg
+from pyonnx.ops.contrib import matmul as _cm
+from pyonnx.ops.contrib import quantized as _cq
+from pyonnx.ops.quantization import _row_param, dynamic_quantize_linear
+from pyonnx.ops import quantization as _q
+from pyonnx.ops._common import check_alloc
+from pyonnx.ops._quantization import INT_RANGES, requantize
+from pyonnx.ops.registry import KernelContext
+
+__all__ = ["exact_int_matmul", "chunk_length"]
+
+_EXACT = 1 << 24          # float32 represents every integer of magnitude up to 2^24
+_F32 = np.dtype(np.float32)
+_INT8 = (np.dtype(np.int8), np.dtype(np.uint8))
+
+
+def _bound(dtype: np.dtype, zero_point: np.ndarray | None) -> int:
+    """The largest |q - zero_point| for q of an 8-bit ``dtype`` (zero points known)."""
+    info = np.iinfo(dtype)
+    if zero_point is None or np.asarray(zero_point).size == 0:
+        z_lo = z_hi = 0
+    else:
+        z = np.asarray(zero_point).astype(np.int64)
+        z_lo, z_hi = int(z.min()), int(z.max())
+    return max(int(info.max) - z_lo, z_hi - int(info.min), 1)
+
+
+def chunk_length(amax: int, bmax: int) -> int:
+    """The longest reduction whose float32 partial sums stay exact integers."""
+    return max(_EXACT // (amax * bmax), 1)
+
+
+def exact_int_matmul(a: np.ndarray, b: np.ndarray, amax: int, bmax: int) -> np.ndarray:
+    """``a @ b`` (numpy matmul semantics, rank >= 2 for ``a``, 2-D ``b``) for float32 arrays
+    holding integers bounded by ``amax`` / ``bmax``, exactly, as float64."""
+    k = a.shape[-1]
+    c = chunk_length(amax, bmax)
+    lead = a.shape[:-1]
+    a2 = a.reshape(-1, k)
+    if k <= c:
+        return np.matmul(a2, b).astype(np.float64).reshape(lead + (b.shape[-1],))
+    # one float32 GEMM per chunk of K (column slices: no copies), each exact, summed exactly
+    acc = np.zeros((a2.shape[0], b.shape[-1]), np.float64)
+    for start in range(0, k, c):
+        acc += np.matmul(a2[:, start:start + c], b[start:start + c])
+    return acc.reshape(lead + (b.shape[-1],))
+
+
+def _shifted(x: np.ndarray, zp: np.ndarray | None) -> np.ndarray:
+    """x - zp as float32 (exact for 8-bit values), in one pass."""
+    if zp is None:
+        return x.astype(np.float32)
+    return np.subtract(x, np.asarray(zp).astype(np.float32), dtype=np.float32)
+
+
+def _simple(a: np.ndarray, b: np.ndarray) -> bool:
+    """Shapes the chunked path takes: a of rank >= 2, b a matrix."""
+    return a.ndim >= 2 and b.ndim == 2
+
+
+# --- MatMulInteger ---------------------------------------------------------------------------
+
+@fast_kernel("MatMulInteger", versions=(10,))
+def matmul_integer(A: np.ndarray, B: np.ndarray, a_zero_point: np.ndarray | None = None,
+                   b_zero_point: np.ndarray | None = None, *, ctx: KernelContext | None = None
+                   ) -> tuple[np.ndarray]:
+    """Y (int32) = (A - a_zero_point) @ (B - b_zero_point) (see the module docstring)."""
+    if not _simple(A, B) or A.dtype not in _INT8 or B.dtype not in _INT8:
+        return _linalg.matmul_integer(A, B, a_zero_point, b_zero_point, ctx=ctx)
+    shape = _linalg._matmul_shape(A.shape, B.shape, "MatMulInteger")
+    if ctx is not None:
+        check_alloc(shape, np.int32, ctx.max_tensor_bytes, "MatMulInteger output")
+    az = _linalg._mmi_zero_point(a_zero_point, "a_zero_point", A, -2, A.shape[-2])
+    bz = _linalg._mmi_zero_point(b_zero_point, "b_zero_point", B, -1, B.shape[-1])
+    if bz.ndim > 1 or (az.ndim > 1 and az.shape != (A.shape[-2], 1)):
+        # N-D zero points: the reference's general broadcasting
+        return _linalg.matmul_integer(A, B, a_zero_point, b_zero_point, ctx=ctx)
+    a = _shifted(A, az.reshape(-1, 1) if az.ndim == 1 else az)
+    b = _shifted(B, bz)
+    acc = exact_int_matmul(a, b, _bound(A.dtype, az), _bound(B.dtype, bz))
+    return (acc.astype(np.int32),)
+
+
+# --- com.microsoft MatMulIntegerToFloat, DynamicQuantizeMatMul, QGemm ------------------------
+
+def _int_matmul(op: str, a: np.ndarray, a_zp: np.ndarray | None, b: np.ndarray,
+                b_zp: np.ndarray | None) -> np.ndarray:
+    """The contrib kernels' exact accumulator (float64), as ``contrib.matmul._int_matmul``
+    computes it, by the chunked float32 route when the shapes allow."""
+    if not _simple(a, b) or a.dtype not in _INT8 or b.dtype not in _INT8:
+        return _cm._int_matmul(op, a, a_zp, b, b_zp)
+    if a_zp is not None and a_zp.dtype != a.dtype:
+        raise ExecutionError(f"{op}: a_zero_point is {a_zp.dtype}, A is {a.dtype}")
+    if b_zp is not None and b_zp.dtype != b.dtype:
+        raise ExecutionError(f"{op}: b_zero_point is {b_zp.dtype}, B is {b.dtype}")
+    az = None if a_zp is None else _cm._scalar(a_zp, "a_zero_point", op)
+    bz = None if b_zp is None else _cm._per_column(b_zp, b.shape[-1], "b_zero_point", op)
+    if a.shape[-1] != b.shape[-2]:
+        raise ExecutionError(f"{op}: A {a.shape} and B {b.shape} cannot be multiplied")
+    return exact_int_matmul(_shifted(a, az), _shifted(b, bz), _bound(a.dtype, az),
+                            _bound(b.dtype, bz))
+
+
+@fast_kernel("MatMulIntegerToFloat", versions=(1,), domain=_cm.MS)
+def matmul_integer_to_float(A: np.ndarray, B: np.ndarray, a_scale: np.ndarray,
+                            b_scale: np.ndarray, a_zero_point: np.ndarray | None = None,
+                            b_zero_point: np.ndarray | None = None,
+                            bias: np.ndarray | None = None) -> tuple[np.ndarray]:
+    op = "MatMulIntegerToFloat"
+    _cm.check_dtype(op, np.asarray(a_scale), _cm.FLOAT_TYPES, "a_scale")
+    acc = _int_matmul(op, A, a_zero_point, B, b_zero_point)
+    n = B.shape[-1]
+    mult = _cm._scalar(a_scale, "a_scale", op).astype(np.float32) * \
+        _cm._per_column(b_scale, n, "b_scale", op).astype(np.float32)
+    y = acc.astype(np.float32) * mult
+    y = _cm._bias(y, bias, n, op)
+    return (y.astype(np.asarray(a_scale).dtype, copy=False),)
+
+
+@fast_kernel("DynamicQuantizeMatMul", versions=(1,), domain=_cm.MS)
+def dynamic_quantize_matmul(A: np.ndarray, B: np.ndarray, b_scale: np.ndarray,
+                            b_zero_point: np.ndarray | None = None,
+                            bias: np.ndarray | None = None) -> tuple[np.ndarray]:
+    op = "DynamicQuantizeMatMul"
+    if A.dtype != np.float32:
+        raise ExecutionError(f"{op}: A must be float32, got {A.dtype}")
+    aq, a_scale, a_zp = dynamic_quantize_linear(A)
+    acc = _int_matmul(op, aq, a_zp, B, b_zero_point)
+    n = B.shape[-1]
+    y = acc.astype(np.float32) * (a_scale * _cm._per_column(b_scale, n, "b_scale", op)
+                                  .astype(np.float32))
+    return (_cm._bias(y, bias, n, op),)
+
+
+@fast_kernel("QGemm", versions=(1,), domain=_cm.MS)
+def qgemm(A: np.ndarray, a_scale: np.ndarray, a_zero_point: np.ndarray, B: np.ndarray,
+          b_scale: np.ndarray, b_zero_point: np.ndarray, C: np.ndarray | None = None,
+          y_scale: np.ndarray | None = None, y_zero_point: np.ndarray | None = None, *,
+          alpha: float = 1.0, transA: int = 0, transB: int = 0) -> tuple[np.ndarray]:
+    op = "QGemm"
+    if A.ndim != 2 or B.ndim != 2:
+        raise ExecutionError(f"{op}: A and B must be 2-D, got {A.shape} and {B.shape}")
+    a = A.T if transA else A
+    b = B.T if transB else B
+    if a.shape[1] != b.shape[0]:
+        raise ExecutionError(f"{op}: op(A) {a.shape} and op(B) {b.shape} cannot be multiplied")
+    acc = _int_matmul(op, a, a_zero_point, b, b_zero_point)
+    n = b.shape[1]
+    if C is not None:
+        if C.dtype != np.int32:
+            raise ExecutionError(f"{op}: C must be int32, got {C.dtype}")
+        try:
+            fits = np.broadcast_shapes(C.shape, acc.shape) == acc.shape
+        except ValueError:
+            fits = False
+        if not fits:
+            raise ExecutionError(f"{op}: C of shape {C.shape} does not broadcast to {acc.shape}")
+        acc = acc + C.astype(np.float64)
+    mult = np.float32(alpha) * _cm._scalar(a_scale, "a_scale", op).astype(np.float32) * \
+        _cm._per_column(b_scale, n, "b_scale", op).astype(np.float32)
+    if y_scale is None:
+        return (acc.astype(np.float32) * mult,)
+    ys = _cm._scalar(y_scale, "y_scale", op).astype(np.float32)
+    if y_zero_point is not None:
+        zp = _cm._scalar(y_zero_point, "y_zero_point", op)
+        out_dt = zp.dtype
+    else:
+        zp, out_dt = np.zeros((), np.uint8), np.dtype(np.uint8)
+    y = np.rint(acc.astype(np.float32) * (mult / ys)) + np.float32(zp)
+    return (_cm._saturate(y, out_dt),)
+
+
+# --- QLinearMatMul -----------------------------------------------------------------------------
+
+@fast_kernel("QLinearMatMul", versions=(10, 21))
+def qlinear_matmul(a: np.ndarray, a_scale: np.ndarray, a_zero_point: np.ndarray,
+                   b: np.ndarray, b_scale: np.ndarray, b_zero_point: np.ndarray,
+                   y_scale: np.ndarray, y_zero_point: np.ndarray, *,
+                   ctx: KernelContext | None = None) -> tuple[np.ndarray]:
+    a, b = np.asarray(a), np.asarray(b)
+    a_zp_in, b_zp_in = np.asarray(a_zero_point), np.asarray(b_zero_point)
+    simple = (_simple(a, b) and a.dtype in _INT8 and b.dtype in _INT8 and
+              a_zp_in.dtype == a.dtype and b_zp_in.dtype == b.dtype and
+              a_zp_in.size == 1 and (b_zp_in.size == 1 or b_zp_in.shape == (b.shape[-1],)))
+    if not simple:
+        return _q.qlinear_matmul(a, a_scale, a_zero_point, b, b_scale, b_zero_point, y_scale,
+                                 y_zero_point, ctx=ctx)
+    if a.shape[-1] != b.shape[-2]:
+        raise ExecutionError(f"QLinearMatMul: a has shape {a.shape} and b {b.shape}; the last "
+                             f"dimension of a must equal the first matrix dimension of b")
+    out_dt = np.asarray(y_zero_point).dtype
+    a_s = _row_param(a_scale, a.ndim)
+    if ctx is not None:
+        check_alloc(a.shape[:-1] + (b.shape[-1],), np.float64, ctx.max_tensor_bytes,
+                    "QLinearMatMul result")
+    az = a_zp_in.reshape(())
+    acc = exact_int_matmul(_shifted(a, az), _shifted(b, b_zp_in), _bound(a.dtype, az),
+                           _bound(b.dtype, b_zp_in))
+    # from here on, the reference's arithmetic
+    real = acc * (a_s.astype(np.float64) * np.asarray(b_scale).astype(np.float64)).astype(_F32)
+    q = real.astype(_F32) / np.asarray(y_scale).astype(_F32)
+    is_int = out_dt in INT_RANGES
+    if is_int:
+        np.rint(q, out=q)
+    q += np.asarray(y_zero_point).astype(_F32)
+    return (requantize(q, out_dt, rounded=is_int, inplace=True),)
+
+
+# --- ConvInteger ---------------------------------------------------------------------------------
+
+def _reference(op_type: str, version: int):
+    """The reference kernel (looked up, so that this module does not depend on which ops/
+    module defines it)."""
+    from pyonnx.ops.registry import get_kernel
+
+    return get_kernel("", op_type, version)
+
+
+@fast_kernel("ConvInteger", versions=(10,))
+def conv_integer(x: np.ndarray, w: np.ndarray, x_zero_point: np.ndarray | None = None,
+                 w_zero_point: np.ndarray | None = None, *, auto_pad: str = "NOTSET",
+                 dilations=None, group: int = 1, kernel_shape=None, pads=None, strides=None,
+                 ctx: KernelContext | None = None) -> tuple[np.ndarray]:
+    """y (int32) = convolution of (x - x_zero_point) with (w - w_zero_point).
+
+    A convolution is a sum over input channels: the reference kernel runs on slices of input
+    channels small enough that its float32 path is exact for each (it falls back to float64
+    for the whole reduction otherwise), and the exact int32 partial results are added. Groups,
+    or a single channel whose kernel alone is too large, take the reference kernel as is.
+    """
+    ref = _reference("ConvInteger", 10)
+    kwargs = dict(auto_pad=auto_pad, dilations=dilations, group=group,
+                  kernel_shape=kernel_shape, pads=pads, strides=strides, ctx=ctx)
+    if group != 1 or x.ndim < 3 or w.ndim != x.ndim or x.dtype not in _INT8 or \
+            w.dtype not in _INT8 or x.shape[1] != w.shape[1]:
+        return ref(x, w, x_zero_point, w_zero_point, **kwargs)
+    per_channel = int(np.prod(w.shape[2:], dtype=np.int64))
+    bound = _bound(x.dtype, x_zero_point) * _bound(w.dtype, w_zero_point)
+    step = _EXACT // (bound * max(per_channel, 1))
+    c = w.shape[1]
+    if step < 1 or step >= c:
+        return ref(x, w, x_zero_point, w_zero_point, **kwargs)
+    total = None
+    for c0 in range(0, c, step):
+        # padded positions contribute 0 after the zero point is removed, in every slice
+        (part,) = ref(x[:, c0:c0 + step], w[:, c0:c0 + step], x_zero_point, w_zero_point,
+                      **kwargs)
+        total = part.astype(np.int64) if total is None else total + part
+    return (total.astype(np.int32),)
+
+
+# --- com.microsoft MatMulNBits -----------------------------------------------------------------
+
+@fast_kernel("MatMulNBits", versions=(1,), domain=_cm.MS)
+def matmul_nbits(A: np.ndarray, B: np.ndarray, scales: np.ndarray,
+                 zero_points: np.ndarray | None = None, g_idx: np.ndarray | None = None,
+                 bias: np.ndarray | None = None, *, K: int, N: int, block_size: int,
+                 bits: int = 4, accuracy_level: int = 0, weight_prepacked: int = 0,
+                 ctx: KernelContext | None = None) -> tuple[np.ndarray]:
+    """The reference's weight dequantization without its per-element gathers: 4-bit blocks
+    unpacked with two shifts and scaled by broadcasting one scale and zero point per block.
+    The dequantized values are the same float32 numbers (same operations, same order), in the
+    same (N, K) layout, multiplied by the same GEMM, so the result is the reference's; the
+    float weight lives only for the call. Other cases (8- or 2-bit, g_idx, K not a multiple
+    of the block, float zero points) run the reference."""
+    from pyonnx.ops._common import compute_dtype
+
+    kb = -(-K // block_size) if block_size > 0 else 0
+    usual = (bits == 4 and g_idx is None and not weight_prepacked and block_size >= 16 and
+             not block_size & (block_size - 1) and K % block_size == 0 and
+             A.dtype in (np.float32, np.float16) and A.ndim >= 1 and A.shape[-1] == K and
+             B.dtype == np.uint8 and B.shape == (N, kb, block_size // 2) and
+             scales.size == N * kb and
+             (zero_points is None or (zero_points.dtype == np.uint8 and
+                                      zero_points.size == N * -(-kb // 2))) and
+             (bias is None or bias.shape == (N,)))
+    if not usual:
+        return _cm.matmul_nbits(A, B, scales, zero_points, g_idx, bias, K=K, N=N,
+                                block_size=block_size, bits=bits, accuracy_level=accuracy_level,
+                                weight_prepacked=weight_prepacked, ctx=ctx)
+    cdt = compute_dtype(A.dtype)
+    q = np.empty((N, kb, block_size), np.uint8)
+    q[:, :, 0::2] = B & np.uint8(0x0F)    # low nibble first
+    q[:, :, 1::2] = B >> np.uint8(4)
+    sc = scales.reshape(N, kb).astype(cdt)
+    if zero_points is None:
+        zp = np.full((N, kb), float(1 << (bits - 1)), cdt)
+    else:
+        zb = zero_points.reshape(N, -1)
+        zp = np.empty((N, zb.shape[1] * 2), np.uint8)
+        zp[:, 0::2] = zb & np.uint8(0x0F)
+        zp[:, 1::2] = zb >> np.uint8(4)
+        zp = zp[:, :kb].astype(cdt)
+    w = q.astype(cdt)
+    w -= zp[:, :, None]
+    w *= sc[:, :, None]
+    y = A.astype(cdt, copy=False) @ w.reshape(N, K).T
+    if bias is not None:
+        y += bias.astype(cdt)
+    return (y.astype(A.dtype, copy=False),)
+
+
+# --- QLinearConv ---------------------------------------------------------------------------------
+
+def _conv_int_exact32(x: np.ndarray, w: np.ndarray, group: int, strides, dilations, pads,
+                      amax: int, bmax: int) -> np.ndarray:
+    """``ops._quantization.conv_int_exact`` with float32 columns and chunked exact GEMMs:
+    the same exact integer convolution (as float64), half the bytes per column."""
+    from pyonnx.ops._quantization import conv_int_exact
+
+    n, c = x.shape[:2]
+    m = w.shape[0]
+    nsp = x.ndim - 2
+    kernel = w.shape[2:]
+    if c % group or m % group or w.shape[1] != c // group:
+        return conv_int_exact(x, w, group, strides, dilations, pads)   # its errors
+    cg, mg = c // group, m // group
+    xf = x
+    if any(pads):
+        xf = np.pad(xf, [(0, 0), (0, 0)] + [(pads[i], pads[i + nsp]) for i in range(nsp)])
+    eff = [(k - 1) * d + 1 for k, d in zip(kernel, dilations)]
+    out_sp = [(xf.shape[2 + i] - eff[i]) // strides[i] + 1 for i in range(nsp)]
+    if any(o <= 0 for o in out_sp):
+        return conv_int_exact(x, w, group, strides, dilations, pads)   # its error
+    win = np.lib.stride_tricks.sliding_window_view(xf, eff, axis=tuple(range(2, 2 + nsp)))
+    sl = (slice(None), slice(None)) + tuple(slice(None, None, s) for s in strides) + tuple(
+        slice(None, None, d) for d in dilations)
+    win = win[sl][(slice(None), slice(None)) + tuple(slice(0, o) for o in out_sp)]
+    length = int(np.prod(out_sp))
+    ksize = int(np.prod(kernel))
+    win = win.reshape((n, group, cg) + tuple(out_sp) + tuple(kernel))
+    perm = (0, 1) + tuple(range(3, 3 + nsp)) + (2,) + tuple(range(3 + nsp, 3 + 2 * nsp))
+    cols = np.ascontiguousarray(win.transpose(perm)).reshape(n, group, length, cg * ksize)
+    wm = w.reshape(group, mg, cg * ksize)
+    out = np.empty((n, group, mg, length), np.float64)
+    for gi in range(group):
+        wt = np.ascontiguousarray(wm[gi].T)
+        for ni in range(n):
+            out[ni, gi] = exact_int_matmul(cols[ni, gi], wt, amax, bmax).T
+    return out.reshape((n, m) + tuple(out_sp))
+
+
+@fast_kernel("QLinearConv", versions=(10,))
+def qlinear_conv(x: np.ndarray, x_scale: np.ndarray, x_zero_point: np.ndarray, w: np.ndarray,
+                 w_scale: np.ndarray, w_zero_point: np.ndarray, y_scale: np.ndarray,
+                 y_zero_point: np.ndarray, B: np.ndarray | None = None, *,
+                 auto_pad: str = "NOTSET", dilations=None, group: int = 1, kernel_shape=None,
+                 pads=None, strides=None, ctx: KernelContext | None = None
+                 ) -> tuple[np.ndarray]:
+    """The reference's QLinearConv with the integer convolution in float32 chunks (see
+    :func:`_conv_int_exact32`); everything around it is the reference's arithmetic."""
+    from pyonnx.ops._quantization import conv_pads
+
+    ref = _reference("QLinearConv", 10)
+    x, w = np.asarray(x), np.asarray(w)
+    xz_in, wz_in = np.asarray(x_zero_point), np.asarray(w_zero_point)
+    nsp = x.ndim - 2
+    m = w.shape[0] if w.ndim else 0
+    w_s = np.asarray(w_scale).reshape(-1)
+    w_zp = wz_in.reshape(-1)
+    simple = (x.ndim >= 3 and w.ndim == x.ndim and x.dtype in _INT8 and w.dtype in _INT8 and
+              xz_in.dtype == x.dtype and wz_in.dtype == w.dtype and xz_in.size == 1 and
+              np.asarray(x_scale).size == 1 and w_s.size in (1, m) and w_zp.size in (1, m) and
+              (not kernel_shape or list(kernel_shape) == list(w.shape[2:])) and
+              (B is None or np.asarray(B).shape == (m,)))
+    if not simple:
+        return ref(x, x_scale, x_zero_point, w, w_scale, w_zero_point, y_scale, y_zero_point, B,
+                   auto_pad=auto_pad, dilations=dilations, group=group,
+                   kernel_shape=kernel_shape, pads=pads, strides=strides, ctx=ctx)
+    strides = list(strides) if strides else [1] * nsp
+    dilations = list(dilations) if dilations else [1] * nsp
+    if len(strides) != nsp or len(dilations) != nsp:
+        raise ExecutionError(f"strides {strides} and dilations {dilations} need {nsp} values")
+    p = conv_pads(x.shape[2:], w.shape[2:], strides, dilations, pads, auto_pad)
+    wshift = (1, -1) + (1,) * nsp
+    xz = xz_in.reshape(())
+    per_m = (-1,) + (1,) * (nsp + 1)
+    wz = w_zp.reshape(per_m) if w_zp.size > 1 else w_zp.reshape(())
+    if ctx is not None:
+        check_alloc((x.shape[0], m) + tuple(x.shape[2:]), np.float64, ctx.max_tensor_bytes,
+                    "QLinearConv result")
+    acc = _conv_int_exact32(_shifted(x, xz), _shifted(w, wz), int(group), strides, dilations,
+                            p, _bound(x.dtype, xz), _bound(w.dtype, w_zp))
+    # from here on, the reference's arithmetic
+    if B is not None:
+        acc += np.asarray(B).astype(np.float64).reshape(wshift)
+    out_dt = np.asarray(y_zero_point).dtype
+    mult = (np.asarray(x_scale, dtype=np.float32).reshape(()) * w_s.astype(np.float32))
+    real = acc.astype(np.float32) * (mult.reshape(wshift) if mult.size > 1 else mult.reshape(()))
+    q = real / np.asarray(y_scale, dtype=np.float32).reshape(())
+    np.rint(q, out=q)
+    q += np.asarray(y_zero_point).astype(np.float32).reshape(())
+    return (requantize(q, out_dt, rounded=True, inplace=True),)
+
+
+# --- com.microsoft DynamicQuantizeLSTM -------------------------------------------------------------
+
+_F32T = np.float32
+
+
+class _ShiftedWeight:
+    """An 8-bit weight minus its zero point as float32, made once per kernel call (it is
+    integer data, not dequantized weights, and is dropped when the call returns)."""
+
+    def __init__(self, w: np.ndarray, zp: np.ndarray) -> None:
+        self.values = _shifted(w, zp)
+        self.bound = _bound(w.dtype, zp)
+
+    def product(self, a: np.ndarray, w_scale: np.ndarray) -> np.ndarray:
+        """``ops.contrib.quantized._dynamic_qgemm(a, w, w_scale, zp)``, exactly."""
+        aq, a_scale, a_zp = dynamic_quantize_linear(a)
+        acc = exact_int_matmul(_shifted(aq, a_zp), self.values, _bound(aq.dtype, a_zp),
+                               self.bound)
+        return acc.astype(_F32T) * (a_scale * w_scale)
+
+
+@fast_kernel("DynamicQuantizeLSTM", versions=(1,), domain=_cq.MS)
+def dynamic_quantize_lstm(X: np.ndarray, W: np.ndarray, R: np.ndarray,
+                          B: np.ndarray | None = None, sequence_lens: np.ndarray | None = None,
+                          initial_h: np.ndarray | None = None,
+                          initial_c: np.ndarray | None = None, P: np.ndarray | None = None,
+                          W_scale: np.ndarray | None = None, W_zero_point: np.ndarray | None = None,
+                          R_scale: np.ndarray | None = None, R_zero_point: np.ndarray | None = None,
+                          *, hidden_size: int | None = None, direction: str = "forward",
+                          input_forget: int = 0, clip: float | None = None,
+                          activations: list[str] | None = None,
+                          activation_alpha: list[float] | None = None,
+                          activation_beta: list[float] | None = None,
+                          ctx: KernelContext | None = None) -> tuple[np.ndarray | None, ...]:
+    """The reference DynamicQuantizeLSTM (ops/contrib/quantized.py), step for step, with its
+    per-step product ``h @ dequantize(R)`` done by :class:`_ShiftedWeight`: the shifted integer
+    weights are converted to float32 once per call instead of to float64 at every step, and
+    the exact product runs as float32 GEMMs. Same exact accumulators, same float code after
+    them: the reference's results."""
+    op = "DynamicQuantizeLSTM"
+    if X.dtype != np.float32 or X.ndim != 3:
+        raise ExecutionError(f"{op}: X must be float32 (seq_length, batch, input_size), got "
+                             f"{X.dtype} {X.shape}")
+    if activations and [a.lower() for a in activations] != \
+            ["sigmoid", "tanh", "tanh"] * (len(activations) // 3):
+        raise _cq.UnsupportedOperatorError(f"{op}: only the default activations (Sigmoid, Tanh, Tanh) "
+                                       f"are supported, got {activations}")
+    dirs = {"forward": [False], "reverse": [True], "bidirectional": [False, True]}.get(direction)
+    if dirs is None:
+        raise ExecutionError(f"{op}: direction must be forward, reverse or bidirectional, got "
+                             f"{direction!r}")
+    nd = len(dirs)
+    seq, batch, in_size = X.shape
+    if W.ndim != 3 or W.shape[:2] != (nd, in_size) or W.shape[2] % 4:
+        raise ExecutionError(f"{op}: W must be ({nd}, input_size {in_size}, 4 * hidden), got "
+                             f"{W.shape}")
+    hs = W.shape[2] // 4
+    if hidden_size is not None and hidden_size != hs:
+        raise ExecutionError(f"{op}: hidden_size {hidden_size} disagrees with W's {W.shape}")
+    if R.shape != (nd, hs, 4 * hs):
+        raise ExecutionError(f"{op}: R must be ({nd}, {hs}, {4 * hs}), got {R.shape}")
+    for t, what in ((W, "W"), (R, "R")):
+        _cq._check_q8(op, t, what)
+    if W_scale is None or W_zero_point is None or R_scale is None or R_zero_point is None:
+        raise ExecutionError(f"{op}: W_scale, W_zero_point, R_scale and R_zero_point are required")
+    ws = _cq._lstm_param(W_scale, nd, 4 * hs, "W_scale").astype(_F32T)
+    wz = _cq._lstm_param(W_zero_point, nd, 4 * hs, "W_zero_point")
+    rs = _cq._lstm_param(R_scale, nd, 4 * hs, "R_scale").astype(_F32T)
+    rz = _cq._lstm_param(R_zero_point, nd, 4 * hs, "R_zero_point")
+    if wz.dtype != W.dtype or rz.dtype != R.dtype:
+        raise ExecutionError(f"{op}: zero points must have the type of their weights")
+    lens = np.full(batch, seq, np.int64) if sequence_lens is None else \
+        np.asarray(sequence_lens).astype(np.int64).reshape(-1)
+    if lens.shape != (batch,) or (lens.size and (lens.min() < 0 or lens.max() > seq)):
+        raise ExecutionError(f"{op}: sequence_lens must be ({batch},) values in [0, {seq}]")
+    zeros = np.zeros((nd, batch, hs), _F32T)
+    h0 = zeros if initial_h is None else initial_h.astype(_F32T)
+    c0 = zeros if initial_c is None else initial_c.astype(_F32T)
+    for t, what in ((h0, "initial_h"), (c0, "initial_c")):
+        if t.shape != (nd, batch, hs):
+            raise ExecutionError(f"{op}: {what} must be ({nd}, {batch}, {hs}), got {t.shape}")
+    lim = None if clip is None else _F32T(clip)
+    Y = np.zeros((seq, nd, batch, hs), _F32T)
+    Yh = np.zeros((nd, batch, hs), _F32T)
+    Yc = np.zeros((nd, batch, hs), _F32T)
+    x2 = X.reshape(seq * batch, in_size)
+    for d, rev in enumerate(dirs):
+        gx = _ShiftedWeight(W[d], wz[d]).product(x2, ws[d]).reshape(seq, batch, 4 * hs)
+        r_d = _ShiftedWeight(R[d], rz[d])
+        if B is not None:
+            if B.shape != (nd, 8 * hs):
+                raise ExecutionError(f"{op}: B must be ({nd}, {8 * hs}), got {B.shape}")
+            gx += B[d, :4 * hs].astype(_F32T) + B[d, 4 * hs:].astype(_F32T)
+        if P is not None:
+            if P.shape != (nd, 3 * hs):
+                raise ExecutionError(f"{op}: P must be ({nd}, {3 * hs}), got {P.shape}")
+            pi, po, pf = (P[d, k * hs:(k + 1) * hs].astype(_F32T) for k in range(3))
+        h, c = h0[d].copy(), c0[d].copy()
+        for step in range(seq):
+            # Each batch entry runs over its own length; reversed entries start at their end.
+            idx = np.where(rev, lens - 1 - step, step) if rev else np.full(batch, step)
+            live = step < lens
+            g = r_d.product(h, rs[d])
+            tt = np.clip(idx, 0, seq - 1)
+            g += gx[tt, np.arange(batch)]
+            if lim is not None:
+                np.clip(g, -lim, lim, out=g)
+            gi, go, gf, gc = (g[:, k * hs:(k + 1) * hs] for k in range(4))
+            if P is not None:
+                gi = gi + pi * c
+                gf = gf + pf * c
+                if lim is not None:
+                    gi, gf = np.clip(gi, -lim, lim), np.clip(gf, -lim, lim)
+            i = _cq._sigmoid(gi)
+            f = _F32T(1) - i if input_forget else _cq._sigmoid(gf)
+            c_new = f * c + i * np.tanh(gc)
+            if lim is not None:
+                np.clip(c_new, -lim, lim, out=c_new)
+            if P is not None:
+                go = go + po * c_new
+                if lim is not None:
+                    go = np.clip(go, -lim, lim)
+            h_new = _cq._sigmoid(go) * np.tanh(c_new)
+            m = live[:, None]
+            h = np.where(m, h_new, h)
+            c = np.where(m, c_new, c)
+            b_live = np.flatnonzero(live)
+            Y[idx[b_live], d, b_live] = h_new[b_live]
+        Yh[d], Yc[d] = h, c
+    out: list[np.ndarray | None] = [Y, Yh, Yc]
+    n = ctx.num_outputs if ctx is not None else 3
+    return tuple(out[:max(n, 1)])
