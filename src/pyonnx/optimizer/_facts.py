@@ -50,6 +50,10 @@ class Facts:
 
         self._map: dict[int, Value] = {}
         g: Graph = copy_graph(model.graph, self._map)
+        # the facts are looked up by id(value): hold every value of the model as it is now, so
+        # that no value a later rewrite drops can be freed and its id reused by a new value
+        # (which would then be given the dropped one's facts)
+        self._held = _values_of(model.graph)
         copy = Model(g, ir_version=model.ir_version, opset_imports=dict(model.opset_imports),
                      functions=list(model.functions))
         self._engine: Any = _Engine(copy, data_prop=True, strict=False)
@@ -87,6 +91,19 @@ class Facts:
         """The value of ``v`` when every element is known."""
         c = self._copy(v)
         return None if c is None else self._engine.value_of(c)
+
+
+def _values_of(graph: Graph) -> list[Value]:
+    held: list[Value] = []
+    stack = [graph]
+    while stack:
+        g = stack.pop()
+        held.extend(g.inputs)
+        held.extend(g.initializers.values())
+        for n in g.nodes:
+            held.extend(n.outputs)
+            stack.extend(n.subgraphs())
+    return held
 
 
 def same_shape(a: tuple[Dim, ...] | None, b: tuple[Dim, ...] | None) -> bool:

@@ -30,6 +30,7 @@ class EliminateZeroMask(FactsPass):
     x's shape)."""
 
     name = "eliminate_zero_mask"
+    anchors = frozenset({"Add", "Sub", "Mul", "Div"})
 
     requires_facts = True
 
