@@ -8,7 +8,7 @@ stage                     passes
 ========================  =====================================================================
 basic (standard ops)      IR-3 initializer inputs restated in IR 4, shape folding, constant
                           folding, identity, no-op Cast/Slice and dead-code removal, Slice
-                          merging, If with a constant
+                          merging, slices tiling an axis to one Split, If with a constant
                           condition inlined, transpose cancellation,
                           Conv+BatchNormalization and Conv+Mul/Add folding, shape-subgraph
                           elimination with symbolic dims, Reshape-Transpose-Reshape folding,
@@ -19,7 +19,8 @@ basic (standard ops)      IR-3 initializer inputs restated in IR 4, shape foldin
 extended (com.microsoft)  Gelu / BiasGelu / FastGelu, SkipLayerNormalization, FusedMatMul
                           (MatMul of transposed operands), FusedConv (Conv + residual Add +
                           activation), as onnxruntime runs them
-session (``pyonnx``)      MatMul+Add, Conv+Add and Conv/Gemm/MatMul+activation fusion into the
+session (``pyonnx``)      attention's core (MatMul, mask Add, Softmax, NaN guard, MatMul),
+                          MatMul+Add, Conv+Add and Conv/Gemm/MatMul+activation fusion into the
                           ``pyonnx`` domain's kernels: only ever inside a session, after
                           anything is written (files never hold pyonnx-private ops)
 ========================  =====================================================================
@@ -50,12 +51,14 @@ from pyonnx.optimizer.passes import (
     FoldConvBatchNorm,
     FoldShapes,
     FuseActivation,
+    FuseAttention,
     FuseConvAdd,
     FuseGelu,
     FuseLayerNorm,
     FuseMatMulAdd,
     FuseMatMulTranspose,
     FuseSkipLayerNorm,
+    FuseSlicesToSplit,
     InlineConstantIf,
     ModernizeInitializers,
 )
@@ -79,7 +82,8 @@ def basic_passes(max_fold_bytes: int | None = None) -> list[Pass]:
     folding = ConstantFolding() if max_fold_bytes is None else ConstantFolding(max_fold_bytes)
     return [ModernizeInitializers(), FoldShapes(), folding, EliminateIdentity(),
             InlineConstantIf(), CancelTransposes(), FoldConvBatchNorm(), FoldConvAffine(),
-            EliminateShapeSubgraphs(), EliminateNoOps(), FoldReshapeTranspose(),
+            EliminateShapeSubgraphs(), EliminateNoOps(), FuseSlicesToSplit(),
+            FoldReshapeTranspose(),
             EliminateZeroMask(), FoldScaleIntoWeights(), EliminateCommonSubexpressions(),
             DeduplicateInitializers(), FuseLayerNorm(), FuseGelu(), EliminateDeadCode()]
 
@@ -92,7 +96,8 @@ def extended_passes() -> list[Pass]:
 
 def session_passes() -> list[Pass]:
     """The session stage: fusions into the ``pyonnx`` domain's kernels (never written)."""
-    return [FuseMatMulAdd(), FuseConvAdd(), FuseActivation(), EliminateDeadCode()]
+    return [FuseAttention(), FuseMatMulAdd(), FuseConvAdd(), FuseActivation(),
+            EliminateDeadCode()]
 
 
 def passes_for_level(level: int, *, max_fold_bytes: int | None = None,
@@ -121,6 +126,7 @@ def _register_names() -> None:
         "inline_constant_if": InlineConstantIf, "cancel_transposes": CancelTransposes,
         "fold_conv_bn": FoldConvBatchNorm, "fold_conv_affine": FoldConvAffine,
         "eliminate_shape_subgraphs": EliminateShapeSubgraphs, "eliminate_no_ops": EliminateNoOps,
+        "fuse_slices_to_split": FuseSlicesToSplit, "fuse_attention": FuseAttention,
         "fold_reshape_transpose": FoldReshapeTranspose, "eliminate_zero_mask": EliminateZeroMask,
         "fold_scale_into_weights": FoldScaleIntoWeights,
         "eliminate_common_subexpressions": EliminateCommonSubexpressions,

@@ -15,12 +15,14 @@ from pyonnx.optimizer.passes.fold_conv_affine import FoldConvAffine
 from pyonnx.optimizer.passes.fold_conv_bn import FoldConvBatchNorm
 from pyonnx.optimizer.passes.fold_shapes import FoldShapes
 from pyonnx.optimizer.passes.fuse_activation import FuseActivation
+from pyonnx.optimizer.passes.fuse_attention import FuseAttention
 from pyonnx.optimizer.passes.fuse_conv_add import FuseConvAdd
 from pyonnx.optimizer.passes.fuse_gelu import FuseGelu
 from pyonnx.optimizer.passes.fuse_layer_norm import FuseLayerNorm
 from pyonnx.optimizer.passes.fuse_matmul_add import FuseMatMulAdd
 from pyonnx.optimizer.passes.fuse_matmul_transpose import FuseMatMulTranspose
 from pyonnx.optimizer.passes.fuse_skip_layer_norm import FuseSkipLayerNorm
+from pyonnx.optimizer.passes.fuse_slices_to_split import FuseSlicesToSplit
 from pyonnx.optimizer.passes.inline_constant_if import InlineConstantIf
 from pyonnx.optimizer.passes.modernize_initializers import ModernizeInitializers
 
@@ -28,5 +30,5 @@ __all__ = ["CancelTransposes", "ConstantFolding", "DeduplicateInitializers",
            "EliminateCommonSubexpressions", "EliminateDeadCode", "EliminateIdentity", "EliminateNoOps",
            "EliminateShapeSubgraphs", "EliminateZeroMask", "FoldReshapeTranspose",
            "FoldScaleIntoWeights", "FoldConvAffine", "FoldConvBatchNorm", "FoldShapes",
-           "FuseActivation", "FuseConvAdd", "FuseGelu", "FuseLayerNorm", "FuseMatMulAdd", "FuseMatMulTranspose",
-           "FuseSkipLayerNorm", "InlineConstantIf", "ModernizeInitializers"]
+           "FuseActivation", "FuseAttention", "FuseConvAdd", "FuseGelu", "FuseLayerNorm", "FuseMatMulAdd", "FuseMatMulTranspose",
+           "FuseSkipLayerNorm", "FuseSlicesToSplit", "InlineConstantIf", "ModernizeInitializers"]
