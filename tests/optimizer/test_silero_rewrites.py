@@ -91,3 +91,112 @@ def test_conv_of_unknown_rank_data_has_known_channels() -> None:
     shape = Facts(m).shape(m.graph.nodes[0].outputs[0])
     assert shape is not None and len(shape) == 3 and shape[1] == 5  # [N?, 5, L?]
     assert not isinstance(shape[0], int) and not isinstance(shape[2], int)
+
+
+# ------------------------------------------------------------------ If conditions and merging
+
+def _branch(name: str, op: str, src, out_name: str):  # type: ignore[no-untyped-def]
+    from pyonnx.ir import Graph
+
+    o = tval(out_name)
+    nodes = [Node(op, [src], [o])]
+    return Graph(name, nodes=nodes, outputs=[o])
+
+
+def _if(cond, then_g, else_g, outs):  # type: ignore[no-untyped-def]
+    return Node("If", [cond], outs,
+                attributes=[Attribute("then_branch", AttributeType.GRAPH, then_g),
+                            Attribute("else_branch", AttributeType.GRAPH, else_g)])
+
+
+def _two_ifs_model(negated: bool) -> Model:
+    """c = (x.sum() > 0) [negated]; y1 = If(c, Neg(a), Relu(a)); y2 = If(c, Abs(b), Exp(b))."""
+    from pyonnx.ir import DataType, TensorType, Value
+
+    a, b = tval("a", (2, 3)), tval("b", (3,))
+    s = tval("s")
+    cond = Value("cond", TensorType(DataType.BOOL, ()))
+    zero = c("zero", 0.0)
+    nodes = [Node("ReduceSum", [a], [s], attributes=[Attribute("keepdims", AttributeType.INT,
+                                                               0)]),
+             Node("Greater", [s, zero], [cond])]
+    cv = cond
+    if negated:
+        cv = Value("ncond", TensorType(DataType.BOOL, ()))
+        nodes.append(Node("Not", [cond], [cv]))
+    y1, y2 = tval("y1"), tval("y2")
+    nodes.append(_if(cv, _branch("t1", "Neg", a, "t1o"), _branch("e1", "Relu", a, "e1o"), [y1]))
+    nodes.append(_if(cv, _branch("t2", "Abs", b, "t2o"), _branch("e2", "Exp", b, "e2o"), [y2]))
+    return model_of(nodes, [a, b], [y1, y2], [zero])
+
+
+@pytest.mark.parametrize("negated", [False, True])
+def test_ifs_on_one_condition_merge_and_a_negation_swaps_the_branches(negated: bool) -> None:
+    from pyonnx.optimizer.passes import FoldIfNot, MergeIfs
+
+    m = _two_ifs_model(negated)
+    opt = _apply(copy_model(m), FoldIfNot(), MergeIfs())
+    assert ops(opt) == ["ReduceSum", "Greater", "If"]
+    merged = opt.graph.nodes[-1]
+    assert [v.name for v in merged.outputs] == ["y1", "y2"]
+    then_ops = [n.op_type for n in merged.attributes["then_branch"].value.nodes]
+    assert then_ops == (["Relu", "Exp"] if negated else ["Neg", "Abs"])
+    rng = np.random.default_rng(2)
+    for sign in (1.0, -1.0):  # both conditions
+        feeds = {"a": (sign * np.abs(rng.standard_normal((2, 3)))).astype(np.float32),
+                 "b": rng.standard_normal(3).astype(np.float32)}
+        _same(run(m, feeds), run(opt, feeds))
+
+
+def test_an_if_that_reads_the_other_ifs_output_is_not_merged() -> None:
+    from pyonnx.optimizer.passes import MergeIfs
+    from pyonnx.ir import DataType, TensorType, Value
+
+    a = tval("a", (2,))
+    cond = Value("cond", TensorType(DataType.BOOL, ()))
+    y1, y2 = tval("y1"), tval("y2")
+    m = model_of([_if(cond, _branch("t1", "Neg", a, "t1o"), _branch("e1", "Relu", a, "e1o"),
+                      [y1]),
+                  _if(cond, _branch("t2", "Abs", y1, "t2o"), _branch("e2", "Exp", y1, "e2o"),
+                      [y2])], [a, cond], [y2])
+    assert not MergeIfs()(m).modified
+
+
+# ------------------------------------------------------------------ Squeeze / Reduce / Unsqueeze
+
+@pytest.mark.parametrize("opset", [15, 18])
+def test_squeeze_reduce_unsqueeze_of_unit_axes_is_one_reduce(opset: int) -> None:
+    from pyonnx.optimizer.passes import FoldSqueezeReduce
+
+    x = tval("x", (2, 1, 5))
+    s, r, y = tval("s"), tval("r"), tval("y")
+    one = c("one", [1], np.int64)
+    if opset >= 18:
+        red = Node("ReduceMean", [s, one], [r],
+                   attributes=[Attribute("keepdims", AttributeType.INT, 0)])
+    else:
+        red = Node("ReduceMean", [s], [r],
+                   attributes=[Attribute("keepdims", AttributeType.INT, 0),
+                               Attribute("axes", AttributeType.INTS, [1])])
+    m = model_of([Node("Squeeze", [x, one], [s]), red, Node("Unsqueeze", [r, one], [y])],
+                 [x], [y], [one], opset=opset)
+    opt = _apply(copy_model(m), FoldSqueezeReduce())
+    assert ops(opt) == ["ReduceMean"]  # ReduceMean(x, axes=[2], keepdims=0): [2, 1]
+    feeds = {"x": np.random.default_rng(4).standard_normal((2, 1, 5)).astype(np.float32)}
+    (ref,), (got,) = run(m, feeds), run(opt, feeds)
+    assert got.shape == ref.shape == (2, 1)
+    _same([ref], [got])
+
+
+def test_squeeze_of_an_axis_not_known_to_be_1_stays() -> None:
+    from pyonnx.optimizer.passes import FoldSqueezeReduce
+
+    x = tval("x", (2, "n", 5))
+    s, r, y = tval("s"), tval("r"), tval("y")
+    one = c("one", [1], np.int64)
+    m = model_of([Node("Squeeze", [x, one], [s]),
+                  Node("ReduceMean", [s], [r],
+                       attributes=[Attribute("keepdims", AttributeType.INT, 0),
+                                   Attribute("axes", AttributeType.INTS, [1])]),
+                  Node("Unsqueeze", [r, one], [y])], [x], [y], [one], opset=15)
+    assert not FoldSqueezeReduce()(m).modified

@@ -9,10 +9,13 @@ stage                     passes
 basic (standard ops)      IR-3 initializer inputs restated in IR 4, shape folding, constant
                           folding, identity, no-op Cast/Slice and dead-code removal, Slice
                           merging, slices tiling an axis to one Split, If with a constant
-                          condition inlined, transpose cancellation,
+                          condition inlined, If(Not(c)) as If(c) with its branches
+                          swapped, Ifs on one condition merged, Squeeze-Reduce-Unsqueeze of
+                          unit axes as one Reduce, transpose cancellation,
                           Conv+BatchNormalization and Conv+Mul/Add folding, shape-subgraph
                           elimination with symbolic dims, Reshape-Transpose-Reshape folding,
-                          zero-mask removal, scalar factors folded into linear weights,
+                          neutral elements and zero-mask removal (integer x*0 as zeros),
+                          scalar factors folded into linear weights,
                           common-subexpression elimination,
                           duplicate and unused initializer removal, LayerNormalization (opset
                           17+) and Gelu (opset 20+) from their decomposed forms
@@ -49,7 +52,9 @@ from pyonnx.optimizer.passes import (
     FoldScaleIntoWeights,
     FoldConvAffine,
     FoldConvBatchNorm,
+    FoldIfNot,
     FoldShapes,
+    FoldSqueezeReduce,
     FuseActivation,
     FuseAttention,
     FuseConvAdd,
@@ -60,6 +65,7 @@ from pyonnx.optimizer.passes import (
     FuseSkipLayerNorm,
     FuseSlicesToSplit,
     InlineConstantIf,
+    MergeIfs,
     ModernizeInitializers,
 )
 from pyonnx.optimizer.passes.fuse_conv_add import MS_DOMAIN
@@ -81,9 +87,9 @@ def basic_passes(max_fold_bytes: int | None = None) -> list[Pass]:
     """The basic stage: rewrites whose result holds standard operators only."""
     folding = ConstantFolding() if max_fold_bytes is None else ConstantFolding(max_fold_bytes)
     return [ModernizeInitializers(), FoldShapes(), folding, EliminateIdentity(),
-            InlineConstantIf(), CancelTransposes(), FoldConvBatchNorm(), FoldConvAffine(),
-            EliminateShapeSubgraphs(), EliminateNoOps(), FuseSlicesToSplit(),
-            FoldReshapeTranspose(),
+            InlineConstantIf(), FoldIfNot(), MergeIfs(), CancelTransposes(),
+            FoldConvBatchNorm(), FoldConvAffine(), EliminateShapeSubgraphs(), EliminateNoOps(),
+            FuseSlicesToSplit(), FoldSqueezeReduce(), FoldReshapeTranspose(),
             EliminateZeroMask(), FoldScaleIntoWeights(), EliminateCommonSubexpressions(),
             DeduplicateInitializers(), FuseLayerNorm(), FuseGelu(), EliminateDeadCode()]
 
@@ -123,10 +129,12 @@ def _register_names() -> None:
     makers = {
         "modernize_initializers": ModernizeInitializers, "fold_shapes": FoldShapes,
         "constant_folding": ConstantFolding, "eliminate_identity": EliminateIdentity,
-        "inline_constant_if": InlineConstantIf, "cancel_transposes": CancelTransposes,
+        "inline_constant_if": InlineConstantIf, "fold_if_not": FoldIfNot, "merge_ifs": MergeIfs,
+        "cancel_transposes": CancelTransposes,
         "fold_conv_bn": FoldConvBatchNorm, "fold_conv_affine": FoldConvAffine,
         "eliminate_shape_subgraphs": EliminateShapeSubgraphs, "eliminate_no_ops": EliminateNoOps,
-        "fuse_slices_to_split": FuseSlicesToSplit, "fuse_attention": FuseAttention,
+        "fuse_slices_to_split": FuseSlicesToSplit, "fold_squeeze_reduce": FoldSqueezeReduce,
+        "fuse_attention": FuseAttention,
         "fold_reshape_transpose": FoldReshapeTranspose, "eliminate_zero_mask": EliminateZeroMask,
         "fold_scale_into_weights": FoldScaleIntoWeights,
         "eliminate_common_subexpressions": EliminateCommonSubexpressions,
