@@ -88,6 +88,13 @@ def model_walk(model: Model, key: str, compute: Callable[[Model], Any]) -> Any:
     return cache[key]
 
 
+def model_graphs(model: Model) -> list[Graph]:
+    """``model``'s graphs (main and nested), listed once per GraphPass call: the rewrites of a
+    call only move nodes between graphs or drop them, so a listing from the start of the call
+    covers every graph (and a dropped one only makes the sets built from it more cautious)."""
+    return model_walk(model, "graphs", lambda m: list(all_graphs(m.graph)))
+
+
 def _reads_itself_by_name(graph: Graph) -> bool:
     """Whether a node of ``graph`` is defined by other nodes of it, named in its attributes
     (Gradient differentiates the nodes between its ``xs`` and ``y``): rewriting such a graph
@@ -112,7 +119,7 @@ class GraphPass(Pass):
         prev = getattr(_WALKS, "state", None)
         _WALKS.state = (model, {})
         try:
-            for g in list(all_graphs(model.graph)):
+            for g in model_graphs(model):
                 if _reads_itself_by_name(g):
                     continue
                 if self.rewrite(g, model):
