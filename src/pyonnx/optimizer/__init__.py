@@ -11,7 +11,8 @@ basic (standard ops)      IR-3 initializer inputs restated in IR 4, shape foldin
                           merging, slices tiling an axis to one Split, If with a constant
                           condition inlined, If(Not(c)) as If(c) with its branches
                           swapped, Ifs on one condition merged, Squeeze-Reduce-Unsqueeze of
-                          unit axes as one Reduce, transpose cancellation,
+                          unit axes as one Reduce, Gemm between flattening and restoring
+                          Reshapes as MatMul + Add, transpose cancellation,
                           Conv+BatchNormalization and Conv+Mul/Add folding, shape-subgraph
                           elimination with symbolic dims, Reshape-Transpose-Reshape folding,
                           neutral elements and zero-mask removal (integer x*0 as zeros),
@@ -67,6 +68,7 @@ from pyonnx.optimizer.passes import (
     InlineConstantIf,
     MergeIfs,
     ModernizeInitializers,
+    UnflattenGemm,
 )
 from pyonnx.optimizer.passes.fuse_conv_add import MS_DOMAIN
 
@@ -89,7 +91,7 @@ def basic_passes(max_fold_bytes: int | None = None) -> list[Pass]:
     return [ModernizeInitializers(), FoldShapes(), folding, EliminateIdentity(),
             InlineConstantIf(), FoldIfNot(), MergeIfs(), CancelTransposes(),
             FoldConvBatchNorm(), FoldConvAffine(), EliminateShapeSubgraphs(), EliminateNoOps(),
-            FuseSlicesToSplit(), FoldSqueezeReduce(), FoldReshapeTranspose(),
+            FuseSlicesToSplit(), FoldSqueezeReduce(), FoldReshapeTranspose(), UnflattenGemm(),
             EliminateZeroMask(), FoldScaleIntoWeights(), EliminateCommonSubexpressions(),
             DeduplicateInitializers(), FuseLayerNorm(), FuseGelu(), EliminateDeadCode()]
 
@@ -134,7 +136,7 @@ def _register_names() -> None:
         "fold_conv_bn": FoldConvBatchNorm, "fold_conv_affine": FoldConvAffine,
         "eliminate_shape_subgraphs": EliminateShapeSubgraphs, "eliminate_no_ops": EliminateNoOps,
         "fuse_slices_to_split": FuseSlicesToSplit, "fold_squeeze_reduce": FoldSqueezeReduce,
-        "fuse_attention": FuseAttention,
+        "fuse_attention": FuseAttention, "unflatten_gemm": UnflattenGemm,
         "fold_reshape_transpose": FoldReshapeTranspose, "eliminate_zero_mask": EliminateZeroMask,
         "fold_scale_into_weights": FoldScaleIntoWeights,
         "eliminate_common_subexpressions": EliminateCommonSubexpressions,

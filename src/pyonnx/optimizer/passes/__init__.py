@@ -28,6 +28,7 @@ from pyonnx.optimizer.passes.fuse_slices_to_split import FuseSlicesToSplit
 from pyonnx.optimizer.passes.inline_constant_if import InlineConstantIf
 from pyonnx.optimizer.passes.merge_ifs import MergeIfs
 from pyonnx.optimizer.passes.modernize_initializers import ModernizeInitializers
+from pyonnx.optimizer.passes.unflatten_gemm import UnflattenGemm
 
 __all__ = ["CancelTransposes", "ConstantFolding", "DeduplicateInitializers",
            "EliminateCommonSubexpressions", "EliminateDeadCode", "EliminateIdentity", "EliminateNoOps",
@@ -37,4 +38,4 @@ __all__ = ["CancelTransposes", "ConstantFolding", "DeduplicateInitializers",
            "FuseActivation", "FuseAttention", "FuseConvAdd", "FuseGelu", "FuseLayerNorm",
            "FuseMatMulAdd", "FuseMatMulTranspose",
            "FuseSkipLayerNorm", "FuseSlicesToSplit", "InlineConstantIf", "MergeIfs",
-           "ModernizeInitializers"]
+           "ModernizeInitializers", "UnflattenGemm"]
