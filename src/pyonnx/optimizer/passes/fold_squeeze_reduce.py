@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from pyonnx.ir import Attribute, AttributeType, Graph, Model, Node, Value
+from pyonnx.optimizer._core import all_graphs
 from pyonnx.optimizer._facts_pass import FactsPass
 from pyonnx.optimizer._rewrite import (
     attr, constant_of, graph_inputs, insert_node, is_standard, new_initializer,
@@ -32,6 +33,17 @@ class FoldSqueezeReduce(FactsPass):
     name = "fold_squeeze_reduce"
     anchors = frozenset({"Squeeze"})
     requires_facts = True
+
+    def applies(self, model: Model) -> bool:
+        # the chain itself, looked for before the facts are built
+        for g in all_graphs(model.graph):
+            for n in g.nodes:
+                if n.op_type == "Unsqueeze" and n.inputs and n.inputs[0] is not None:
+                    red = n.inputs[0].producer
+                    if red is not None and red.op_type in _REDUCE and red.inputs \
+                            and made_by(red.inputs[0], "Squeeze") is not None:
+                        return True
+        return False
 
     def rewrite(self, graph: Graph, model: Model) -> bool:
         keep = protected_values(model)

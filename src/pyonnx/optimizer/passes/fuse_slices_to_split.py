@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from pyonnx.ir import Attribute, AttributeType, Graph, Model, Node
+from pyonnx.optimizer._core import all_graphs
 from pyonnx.optimizer._facts_pass import FactsPass
 from pyonnx.optimizer._rewrite import (
     graph_inputs, insert_node, is_standard, new_initializer, protected_values, since_version,
@@ -29,6 +30,12 @@ class FuseSlicesToSplit(FactsPass):
     name = "fuse_slices_to_split"
     anchors = frozenset({"Slice"})
     requires_facts = True
+
+    def applies(self, model: Model) -> bool:
+        # a value read by two Slices at least: a cheap look before building the facts
+        return any(sum(1 for r, _ in n.inputs[0].uses if r.op_type == "Slice") >= 2
+                   for g in all_graphs(model.graph) for n in g.nodes
+                   if n.op_type == "Slice" and n.inputs and n.inputs[0] is not None)
 
     def rewrite(self, graph: Graph, model: Model) -> bool:
         facts = self.facts

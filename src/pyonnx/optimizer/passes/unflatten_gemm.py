@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from pyonnx.ir import Graph, Model, Node
+from pyonnx.optimizer._core import all_graphs
 from pyonnx.optimizer._facts_pass import FactsPass
 from pyonnx.optimizer._rewrite import (
     attr, constant_of, graph_inputs, insert_node, is_standard, new_initializer,
@@ -33,6 +34,12 @@ class UnflattenGemm(FactsPass):
     name = "unflatten_gemm"
     anchors = frozenset({"Gemm"})
     requires_facts = True
+
+    def applies(self, model: Model) -> bool:
+        # a Gemm read from a Reshape and read by one, looked for before the facts are built
+        return any(n.op_type == "Gemm" and n.inputs and made_by(n.inputs[0], "Reshape")
+                   is not None and any(r.op_type == "Reshape" for r, _ in n.outputs[0].uses)
+                   for g in all_graphs(model.graph) for n in g.nodes)
 
     def rewrite(self, graph: Graph, model: Model) -> bool:
         facts = self.facts
