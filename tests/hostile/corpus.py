@@ -309,10 +309,10 @@ def _sparse_model(sp: Any) -> Any:
 
 
 _fixed("sparse_index_out_of_range", "out-of-range indices",
-       {"load": OK, "check": V, "session": V},
+       {"load": OK, "check": V, "infer": V, "session": V},
        _sparse_model(_sparse([4], np.array([7], np.int64), np.ones(1, np.float32))))
 _fixed("sparse_negative_index", "out-of-range indices",
-       {"load": OK, "check": V, "session": V},
+       {"load": OK, "check": V, "infer": V, "session": V},
        _sparse_model(_sparse([4], np.array([-1], np.int64), np.ones(1, np.float32))))
 _fixed("sparse_dense_bomb", "allocation bomb at load",
        {"load": OK, "session": R},

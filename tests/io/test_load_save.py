@@ -255,3 +255,25 @@ def test_negative_dim_value_saves_as_an_unknown_dim(tmp_path) -> None:  # type: 
     out = pyonnx.InferenceSession(str(path)).run(
         ["y"], {"x": np.ones((3, 7, 3), np.float32), "z": np.zeros((0, 2), np.int64)})[0]
     assert out.shape == (3, 7, 4)
+
+
+# ------------------------------------------------------------------ header fields with defaults
+
+_HEADER = ("producer_name", "producer_version", "domain", "model_version", "doc_string")
+
+
+@pytest.mark.parametrize("stated", [(), ("model_version", "doc_string"), _HEADER])
+def test_header_fields_stated_with_their_default_are_kept(stated: tuple[str, ...]) -> None:
+    """skl2onnx writes model_version 0 and an empty doc_string: the file states them, and a
+    pyonnx save keeps exactly the fields the file had (onnx.printer shows stated ones)."""
+    mp = helper.make_model(helper.make_graph([], "g", [], []))
+    for f in _HEADER:
+        mp.ClearField(f)
+    for f in stated:
+        setattr(mp, f, 0 if f == "model_version" else "")
+    m = pyonnx.load(mp.SerializeToString())
+    assert m.stated_fields == set(stated)
+    back = onnx.ModelProto.FromString(pyonnx.serialize(m))
+    assert [f for f in _HEADER if back.HasField(f)] == [f for f in _HEADER if f in stated]
+    m.model_version = 3  # a value that is set is written whether stated or not
+    assert onnx.ModelProto.FromString(pyonnx.serialize(m)).model_version == 3

@@ -17,7 +17,7 @@ For every model:
   tuned to make a case pass.
 - test_pyonnx_writes_what_it_read: onnxruntime on pyonnx.serialize(pyonnx.load(file)) gives
   its results on the file.
-- test_text_round_trip: the same for pyonnx.parse_model(pyonnx.to_text(...)).
+- test_text_round_trip: the same for pyonnx.parse_model(pyonnx.to_text(..., lossless=True)).
 - test_checker_accepts_export: onnx.checker and pyonnx.check_model(full_check=True) accept it.
 - test_shape_inference_matches_runtime: strict infer_shapes agrees with the dtype and shape
   onnxruntime computes for every main-graph value.
@@ -211,13 +211,13 @@ def test_pyonnx_writes_what_it_read(case: Case) -> None:
 
 @pytest.mark.parametrize("case", [pytest.param(c, id=c.name) for c in CASES])
 def test_text_round_trip(case: Case) -> None:
-    """parse_model(to_text(model)) keeps what onnxruntime needs to compute the same results,
-    with the value names ('onnx::Mul_374', 'Identity:0'), string tensors, subgraphs and local
-    functions real exporters write."""
+    """parse_model(to_text(model, lossless=True)) keeps what onnxruntime needs to compute the
+    same results, with the value names ('onnx::Mul_374', 'Identity:0'), string tensors,
+    subgraphs and local functions real exporters write."""
     path = os.path.join(EXPORTS, f"{case.name}.onnx")
     feeds = load_inputs(case.name)
     ref_sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
-    reparsed = pyonnx.parse_model(pyonnx.to_text(pyonnx.load(path)))
+    reparsed = pyonnx.parse_model(pyonnx.to_text(pyonnx.load(path), lossless=True))
     rewritten = ort.InferenceSession(pyonnx.serialize(reparsed),
                                      providers=["CPUExecutionProvider"])
     compare_run(case, rewritten, ref_sess, feeds, "text round trip")

@@ -625,6 +625,10 @@ def _infer_attr_type(ap: Any) -> int:
     return 0
 
 
+#: ModelProto's optional header fields, in onnx.printer's order (see ``Model.stated_fields``)
+HEADER_FIELDS = ("producer_name", "producer_version", "domain", "model_version", "doc_string")
+
+
 def model_from_proto(mp: Any, opts: DecodeOptions | None = None) -> Model:
     """Decode a ModelProto into a :class:`Model`."""
     opts = opts or DecodeOptions()
@@ -645,6 +649,7 @@ def model_from_proto(mp: Any, opts: DecodeOptions | None = None) -> Model:
     model.training_info = [t.SerializeToString() for t in mp.training_info]
     model.configuration = [c.SerializeToString() for c in mp.configuration]
     model.base_dir = opts.base_dir
+    model.stated_fields = {f for f in HEADER_FIELDS if mp.HasField(f)}
     return model
 
 
@@ -789,16 +794,10 @@ def model_to_proto(model: Model, tensor_encoder: Any = None) -> Any:
     for d, ver in model.opset_imports.items():
         o = mp.opset_import.add()
         o.domain, o.version = d, ver
-    if model.producer_name:
-        mp.producer_name = model.producer_name
-    if model.producer_version:
-        mp.producer_version = model.producer_version
-    if model.domain:
-        mp.domain = model.domain
-    if model.model_version:
-        mp.model_version = model.model_version
-    if model.doc_string:
-        mp.doc_string = model.doc_string
+    for field in HEADER_FIELDS:  # written when set, or stated in the file it came from
+        value = getattr(model, field)
+        if value or field in model.stated_fields:
+            setattr(mp, field, value)
     mp.graph.CopyFrom(enc.graph(model.graph))
     mp.functions.extend(enc.function(f) for f in model.functions)
     _set_props(mp.metadata_props, model.metadata_props)

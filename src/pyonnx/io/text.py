@@ -11,13 +11,15 @@ The syntax is the one of the ONNX repository's docs/Syntax.md (``onnx.printer`` 
        C = Add (T, B)
     }
 
-``parse_model(to_text(model))`` gives back the same model (graph, nodes, attributes, types,
-initializer values bit for bit, functions, the model header); what the syntax cannot hold (doc
-strings other than the model's and functions', metadata of graphs/nodes/values, dimension
-denotations, training_info) is dropped. The printer writes what ``onnx.printer`` writes for the
-same model, byte for byte, except where onnx's text would lose data (see
-:mod:`pyonnx.io.text_printer`); the parser, in :mod:`pyonnx.io.text_parser`, reads what
-``onnx.parser`` reads, and refuses text whose model would be invalid.
+The printer writes what ``onnx.printer`` writes for the same model, byte for byte. Where onnx's
+text loses data (4-bit, 2-bit, 6-bit and complex tensor values, sparse tensors, a few function
+details: see :mod:`pyonnx.io.text_printer`), ``to_text(model, lossless=True)`` writes it too,
+and ``parse_model(to_text(model, lossless=True))`` gives back the same model (graph, nodes,
+attributes, types, initializer values bit for bit, functions, the model header); what the
+syntax cannot hold (doc strings other than the model's and functions', metadata of
+graphs/nodes/values, dimension denotations, training_info) is dropped. The parser, in
+:mod:`pyonnx.io.text_parser`, reads what ``onnx.parser`` reads, and refuses text whose model
+would be invalid.
 """
 
 from pyonnx.io.text_parser import (

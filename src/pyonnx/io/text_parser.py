@@ -318,6 +318,11 @@ class _Parser:
                 e.key, e.value = k, v
             return
         vstart = self.mark()
+        if self.s.startswith("...", vstart):
+            # onnx.printer's text of a tensor whose values it does not write
+            self.fail(f"the values of {what} were left out ('...', as onnx.printer writes "
+                      f"{DataType(elem).onnx_name} tensors); print the model with "
+                      f"pyonnx.to_text(..., lossless=True) to keep them", vstart)
         self.expect("{", f"'{{' and the values of {what}")
         values = self.values(elem)
         self._fill(tensor, elem, dims, values, vstart, what)

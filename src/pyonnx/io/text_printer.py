@@ -8,26 +8,38 @@ subgraph), and numbers in the shortest form that reads back exactly, chosen as C
 parses back with :func:`pyonnx.io.text.parse_model` and with ``onnx.parser``.
 
 Tensor values are written the way the syntax stores them in ``TensorProto``'s typed fields:
-float16/bfloat16/float8 elements as their unsigned bit patterns, complex numbers as (real,
-imaginary) pairs, booleans as 0/1, 4-bit and 2-bit elements as the bytes of their packed stream
-(one ``int32_data`` entry per byte, two 4-bit or four 2-bit values each, as ``onnx.proto``
-defines ``int32_data`` for those types).
+float16/bfloat16/float8 elements as their unsigned bit patterns, booleans as 0/1.
 
-Where ``onnx.printer`` drops information or writes text that no parser reads, pyonnx writes the
-information instead, so its text always parses back into the same model (the only differences
-between the two printers):
+By default the text is exactly onnx.printer's, so the two tools' texts of a model compare
+equal. In a few places onnx.printer drops information or writes text that no parser reads;
+``to_text(..., lossless=True)`` writes the information instead, so the text always parses back
+into the same model. Those places (the only ones where the two modes differ):
 
-* 4-bit and 2-bit tensors, and complex tensors stored in ``raw_data``: onnx writes ``...``;
-* an empty string tensor or STRINGS attribute: onnx writes ``}`` / ``]`` with no opening bracket;
-* sparse initializers and SPARSE_TENSOR(S) attributes, which onnx omits (no spelling in the
-  syntax): pyonnx writes ``sparse_tensor(float[3,4]) name = {values} @ int64[2] {indices}``,
-  which ``onnx.parser`` rejects;
+* 4-bit, 2-bit, 6-bit and complex tensors: onnx writes ``...`` (which no parser reads);
+  lossless writes complex numbers as (real, imaginary) pairs, 4-bit and 2-bit elements as the
+  bytes of their packed stream (one ``int32_data`` entry per byte, two 4-bit or four 2-bit
+  values each, as ``onnx.proto`` defines ``int32_data`` for those types), and 6-bit elements as
+  their bit patterns (one per entry, as ``int32_data`` holds them);
+* an empty string tensor or STRINGS attribute: onnx writes ``}`` / ``]`` with no opening
+  bracket; lossless writes ``{}`` / ``[]``;
+* sparse initializers and SPARSE_TENSOR(S) attributes, which onnx omits (the syntax has no
+  spelling for them; onnx writes the attribute's name with no value): lossless writes
+  ``sparse_tensor(float[3,4]) name = {values} @ int64[2] {indices}``, which only pyonnx's parser
+  reads;
 * a function's doc string, attribute defaults and value_info, which onnx omits although its
   parser reads them;
 * a graph name, or the name of a value written without its type, that is a type keyword
   (``float``) or a float word (``nan``), and domains, operator and attribute names that are not
-  identifiers: quoted, where onnx writes them bare (and its text does not read back);
-* an attribute reference with no type: ``name = @ref`` (onnx writes ``name: undefined = @ref``).
+  identifiers: onnx writes them bare (and its text does not read back); lossless quotes them;
+* an attribute reference with no type: onnx writes ``name: undefined = @ref`` (which its parser
+  refuses); lossless writes ``name = @ref``.
+
+Three things that ``pyonnx.load`` normalizes print as loaded, so a file that has them prints
+differently from onnx.printer's text of the file itself: a ``-1`` dim (an unknown dim, as
+Paddle and some converters write it) prints as ``?``; an opset imported twice with the same
+version (skl2onnx writes that) prints once; a graph output that is also a graph input (a
+subgraph passing a value through) prints with the input's type when the two declare different
+shapes (pyonnx holds one value).
 
 What the syntax has no place for is not printed by either: doc strings of graphs, nodes and
 values, metadata_props other than the model's, dimension denotations, training_info.
@@ -178,6 +190,8 @@ _BIT_PATTERN = {  # element types written as the unsigned integer of their bits
 _PACKED = {DataType.INT4: 4, DataType.UINT4: 4, DataType.FLOAT4E2M1: 4,
            DataType.INT2: 2, DataType.UINT2: 2}
 _FLOAT6 = {DataType.FLOAT6E2M3, DataType.FLOAT6E3M2}
+#: element types whose values onnx.printer writes as ``...`` (it does not decode them)
+_UNPRINTED = frozenset(_PACKED) | _FLOAT6 | {DataType.COMPLEX64, DataType.COMPLEX128}
 
 
 def field_values(t: Tensor, limit: int | None = None) -> tuple[list[str], bool]:
@@ -218,12 +232,23 @@ def field_values(t: Tensor, limit: int | None = None) -> tuple[list[str], bool]:
 class _Printer:
     """Accumulates text in ``self.out``. ``indent`` is onnx.printer's indent level: nodes are
     written that many spaces in, and a graph-valued attribute adds one step while its graph is
-    written. ``limit`` elides long tensor values."""
+    written. ``limit`` elides long tensor values. ``lossless`` writes what onnx.printer drops
+    (the module docstring lists each place)."""
 
-    def __init__(self, limit: int | None) -> None:
+    def __init__(self, limit: int | None, lossless: bool = False) -> None:
         self.limit = limit
+        self.lossless = lossless
         self.out: list[str] = []
         self.indent = _STEP
+
+    def word(self, name: str) -> str:
+        """A graph name or an untyped value name (see :func:`_word`); onnx quotes it only when
+        it is no identifier, so a type keyword or float word stays bare."""
+        return _word(name) if self.lossless else _id(name)
+
+    def bare(self, name: str) -> str:
+        """An attribute, operator or domain name (see :func:`_bare`); onnx never quotes one."""
+        return _bare(name) if self.lossless else name
 
     def w(self, *parts: str) -> None:
         self.out.extend(parts)
@@ -259,7 +284,7 @@ class _Printer:
         return f"{name}[{dims}]"
 
     def value_info(self, v: Value) -> str:
-        return f"{self.type(v.type)} {_id(v.name) if v.type is not None else _word(v.name)}"
+        return f"{self.type(v.type)} {_id(v.name) if v.type is not None else self.word(v.name)}"
 
     # ----- constants
 
@@ -276,10 +301,14 @@ class _Printer:
         return head + self.values(t)
 
     def values(self, t: Tensor) -> str:
+        if not self.lossless and t.data_type in _UNPRINTED:
+            return "..."  # onnx.printer does not decode these types
         texts, elided = field_values(t, self.limit)
         if elided:
             texts.append("...")
         if t.data_type == DataType.STRING:
+            if not texts and not self.lossless:
+                return "}"  # onnx.printer's opening brace goes with the first string
             return "{" + ", ".join(texts) + "}"
         return " {" + ",".join(texts) + "}"
 
@@ -298,9 +327,11 @@ class _Printer:
     def attribute(self, a: Attribute) -> str:
         if a.type == AttributeType.UNDEFINED:
             if a.ref_attr_name:
+                if not self.lossless:
+                    return f"{a.name}: undefined = @{a.ref_attr_name}"
                 return f"{_bare(a.name)} = @{_id(a.ref_attr_name)}"
             raise InvalidArgument(f"cannot print attribute {a.name!r}: it has no type")
-        head = f"{_bare(a.name)}: {a.type.name.lower()} = "
+        head = f"{self.bare(a.name)}: {a.type.name.lower()} = "
         if a.ref_attr_name:
             return f"{head}@{a.ref_attr_name}"
         T, v = AttributeType, a.value
@@ -314,6 +345,8 @@ class _Printer:
             return head + self.tensor(v, v.name, False)
         if a.type == T.GRAPH:
             return head + self.subgraph(v)
+        if a.type in (T.SPARSE_TENSOR, T.SPARSE_TENSORS) and not self.lossless:
+            return head  # onnx.printer writes no value for a sparse tensor
         if a.type == T.SPARSE_TENSOR:
             return head + self.sparse(v, v.name, False)
         if a.type == T.TYPE_PROTO:
@@ -323,6 +356,8 @@ class _Printer:
         if a.type == T.INTS:
             return head + "[" + ", ".join(str(int(x)) for x in v) + "]"
         if a.type == T.STRINGS:
+            if not v and not self.lossless:
+                return head + "]"  # onnx.printer's opening bracket goes with the first string
             return head + "[" + ", ".join(quote(x) for x in v) + "]"
         if a.type == T.TENSORS:
             return head + "[" + ", ".join(self.tensor(x, x.name, False) for x in v) + "]"
@@ -333,7 +368,7 @@ class _Printer:
         return head + "[" + ", ".join(self.type(x) for x in v) + "]"  # TYPE_PROTOS
 
     def subgraph(self, g: Graph) -> str:
-        sub = _Printer(self.limit)
+        sub = _Printer(self.limit, self.lossless)
         sub.indent = self.indent + _STEP
         sub.graph(g)
         return "".join(sub.out)
@@ -346,8 +381,8 @@ class _Printer:
         dom = ""
         if n.domain:
             dotted = all(_IDENT.match(p) for p in n.domain.split("."))
-            dom = (n.domain if dotted else quote(n.domain)) + "."
-        op = f"{dom}{_bare(n.op_type)}{':' + _id(n.overload) if n.overload else ''}"
+            dom = (n.domain if dotted or not self.lossless else quote(n.domain)) + "."
+        op = f"{dom}{self.bare(n.op_type)}{':' + _id(n.overload) if n.overload else ''}"
         ins = " (" + ", ".join(_id(v.name) if v is not None else '""' for v in n.inputs) + ")"
         attrs = ""
         if n.attributes:
@@ -371,10 +406,11 @@ class _Printer:
     def graph(self, g: Graph) -> None:
         ins = ", ".join(self.value_info(v) for v in g.inputs)
         outs = ", ".join(self.value_info(v) for v in g.outputs)
-        self.w(_word(g.name), " (", ins, ") => (", outs, ") ")
+        self.w(self.word(g.name), " (", ins, ") => (", outs, ") ")
         entries = [self.tensor(v.const_value, name, True) for name, v in g.initializers.items()]
-        entries += [self.sparse(v.const_value, name, True)
-                    for name, v in g.sparse_initializers.items()]
+        if self.lossless:  # onnx.printer omits sparse initializers
+            entries += [self.sparse(v.const_value, name, True)
+                        for name, v in g.sparse_initializers.items()]
         entries += [self.value_info(v) for v in g.value_info]
         if entries:
             self.w("\n", " " * self.indent, "<", ", ".join(entries), ">\n")
@@ -385,17 +421,18 @@ class _Printer:
         if f.overload:
             self.w("  overload: ", quote(f.overload), ",\n")
         self.w("  opset_import: ", self.opsets(f.opset_imports, ","))
-        if f.doc_string:
+        if f.doc_string and self.lossless:  # onnx.printer omits a function's doc string,
             self.w(",\n  doc_string: ", quote(f.doc_string))
         self.w("\n>\n", _id(f.name), " ")
-        attrs = [_bare(a) for a in f.attributes]
-        attrs += [self.attribute(a) for a in f.attribute_defaults.values()]
+        attrs = [self.bare(a) for a in f.attributes]
+        if self.lossless:  # its attribute defaults
+            attrs += [self.attribute(a) for a in f.attribute_defaults.values()]
         if attrs:
             self.w("<", ",".join(attrs), ">")
         ins = ", ".join(_id(v.name) for v in f.graph.inputs)
         outs = ", ".join(_id(v.name) for v in f.graph.outputs)
         self.w("(", ins, ") => (", outs, ")\n")
-        if f.graph.value_info:
+        if f.graph.value_info and self.lossless:  # and its value_info
             self.w("<", ", ".join(self.value_info(v) for v in f.graph.value_info), ">\n")
         self.nodes(f.graph.nodes)
 
@@ -404,16 +441,15 @@ class _Printer:
         return "[" + sep.join(f"{quote(d)} : {v}" for d, v in opsets.items()) + "]"
 
     def model(self, m: Model) -> None:
+        from pyonnx.io.serde import HEADER_FIELDS
+
         pad = " " * self.indent
         head = [f"{pad}ir_version: {m.ir_version}",
                 f"{pad}opset_import: {self.opsets(m.opset_imports)}"]
-        for key in ("producer_name", "producer_version", "domain"):
-            if getattr(m, key):
-                head.append(f"{pad}{key}: {quote(getattr(m, key))}")
-        if m.model_version:
-            head.append(f"{pad}model_version: {m.model_version}")
-        if m.doc_string:
-            head.append(f"{pad}doc_string: {quote(m.doc_string)}")
+        for key in HEADER_FIELDS:  # set, or stated with their default in the model's file
+            value = getattr(m, key)
+            if value or key in m.stated_fields:
+                head.append(f"{pad}{key}: {value if key == 'model_version' else quote(value)}")
         if m.metadata_props:
             props = ", ".join(f"{quote(k)}: {quote(v)}" for k, v in m.metadata_props.items())
             head.append(f"{pad}metadata_props: [{props}]")
@@ -428,17 +464,23 @@ def _type_name(dt: DataType) -> str:
     return "undefined" if dt == DataType.UNDEFINED else DataType(dt).onnx_name
 
 
-def to_text(obj: Model | Graph | Function | Node, *, max_elements: int | None = None) -> str:
-    """The ONNX text of a model, graph, function or node, as ``onnx.printer.to_text`` writes
-    it (see the module docstring for the few places where pyonnx writes more).
+def to_text(obj: Model | Graph | Function | Node, *, max_elements: int | None = None,
+            lossless: bool = False) -> str:
+    """The ONNX text of a model, graph, function or node, exactly as ``onnx.printer.to_text``
+    writes it.
 
-    Every tensor value is written in full, so the text parses back into the same model. With
-    ``max_elements``, tensors longer than that show their first ``max_elements`` values and
-    ``...``: easier to read, but no longer parseable.
+    onnx's text loses a few things (4-bit, 2-bit, 6-bit and complex tensor values, sparse
+    tensors, a function's doc string, attribute defaults and value_info; the module docstring
+    lists them all). With ``lossless=True`` they are written too, so that ``parse_model`` gives
+    back the same model; the text then differs from onnx.printer's in those places only.
+
+    Every other tensor value is written in full. With ``max_elements``, tensors longer than
+    that show their first ``max_elements`` values and ``...``: easier to read, but no longer
+    parseable.
     """
     if max_elements is not None and max_elements < 0:
         raise InvalidArgument(f"max_elements must be 0 or more, not {max_elements}")
-    p = _Printer(max_elements)
+    p = _Printer(max_elements, lossless)
     if isinstance(obj, Model):
         p.model(obj)
     elif isinstance(obj, Graph):

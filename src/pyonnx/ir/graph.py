@@ -200,6 +200,18 @@ class Graph:
         self.nodes.insert(self.nodes.index(before), node)
         return node
 
+    def add_initializer(self, value: Value) -> Value:
+        """Make ``value`` (which carries its ``const_value``) the initializer of its name, in
+        place of any earlier one of that name (a rewrite that recomputes a constant)."""
+        if value.const_value is None:
+            raise ValueError(f"initializer {value.name!r} has no const_value")
+        self.initializers[value.name] = value
+        return value
+
+    def add_output(self, value: Value) -> None:
+        """Expose ``value`` (computed in this graph) as one more graph output."""
+        self.outputs.append(value)
+
     def replace_output(self, index: int, value: Value) -> None:
         """Make ``value`` graph output ``index`` in place of the current one (a rewrite that
         computes the output another way keeps the output's position and, by naming ``value``
@@ -285,7 +297,10 @@ class Model:
 
     ``base_dir`` is the folder external data is resolved against (the real folder of the file the
     model was loaded from). ``training_info`` keeps TrainingInfoProto messages as serialized bytes:
-    pyonnx does not run them but never drops them.
+    pyonnx does not run them but never drops them. ``stated_fields`` names the header fields
+    (``producer_name``, ``producer_version``, ``domain``, ``model_version``, ``doc_string``) that
+    the file states although they hold their default (``""`` or 0), as exporters such as
+    skl2onnx write them: saving and printing keep them as they were read, as onnx does.
     """
 
     def __init__(self, graph: Graph, *, ir_version: int = 10,
@@ -307,6 +322,7 @@ class Model:
         self.training_info: list[bytes] = []
         self.configuration: list[bytes] = []
         self.base_dir: str | None = None
+        self.stated_fields: set[str] = set()
 
     def opset(self, domain: str = "") -> int | None:
         """The imported version of a domain (``""`` and ``"ai.onnx"`` are the same)."""

@@ -88,9 +88,11 @@ def _lint_graph(graph: Graph, outer: frozenset[int], path: str, out: list[str]) 
             if sum(1 for (n, j) in v.uses if n is node and j == i) != 1:
                 out.append(f"{label}: input {i} ({v.name!r}) is not recorded once in that "
                            f"value's use list")
-        visible = frozenset(defined) | outer
+        visible = None
         for a in node.attributes.values():
             for sub in _subgraphs(a.value):
+                if visible is None:  # only for nodes with subgraphs: a copy per node is O(n^2)
+                    visible = frozenset(defined) | outer
                 if sub.parent is not graph:
                     out.append(f"{label}: subgraph attribute {a.name!r} does not name this graph "
                                f"as its parent")

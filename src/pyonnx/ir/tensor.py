@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from pyonnx.errors import ValidationError
 from pyonnx.ir.dtypes import DataType
 
 __all__ = ["Tensor", "SparseTensor"]
@@ -114,13 +115,17 @@ class SparseTensor:
         if dense.dtype == object:
             dense[...] = ""
         size = dense.size
+        outside = ValidationError(f"sparse tensor {self.name!r}: an index lies outside its dims "
+                                  f"{list(self.dims)}")
         if idx.ndim == 1:
             flat = idx
+        elif idx.size and (idx.min() < 0 or (idx >= np.array(self.dims, np.int64)).any()):
+            raise outside
         else:
             flat = np.ravel_multi_index(tuple(idx.T), self.dims) if idx.size else idx.reshape(-1)
         flat = np.asarray(flat, dtype=np.int64)
         if flat.size and (flat.min() < 0 or flat.max() >= size):
-            raise ValueError(f"sparse tensor {self.name!r}: index outside dims {list(self.dims)}")
+            raise outside
         dense.reshape(-1)[flat] = vals
         return dense
 

@@ -44,7 +44,7 @@ def dense_array(st: SparseTensor, limit: int, what: str) -> np.ndarray:
     except MemoryError as e:
         raise ResourceLimitExceeded(f"{what} has dims {list(st.dims)} ({nbytes} bytes dense), "
                                     f"which does not fit in memory") from e
-    except (ValueError, IndexError) as e:  # an index outside dims
+    except (ValidationError, ValueError, IndexError) as e:  # an index outside dims
         raise ValidationError(f"{what} cannot be densified: {e}") from e
 
 

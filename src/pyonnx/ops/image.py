@@ -560,13 +560,13 @@ def _corners(boxes: np.ndarray, center_point_box: int) -> tuple[np.ndarray, ...]
     return np.minimum(y1, y2), np.minimum(x1, x2), np.maximum(y1, y2), np.maximum(x1, x2)
 
 
-@kernel("NonMaxSuppression", versions=(10, 11))
-def non_max_suppression_10(boxes: np.ndarray, scores: np.ndarray,
-                           max_output_boxes_per_class: np.ndarray | None = None,
-                           iou_threshold: np.ndarray | None = None,
-                           score_threshold: np.ndarray | None = None, *,
-                           center_point_box: int = 0) -> tuple[np.ndarray]:
-    """Greedy per-(batch, class) NMS; returns int64 [num_selected, 3] (batch, class, box)."""
+def nms_arguments(boxes: np.ndarray, scores: np.ndarray,
+                  max_output_boxes_per_class: np.ndarray | None,
+                  iou_threshold: np.ndarray | None, score_threshold: np.ndarray | None,
+                  center_point_box: int) -> tuple[int, np.dtype, np.floating, object]:
+    """NonMaxSuppression's inputs checked: (max_out, the float dtype of the IoU arithmetic,
+    iou_threshold in that dtype, score_threshold or None). Shared with the CPU provider's
+    variant so that both raise the same errors."""
     if center_point_box not in (0, 1):
         raise ExecutionError(f"NonMaxSuppression: center_point_box must be 0 or 1, "
                              f"got {center_point_box}")
@@ -586,6 +586,19 @@ def non_max_suppression_10(boxes: np.ndarray, scores: np.ndarray,
         raise ExecutionError(f"NonMaxSuppression: iou_threshold must be in [0, 1], got {iou_thr}")
     score_thr = None if score_threshold is None or np.size(score_threshold) == 0 \
         else np.asarray(score_threshold).reshape(-1)[0]
+    return max_out, ft, iou_thr, score_thr
+
+
+@kernel("NonMaxSuppression", versions=(10, 11))
+def non_max_suppression_10(boxes: np.ndarray, scores: np.ndarray,
+                           max_output_boxes_per_class: np.ndarray | None = None,
+                           iou_threshold: np.ndarray | None = None,
+                           score_threshold: np.ndarray | None = None, *,
+                           center_point_box: int = 0) -> tuple[np.ndarray]:
+    """Greedy per-(batch, class) NMS; returns int64 [num_selected, 3] (batch, class, box)."""
+    max_out, ft, iou_thr, score_thr = nms_arguments(
+        boxes, scores, max_output_boxes_per_class, iou_threshold, score_threshold,
+        center_point_box)
     selected: list[tuple[int, int, int]] = []
     if max_out <= 0:
         return (np.zeros((0, 3), np.int64),)

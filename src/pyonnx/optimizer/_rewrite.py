@@ -96,8 +96,7 @@ def new_initializer(graph: Graph, name: str, array: np.ndarray) -> Value:
     """A fresh initializer Value named ``name`` holding ``array``, registered in ``graph``."""
     t = Tensor.from_numpy(array, name)
     v = Value(name, TensorType(t.data_type, tuple(int(d) for d in array.shape)), const_value=t)
-    graph.initializers[name] = v
-    return v
+    return graph.add_initializer(v)
 
 
 def unique_name(model: Model, base: str) -> str:

@@ -90,7 +90,7 @@ def run_model(model: Model, feeds: Feeds, extra: Sequence[str] = ()) -> dict[str
         have = {v.name for v in m.graph.outputs}
         for name in extra:
             if name in by_name and name not in have:
-                m.graph.outputs.append(by_name[name])
+                m.graph.add_output(by_name[name])
     opts = SessionOptions()
     opts.graph_optimization_level = 0
     sess = InferenceSession(m, opts)

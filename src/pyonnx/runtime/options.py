@@ -118,7 +118,7 @@ class SessionOptions:
     graph_optimization_level                                  honoured (pyonnx's optimizer)
     optimized_model_filepath                                  honoured (the optimized model)
     enable_profiling, profile_file_prefix                     honoured (Chrome trace JSON)
-    intra_op_num_threads                                      honoured (BLAS pool size)
+    intra_op_num_threads                                      honoured (intra-op thread budget)
     log_severity_level, logid                                 honoured (session log records)
     add_initializer, add_external_initializers(_from_files_   honoured
     in_memory)

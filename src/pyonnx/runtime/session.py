@@ -377,14 +377,12 @@ class InferenceSession:
         return tuple(made)
 
     def _set_threads(self) -> None:
-        """``intra_op_num_threads`` > 0 limits the BLAS pool while this session runs."""
-        n = int(self._options.intra_op_num_threads or 0)
-        self._threads = n
-        self._thread_controller: Any = None
-        if n > 0:
-            from threadpoolctl import ThreadpoolController
+        """``intra_op_num_threads`` (0: the cores, as onnxruntime) joins the process's intra-op
+        thread budget (:mod:`pyonnx.backends.cpu.threads`), which sizes the CPU provider's pool
+        and BLAS's once, at session creation, never per run."""
+        from pyonnx.backends.cpu import threads
 
-            self._thread_controller = ThreadpoolController()
+        self._threads = threads.request(int(self._options.intra_op_num_threads or 0))
 
     # ------------------------------------------------------------------ onnxruntime surface
 
@@ -601,11 +599,7 @@ class InferenceSession:
                     if self._options.run_timeout_s else 0.0)
         profile = [] if self._profile_events is not None else None
         state = _RunState(run_options, deadline, profile, self._options.max_run_bytes)
-        if self._thread_controller is not None:
-            with self._thread_controller.limit(limits=self._threads, user_api="blas"):
-                results = self._plan.execute(feeds, state)
-        else:
-            results = self._plan.execute(feeds, state)
+        results = self._plan.execute(feeds, state)
         if profile is not None:
             self._profile_events.extend(profile)  # type: ignore[union-attr]
         return results

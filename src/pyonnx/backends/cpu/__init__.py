@@ -57,3 +57,6 @@ class CPUProvider(Provider):
 
 # the fast variants register themselves on import
 from pyonnx.backends.cpu import conv, elementwise, fused  # noqa: E402,F401
+from pyonnx.backends.cpu import nms  # noqa: E402,F401
+from pyonnx.backends.cpu import rnn  # noqa: E402,F401
+from pyonnx.backends.cpu import gemm  # noqa: E402,F401

@@ -24,6 +24,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from pyonnx.backends.cpu import jit
+from pyonnx.backends.cpu.gemm import matmul2d
 from pyonnx.backends.cpu.registry import fast_kernel
 from pyonnx.ops._common import prod
 from pyonnx.ops._conv import Window, kernel_offsets, offset_slices, pad_spatial
@@ -76,6 +77,18 @@ def conv_forward(x: np.ndarray, w: np.ndarray, group: int, win: Window,
     return _add_bias(_conv_core(x, w, group, win), bias)
 
 
+def _product(w2: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """``np.matmul(w2, cols)`` for a weight matrix [M, K] and columns [K, L] or [N, K, L]: one
+    GEMM per image, each split over the intra-op threads when large
+    (:func:`pyonnx.backends.cpu.gemm.matmul2d`)."""
+    if cols.ndim == 2:
+        return matmul2d(w2, cols)
+    y = np.empty((cols.shape[0], w2.shape[0], cols.shape[2]), np.result_type(w2, cols))
+    for i in range(cols.shape[0]):
+        matmul2d(w2, cols[i], out=y[i])
+    return y
+
+
 def _conv_core(x: np.ndarray, w: np.ndarray, group: int, win: Window) -> np.ndarray:
     """Y (N, M, *out) = convolution of x (N, C, *in) with w (M, C/group, *kernel)."""
     n_img, c = x.shape[:2]
@@ -93,7 +106,7 @@ def _conv_core(x: np.ndarray, w: np.ndarray, group: int, win: Window) -> np.ndar
                                                      for o, s in zip(out, win.strides))]
         xr = x.reshape(n_img, group, cg, length)
         if group == 1:
-            y = np.matmul(w.reshape(m, c), xr[:, 0])
+            y = _product(w.reshape(m, c), xr[:, 0])
         else:
             y = np.matmul(w.reshape(group, mg, cg), xr)
         return y.reshape((n_img, m) + out)
@@ -114,7 +127,7 @@ def _conv_core(x: np.ndarray, w: np.ndarray, group: int, win: Window) -> np.ndar
                                                                       for i in range(nsp))
         cols = np.ascontiguousarray(split.transpose(perm)).reshape(n_img, c * nk, length)
         if group == 1:
-            y = np.matmul(w2, cols)
+            y = _product(w2, cols)
         else:
             y = np.matmul(w2, cols.reshape(n_img, group, cg * nk, length))
         return y.reshape((n_img, m) + out)
@@ -122,7 +135,7 @@ def _conv_core(x: np.ndarray, w: np.ndarray, group: int, win: Window) -> np.ndar
         # small inputs: per-call overhead dominates, so one strided view, one copy, one product
         cols = _im2col_small(x, win)
         if group == 1:
-            y = np.matmul(w2, cols)
+            y = _product(w2, cols)
         else:
             y = np.matmul(w2, cols.reshape(n_img, group, cg * nk, length))
         return y.reshape((n_img, m) + out)
@@ -135,7 +148,7 @@ def _conv_core(x: np.ndarray, w: np.ndarray, group: int, win: Window) -> np.ndar
     if n_img == 1 and rows >= out[0]:
         cols = _im2col(xp, win, 0, out[0], phases=phases)  # (1, C * nk, L)
         if group == 1:
-            y = np.matmul(w2, cols)
+            y = _product(w2, cols)
         else:
             y = np.matmul(w2, cols.reshape(n_img, group, cg * nk, length))
         return y.reshape((n_img, m) + out)
@@ -153,7 +166,7 @@ def _conv_core(x: np.ndarray, w: np.ndarray, group: int, win: Window) -> np.ndar
             cols = _im2col(xp[i:i + 1], win, r0, r1, buf[:c * nk * lc], img_phases)[0]
             dst = y[i, :, :, r0 * row_len:r1 * row_len]
             if group == 1:
-                np.matmul(w2, cols, out=dst[0])
+                matmul2d(w2, cols, out=dst[0])
             else:
                 np.matmul(w2, cols.reshape(group, cg * nk, lc), out=dst)
     return y.reshape((n_img, m) + out)

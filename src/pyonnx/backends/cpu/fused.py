@@ -32,11 +32,12 @@ import numpy as np
 
 from pyonnx.backends.cpu.conv import conv
 from pyonnx.backends.cpu.elementwise import softmax as _softmax
+from pyonnx.backends.cpu.gemm import matmul  # large products split over the intra-op threads
 from pyonnx.backends.cpu.registry import fast_kernel
 from pyonnx.errors import ExecutionError
 from pyonnx.ops import activation as _act
 from pyonnx.ops.contrib.fused_conv import ACTIVATIONS, check_activation
-from pyonnx.ops.linalg import gemm, matmul
+from pyonnx.ops.linalg import gemm
 from pyonnx.ops.registry import KernelContext, NodeMemo, kernel, node_memo
 
 __all__ = ["apply_activation"]

@@ -69,7 +69,7 @@ class ConstantFolding(GraphPass):
                 _replace_in_outputs(model, v, nv)
                 if id(v) in keep:
                     keep.add(id(nv))
-                graph.initializers[v.name] = nv
+                graph.add_initializer(nv)
             graph.remove(node)
             modified = True
         return modified

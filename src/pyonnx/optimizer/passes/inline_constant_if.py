@@ -48,7 +48,7 @@ class InlineConstantIf(GraphPass):
         for name, v in list(branch.initializers.items()):
             if name in taken or name in graph.initializers:
                 v.name = unique_name(model, name)
-            graph.initializers[v.name] = v
+            graph.add_initializer(v)
         moved = list(branch.nodes)
         for n in moved:
             for v in n.outputs:

@@ -1,0 +1,176 @@
+"""The CPU provider's split matrix products equal the reference MatMul (random shapes, every
+split direction, fallbacks and errors)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pyonnx.backends.cpu import gemm, threads
+from pyonnx.backends.cpu.registry import get_fast_kernel
+from pyonnx.errors import PyOnnxError
+from pyonnx.ops import linalg as ref
+from pyonnx.ops.registry import KernelContext
+
+
+@pytest.fixture(autouse=True)
+def three_threads(monkeypatch):
+    """A budget of 3 on a pretend 4-core machine (BLAS untouched), small blocks so that test
+    sizes split; the module state is put back after."""
+    saved = (threads._budget, threads._pool, threads._blas_set)
+    monkeypatch.setattr(threads, "cores", lambda: 4)
+    monkeypatch.setattr(threads, "_set_blas", lambda n: None)
+    monkeypatch.setattr(gemm, "MIN_BLOCK_MACS", 512)
+    threads._budget, threads._pool = 0, None
+    threads.request(3)
+    yield
+    threads._pool.shutdown(wait=True)
+    threads._budget, threads._pool, threads._blas_set = saved
+
+
+def _same(A, B):
+    want = ref.matmul(A, B)[0]
+    got = gemm.matmul(A, B)[0]
+    assert got.dtype == want.dtype and got.shape == want.shape
+    # the blocks run the same BLAS kernel over the same K: equal up to float rounding at most
+    np.testing.assert_allclose(got, want, rtol=1e-6 if A.dtype == np.float64 else 1e-5,
+                               atol=1e-6)
+    return got
+
+
+def test_registered():
+    for v in (1, 9, 13):
+        assert get_fast_kernel("", "MatMul", v) is gemm.matmul
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_random_shapes(seed):
+    rng = np.random.default_rng(seed)
+    dtype = rng.choice([np.float32, np.float64])
+    m, k, n = (int(rng.integers(1, 70)) for _ in range(3))
+    batch = tuple(int(d) for d in rng.integers(1, 4, int(rng.integers(0, 3))))
+    A = rng.standard_normal(batch + (m, k)).astype(dtype)
+    if rng.random() < 0.5:
+        B = rng.standard_normal((k, n)).astype(dtype)
+    else:
+        B = rng.standard_normal(batch + (k, n)).astype(dtype)
+    _same(A, B)
+
+
+def test_each_split_direction(monkeypatch):
+    seen = []
+    real = threads.parallel_for
+
+    def spy(count, fn, *, min_per_part=1):
+        seen.append((count, len(threads.split(count, min_per_part))))
+        return real(count, fn, min_per_part=min_per_part)
+
+    monkeypatch.setattr(threads, "parallel_for", spy)
+    rng = np.random.default_rng(0)
+    f = np.float32
+    _same(rng.standard_normal((2, 60, 40)).astype(f), rng.standard_normal((40, 30)).astype(f))
+    _same(rng.standard_normal((3, 40)).astype(f), rng.standard_normal((40, 200)).astype(f))
+    _same(rng.standard_normal((6, 20, 16)).astype(f), rng.standard_normal((6, 16, 20)).astype(f))
+    assert seen == [(120, 3), (200, 3), (6, 3)]  # rows, columns, matrices
+
+
+def test_into_out_and_fallbacks():
+    rng = np.random.default_rng(1)
+    a = rng.standard_normal((50, 30)).astype(np.float32)
+    b = rng.standard_normal((30, 40)).astype(np.float32)
+    out = np.empty((50, 40), np.float32)
+    assert gemm.matmul2d(a, b, out=out) is out
+    np.testing.assert_allclose(out, a @ b, rtol=1e-5, atol=1e-6)
+    # not contiguous, broadcast batches, vectors, integers, float16: the reference itself
+    _same(rng.standard_normal((30, 50)).T.astype(np.float32), b)
+    _same(rng.standard_normal((2, 1, 8, 30)).astype(np.float32),
+          rng.standard_normal((3, 30, 5)).astype(np.float32))
+    _same(rng.standard_normal(30).astype(np.float32), b)
+    ints = rng.integers(-5, 5, (20, 30)).astype(np.int32)
+    np.testing.assert_array_equal(gemm.matmul(ints, ints.T.copy())[0],
+                                  ref.matmul(ints, ints.T.copy())[0])
+    h = rng.standard_normal((20, 30)).astype(np.float16)
+    np.testing.assert_array_equal(gemm.matmul(h, h.T.copy())[0], ref.matmul(h, h.T.copy())[0])
+
+
+@pytest.mark.parametrize("a_shape,b_shape,a_dtype", [
+    ((4, 5), (6, 7), np.float32),
+    ((4, 5), (5, 7), np.float64),
+    ((2, 4, 5), (3, 5, 7), np.float32),
+])
+def test_same_errors(a_shape, b_shape, a_dtype):
+    A = np.ones(a_shape, a_dtype)
+    B = np.ones(b_shape, np.float32)
+    with pytest.raises(PyOnnxError) as want:
+        ref.matmul(A, B)
+    with pytest.raises(PyOnnxError) as got:
+        gemm.matmul(A, B)
+    assert type(got.value) is type(want.value) and str(got.value) == str(want.value)
+
+
+def test_allocation_limit_as_reference():
+    A = np.ones((64, 64), np.float32)
+    ctx = KernelContext(max_tensor_bytes=1000)
+    with pytest.raises(PyOnnxError) as want:
+        ref.matmul(A, A, ctx=ctx)
+    with pytest.raises(PyOnnxError) as got:
+        gemm.matmul(A, A, ctx=ctx)
+    assert str(got.value) == str(want.value)
+
+
+def _conv_cases():
+    from tests.ops.test_conv import CONV_CASES
+
+    return CONV_CASES
+
+
+@pytest.mark.parametrize("case", _conv_cases(), ids=lambda c: f"{c[0]}x{c[1]}")
+def test_conv_products_split(monkeypatch, case):
+    """The CPU provider's Conv with its GEMMs split (1x1, whole-image and banded columns, patch
+    embeddings) equals the reference Conv."""
+    from pyonnx.backends.cpu import conv as fast_conv
+    from pyonnx.ops.conv import conv as reference_conv
+    calls = []
+    real = gemm.matmul2d
+
+    def spy(a, b, out=None):
+        calls.append(a.shape)
+        return real(a, b, out=out)
+
+    monkeypatch.setattr(fast_conv, "matmul2d", spy)
+    xs, ws, attrs = case
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(xs).astype(np.float32)
+    w = rng.standard_normal(ws).astype(np.float32)
+    for budget in (1 << 20, 64):
+        monkeypatch.setattr(fast_conv, "_COLS_BUDGET", budget)
+        np.testing.assert_allclose(fast_conv.conv(x, w, **attrs)[0],
+                                   reference_conv(x, w, **attrs)[0], rtol=1e-4, atol=1e-4)
+    if attrs.get("group", 1) == 1 and xs[0] == 1:
+        assert calls, "a single-image, single-group Conv goes through matmul2d"
+
+
+def test_concurrent_callers_get_their_own_products():
+    """Two threads multiplying at once (two runs of one session) share the pool: each gets its
+    own product."""
+    import threading
+
+    rng = np.random.default_rng(5)
+    pairs = [(rng.standard_normal((64, 48)).astype(np.float32),
+              rng.standard_normal((48, 40)).astype(np.float32)) for _ in range(4)]
+    want = [ref.matmul(a, b)[0] for a, b in pairs]
+    bad = []
+
+    def worker(k):
+        a, b = pairs[k]
+        for _ in range(30):
+            got = gemm.matmul(a, b)[0]
+            if not np.allclose(got, want[k], rtol=1e-5, atol=1e-6):
+                bad.append(k)
+
+    ts = [threading.Thread(target=worker, args=(k,)) for k in range(4)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(60)
+    assert not bad

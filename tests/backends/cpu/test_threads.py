@@ -1,0 +1,160 @@
+"""The CPU provider's intra-op thread pool and budget (backends/cpu/threads.py)."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from pyonnx.backends.cpu import threads
+
+
+@pytest.fixture
+def pool(monkeypatch):
+    """A fresh budget on a pretend 4-core machine, BLAS left alone; the module's state is put
+    back afterwards."""
+    saved = (threads._budget, threads._pool, threads._blas_set)
+    blas: list[int] = []
+    monkeypatch.setattr(threads, "cores", lambda: 4)
+    monkeypatch.setattr(threads, "_set_blas", blas.append)
+    threads._budget, threads._pool = 0, None
+    try:
+        yield blas
+    finally:
+        if threads._pool is not None:
+            threads._pool.shutdown(wait=True)
+        threads._budget, threads._pool, threads._blas_set = saved
+
+
+def test_budget_is_the_largest_request_capped_at_the_cores(pool):
+    assert threads.budget() == 1
+    assert threads.request(2) == 2
+    assert threads.request(1) == 2  # never shrinks: other sessions use it
+    assert threads.request(0) == 4  # 0: the cores, as onnxruntime
+    assert threads.request(64) == 4
+    assert threads._pool is not None and threads._pool._max_workers == 3
+    assert set(pool) == {1}  # BLAS: one thread, the pool splits products
+
+
+def test_split_covers_the_range_once(pool):
+    threads.request(3)
+    for count in (0, 1, 5, 100, 101):
+        for min_part in (1, 7, 50, 1000):
+            parts = threads.split(count, min_part)
+            assert len(parts) <= 3
+            covered = [i for a, b in parts for i in range(a, b)]
+            assert covered == list(range(count))
+            if len(parts) > 1:
+                assert all(b - a >= min_part for a, b in parts)
+
+
+def test_parallel_for_runs_every_part_on_several_threads(pool):
+    threads.request(4)
+    out = np.zeros(1000)
+    seen: set[str] = set()
+    barrier = threading.Barrier(4, timeout=10)
+
+    def fn(a, b):
+        seen.add(threading.current_thread().name)
+        barrier.wait()  # every part runs at once: one per pool thread plus the caller
+        out[a:b] = np.arange(a, b)
+
+    threads.parallel_for(1000, fn, min_per_part=10)
+    np.testing.assert_array_equal(out, np.arange(1000))
+    assert len(seen) == 4 and threading.current_thread().name in seen
+
+
+def test_a_busy_pool_does_not_hold_the_caller(pool):
+    # every worker blocked: the caller claims and runs every part itself
+    threads.request(2)
+    release = threading.Event()
+    threads._pool.submit(release.wait)
+    seen = []
+    try:
+        threads.parallel_for(100, lambda a, b: seen.append(threading.current_thread().name),
+                             min_per_part=10)
+    finally:
+        release.set()
+    assert seen == [threading.current_thread().name] * 2
+
+
+def test_first_error_is_raised_after_every_part_finished(pool):
+    threads.request(4)
+    done = []
+
+    def fn(a, b):
+        if a == 0:
+            raise ValueError("part 0")
+        done.append(a)
+
+    with pytest.raises(ValueError, match="part 0"):
+        threads.parallel_for(40, fn, min_per_part=10)
+    assert sorted(done) == [10, 20, 30]
+
+
+def test_nested_use_runs_inline(pool):
+    threads.request(2)
+    inner_parts = []
+
+    def inner(a, b):
+        inner_parts.append((threading.current_thread().name, a, b))
+
+    def outer(a, b):
+        threads.parallel_for(100, inner, min_per_part=1)
+
+    threads.parallel_for(2, outer, min_per_part=1)
+    # each outer part covers [0, 100) once; on a pool thread in one piece (no deadlock on
+    # itself), on the caller possibly in two
+    assert sorted(i for _, a, b in inner_parts for i in range(a, b)) == sorted(list(range(100)) * 2)
+    assert all((a, b) == (0, 100) for name, a, b in inner_parts
+               if name.startswith("pyonnx-intra-op"))
+
+
+def test_budget_one_means_no_pool(pool):
+    threads.request(1)
+    assert threads._pool is None
+    calls = []
+    threads.parallel_for(10, lambda a, b: calls.append((a, b)))
+    assert calls == [(0, 10)]
+
+
+def test_concurrent_callers_share_the_pool(pool):
+    threads.request(2)
+    results = {}
+
+    def caller(k):
+        out = np.zeros(10_000)
+
+        def fn(a, b):
+            out[a:b] = k
+
+        for _ in range(50):
+            threads.parallel_for(out.size, fn, min_per_part=100)
+        results[k] = out
+
+    ts = [threading.Thread(target=caller, args=(k,)) for k in range(4)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(30)
+    assert sorted(results) == [0, 1, 2, 3]
+    for k, out in results.items():
+        assert (out == k).all()
+
+
+def test_blas_pool_is_set_once_per_change():
+    tpc = pytest.importorskip("threadpoolctl")
+    info = [i for i in tpc.threadpool_info() if i["user_api"] == "blas"]
+    assert info, "NumPy's BLAS is not visible to threadpoolctl"
+    before = info[0]["num_threads"]
+    saved = threads._blas_set
+    try:
+        threads._blas_set = None
+        threads._set_blas(1)
+        assert [i["num_threads"] for i in tpc.threadpool_info()
+                if i["user_api"] == "blas"] == [1] * len(info)
+        threads._set_blas(1)  # unchanged: no threadpoolctl call
+    finally:
+        tpc.threadpool_limits(limits=before, user_api="blas")
+        threads._blas_set = saved
