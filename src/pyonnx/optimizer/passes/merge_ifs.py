@@ -102,7 +102,8 @@ def _mergeable(graph: Graph, a: Node, b: Node) -> bool:
 
 def _merge(graph: Graph, a: Node, b: Node) -> None:
     for ga, gb in zip(_branches(a), _branches(b)):  # type: ignore[arg-type]
-        ga.initializers.update(gb.initializers)
+        for v in gb.initializers.values():
+            ga.add_initializer(v)
         moved = list(gb.nodes)
         for n in moved:
             for sg in n.subgraphs():
