@@ -371,6 +371,25 @@ def test_written_file_is_valid_and_onnxruntime_agrees(tmp_path, name: str, level
         np.testing.assert_allclose(g, r, rtol=1e-4, atol=1e-5 * float(np.max(np.abs(r))))
 
 
+@_SKIP_SHARED
+def test_silero_extended_counts_at_most_onnxruntimes(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """onnxruntime's extended level leaves 36 nodes in silero-vad's main graph and 108 with its
+    If branches (onnxruntime 1.32, optimized_model_filepath); pyonnx inlines the If whose
+    condition the state's static shape decides, so it must match both counts at once."""
+    from pyonnx.optimizer.verify import random_feeds
+
+    src = os.path.join(SHARED, "silero_vad_16k_op15.onnx")
+    model = pyonnx.load(src)
+    feeds = random_feeds(model, 1, seed=1)[0]
+    opt = pyonnx.optimize(model, level="extended", verify_inputs=[feeds])
+    assert len(opt.graph.nodes) <= 36 and sum(op_counts(opt).values()) <= 108
+    path = str(tmp_path / "opt.onnx")
+    pyonnx.save(opt, path)
+    onnx.checker.check_model(path, full_check=True)
+    for r, g in zip(_ort_outputs(src, feeds), _ort_outputs(path, feeds)):
+        np.testing.assert_allclose(g, r, rtol=1e-4, atol=1e-5 * float(np.max(np.abs(r))))
+
+
 # ---------------------------------------------------------------- reshape/transpose, neutral, scale
 def test_reshape_transpose_reshape_becomes_one_transpose() -> None:
     from pyonnx.optimizer.passes import FoldReshapeTranspose

@@ -8,18 +8,23 @@ stage                     passes
 ========================  =====================================================================
 basic (standard ops)      IR-3 initializer inputs restated in IR 4, shape folding, constant
                           folding, identity, no-op Cast/Slice and dead-code removal, Slice
-                          merging, If with a constant
-                          condition inlined, transpose cancellation,
+                          merging, slices tiling an axis to one Split, If with a constant
+                          condition inlined, If(Not(c)) as If(c) with its branches
+                          swapped, Ifs on one condition merged, Squeeze-Reduce-Unsqueeze of
+                          unit axes as one Reduce, Gemm between flattening and restoring
+                          Reshapes as MatMul + Add, transpose cancellation,
                           Conv+BatchNormalization and Conv+Mul/Add folding, shape-subgraph
                           elimination with symbolic dims, Reshape-Transpose-Reshape folding,
-                          zero-mask removal, scalar factors folded into linear weights,
+                          neutral elements and zero-mask removal (integer x*0 as zeros),
+                          scalar factors folded into linear weights,
                           common-subexpression elimination,
                           duplicate and unused initializer removal, LayerNormalization (opset
                           17+) and Gelu (opset 20+) from their decomposed forms
 extended (com.microsoft)  Gelu / BiasGelu / FastGelu, SkipLayerNormalization, FusedMatMul
                           (MatMul of transposed operands), FusedConv (Conv + residual Add +
                           activation), as onnxruntime runs them
-session (``pyonnx``)      MatMul+Add, Conv+Add and Conv/Gemm/MatMul+activation fusion into the
+session (``pyonnx``)      attention's core (MatMul, mask Add, Softmax, NaN guard, MatMul),
+                          MatMul+Add, Conv+Add and Conv/Gemm/MatMul+activation fusion into the
                           ``pyonnx`` domain's kernels: only ever inside a session, after
                           anything is written (files never hold pyonnx-private ops)
 ========================  =====================================================================
@@ -48,8 +53,11 @@ from pyonnx.optimizer.passes import (
     FoldScaleIntoWeights,
     FoldConvAffine,
     FoldConvBatchNorm,
+    FoldIfNot,
     FoldShapes,
+    FoldSqueezeReduce,
     FuseActivation,
+    FuseAttention,
     FuseConvAdd,
     FuseDynamicQuantizeMatMul,
     FuseGelu,
@@ -57,8 +65,11 @@ from pyonnx.optimizer.passes import (
     FuseMatMulAdd,
     FuseMatMulTranspose,
     FuseSkipLayerNorm,
+    FuseSlicesToSplit,
     InlineConstantIf,
+    MergeIfs,
     ModernizeInitializers,
+    UnflattenGemm,
 )
 from pyonnx.optimizer.passes.fuse_conv_add import MS_DOMAIN
 
@@ -79,8 +90,9 @@ def basic_passes(max_fold_bytes: int | None = None) -> list[Pass]:
     """The basic stage: rewrites whose result holds standard operators only."""
     folding = ConstantFolding() if max_fold_bytes is None else ConstantFolding(max_fold_bytes)
     return [ModernizeInitializers(), FoldShapes(), folding, EliminateIdentity(),
-            InlineConstantIf(), CancelTransposes(), FoldConvBatchNorm(), FoldConvAffine(),
-            EliminateShapeSubgraphs(), EliminateNoOps(), FoldReshapeTranspose(),
+            InlineConstantIf(), FoldIfNot(), MergeIfs(), CancelTransposes(),
+            FoldConvBatchNorm(), FoldConvAffine(), EliminateShapeSubgraphs(), EliminateNoOps(),
+            FuseSlicesToSplit(), FoldSqueezeReduce(), FoldReshapeTranspose(), UnflattenGemm(),
             EliminateZeroMask(), FoldScaleIntoWeights(), EliminateCommonSubexpressions(),
             DeduplicateInitializers(), FuseLayerNorm(), FuseGelu(), EliminateDeadCode()]
 
@@ -94,7 +106,8 @@ def extended_passes() -> list[Pass]:
 
 def session_passes() -> list[Pass]:
     """The session stage: fusions into the ``pyonnx`` domain's kernels (never written)."""
-    return [FuseMatMulAdd(), FuseConvAdd(), FuseActivation(), EliminateDeadCode()]
+    return [FuseAttention(), FuseMatMulAdd(), FuseConvAdd(), FuseActivation(),
+            EliminateDeadCode()]
 
 
 def passes_for_level(level: int, *, max_fold_bytes: int | None = None,
@@ -120,9 +133,12 @@ def _register_names() -> None:
     makers = {
         "modernize_initializers": ModernizeInitializers, "fold_shapes": FoldShapes,
         "constant_folding": ConstantFolding, "eliminate_identity": EliminateIdentity,
-        "inline_constant_if": InlineConstantIf, "cancel_transposes": CancelTransposes,
+        "inline_constant_if": InlineConstantIf, "fold_if_not": FoldIfNot, "merge_ifs": MergeIfs,
+        "cancel_transposes": CancelTransposes,
         "fold_conv_bn": FoldConvBatchNorm, "fold_conv_affine": FoldConvAffine,
         "eliminate_shape_subgraphs": EliminateShapeSubgraphs, "eliminate_no_ops": EliminateNoOps,
+        "fuse_slices_to_split": FuseSlicesToSplit, "fold_squeeze_reduce": FoldSqueezeReduce,
+        "fuse_attention": FuseAttention, "unflatten_gemm": UnflattenGemm,
         "fold_reshape_transpose": FoldReshapeTranspose, "eliminate_zero_mask": EliminateZeroMask,
         "fold_scale_into_weights": FoldScaleIntoWeights,
         "eliminate_common_subexpressions": EliminateCommonSubexpressions,

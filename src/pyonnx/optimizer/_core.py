@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
-from pyonnx.ir import Graph, Model
+from pyonnx.ir import AttributeType, Graph, Model
 from pyonnx.ir.lint import assert_lint_clean
 from pyonnx.optimizer._facts import forget_facts
 
@@ -37,6 +37,11 @@ class Pass:
     """
 
     name: str = ""
+    #: True for a pass whose rewrites only drop nodes, values or initializers and redirect reads
+    #: to values that compute the same (dead code, duplicates, Identity): every value left in the
+    #: model then computes what it did, so the facts shape inference proved about it still hold
+    #: and the pass manager keeps them (values the pass adds have none: passes stay cautious).
+    preserves_facts: bool = False
 
     def call(self, model: Model) -> bool:
         """Rewrite ``model`` in place; return True when something changed."""
@@ -53,8 +58,14 @@ def all_graphs(graph: Graph) -> Iterator[Graph]:
     """``graph`` and every subgraph nested in it, outermost first."""
     yield graph
     for n in list(graph.nodes):
-        for g in n.subgraphs():
-            yield from all_graphs(g)
+        # (the attribute types looked at inline: a generator per node made these walks, run by
+        # every pass, a large part of the optimizer's time on big graphs without subgraphs)
+        for a in n.attributes.values():
+            if a.type == AttributeType.GRAPH:
+                yield from all_graphs(a.value)
+            elif a.type == AttributeType.GRAPHS:
+                for g in a.value:
+                    yield from all_graphs(g)
 
 
 # Model-wide sets that the rewrite of each graph asks for (the ids of every graph's inputs and
@@ -77,6 +88,13 @@ def model_walk(model: Model, key: str, compute: Callable[[Model], Any]) -> Any:
     return cache[key]
 
 
+def model_graphs(model: Model) -> list[Graph]:
+    """``model``'s graphs (main and nested), listed once per GraphPass call: the rewrites of a
+    call only move nodes between graphs or drop them, so a listing from the start of the call
+    covers every graph (and a dropped one only makes the sets built from it more cautious)."""
+    return model_walk(model, "graphs", lambda m: list(all_graphs(m.graph)))
+
+
 def _reads_itself_by_name(graph: Graph) -> bool:
     """Whether a node of ``graph`` is defined by other nodes of it, named in its attributes
     (Gradient differentiates the nodes between its ``xs`` and ``y``): rewriting such a graph
@@ -85,7 +103,9 @@ def _reads_itself_by_name(graph: Graph) -> bool:
     from pyonnx.ops.registry import graph_kernel_ops
 
     special = graph_kernel_ops()
-    return any((normalize_domain(n.domain), n.op_type) in special for n in graph.nodes)
+    names = {op for _d, op in special}  # the op type first: normalizing domains is slower
+    return any(n.op_type in names and (normalize_domain(n.domain), n.op_type) in special
+               for n in graph.nodes)
 
 
 class GraphPass(Pass):
@@ -99,7 +119,7 @@ class GraphPass(Pass):
         prev = getattr(_WALKS, "state", None)
         _WALKS.state = (model, {})
         try:
-            for g in list(all_graphs(model.graph)):
+            for g in model_graphs(model):
                 if _reads_itself_by_name(g):
                     continue
                 if self.rewrite(g, model):
@@ -145,7 +165,8 @@ class PassManager:
                 result = p(model)
                 model = result.model
                 if result.modified:
-                    forget_facts(model)  # facts hold for the model as it was
+                    if not p.preserves_facts:
+                        forget_facts(model)  # facts hold for the model as it was
                     self.applied.append(p)
                     changed.append(p.name or type(p).__name__)
                     if self.debug:

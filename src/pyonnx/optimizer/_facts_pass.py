@@ -4,7 +4,7 @@ manager in ``_core`` forgets facts between rounds, so ``_facts`` cannot import `
 from __future__ import annotations
 
 from pyonnx.ir import Model
-from pyonnx.optimizer._core import GraphPass
+from pyonnx.optimizer._core import GraphPass, all_graphs
 from pyonnx.optimizer._facts import Facts, facts_for
 
 __all__ = ["FactsPass"]
@@ -18,6 +18,10 @@ class FactsPass(GraphPass):
 
     requires_facts = False
     facts: "Facts | None" = None
+    #: Operator types the pass's rewrites start from: when the model (subgraphs included) has
+    #: none of them the pass has nothing to do, and does not build the facts (a shape inference
+    #: of the whole model) to find that out. Empty: no such shortcut.
+    anchors: frozenset[str] = frozenset()
 
     def applies(self, model: Model) -> bool:
         """Whether the pass can rewrite ``model`` at all."""
@@ -28,7 +32,7 @@ class FactsPass(GraphPass):
         return True
 
     def call(self, model: Model) -> bool:
-        if not self.applies(model):
+        if not self.applies(model) or (self.anchors and not _has_op(model, self.anchors)):
             return False
         self.facts = facts_for(model) if self.wants_facts(model) else None
         try:
@@ -37,3 +41,8 @@ class FactsPass(GraphPass):
             return super().call(model)
         finally:
             self.facts = None
+
+
+def _has_op(model: Model, op_types: frozenset[str]) -> bool:
+    """Whether a node of ``model``'s graphs has one of ``op_types``."""
+    return any(n.op_type in op_types for g in all_graphs(model.graph) for n in g.nodes)

@@ -13,7 +13,7 @@ import numpy as np
 from pyonnx import defs
 from pyonnx.ir import Attribute, AttributeType, DataType, Graph, Model, Node, Tensor, TensorType, Value
 
-from pyonnx.optimizer._core import all_graphs, model_walk
+from pyonnx.optimizer._core import model_graphs, model_walk
 
 #: The internal domain (version 1) of the fused nodes the passes create; its kernels are in
 #: pyonnx.backends.cpu.fused.
@@ -35,7 +35,7 @@ def protected_values(model: Model) -> set[int]:
 
 def _protected_values(model: Model) -> set[int]:
     keep: set[int] = set()
-    for g in all_graphs(model.graph):
+    for g in model_graphs(model):
         keep.update(id(v) for v in g.outputs)
         keep.update(id(v) for v in g.inputs)
     return keep
@@ -50,7 +50,7 @@ def graph_inputs(model: Model) -> set[int]:
 
 def _graph_inputs(model: Model) -> set[int]:
     ids: set[int] = set()
-    for g in all_graphs(model.graph):
+    for g in model_graphs(model):
         for v in g.inputs:
             if g is model.graph and model.ir_version < 4 and v.name in g.initializers:
                 continue
@@ -114,7 +114,7 @@ def _names(model: Model) -> set[str]:
     cache = getattr(model, "_pyonnx_opt_names", None)
     if cache is None:
         cache = set()
-        for g in all_graphs(model.graph):
+        for g in model_graphs(model):
             cache.update(v.name for v in g.inputs)
             cache.update(g.initializers)
             cache.update(g.sparse_initializers)

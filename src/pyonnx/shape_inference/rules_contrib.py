@@ -44,6 +44,10 @@ def fused_with_addend(ctx: InferenceContext) -> TensorType | None:
     return tensor(out.elem_type, shape)
 
 
+# com.microsoft FusedConv has the same inputs (X, W, B, Z) and output as the pyonnx one
+shape_rule("FusedConv", versions=(1,), domain=MS)(fused_with_addend)
+
+
 @shape_rule(("BiasAdd", "BiasGelu", "FastGelu", "Gelu", "QuickGelu", "BiasSoftmax",
              "RotaryEmbedding"), versions=(1,), domain=MS)
 def same_as_first(ctx: InferenceContext) -> TensorType | None:

@@ -134,6 +134,11 @@ def _conv_output(ctx: InferenceContext, x_index: int, w_index: int,
     """[N, M, spatial…] of a convolution whose data and weight are inputs x_index, w_index."""
     x, w = ctx.shape(x_index), ctx.shape(w_index)
     if x is None:
+        if w is not None and len(w) >= 3:
+            # the data has the weight's rank, and the weight gives the output channels: what a
+            # later Shape -> Gather(1) (a squeeze guard) needs, even when the data's rank is
+            # unknown (it comes out of an If whose branches differ in rank)
+            return tensor(elem, [None, w[0]] + [None] * (len(w) - 2))
         return tensor(elem, None)
     _check_conv_ranks(ctx, x, w)
     k = _kernel_shape(ctx, w)

@@ -19,6 +19,7 @@ from pyonnx.backends.cpu.registry import fast_kernel
 from pyonnx.ops import _elementwise as _ew
 from pyonnx.ops.contrib.activations import _add_bias
 from pyonnx.ops.normalization import layer_norm_operands, layer_norm_outputs
+from pyonnx.ops._common import output_wanted
 from pyonnx.ops.registry import KernelContext, get_kernel
 
 __all__ = ["loop_input", "softmax_rows", "erf_loop"]
@@ -199,3 +200,47 @@ def layer_normalization(X: np.ndarray, Scale: np.ndarray, B: np.ndarray | None =
                         mean.reshape(-1), inv_std.reshape(-1), elements=x.size):
                 return layer_norm_outputs(x, ax, y, mean, inv_std, ctx)
     return _LAYER_NORM(X, Scale, B, axis=axis, epsilon=epsilon, stash_type=stash_type, ctx=ctx)
+
+
+_SKIP_LAYER_NORM = get_kernel("com.microsoft", "SkipLayerNormalization", 1)
+
+
+@fast_kernel("SkipLayerNormalization", versions=(1,), domain="com.microsoft")
+def skip_layer_normalization(input: np.ndarray, skip: np.ndarray, gamma: np.ndarray,
+                             beta: np.ndarray | None = None, bias: np.ndarray | None = None, *,
+                             epsilon: float = 1e-12, ctx: KernelContext | None = None
+                             ) -> tuple[np.ndarray | None, ...]:
+    """SkipLayerNormalization by the layer-norm loop: ``s = input + skip (+ bias)`` in the
+    input's own type (float32/float64, as the reference computes those), then the loop over s.
+    Any other case (other types, a broadcast skip, 1-D parameters of another size or type) is
+    the reference's, which also owns the checks."""
+    hidden = input.shape[-1] if input.ndim else 0
+    params = [p for p in (gamma, beta, bias) if p is not None]
+    if (input.dtype in _FLOATS and input.ndim in (2, 3) and input.size and hidden
+            and skip.shape == input.shape and skip.dtype == input.dtype
+            and all(p.shape == (hidden,) and p.dtype == input.dtype for p in params)):
+        s = input + skip
+        if bias is not None:
+            s += bias
+        rows = s.size // hidden
+        y = np.empty(s.shape, dtype=s.dtype)
+        mean = np.empty((rows, 1), dtype=s.dtype)
+        inv_std = np.empty((rows, 1), dtype=s.dtype)
+        g = loop_input(gamma)
+        b = g if beta is None else loop_input(beta)
+        if jit.call("rows_loops.layer_norm", loop_input(s.reshape(rows, hidden)), g, b,
+                    int(beta is not None), float(epsilon), y.reshape(rows, hidden),
+                    mean.reshape(-1), inv_std.reshape(-1), elements=s.size):
+            out: list[np.ndarray | None] = [y]
+            n = ctx.num_outputs if ctx is not None else 1
+            stat_shape = s.shape[:-1] + (1,)
+            if n > 1:
+                out.append(mean.reshape(stat_shape).astype(np.float32, copy=False)
+                           if output_wanted(ctx, 1) else None)
+            if n > 2:
+                out.append(inv_std.reshape(stat_shape).astype(np.float32, copy=False)
+                           if output_wanted(ctx, 2) else None)
+            if n > 3:
+                out.append(s if output_wanted(ctx, 3) else None)
+            return tuple(out)
+    return _SKIP_LAYER_NORM(input, skip, gamma, beta, bias, epsilon=epsilon, ctx=ctx)

@@ -8,6 +8,10 @@ which has the same definition (its reference is :mod:`pyonnx.ops.contrib.fused_c
 * ``FusedGemm(A, B, C)``: Gemm followed by an activation.
 * ``FusedMatMul(A, B, bias)``: MatMul, plus an optional constant bias (an ``Add`` folded in),
   followed by an optional activation.
+* ``DotProductAttention(Q, Kt, V, M)``: ``Softmax(Q @ Kt + M, axis=-1) @ V`` (``M`` optional),
+  with ``nan_to_zero=1`` the softmax's NaNs set to zero before the second product (the guard
+  torch exports as ``Where(IsNaN(P), 0, P)``): attention's core, as
+  :mod:`pyonnx.optimizer.passes.fuse_attention` finds it.
 * ``FoldBatchNormIntoConv(W, B, scale, bias, mean, var)``: the weight and bias of a Conv with
   an inference-mode BatchNormalization after it folded in, for parameters that are known only at
   run time (the optimizer folds constant ones itself).
@@ -27,6 +31,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from pyonnx.backends.cpu.conv import conv
+from pyonnx.backends.cpu.elementwise import softmax as _softmax
 from pyonnx.backends.cpu.gemm import matmul  # large products split over the intra-op threads
 from pyonnx.backends.cpu.registry import fast_kernel
 from pyonnx.errors import ExecutionError
@@ -135,6 +140,26 @@ def _add_into(y: np.ndarray, other: np.ndarray) -> np.ndarray:
         y += other  # the product is ours: add in place
         return y
     return np.add(y, other)
+
+
+@kernel("DotProductAttention", versions=(1,), domain=DOMAIN)
+def dot_product_attention(Q: np.ndarray, Kt: np.ndarray, V: np.ndarray,
+                          M: np.ndarray | None = None, *, nan_to_zero: int = 0,
+                          ctx: KernelContext | None = None) -> tuple[np.ndarray]:
+    """``Softmax(Q @ Kt + M) @ V`` by the same kernels the unfused nodes run (MatMul, Add,
+    the CPU provider's Softmax), so the result is the same to the bit; the scores are a buffer
+    of this kernel, updated in place by the mask add and the NaN guard."""
+    (s,) = matmul(Q, Kt, ctx=ctx)
+    if M is not None:
+        s = _add_into(s, M)
+    (p,) = _softmax(s, axis=-1)
+    if nan_to_zero and p.dtype.kind == "f":
+        nan = np.isnan(p)
+        if p.flags.writeable and p.ndim > 0:
+            p[nan] = 0  # Where(IsNaN(P), 0, P), in place on the softmax's fresh output
+        else:
+            p = np.where(nan, p.dtype.type(0), p)
+    return matmul(p, V, ctx=ctx)
 
 
 @kernel("FoldBatchNormIntoConv", versions=(1,), domain=DOMAIN)

@@ -24,6 +24,7 @@ class DeduplicateInitializers(GraphPass):
     """``c1 == c2`` (type, shape, bytes) -> readers of ``c2`` read ``c1``."""
 
     name = "deduplicate_initializers"
+    preserves_facts = True  # drops nodes / reads an equal value instead
 
     def rewrite(self, graph: Graph, model: Model) -> bool:
         inputs = graph_inputs(model)

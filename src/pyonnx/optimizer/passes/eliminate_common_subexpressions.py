@@ -21,6 +21,7 @@ class EliminateCommonSubexpressions(GraphPass):
     """``y1 = op(a, b); y2 = op(a, b)`` -> readers of ``y2`` read ``y1``."""
 
     name = "eliminate_common_subexpressions"
+    preserves_facts = True  # drops nodes / reads an equal value instead
 
     def rewrite(self, graph: Graph, model: Model) -> bool:
         keep = protected_values(model)

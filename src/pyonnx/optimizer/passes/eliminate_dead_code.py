@@ -15,6 +15,7 @@ class EliminateDeadCode(GraphPass):
     """``y = op(...)`` with ``y`` unused -> nothing."""
 
     name = "eliminate_dead_code"
+    preserves_facts = True  # drops nodes / reads an equal value instead
 
     def rewrite(self, graph: Graph, model: Model) -> bool:
         keep = protected_values(model)

@@ -19,6 +19,7 @@ class EliminateIdentity(GraphPass):
     """``Identity(x) -> x``; ``Dropout(x)`` in inference mode (mask unused) ``-> x``."""
 
     name = "eliminate_identity"
+    preserves_facts = True  # drops nodes / reads an equal value instead
 
     def rewrite(self, graph: Graph, model: Model) -> bool:
         keep = protected_values(model)

@@ -31,6 +31,7 @@ class EliminateNoOps(FactsPass):
     """``Cast(x: T, to=T) -> x``; ``Slice(x, 0, end) -> x``; ``Slice(Slice(x)) -> Slice(x)``."""
 
     name = "eliminate_no_ops"
+    anchors = frozenset({"Cast", "Slice"})
 
     requires_facts = True
 

@@ -24,6 +24,7 @@ class FoldReshapeTranspose(FactsPass):
     Transpose(x, [0..k-1, k + p - 1])``."""
 
     name = "fold_reshape_transpose"
+    anchors = frozenset({"Transpose"})
 
     requires_facts = True
 

@@ -34,6 +34,7 @@ class FuseConvAdd(FactsPass):
     ``FusedConv(X, W, B, Z)``."""
 
     name = "fuse_conv_add"
+    anchors = frozenset({"Conv"})
 
     def __init__(self, domain: str = FUSED_DOMAIN) -> None:
         self.domain = domain

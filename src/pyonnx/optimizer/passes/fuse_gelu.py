@@ -33,6 +33,7 @@ class FuseGelu(FactsPass):
     approximate="tanh")`` or ``FastGelu(x)``."""
 
     name = "fuse_gelu"
+    anchors = frozenset({"Erf", "Tanh"})
 
     def __init__(self, target: str = "") -> None:
         self.target = target  # "" (the standard Gelu-20) or "com.microsoft"

@@ -141,6 +141,7 @@ class FuseLayerNorm(FactsPass):
     beta)`` (opset 17 and later)."""
 
     name = "fuse_layer_norm"
+    anchors = frozenset({"ReduceMean"})
 
     def applies(self, model: Model) -> bool:
         return (model.opset("") or 0) >= 17  # LayerNormalization is standard from 17

@@ -21,6 +21,7 @@ class FuseMatMulTranspose(FactsPass):
     transA, transB)``."""
 
     name = "fuse_matmul_transpose"
+    anchors = frozenset({"Transpose"})
 
     requires_facts = True
 

@@ -32,6 +32,7 @@ class FuseSkipLayerNorm(FactsPass):
     bias)``."""
 
     name = "fuse_skip_layer_norm"
+    anchors = frozenset({"LayerNormalization", "ReduceMean"})
 
     def rewrite(self, graph: Graph, model: Model) -> bool:
         facts = self.facts
