@@ -49,16 +49,28 @@ def cuda_available() -> bool:
     return os.path.exists("/proc/driver/nvidia/version") or os.path.exists("/dev/nvidia0")
 
 
+def _import_provider() -> Any:
+    """The provider class, importing torch. When this is the process's first import of torch,
+    OpenMP's idle threads are made to sleep rather than spin (``OMP_WAIT_POLICY=PASSIVE``,
+    unless the environment sets it): spinning threads of torch's pool fight every other thread
+    for the cores, which on a shared machine made runs 10-30x slower (benchmarks/README.md)."""
+    if "torch" not in sys.modules:
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    from pyonnx.backends.torch.provider import TorchProvider
+
+    return TorchProvider
+
+
 def torch_provider(options: dict[str, str]) -> Any:
     """A ``TorchExecutionProvider`` for one session."""
-    from pyonnx.backends.torch.provider import TorchProvider
+    TorchProvider = _import_provider()
 
     return TorchProvider(options)
 
 
 def cuda_provider(options: dict[str, str]) -> Any:
     """A ``CUDAExecutionProvider``: the torch provider on ``cuda:<device_id>``."""
-    from pyonnx.backends.torch.provider import TorchProvider
+    TorchProvider = _import_provider()
 
     opts = dict(options)
     opts.setdefault("device", "cuda")

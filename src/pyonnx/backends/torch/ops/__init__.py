@@ -125,7 +125,8 @@ def claim(node: Node, domain: str, since_version: int) -> tuple[TorchOp | None, 
 
 #: operators whose function returns a tuple (one element per output the operator can have)
 MANY_OUTPUTS = frozenset({"Split", "Dropout", "LayerNormalization", "MaxPool", "TopK", "LSTM",
-                          "GRU", "RNN"})
+                          "GRU", "RNN", "SkipLayerNormalization",
+                          "SkipSimplifiedLayerNormalization"})
 
 
 def exclusions() -> dict[str, str]:
@@ -143,4 +144,4 @@ def exclusions() -> dict[str, str]:
 
 
 # the table itself: importing the families registers their functions
-from pyonnx.backends.torch.ops import elementwise, nn, reduce, rnn, tensor  # noqa: E402,F401
+from pyonnx.backends.torch.ops import contrib, elementwise, nn, reduce, rnn, tensor  # noqa: E402,F401,I001

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import torch
@@ -113,19 +114,52 @@ def _pool_out_extra(x, kernel, strides, dilations, p, ceil_mode):
     return extra
 
 
-@torch_op("MaxPool")
+def _outputs(node):
+    return {"_n": len([v for v in node.outputs if v.name])}
+
+
+def _native_padding(kernel, p):
+    """The padding torch's pooling takes for ONNX pads ``p``, or None when torch cannot express
+    them (asymmetric, or more than half the kernel)."""
+    n = len(kernel)
+    if not _symmetric(p) or any(p[i] > kernel[i] // 2 for i in range(n)):
+        return None
+    return p[:n]
+
+
+def _window_max(xp, kernel, strides, dilations):
+    """Max pooling of the (already padded) ``xp`` as the maximum of its kernel-offset strided
+    views: without indices this is several times faster than torch's NCHW max_pool on the CPU,
+    and as differentiable."""
+    n = len(kernel)
+    out = [(xp.shape[2 + i] - ((kernel[i] - 1) * dilations[i] + 1)) // strides[i] + 1
+           for i in range(n)]
+    y = None
+    for offsets in itertools.product(*[range(k) for k in kernel]):
+        index = [slice(None), slice(None)]
+        for i, o in enumerate(offsets):
+            start = o * dilations[i]
+            index.append(slice(start, start + (out[i] - 1) * strides[i] + 1, strides[i]))
+        v = xp[tuple(index)]
+        y = v if y is None else torch.maximum(y, v)
+    return y
+
+
+@torch_op("MaxPool", node_kwargs=_outputs)
 def max_pool(x, auto_pad="NOTSET", ceil_mode=0, dilations=None, kernel_shape=(), pads=None,
-             storage_order=0, strides=None):
+             storage_order=0, strides=None, _n=2):
     n = x.dim() - 2
     kernel = list(kernel_shape)
     strides = list(strides) if strides is not None else [1] * n
     dilations = list(dilations) if dilations is not None else [1] * n
     p = _spatial_pads(x, kernel, strides, dilations, pads, auto_pad)
+    fn = {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d}[n]
     extra = _pool_out_extra(x, kernel, strides, dilations, p, ceil_mode)
     full = p[:n] + [p[n + i] + extra[i] for i in range(n)]
     neg = -math.inf if x.dtype.is_floating_point else torch.iinfo(x.dtype).min
     xp = F.pad(x.double() if not x.dtype.is_floating_point else x, _torch_pad(full), value=neg)
-    fn = {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d}[n]
+    if _n == 1:
+        return (_window_max(xp, kernel, strides, dilations).to(x.dtype),)
     y, idx = fn(xp, kernel, strides, 0, dilations, return_indices=True)
     y = y.to(x.dtype)
     # indices into the padded input -> into the unpadded input, row-major (or column-major)
@@ -156,6 +190,10 @@ def average_pool(x, auto_pad="NOTSET", ceil_mode=0, count_include_pad=0, dilatio
     strides = list(strides) if strides is not None else [1] * n
     dilations = list(dilations) if dilations is not None else [1] * n
     p = _spatial_pads(x, kernel, strides, dilations, pads, auto_pad)
+    native = _native_padding(kernel, p)
+    if native is not None and not ceil_mode and all(d == 1 for d in dilations) and n <= 3:
+        fn = {1: F.avg_pool1d, 2: F.avg_pool2d, 3: F.avg_pool3d}[n]
+        return fn(x, kernel, strides, native, False, bool(count_include_pad))
     extra = _pool_out_extra(x, kernel, strides, dilations, p, ceil_mode)
     full = p[:n] + [p[n + i] + extra[i] for i in range(n)]
     # sum over each window with a ones kernel, then divide by the count of the cells that count
