@@ -190,3 +190,26 @@ def test_values_move_without_copies_on_the_cpu():
     t = p.from_host(a)
     assert isinstance(t, torch.Tensor) and t.data_ptr() == a.ctypes.data
     assert p.to_host(t).ctypes.data == a.ctypes.data
+
+
+@pytest.mark.skipif(HAS_CUDA, reason="this machine has a GPU: the value is made there")
+def test_ortvalue_on_a_missing_gpu_is_refused_naming_it():
+    with pytest.raises(RuntimeError, match="cuda"):
+        pyonnx.OrtValue.ortvalue_from_numpy(_x(), "cuda", 0)
+
+
+@pytest.mark.skipif(not HAS_CUDA, reason="needs a CUDA GPU (benchmarks/gpu/check.sh runs this "
+                                         "on a lent machine)")
+def test_ortvalue_holds_gpu_tensors_without_copies():
+    t = torch.arange(6, dtype=torch.float32, device="cuda").reshape(2, 3)
+    ov = pyonnx.OrtValue.from_dlpack(t)
+    assert ov.device_name() == "cuda" and ov.shape() == [2, 3]
+    assert torch.from_dlpack(ov).data_ptr() == t.data_ptr() == ov.data_ptr()
+    np.testing.assert_array_equal(ov.numpy(), t.cpu().numpy())
+    made = pyonnx.OrtValue.ortvalue_from_numpy(_x(), "cuda", 0)
+    assert made.device_name() == "cuda"
+    sess = pyonnx.InferenceSession(SMALL, providers=["CUDAExecutionProvider"])
+    assert sess.get_providers()[0] == "CUDAExecutionProvider"
+    got = sess.run(None, {"x": _x()})[0]
+    np.testing.assert_allclose(got, pyonnx.InferenceSession(SMALL).run(None, {"x": _x()})[0],
+                               rtol=1e-5)

@@ -21,6 +21,10 @@ from pyonnx.ops.registry import Kernel
 
 __all__ = ["TorchProvider", "parse_device"]
 
+# op function -> its torch.compile wrapper, shared by every session of the process (torch's
+# compiled code is cached per function, so a second session reuses the first one's work)
+_COMPILED: dict[Any, Any] = {}
+
 
 def parse_device(options: dict[str, str]) -> torch.device:
     """The torch device that provider options name (``device``, ``device_id``); ValueError
@@ -50,7 +54,9 @@ def parse_device(options: dict[str, str]) -> torch.device:
 class TorchProvider(Provider):
     """Runs the nodes the torch op table claims (:func:`pyonnx.backends.torch.ops.claim`) on
     one torch device; the plan gives the rest to the CPU provider. ``compile="1"`` runs each
-    op function through ``torch.compile``."""
+    op function through ``torch.compile`` (dynamic shapes): the plan calls one kernel per
+    node, so compilation fuses within an operator, not across operators; compiling a whole
+    partition needs the session to run :meth:`session_passes`, which it does not yet."""
 
     name = "TorchExecutionProvider"
 
@@ -68,7 +74,6 @@ class TorchProvider(Provider):
         self.compile = flag in ("1", "True", "true")
         self.torch_device = parse_device(self.options)
         self.device = f"torch:{self.torch_device}"
-        self._compiled: dict[Any, Any] = {}
 
     def kernel_for(self, node: Node, domain: str, since_version: int,
                    reference: Kernel) -> Kernel | None:
@@ -80,8 +85,7 @@ class TorchProvider(Provider):
     def _kernel(self, entry: TorchOp, node: Node) -> Kernel:
         fn = entry.fn
         if self.compile:
-            fn = self._compiled.get(fn) or self._compiled.setdefault(
-                fn, torch.compile(fn, dynamic=True))
+            fn = _COMPILED.get(fn) or _COMPILED.setdefault(fn, torch.compile(fn, dynamic=True))
         extra: dict[str, Any] = dict(entry.node_kwargs(node)) if entry.node_kwargs else {}
         if entry.needs_device:
             extra["device"] = self.torch_device
