@@ -173,7 +173,7 @@ def test_claimed_backend_node_cases_pass_through_to_torch():
     assert rate >= 0.95, failed
 
 
-def test_pyonnx_runs_what_to_torch_converts():
+def test_to_torch_leaves_the_model_unchanged():
     # the same model object converts without being changed
     path = next(p for p in light_paths() if "squeezenet" in p)
     m = pyonnx.load(random_light(path))

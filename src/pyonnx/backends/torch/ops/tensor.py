@@ -186,13 +186,11 @@ def slice_(x, starts, ends, axes=None, steps=None):
                 index[a] = slice(0, 0)
             else:
                 index[a] = slice(e + 1, s + 1)
-                flips.append((a, -k, (s - e - 1) % -k))
+                flips.append((a, -k))
     out = x[tuple(index)]
-    for a, k, _ in flips:
-        out = torch.flip(out, [a])
-        if k != 1:
-            out = out.narrow(a, 0, out.shape[a]).__getitem__(
-                tuple([slice(None)] * a + [slice(0, None, k)]))
+    for a, k in flips:
+        # elements s, s-k, s-2k, ... : flip the range e+1..s, then take every k-th from the top
+        out = torch.flip(out, [a])[(slice(None),) * a + (slice(0, None, k),)]
     return out
 
 
@@ -203,9 +201,8 @@ def slice_attr(x, starts, ends, axes=None):
 
 @torch_op("Expand")
 def expand(x, shape):
-    dims = _ints(shape)
-    return x * torch.ones(dims, dtype=x.dtype, device=x.device) if x.dtype != torch.bool else \
-        torch.logical_and(x, torch.ones(dims, dtype=torch.bool, device=x.device))
+    # bidirectional broadcast (a 1 in shape keeps x's dimension); a view, not a copy
+    return torch.broadcast_to(x, torch.broadcast_shapes(tuple(x.shape), tuple(_ints(shape))))
 
 
 @torch_op("Tile")
