@@ -49,8 +49,12 @@ def _ort(model):
 
 
 def test_import_pyonnx_does_not_import_torch():
-    code = ("import sys, pyonnx, pyonnx.convert\n"
-            "pyonnx.get_available_providers()\n"
+    # nor do listing the providers and running a session on the CPU provider
+    code = ("import sys, numpy as np, pyonnx, pyonnx.convert\n"
+            "assert 'TorchExecutionProvider' in pyonnx.get_available_providers()\n"
+            "m = pyonnx.parse_model('<ir_version: 8, opset_import: [\"\" : 17]> "
+            "g (float[2] x) => (float[2] y) { y = Relu(x) }')\n"
+            "pyonnx.InferenceSession(m).run(None, {'x': np.ones(2, np.float32)})\n"
             "assert 'torch' not in sys.modules, 'import pyonnx imported torch'\n")
     env = dict(os.environ)
     subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=120)
