@@ -184,3 +184,27 @@ def test_to_torch_leaves_the_model_unchanged():
     before = pyonnx.serialize(m)
     to_torch(m)
     assert pyonnx.serialize(m) == before
+
+
+def test_data_dependent_if_exports_as_torch_cond():
+    from onnx import TensorProto, helper
+
+    def branch(op, name):
+        return helper.make_graph([helper.make_node(op, ["x"], [name])], name, [],
+                                 [helper.make_tensor_value_info(name, TensorProto.FLOAT, [2])])
+
+    g = helper.make_graph(
+        [helper.make_node("ReduceSum", ["x"], ["s"], keepdims=0),
+         helper.make_node("Greater", ["s", "zero"], ["c"]),
+         helper.make_node("If", ["c"], ["y"], then_branch=branch("Neg", "t"),
+                          else_branch=branch("Abs", "e"))],
+        "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])],
+        initializer=[helper.make_tensor("zero", TensorProto.FLOAT, [], [0.0])])
+    gm = to_torch(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]))
+    ep = torch.export.export(gm, (torch.tensor([1.0, 2.0]),))
+    assert any("cond" in str(n.target).lower() for n in ep.graph.nodes
+               if n.op == "call_function")
+    m = ep.module()  # both branches live in the exported program
+    assert torch.equal(m(torch.tensor([1.0, 2.0])), torch.tensor([-1.0, -2.0]))
+    assert torch.equal(m(torch.tensor([-1.0, -2.0])), torch.tensor([1.0, 2.0]))
