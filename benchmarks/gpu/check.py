@@ -178,7 +178,7 @@ def _median_ms(fn: Any, runs: int, sync: Any) -> float:
     return statistics.median(times) * 1e3
 
 
-def latency(device: str, quick: bool, runs: int) -> list[dict[str, Any]]:
+def latency(device: str, quick: bool, runs: int, on_row: Any = None) -> list[dict[str, Any]]:
     import numpy as np
     import torch
 
@@ -231,6 +231,8 @@ def latency(device: str, quick: bool, runs: int) -> list[dict[str, Any]]:
             row["ratio_compile0_vs_best_native"] = row["pyonnx_compile0_ms"] / native
             log(json.dumps(row))
             rows.append(row)
+            if on_row is not None:
+                on_row(rows)
     return rows
 
 
@@ -249,18 +251,30 @@ def main() -> int:
     result: dict[str, Any] = {"device": args.device, "torch": torch.__version__}
     if args.device.startswith("cuda"):
         result["gpu"] = torch.cuda.get_device_name()
+    out = os.environ.get("OUT")
+
+    def save() -> None:  # after every step: a run cut short by the time limit keeps its figures
+        if out:
+            with open(os.path.join(out, "gpu_check.json"), "w") as f:
+                json.dump(result, f, indent=1)
+
     t0 = time.perf_counter()
     result["conformance"] = conformance(args.device, args.cases or (60 if args.quick else None))
+    save()
     result["dlpack"] = dlpack(args.device)
-    result["latency"] = latency(args.device, args.quick, 5 if args.quick else args.runs)
+    save()
+    result["latency"] = []
+
+    def on_row(rows: list[dict[str, Any]]) -> None:
+        result["latency"] = list(rows)
+        save()
+
+    latency(args.device, args.quick, 5 if args.quick else args.runs, on_row)
     result["seconds"] = time.perf_counter() - t0
     b8 = [r["ratio_compile1_vs_best_native"] for r in result["latency"] if r["batch"] == 8]
     result["batch8_worst_ratio_vs_native"] = max(b8) if b8 else None
     log(f"batch 8, pyonnx (compile=1) / best native torch: {b8} (target <= 1.5)")
-    out = os.environ.get("OUT")
-    if out:
-        with open(os.path.join(out, "gpu_check.json"), "w") as f:
-            json.dump(result, f, indent=1)
+    save()
     return 0
 
 
