@@ -4,7 +4,10 @@ OrtMemoryInfo, OrtArenaCfg and their enums.
 pyonnx keeps every value in host memory as a NumPy array (tensors), a list (sequences), a dict
 (maps) or None (an empty optional), so an :class:`OrtValue` is a thin typed handle on one of
 those. A CPU OrtValue made from a C-contiguous array shares that array's memory, as in
-onnxruntime; asking for any other device raises :class:`~pyonnx.errors.NotSupported`.
+onnxruntime. With the ``torch`` extra and a CUDA GPU, an OrtValue may also hold a torch tensor in
+GPU memory (``ortvalue_from_numpy(x, "cuda", 0)``, or ``from_dlpack`` of a GPU tensor from torch
+or CuPy), exchanged through DLPack without copies (:mod:`pyonnx.backends.torch.device_values`);
+asking for any other device raises :class:`~pyonnx.errors.NotSupported`.
 
 onnxruntime splits each of these classes into a Python wrapper and a C++ object reached through
 ``_get_c_value()`` / ``_ortvalue`` / ``_get_c_device()``; here one class plays both roles and
@@ -268,6 +271,23 @@ class OrtArenaCfg:
 # ---------------------------------------------------------------------------- type strings
 
 
+def _device_values() -> Any:
+    """:mod:`pyonnx.backends.torch.device_values`, or None without torch (imported on demand:
+    only device values need it)."""
+    from pyonnx.backends.torch import torch_available
+
+    if not torch_available():
+        return None
+    from pyonnx.backends.torch import device_values
+
+    return device_values
+
+
+def _is_device(value: Any) -> bool:
+    return type(value).__module__.startswith("torch") and hasattr(value, "device") and \
+        value.device.type != "cpu"
+
+
 def _elem_type(arr: np.ndarray) -> DataType:
     if arr.dtype.kind in ("U", "S", "O"):
         return DataType.STRING
@@ -283,6 +303,8 @@ def value_type_string(value: Any) -> str:
     from an empty value, so None gives ``""``."""
     if isinstance(value, np.ndarray):
         return f"tensor({_elem_type(value).onnx_name})"
+    if _is_device(value):
+        return f"tensor({DataType(_device_values().element_type(value)).onnx_name})"
     if isinstance(value, SparseTensor):
         return value.data_type()
     if isinstance(value, list):
@@ -330,7 +352,11 @@ class OrtValue:
         """An OrtValue over ``numpy_obj`` (shared memory when it is C-contiguous).
 
         onnxruntime refuses anything but a NumPy array (RuntimeError); so does pyonnx, except
-        that string arrays are accepted (pyonnx keeps strings as object arrays)."""
+        that string arrays are accepted (pyonnx keeps strings as object arrays). On a CUDA
+        device (the torch extra) the value is a copy in GPU memory."""
+        dv = _device_values()
+        if str(device_type).lower() in ("cuda", "gpu") and dv is not None:
+            return cls(dv.to_device(np.asarray(numpy_obj), str(device_type), int(device_id)))
         cpu_device(device_type, device_id, vendor_id, "an OrtValue")
         if isinstance(numpy_obj, np.generic):
             numpy_obj = np.asarray(numpy_obj)
@@ -401,6 +427,13 @@ class OrtValue:
         """An OrtValue sharing memory with a DLPack producer (an object with ``__dlpack__``, or
         a DLPack capsule). ``is_bool_tensor`` reads a uint8 tensor as bool (legacy producers)."""
         source = data if hasattr(data, "__dlpack__") else _Capsule(data)
+        if hasattr(source, "__dlpack_device__") and source.__dlpack_device__()[0] not in (1, 3):
+            # not host memory (kDLCPU, kDLCUDAHost): keep it on its device, as a torch tensor
+            dv = _device_values()
+            if dv is None:
+                raise NotSupported(f"a DLPack tensor on device {source.__dlpack_device__()} "
+                                   f"needs the torch extra (pip install 'pyonnx[torch]')")
+            return cls(dv.from_dlpack(source), numpy_obj=data)
         try:
             arr = np.from_dlpack(source)
         except (TypeError, BufferError, RuntimeError) as e:
@@ -421,6 +454,8 @@ class OrtValue:
     # -- queries ------------------------------------------------------------------------
 
     def _tensor(self, what: str) -> np.ndarray:
+        if _is_device(self._value):
+            return _device_values().host_copy(self._value)  # a host copy, as onnxruntime gives
         if not isinstance(self._value, np.ndarray):
             raise InvalidRequest(f"{what} needs an OrtValue holding a tensor; this one holds "
                                  f"{self.data_type() or 'no value'}")
@@ -428,19 +463,25 @@ class OrtValue:
 
     def data_ptr(self) -> int:
         """Address of the first element of the tensor's buffer."""
+        if _is_device(self._value):
+            return int(self._value.data_ptr())
         arr = self._tensor("data_ptr()")
         if arr.dtype == object:
             raise InvalidRequest("data_ptr() is not available for string tensors")
         return int(arr.ctypes.data)
 
     def device_name(self) -> str:
-        """Always ``cpu``."""
+        """``cpu``, or ``cuda`` for a value in GPU memory."""
+        if _is_device(self._value):
+            return _device_values().describe(self._value)[0]
         return "cpu"
 
     def shape(self) -> list[int]:
         """Dims of the tensor (or the dense shape of a sparse tensor)."""
         if isinstance(self._value, SparseTensor):
             return self._value.dense_shape()
+        if _is_device(self._value):
+            return [int(d) for d in self._value.shape]
         return [int(d) for d in self._tensor("shape()").shape]
 
     def data_type(self) -> str:
@@ -451,6 +492,8 @@ class OrtValue:
         """The ONNX element type number of a tensor (1 for float, 7 for int64, ...)."""
         if isinstance(self._value, SparseTensor):
             return int(self._value._elem)
+        if _is_device(self._value):
+            return _device_values().element_type(self._value)
         return int(_elem_type(self._tensor("element_type()")))
 
     def tensor_size_in_bytes(self) -> int:
@@ -463,7 +506,7 @@ class OrtValue:
 
     def is_tensor(self) -> bool:
         """True for a tensor, and (as in onnxruntime) for an empty optional of a tensor type."""
-        return isinstance(self._value, np.ndarray) or (
+        return isinstance(self._value, np.ndarray) or _is_device(self._value) or (
             self._value is None and self._type_string.startswith("tensor("))
 
     def is_sparse_tensor(self) -> bool:
@@ -509,17 +552,23 @@ class OrtValue:
     # -- DLPack ------------------------------------------------------------------------
 
     def __dlpack__(self, *, stream: Any = None, **kwargs: Any) -> Any:
+        if _is_device(self._value):
+            return self._value.__dlpack__(stream=stream, **kwargs)
         return self.numpy().__dlpack__(stream=stream, **kwargs)
 
     def __dlpack_device__(self) -> tuple[int, int]:
+        if _is_device(self._value):
+            return self._value.__dlpack_device__()
         return (1, 0)  # kDLCPU, device 0
 
     def to_dlpack(self) -> Any:
         """A DLPack capsule sharing this tensor's memory."""
+        if _is_device(self._value):
+            return self._value.__dlpack__()
         return self.numpy().__dlpack__()
 
     def __repr__(self) -> str:
-        return f"<pyonnx OrtValue {self.data_type() or 'empty optional'} on cpu>"
+        return f"<pyonnx OrtValue {self.data_type() or 'empty optional'} on {self.device_name()}>"
 
 
 def copy_tensors(src: Sequence[OrtValue], dst: Sequence[OrtValue], stream: Any = None) -> None:
