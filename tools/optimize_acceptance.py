@@ -1,5 +1,5 @@
 """The acceptance sweep of ``pyonnx optimize`` (issue 13): for every shared model and every light
-model (weights randomized by ``tools/randomize_light_weights.py``), at both levels, optimize with
+model (weights randomized by ``tools/randomize_light_models.py``), at both levels, optimize with
 verification, write the file, check it with ``onnx.checker`` (full_check) and run it with
 onnxruntime (all its optimizations off, so the file itself is what runs) against the original,
 ``rtol=1e-4``, ``atol=1e-5*max|ref|``; print node counts (subgraphs and functions included).
@@ -58,11 +58,11 @@ def main() -> int:
     if light_dir is None:
         light_dir = os.path.join(out_dir, "light_random")
         sys.path.insert(0, os.path.dirname(__file__))
-        from randomize_light_weights import light_dir as src_dir, randomize
+        from randomize_light_models import light_dir as src_dir, randomize
         os.makedirs(light_dir, exist_ok=True)
         for path in glob.glob(os.path.join(src_dir(), "light_*.onnx")):
-            onnx.save(randomize(onnx.load(path), 0),
-                      os.path.join(light_dir, os.path.basename(path)))
+            pyonnx.save(randomize(pyonnx.load(path), 0, expose_logits=False),
+                        os.path.join(light_dir, os.path.basename(path)))
     paths = sorted(glob.glob(os.path.join(SHARED, "*.onnx"))) + \
         sorted(glob.glob(os.path.join(light_dir, "light_*.onnx")))
     failures = 0

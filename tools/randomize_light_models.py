@@ -9,7 +9,8 @@ the initializers from the graph inputs (IR 4 and later), and writes the result.
     python tools/randomize_light_models.py [OUT_DIR] [--seed 0] [--models light_resnet50 ...]
 
 The default OUT_DIR is benchmarks/models/light_random (git-ignored). Also importable:
-``randomize(model, seed) -> Model``.
+``randomize(model, seed) -> Model``; the one randomizer of the project (the to_torch tests, the
+optimizer's acceptance sweep and the quantization benchmarks all use it).
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ def randomize(model, seed: int = 0, expose_logits: bool = True):
         out.producer = None
         out.const_value = Tensor(out.name, DataType.FLOAT, shape, arr)
         out.type = TensorType(DataType.FLOAT, shape)
-        g.initializers[out.name] = out
+        g.add_initializer(out)
     inits = set(g.initializers)
     g.inputs = [v for v in g.inputs if v.name not in inits]
     for name in [n for n, v in g.initializers.items() if not v.uses]:
@@ -76,7 +77,7 @@ def randomize(model, seed: int = 0, expose_logits: bool = True):
         # on its input: the logits become a second graph output
         for node in g.nodes:
             if node.op_type == "Softmax" and node.outputs[0] in g.outputs:
-                g.outputs.append(node.inputs[0])
+                g.add_output(node.inputs[0])
                 break
     return m
 

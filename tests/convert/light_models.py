@@ -2,9 +2,8 @@
 
 Their weights are ConstantOfShape nodes (every weight one constant), which makes every output
 constant and a comparison of two engines meaningless. :func:`random_light` replaces each
-ConstantOfShape whose shape is an initializer by an initializer of seeded random values scaled
-as a network's initialization is (He for weights, positive values near 1 for the per-channel
-vectors, so that BatchNormalization variances stay positive), which keeps activations finite.
+ConstantOfShape whose shape is an initializer by an initializer of seeded random values
+(tools/randomize_light_models.py).
 """
 
 from __future__ import annotations
@@ -24,37 +23,12 @@ def light_paths() -> list[str]:
 
 
 def random_light(path: str, seed: int = 0) -> bytes:
-    """The model at ``path`` with its ConstantOfShape weights replaced by seeded random ones."""
-    import onnx
-    from onnx import numpy_helper
+    """The model at ``path`` with its ConstantOfShape weights replaced by seeded random ones
+    (tools/randomize_light_models.py, the project's one randomizer)."""
+    import pyonnx
+    from tools.randomize_light_models import randomize
 
-    m = onnx.load(path)
-    g = m.graph
-    inits = {i.name: numpy_helper.to_array(i) for i in g.initializer}
-    rng = np.random.default_rng(seed)
-    keep = []
-    for n in g.node:
-        if n.op_type == "ConstantOfShape" and n.input[0] in inits:
-            shape = [int(d) for d in inits[n.input[0]].reshape(-1)]
-            if len(shape) >= 2:
-                fan_in = int(np.prod(shape[1:]))
-                w = rng.standard_normal(shape) * np.sqrt(2.0 / max(fan_in, 1))
-            else:
-                w = rng.uniform(0.5, 1.5, shape)
-            g.initializer.append(numpy_helper.from_array(w.astype(np.float32), n.output[0]))
-        else:
-            keep.append(n)
-    del g.node[:]
-    g.node.extend(keep)
-    used = {i for n in keep for i in n.input}
-    live = [i for i in g.initializer if i.name in used or i.name in {o.name for o in g.output}]
-    dropped = {i.name for i in g.initializer} - {i.name for i in live}
-    del g.initializer[:]
-    g.initializer.extend(live)
-    inputs = [x for x in g.input if x.name not in dropped]  # old IRs list them as inputs too
-    del g.input[:]
-    g.input.extend(inputs)
-    return m.SerializeToString()
+    return pyonnx.serialize(randomize(pyonnx.load(path), seed, expose_logits=False))
 
 
 def light_feed(model: bytes, seed: int = 0) -> dict[str, np.ndarray]:
