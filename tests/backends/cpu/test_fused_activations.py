@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import pyonnx
-from pyonnx.backends.cpu import fused
+from pyonnx.backends.cpu import fused, jit
 from pyonnx.errors import ExecutionError
 from pyonnx.ir import Attribute, AttributeType, DataType, Graph, Model, Node, Tensor, TensorType, Value
 from pyonnx.ops import activation as act
@@ -42,12 +42,40 @@ def test_in_place_activation_equals_reference(name, dtype):
     op = name.split("-")[0]
     y = _values(dtype)
     want = reference(y.copy())
-    got = fused.apply_activation(y, op, params)
+    with jit.disabled():  # the NumPy path
+        got = fused.apply_activation(y, op, params)
     assert got.dtype == want.dtype and got.shape == want.shape
     # the reference's operations in its order: equal to the last bit
     np.testing.assert_array_equal(got, want)
     if dtype != np.float16:
         assert got is y  # updated in place, no new array
+
+
+@pytest.mark.parametrize("name,params", [("HardSwish", []), ("HardSigmoid", [0.3, 0.4]),
+                                         ("HardSigmoid", [1 / 6, 0.5])])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_compiled_hard_activations_equal_reference(loop_calls, name, params, dtype):
+    y = _values(dtype)
+    y.flat[5:8] = [np.nan, np.inf, -np.inf]
+    reference = _REFERENCE["HardSwish"][1] if name == "HardSwish" else \
+        (lambda v: act.HardSigmoid(v, alpha=params[0], beta=params[1])[0])
+    want = reference(y.copy())
+    got = fused.apply_activation(y, name, params)
+    assert loop_calls.ran("act_loops") == [True]
+    assert got is y and got.dtype == want.dtype
+    # alpha * v + beta may be one fused multiply-add: a last-place rounding difference at most
+    tol = 1e-6 if dtype == np.float32 else 1e-14
+    np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
+    # NaN stays NaN; inf and -inf as the reference gives them (HardSwish(-inf) is -inf * 0)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+
+
+def test_non_contiguous_result_takes_the_numpy_path(loop_calls):
+    y = _values(np.float32)[..., ::2]
+    want = act.HardSwish(y.copy())[0]
+    got = fused.apply_activation(y, "HardSwish", [])
+    assert loop_calls.ran("act_loops") == []
+    np.testing.assert_array_equal(got, want)
 
 
 def test_read_only_result_is_not_modified():
@@ -136,9 +164,12 @@ def test_pass_fuses_private_activations(tail, act_name):
     want = _run(m, 0)
     PassManager([FuseActivation(), EliminateDeadCode()])(m)
     assert _kinds(m) == [("pyonnx", "FusedConv", act_name)]
-    np.testing.assert_array_equal(_run(m, 0)[0], want[0])
+    # equal up to the compiled HardSwish loop's fused multiply-add (exact on the NumPy path)
+    np.testing.assert_allclose(_run(m, 0)[0], want[0], rtol=1e-6, atol=1e-6)
+    with jit.disabled():
+        np.testing.assert_array_equal(_run(m, 0)[0], want[0])
     # and a whole session (every stage) gives the unfused result
-    np.testing.assert_array_equal(_run(_model(tail), 99)[0], want[0])
+    np.testing.assert_allclose(_run(_model(tail), 99)[0], want[0], rtol=1e-6, atol=1e-6)
 
 
 @pytest.mark.parametrize("tail", ["HardSwish", "silu"])
@@ -157,7 +188,7 @@ def test_pass_keeps_values_read_elsewhere(tail, extra_use):
     assert not FuseActivation()(m).modified
     got = _run(m, 99)
     for a, b in zip(got, want):
-        np.testing.assert_array_equal(a, b)
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
 
 
 def test_mul_of_another_value_is_not_silu():

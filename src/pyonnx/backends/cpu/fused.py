@@ -28,6 +28,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from pyonnx.backends.cpu import jit
 from pyonnx.backends.cpu.conv import conv
 from pyonnx.backends.cpu.gemm import matmul  # large products split over the intra-op threads
 from pyonnx.backends.cpu.registry import fast_kernel
@@ -86,10 +87,14 @@ def apply_activation(y: np.ndarray, activation: str, params: Sequence[float]) ->
         return _act.LeakyRelu(y, alpha=float(params[0]))[0]
     if activation == "HardSigmoid":
         if own:
+            if _hard_loop(y, float(params[0]), float(params[1]), 0):
+                return y
             return _hard_sigmoid_into(y, float(params[0]), float(params[1]))
         return _act.HardSigmoid(y, alpha=float(params[0]), beta=float(params[1]))[0]
     if activation == "HardSwish":
         if own:
+            if _hard_loop(y, 1 / 6, 0.5, 1):
+                return y
             # y * max(0, min(1, y / 6 + 0.5)): the reference's operations, one temporary
             typ = y.dtype.type
             t = np.multiply(y, typ(1 / 6))
@@ -114,6 +119,16 @@ def apply_activation(y: np.ndarray, activation: str, params: Sequence[float]) ->
             return np.clip(y, lo, hi)
     raise ExecutionError(f"unknown fused activation {activation!r} (known: "
                          f"{', '.join(a for a in PRIVATE_ACTIVATIONS if a)})")
+
+
+def _hard_loop(y: np.ndarray, alpha: float, beta: float, swish: int) -> bool:
+    """HardSigmoid (``swish`` 0) or HardSwish (1) of ``y`` in place by the compiled loop, in one
+    pass; False (nothing done) where the loop does not run (the caller takes the NumPy path)."""
+    if not y.flags.c_contiguous:
+        return False
+    typ = y.dtype.type
+    return jit.call("act_loops.hard_sigmoid", y.reshape(-1), typ(alpha), typ(beta), swish,
+                    elements=y.size)
 
 
 def _sigmoid_into(w: np.ndarray, alpha: float, out: np.ndarray | None = None) -> np.ndarray:
