@@ -11,7 +11,8 @@ import pytest
 import pyonnx
 from pyonnx.backends.cpu import fused, jit
 from pyonnx.errors import ExecutionError
-from pyonnx.ir import Attribute, AttributeType, DataType, Graph, Model, Node, Tensor, TensorType, Value
+from pyonnx.ir import (Attribute, AttributeType, DataType, Graph, Model, Node, Tensor, TensorType,
+                       Value)
 from pyonnx.ops import activation as act
 from pyonnx.ops.contrib.fused_conv import fused_conv as ms_reference_fused_conv
 from pyonnx.ops.conv import conv as reference_conv
