@@ -1,8 +1,10 @@
 """``pyonnx bench MODEL``: latency, throughput, session creation time and peak memory of pyonnx,
 optionally side by side with onnxruntime and onnx.reference in one run.
 
-Latency runs alternate between engines (one run of each in turn, the order rotating), so that
-the machine's load drifts affect every engine alike; onnx.reference, far slower, is timed after
+Latency runs alternate between engines in a balanced order (:func:`balanced_order`: every engine
+runs right after every other equally often, since an engine that follows onnxruntime is slowed
+while onnxruntime's pool threads still spin), so that the machine's load drifts affect every
+engine alike; onnx.reference, far slower, is timed after
 the others. The figures are the median and the 90th percentile after warm-up. Peak memory is measured for each engine in its own process (the peak
 resident set of a fresh interpreter that imports only that engine, creates the session and runs
 it). onnxruntime and onnx are imported only when ``--compare`` names them.
@@ -169,6 +171,33 @@ def _stats(times: list[float], batch: int) -> dict[str, float]:
             "throughput_per_s": batch / med if med > 0 else float("inf")}
 
 
+def balanced_order(engines: list[str], runs: int) -> list[str]:
+    """The engines' timed runs in order: a cycle in which each engine runs right after each
+    other engine exactly once (an Eulerian circuit of the complete directed graph on the
+    engines, each engine ``len(engines) - 1`` times; the cycle also closes on itself), repeated
+    until every engine has at least ``runs`` runs. So with three engines and ``runs=5`` each runs
+    6 times; one or two engines simply alternate.
+
+    A plain rotation (``abc bca cab ...``) is not balanced: for three engines it puts ``a``
+    right after ``c`` twice as often as right after ``b``.
+    """
+    n = len(engines)
+    if n <= 2:
+        return [e for _ in range(runs) for e in engines]
+    # Hierholzer's algorithm over the n(n-1) directed edges, each ordered pair once
+    left = {i: [j for j in range(n - 1, -1, -1) if j != i] for i in range(n)}
+    stack, circuit = [0], []
+    while stack:
+        i = stack[-1]
+        if left[i]:
+            stack.append(left[i].pop())
+        else:
+            circuit.append(stack.pop())
+    cycle = circuit[::-1][:-1]  # the circuit returns to its start: drop the repeated end
+    rounds = -(-runs // (n - 1))
+    return [engines[i] for _ in range(rounds) for i in cycle]
+
+
 def bench_model(model: str, engines: list[str], *, runs: int = 20, warmup: int = 2,
                 threads: int = 0, batch: int = 1, seq: int = 128, level: int = 99,
                 memory: bool = True, reference_timeout: float = 60.0,
@@ -214,13 +243,10 @@ def bench_model(model: str, engines: list[str], *, runs: int = 20, warmup: int =
     # The fast engines alternate run by run; onnx.reference, tens to thousands of times slower,
     # runs after them: between two runs of the others, its gigabytes of temporaries would leave
     # whichever engine runs next with cold caches (measured: up to +25% on sub-ms models).
-    order = [e for e in sessions if e != "reference"]
-    for r in range(runs):
-        for k in range(len(order)):
-            eng = order[(r + k) % len(order)]
-            t0 = time.perf_counter()
-            sessions[eng].run(None, feeds)
-            times[eng].append(time.perf_counter() - t0)
+    for eng in balanced_order([e for e in sessions if e != "reference"], runs):
+        t0 = time.perf_counter()
+        sessions[eng].run(None, feeds)
+        times[eng].append(time.perf_counter() - t0)
     if "reference" in sessions:
         for _ in range(runs):
             if times["reference"] and sum(times["reference"]) > 5.0:

@@ -58,13 +58,16 @@ class DecodeOptions:
     ``base_dir`` is the folder external-data locations are relative to (the model path's folder;
     None when the model came from bytes: external data is then refused); ``trusted_dir`` is the
     folder the data files must really lie in (the real folder of the model file; by default the
-    real path of ``base_dir``). ``max_nesting_depth`` bounds subgraph nesting.
+    real path of ``base_dir``). ``max_nesting_depth`` bounds subgraph nesting. ``main_raw``
+    holds the raw data cut out of the main graph's initializers before parsing (by their
+    position among the initializers; see :mod:`pyonnx.io.lean_load`).
     """
 
     base_dir: str | None = None
     trusted_dir: str | None = None
     allow_hardlinks: bool = False
     max_nesting_depth: int = 64
+    main_raw: dict[int, Any] | None = None
 
 
 # --------------------------------------------------------------------------- bit packing
@@ -199,8 +202,10 @@ def _from_fields(tp: Any, dt: DataType, dims: tuple[int, ...], count: int, what:
     return arr.reshape(dims)
 
 
-def tensor_from_proto(tp: Any, opts: DecodeOptions, what: str | None = None) -> Tensor:
-    """Decode a TensorProto into a lazily-loaded :class:`Tensor` (sizes checked up front)."""
+def tensor_from_proto(tp: Any, opts: DecodeOptions, what: str | None = None,
+                      raw: Any = None) -> Tensor:
+    """Decode a TensorProto into a lazily-loaded :class:`Tensor` (sizes checked up front);
+    ``raw``, when given, is the tensor's raw_data, cut out of the message before parsing."""
     name = tp.name
     what = what or f"tensor {name!r}"
     if tp.HasField("segment"):
@@ -235,10 +240,11 @@ def tensor_from_proto(tp: Any, opts: DecodeOptions, what: str | None = None) -> 
 
         return Tensor(name, dt, dims, loader=loader, doc_string=tp.doc_string,
                       metadata_props=_props(tp.metadata_props), external=external)
-    if tp.HasField("raw_data"):
+    if raw is not None or tp.HasField("raw_data"):
         if dt == DataType.STRING:
             raise DecodeError(f"{what}: string tensors cannot use raw_data; use string_data")
-        raw = tp.raw_data
+        if raw is None:
+            raw = tp.raw_data
         expected = _expected_nbytes(dt, count)
         if len(raw) != expected:
             raise DecodeError(f"{what}: Data size mismatch: raw_data has {len(raw)} bytes but "
@@ -441,6 +447,8 @@ class _Decoder:
 
     def __init__(self, opts: DecodeOptions) -> None:
         self.opts = opts
+        # the raw data cut out of the main graph's initializers: for the first graph decoded
+        self._main_raw = opts.main_raw or {}
 
     def attribute(self, ap: Any, scope: dict[str, Value], where: str, depth: int,
                   parent: Graph | None) -> Attribute:
@@ -512,10 +520,11 @@ class _Decoder:
             v.doc_string = vi.doc_string
             v.metadata_props = _props(vi.metadata_props)
             g.inputs.append(v)
-        for tp in gp.initializer:
+        raws, self._main_raw = self._main_raw, {}
+        for k, tp in enumerate(gp.initializer):
             if tp.name in g.initializers:
                 raise DecodeError(f"graph {gp.name!r} has two initializer tensors named {tp.name!r}")
-            t = tensor_from_proto(tp, self.opts)
+            t = tensor_from_proto(tp, self.opts, raw=raws.get(k))
             v = local.get(tp.name)
             if v is None or v.const_value is not None:
                 v = new_value(tp.name, TensorType(t.data_type, t.dims))

@@ -21,7 +21,9 @@ Conv, Gemm and MatMul applies unchanged) and then applies the activation *in pla
 which saves one full pass that allocates an output. ``activation`` is the standard op_type
 (``Relu``, ``LeakyRelu``, ``Sigmoid``, ``Tanh``, ``HardSigmoid``, ``Clip``) or ``""`` for none;
 ``activation_params`` holds its attributes in order (LeakyRelu: alpha; HardSigmoid: alpha, beta;
-Clip: min, max).
+Clip: min, max). The ``pyonnx`` domain's kernels also take ``HardSwish`` and ``Swish`` (alpha;
+``Swish`` with alpha 1 is SiLU, a ``Sigmoid`` and a ``Mul`` of the same input), which
+onnxruntime's com.microsoft FusedConv does not have: files never carry them.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from pyonnx.backends.cpu import jit
 from pyonnx.backends.cpu.conv import conv
 from pyonnx.backends.cpu.elementwise import softmax as _softmax
 from pyonnx.backends.cpu.gemm import matmul  # large products split over the intra-op threads
@@ -40,13 +43,32 @@ from pyonnx.ops.contrib.fused_conv import ACTIVATIONS, check_activation
 from pyonnx.ops.linalg import gemm
 from pyonnx.ops.registry import KernelContext, NodeMemo, kernel, node_memo
 
-__all__ = ["apply_activation"]
+__all__ = ["apply_activation", "check_private_activation", "PRIVATE_ACTIVATIONS"]
 
 # The session-private domain. Its kernels register in the reference table (there is no other
 # definition of them) from here, so only sessions, which import the CPU provider, know them.
 DOMAIN = "pyonnx"
 
 _INPLACE = (np.dtype(np.float32), np.dtype(np.float64))
+
+#: The activations of the session-private kernels: com.microsoft's, plus two that the mobile
+#: CNNs use after most convolutions (their attributes as the standard ops': Swish has alpha).
+PRIVATE_ACTIVATIONS = {**ACTIVATIONS, "HardSwish": 0, "Swish": 1}
+
+
+def check_private_activation(activation: str, params: Sequence[float] | None) -> list[float]:
+    """The activation's parameters, checked against :data:`PRIVATE_ACTIVATIONS`."""
+    if activation in ACTIVATIONS:
+        return check_activation(activation, params)
+    params = list(params or ())
+    want = PRIVATE_ACTIVATIONS.get(activation)
+    if want is None:
+        raise ExecutionError(f"unknown fused activation {activation!r} (known: "
+                             f"{', '.join(a for a in PRIVATE_ACTIVATIONS if a)})")
+    if len(params) != want:
+        raise ExecutionError(f"fused activation {activation} takes {want} parameters, got "
+                             f"{len(params)}")
+    return params
 
 
 def apply_activation(y: np.ndarray, activation: str, params: Sequence[float]) -> np.ndarray:
@@ -63,11 +85,34 @@ def apply_activation(y: np.ndarray, activation: str, params: Sequence[float]) ->
             return np.tanh(y, out=y)
         return _act.Tanh(y)[0]
     if activation == "Sigmoid":
+        if own:
+            return _sigmoid_into(y, 1.0)
         return _act.Sigmoid(y)[0]
     if activation == "LeakyRelu":
         return _act.LeakyRelu(y, alpha=float(params[0]))[0]
     if activation == "HardSigmoid":
+        if own:
+            if _hard_loop(y, float(params[0]), float(params[1]), 0):
+                return y
+            return _hard_sigmoid_into(y, float(params[0]), float(params[1]))
         return _act.HardSigmoid(y, alpha=float(params[0]), beta=float(params[1]))[0]
+    if activation == "HardSwish":
+        if own:
+            if _hard_loop(y, 1 / 6, 0.5, 1):
+                return y
+            # y * max(0, min(1, y / 6 + 0.5)): the reference's operations, one temporary
+            typ = y.dtype.type
+            t = np.multiply(y, typ(1 / 6))
+            t += typ(0.5)
+            y *= np.clip(t, typ(0), typ(1), out=t)
+            return y
+        return _act.HardSwish(y)[0]
+    if activation == "Swish":
+        alpha = float(params[0])
+        if own:
+            y *= _sigmoid_into(y, alpha, np.empty_like(y))
+            return y
+        return _act.Swish(y, alpha=alpha)[0]
     if activation == "Clip":
         typ = y.dtype.type
         if y.dtype.kind != "f":
@@ -78,10 +123,43 @@ def apply_activation(y: np.ndarray, activation: str, params: Sequence[float]) ->
                 return np.clip(y, lo, hi, out=y)
             return np.clip(y, lo, hi)
     raise ExecutionError(f"unknown fused activation {activation!r} (known: "
-                         f"{', '.join(a for a in ACTIVATIONS if a)})")
+                         f"{', '.join(a for a in PRIVATE_ACTIVATIONS if a)})")
 
 
-@kernel("FusedConv", versions=(1,), domain=DOMAIN, prepare=node_memo)
+def _hard_loop(y: np.ndarray, alpha: float, beta: float, swish: int) -> bool:
+    """HardSigmoid (``swish`` 0) or HardSwish (1) of ``y`` in place by the compiled loop, in one
+    pass; False (nothing done) where the loop does not run (the caller takes the NumPy path)."""
+    if not y.flags.c_contiguous:
+        return False
+    typ = y.dtype.type
+    return jit.call("act_loops.hard_sigmoid", y.reshape(-1), typ(alpha), typ(beta), swish,
+                    elements=y.size)
+
+
+def _sigmoid_into(w: np.ndarray, alpha: float, out: np.ndarray | None = None) -> np.ndarray:
+    """``sigmoid(alpha * w)`` written into ``out`` (default: ``w`` itself), with the
+    reference's operations in its order."""
+    typ = w.dtype.type
+    t = w if out is None else out
+    with np.errstate(all="ignore"):  # exp overflowing to inf gives exactly 0, as intended
+        if alpha == 1:
+            np.negative(w, out=t)
+        else:
+            np.multiply(w, typ(-alpha), out=t)
+        np.exp(t, out=t)
+        t += typ(1)
+        return np.divide(typ(1), t, out=t)
+
+
+def _hard_sigmoid_into(t: np.ndarray, alpha: float, beta: float) -> np.ndarray:
+    """``t = max(0, min(1, alpha * t + beta))`` in place, as the reference computes it."""
+    typ = t.dtype.type
+    with np.errstate(all="ignore"):
+        np.multiply(t, typ(alpha), out=t)
+        t += typ(beta)
+        return np.clip(t, typ(0), typ(1), out=t)
+
+
 @fast_kernel("FusedConv", versions=(1,), domain="com.microsoft", prepare=node_memo)
 def fused_conv(X: np.ndarray, W: np.ndarray, B: np.ndarray | None = None,
                Z: np.ndarray | None = None, *,
@@ -94,6 +172,31 @@ def fused_conv(X: np.ndarray, W: np.ndarray, B: np.ndarray | None = None,
     """``activation(Conv(X, W, B) + Z)`` with Conv's attributes; ``Z`` broadcasts as Add's
     second input does. ``prepared`` is the node's memo, which Conv keeps its geometry in."""
     params = check_activation(activation, activation_params)
+    return _conv_then(X, W, B, Z, auto_pad, dilations, group, kernel_shape, pads, strides,
+                      activation, params, ctx, prepared)
+
+
+@kernel("FusedConv", versions=(1,), domain=DOMAIN, prepare=node_memo)
+def private_fused_conv(X: np.ndarray, W: np.ndarray, B: np.ndarray | None = None,
+                       Z: np.ndarray | None = None, *,
+                       auto_pad: str = "NOTSET", dilations: Sequence[int] | None = None,
+                       group: int = 1, kernel_shape: Sequence[int] | None = None,
+                       pads: Sequence[int] | None = None, strides: Sequence[int] | None = None,
+                       activation: str = "", activation_params: Sequence[float] | None = None,
+                       ctx: KernelContext | None = None, prepared: NodeMemo | None = None
+                       ) -> tuple[np.ndarray]:
+    """The ``pyonnx`` domain's FusedConv: com.microsoft's, with HardSwish and Swish as well."""
+    params = check_private_activation(activation, activation_params)
+    return _conv_then(X, W, B, Z, auto_pad, dilations, group, kernel_shape, pads, strides,
+                      activation, params, ctx, prepared)
+
+
+def _conv_then(X: np.ndarray, W: np.ndarray, B: np.ndarray | None, Z: np.ndarray | None,
+               auto_pad: str, dilations: Sequence[int] | None, group: int,
+               kernel_shape: Sequence[int] | None, pads: Sequence[int] | None,
+               strides: Sequence[int] | None, activation: str, params: list[float],
+               ctx: KernelContext | None, prepared: NodeMemo | None) -> tuple[np.ndarray]:
+    """``activation(Conv(X, W, B) + Z)`` once the activation is checked."""
     (y,) = conv(X, W, B, auto_pad=auto_pad, dilations=dilations, group=group,
                 kernel_shape=kernel_shape, pads=pads, strides=strides, ctx=ctx,
                 prepared=prepared)
@@ -108,7 +211,7 @@ def fused_gemm(A: np.ndarray, B: np.ndarray, C: np.ndarray | None = None, *,
                activation: str = "", activation_params: Sequence[float] | None = None,
                ctx: KernelContext | None = None) -> tuple[np.ndarray]:
     """``activation(Gemm(A, B, C))`` with Gemm's attributes (version 7 and later)."""
-    params = check_activation(activation, activation_params)
+    params = check_private_activation(activation, activation_params)
     (y,) = gemm(A, B, C, alpha=alpha, beta=beta, transA=transA, transB=transB, ctx=ctx)
     return (apply_activation(y, activation, params),)
 
@@ -118,7 +221,7 @@ def fused_matmul(A: np.ndarray, B: np.ndarray, bias: np.ndarray | None = None, *
                  activation: str = "", activation_params: Sequence[float] | None = None,
                  ctx: KernelContext | None = None) -> tuple[np.ndarray]:
     """``activation(MatMul(A, B) + bias)``; ``bias`` broadcasts as Add's second input does."""
-    params = check_activation(activation, activation_params)
+    params = check_private_activation(activation, activation_params)
     (y,) = matmul(A, B, ctx=ctx)
     if bias is not None:
         y = _add_into(y, bias)

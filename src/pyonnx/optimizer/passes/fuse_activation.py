@@ -5,14 +5,16 @@ FusedConv, float32 only as onnxruntime runs it.
 
 Activations: Relu, LeakyRelu, Sigmoid, Tanh, HardSigmoid, and Clip with constant bounds. The
 producer's output must be read only by the activation (otherwise the unactivated value is
-still needed).
+still needed). The ``pyonnx`` domain also takes HardSwish and SiLU (``Mul(y, Sigmoid(y))``,
+where ``y`` is read by those two nodes only; fused as ``Swish`` with alpha 1), which
+onnxruntime's FusedConv lacks: the public extended stage leaves those alone.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from pyonnx.ir import Attribute, AttributeType, Graph, Model, Node
+from pyonnx.ir import Attribute, AttributeType, Graph, Model, Node, Value
 from pyonnx.optimizer._core import GraphPass
 from pyonnx.optimizer._rewrite import (
     FUSED_DOMAIN, attr, constant_of, graph_inputs, insert_node, is_standard, make_attributes,
@@ -46,23 +48,29 @@ class FuseActivation(GraphPass):
             if self.domain != FUSED_DOMAIN and _weight_dtype(node, inputs) != np.float32:
                 continue
             y = node.outputs[0]
-            act = single_consumer(y, keep)
-            if act is None or act.graph is not graph or not is_standard(act) \
-                    or not act.inputs or act.inputs[0] is not y:
-                continue
-            params = _activation_params(act, model, inputs, node)
-            if params is None:
-                continue
-            out = act.outputs[0]
-            graph.remove(act)
+            silu = _silu(y, keep, graph) if self.domain == FUSED_DOMAIN else None
+            if silu is not None:
+                op_type, params, out = "Swish", [1.0], silu[1].outputs[0]
+                for n in reversed(silu):  # the Mul, then the Sigmoid it reads
+                    graph.remove(n)
+            else:
+                act = single_consumer(y, keep)
+                if act is None or act.graph is not graph or not is_standard(act) \
+                        or not act.inputs or act.inputs[0] is not y:
+                    continue
+                params = _activation_params(act, model, inputs, node, self.domain)
+                if params is None:
+                    continue
+                op_type, out = act.op_type, act.outputs[0]
+                graph.remove(act)
             attrs = [a for a in node.attributes.values()
                      if a.name not in ("activation", "activation_params")]
-            attrs += make_attributes([("activation", act.op_type)])
+            attrs += make_attributes([("activation", op_type)])
             attrs.append(Attribute("activation_params", AttributeType.FLOATS,
                                    [float(p) for p in params]))
             # act(op(...)) -> Fused<op>(..., activation=act)
             fused = Node(kind, list(node.inputs), [out], domain=self.domain,
-                         name=node.name or act.name, attributes=attrs)
+                         name=node.name or out.name, attributes=attrs)
             insert_node(graph, fused, node)
             graph.remove(node)
             model.opset_imports.setdefault(self.domain, 1)
@@ -88,13 +96,33 @@ def _anchor(node: Node, model: Model, domain: str = FUSED_DOMAIN) -> str | None:
     return _FUSED_NAME[node.op_type]
 
 
+def _silu(y: Value, keep: set[int], graph: Graph) -> tuple[Node, Node] | None:
+    """``(Sigmoid, Mul)`` when ``y`` is read only by ``s = Sigmoid(y)`` and ``Mul(y, s)`` (either
+    order) and ``s`` only by that Mul: SiLU, ``y * sigmoid(y)``, which equals Swish with alpha 1
+    to the last bit (the product of the same two factors)."""
+    if id(y) in keep or len(y.uses) != 2:
+        return None
+    sig = next((n for n, _ in y.uses if n.op_type == "Sigmoid"), None)
+    mul = next((n for n, _ in y.uses if n.op_type == "Mul"), None)
+    if sig is None or mul is None or sig.graph is not graph or mul.graph is not graph \
+            or not is_standard(sig) or not is_standard(mul) or len(sig.inputs) != 1 \
+            or len(sig.outputs) != 1 or len(mul.inputs) != 2 or len(mul.outputs) != 1:
+        return None
+    s = sig.outputs[0]
+    if single_consumer(s, keep) is not mul or {id(v) for v in mul.inputs} != {id(y), id(s)}:
+        return None
+    return sig, mul
+
+
 def _activation_params(act: Node, model: Model, inputs: set[int],
-                       anchor: Node) -> list[float] | None:
+                       anchor: Node, domain: str = FUSED_DOMAIN) -> list[float] | None:
     op = act.op_type
     if len(act.outputs) != 1:
         return None
     if op in ("Relu", "Sigmoid", "Tanh"):
         return [] if len(act.inputs) == 1 else None
+    if op == "HardSwish":  # the pyonnx domain's only: onnxruntime's FusedConv has none
+        return [] if domain == FUSED_DOMAIN and len(act.inputs) == 1 else None
     if op == "LeakyRelu":
         return [float(attr(act, "alpha", 0.01))]  # type: ignore[arg-type]
     if op == "HardSigmoid":
