@@ -58,17 +58,7 @@ PRIVATE_ACTIVATIONS = {**ACTIVATIONS, "HardSwish": 0, "Swish": 1}
 
 def check_private_activation(activation: str, params: Sequence[float] | None) -> list[float]:
     """The activation's parameters, checked against :data:`PRIVATE_ACTIVATIONS`."""
-    if activation in ACTIVATIONS:
-        return check_activation(activation, params)
-    params = list(params or ())
-    want = PRIVATE_ACTIVATIONS.get(activation)
-    if want is None:
-        raise ExecutionError(f"unknown fused activation {activation!r} (known: "
-                             f"{', '.join(a for a in PRIVATE_ACTIVATIONS if a)})")
-    if len(params) != want:
-        raise ExecutionError(f"fused activation {activation} takes {want} parameters, got "
-                             f"{len(params)}")
-    return params
+    return check_activation(activation, params, PRIVATE_ACTIVATIONS)
 
 
 def apply_activation(y: np.ndarray, activation: str, params: Sequence[float]) -> np.ndarray:

@@ -30,13 +30,15 @@ ACTIVATIONS = {"": 0, "Relu": 0, "LeakyRelu": 1, "Sigmoid": 0, "Tanh": 0, "HardS
                "Clip": 2}
 
 
-def check_activation(activation: str, params: Sequence[float] | None) -> list[float]:
-    """The activation's parameters, checked against :data:`ACTIVATIONS`."""
+def check_activation(activation: str, params: Sequence[float] | None,
+                     known: dict[str, int] = ACTIVATIONS) -> list[float]:
+    """The activation's parameters, checked against ``known`` (name -> parameter count;
+    :data:`ACTIVATIONS` for com.microsoft's fused ops)."""
     params = list(params or ())
-    want = ACTIVATIONS.get(activation)
+    want = known.get(activation)
     if want is None:
         raise ExecutionError(f"unknown fused activation {activation!r} (known: "
-                             f"{', '.join(a for a in ACTIVATIONS if a)})")
+                             f"{', '.join(a for a in known if a)})")
     if len(params) != want:
         raise ExecutionError(f"fused activation {activation} takes {want} parameters, got "
                              f"{len(params)}")
