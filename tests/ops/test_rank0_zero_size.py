@@ -554,7 +554,8 @@ EXCLUDED: dict[tuple[str, str] | tuple[str, str, int], str] = {
     ("", "SimplifiedLayerNormalization", 1): "as LayerNormalization-1",
     **{("pyonnx", op, 1): "a session-private fused kernel with no schema: the fusion pass that "
                           "creates it fixes its inputs; tests/optimizer and tests/contrib run it"
-       for op in ("FoldBatchNormIntoConv", "FusedConv", "FusedGemm", "FusedMatMul")},
+       for op in ("DotProductAttention", "FoldBatchNormIntoConv", "FusedConv", "FusedGemm",
+                  "FusedMatMul")},
 }
 
 #: (domain, op_type, element type or "*" for all) -> why the kernel refuses that type where the

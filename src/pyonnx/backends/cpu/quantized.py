@@ -60,7 +60,7 @@ def exact_int_matmul(a: np.ndarray, b: np.ndarray, amax: int, bmax: int) -> np.n
     k = a.shape[-1]
     c = chunk_length(amax, bmax)
     lead = a.shape[:-1]
-    a2 = a.reshape(-1, k)
+    a2 = a.reshape(int(np.prod(lead, dtype=np.int64)), k)  # (-1, k) is ambiguous for k = 0
     if k <= c:
         return np.matmul(a2, b).astype(np.float64).reshape(lead + (b.shape[-1],))
     # one float32 GEMM per chunk of K (column slices: no copies), each exact, summed exactly
