@@ -231,7 +231,7 @@ def bench_model(model: str, engines: list[str], *, runs: int = 20, warmup: int =
         try:
             for _ in range(warmup if eng != "reference" else 1):
                 t0 = time.perf_counter()
-                _with_timeout(lambda: sessions[eng].run(None, feeds), limit)
+                _with_timeout(lambda s=sessions[eng]: s.run(None, feeds), limit)
                 result["engines"][eng]["first_run_ms"] = (time.perf_counter() - t0) * 1e3
         except _Timeout:
             result["engines"][eng]["error"] = f"no result within {reference_timeout:g} s"
