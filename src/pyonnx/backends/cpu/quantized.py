@@ -438,114 +438,14 @@ class _ShiftedWeight:
         return acc.astype(_F32T) * (a_scale * w_scale)
 
 
-@fast_kernel("DynamicQuantizeLSTM", versions=(1,), domain=_cq.MS)
-def dynamic_quantize_lstm(X: np.ndarray, W: np.ndarray, R: np.ndarray,
-                          B: np.ndarray | None = None, sequence_lens: np.ndarray | None = None,
-                          initial_h: np.ndarray | None = None,
-                          initial_c: np.ndarray | None = None, P: np.ndarray | None = None,
-                          W_scale: np.ndarray | None = None, W_zero_point: np.ndarray | None = None,
-                          R_scale: np.ndarray | None = None, R_zero_point: np.ndarray | None = None,
-                          *, hidden_size: int | None = None, direction: str = "forward",
-                          input_forget: int = 0, clip: float | None = None,
-                          activations: list[str] | None = None,
-                          activation_alpha: list[float] | None = None,
-                          activation_beta: list[float] | None = None,
-                          ctx: KernelContext | None = None) -> tuple[np.ndarray | None, ...]:
-    """The reference DynamicQuantizeLSTM (ops/contrib/quantized.py), step for step, with its
-    per-step product ``h @ dequantize(R)`` done by :class:`_ShiftedWeight`: the shifted integer
-    weights are converted to float32 once per call instead of to float64 at every step, and
-    the exact product runs as float32 GEMMs. Same exact accumulators, same float code after
-    them: the reference's results."""
-    op = "DynamicQuantizeLSTM"
-    if X.dtype != np.float32 or X.ndim != 3:
-        raise ExecutionError(f"{op}: X must be float32 (seq_length, batch, input_size), got "
-                             f"{X.dtype} {X.shape}")
-    if activations and [a.lower() for a in activations] != \
-            ["sigmoid", "tanh", "tanh"] * (len(activations) // 3):
-        raise _cq.UnsupportedOperatorError(f"{op}: only the default activations (Sigmoid, Tanh, Tanh) "
-                                       f"are supported, got {activations}")
-    dirs = {"forward": [False], "reverse": [True], "bidirectional": [False, True]}.get(direction)
-    if dirs is None:
-        raise ExecutionError(f"{op}: direction must be forward, reverse or bidirectional, got "
-                             f"{direction!r}")
-    nd = len(dirs)
-    seq, batch, in_size = X.shape
-    if W.ndim != 3 or W.shape[:2] != (nd, in_size) or W.shape[2] % 4:
-        raise ExecutionError(f"{op}: W must be ({nd}, input_size {in_size}, 4 * hidden), got "
-                             f"{W.shape}")
-    hs = W.shape[2] // 4
-    if hidden_size is not None and hidden_size != hs:
-        raise ExecutionError(f"{op}: hidden_size {hidden_size} disagrees with W's {W.shape}")
-    if R.shape != (nd, hs, 4 * hs):
-        raise ExecutionError(f"{op}: R must be ({nd}, {hs}, {4 * hs}), got {R.shape}")
-    for t, what in ((W, "W"), (R, "R")):
-        _cq._check_q8(op, t, what)
-    if W_scale is None or W_zero_point is None or R_scale is None or R_zero_point is None:
-        raise ExecutionError(f"{op}: W_scale, W_zero_point, R_scale and R_zero_point are required")
-    ws = _cq._lstm_param(W_scale, nd, 4 * hs, "W_scale").astype(_F32T)
-    wz = _cq._lstm_param(W_zero_point, nd, 4 * hs, "W_zero_point")
-    rs = _cq._lstm_param(R_scale, nd, 4 * hs, "R_scale").astype(_F32T)
-    rz = _cq._lstm_param(R_zero_point, nd, 4 * hs, "R_zero_point")
-    if wz.dtype != W.dtype or rz.dtype != R.dtype:
-        raise ExecutionError(f"{op}: zero points must have the type of their weights")
-    lens = np.full(batch, seq, np.int64) if sequence_lens is None else \
-        np.asarray(sequence_lens).astype(np.int64).reshape(-1)
-    if lens.shape != (batch,) or (lens.size and (lens.min() < 0 or lens.max() > seq)):
-        raise ExecutionError(f"{op}: sequence_lens must be ({batch},) values in [0, {seq}]")
-    zeros = np.zeros((nd, batch, hs), _F32T)
-    h0 = zeros if initial_h is None else initial_h.astype(_F32T)
-    c0 = zeros if initial_c is None else initial_c.astype(_F32T)
-    for t, what in ((h0, "initial_h"), (c0, "initial_c")):
-        if t.shape != (nd, batch, hs):
-            raise ExecutionError(f"{op}: {what} must be ({nd}, {batch}, {hs}), got {t.shape}")
-    lim = None if clip is None else _F32T(clip)
-    Y = np.zeros((seq, nd, batch, hs), _F32T)
-    Yh = np.zeros((nd, batch, hs), _F32T)
-    Yc = np.zeros((nd, batch, hs), _F32T)
-    x2 = X.reshape(seq * batch, in_size)
-    for d, rev in enumerate(dirs):
-        gx = _ShiftedWeight(W[d], wz[d]).product(x2, ws[d]).reshape(seq, batch, 4 * hs)
-        r_d = _ShiftedWeight(R[d], rz[d])
-        if B is not None:
-            if B.shape != (nd, 8 * hs):
-                raise ExecutionError(f"{op}: B must be ({nd}, {8 * hs}), got {B.shape}")
-            gx += B[d, :4 * hs].astype(_F32T) + B[d, 4 * hs:].astype(_F32T)
-        if P is not None:
-            if P.shape != (nd, 3 * hs):
-                raise ExecutionError(f"{op}: P must be ({nd}, {3 * hs}), got {P.shape}")
-            pi, po, pf = (P[d, k * hs:(k + 1) * hs].astype(_F32T) for k in range(3))
-        h, c = h0[d].copy(), c0[d].copy()
-        for step in range(seq):
-            # Each batch entry runs over its own length; reversed entries start at their end.
-            idx = np.where(rev, lens - 1 - step, step) if rev else np.full(batch, step)
-            live = step < lens
-            g = r_d.product(h, rs[d])
-            tt = np.clip(idx, 0, seq - 1)
-            g += gx[tt, np.arange(batch)]
-            if lim is not None:
-                np.clip(g, -lim, lim, out=g)
-            gi, go, gf, gc = (g[:, k * hs:(k + 1) * hs] for k in range(4))
-            if P is not None:
-                gi = gi + pi * c
-                gf = gf + pf * c
-                if lim is not None:
-                    gi, gf = np.clip(gi, -lim, lim), np.clip(gf, -lim, lim)
-            i = _cq._sigmoid(gi)
-            f = _F32T(1) - i if input_forget else _cq._sigmoid(gf)
-            c_new = f * c + i * np.tanh(gc)
-            if lim is not None:
-                np.clip(c_new, -lim, lim, out=c_new)
-            if P is not None:
-                go = go + po * c_new
-                if lim is not None:
-                    go = np.clip(go, -lim, lim)
-            h_new = _cq._sigmoid(go) * np.tanh(c_new)
-            m = live[:, None]
-            h = np.where(m, h_new, h)
-            c = np.where(m, c_new, c)
-            b_live = np.flatnonzero(live)
-            Y[idx[b_live], d, b_live] = h_new[b_live]
-        Yh[d], Yc[d] = h, c
-    out: list[np.ndarray | None] = [Y, Yh, Yc]
-    n = ctx.num_outputs if ctx is not None else 3
-    return tuple(out[:max(n, 1)])
+def _shifted_weight_product(w: np.ndarray, zero_point: np.ndarray):
+    return _ShiftedWeight(w, zero_point).product
+
+
+#: The reference DynamicQuantizeLSTM (ops/contrib/quantized.py), step for step, with its products
+#: ``a @ dequantize(W or R)`` done by :class:`_ShiftedWeight`: the shifted integer weights are
+#: converted to float32 once per call instead of to float64 at every step, and the exact product
+#: runs as float32 GEMMs. Same exact accumulators, same float code after them: the reference's
+#: results.
+dynamic_quantize_lstm = fast_kernel("DynamicQuantizeLSTM", versions=(1,), domain=_cq.MS)(
+    _cq.dynamic_quantize_lstm_kernel(_shifted_weight_product))

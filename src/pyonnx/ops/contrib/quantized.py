@@ -292,111 +292,130 @@ def _lstm_param(p: np.ndarray, nd: int, cols: int, what: str) -> np.ndarray:
                          f"got {p.shape}")
 
 
-@kernel("DynamicQuantizeLSTM", versions=(1,), domain=MS)
-def dynamic_quantize_lstm(X: np.ndarray, W: np.ndarray, R: np.ndarray,
-                          B: np.ndarray | None = None, sequence_lens: np.ndarray | None = None,
-                          initial_h: np.ndarray | None = None,
-                          initial_c: np.ndarray | None = None, P: np.ndarray | None = None,
-                          W_scale: np.ndarray | None = None, W_zero_point: np.ndarray | None = None,
-                          R_scale: np.ndarray | None = None, R_zero_point: np.ndarray | None = None,
-                          *, hidden_size: int | None = None, direction: str = "forward",
-                          input_forget: int = 0, clip: float | None = None,
-                          activations: list[str] | None = None,
-                          activation_alpha: list[float] | None = None,
-                          activation_beta: list[float] | None = None,
-                          ctx: KernelContext | None = None) -> tuple[np.ndarray | None, ...]:
-    """LSTM (gates i, o, f, c; ONNX LSTM equations) whose weights W (dirs, input, 4H) and
-    R (dirs, H, 4H) are 8-bit quantized per direction or per column; the input and each step's
-    hidden state are quantized dynamically to uint8 for the products, as onnxruntime does."""
-    op = "DynamicQuantizeLSTM"
-    if X.dtype != np.float32 or X.ndim != 3:
-        raise ExecutionError(f"{op}: X must be float32 (seq_length, batch, input_size), got "
-                             f"{X.dtype} {X.shape}")
-    if activations and [a.lower() for a in activations] != \
-            ["sigmoid", "tanh", "tanh"] * (len(activations) // 3):
-        raise UnsupportedOperatorError(f"{op}: only the default activations (Sigmoid, Tanh, Tanh) "
-                                       f"are supported, got {activations}")
-    dirs = {"forward": [False], "reverse": [True], "bidirectional": [False, True]}.get(direction)
-    if dirs is None:
-        raise ExecutionError(f"{op}: direction must be forward, reverse or bidirectional, got "
-                             f"{direction!r}")
-    nd = len(dirs)
-    seq, batch, in_size = X.shape
-    if W.ndim != 3 or W.shape[:2] != (nd, in_size) or W.shape[2] % 4:
-        raise ExecutionError(f"{op}: W must be ({nd}, input_size {in_size}, 4 * hidden), got "
-                             f"{W.shape}")
-    hs = W.shape[2] // 4
-    if hidden_size is not None and hidden_size != hs:
-        raise ExecutionError(f"{op}: hidden_size {hidden_size} disagrees with W's {W.shape}")
-    if R.shape != (nd, hs, 4 * hs):
-        raise ExecutionError(f"{op}: R must be ({nd}, {hs}, {4 * hs}), got {R.shape}")
-    for t, what in ((W, "W"), (R, "R")):
-        _check_q8(op, t, what)
-    if W_scale is None or W_zero_point is None or R_scale is None or R_zero_point is None:
-        raise ExecutionError(f"{op}: W_scale, W_zero_point, R_scale and R_zero_point are required")
-    ws = _lstm_param(W_scale, nd, 4 * hs, "W_scale").astype(F32)
-    wz = _lstm_param(W_zero_point, nd, 4 * hs, "W_zero_point")
-    rs = _lstm_param(R_scale, nd, 4 * hs, "R_scale").astype(F32)
-    rz = _lstm_param(R_zero_point, nd, 4 * hs, "R_zero_point")
-    if wz.dtype != W.dtype or rz.dtype != R.dtype:
-        raise ExecutionError(f"{op}: zero points must have the type of their weights")
-    lens = np.full(batch, seq, np.int64) if sequence_lens is None else \
-        np.asarray(sequence_lens).astype(np.int64).reshape(-1)
-    if lens.shape != (batch,) or (lens.size and (lens.min() < 0 or lens.max() > seq)):
-        raise ExecutionError(f"{op}: sequence_lens must be ({batch},) values in [0, {seq}]")
-    zeros = np.zeros((nd, batch, hs), F32)
-    h0 = zeros if initial_h is None else initial_h.astype(F32)
-    c0 = zeros if initial_c is None else initial_c.astype(F32)
-    for t, what in ((h0, "initial_h"), (c0, "initial_c")):
-        if t.shape != (nd, batch, hs):
-            raise ExecutionError(f"{op}: {what} must be ({nd}, {batch}, {hs}), got {t.shape}")
-    lim = None if clip is None else F32(clip)
-    Y = np.zeros((seq, nd, batch, hs), F32)
-    Yh = np.zeros((nd, batch, hs), F32)
-    Yc = np.zeros((nd, batch, hs), F32)
-    x2 = X.reshape(seq * batch, in_size)
-    for d, rev in enumerate(dirs):
-        gx = _dynamic_qgemm(x2, W[d], ws[d], wz[d]).reshape(seq, batch, 4 * hs)
-        if B is not None:
-            if B.shape != (nd, 8 * hs):
-                raise ExecutionError(f"{op}: B must be ({nd}, {8 * hs}), got {B.shape}")
-            gx += B[d, :4 * hs].astype(F32) + B[d, 4 * hs:].astype(F32)
-        if P is not None:
-            if P.shape != (nd, 3 * hs):
-                raise ExecutionError(f"{op}: P must be ({nd}, {3 * hs}), got {P.shape}")
-            pi, po, pf = (P[d, k * hs:(k + 1) * hs].astype(F32) for k in range(3))
-        h, c = h0[d].copy(), c0[d].copy()
-        for step in range(seq):
-            # Each batch entry runs over its own length; reversed entries start at their end.
-            idx = np.where(rev, lens - 1 - step, step) if rev else np.full(batch, step)
-            live = step < lens
-            g = _dynamic_qgemm(h, R[d], rs[d], rz[d])
-            tt = np.clip(idx, 0, seq - 1)
-            g += gx[tt, np.arange(batch)]
-            if lim is not None:
-                np.clip(g, -lim, lim, out=g)
-            gi, go, gf, gc = (g[:, k * hs:(k + 1) * hs] for k in range(4))
+def dynamic_quantize_lstm_kernel(weight_product: Callable[[np.ndarray, np.ndarray],
+                                                          Callable[..., np.ndarray]]
+                                  ) -> Callable[..., tuple]:
+    """The DynamicQuantizeLSTM kernel whose products ``a @ dequantize(w)`` come from
+    ``weight_product(w, zero_point)``, a function ``(a, w_scale) -> float32`` that quantizes
+    ``a`` dynamically (as :func:`_dynamic_qgemm`): the reference passes its own, the CPU provider
+    one that prepares the shifted weights once per call. Checks and step equations are shared."""
+
+    def dynamic_quantize_lstm(X: np.ndarray, W: np.ndarray, R: np.ndarray,
+                              B: np.ndarray | None = None, sequence_lens: np.ndarray | None = None,
+                              initial_h: np.ndarray | None = None,
+                              initial_c: np.ndarray | None = None, P: np.ndarray | None = None,
+                              W_scale: np.ndarray | None = None, W_zero_point: np.ndarray | None = None,
+                              R_scale: np.ndarray | None = None, R_zero_point: np.ndarray | None = None,
+                              *, hidden_size: int | None = None, direction: str = "forward",
+                              input_forget: int = 0, clip: float | None = None,
+                              activations: list[str] | None = None,
+                              activation_alpha: list[float] | None = None,
+                              activation_beta: list[float] | None = None,
+                              ctx: KernelContext | None = None) -> tuple[np.ndarray | None, ...]:
+        """LSTM (gates i, o, f, c; ONNX LSTM equations) whose weights W (dirs, input, 4H) and
+        R (dirs, H, 4H) are 8-bit quantized per direction or per column; the input and each step's
+        hidden state are quantized dynamically to uint8 for the products, as onnxruntime does."""
+        op = "DynamicQuantizeLSTM"
+        if X.dtype != np.float32 or X.ndim != 3:
+            raise ExecutionError(f"{op}: X must be float32 (seq_length, batch, input_size), got "
+                                 f"{X.dtype} {X.shape}")
+        if activations and [a.lower() for a in activations] != \
+                ["sigmoid", "tanh", "tanh"] * (len(activations) // 3):
+            raise UnsupportedOperatorError(f"{op}: only the default activations (Sigmoid, Tanh, Tanh) "
+                                           f"are supported, got {activations}")
+        dirs = {"forward": [False], "reverse": [True], "bidirectional": [False, True]}.get(direction)
+        if dirs is None:
+            raise ExecutionError(f"{op}: direction must be forward, reverse or bidirectional, got "
+                                 f"{direction!r}")
+        nd = len(dirs)
+        seq, batch, in_size = X.shape
+        if W.ndim != 3 or W.shape[:2] != (nd, in_size) or W.shape[2] % 4:
+            raise ExecutionError(f"{op}: W must be ({nd}, input_size {in_size}, 4 * hidden), got "
+                                 f"{W.shape}")
+        hs = W.shape[2] // 4
+        if hidden_size is not None and hidden_size != hs:
+            raise ExecutionError(f"{op}: hidden_size {hidden_size} disagrees with W's {W.shape}")
+        if R.shape != (nd, hs, 4 * hs):
+            raise ExecutionError(f"{op}: R must be ({nd}, {hs}, {4 * hs}), got {R.shape}")
+        for t, what in ((W, "W"), (R, "R")):
+            _check_q8(op, t, what)
+        if W_scale is None or W_zero_point is None or R_scale is None or R_zero_point is None:
+            raise ExecutionError(f"{op}: W_scale, W_zero_point, R_scale and R_zero_point are required")
+        ws = _lstm_param(W_scale, nd, 4 * hs, "W_scale").astype(F32)
+        wz = _lstm_param(W_zero_point, nd, 4 * hs, "W_zero_point")
+        rs = _lstm_param(R_scale, nd, 4 * hs, "R_scale").astype(F32)
+        rz = _lstm_param(R_zero_point, nd, 4 * hs, "R_zero_point")
+        if wz.dtype != W.dtype or rz.dtype != R.dtype:
+            raise ExecutionError(f"{op}: zero points must have the type of their weights")
+        lens = np.full(batch, seq, np.int64) if sequence_lens is None else \
+            np.asarray(sequence_lens).astype(np.int64).reshape(-1)
+        if lens.shape != (batch,) or (lens.size and (lens.min() < 0 or lens.max() > seq)):
+            raise ExecutionError(f"{op}: sequence_lens must be ({batch},) values in [0, {seq}]")
+        zeros = np.zeros((nd, batch, hs), F32)
+        h0 = zeros if initial_h is None else initial_h.astype(F32)
+        c0 = zeros if initial_c is None else initial_c.astype(F32)
+        for t, what in ((h0, "initial_h"), (c0, "initial_c")):
+            if t.shape != (nd, batch, hs):
+                raise ExecutionError(f"{op}: {what} must be ({nd}, {batch}, {hs}), got {t.shape}")
+        lim = None if clip is None else F32(clip)
+        Y = np.zeros((seq, nd, batch, hs), F32)
+        Yh = np.zeros((nd, batch, hs), F32)
+        Yc = np.zeros((nd, batch, hs), F32)
+        x2 = X.reshape(seq * batch, in_size)
+        for d, rev in enumerate(dirs):
+            gx = weight_product(W[d], wz[d])(x2, ws[d]).reshape(seq, batch, 4 * hs)
+            r_product = weight_product(R[d], rz[d])
+            if B is not None:
+                if B.shape != (nd, 8 * hs):
+                    raise ExecutionError(f"{op}: B must be ({nd}, {8 * hs}), got {B.shape}")
+                gx += B[d, :4 * hs].astype(F32) + B[d, 4 * hs:].astype(F32)
             if P is not None:
-                gi = gi + pi * c
-                gf = gf + pf * c
+                if P.shape != (nd, 3 * hs):
+                    raise ExecutionError(f"{op}: P must be ({nd}, {3 * hs}), got {P.shape}")
+                pi, po, pf = (P[d, k * hs:(k + 1) * hs].astype(F32) for k in range(3))
+            h, c = h0[d].copy(), c0[d].copy()
+            for step in range(seq):
+                # Each batch entry runs over its own length; reversed entries start at their end.
+                idx = np.where(rev, lens - 1 - step, step) if rev else np.full(batch, step)
+                live = step < lens
+                g = r_product(h, rs[d])
+                tt = np.clip(idx, 0, seq - 1)
+                g += gx[tt, np.arange(batch)]
                 if lim is not None:
-                    gi, gf = np.clip(gi, -lim, lim), np.clip(gf, -lim, lim)
-            i = _sigmoid(gi)
-            f = F32(1) - i if input_forget else _sigmoid(gf)
-            c_new = f * c + i * np.tanh(gc)
-            if lim is not None:
-                np.clip(c_new, -lim, lim, out=c_new)
-            if P is not None:
-                go = go + po * c_new
+                    np.clip(g, -lim, lim, out=g)
+                gi, go, gf, gc = (g[:, k * hs:(k + 1) * hs] for k in range(4))
+                if P is not None:
+                    gi = gi + pi * c
+                    gf = gf + pf * c
+                    if lim is not None:
+                        gi, gf = np.clip(gi, -lim, lim), np.clip(gf, -lim, lim)
+                i = _sigmoid(gi)
+                f = F32(1) - i if input_forget else _sigmoid(gf)
+                c_new = f * c + i * np.tanh(gc)
                 if lim is not None:
-                    go = np.clip(go, -lim, lim)
-            h_new = _sigmoid(go) * np.tanh(c_new)
-            m = live[:, None]
-            h = np.where(m, h_new, h)
-            c = np.where(m, c_new, c)
-            b_live = np.flatnonzero(live)
-            Y[idx[b_live], d, b_live] = h_new[b_live]
-        Yh[d], Yc[d] = h, c
-    out: list[np.ndarray | None] = [Y, Yh, Yc]
-    n = ctx.num_outputs if ctx is not None else 3
-    return tuple(out[:max(n, 1)])
+                    np.clip(c_new, -lim, lim, out=c_new)
+                if P is not None:
+                    go = go + po * c_new
+                    if lim is not None:
+                        go = np.clip(go, -lim, lim)
+                h_new = _sigmoid(go) * np.tanh(c_new)
+                m = live[:, None]
+                h = np.where(m, h_new, h)
+                c = np.where(m, c_new, c)
+                b_live = np.flatnonzero(live)
+                Y[idx[b_live], d, b_live] = h_new[b_live]
+            Yh[d], Yc[d] = h, c
+        out: list[np.ndarray | None] = [Y, Yh, Yc]
+        n = ctx.num_outputs if ctx is not None else 3
+        return tuple(out[:max(n, 1)])
+
+    return dynamic_quantize_lstm
+
+
+def _reference_weight_product(w: np.ndarray, zero_point: np.ndarray
+                              ) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    return lambda a, w_scale: _dynamic_qgemm(a, w, w_scale, zero_point)
+
+
+dynamic_quantize_lstm = kernel("DynamicQuantizeLSTM", versions=(1,), domain=MS)(
+    dynamic_quantize_lstm_kernel(_reference_weight_product))
