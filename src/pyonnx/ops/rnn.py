@@ -290,6 +290,26 @@ def _bias_parts(s: _Setup, gates: int) -> tuple[np.ndarray | None, np.ndarray | 
     return s.bias[:, :G], s.bias[:, G:]
 
 
+def gru_projection(s: _Setup, linear_before_reset: bool
+                   ) -> tuple[np.ndarray, np.ndarray | None]:
+    """GRU's input projection for all steps with the biases folded in, and the recurrent bias
+    of the h gate that stays separate (``Rbh``, applied inside ``r (.) (...)`` when
+    ``linear_before_reset``; None otherwise or without B)."""
+    H = s.H
+    wb, rb = _bias_parts(s, 3)
+    rbh = None
+    if wb is None:
+        extra = None
+    else:
+        extra = wb.copy()
+        extra[:, :2 * H] += rb[:, :2 * H]
+        if linear_before_reset:
+            rbh = rb[:, None, 2 * H:]  # applied inside r (.) (...)
+        else:
+            extra[:, 2 * H:] += rb[:, 2 * H:]  # outside the r product: fold into the projection
+    return s.project(None if extra is None else extra[:, None, :]), rbh
+
+
 def _clip(clip: float | None) -> float | None:
     return None if clip is None else float(clip)
 
@@ -355,19 +375,8 @@ def _gru(X: np.ndarray, W: np.ndarray, R: np.ndarray, B: np.ndarray | None,
     c = _clip(clip)
     f = _Apply([a[0] for a in acts], c)
     g = _Apply([a[1] for a in acts], c)
-    wb, rb = _bias_parts(s, 3)
     lbr = bool(linear_before_reset)
-    rbh = None
-    if wb is None:
-        extra = None
-    else:
-        extra = wb.copy()
-        extra[:, :2 * H] += rb[:, :2 * H]
-        if lbr:
-            rbh = rb[:, None, 2 * H:]  # applied inside r (.) (...)
-        else:
-            extra[:, 2 * H:] += rb[:, 2 * H:]  # outside the r product: fold into the projection
-    xw = s.project(None if extra is None else extra[:, None, :])
+    xw, rbh = gru_projection(s, lbr)
     h = s.state(initial_h, "initial_h")
     RT = s.R.transpose(0, 2, 1)  # [D, H, 3H]
     RT_zr = RT[:, :, :2 * H]

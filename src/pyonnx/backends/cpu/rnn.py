@@ -100,19 +100,8 @@ def _gru_fast(X, W, R, B, sequence_lens, initial_h, *, activations, clip, direct
     if not (_lean(s) and _default_only(activations, ["Sigmoid", "Tanh"], s.D, clip)):
         return reference()
     H, D = s.H, s.D
-    wb, rb = ref._bias_parts(s, 3)
     lbr = bool(linear_before_reset)
-    rbh = None
-    if wb is None:
-        extra = None
-    else:
-        extra = wb.copy()
-        extra[:, :2 * H] += rb[:, :2 * H]
-        if lbr:
-            rbh = rb[:, None, 2 * H:]
-        else:
-            extra[:, 2 * H:] += rb[:, 2 * H:]
-    xw = s.project(None if extra is None else extra[:, None, :])
+    xw, rbh = ref.gru_projection(s, lbr)
     h = s.state(initial_h, "initial_h")
     RT = _recurrent(s)
     ys = _outputs(s)
