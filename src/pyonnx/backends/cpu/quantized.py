@@ -125,73 +125,14 @@ def _int_matmul(op: str, a: np.ndarray, a_zp: np.ndarray | None, b: np.ndarray,
                             _bound(b.dtype, bz))
 
 
-@fast_kernel("MatMulIntegerToFloat", versions=(1,), domain=_cm.MS)
-def matmul_integer_to_float(A: np.ndarray, B: np.ndarray, a_scale: np.ndarray,
-                            b_scale: np.ndarray, a_zero_point: np.ndarray | None = None,
-                            b_zero_point: np.ndarray | None = None,
-                            bias: np.ndarray | None = None) -> tuple[np.ndarray]:
-    op = "MatMulIntegerToFloat"
-    _cm.check_dtype(op, np.asarray(a_scale), _cm.FLOAT_TYPES, "a_scale")
-    acc = _int_matmul(op, A, a_zero_point, B, b_zero_point)
-    n = B.shape[-1]
-    mult = _cm._scalar(a_scale, "a_scale", op).astype(np.float32) * \
-        _cm._per_column(b_scale, n, "b_scale", op).astype(np.float32)
-    y = acc.astype(np.float32) * mult
-    y = _cm._bias(y, bias, n, op)
-    return (y.astype(np.asarray(a_scale).dtype, copy=False),)
-
-
-@fast_kernel("DynamicQuantizeMatMul", versions=(1,), domain=_cm.MS)
-def dynamic_quantize_matmul(A: np.ndarray, B: np.ndarray, b_scale: np.ndarray,
-                            b_zero_point: np.ndarray | None = None,
-                            bias: np.ndarray | None = None) -> tuple[np.ndarray]:
-    op = "DynamicQuantizeMatMul"
-    if A.dtype != np.float32:
-        raise ExecutionError(f"{op}: A must be float32, got {A.dtype}")
-    aq, a_scale, a_zp = dynamic_quantize_linear(A)
-    acc = _int_matmul(op, aq, a_zp, B, b_zero_point)
-    n = B.shape[-1]
-    y = acc.astype(np.float32) * (a_scale * _cm._per_column(b_scale, n, "b_scale", op)
-                                  .astype(np.float32))
-    return (_cm._bias(y, bias, n, op),)
-
-
-@fast_kernel("QGemm", versions=(1,), domain=_cm.MS)
-def qgemm(A: np.ndarray, a_scale: np.ndarray, a_zero_point: np.ndarray, B: np.ndarray,
-          b_scale: np.ndarray, b_zero_point: np.ndarray, C: np.ndarray | None = None,
-          y_scale: np.ndarray | None = None, y_zero_point: np.ndarray | None = None, *,
-          alpha: float = 1.0, transA: int = 0, transB: int = 0) -> tuple[np.ndarray]:
-    op = "QGemm"
-    if A.ndim != 2 or B.ndim != 2:
-        raise ExecutionError(f"{op}: A and B must be 2-D, got {A.shape} and {B.shape}")
-    a = A.T if transA else A
-    b = B.T if transB else B
-    if a.shape[1] != b.shape[0]:
-        raise ExecutionError(f"{op}: op(A) {a.shape} and op(B) {b.shape} cannot be multiplied")
-    acc = _int_matmul(op, a, a_zero_point, b, b_zero_point)
-    n = b.shape[1]
-    if C is not None:
-        if C.dtype != np.int32:
-            raise ExecutionError(f"{op}: C must be int32, got {C.dtype}")
-        try:
-            fits = np.broadcast_shapes(C.shape, acc.shape) == acc.shape
-        except ValueError:
-            fits = False
-        if not fits:
-            raise ExecutionError(f"{op}: C of shape {C.shape} does not broadcast to {acc.shape}")
-        acc = acc + C.astype(np.float64)
-    mult = np.float32(alpha) * _cm._scalar(a_scale, "a_scale", op).astype(np.float32) * \
-        _cm._per_column(b_scale, n, "b_scale", op).astype(np.float32)
-    if y_scale is None:
-        return (acc.astype(np.float32) * mult,)
-    ys = _cm._scalar(y_scale, "y_scale", op).astype(np.float32)
-    if y_zero_point is not None:
-        zp = _cm._scalar(y_zero_point, "y_zero_point", op)
-        out_dt = zp.dtype
-    else:
-        zp, out_dt = np.zeros((), np.uint8), np.dtype(np.uint8)
-    y = np.rint(acc.astype(np.float32) * (mult / ys)) + np.float32(zp)
-    return (_cm._saturate(y, out_dt),)
+# MatMulIntegerToFloat, DynamicQuantizeMatMul and QGemm: the reference kernels' bodies with the
+# exact accumulator above in place of the int64 one
+_INTEGER_MATMULS = _cm.integer_matmul_kernels(_int_matmul)
+matmul_integer_to_float = fast_kernel("MatMulIntegerToFloat", versions=(1,), domain=_cm.MS)(
+    _INTEGER_MATMULS["MatMulIntegerToFloat"])
+dynamic_quantize_matmul = fast_kernel("DynamicQuantizeMatMul", versions=(1,), domain=_cm.MS)(
+    _INTEGER_MATMULS["DynamicQuantizeMatMul"])
+qgemm = fast_kernel("QGemm", versions=(1,), domain=_cm.MS)(_INTEGER_MATMULS["QGemm"])
 
 
 # --- QLinearMatMul -----------------------------------------------------------------------------

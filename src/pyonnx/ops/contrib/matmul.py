@@ -8,6 +8,8 @@ realistic K); the float scaling then follows onnxruntime: the product times
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from pyonnx.errors import ExecutionError, UnsupportedOperatorError
@@ -185,82 +187,97 @@ def _bias(y: np.ndarray, bias: np.ndarray | None, n: int, op: str) -> np.ndarray
     return y
 
 
-@kernel("MatMulIntegerToFloat", versions=(1,), domain=MS)
-def matmul_integer_to_float(A: np.ndarray, B: np.ndarray, a_scale: np.ndarray,
-                            b_scale: np.ndarray, a_zero_point: np.ndarray | None = None,
-                            b_zero_point: np.ndarray | None = None,
-                            bias: np.ndarray | None = None) -> tuple[np.ndarray]:
-    """Y = ((A - a_zero_point) @ (B - b_zero_point)) * (a_scale * b_scale) + bias, in the scales'
-    float type; a's parameters per tensor, b's per tensor or per column."""
-    op = "MatMulIntegerToFloat"
-    check_dtype(op, np.asarray(a_scale), FLOAT_TYPES, "a_scale")
-    acc = _int_matmul(op, A, a_zero_point, B, b_zero_point)
-    n = B.shape[-1]
-    mult = _scalar(a_scale, "a_scale", op).astype(np.float32) * \
-        _per_column(b_scale, n, "b_scale", op).astype(np.float32)
-    y = acc.astype(np.float32) * mult
-    y = _bias(y, bias, n, op)
-    return (y.astype(np.asarray(a_scale).dtype, copy=False),)
-
-
-@kernel("DynamicQuantizeMatMul", versions=(1,), domain=MS)
-def dynamic_quantize_matmul(A: np.ndarray, B: np.ndarray, b_scale: np.ndarray,
-                            b_zero_point: np.ndarray | None = None,
-                            bias: np.ndarray | None = None) -> tuple[np.ndarray]:
-    """Quantize float A to uint8 from its range (as DynamicQuantizeLinear), then
-    Y = ((Aq - a_zp) @ (B - b_zero_point)) * (a_scale * b_scale) + bias."""
-    op = "DynamicQuantizeMatMul"
-    if A.dtype != np.float32:
-        raise ExecutionError(f"{op}: A must be float32, got {A.dtype}")
-    aq, a_scale, a_zp = dynamic_quantize_linear(A)
-    acc = _int_matmul(op, aq, a_zp, B, b_zero_point)
-    n = B.shape[-1]
-    y = acc.astype(np.float32) * (a_scale * _per_column(b_scale, n, "b_scale", op)
-                                  .astype(np.float32))
-    return (_bias(y, bias, n, op),)
-
-
 def _saturate(v: np.ndarray, dtype: np.dtype) -> np.ndarray:
     info = np.iinfo(dtype)
     return np.clip(v, info.min, info.max).astype(dtype)
 
 
-@kernel("QGemm", versions=(1,), domain=MS)
-def qgemm(A: np.ndarray, a_scale: np.ndarray, a_zero_point: np.ndarray, B: np.ndarray,
-          b_scale: np.ndarray, b_zero_point: np.ndarray, C: np.ndarray | None = None,
-          y_scale: np.ndarray | None = None, y_zero_point: np.ndarray | None = None, *,
-          alpha: float = 1.0, transA: int = 0, transB: int = 0) -> tuple[np.ndarray]:
-    """Quantized Gemm: acc = (op(A) - a_zp) @ (op(B) - b_zp) + C (int32, scale
-    alpha * a_scale * b_scale); Y = acc * alpha * a_scale * b_scale as float, or requantized
-    with y_scale / y_zero_point (round half to even, saturated) when y_scale is given."""
-    op = "QGemm"
-    if A.ndim != 2 or B.ndim != 2:
-        raise ExecutionError(f"{op}: A and B must be 2-D, got {A.shape} and {B.shape}")
-    a = A.T if transA else A
-    b = B.T if transB else B
-    if a.shape[1] != b.shape[0]:
-        raise ExecutionError(f"{op}: op(A) {a.shape} and op(B) {b.shape} cannot be multiplied")
-    acc = _int_matmul(op, a, a_zero_point, b, b_zero_point)
-    n = b.shape[1]
-    if C is not None:
-        if C.dtype != np.int32:
-            raise ExecutionError(f"{op}: C must be int32, got {C.dtype}")
-        try:
-            fits = np.broadcast_shapes(C.shape, acc.shape) == acc.shape
-        except ValueError:
-            fits = False
-        if not fits:
-            raise ExecutionError(f"{op}: C of shape {C.shape} does not broadcast to {acc.shape}")
-        acc = acc + C.astype(np.float64)
-    mult = np.float32(alpha) * _scalar(a_scale, "a_scale", op).astype(np.float32) * \
-        _per_column(b_scale, n, "b_scale", op).astype(np.float32)
-    if y_scale is None:
-        return (acc.astype(np.float32) * mult,)
-    ys = _scalar(y_scale, "y_scale", op).astype(np.float32)
-    if y_zero_point is not None:
-        zp = _scalar(y_zero_point, "y_zero_point", op)
-        out_dt = zp.dtype
-    else:
-        zp, out_dt = np.zeros((), np.uint8), np.dtype(np.uint8)
-    y = np.rint(acc.astype(np.float32) * (mult / ys)) + np.float32(zp)
-    return (_saturate(y, out_dt),)
+def integer_matmul_kernels(int_matmul: Callable[..., np.ndarray]
+                           ) -> dict[str, Callable[..., tuple]]:
+    """MatMulIntegerToFloat, DynamicQuantizeMatMul and QGemm (by op_type) with their exact integer
+    accumulator from ``int_matmul(op, a, a_zp, b, b_zp)`` (as :func:`_int_matmul`): the reference
+    passes its own (int64), the CPU provider its float32-GEMM route. Checks, scaling and
+    requantization are shared."""
+
+    def matmul_integer_to_float(A: np.ndarray, B: np.ndarray, a_scale: np.ndarray,
+                                b_scale: np.ndarray, a_zero_point: np.ndarray | None = None,
+                                b_zero_point: np.ndarray | None = None,
+                                bias: np.ndarray | None = None) -> tuple[np.ndarray]:
+        """Y = ((A - a_zero_point) @ (B - b_zero_point)) * (a_scale * b_scale) + bias, in the scales'
+        float type; a's parameters per tensor, b's per tensor or per column."""
+        op = "MatMulIntegerToFloat"
+        check_dtype(op, np.asarray(a_scale), FLOAT_TYPES, "a_scale")
+        acc = int_matmul(op, A, a_zero_point, B, b_zero_point)
+        n = B.shape[-1]
+        mult = _scalar(a_scale, "a_scale", op).astype(np.float32) * \
+            _per_column(b_scale, n, "b_scale", op).astype(np.float32)
+        y = acc.astype(np.float32) * mult
+        y = _bias(y, bias, n, op)
+        return (y.astype(np.asarray(a_scale).dtype, copy=False),)
+
+
+    def dynamic_quantize_matmul(A: np.ndarray, B: np.ndarray, b_scale: np.ndarray,
+                                b_zero_point: np.ndarray | None = None,
+                                bias: np.ndarray | None = None) -> tuple[np.ndarray]:
+        """Quantize float A to uint8 from its range (as DynamicQuantizeLinear), then
+        Y = ((Aq - a_zp) @ (B - b_zero_point)) * (a_scale * b_scale) + bias."""
+        op = "DynamicQuantizeMatMul"
+        if A.dtype != np.float32:
+            raise ExecutionError(f"{op}: A must be float32, got {A.dtype}")
+        aq, a_scale, a_zp = dynamic_quantize_linear(A)
+        acc = int_matmul(op, aq, a_zp, B, b_zero_point)
+        n = B.shape[-1]
+        y = acc.astype(np.float32) * (a_scale * _per_column(b_scale, n, "b_scale", op)
+                                      .astype(np.float32))
+        return (_bias(y, bias, n, op),)
+
+
+    def qgemm(A: np.ndarray, a_scale: np.ndarray, a_zero_point: np.ndarray, B: np.ndarray,
+              b_scale: np.ndarray, b_zero_point: np.ndarray, C: np.ndarray | None = None,
+              y_scale: np.ndarray | None = None, y_zero_point: np.ndarray | None = None, *,
+              alpha: float = 1.0, transA: int = 0, transB: int = 0) -> tuple[np.ndarray]:
+        """Quantized Gemm: acc = (op(A) - a_zp) @ (op(B) - b_zp) + C (int32, scale
+        alpha * a_scale * b_scale); Y = acc * alpha * a_scale * b_scale as float, or requantized
+        with y_scale / y_zero_point (round half to even, saturated) when y_scale is given."""
+        op = "QGemm"
+        if A.ndim != 2 or B.ndim != 2:
+            raise ExecutionError(f"{op}: A and B must be 2-D, got {A.shape} and {B.shape}")
+        a = A.T if transA else A
+        b = B.T if transB else B
+        if a.shape[1] != b.shape[0]:
+            raise ExecutionError(f"{op}: op(A) {a.shape} and op(B) {b.shape} cannot be multiplied")
+        acc = int_matmul(op, a, a_zero_point, b, b_zero_point)
+        n = b.shape[1]
+        if C is not None:
+            if C.dtype != np.int32:
+                raise ExecutionError(f"{op}: C must be int32, got {C.dtype}")
+            try:
+                fits = np.broadcast_shapes(C.shape, acc.shape) == acc.shape
+            except ValueError:
+                fits = False
+            if not fits:
+                raise ExecutionError(f"{op}: C of shape {C.shape} does not broadcast to {acc.shape}")
+            acc = acc + C.astype(np.float64)
+        mult = np.float32(alpha) * _scalar(a_scale, "a_scale", op).astype(np.float32) * \
+            _per_column(b_scale, n, "b_scale", op).astype(np.float32)
+        if y_scale is None:
+            return (acc.astype(np.float32) * mult,)
+        ys = _scalar(y_scale, "y_scale", op).astype(np.float32)
+        if y_zero_point is not None:
+            zp = _scalar(y_zero_point, "y_zero_point", op)
+            out_dt = zp.dtype
+        else:
+            zp, out_dt = np.zeros((), np.uint8), np.dtype(np.uint8)
+        y = np.rint(acc.astype(np.float32) * (mult / ys)) + np.float32(zp)
+        return (_saturate(y, out_dt),)
+
+    return {"MatMulIntegerToFloat": matmul_integer_to_float,
+            "DynamicQuantizeMatMul": dynamic_quantize_matmul, "QGemm": qgemm}
+
+
+_INTEGER_MATMULS = integer_matmul_kernels(_int_matmul)
+matmul_integer_to_float = kernel("MatMulIntegerToFloat", versions=(1,), domain=MS)(
+    _INTEGER_MATMULS["MatMulIntegerToFloat"])
+dynamic_quantize_matmul = kernel("DynamicQuantizeMatMul", versions=(1,), domain=MS)(
+    _INTEGER_MATMULS["DynamicQuantizeMatMul"])
+qgemm = kernel("QGemm", versions=(1,), domain=MS)(_INTEGER_MATMULS["QGemm"])
