@@ -47,7 +47,9 @@ for model in models:
                                                           for o in outputs])
     results = {j: p.get_result() for j, p in pending}
     for _ in range(k // 2):
-        done.acquire()
+        # a lost gRPC callback fails the test now instead of hanging until the harness timeout
+        if not done.acquire(timeout=120):
+            raise SystemExit(f"{model}: a gRPC response did not arrive within 120 s")
     for j, (result, error) in grpc_results.items():
         if error is not None:
             raise error
