@@ -19,7 +19,9 @@ so the optimizer cannot fold the nodes that read it (the light CNNs of the onnx 
 their weights with ConstantOfShape from such initializers). The plan computes those nodes'
 outputs once, on the first run where no such input is fed, and reuses them in every later run
 where none is fed; a run that feeds one executes every node as written. Only deterministic nodes
-without subgraphs whose inputs are all (semi-)constant are cached.
+without subgraphs whose inputs are all (semi-)constant are cached, except the dequantization of a
+large quantized weight (and so whatever is computed from it), which constant folding does not
+fold either (:func:`pyonnx.optimizer.passes.constant_folding.dequantizes_constant`).
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from pyonnx.errors import (
 )
 from pyonnx.ir import Attribute, AttributeType, Function, Graph, Node, Value
 from pyonnx.ops._values import constant_array
+from pyonnx.optimizer.passes.constant_folding import dequantizes_constant
 from pyonnx.ops.bind import (
     BoundNode,
     decode_attributes,
@@ -538,6 +541,10 @@ class Plan:
             if not all(s in semi for s in st.ins) or not (st.is_copy or
                                                           _deterministic(st.node, self.config)):
                 continue
+            if dequantizes_constant(st.node, [self.constants.get(s) for s in st.ins]):
+                # a float copy of quantized weights is not kept for the session's lifetime
+                # (constant folding's rule): it is dequantized per run, as its reader needs it
+                continue
             cacheable.append(i)
             semi.update(st.outs)
         self._cacheable = cacheable
@@ -554,13 +561,6 @@ class Plan:
         for s, v in zip(self.input_slots, inputs):
             vals[s] = v
         steps = [self.steps[i] for i in self._cacheable]
-        try:
-            # no hook: a run that profiles or has limits still fills the cache unobserved
-            self._run(vals, _RunState(), [st.call for st in steps])
-        except Exception:
-            # the plain path runs these nodes on every run and reports the failure as usual
-            self._cache_state = -1
-            return
         skip = set(self._cacheable)
         rest = [st for i, st in enumerate(self.steps) if i not in skip]
         needed: set[int] = set(self.output_slots)
@@ -571,6 +571,19 @@ class Plan:
             for _, ps in st.graphs_attrs:
                 for p in ps:
                     needed.update(o for o, _ in p.captures)
+        # The steps' frees are the full plan's: a value whose last reader is a cacheable step
+        # but which an earlier uncached step also reads (a weight read by a Gather near the
+        # start and by a cached Transpose near the end) would be dropped by that cacheable
+        # step before it is kept below. This run keeps what the cached plan needs.
+        calls = [st.call[:4] + (tuple(s for s in st.frees if s not in needed),) + st.call[5:]
+                 for st in steps]
+        try:
+            # no hook: a run that profiles or has limits still fills the cache unobserved
+            self._run(vals, _RunState(), calls)
+        except Exception:
+            # the plain path runs these nodes on every run and reports the failure as usual
+            self._cache_state = -1
+            return
         tmpl = self._template.copy()
         for st in steps:
             for s in st.outs:

@@ -6,10 +6,21 @@ nodes with subgraph attributes, nodes of domains without kernels, outputs that a
 and outputs larger than ``max_output_bytes``: folding must not turn a ``ConstantOfShape`` of a
 huge shape into gigabytes held for the session's lifetime. A kernel that fails on the constant
 inputs is left for the run to report, exactly as without optimization.
+
+Nor is quantized data dequantized (:func:`dequantizes_constant`): a ``DequantizeLinear`` (or a
+``Cast`` to float) of a constant of 8-bit-or-narrower integers with more than
+``max_quantized_values`` values stays a node. Its result is the float copy that quantizing the
+weight was meant to avoid (4 to 8 times the quantized bytes; an int4 model would hold its
+weights twice, small and float); the kernels that read it dequantize per run, in blocks where
+the CPU provider fuses them (:mod:`pyonnx.backends.cpu.quantized`). onnxruntime likewise keeps
+the DequantizeLinear of constant weights in quantized models. Small tables (zero points, int32
+biases, a few thousand values) still fold: their float copy costs next to nothing. The runtime
+plan's semi-constant cache applies the same rule (:mod:`pyonnx.runtime.plan`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -28,10 +39,59 @@ from pyonnx.optimizer._rewrite import (
     replace_uses,
 )
 
-__all__ = ["ConstantFolding", "DEFAULT_MAX_OUTPUT_BYTES"]
+__all__ = ["ConstantFolding", "DEFAULT_MAX_OUTPUT_BYTES", "DEFAULT_MAX_QUANTIZED_VALUES",
+           "dequantizes_constant"]
 
 #: Largest folded output kept as an initializer (bytes).
 DEFAULT_MAX_OUTPUT_BYTES = 64 << 20
+
+#: Largest constant of quantized (8-bit or narrower) integers whose float copy folding may keep,
+#: in values: 16384 values dequantize to at most 64 KiB of float32.
+DEFAULT_MAX_QUANTIZED_VALUES = 1 << 14
+
+# The ops that turn quantized integers into floats value by value (their first input is the data).
+_DEQUANTIZING = {"DequantizeLinear", "Cast", "CastLike"}
+
+
+def dequantizes_constant(node: Node, args: Sequence[Any],
+                         max_values: int = DEFAULT_MAX_QUANTIZED_VALUES) -> bool:
+    """Whether ``node`` would make a float copy of quantized data worth keeping quantized:
+    it is a ``DequantizeLinear`` (any domain) or a ``Cast``/``CastLike`` whose data input
+    ``args[0]`` is a known array of integers of 8 bits or fewer (int8, uint8, int4, uint4,
+    int2, uint2) with more than ``max_values`` values, and whose output is a float type
+    (always for DequantizeLinear; a Cast to a wider integer is not dequantization).
+
+    Used by constant folding and by the runtime plan's semi-constant cache, which must not
+    hold such a copy for a session's lifetime either."""
+    if node.op_type not in _DEQUANTIZING or not args:
+        return False
+    x = args[0]
+    if not isinstance(x, np.ndarray) or x.size <= max_values or not _narrow_integer(x.dtype):
+        return False
+    if node.op_type == "DequantizeLinear":
+        return True
+    if node.op_type == "Cast":
+        a = node.attributes.get("to")
+        try:
+            target = DataType(int(a.value)).numpy if a is not None else None
+        except (ValueError, TypeError, KeyError, AttributeError):
+            return False
+        return target is not None and _is_float(np.dtype(target))
+    like = args[1] if len(args) > 1 else None
+    return isinstance(like, np.ndarray) and _is_float(like.dtype)
+
+
+def _is_float(dt: np.dtype) -> bool:
+    """NumPy floats and ml_dtypes' (bfloat16, float8/6/4: kind 'V' to NumPy)."""
+    return dt.kind == "f" or "float" in dt.name
+
+
+def _narrow_integer(dt: np.dtype) -> bool:
+    """8-bit or narrower integers, ml_dtypes' int4/uint4/int2/uint2 included (their kind is
+    'V' to NumPy, and their itemsize 1)."""
+    if dt.kind in "iu":
+        return dt.itemsize == 1
+    return dt.itemsize == 1 and dt.name in ("int4", "uint4", "int2", "uint2")
 
 # Ops whose output size follows from input *values*: estimate it before running the kernel.
 _SIZE_FROM_VALUES = {"ConstantOfShape", "Expand", "Tile", "Range", "Resize", "Upsample", "Pad"}
@@ -42,8 +102,10 @@ class ConstantFolding(GraphPass):
 
     name = "constant_folding"
 
-    def __init__(self, max_output_bytes: int = DEFAULT_MAX_OUTPUT_BYTES) -> None:
+    def __init__(self, max_output_bytes: int = DEFAULT_MAX_OUTPUT_BYTES,
+                 max_quantized_values: int = DEFAULT_MAX_QUANTIZED_VALUES) -> None:
         self.max_output_bytes = int(max_output_bytes)
+        self.max_quantized_values = int(max_quantized_values)
 
     def rewrite(self, graph: Graph, model: Model) -> bool:
         inputs = graph_inputs(model)
@@ -103,6 +165,8 @@ class ConstantFolding(GraphPass):
                                            self.max_output_bytes)
         if not self._small_enough(node, args):
             return None
+        if dequantizes_constant(node, args, self.max_quantized_values):
+            return None  # quantized weights stay quantized (see the module docstring)
         if signature_problem(node, fn, len(args), attrs) is not None:
             return None  # the session refuses the node, naming it, as without optimization
         bound = bind(node, fn, schema.since_version, opset, attrs,
