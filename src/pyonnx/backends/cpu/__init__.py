@@ -40,11 +40,15 @@ class CPUProvider(Provider):
         self.use_reference_kernels = flag == "1"
 
     def session_passes(self, level: int) -> list[Any]:
-        """The fusions into the fused kernels of fused.py (domain ``pyonnx``) at the extended
-        level and above (:func:`pyonnx.optimizer.session_passes`)."""
+        """The fusions into the fused kernels of fused.py and quantized.py (domain ``pyonnx``)
+        at the extended level and above (:func:`pyonnx.optimizer.session_passes`), the
+        quantized weights' readers first (before other fusions take their MatMuls)."""
+        from pyonnx.backends.cpu.quantized import FuseDequantizeLinear
         from pyonnx.optimizer import ENABLE_EXTENDED, session_passes
 
-        return session_passes() if int(level) >= ENABLE_EXTENDED else []
+        if int(level) < ENABLE_EXTENDED:
+            return []
+        return [FuseDequantizeLinear(), *session_passes()]
 
     def kernel_for(self, node: Node, domain: str, since_version: int,
                    reference: Kernel) -> Kernel | None:

@@ -31,6 +31,8 @@ from pyonnx.ops._common import check_alloc
 from pyonnx.ops._quantization import INT_RANGES, requantize
 from pyonnx.ops.registry import KernelContext
 
+_BAND_VALUES = 1 << 18  # float values of one dequantized band of a 4-bit weight (1 MiB float32)
+
 __all__ = ["exact_int_matmul", "chunk_length"]
 
 _EXACT = 1 << 24          # float32 represents every integer of magnitude up to 2^24
@@ -225,8 +227,9 @@ def matmul_nbits(A: np.ndarray, B: np.ndarray, scales: np.ndarray,
     """The reference's weight dequantization without its per-element gathers: 4-bit blocks
     unpacked with two shifts and scaled by broadcasting one scale and zero point per block.
     The dequantized values are the same float32 numbers (same operations, same order), in the
-    same (N, K) layout, multiplied by the same GEMM, so the result is the reference's; the
-    float weight lives only for the call. Other cases (8- or 2-bit, g_idx, K not a multiple
+    same (N, K) layout, multiplied band by band (_BAND_VALUES values of the weight at a time)
+    into the output's columns: the reference's products up to the summation order of the
+    GEMM, with no float copy of the whole weight at any time. Other cases (8- or 2-bit, g_idx, K not a multiple
     of the block, float zero points) run the reference."""
     from pyonnx.ops._common import compute_dtype
 
@@ -243,23 +246,39 @@ def matmul_nbits(A: np.ndarray, B: np.ndarray, scales: np.ndarray,
         return _cm.matmul_nbits(A, B, scales, zero_points, g_idx, bias, K=K, N=N,
                                 block_size=block_size, bits=bits, accuracy_level=accuracy_level,
                                 weight_prepacked=weight_prepacked, ctx=ctx)
+    from pyonnx.backends.cpu.gemm import matmul2d
+
     cdt = compute_dtype(A.dtype)
-    q = np.empty((N, kb, block_size), np.uint8)
-    q[:, :, 0::2] = B & np.uint8(0x0F)    # low nibble first
-    q[:, :, 1::2] = B >> np.uint8(4)
-    sc = scales.reshape(N, kb).astype(cdt)
-    if zero_points is None:
-        zp = np.full((N, kb), float(1 << (bits - 1)), cdt)
-    else:
-        zb = zero_points.reshape(N, -1)
-        zp = np.empty((N, zb.shape[1] * 2), np.uint8)
-        zp[:, 0::2] = zb & np.uint8(0x0F)
-        zp[:, 1::2] = zb >> np.uint8(4)
-        zp = zp[:, :kb].astype(cdt)
-    w = q.astype(cdt)
-    w -= zp[:, :, None]
-    w *= sc[:, :, None]
-    y = A.astype(cdt, copy=False) @ w.reshape(N, K).T
+    sc_all = scales.reshape(N, kb)
+    zb_all = None if zero_points is None else zero_points.reshape(N, -1)
+    a = A.astype(cdt, copy=False)
+    lead = a.shape[:-1]
+    a2 = a.reshape(int(np.prod(lead, dtype=np.int64)), K)
+    y = np.empty((a2.shape[0], N), cdt)
+    # the weight is dequantized one band of rows (outputs) at a time, each band multiplied into
+    # its columns of y and dropped: no float copy of the whole weight exists at any time
+    step = max(_BAND_VALUES // K, 1)
+    for n0 in range(0, N, step):
+        n1 = min(n0 + step, N)
+        q = np.empty((n1 - n0, kb, block_size), np.uint8)
+        q[:, :, 0::2] = B[n0:n1] & np.uint8(0x0F)    # low nibble first
+        q[:, :, 1::2] = B[n0:n1] >> np.uint8(4)
+        sc = sc_all[n0:n1].astype(cdt)
+        if zb_all is None:
+            zp = np.full((n1 - n0, kb), float(1 << (bits - 1)), cdt)
+        else:
+            zb = zb_all[n0:n1]
+            zp = np.empty((n1 - n0, zb.shape[1] * 2), np.uint8)
+            zp[:, 0::2] = zb & np.uint8(0x0F)
+            zp[:, 1::2] = zb >> np.uint8(4)
+            zp = zp[:, :kb].astype(cdt)
+        w = q.astype(cdt)
+        del q
+        w -= zp[:, :, None]
+        w *= sc[:, :, None]
+        matmul2d(a2, w.reshape(n1 - n0, K).T, out=y[:, n0:n1])
+        del w
+    y = y.reshape(lead + (N,))
     if bias is not None:
         y += bias.astype(cdt)
     return (y.astype(A.dtype, copy=False),)
@@ -390,3 +409,392 @@ def _shifted_weight_product(w: np.ndarray, zero_point: np.ndarray):
 #: results.
 dynamic_quantize_lstm = fast_kernel("DynamicQuantizeLSTM", versions=(1,), domain=_cq.MS)(
     _cq.dynamic_quantize_lstm_kernel(_shifted_weight_product))
+
+
+# =================================================================================================
+# Weight-only quantized weights at run time (issue 14): DequantizeLinear of a constant weight
+# feeding MatMul / Gemm / Gather, without a float copy of the weight outliving a kernel call.
+#
+# Constant folding leaves the DequantizeLinear of a large quantized weight in the graph
+# (optimizer.passes.constant_folding.dequantizes_constant). At the extended level and above,
+# FuseDequantizeLinear (below) gives each reader of such a node a fused kernel of the session's
+# private domain that dequantizes the weight one band at a time:
+#
+# * DequantizeMatMul(A, Wq, scale, zero_point, C): Y = A @ W (or A @ W^T with trans_b=1)
+#   [+ beta * C], W = DequantizeLinear(Wq, scale, zero_point; axis, block_size). The weight is
+#   dequantized in bands of output columns, each band multiplied into its columns of Y and
+#   dropped: the largest float temporary is one band (about _BAND_VALUES values), not W.
+# * DequantizeGather(Wq, scale, zero_point, indices): Gather(W, indices, axis=0): the quantized
+#   rows are gathered and only they are dequantized (an embedding read by token ids).
+#
+# A DequantizeLinear that stays (lower levels, other readers) runs the blocked fast variant
+# below, which dequantizes per call without expanding its scale and zero point to W's size.
+# 4-bit values are converted through their bytes (2-4x faster than ml_dtypes' conversion): the
+# dequantized numbers are the reference's exactly (the same float32 subtraction of the same
+# small integers, then the same multiplication), only the products' summation may differ.
+# =================================================================================================
+
+from pyonnx.ops import quantization as _ref_quantization  # noqa: E402
+from pyonnx.ops.registry import kernel as _ref_kernel  # noqa: E402
+
+_PRIVATE = "pyonnx"                 # the session-private domain (backends.cpu.fused.DOMAIN)
+_DQ_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _q_name(dt: np.dtype) -> str:
+    return dt.name if dt.itemsize == 1 else ""
+
+
+def _quantized_kind(dt: np.dtype) -> str | None:
+    """'int8', 'uint8', 'int4', 'uint4' for the weight types the blocked path reads; else None."""
+    if dt in _INT8:
+        return dt.name
+    if dt.itemsize == 1 and dt.name in ("int4", "uint4"):
+        return dt.name
+    return None
+
+
+def _as_float(q: np.ndarray, dt: np.dtype) -> tuple[np.ndarray, float]:
+    """``(f, offset)`` with ``f - offset == q`` as ``dt`` values (a fresh C-contiguous array):
+    4-bit values go through their bytes (uint4 a byte each; int4 ``x`` stored as its low
+    nibble ``u``, so ``(u ^ 8) == x + 8``)."""
+    kind = q.dtype.name
+    if kind == "uint4":
+        return (q.view(np.uint8) & np.uint8(0x0F)).astype(dt), 0.0
+    if kind == "int4":
+        u = q.view(np.uint8) & np.uint8(0x0F)
+        u ^= np.uint8(8)
+        return u.astype(dt), 8.0
+    return q.astype(dt, order="C"), 0.0
+
+
+def _blocked_params(scale: np.ndarray, zp: np.ndarray | None, q_shape: tuple[int, ...],
+                    axis: int, block_size: int) -> bool:
+    """Whether (scale, zero point) are a valid blocked layout for a weight of ``q_shape``."""
+    if block_size <= 0 or scale.ndim != len(q_shape):
+        return False
+    for i, (s, d) in enumerate(zip(scale.shape, q_shape)):
+        if s != (-(-d // block_size) if i == axis else d):
+            return False
+    return zp is None or zp.shape == scale.shape
+
+
+def _dequantize_band(q: np.ndarray, scale: np.ndarray, zp: np.ndarray | None, axis: int,
+                     block_size: int, dt: np.dtype) -> np.ndarray:
+    """DequantizeLinear of ``q`` (any rank, blocked along ``axis``; ``scale``/``zp`` already
+    cut to ``q``'s extent in every other axis) as the reference computes it, with the
+    parameters broadcast per block instead of repeated to ``q``'s size."""
+    y, offset = _as_float(q, dt)
+    d = q.shape[axis]
+    if d % block_size == 0:
+        # split the axis into (blocks, block_size) and give the parameters a unit axis after it
+        split = q.shape[:axis] + (d // block_size, block_size) + q.shape[axis + 1:]
+        y = y.reshape(split)
+        sc = np.expand_dims(scale, axis + 1).astype(dt)
+        z = None if zp is None else np.expand_dims(zp, axis + 1).astype(dt)
+    else:
+        sc = np.repeat(scale, block_size, axis=axis).take(np.arange(d), axis=axis).astype(dt)
+        z = None if zp is None else np.repeat(zp, block_size, axis=axis).take(
+            np.arange(d), axis=axis).astype(dt)
+    if offset:
+        z = np.full((), offset, dt) if z is None else z + dt.type(offset)
+    if z is not None:
+        y -= z
+    y *= sc
+    return y.reshape(q.shape)
+
+
+def _blocked_ok(x: np.ndarray, scale: np.ndarray, zp: np.ndarray | None, axis: int,
+                block_size: int, out_dt: np.dtype) -> bool:
+    """The inputs the blocked path computes exactly as the reference; others take the
+    reference (which also raises its errors for bad inputs)."""
+    return (_quantized_kind(x.dtype) is not None and x.ndim >= 1 and -x.ndim <= axis < x.ndim
+            and out_dt in _DQ_FLOATS and scale.dtype == out_dt
+            and (zp is None or zp.dtype == x.dtype)
+            and _blocked_params(scale, zp, x.shape, axis % x.ndim, block_size))
+
+
+def _dequantize_linear_fast(x, x_scale, x_zero_point=None, *, axis: int = 1, block_size: int = 0,
+                            output_dtype: int = 0, _version: int = 21):
+    x, scale = np.asarray(x), np.asarray(x_scale)
+    zp = None if x_zero_point is None else np.asarray(x_zero_point)
+    out_dt = scale.dtype
+    if output_dtype:
+        from pyonnx.ir.dtypes import DataType
+        try:
+            out_dt = np.dtype(DataType(int(output_dtype)).numpy)
+        except ValueError:
+            out_dt = None
+    if out_dt is None or not _blocked_ok(x, scale, zp, axis, block_size, out_dt):
+        return _ref_quantization.dequantize_linear(x, x_scale, x_zero_point, axis=axis,
+                                                   block_size=block_size,
+                                                   output_dtype=output_dtype)
+    return (_dequantize_band(x, scale, zp, axis % x.ndim, block_size, out_dt),)
+
+
+def _register_dequantize_linear(version: int):
+    # block_size exists from version 21 (blocked quantization); earlier versions only have
+    # per-tensor and per-axis parameters, which the reference already broadcasts without copies
+    def dequantize_linear(x, x_scale, x_zero_point=None, *, axis: int = 1, block_size: int = 0,
+                          output_dtype: int = 0):
+        """DequantizeLinear; blocked parameters broadcast per block (see the section note)."""
+        return _dequantize_linear_fast(x, x_scale, x_zero_point, axis=axis,
+                                       block_size=block_size, output_dtype=output_dtype)
+    if version < 23:
+        def dequantize_linear_21(x, x_scale, x_zero_point=None, *, axis: int = 1,
+                                 block_size: int = 0):
+            """DequantizeLinear; blocked parameters broadcast per block (see the section note)."""
+            return _dequantize_linear_fast(x, x_scale, x_zero_point, axis=axis,
+                                           block_size=block_size)
+        return fast_kernel("DequantizeLinear", versions=(version,))(dequantize_linear_21)
+    return fast_kernel("DequantizeLinear", versions=(version,))(dequantize_linear)
+
+
+for _v in (21, 23, 24, 25, 28):
+    _register_dequantize_linear(_v)
+
+
+def _band(n: int, k: int, align: int) -> int:
+    """Columns per band: about _BAND_VALUES values of a K-long column each, a multiple of
+    ``align`` (a band then holds whole blocks when the blocks run along N)."""
+    cols = max(_BAND_VALUES // max(k, 1), 1)
+    cols = max(cols - cols % align, align)
+    return min(cols, n) if n else 0
+
+
+def _reference_dequantize_matmul(A, Wq, scale, zp, C, axis, block_size, trans_b, beta):
+    """The unfused definition: DequantizeLinear, then MatMul (or Gemm with C)."""
+    (w,) = _ref_quantization.dequantize_linear(Wq, scale, zp, axis=axis, block_size=block_size)
+    b = w.T if trans_b else w
+    if A.dtype != b.dtype:
+        raise ExecutionError(f"DequantizeMatMul: A is {A.dtype} but the dequantized weight is "
+                             f"{b.dtype}; MatMul needs one element type")
+    y = np.matmul(A, b)
+    if C is not None:
+        y = y + (C if beta == 1.0 else (beta * C.astype(np.float64)).astype(y.dtype))
+    return (y,)
+
+
+@_ref_kernel("DequantizeMatMul", versions=(1,), domain=_PRIVATE)
+def dequantize_matmul(A: np.ndarray, Wq: np.ndarray, scale: np.ndarray,
+                      zero_point: np.ndarray | None = None, C: np.ndarray | None = None, *,
+                      axis: int = 0, block_size: int = 0, trans_b: int = 0, beta: float = 1.0,
+                      ctx: KernelContext | None = None) -> tuple[np.ndarray]:
+    """``A @ B [+ beta * C]`` with ``B = W`` (``W^T`` when ``trans_b``) and ``W`` the 2-D
+    ``DequantizeLinear(Wq, scale, zero_point; axis, block_size)``: what ``MatMul(A,
+    DequantizeLinear(...))`` (or ``Gemm`` with ``transA=0, alpha=1``) computes, with the weight
+    dequantized one band of output columns at a time (see the section note). Blocked weights
+    of 4 or 8 bits take the banded path; any other layout computes the unfused definition."""
+    from pyonnx.backends.cpu.gemm import matmul2d
+
+    A, Wq, scale = np.asarray(A), np.asarray(Wq), np.asarray(scale)
+    zp = None if zero_point is None else np.asarray(zero_point)
+    trans_b, beta = int(trans_b), float(beta)
+    usual = (Wq.ndim == 2 and A.ndim >= 1 and A.dtype == scale.dtype and
+             _blocked_ok(Wq, scale, zp, axis, block_size, scale.dtype))
+    if not usual:
+        return _reference_dequantize_matmul(A, Wq, scale, zp, C, axis, block_size, trans_b, beta)
+    ax = axis % 2
+    k, n = (Wq.shape[1], Wq.shape[0]) if trans_b else Wq.shape
+    if A.shape[-1] != k:
+        raise ExecutionError(f"DequantizeMatMul: A of shape {list(A.shape)} cannot be multiplied "
+                             f"by a weight of shape {[k, n]} (A's last dimension must be {k})")
+    lead = A.shape[:-1]
+    m = int(np.prod(lead, dtype=np.int64))
+    if ctx is not None:
+        check_alloc(lead + (n,), A.dtype, ctx.max_tensor_bytes, "DequantizeMatMul output")
+    a2 = A.reshape(m, k)
+    y = np.empty((m, n), A.dtype)
+    # the N axis of the stored weight: bands along it hold whole blocks when it is the block axis
+    n_axis = 0 if trans_b else 1
+    step = _band(n, k, block_size if ax == n_axis else 1)
+    for n0 in range(0, n, step):
+        n1 = min(n0 + step, n)
+        cut = [slice(None), slice(None)]
+        cut[n_axis] = slice(n0, n1)
+        pcut = list(cut)
+        if ax == n_axis:   # parameters hold one entry per block of N
+            pcut[n_axis] = slice(n0 // block_size, -(-n1 // block_size))
+        w = _dequantize_band(Wq[tuple(cut)], scale[tuple(pcut)],
+                             None if zp is None else zp[tuple(pcut)], ax, block_size, A.dtype)
+        matmul2d(a2, w.T if trans_b else w, out=y[:, n0:n1])
+        del w  # the band's float values go before the next band is made
+    y = y.reshape(lead + (n,))
+    if C is not None:
+        c = np.asarray(C)
+        if c.dtype != y.dtype:
+            raise ExecutionError(f"DequantizeMatMul: C is {c.dtype}, the product {y.dtype}")
+        try:
+            np.broadcast_shapes(c.shape, y.shape) == y.shape or _raise_bcast(c, y)
+        except ValueError:
+            _raise_bcast(c, y)
+        if beta == 1.0:
+            y += c
+        else:
+            y += (beta * c.astype(np.float64)).astype(y.dtype)
+    return (y,)
+
+
+def _raise_bcast(c: np.ndarray, y: np.ndarray) -> None:
+    raise ExecutionError(f"DequantizeMatMul: C of shape {list(c.shape)} does not broadcast to "
+                         f"the product's shape {list(y.shape)}")
+
+
+@_ref_kernel("DequantizeGather", versions=(1,), domain=_PRIVATE)
+def dequantize_gather(Wq: np.ndarray, scale: np.ndarray, zero_point: np.ndarray | None,
+                      indices: np.ndarray, *, axis: int = 0, block_size: int = 0
+                      ) -> tuple[np.ndarray]:
+    """``Gather(DequantizeLinear(Wq, scale, zero_point; axis, block_size), indices, axis=0)``
+    for a 2-D ``Wq``: the quantized rows are gathered (with Gather's index checks) and only
+    they are dequantized. Other layouts compute the unfused definition."""
+    from pyonnx.ops.indexing import gather
+
+    Wq, scale = np.asarray(Wq), np.asarray(scale)
+    zp = None if zero_point is None else np.asarray(zero_point)
+    indices = np.asarray(indices)
+    if not (Wq.ndim == 2 and _blocked_ok(Wq, scale, zp, axis, block_size, scale.dtype)):
+        (w,) = _ref_quantization.dequantize_linear(Wq, scale, zero_point, axis=axis,
+                                                   block_size=block_size)
+        return gather(w, indices, axis=0)
+    (rows,) = gather(Wq, indices, axis=0)        # checks the indices, as Gather does
+    rows = rows.reshape(-1, Wq.shape[1])
+    if axis % 2 == 1:
+        # blocks along each row: the rows' own parameter rows
+        idx = np.asarray(indices).reshape(-1).astype(np.int64)
+        idx = np.where(idx < 0, idx + Wq.shape[0], idx)
+        sc = scale[idx]
+        z = None if zp is None else zp[idx]
+        y = _dequantize_band(rows, sc, z, 1, block_size, scale.dtype)
+    else:
+        # blocks across rows: row i reads parameter row i // block_size, one value per element
+        idx = np.asarray(indices).reshape(-1).astype(np.int64)
+        idx = np.where(idx < 0, idx + Wq.shape[0], idx) // block_size
+        y = _dequantize_band(rows, scale[idx], None if zp is None else zp[idx], 0, 1,
+                             scale.dtype)
+    return (y.reshape(indices.shape + (Wq.shape[1],)),)
+
+
+class FuseDequantizeLinear:
+    """The session pass that gives each reader of a large constant weight's DequantizeLinear a
+    fused kernel (see the section note):
+
+    * ``MatMul(A, DequantizeLinear(Wq, s, z))`` -> ``DequantizeMatMul(A, Wq, s, z)``
+    * ``MatMul(A, Transpose(DequantizeLinear(Wq, s, z), perm=[1, 0]))`` ->
+      ``DequantizeMatMul(A, Wq, s, z, trans_b=1)``
+    * ``Gemm(A, DequantizeLinear(Wq, s, z), C; transA=0, alpha=1, beta, transB)`` ->
+      ``DequantizeMatMul(A, Wq, s, z, C, trans_b=transB, beta=beta)``
+    * ``Gather(DequantizeLinear(Wq, s, z), ids, axis=0)`` -> ``DequantizeGather(Wq, s, z, ids)``
+
+    for a 2-D constant ``Wq`` that constant folding keeps quantized, with constant parameters.
+    Readers of other kinds keep the DequantizeLinear (computed per run); it is removed once
+    no reader is left."""
+
+    name = "fuse_dequantize_linear"
+
+    def __new__(cls):
+        # built on first use: the optimizer's base classes are imported lazily, as
+        # CPUProvider.session_passes imports the optimizer
+        return _fuse_dequantize_pass()()
+
+
+def _fuse_dequantize_pass():
+    global _FUSE_DQ_CLASS
+    if _FUSE_DQ_CLASS is not None:
+        return _FUSE_DQ_CLASS
+    from pyonnx.ir import Attribute, AttributeType, Graph, Model, Node
+    from pyonnx.optimizer._core import GraphPass
+    from pyonnx.optimizer._rewrite import (attr, constant_of, graph_inputs, insert_node,
+                                           is_standard, protected_values)
+    from pyonnx.optimizer.passes.constant_folding import dequantizes_constant
+
+    def fused(op: str, inputs, outputs, name: str, attrs) -> Node:
+        items = []
+        for k, v in attrs:
+            t = AttributeType.FLOAT if isinstance(v, float) else AttributeType.INT
+            items.append(Attribute(k, t, v))
+        return Node(op, list(inputs), list(outputs), domain=_PRIVATE, name=name,
+                    attributes=items)
+
+    class _Pass(GraphPass):
+        __doc__ = FuseDequantizeLinear.__doc__
+        name = FuseDequantizeLinear.name
+
+        def rewrite(self, graph: Graph, model: Model) -> bool:
+            keep = protected_values(model)
+            inputs = graph_inputs(model)
+            modified = False
+            for dq in list(graph.nodes):
+                if dq.graph is not graph or dq.op_type != "DequantizeLinear" or \
+                        not is_standard(dq) or len(dq.outputs) != 1:
+                    continue
+                ins = list(dq.inputs) + [None] * (3 - len(dq.inputs))
+                q = constant_of(ins[0], inputs)
+                if q is None or q.ndim != 2 or not dequantizes_constant(dq, [q]):
+                    continue
+                if any(v is not None and constant_of(v, inputs) is None for v in ins[1:3]):
+                    continue
+                if attr(dq, "output_dtype", 0):
+                    continue
+                w = dq.outputs[0]
+                if id(w) in keep:
+                    continue
+                dq_attrs = [("axis", int(attr(dq, "axis", 1)) % 2),
+                            ("block_size", int(attr(dq, "block_size", 0)))]
+                for user, idx in list(w.uses):
+                    if user.graph is not graph:
+                        continue
+                    if self._fuse_reader(graph, model, keep, dq, ins, dq_attrs, user, idx,
+                                         fused):
+                        modified = True
+                if not w.uses:
+                    graph.remove(dq)
+                    modified = True
+            if modified:
+                model.opset_imports.setdefault(_PRIVATE, 1)
+            return modified
+
+        @staticmethod
+        def _fuse_reader(graph, model, keep, dq, ins, dq_attrs, user, idx, make) -> bool:
+            qsz = ins[:3]
+            if not is_standard(user):
+                return False
+            if user.op_type == "MatMul" and idx == 1:
+                node = make("DequantizeMatMul", [user.inputs[0], *qsz], user.outputs,
+                            user.name, dq_attrs)
+            elif user.op_type == "Gemm" and idx == 1:
+                if attr(user, "transA", 0) or float(attr(user, "alpha", 1.0)) != 1.0:
+                    return False
+                c = user.inputs[2] if len(user.inputs) > 2 else None
+                node = make("DequantizeMatMul", [user.inputs[0], *qsz, c], user.outputs,
+                            user.name, dq_attrs + [("trans_b", int(attr(user, "transB", 0))),
+                                                   ("beta", float(attr(user, "beta", 1.0)))])
+            elif user.op_type == "Gather" and idx == 0 and int(attr(user, "axis", 0)) == 0:
+                node = make("DequantizeGather", [*qsz, user.inputs[1]], user.outputs,
+                            user.name, dq_attrs)
+            elif user.op_type == "Transpose" and list(attr(user, "perm", []) or []) == [1, 0]:
+                t = user.outputs[0]
+                if id(t) in keep:
+                    return False
+                done = False
+                for mm, j in list(t.uses):
+                    if mm.graph is graph and is_standard(mm) and mm.op_type == "MatMul" \
+                            and j == 1:
+                        node = make("DequantizeMatMul", [mm.inputs[0], *qsz], mm.outputs,
+                                    mm.name, dq_attrs + [("trans_b", 1)])
+                        insert_node(graph, node, mm)
+                        graph.remove(mm)
+                        done = True
+                if not t.uses:
+                    graph.remove(user)
+                return done
+            else:
+                return False
+            insert_node(graph, node, user)
+            graph.remove(user)
+            return True
+
+    _FUSE_DQ_CLASS = _Pass
+    return _Pass
+
+
+_FUSE_DQ_CLASS = None
