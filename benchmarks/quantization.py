@@ -11,6 +11,17 @@ float model in pyonnx, alternating within one process (batch 1, sequence 128); t
 median latencies and the ratios the quantization issue states: pyonnx quantized / pyonnx float
 and pyonnx / onnxruntime on the same quantized model, with their geometric means.
 ``--profile`` prints pyonnx's per-operator time for each quantized model.
+
+``--memory`` adds each model's *session peak RSS*: in a fresh process per configuration (the
+float model, then each quantized one), the peak resident memory (VmHWM) while creating the
+session and running it ``--memory-runs`` times, less the resident memory just before creating
+it; the table gives it with the ratio quantized / float (the issue's target for int4
+weight-only: at most 0.6). Before that baseline the process runs a small warm-up session (a
+LayerNormalization and a Softmax, large enough to take compiled loops): the modules a session
+imports lazily and, with the compiled loops on, numba and its compiler are process-wide
+one-off costs (numba's alone is ~120 MB, several times gpt2_small's weights) that every
+session shares and that would otherwise hide the session's own memory. ``PYONNX_JIT=0``
+measures the NumPy path.
 """
 
 from __future__ import annotations
@@ -82,12 +93,16 @@ def main(argv=None) -> int:
     ap.add_argument("--models", default=",".join(MODELS))
     ap.add_argument("--kinds", default=",".join(KINDS))
     ap.add_argument("--profile", action="store_true")
+    ap.add_argument("--memory", action="store_true",
+                    help="also measure each configuration's session peak RSS (own process)")
+    ap.add_argument("--memory-runs", type=int, default=3)
     args = ap.parse_args(argv)
     import onnxruntime as ort
 
     import pyonnx
 
     rows = []
+    mem: dict[str, dict] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.models.split(","):
             src = os.path.join(SHARED, f"{name}.onnx")
@@ -106,6 +121,15 @@ def main(argv=None) -> int:
                 print(f"{name:18s} {kind:12s} pyonnx float {t_float * 1e3:8.2f} ms  quantized "
                       f"{t_q * 1e3:8.2f} ms  onnxruntime {t_ort * 1e3:8.2f} ms  "
                       f"q/float {t_q / t_float:5.2f}  pyonnx/ort {t_q / t_ort:5.2f}", flush=True)
+                if args.memory:
+                    m_float = mem.get(name)
+                    if m_float is None:
+                        m_float = mem[name] = session_peak_rss(src, name, args.memory_runs)
+                    m_q = session_peak_rss(dst, name, args.memory_runs)
+                    print(f"{'':18s} {'':12s} session peak RSS float {m_float['session_mb']:7.1f} "
+                          f"MB  quantized {m_q['session_mb']:7.1f} MB  q/float "
+                          f"{m_q['session_mb'] / m_float['session_mb']:5.2f}  (process peak "
+                          f"{m_float['peak_mb']:.0f} / {m_q['peak_mb']:.0f} MB)", flush=True)
                 if args.profile:
                     so = pyonnx.SessionOptions()
                     so.enable_profiling = True
@@ -121,6 +145,57 @@ def main(argv=None) -> int:
         print(f"geomean quantized/float {g1:.2f} (worst {w1[3] / w1[2]:.2f} {w1[0]} {w1[1]}); "
               f"pyonnx/onnxruntime {g2:.2f} (worst {w2[3] / w2[4]:.2f} {w2[0]} {w2[1]})")
     return 0
+
+
+_MEMORY_WORKER = r"""
+import json, sys
+model, name, runs, root = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+sys.path.insert(0, root)
+def rss_mb(key):
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(key):
+                return int(line.split()[1]) / 1024
+import numpy as np
+import pyonnx
+from onnx import TensorProto, helper, numpy_helper
+from tests.models.test_real_models import shared_feeds
+feeds = shared_feeds(name)
+# the warm-up session (see the module docstring): on 32,768 values LayerNormalization and
+# Softmax take their compiled loops (those of the transformer models here)
+ln = helper.make_graph(
+    [helper.make_node("LayerNormalization", ["x", "s", "b"], ["n"], axis=-1),
+     helper.make_node("Softmax", ["n"], ["y"], axis=-1)], "warm_up",
+    [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 128, 256])],
+    [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 128, 256])],
+    [numpy_helper.from_array(np.ones(256, np.float32), "s"),
+     numpy_helper.from_array(np.zeros(256, np.float32), "b")])
+warm = pyonnx.InferenceSession(helper.make_model(
+    ln, opset_imports=[helper.make_opsetid("", 18)]).SerializeToString())
+warm.run(None, {"x": np.ones((1, 128, 256), np.float32)})
+del warm
+base = rss_mb("VmRSS:")
+sess = pyonnx.InferenceSession(model)
+for _ in range(runs):
+    sess.run(None, feeds)
+peak = rss_mb("VmHWM:")
+print(json.dumps({"session_mb": peak - base, "peak_mb": peak, "base_mb": base}))
+"""
+
+
+def session_peak_rss(model: str, name: str, runs: int) -> dict:
+    """The session peak RSS of ``model`` (see the module docstring), measured in a fresh
+    Python process: ``{"session_mb", "peak_mb", "base_mb"}``."""
+    import json
+    import subprocess
+
+    root = os.path.normpath(os.path.join(HERE, ".."))
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.path.join(root, "src") + (
+        os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    out = subprocess.run([sys.executable, "-c", _MEMORY_WORKER, model, name, str(runs), root],
+                         capture_output=True, text=True, env=env, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def _print_profile(path: str) -> None:

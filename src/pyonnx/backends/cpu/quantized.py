@@ -31,7 +31,7 @@ from pyonnx.ops._common import check_alloc
 from pyonnx.ops._quantization import INT_RANGES, requantize
 from pyonnx.ops.registry import KernelContext
 
-_BAND_VALUES = 1 << 18  # float values of one dequantized band of a 4-bit weight (1 MiB float32)
+_BAND_VALUES = 1 << 16  # float values of one dequantized band of a weight (256 KiB of float32)
 
 __all__ = ["exact_int_matmul", "chunk_length"]
 
@@ -229,8 +229,8 @@ def matmul_nbits(A: np.ndarray, B: np.ndarray, scales: np.ndarray,
     The dequantized values are the same float32 numbers (same operations, same order), in the
     same (N, K) layout, multiplied band by band (_BAND_VALUES values of the weight at a time)
     into the output's columns: the reference's products up to the summation order of the
-    GEMM, with no float copy of the whole weight at any time. Other cases (8- or 2-bit, g_idx, K not a multiple
-    of the block, float zero points) run the reference."""
+    GEMM, with no float copy of the whole weight at any time. Other cases (8- or 2-bit,
+    g_idx, K not a multiple of the block, float zero points) run the reference."""
     from pyonnx.ops._common import compute_dtype
 
     kb = -(-K // block_size) if block_size > 0 else 0
@@ -246,18 +246,14 @@ def matmul_nbits(A: np.ndarray, B: np.ndarray, scales: np.ndarray,
         return _cm.matmul_nbits(A, B, scales, zero_points, g_idx, bias, K=K, N=N,
                                 block_size=block_size, bits=bits, accuracy_level=accuracy_level,
                                 weight_prepacked=weight_prepacked, ctx=ctx)
-    from pyonnx.backends.cpu.gemm import matmul2d
-
     cdt = compute_dtype(A.dtype)
     sc_all = scales.reshape(N, kb)
     zb_all = None if zero_points is None else zero_points.reshape(N, -1)
     a = A.astype(cdt, copy=False)
-    lead = a.shape[:-1]
-    a2 = a.reshape(int(np.prod(lead, dtype=np.int64)), K)
-    y = np.empty((a2.shape[0], N), cdt)
     # the weight is dequantized one band of rows (outputs) at a time, each band multiplied into
     # its columns of y and dropped: no float copy of the whole weight exists at any time
     step = max(_BAND_VALUES // K, 1)
+    y = np.empty(a.shape[:-1] + (N,), cdt) if step < N else None
     for n0 in range(0, N, step):
         n1 = min(n0 + step, N)
         q = np.empty((n1 - n0, kb, block_size), np.uint8)
@@ -276,9 +272,11 @@ def matmul_nbits(A: np.ndarray, B: np.ndarray, scales: np.ndarray,
         del q
         w -= zp[:, :, None]
         w *= sc[:, :, None]
-        matmul2d(a2, w.reshape(n1 - n0, K).T, out=y[:, n0:n1])
+        if y is None:   # one band: the whole product in one GEMM, as the reference does
+            y = a @ w.reshape(N, K).T
+        else:
+            np.matmul(a, w.reshape(n1 - n0, K).T, out=y[..., n0:n1])
         del w
-    y = y.reshape(lead + (N,))
     if bias is not None:
         y += bias.astype(cdt)
     return (y.astype(A.dtype, copy=False),)
@@ -532,26 +530,19 @@ def _dequantize_linear_fast(x, x_scale, x_zero_point=None, *, axis: int = 1, blo
     return (_dequantize_band(x, scale, zp, axis % x.ndim, block_size, out_dt),)
 
 
-def _register_dequantize_linear(version: int):
-    # block_size exists from version 21 (blocked quantization); earlier versions only have
-    # per-tensor and per-axis parameters, which the reference already broadcasts without copies
-    def dequantize_linear(x, x_scale, x_zero_point=None, *, axis: int = 1, block_size: int = 0,
-                          output_dtype: int = 0):
-        """DequantizeLinear; blocked parameters broadcast per block (see the section note)."""
-        return _dequantize_linear_fast(x, x_scale, x_zero_point, axis=axis,
-                                       block_size=block_size, output_dtype=output_dtype)
-    if version < 23:
-        def dequantize_linear_21(x, x_scale, x_zero_point=None, *, axis: int = 1,
-                                 block_size: int = 0):
-            """DequantizeLinear; blocked parameters broadcast per block (see the section note)."""
-            return _dequantize_linear_fast(x, x_scale, x_zero_point, axis=axis,
-                                           block_size=block_size)
-        return fast_kernel("DequantizeLinear", versions=(version,))(dequantize_linear_21)
-    return fast_kernel("DequantizeLinear", versions=(version,))(dequantize_linear)
+def _dequantize_linear_blocked(x: np.ndarray, x_scale: np.ndarray,
+                               x_zero_point: np.ndarray | None = None, *, axis: int = 1,
+                               block_size: int = 0, output_dtype: int = 0
+                               ) -> tuple[np.ndarray]:
+    """DequantizeLinear with blocked parameters broadcast per block instead of repeated to
+    ``x``'s size (see the section note); every other case is the reference kernel."""
+    return _dequantize_linear_fast(x, x_scale, x_zero_point, axis=axis, block_size=block_size,
+                                   output_dtype=output_dtype)
 
 
-for _v in (21, 23, 24, 25, 28):
-    _register_dequantize_linear(_v)
+# block_size exists from version 21 (blocked quantization); earlier versions only have per-tensor
+# and per-axis parameters, which the reference already broadcasts without copies
+fast_kernel("DequantizeLinear", versions=(21, 23, 24, 25, 28))(_dequantize_linear_blocked)
 
 
 def _band(n: int, k: int, align: int) -> int:
