@@ -2,13 +2,13 @@
 
     PYTHONPATH=src python benchmarks/quantization.py [--runs N] [--models bert_small,...]
                                                      [--kinds dynamic,ort-dynamic,...]
-                                                     [--profile]
+                                                     [--profile] [--memory]
 
 For each shared model (../shared/models) the float model is quantized by pyonnx (dynamic int8;
 weight-only int4 in both forms for gpt2_small; fp16) and by onnxruntime's quantize_dynamic,
 into a temporary folder. Each quantized model then runs in pyonnx and in onnxruntime, with the
-float model in pyonnx, alternating within one process (batch 1, sequence 128); the table gives
-median latencies and the ratios the quantization issue states: pyonnx quantized / pyonnx float
+float model in pyonnx, alternating run by run within one process (batch 1, sequence 128); the
+table gives median latencies and the ratios the quantization issue states: pyonnx quantized / pyonnx float
 and pyonnx / onnxruntime on the same quantized model, with their geometric means.
 ``--profile`` prints pyonnx's per-operator time for each quantized model.
 
@@ -77,14 +77,18 @@ def _make(kind: str, src: str, dst: str) -> bool:
     return True
 
 
-def _time(fn, runs: int) -> float:
-    fn()  # warm up
-    ts = []
+def _time(fns, runs: int) -> list[float]:
+    """Median seconds of each of ``fns``, run in turn within each of ``runs`` rounds (after
+    one warm-up round): a load change on a shared machine then hits every engine alike."""
+    for fn in fns:
+        fn()  # warm up
+    ts: list[list[float]] = [[] for _ in fns]
     for _ in range(runs):
-        t = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t)
-    return float(np.median(ts))
+        for fn, t_list in zip(fns, ts):
+            t = time.perf_counter()
+            fn()
+            t_list.append(time.perf_counter() - t)
+    return [float(np.median(t_list)) for t_list in ts]
 
 
 def main(argv=None) -> int:
@@ -114,9 +118,9 @@ def main(argv=None) -> int:
                     continue
                 p_sess = pyonnx.InferenceSession(dst)
                 o_sess = ort.InferenceSession(dst, providers=["CPUExecutionProvider"])
-                t_float = _time(lambda: f_sess.run(None, feeds), args.runs)
-                t_q = _time(lambda: p_sess.run(None, feeds), args.runs)
-                t_ort = _time(lambda: o_sess.run(None, feeds), args.runs)
+                t_float, t_q, t_ort = _time([lambda: f_sess.run(None, feeds),
+                                             lambda: p_sess.run(None, feeds),
+                                             lambda: o_sess.run(None, feeds)], args.runs)
                 rows.append((name, kind, t_float, t_q, t_ort))
                 print(f"{name:18s} {kind:12s} pyonnx float {t_float * 1e3:8.2f} ms  quantized "
                       f"{t_q * 1e3:8.2f} ms  onnxruntime {t_ort * 1e3:8.2f} ms  "
