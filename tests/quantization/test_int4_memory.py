@@ -222,3 +222,51 @@ def test_matmul_nbits_bands_match_reference(block, symmetric, small_bands):
     (want,) = ref_contrib.matmul_nbits(a, packed, scales, zps, None, bias, **kw)
     (got,) = cq.matmul_nbits(a, packed, scales, zps, None, bias, **kw)
     _close(got, want)
+
+
+# --- a weight-only model end to end -----------------------------------------------------------
+
+def _tied_model(k: int = 128, n: int = 160, vocab: int = 200):
+    """Gather(E, ids) -> MatMul(W1) -> Gemm(W2, transB) -> MatMul(Transpose(E)): every reader
+    kind the session fuses, the embedding E tied to the head as in GPT-2."""
+    rng = np.random.default_rng(3)
+    e = (rng.standard_normal((vocab, k)) * 0.1).astype(np.float32)
+    w1 = (rng.standard_normal((k, n)) / np.sqrt(k)).astype(np.float32)
+    w2 = (rng.standard_normal((k, n)) / np.sqrt(n)).astype(np.float32)   # Gemm B, transposed
+    b2 = (rng.standard_normal(k) * 0.1).astype(np.float32)
+    nodes = [helper.make_node("Gather", ["e", "ids"], ["x"], name="embed"),
+             helper.make_node("MatMul", ["x", "w1"], ["h"], name="mm"),
+             helper.make_node("Gemm", ["h", "w2", "b2"], ["g"], name="gemm", transB=1),
+             helper.make_node("Transpose", ["e"], ["et"], name="tied", perm=[1, 0]),
+             helper.make_node("MatMul", ["g", "et"], ["logits"], name="head")]
+    g = helper.make_graph(
+        nodes, "g", [helper.make_tensor_value_info("ids", TensorProto.INT64, [6])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [6, vocab])],
+        [numpy_helper.from_array(a, nm) for nm, a in
+         (("e", e), ("w1", w1), ("w2", w2), ("b2", b2))])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+
+
+@pytest.mark.parametrize("symmetric", [True, False])
+@pytest.mark.parametrize("bits", [4, 8])
+def test_weight_only_model_runs_fused_and_matches_reference(tmp_path, symmetric, bits):
+    from pyonnx.quantization import quantize_weight_only
+
+    src, dst = tmp_path / "f.onnx", tmp_path / "q.onnx"
+    src.write_bytes(_tied_model().SerializeToString())
+    quantize_weight_only(str(src), str(dst), form="qdq", bits=bits, block_size=32,
+                         symmetric=symmetric)
+    feeds = {"ids": np.array([0, 5, 199, -1, 17, 5], np.int64)}
+    so = pyonnx.SessionOptions()
+    so.graph_optimization_level = pyonnx.GraphOptimizationLevel.ORT_DISABLE_ALL
+    ref = pyonnx.InferenceSession(str(dst), so, providers=["CPUExecutionProvider"],
+                                  provider_options=[{"use_reference_kernels": "1"}])
+    want = ref.run(None, feeds)[0]
+    s = pyonnx.InferenceSession(str(dst))
+    steps = _steps(s)
+    assert ("", "DequantizeLinear") not in steps
+    assert steps.count(("pyonnx", "DequantizeMatMul")) == 3
+    assert ("pyonnx", "DequantizeGather") in steps
+    assert not _float_constants(s, 128 * 160 // 2)
+    for _ in range(2):
+        _close(s.run(None, feeds)[0], want)

@@ -674,6 +674,9 @@ class FuseDequantizeLinear:
       ``DequantizeMatMul(A, Wq, s, z, trans_b=1)``
     * ``Gemm(A, DequantizeLinear(Wq, s, z), C; transA=0, alpha=1, beta, transB)`` ->
       ``DequantizeMatMul(A, Wq, s, z, C, trans_b=transB, beta=beta)``
+    * ``com.microsoft::FusedMatMul(A, DequantizeLinear(Wq, s, z); transB, alpha=1)`` (what the
+      extended level makes of the Transpose form) -> ``DequantizeMatMul(A, Wq, s, z,
+      trans_b=transB)``
     * ``Gather(DequantizeLinear(Wq, s, z), ids, axis=0)`` -> ``DequantizeGather(Wq, s, z, ids)``
 
     for a 2-D constant ``Wq`` that constant folding keeps quantized, with constant parameters.
@@ -747,6 +750,16 @@ def _fuse_dequantize_pass():
         @staticmethod
         def _fuse_reader(graph, model, keep, dq, ins, dq_attrs, user, idx, make) -> bool:
             qsz = ins[:3]
+            if user.domain == "com.microsoft" and user.op_type == "FusedMatMul" and idx == 1:
+                # alpha * op(A) @ op(B), as the extended level fuses MatMul(A, Transpose(W))
+                if float(attr(user, "alpha", 1.0)) != 1.0 or attr(user, "transA", 0) or \
+                        attr(user, "transBatchA", 0) or attr(user, "transBatchB", 0):
+                    return False
+                node = make("DequantizeMatMul", [user.inputs[0], *qsz], user.outputs,
+                            user.name, dq_attrs + [("trans_b", int(attr(user, "transB", 0)))])
+                insert_node(graph, node, user)
+                graph.remove(user)
+                return True
             if not is_standard(user):
                 return False
             if user.op_type == "MatMul" and idx == 1:
