@@ -437,6 +437,7 @@ from pyonnx.ops.registry import kernel as _ref_kernel  # noqa: E402
 
 _PRIVATE = "pyonnx"                 # the session-private domain (backends.cpu.fused.DOMAIN)
 _DQ_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+_NIBBLE = np.uint8(0x0F)            # the low nibble: a 4-bit value in its byte
 
 
 def _q_name(dt: np.dtype) -> str:
@@ -458,9 +459,9 @@ def _as_float(q: np.ndarray, dt: np.dtype) -> tuple[np.ndarray, float]:
     nibble ``u``, so ``(u ^ 8) == x + 8``)."""
     kind = q.dtype.name
     if kind == "uint4":
-        return (q.view(np.uint8) & np.uint8(0x0F)).astype(dt), 0.0
+        return (q.view(np.uint8) & _NIBBLE).astype(dt), 0.0
     if kind == "int4":
-        u = q.view(np.uint8) & np.uint8(0x0F)
+        u = q.view(np.uint8) & _NIBBLE
         u ^= np.uint8(8)
         return u.astype(dt), 8.0
     return q.astype(dt, order="C"), 0.0
@@ -477,25 +478,49 @@ def _blocked_params(scale: np.ndarray, zp: np.ndarray | None, q_shape: tuple[int
     return zp is None or zp.shape == scale.shape
 
 
+def _float_zero_points(zp: np.ndarray | None, kind: str, dt: np.dtype) -> np.ndarray | None:
+    """The zero points to subtract from :func:`_as_float`'s values, as ``dt`` (int4's offset 8
+    included; None when there is nothing to subtract). NumPy integers convert to float several
+    times faster than ml_dtypes' 4-bit types, so those go through their bytes."""
+    offset = 8 if kind == "int4" else 0
+    if zp is None:
+        return np.full((), offset, dt) if offset else None
+    if zp.dtype.name == "uint4":
+        z = (zp.view(np.uint8) & _NIBBLE).astype(dt)
+    elif zp.dtype.name == "int4":
+        z = ((zp.view(np.uint8) & _NIBBLE) ^ np.uint8(8)).astype(dt)   # x + 8, as _as_float
+        return z
+    else:
+        z = zp.astype(dt)
+    if offset:
+        z += dt.type(offset)
+    return z
+
+
 def _dequantize_band(q: np.ndarray, scale: np.ndarray, zp: np.ndarray | None, axis: int,
-                     block_size: int, dt: np.dtype) -> np.ndarray:
+                     block_size: int, dt: np.dtype, zf: np.ndarray | None | bool = False
+                     ) -> np.ndarray:
     """DequantizeLinear of ``q`` (any rank, blocked along ``axis``; ``scale``/``zp`` already
     cut to ``q``'s extent in every other axis) as the reference computes it, with the
-    parameters broadcast per block instead of repeated to ``q``'s size."""
-    y, offset = _as_float(q, dt)
+    parameters broadcast per block instead of repeated to ``q``'s size. ``zf``: the zero points
+    already converted by :func:`_float_zero_points` (and cut like ``scale``), when the caller
+    converts them once for many bands; ``zp`` is then unused."""
+    y, _offset = _as_float(q, dt)
+    if zf is False:
+        zf = _float_zero_points(zp, q.dtype.name, dt)
+    sc = scale.astype(dt, copy=False)
     d = q.shape[axis]
     if d % block_size == 0:
         # split the axis into (blocks, block_size) and give the parameters a unit axis after it
         split = q.shape[:axis] + (d // block_size, block_size) + q.shape[axis + 1:]
         y = y.reshape(split)
-        sc = np.expand_dims(scale, axis + 1).astype(dt)
-        z = None if zp is None else np.expand_dims(zp, axis + 1).astype(dt)
+        sc = np.expand_dims(sc, axis + 1)
+        z = None if zf is None else (zf if zf.ndim == 0 else np.expand_dims(zf, axis + 1))
     else:
-        sc = np.repeat(scale, block_size, axis=axis).take(np.arange(d), axis=axis).astype(dt)
-        z = None if zp is None else np.repeat(zp, block_size, axis=axis).take(
-            np.arange(d), axis=axis).astype(dt)
-    if offset:
-        z = np.full((), offset, dt) if z is None else z + dt.type(offset)
+        keep = np.arange(d)
+        sc = np.repeat(sc, block_size, axis=axis).take(keep, axis=axis)
+        z = None if zf is None else (zf if zf.ndim == 0 else np.repeat(
+            zf, block_size, axis=axis).take(keep, axis=axis))
     if z is not None:
         y -= z
     y *= sc
@@ -599,6 +624,7 @@ def dequantize_matmul(A: np.ndarray, Wq: np.ndarray, scale: np.ndarray,
     # the N axis of the stored weight: bands along it hold whole blocks when it is the block axis
     n_axis = 0 if trans_b else 1
     step = _band(n, k, block_size if ax == n_axis else 1)
+    zf_all = _float_zero_points(zp, Wq.dtype.name, A.dtype)   # once, not per band
     for n0 in range(0, n, step):
         n1 = min(n0 + step, n)
         cut = [slice(None), slice(None)]
@@ -606,8 +632,9 @@ def dequantize_matmul(A: np.ndarray, Wq: np.ndarray, scale: np.ndarray,
         pcut = list(cut)
         if ax == n_axis:   # parameters hold one entry per block of N
             pcut[n_axis] = slice(n0 // block_size, -(-n1 // block_size))
-        w = _dequantize_band(Wq[tuple(cut)], scale[tuple(pcut)],
-                             None if zp is None else zp[tuple(pcut)], ax, block_size, A.dtype)
+        zf = zf_all if zf_all is None or zf_all.ndim == 0 else zf_all[tuple(pcut)]
+        w = _dequantize_band(Wq[tuple(cut)], scale[tuple(pcut)], None, ax, block_size, A.dtype,
+                             zf)
         matmul2d(a2, w.T if trans_b else w, out=y[:, n0:n1])
         del w  # the band's float values go before the next band is made
     y = y.reshape(lead + (n,))
