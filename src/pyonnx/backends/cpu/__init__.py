@@ -40,11 +40,15 @@ class CPUProvider(Provider):
         self.use_reference_kernels = flag == "1"
 
     def session_passes(self, level: int) -> list[Any]:
-        """The fusions into the fused kernels of fused.py (domain ``pyonnx``) at the extended
-        level and above (:func:`pyonnx.optimizer.session_passes`)."""
+        """Half precision computed in float32 (float16.py; not with the reference kernels, which
+        compute what the spec says in the types it says), then, at the extended level and above,
+        the fusions into the fused kernels of fused.py (domain ``pyonnx``,
+        :func:`pyonnx.optimizer.session_passes`)."""
+        from pyonnx.backends.cpu.float16 import ComputeHalfInFloat32
         from pyonnx.optimizer import ENABLE_EXTENDED, session_passes
 
-        return session_passes() if int(level) >= ENABLE_EXTENDED else []
+        passes: list[Any] = [] if self.use_reference_kernels else [ComputeHalfInFloat32()]
+        return passes + (session_passes() if int(level) >= ENABLE_EXTENDED else [])
 
     def kernel_for(self, node: Node, domain: str, since_version: int,
                    reference: Kernel) -> Kernel | None:
