@@ -22,7 +22,7 @@ import pytest
 
 import pyonnx
 from pyonnx.backends.cpu import quantized as fast
-from pyonnx.errors import PyOnnxError, UnsupportedOperatorError
+from pyonnx.errors import PyOnnxError, ResourceLimitExceeded, UnsupportedOperatorError
 from pyonnx.ops.contrib import attention as ca
 from pyonnx.ops.contrib import matmul as cm
 from pyonnx.ops.registry import KernelContext
@@ -444,3 +444,106 @@ def test_unsupported_settings_name_the_attribute() -> None:
                       num_heads=HEADS, past_present_share_buffer=1)
     with pytest.raises(PyOnnxError, match="num_heads"):
         ca.qattention(*args, num_heads=3)
+    with pytest.raises(PyOnnxError, match="bias input is required"):
+        ca.qattention(args[0], args[1], None, *args[3:], num_heads=HEADS)
+    small = KernelContext(num_outputs=1, outputs_used=(True,), max_tensor_bytes=100)
+    with pytest.raises(ResourceLimitExceeded, match="QAttention projection"):
+        ca.qattention(*args, num_heads=HEADS, ctx=small)
+
+
+# ------------------------------------------------------------------------ quantize_dynamic
+
+def _attention_model(rng: np.random.Generator, *, past: bool = False, attrs=None,
+                     extra_input: bool = False) -> bytes:
+    """A float com.microsoft Attention node with a constant weight and bias: inputs x (batch,
+    seq, 32), mask (batch, past + seq) and, with ``past``, past state and a present output."""
+    from onnx import helper, numpy_helper
+
+    d, heads, hs = 32, 4, 8
+    w = (rng.standard_normal((d, 3 * heads * hs)) * 0.2).astype(np.float32)
+    bias = (rng.standard_normal(3 * heads * hs) * 0.1).astype(np.float32)
+    names = ["x", "W", "bias", "mask", "past" if past else ""]
+    inputs = [helper.make_tensor_value_info("x", 1, ["batch", "seq", d]),
+              helper.make_tensor_value_info("mask", 6, ["batch", "total"])]
+    inits = [numpy_helper.from_array(w, "W"), numpy_helper.from_array(bias, "bias")]
+    if past:
+        inputs.append(helper.make_tensor_value_info("past", 1, [2, "batch", heads, "p", hs]))
+    if extra_input:   # attention_bias: QAttention has no such input
+        names.append("ab")
+        inputs.append(helper.make_tensor_value_info("ab", 1, [1, heads, "seq", "total"]))
+    node = helper.make_node("Attention", names, ["y", "present"] if past else ["y"],
+                            name="attn", domain="com.microsoft",
+                            **{"num_heads": heads, **(attrs or {})})
+    outs = [helper.make_tensor_value_info(o, 1, None) for o in node.output]
+    model = helper.make_model(helper.make_graph([node], "g", inputs, outs, initializer=inits),
+                              opset_imports=[helper.make_opsetid("", 17),
+                                             helper.make_opsetid("com.microsoft", 1)])
+    return model.SerializeToString()
+
+
+@pytest.mark.parametrize("per_channel,reduce_range,past",
+                         [(False, False, False), (True, True, True)])
+def test_quantize_dynamic_writes_qattention_as_onnxruntime_does(tmp_path, per_channel: bool,
+                                                                reduce_range: bool,
+                                                                past: bool) -> None:
+    """com.microsoft Attention becomes DynamicQuantizeLinear + QAttention with the weights,
+    scales and zero points onnxruntime's quantizer writes; the model runs in pyonnx within one
+    LSB of onnxruntime and stays close to the float model."""
+    pytest.importorskip("onnxruntime")
+    import onnx
+    import onnxruntime as ort
+    from onnx import numpy_helper
+    from onnxruntime.quantization import quantize_dynamic as ort_quantize_dynamic
+
+    from pyonnx.quantization import quantize_dynamic
+    from tests.ops._oracle import ort_session_run, pyonnx_session_run
+
+    rng = np.random.default_rng(9)
+    src = tmp_path / "float.onnx"
+    src.write_bytes(_attention_model(rng, past=past, attrs={"unidirectional": 1}))
+    ours, theirs = tmp_path / "pyonnx.onnx", tmp_path / "ort.onnx"
+    kw = {"per_channel": per_channel, "reduce_range": reduce_range}
+    quantize_dynamic(str(src), str(ours), **kw)
+    ort_quantize_dynamic(str(src), str(theirs), **kw)
+    mine, ref = onnx.load(str(ours)), onnx.load(str(theirs))
+    assert [(n.op_type, n.domain or "") for n in mine.graph.node] == \
+        [("DynamicQuantizeLinear", ""), ("QAttention", "com.microsoft")]
+    assert [n.op_type for n in mine.graph.node] == [n.op_type for n in ref.graph.node]
+    ref_inits = {i.name: numpy_helper.to_array(i) for i in ref.graph.initializer}
+    for init in mine.graph.initializer:
+        np.testing.assert_array_equal(numpy_helper.to_array(init), ref_inits[init.name])
+
+    b, s, p = 2, 5, 3 if past else 0
+    x = rng.standard_normal((b, s, 32)).astype(np.float32)
+    mask = np.ones((b, p + s), np.int32)
+    mask[1, -2:] = 0
+    feed = {"x": x, "mask": mask}
+    if past:
+        feed["past"] = rng.standard_normal((2, b, 4, p, 8)).astype(np.float32)
+    got, want = pyonnx_session_run(ours.read_bytes(), feed), ort_session_run(ours.read_bytes(),
+                                                                              feed)
+    # one LSB: a unit of the integer projection (x's run-time scale from its range, as
+    # DynamicQuantizeLinear computes it, times the smallest weight scale)
+    x_scale = (max(x.max(), 0.0) - min(x.min(), 0.0)) / 255.0
+    lsb = x_scale * float(ref_inits["W_scale"].min())
+    for g, r in zip(got, want):
+        assert g.dtype == r.dtype and g.shape == r.shape
+        assert np.abs(g - r).max() <= lsb
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    (y_float, *_) = ort.InferenceSession(str(src), options).run(None, feed)
+    cos = float((got[0] * y_float).sum() / np.linalg.norm(got[0]) / np.linalg.norm(y_float))
+    assert cos > 0.999
+
+
+@pytest.mark.parametrize("what", ["qkv_hidden_sizes", "attention_bias"])
+def test_quantize_dynamic_keeps_attention_that_qattention_cannot_express(what: str) -> None:
+    from pyonnx.quantization import quantize_dynamic_model
+
+    rng = np.random.default_rng(10)
+    if what == "qkv_hidden_sizes":
+        model = _attention_model(rng, attrs={"qkv_hidden_sizes": [32, 32, 32]})
+    else:
+        model = _attention_model(rng, extra_input=True)
+    q = quantize_dynamic_model(model)
+    assert [n.op_type for n in q.graph.nodes] == ["Attention"]

@@ -14,7 +14,7 @@ import numpy as np
 
 from pyonnx.errors import ExecutionError, UnsupportedOperatorError
 from pyonnx.ops._attention import grouped_pv, grouped_qk, merge_heads, split_heads
-from pyonnx.ops._common import compute_dtype, output_wanted
+from pyonnx.ops._common import check_alloc, compute_dtype, output_wanted
 from pyonnx.ops._elementwise import FLOAT_TYPES, check_dtype
 from pyonnx.ops.attention import rotary_embedding as _onnx_rotary_embedding
 from pyonnx.ops.contrib.matmul import _int_matmul
@@ -29,9 +29,9 @@ def _keep_mask(op: str, mask: np.ndarray | None, b: int, s: int, t: int, past: i
     """Which keys each query may see, as a bool array broadcastable to (B, 1, S, T).
 
     Formats: (B) key lengths (right padding); (2B) exclusive ends then inclusive starts (left
-    padding); (B, T) and (B, S, T) raw masks, 0 meaning masked; (B, 1) or (1, 1), a value
-    broadcast over every key, which mathematically changes nothing (None); (B, 1, M, M) a raw mask over a
-    maximum length M of which rows past..past+S and columns 0..T are used.
+    padding); (B, T) and (B, S, T) raw masks, 0 meaning masked; (B, 1) or (1, 1), one value
+    broadcast over every key, which mathematically changes nothing (None); (B, 1, M, M) a raw
+    mask over a maximum length M of which rows past..past+S and columns 0..T are used.
     """
     if mask is None:
         return None
@@ -256,9 +256,9 @@ _QFLOAT = (np.dtype(np.float32), np.dtype(np.float16))
 
 def _q_param(op: str, p: np.ndarray | None, what: str, like: str, dtype: np.dtype,
              columns: int | None) -> np.ndarray | None:
-    """A QAttention scale or zero point, checked: of ``dtype`` (input ``like``'s), a scalar or a one-element 1-D
-    tensor, or (when ``columns`` is given) one value per column of weight. Returned as a scalar
-    or a 1-D array, ready to broadcast over (..., columns)."""
+    """A QAttention scale or zero point, checked: of ``dtype`` (input ``like``'s), a scalar
+    or a one-element 1-D tensor, or (when ``columns`` is given) one value per column of
+    weight. Returned as a scalar or a 1-D array, ready to broadcast over (..., columns)."""
     if p is None:
         return None
     p = np.asarray(p)
@@ -296,8 +296,8 @@ def qattention_kernel(int_matmul: Callable[..., np.ndarray]) -> Callable[..., tu
         h = _check_num_heads(op, num_heads)
         if do_rotary:
             raise UnsupportedOperatorError(
-                f"{op}: do_rotary=1 is not supported (onnxruntime's CPU kernel does not apply "
-                f"it either); apply RotaryEmbedding to a dequantized MultiHeadAttention instead")
+                f"{op}: do_rotary=1 is not supported (onnxruntime's CPU kernel ignores it); "
+                f"leave it 0, or use MultiHeadAttention with RotaryEmbedding")
         for x, what in ((input, "input"), (weight, "weight")):
             if x.dtype not in _Q8:
                 raise ExecutionError(f"{op}: {what} must be uint8 or int8, got {x.dtype}")
@@ -313,7 +313,9 @@ def qattention_kernel(int_matmul: Callable[..., np.ndarray]) -> Callable[..., tu
         if total % 3 or hidden == 0 or hidden % h:
             raise ExecutionError(f"{op}: weight has {total} columns; 3 * hidden with hidden a "
                                  f"positive multiple of num_heads {h} expected")
-        fdt = np.asarray(bias).dtype
+        if bias is None:
+            raise ExecutionError(f"{op}: the bias input is required")
+        fdt = bias.dtype
         if fdt not in _QFLOAT:
             raise ExecutionError(f"{op}: bias must be float32 or float16, got {fdt}")
         if bias.shape != (total,):
@@ -325,13 +327,16 @@ def qattention_kernel(int_matmul: Callable[..., np.ndarray]) -> Callable[..., tu
                         total)
         if past is not None:
             if past.dtype != fdt:
-                raise ExecutionError(f"{op}: past must be {fdt} (as bias), got {past.dtype}")
+                raise ExecutionError(f"{op}: past must be {fdt}, as bias is, got {past.dtype}")
             if past_present_share_buffer:
                 # Attention reads the filled length of a shared buffer from its
                 # past_sequence_length input, which QAttention does not have.
                 raise ExecutionError(f"{op}: past_present_share_buffer=1 with past needs a "
                                      f"past_sequence_length input, which QAttention lacks; set "
                                      f"it to 0")
+        if ctx is not None:
+            check_alloc(input.shape[:2] + (total,), np.float64, ctx.max_tensor_bytes,
+                        f"{op} projection")
         acc = int_matmul(op, input, i_zp, weight, w_zp)
         # onnxruntime multiplies the two scales first, in float32, then scales the exact
         # accumulator and adds the bias.
