@@ -474,7 +474,8 @@ def _attention_model(rng: np.random.Generator, *, past: bool = False, attrs=None
     node = helper.make_node("Attention", names, ["y", "present"] if past else ["y"],
                             name="attn", domain="com.microsoft",
                             **{"num_heads": heads, **(attrs or {})})
-    outs = [helper.make_tensor_value_info(o, 1, None) for o in node.output]
+    shapes = {"y": ["batch", "seq", heads * hs], "present": [None] * 5}
+    outs = [helper.make_tensor_value_info(o, 1, shapes[o]) for o in node.output]
     model = helper.make_model(helper.make_graph([node], "g", inputs, outs, initializer=inits),
                               opset_imports=[helper.make_opsetid("", 17),
                                              helper.make_opsetid("com.microsoft", 1)])
@@ -509,6 +510,7 @@ def test_quantize_dynamic_writes_qattention_as_onnxruntime_does(tmp_path, per_ch
     assert [(n.op_type, n.domain or "") for n in mine.graph.node] == \
         [("DynamicQuantizeLinear", ""), ("QAttention", "com.microsoft")]
     assert [n.op_type for n in mine.graph.node] == [n.op_type for n in ref.graph.node]
+    pyonnx.check_model(str(ours), full_check=True)   # schema and shape rule included
     ref_inits = {i.name: numpy_helper.to_array(i) for i in ref.graph.initializer}
     for init in mine.graph.initializer:
         np.testing.assert_array_equal(numpy_helper.to_array(init), ref_inits[init.name])
