@@ -549,3 +549,35 @@ def test_quantize_dynamic_keeps_attention_that_qattention_cannot_express(what: s
         model = _attention_model(rng, extra_input=True)
     q = quantize_dynamic_model(model)
     assert [n.op_type for n in q.graph.nodes] == ["Attention"]
+
+
+def test_shape_inference_with_past_and_a_bad_weight() -> None:
+    pytest.importorskip("onnx")
+    from onnx import helper
+
+    from pyonnx.errors import ShapeInferenceError
+
+    def model(columns: int) -> pyonnx.Model:
+        names = ["x", "w", "b", "xs", "ws", "", "", "", "past"]
+        node = helper.make_node("QAttention", names, ["y", "present"], name="qa",
+                                domain="com.microsoft", num_heads=2)
+        inputs = [helper.make_tensor_value_info("x", 2, ["batch", "seq", 8]),
+                  helper.make_tensor_value_info("w", 3, [8, columns]),
+                  helper.make_tensor_value_info("b", 1, [columns]),
+                  helper.make_tensor_value_info("xs", 1, []),
+                  helper.make_tensor_value_info("ws", 1, []),
+                  helper.make_tensor_value_info("past", 1, [2, "batch", 2, "p", 4])]
+        outs = [helper.make_tensor_value_info(o, 1, None) for o in ("y", "present")]
+        proto = helper.make_model(helper.make_graph([node], "g", inputs, outs),
+                                  opset_imports=[helper.make_opsetid("", 17),
+                                                 helper.make_opsetid("com.microsoft", 1)])
+        return pyonnx.load(proto.SerializeToString())
+
+    inferred = pyonnx.infer_shapes(model(24))
+    types = {v.name: v.type for v in inferred.graph.outputs}
+    assert types["y"].shape == ("batch", "seq", 8)
+    present = types["present"].shape
+    assert present[:3] == (2, "batch", 2) and present[4] == 4
+    assert present[3] in ("p+seq", "seq+p")
+    with pytest.raises(ShapeInferenceError, match="qa"):
+        pyonnx.infer_shapes(model(15), strict=True)   # hidden 5 is not a multiple of 2 heads

@@ -117,8 +117,8 @@ def qattention(ctx: InferenceContext) -> list[TensorType | None]:
     elem = ctx.elem(2)
     outs = [tensor(elem, [b, s, hidden])]
     if ctx.num_outputs > 1:
-        total = s if past is None else dim_add(past[3], s) if s is not None else None
-        head_size = dim_exact_div(hidden, heads) if hidden is not None else None
+        total = s if past is None else dim_add(past[3], s)
+        head_size = dim_exact_div(hidden, heads)
         outs.append(tensor(elem, [2, b, heads, total, head_size]))
     return outs
 
