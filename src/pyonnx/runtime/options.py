@@ -124,9 +124,8 @@ class SessionOptions:
     intra_op_num_threads                                      honoured (intra-op thread budget)
     execution_mode, inter_op_num_threads                      honoured (ORT_PARALLEL: nodes run
                                                               as a dependency graph on inter-op
-                                                              threads, 0 = the cores, capped at
-                                                              the cores; inter x intra threads
-                                                              within the budget)
+                                                              threads, 0 = one per core; inter x
+                                                              intra threads within the budget)
     log_severity_level, logid                                 honoured (session log records)
     add_initializer, add_external_initializers(_from_files_   honoured
     in_memory)

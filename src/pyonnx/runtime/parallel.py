@@ -56,10 +56,10 @@ __all__ = ["InterOpPool", "ParallelExecutor", "inter_op_threads"]
 
 
 def inter_op_threads(requested: int) -> int:
-    """The inter-op threads of a session that asks for ``requested`` (0: the cores, as in
-    onnxruntime; more than the cores is capped there: extra threads would only time-slice)."""
-    cores = threads.cores()
-    return cores if requested <= 0 else min(int(requested), cores)
+    """The inter-op threads of a session that asks for ``requested``: 0 means one per core, as
+    in onnxruntime; an explicit count is honoured as given, as onnxruntime honours it (above the
+    cores, each thread's intra-op share is 1 and the threads time-slice)."""
+    return threads.cores() if requested <= 0 else int(requested)
 
 
 class InterOpPool:
@@ -112,10 +112,11 @@ class _Graph:
     (inputs and the outer values its subgraphs capture) that may be freed; ``dead[i]``: the
     outputs of step i that no step reads and that may be freed at once; ``refs``: per slot, how
     many steps read it; ``roots``: the steps ready at the start; ``computed``: the slots the
-    steps write (the byte accounting counts only those).
+    steps write (the byte accounting counts only those); ``special``: whether a step runs a
+    subgraph or function body (which counts body executions in the run state).
     """
 
-    __slots__ = ("deps", "succ", "reads", "dead", "refs", "roots", "computed")
+    __slots__ = ("deps", "succ", "reads", "dead", "refs", "roots", "computed", "special")
 
     def __init__(self, calls: list[tuple[Any, ...]], keep: set[int], frame_size: int) -> None:
         producer: dict[int, int] = {}
@@ -148,6 +149,7 @@ class _Graph:
         # the stack is popped from the end: reversed, the first steps in graph order run first
         self.roots = [i for i in range(n - 1, -1, -1) if self.deps[i] == 0]
         self.computed = {s for c in calls for s in c[3]}
+        self.special = any(c[5] for c in calls)
 
 
 class _Run:
@@ -214,7 +216,7 @@ class ParallelExecutor:
             return
         if state.has_hook:
             calls = state.hooked(calls, vals, count=False)  # the accounting is done here
-        if state.lock is None and (state.max_run_bytes or any(c[5] for c in calls)):
+        if state.lock is None and (state.max_run_bytes or graph.special):
             state.lock = threading.Lock()  # counters that several threads may update
         run = _Run(plan, calls, vals, state, graph, self.threads,
                    max(1, threads.budget() // self.threads))

@@ -388,7 +388,7 @@ class InferenceSession:
 
     def _set_execution_mode(self) -> None:
         """``ExecutionMode.ORT_PARALLEL``: the main plan's steps run as a dependency graph on
-        ``inter_op_num_threads`` threads (0: the cores, as onnxruntime; capped at the cores),
+        ``inter_op_num_threads`` threads (0: one per core, as onnxruntime),
         see :mod:`pyonnx.runtime.parallel`. With one inter-op thread that is the sequential
         loop, which then runs. ``ORT_SEQUENTIAL`` (the default) uses no inter-op threads, and
         ignores ``inter_op_num_threads`` as onnxruntime does."""
