@@ -8,6 +8,7 @@ and that values are freed by weak references to the arrays a custom operator mak
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import threading
@@ -25,7 +26,14 @@ from pyonnx.backends.cpu import threads
 from pyonnx.runtime.parallel import ParallelExecutor
 from pyonnx.runtime.plan import _RunState
 from tests.backends.toy_provider import ToyProvider
-from tests.runtime.test_concurrent_runs import hammer, same_bits
+from tests.runtime.test_concurrent_runs import (
+    SHARED,
+    SHARED_MODELS,
+    _SHARED_MISSING,
+    hammer,
+    same_bits,
+    shared_feeds,
+)
 
 PARALLEL = pyonnx.ExecutionMode.ORT_PARALLEL
 CONTRIB = "ai.onnx.contrib"
@@ -155,6 +163,25 @@ def test_light_inception_v2_matches_sequential_and_the_stored_output() -> None:
     np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-7)
     stored = nh.to_array(load_tensor(os.path.join(LIGHT, "light_inception_v2_output_0.pb")))
     np.testing.assert_allclose(b, stored, rtol=1e-3, atol=1e-7)
+
+
+@pytest.mark.parametrize("name", ["silero_vad.onnx", "bert_small.onnx", "gpt2_small.onnx"])
+def test_shared_models_give_the_sequential_bits(name: str) -> None:
+    """Real models: silero (nested If, LSTM), bert and gpt2 (attention heads as parallel
+    branches) compute what sequential mode computes, from several threads at once too."""
+    assert name in SHARED_MODELS
+    path = os.path.join(SHARED, name)
+    if not os.path.isfile(path):
+        pytest.skip(_SHARED_MISSING)
+    seq, par = _pair(path)
+    feeds = [shared_feeds(name, seed) for seed in range(3)]
+    for f in feeds:
+        # not bit for bit: sequential mode may split a large product over the intra-op
+        # threads, where each parallel node runner has a share of one (a different blocking)
+        for a, b in zip(par.run(None, f), seq.run(None, f)):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    # a parallel session is bit-identical with itself, from several threads at once
+    assert hammer(par, feeds, threads=3, runs=2) == []
 
 
 def test_subgraphs_and_the_outer_values_they_read() -> None:
@@ -438,6 +465,18 @@ def test_each_node_runner_gets_its_share_of_the_thread_budget() -> None:
     sess.run(None, _x())
     assert seen and set(seen) == {max(1, threads.budget() // sess._plan.parallel.threads)}
     assert threads.share() == threads.budget()  # the caller's own share is back
+
+
+def test_the_pool_threads_end_with_their_session() -> None:
+    sess = pyonnx.InferenceSession(_wide_model(), _options(inter=3))
+    sess.run(None, _x())
+    pool = sess._plan.parallel.pool
+    assert pool.threads and all(t.is_alive() for t in pool.threads)
+    del sess
+    gc.collect()
+    for t in pool.threads:
+        t.join(30)
+        assert not t.is_alive()
 
 
 def test_thread_counts() -> None:

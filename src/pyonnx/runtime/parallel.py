@@ -73,24 +73,25 @@ class InterOpPool:
         self.size = max(0, size)
         self._name = name
         self._queue: queue.SimpleQueue[Callable[[], Any] | None] = queue.SimpleQueue()
-        self._started = 0
+        self.threads: list[threading.Thread] = []
         self._lock = threading.Lock()
         self._closed = False
 
     def submit(self, task: Callable[[], Any]) -> None:
-        if self._started < self.size:
+        if len(self.threads) < self.size:
             with self._lock:
-                while self._started < self.size and not self._closed:
-                    threading.Thread(target=_serve, args=(self._queue,), daemon=True,
-                                     name=f"{self._name}-{self._started}").start()
-                    self._started += 1
+                while len(self.threads) < self.size and not self._closed:
+                    t = threading.Thread(target=_serve, args=(self._queue,), daemon=True,
+                                         name=f"{self._name}-{len(self.threads)}")
+                    t.start()
+                    self.threads.append(t)
         self._queue.put(task)
 
     def shutdown(self) -> None:
         """Let the threads end once the queued tasks are done."""
         with self._lock:
             self._closed = True
-            for _ in range(self._started):
+            for _ in self.threads:
                 self._queue.put(None)
 
 
