@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from onnx import TensorProto, helper, numpy_helper
 
 import pyonnx
@@ -115,6 +117,42 @@ def test_wide_graph_gives_the_sequential_bits() -> None:
     for seed in range(5):
         feed = _x(seed)
         assert same_bits(par.run(None, feed), seq.run(None, feed))
+
+
+_OPS = [("Add", 2), ("Mul", 2), ("Sub", 2), ("Neg", 1), ("Relu", 1), ("Abs", 1),
+        ("Identity", 1), ("Max", 3)]
+
+
+def _random_dag(picks: list[tuple[int, int, int, int]], outputs: list[int]) -> bytes:
+    """A graph of element-wise nodes over two inputs; node i reads values made before it
+    (chosen by ``picks``), and the graph outputs are the last value plus a few others."""
+    values = ["x", "y"]
+    nodes = []
+    for i, (op_i, *choices) in enumerate(picks):
+        op, arity = _OPS[op_i % len(_OPS)]
+        ins = [values[c % len(values)] for c in choices[:arity]]
+        nodes.append(helper.make_node(op, ins, [f"v{i}"], name=f"n{i}"))
+        values.append(f"v{i}")
+    outs = sorted({values[-1]} | {values[2 + o % len(picks)] for o in outputs})
+    info = [helper.make_tensor_value_info(v, TensorProto.FLOAT, [5]) for v in outs]
+    g = helper.make_graph(nodes, "dag", [helper.make_tensor_value_info(n, TensorProto.FLOAT, [5])
+                                         for n in ("x", "y")], info)
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(picks=st.lists(st.tuples(*[st.integers(0, 1000)] * 4), min_size=1, max_size=30),
+       outputs=st.lists(st.integers(0, 1000), max_size=3),
+       inter=st.integers(2, 4))
+def test_random_dags_give_the_sequential_bits(picks: list[tuple[int, int, int, int]],
+                                              outputs: list[int], inter: int) -> None:
+    model = _random_dag(picks, outputs)
+    seq, par = _pair(model, inter=inter, level=0)
+    rng = np.random.default_rng(len(picks))
+    feed = {n: rng.standard_normal(5).astype(np.float32) for n in ("x", "y")}
+    want = seq.run(None, feed)
+    for _ in range(3):
+        assert same_bits(par.run(None, feed), want)
 
 
 def test_independent_branches_run_at_the_same_time() -> None:
