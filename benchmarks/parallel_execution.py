@@ -6,7 +6,9 @@
 Models: the branchy light CNNs of the onnx package (inception v1 and v2: four-branch modules;
 squeezenet: two-branch fire modules) and ``ssd_heads``, an SSD-like detector built here (a small
 convolutional backbone with three feature maps, each with its own class and box heads: six
-independent convolution chains, then their flattened outputs concatenated). Each model runs at
+independent convolution chains, then their flattened outputs concatenated), and ``wide_matmul``,
+the most favourable case (four independent chains of 512 x 512 products, which BLAS computes
+without the GIL). Each model runs at
 batch 1 in four sessions (pyonnx and onnxruntime, each sequential and parallel with
 ``--inter`` inter-op threads, 0 = one per core; ``--threads`` intra-op threads for all, 0 =
 one per core), timed run by run in a balanced interleaved order (each engine right after each
@@ -90,13 +92,40 @@ def ssd_heads_model(path: str, size: int = 160) -> str:
     return path
 
 
+def wide_matmul_model(path: str, branches: int = 4, depth: int = 3, size: int = 512) -> str:
+    """Write ``branches`` independent chains of ``depth`` MatMul + Relu on one [size, size]
+    input, summed at the end, to ``path``."""
+    from onnx import TensorProto, helper, numpy_helper, save
+
+    rng = np.random.default_rng(0)
+    nodes, inits, ends = [], [], []
+    for b in range(branches):
+        prev = "x"
+        for d in range(depth):
+            w = f"w{b}_{d}"
+            inits.append(numpy_helper.from_array(
+                (rng.standard_normal((size, size)) / size ** 0.5).astype(np.float32), w))
+            nodes.append(helper.make_node("MatMul", [prev, w], [f"m{b}_{d}"]))
+            nodes.append(helper.make_node("Relu", [f"m{b}_{d}"], [f"r{b}_{d}"]))
+            prev = f"r{b}_{d}"
+        ends.append(prev)
+    nodes.append(helper.make_node("Sum", ends, ["y"]))
+    g = helper.make_graph(nodes, "wide_matmul",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [size, size])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [size, size])],
+                          initializer=inits)
+    save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), path)
+    return path
+
+
 def models(tmp: str) -> list[str]:
     import onnx
 
     light = os.path.join(os.path.dirname(onnx.__file__), "backend", "test", "data", "light")
     found = [p for name in ("inception_v1", "inception_v2", "squeezenet")
              for p in glob.glob(os.path.join(light, f"light_{name}.onnx"))]
-    return found + [ssd_heads_model(os.path.join(tmp, "ssd_heads.onnx"))]
+    return found + [ssd_heads_model(os.path.join(tmp, "ssd_heads.onnx")),
+                    wide_matmul_model(os.path.join(tmp, "wide_matmul.onnx"))]
 
 
 def sessions(path: str, inter: int, threads: int) -> dict[str, Any]:
