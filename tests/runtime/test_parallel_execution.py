@@ -183,6 +183,32 @@ def test_independent_branches_run_at_the_same_time() -> None:
     assert len(ran_on) >= 2  # the caller and at least one inter-op thread
 
 
+def test_at_most_inter_op_num_threads_run_steps_at_once() -> None:
+    """Eight branches of slow nodes on three inter-op threads: never more than three of the
+    run's nodes at once, and the graph's width is used (more than one)."""
+    lock = threading.Lock()
+    now, most = [0], [0]
+    gate = threading.Event()
+
+    def busy(x: np.ndarray) -> np.ndarray:
+        with lock:
+            now[0] += 1
+            most[0] = max(most[0], now[0])
+            if now[0] >= 2:
+                gate.set()
+        gate.wait(0.2)  # give other runners the time to start theirs (no time is asserted)
+        with lock:
+            now[0] -= 1
+        return x + 1
+
+    op = _unary("Busy", busy, deterministic=False)
+    sess = pyonnx.InferenceSession(_wide_model(branches=8, depth=3, op="Busy"),
+                                   _options(inter=3, level=0, ops=(op,)))
+    for _ in range(3):
+        sess.run(None, _x())
+    assert 2 <= most[0] <= 3
+
+
 @pytest.mark.skipif(not os.path.exists(os.path.join(LIGHT, "light_inception_v2.onnx")),
                     reason="this onnx package has no light models")
 def test_light_inception_v2_matches_sequential_and_the_stored_output() -> None:

@@ -63,10 +63,11 @@ def inter_op_threads(requested: int) -> int:
 
 
 class InterOpPool:
-    """``size`` persistent daemon threads that run the tasks given to :meth:`submit`, in order.
+    """Up to ``size`` persistent daemon threads that run the tasks given to :meth:`submit`, in
+    order.
 
-    The threads start at the first task and wait on one queue; they hold no reference to the
-    session, whose finalizer calls :meth:`shutdown`.
+    The threads start with the first tasks and wait on one queue; they hold no reference to
+    the session, whose finalizer calls :meth:`shutdown`.
     """
 
     def __init__(self, size: int, name: str = "pyonnx-inter-op") -> None:
@@ -78,9 +79,11 @@ class InterOpPool:
         self._closed = False
 
     def submit(self, task: Callable[[], Any]) -> None:
+        """Queue ``task``; until the pool has ``size`` threads, each task starts one more (so
+        a task never waits for a busy thread while the pool could still grow)."""
         if len(self.threads) < self.size:
             with self._lock:
-                while len(self.threads) < self.size and not self._closed:
+                if len(self.threads) < self.size and not self._closed:
                     t = threading.Thread(target=_serve, args=(self._queue,), daemon=True,
                                          name=f"{self._name}-{len(self.threads)}")
                     t.start()
@@ -157,12 +160,13 @@ class _Run:
     """One execution of a step list: the frame, the counters, and who works on it.
 
     Every field below the frame is read and written under ``lock``. ``pending``: steps ready or
-    running; ``active``: threads committed to the run (the caller while it is not waiting,
-    helpers running or still queued in the pool); ``waiting``: the caller sleeps on ``wake``.
+    running; ``helpers``: helper tasks working on the run or still queued in the pool (at most
+    ``limit - 1``: with the caller, at most ``limit`` threads run its steps); ``waiting``: the
+    caller sleeps on ``wake``.
     """
 
     __slots__ = ("plan", "calls", "vals", "state", "graph", "limit", "share", "lock", "wake",
-                 "left", "refs", "ready", "pending", "active", "waiting", "error", "count")
+                 "left", "refs", "ready", "pending", "helpers", "waiting", "error", "count")
 
     def __init__(self, plan: "Plan", calls: list[tuple[Any, ...]], vals: list[Any],
                  state: "_RunState", graph: _Graph, limit: int, share: int) -> None:
@@ -179,7 +183,7 @@ class _Run:
         self.refs = list(graph.refs)
         self.ready = list(graph.roots)
         self.pending = len(self.ready)
-        self.active = 1  # the caller
+        self.helpers = 0
         self.waiting = False
         self.error: BaseException | None = None
         self.count = bool(state.max_run_bytes)
@@ -232,13 +236,13 @@ class ParallelExecutor:
     # ------------------------------------------------------------------ scheduling
 
     def _caller(self, run: _Run) -> None:
-        """The calling thread: run ready steps, sleep while none is ready, return at the end."""
+        """The calling thread: run ready steps, sleep while none is ready, return at the end.
+        The caller takes every ready step it finds (it needs no helper to finish the run)."""
         lock = run.lock
         with lock:
             i = self._take(run)
         while True:
-            if i >= 0:
-                self._work(run, i)  # returns with the caller no longer counted as active
+            self._work(run, i, helper=False)
             with lock:
                 while not run.ready and run.pending:
                     run.waiting = True
@@ -246,7 +250,6 @@ class ParallelExecutor:
                 run.waiting = False
                 if not run.pending:
                     return
-                run.active += 1
                 i = self._take(run)
 
     def _help(self, run: _Run) -> None:
@@ -254,36 +257,37 @@ class ParallelExecutor:
         threads.set_share(run.share)
         with run.lock:
             if not run.ready:
-                run.active -= 1
+                run.helpers -= 1
                 return
             i = self._take(run)
-        self._work(run, i)
+        self._work(run, i, helper=True)
 
     def _take(self, run: _Run) -> int:
         """(Under the lock.) Pop a ready step for the current thread and offer the rest to
-        the caller, if it waits, and to helpers while fewer than ``limit`` threads work."""
+        the caller, if it waits, and to helpers while the run has fewer than ``limit - 1``."""
         i = run.ready.pop()
         extra = len(run.ready)
         if extra and run.waiting:
             run.waiting = False
             run.wake.notify()
             extra -= 1
-        while extra > 0 and run.active < run.limit:
-            run.active += 1
+        while extra > 0 and run.helpers < run.limit - 1:
+            run.helpers += 1
             extra -= 1
             self.pool.submit(lambda: self._help(run))
         return i
 
-    def _work(self, run: _Run, i: int) -> None:
-        """Run step ``i``, then each next step that is ready, until none is; the thread then
-        stops counting as active on the run."""
+    def _work(self, run: _Run, i: int, helper: bool) -> None:
+        """Run step ``i``, then each next step that is ready, until none is (a helper then
+        leaves the run)."""
         lock = run.lock
         while True:
             error = self._execute(run, i)
             with lock:
                 self._finish(run, i, error)
                 if not run.ready or run.error is not None:
-                    run.active -= 1
+                    if helper:
+                        run.helpers -= 1
                     if not run.pending and run.waiting:
                         run.waiting = False
                         run.wake.notify()
