@@ -195,8 +195,8 @@ def main() -> int:
             r = measure(path, args.runs, args.inter, args.threads)
             results.append(r)
             m = r["median_ms"]
-            print(f"{r['model']:28s} nodes {r['nodes']:4d}  pyonnx seq {m['pyonnx sequential']:8.2f}"
-                  f" par {m['pyonnx parallel']:8.2f} ms (par/seq "
+            print(f"{r['model']:28s} nodes {r['nodes']:4d}  pyonnx seq "
+                  f"{m['pyonnx sequential']:8.2f} par {m['pyonnx parallel']:8.2f} ms (par/seq "
                   f"{r['pyonnx_parallel_over_sequential']:.2f})  onnxruntime seq "
                   f"{m['onnxruntime sequential']:8.2f} par {m['onnxruntime parallel']:8.2f} ms "
                   f"(par/seq {r['ort_parallel_over_sequential']:.2f})  load "

@@ -318,6 +318,23 @@ def test_run_with_iobinding() -> None:
     np.testing.assert_array_equal(out, expected)
 
 
+def test_run_async() -> None:
+    seq, par = _pair(_wide_model())
+    feed = _x(4)
+    done = threading.Event()
+    got: list[Any] = []
+
+    def callback(results: list[Any], user_data: Any, err: str) -> None:
+        got.append((results, user_data, err))
+        done.set()
+
+    par.run_async(None, feed, callback, "tag")
+    assert done.wait(60)
+    results, tag, err = got[0]
+    assert (tag, err) == ("tag", "")
+    assert same_bits(results, seq.run(None, feed))
+
+
 def test_concurrent_runs_on_one_parallel_session() -> None:
     seq, par = _pair(_wide_model())
     feeds = [_x(seed) for seed in range(4)]
