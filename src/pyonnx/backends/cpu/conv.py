@@ -432,6 +432,9 @@ def _depthwise_2d_jit(x: np.ndarray, w: np.ndarray, win: Window,
     sh, sw = win.strides
     dh, dw = win.dilations
     oh, ow = win.out
+    if m == c and ow <= _JIT_CHANNELS_LAST_MAX_OW \
+            and c * kh * kw >= _CHANNELS_LAST_MIN * ow:
+        return _depthwise_2d_jit_channels_last(x, w, win, bias)
     hq = oh + (kh - 1) * dh // sh
     wq = ow + (kw - 1) * dw // sw
     y = np.empty((n_img, m, oh, ow), dtype=x.dtype)
@@ -440,6 +443,37 @@ def _depthwise_2d_jit(x: np.ndarray, w: np.ndarray, win: Window,
     if jit.call("conv_loops.depthwise2d", np.ascontiguousarray(x),
                 np.ascontiguousarray(w).reshape(m, kh, kw), b, int(bias is not None), y,
                 np.empty(sh * sw * hq * wq, x.dtype), np.empty((oh - 1) * wq + ow, x.dtype),
+                int(sh), int(sw), int(dh), int(dw), int(win.pads_begin[0]),
+                int(win.pads_begin[1]), elements=y.size * kh * kw):
+        return y
+    return None
+
+
+#: Output widths up to this take the compiled channels-last loop where the channels-last
+#: rule holds: measured 20-40% faster there (576 channels at 7x7, 5x5: 0.12 -> 0.09 ms; 288 at
+#: 14x14 stride 2: 0.10 -> 0.06 ms), slower from 14x14 outputs on (its two transposes).
+_JIT_CHANNELS_LAST_MAX_OW = 8
+
+
+def _depthwise_2d_jit_channels_last(x: np.ndarray, w: np.ndarray, win: Window,
+                                    bias: np.ndarray | None) -> np.ndarray | None:
+    """:func:`_depthwise_2d_jit` by ``conv_loops.depthwise2d_channels_last`` (small output maps,
+    one output channel per input channel), or None when compiled loops are unavailable."""
+    n_img, c, _, _ = x.shape
+    kh, kw = win.kernel
+    sh, sw = win.strides
+    dh, dw = win.dilations
+    oh, ow = win.out
+    hp = (oh - 1) * sh + (kh - 1) * dh + 1
+    wp = (ow - 1) * sw + (kw - 1) * dw + 1
+    y = np.empty((n_img, c, oh, ow), dtype=x.dtype)
+    b = (np.zeros(1, x.dtype) if bias is None
+         else np.ascontiguousarray(bias, dtype=x.dtype).reshape(c))
+    wt = np.ascontiguousarray(w.reshape(c, kh, kw).transpose(1, 2, 0))
+    if jit.call("conv_loops.depthwise2d_channels_last", np.ascontiguousarray(x), wt, b,
+                int(bias is not None), y,
+                _scratch("channels_last", hp * wp * c, x.dtype).reshape(hp, wp, c),
+                _scratch("out", oh * ow * c, x.dtype).reshape(oh * ow, c),
                 int(sh), int(sw), int(dh), int(dw), int(win.pads_begin[0]),
                 int(win.pads_begin[1]), elements=y.size * kh * kw):
         return y
