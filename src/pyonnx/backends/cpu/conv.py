@@ -9,9 +9,12 @@ strategy that suits the shapes.
   buffer that stays in cache with the band's outputs while the GEMM consumes it; a stride on the
   last axis first splits the input into its stride phases so every copy reads unit-stride rows.
 * A 2-D depthwise convolution (one input channel per group) copies columns per stride phase and
-  contracts them with a product batched over the channels, or, in float32 and float64 where
-  numba is installed, runs the compiled loop ``jit/conv_loops.depthwise2d``; other ranks sum
-  strided views times per-channel weights.
+  contracts them with a product batched over the channels; where there are many channels per
+  output column (the late layers of mobile CNNs) it transposes the input to channels-last and
+  contracts all windows with one ``np.einsum`` along the channels instead. In float32 and
+  float64 where numba is installed it runs a compiled loop: ``jit/conv_loops.depthwise2d``
+  (stride phases per channel), or for small output maps with many channels
+  ``depthwise2d_channels_last``. Other ranks sum strided views times per-channel weights.
 
 Column buffers are per-thread scratch reused across calls (never shared by concurrent runs).
 Each strategy is tested against the reference kernel (tests/backends/cpu/test_conv.py).
