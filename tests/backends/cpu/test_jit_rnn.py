@@ -63,3 +63,23 @@ def test_cell_loop_is_the_numpy_formula(loop_calls, dtype):
     assert loop_calls.ran("rnn_loops.lstm_cell") == [True]
     tol = 1e-6 if dtype == np.float32 else 1e-15
     np.testing.assert_allclose(state, want, rtol=tol, atol=tol)
+
+
+def test_loop_handle_only_where_call_would_run(loop_calls, monkeypatch):
+    state = np.zeros((1, 5, 4), np.float32)
+    assert jit.call("rnn_loops.lstm_cell", state, elements=state.size)
+    assert jit.loop("rnn_loops.lstm_cell", elements=state.size) is not None
+    with jit.disabled():
+        assert jit.loop("rnn_loops.lstm_cell", elements=state.size) is None
+    monkeypatch.setattr(jit, "MIN_ELEMENTS", 1 << 14)
+    assert jit.loop("rnn_loops.lstm_cell", elements=100) is None
+
+
+def test_step_loop_uses_numpy_when_loops_are_off():
+    """With the loops off, the lean step (its NumPy cell update) still equals the reference."""
+    args, attrs = _lstm_args(3)
+    with jit.disabled():
+        got = fast.lstm_7(*args, **attrs)
+    want = ref.lstm_7(*args, **attrs)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-5)
