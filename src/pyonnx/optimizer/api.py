@@ -46,6 +46,7 @@ def _pipeline(level: str, passes: Sequence[str | Pass] | None) -> list[Pass]:
         inst = make()  # type: ignore[operator]
         if level == "basic" and str(p) in ("fuse_gelu", "fuse_skip_layer_norm", "fuse_conv_add",
                                            "fuse_activation", "fuse_matmul_transpose",
+                                           "fuse_multi_head_attention",
                                            "fuse_dynamic_quantize_matmul"):
             raise InvalidArgument(f"optimize: pass {p!r} writes com.microsoft operators; it "
                                   f"needs level='extended'")

@@ -24,6 +24,7 @@ from pyonnx.optimizer.passes.fuse_gelu import FuseGelu
 from pyonnx.optimizer.passes.fuse_layer_norm import FuseLayerNorm
 from pyonnx.optimizer.passes.fuse_matmul_add import FuseMatMulAdd
 from pyonnx.optimizer.passes.fuse_matmul_transpose import FuseMatMulTranspose
+from pyonnx.optimizer.passes.fuse_multi_head_attention import FuseMultiHeadAttention
 from pyonnx.optimizer.passes.fuse_skip_layer_norm import FuseSkipLayerNorm
 from pyonnx.optimizer.passes.fuse_slices_to_split import FuseSlicesToSplit
 from pyonnx.optimizer.passes.inline_constant_if import InlineConstantIf
@@ -38,5 +39,6 @@ __all__ = ["CancelTransposes", "ConstantFolding", "DeduplicateInitializers",
            "FoldSqueezeReduce",
            "FuseActivation", "FuseAttention", "FuseConvAdd", "FuseDynamicQuantizeMatMul",
            "FuseGelu", "FuseLayerNorm", "FuseMatMulAdd", "FuseMatMulTranspose",
+           "FuseMultiHeadAttention",
            "FuseSkipLayerNorm", "FuseSlicesToSplit", "InlineConstantIf", "MergeIfs",
            "ModernizeInitializers", "UnflattenGemm"]
