@@ -21,6 +21,7 @@ gives zeros. The pass therefore fuses only where every row of scores provably ho
 entry, so that for finite activations no row is NaN and the guard changes nothing:
 
 * no mask at all (vision transformers, encoders without padding): every score is finite;
+* a constant mask with a finite entry in every row (checked element by element);
 * a mask ``M = Where(C, a, b)`` (``a`` a finite constant where C holds, or ``b`` one where it
   does not) whose condition provably holds (does not hold) on the diagonal ``q == k`` of the
   last two axes, with square scores (the query and key lengths are the same run-time size): the
@@ -77,7 +78,7 @@ class FuseMultiHeadAttention(FactsPass):
             if mm2.graph is not graph or mm2.op_type != "MatMul" or not is_standard(mm2) \
                     or len(mm2.inputs) != 2 or None in mm2.inputs:
                 continue
-            core = match_attention_core(mm2, graph, model, keep, inputs)
+            core = match_attention_core(mm2, graph, model, keep, inputs, rank=facts.rank)
             if core is None:
                 continue
             q, kt, v, mask, _guard, interior = core
@@ -211,8 +212,12 @@ def _mask_ok(mask: Value, sq3: tuple, sk3: tuple, heads: int, graph: Graph, fact
 
 
 def _finite_diagonal(mask: Value, graph: Graph, facts: Facts, inputs: set[int]) -> bool:
-    """``mask[..., i, i]`` is finite for every i: ``Where(C, a, b)`` with the branch that the
-    diagonal selects a finite constant."""
+    """Every row of ``mask`` (over its last axis) holds a finite entry: a constant checked
+    element by element, or ``Where(C, a, b)`` whose diagonal ``[..., i, i]`` selects a finite
+    constant branch."""
+    c = constant_of(mask, inputs)
+    if c is not None:
+        return c.ndim >= 1 and c.shape[-1] > 0 and bool(np.all(np.any(np.isfinite(c), axis=-1)))
     where = made_by(mask, "Where", graph)
     if where is None or len(where.inputs) != 3:
         return False
