@@ -92,6 +92,20 @@ def _attention_model(mask: str, seq: int | str = "seq") -> Model:
         rk = b.op("Unsqueeze", r, b.c(_ints(0, 1, 2)), dt=DataType.INT64)  # [1, 1, 1, S]
         cond = b.op("LessOrEqual" if mask == "causal" else "Less", rk, rq, dt=DataType.BOOL)
         scores = b.op("Add", scores, b.op("Where", cond, zero, ninf))
+    elif mask == "broadcast":
+        # Equal(k0, q) with k0 = Range(0, min(S, 1)): the key coordinate of one element,
+        # broadcast over the key axis (0 everywhere), so rows q >= 1 are fully masked
+        n = b.op("Squeeze", b.op("Slice", b.op("Shape", x, dt=DataType.INT64), b.c(_ints(1)),
+                                 b.c(_ints(2)), dt=DataType.INT64), dt=DataType.INT64)
+        z, one = b.c(np.array(0, np.int64)), b.c(np.array(1, np.int64))
+        r = b.op("Range", z, n, one, dt=DataType.INT64)
+        r1 = b.op("Range", z, b.op("Min", n, one, dt=DataType.INT64), one, dt=DataType.INT64)
+        k0 = b.op("Unsqueeze", r1, b.c(_ints(0, 1, 2)), dt=DataType.INT64)  # [1, 1, 1, 1]
+        rq = b.op("Unsqueeze", r, b.c(_ints(0, 1, 3)), dt=DataType.INT64)  # [1, 1, S, 1]
+        n1 = b.op("Unsqueeze", n, b.c(_ints(0)), dt=DataType.INT64)
+        full = b.op("Concat", b.c(_ints(1, 1)), n1, n1, dt=DataType.INT64, axis=0)
+        cond = b.op("Equal", k0, b.op("Expand", rq, full, dt=DataType.INT64), dt=DataType.BOOL)
+        scores = b.op("Add", scores, b.op("Where", cond, zero, ninf))
     elif mask == "padding":
         am = _v("attention_mask", ("batch", seq), DataType.INT64)
         inputs.append(am)
@@ -161,10 +175,11 @@ def test_written_attention_runs_in_onnxruntime_as_the_original(mask, tmp_path):
     np.testing.assert_allclose(mine, ref, rtol=1e-4, atol=1e-5 * np.abs(ref).max())
 
 
-@pytest.mark.parametrize("mask", ["padding", "strict"])
+@pytest.mark.parametrize("mask", ["padding", "strict", "broadcast"])
 def test_a_mask_that_can_empty_a_row_is_not_written_as_multi_head_attention(mask, tmp_path):
     """A key-padding mask masks every key of a fully padded sequence; k < q masks the whole
-    first row: the written file keeps the guarded graph, and the session fuses it privately."""
+    first row; a key coordinate broadcast from one element masks all rows but the first: the
+    written file keeps the guarded graph, and the session fuses it privately."""
     model = _attention_model(mask)
     opt = pyonnx.optimize(model, level="extended")
     ops = _ops(opt)

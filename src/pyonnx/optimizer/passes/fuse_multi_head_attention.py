@@ -159,7 +159,9 @@ def _heads(x: Value, perm: tuple[int, ...], graph: Graph, facts: Facts, keep: se
     if mul is not None and len(mul.inputs) == 2:
         for a, b in (mul.inputs, mul.inputs[::-1]):
             c = scalar(b, inputs)
-            if c is not None and a is not None and made_by(a, "Transpose", graph) is not None:
+            arr = constant_of(b, inputs)
+            if c is not None and arr is not None and arr.ndim <= 4 and a is not None \
+                    and made_by(a, "Transpose", graph) is not None:
                 s, x = c, a
                 nodes.append(mul)
                 break
@@ -222,7 +224,8 @@ def _finite_diagonal(mask: Value, graph: Graph, facts: Facts, inputs: set[int]) 
     if where is None or len(where.inputs) != 3:
         return False
     cond, a, b = where.inputs
-    holds = diagonal_holds(cond, graph, facts, inputs)
+    shape = facts.shape(mask)
+    holds = diagonal_holds(cond, graph, facts, inputs, shape[-1] if shape else None)
     if holds is None:
         return False
     chosen = constant_of(a if holds else b, inputs)
@@ -230,23 +233,27 @@ def _finite_diagonal(mask: Value, graph: Graph, facts: Facts, inputs: set[int]) 
 
 
 def diagonal_holds(v: Value | None, graph: Graph, facts: Facts, inputs: set[int],
-                   depth: int = 0) -> bool | None:
-    """What the boolean ``v`` is on the diagonal of its last two axes (``v[..., i, i]`` for all
-    i, broadcast right-aligned): True, False, or None when unproven."""
-    if v is None or depth > 32:
+                   size: object, depth: int = 0) -> bool | None:
+    """What the boolean ``v`` is on the diagonal of its last two axes (``v[..., i, i]`` for
+    every i < ``size``): True, False, or None when unproven. Every value on the way but a
+    uniform constant must have ``size`` as its last two dims (a broadcast axis would read its
+    one element for the whole diagonal)."""
+    if v is None or size is None or depth > 32:
         return None
     c = constant_of(v, inputs)
-    if c is not None:
+    if c is not None:  # uniform constants only: any shape broadcasts the same value
         if c.dtype != np.bool_ or c.size == 0:
             return None
         if bool(np.all(c)):
             return True
         return False if not bool(np.any(c)) else None
     n = v.producer
-    if n is None or n.graph is not graph or not is_standard(n) or len(n.outputs) != 1:
+    sv = facts.shape(v)
+    if n is None or n.graph is not graph or not is_standard(n) or len(n.outputs) != 1 \
+            or sv is None or len(sv) < 2 or not _same(sv[-1], sv[-2], size):
         return None
     op = n.op_type
-    sub = [diagonal_holds(x, graph, facts, inputs, depth + 1) for x in n.inputs] \
+    sub = [diagonal_holds(x, graph, facts, inputs, size, depth + 1) for x in n.inputs] \
         if op in ("And", "Or", "Not") else []
     if op == "Not" and len(sub) == 1 and sub[0] is not None:
         return not sub[0]
@@ -265,10 +272,20 @@ def diagonal_holds(v: Value | None, graph: Graph, facts: Facts, inputs: set[int]
             return None  # a float NaN is not equal to itself
         fa = _index_fn(a, graph, facts, inputs)
         fb = _index_fn(b, graph, facts, inputs)
-        if fa is None or fb is None or fa[0] != fb[0] or _on_diagonal(fa[1]) != _on_diagonal(fb[1]):
+        if fa is None or fb is None or fa[0] != fb[0] \
+                or _on_diagonal(fa[1]) != _on_diagonal(fb[1]) \
+                or not _unbroadcast(a, fa[1], sv, facts) or not _unbroadcast(b, fb[1], sv, facts):
             return None
         return op in ("Equal", "LessOrEqual", "GreaterOrEqual")  # x op x on the diagonal
     return None
+
+
+def _unbroadcast(x: Value, axes: tuple[int, ...], out: tuple, facts: Facts) -> bool:
+    """Whether ``x`` has the full size of ``out`` on each of ``axes`` (counted from the right):
+    a coordinate read from a size-1 axis would be 0 across the broadcast one."""
+    sx = facts.shape(x)
+    return sx is not None and all(-a <= len(sx) and -a <= len(out) and _same(sx[a], out[a])
+                                  for a in axes)
 
 
 def _int_typed(facts: Facts, v: Value | None) -> bool:
