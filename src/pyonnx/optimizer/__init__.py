@@ -16,7 +16,8 @@ basic (standard ops)      IR-3 initializer inputs restated in IR 4, shape foldin
                           Conv+BatchNormalization and Conv+Mul/Add folding, shape-subgraph
                           elimination with symbolic dims, Reshape-Transpose-Reshape folding,
                           neutral elements and zero-mask removal (integer x*0 as zeros),
-                          scalar factors folded into linear weights,
+                          scalar factors folded into linear weights, GatherND at a full
+                          coordinate grid as Unsqueeze,
                           common-subexpression elimination,
                           duplicate and unused initializer removal, LayerNormalization (opset
                           17+) and Gelu (opset 20+) from their decomposed forms
@@ -54,6 +55,7 @@ from pyonnx.optimizer.passes import (
     FoldScaleIntoWeights,
     FoldConvAffine,
     FoldConvBatchNorm,
+    FoldGatherNDGrid,
     FoldIfNot,
     FoldShapes,
     FoldSqueezeReduce,
@@ -94,7 +96,8 @@ def basic_passes(max_fold_bytes: int | None = None) -> list[Pass]:
     return [ModernizeInitializers(), FoldShapes(), folding, EliminateIdentity(),
             InlineConstantIf(), FoldIfNot(), MergeIfs(), CancelTransposes(),
             FoldConvBatchNorm(), FoldConvAffine(), EliminateShapeSubgraphs(), EliminateNoOps(),
-            FuseSlicesToSplit(), FoldSqueezeReduce(), FoldReshapeTranspose(), UnflattenGemm(),
+            FuseSlicesToSplit(), FoldSqueezeReduce(), FoldReshapeTranspose(), FoldGatherNDGrid(),
+            UnflattenGemm(),
             EliminateZeroMask(), FoldScaleIntoWeights(), EliminateCommonSubexpressions(),
             DeduplicateInitializers(), FuseLayerNorm(), FuseGelu(), EliminateDeadCode()]
 
@@ -141,6 +144,7 @@ def _register_names() -> None:
         "fold_conv_bn": FoldConvBatchNorm, "fold_conv_affine": FoldConvAffine,
         "eliminate_shape_subgraphs": EliminateShapeSubgraphs, "eliminate_no_ops": EliminateNoOps,
         "fuse_slices_to_split": FuseSlicesToSplit, "fold_squeeze_reduce": FoldSqueezeReduce,
+        "fold_gather_nd_grid": FoldGatherNDGrid,
         "fuse_attention": FuseAttention, "unflatten_gemm": UnflattenGemm,
         "fold_reshape_transpose": FoldReshapeTranspose, "eliminate_zero_mask": EliminateZeroMask,
         "fold_scale_into_weights": FoldScaleIntoWeights,

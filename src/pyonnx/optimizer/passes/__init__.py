@@ -9,6 +9,7 @@ from pyonnx.optimizer.passes.eliminate_identity import EliminateIdentity
 from pyonnx.optimizer.passes.eliminate_no_ops import EliminateNoOps
 from pyonnx.optimizer.passes.eliminate_shape_subgraphs import EliminateShapeSubgraphs
 from pyonnx.optimizer.passes.eliminate_zero_mask import EliminateZeroMask
+from pyonnx.optimizer.passes.fold_gather_nd_grid import FoldGatherNDGrid
 from pyonnx.optimizer.passes.fold_if_not import FoldIfNot
 from pyonnx.optimizer.passes.fold_reshape_transpose import FoldReshapeTranspose
 from pyonnx.optimizer.passes.fold_scale_into_weights import FoldScaleIntoWeights
@@ -34,7 +35,8 @@ from pyonnx.optimizer.passes.unflatten_gemm import UnflattenGemm
 
 __all__ = ["CancelTransposes", "ConstantFolding", "DeduplicateInitializers",
            "EliminateCommonSubexpressions", "EliminateDeadCode", "EliminateIdentity", "EliminateNoOps",
-           "EliminateShapeSubgraphs", "EliminateZeroMask", "FoldIfNot", "FoldReshapeTranspose",
+           "EliminateShapeSubgraphs", "EliminateZeroMask", "FoldGatherNDGrid", "FoldIfNot",
+           "FoldReshapeTranspose",
            "FoldScaleIntoWeights", "FoldConvAffine", "FoldConvBatchNorm", "FoldShapes",
            "FoldSqueezeReduce",
            "FuseActivation", "FuseAttention", "FuseConvAdd", "FuseDynamicQuantizeMatMul",

@@ -51,13 +51,12 @@ from pyonnx.optimizer._rewrite import (
     protected_values, replace_uses, unique_name,
 )
 from pyonnx.optimizer.passes._match import made_by, scalar, used_only_by
+from pyonnx.optimizer.passes._coordinates import index_fn, int_typed, same_dims, unbroadcast
 from pyonnx.optimizer.passes.fuse_attention import _match as match_attention_core
 
 __all__ = ["FuseMultiHeadAttention", "diagonal_holds"]
 
 MS = "com.microsoft"
-_INTS = (DataType.INT8, DataType.INT16, DataType.INT32, DataType.INT64, DataType.UINT8,
-         DataType.UINT16, DataType.UINT32, DataType.UINT64, DataType.BOOL)
 
 
 class FuseMultiHeadAttention(FactsPass):
@@ -90,8 +89,8 @@ class FuseMultiHeadAttention(FactsPass):
             (q3, hq, dq, sq, q_nodes), (k3, hk, dk, sk, k_nodes), (v3, hv, dv, _, v_nodes) = \
                 qh, kh, vh
             sq3, sk3, sv3 = facts.shape(q3), facts.shape(k3), facts.shape(v3)
-            if not (hq == hk == hv and dq == dk) or not _same(sq3[0], sk3[0], sv3[0]) \
-                    or not _same(sk3[1], sv3[1]):
+            if not (hq == hk == hv and dq == dk) or not same_dims(sq3[0], sk3[0], sv3[0]) \
+                    or not same_dims(sk3[1], sv3[1]):
                 continue
             if not all(_float32(facts, x) for x in (q3, k3, v3)):
                 continue
@@ -130,10 +129,6 @@ class FuseMultiHeadAttention(FactsPass):
             model.opset_imports.setdefault(MS, 1)
             modified = True
         return modified
-
-
-def _same(*dims: object) -> bool:
-    return all(d is not None for d in dims) and all(d == dims[0] for d in dims)
 
 
 def _float32(facts: Facts, v: Value) -> bool:
@@ -179,7 +174,7 @@ def _heads(x: Value, perm: tuple[int, ...], graph: Graph, facts: Facts, keep: se
         return None
     h, d = s4[2], s4[3]
     if not isinstance(h, int) or not isinstance(d, int) or s3[2] != h * d or h <= 0 \
-            or not _same(s3[0], s4[0]) or not _same(s3[1], s4[1]):
+            or not same_dims(s3[0], s4[0]) or not same_dims(s3[1], s4[1]):
         return None
     nodes = [rs, tr] + nodes
     return x3, h, d, s, nodes
@@ -207,8 +202,8 @@ def _mask_ok(mask: Value, sq3: tuple, sk3: tuple, heads: int, graph: Graph, fact
     if shape is None or len(shape) != 4 or not _float32(facts, mask):
         return False
     b, s, t = sq3[0], sq3[1], sk3[1]
-    if not (shape[0] == 1 or _same(shape[0], b)) or shape[1] not in (1, heads) \
-            or not _same(shape[2], s, t) or not _same(shape[3], s, t):
+    if not (shape[0] == 1 or same_dims(shape[0], b)) or shape[1] not in (1, heads) \
+            or not same_dims(shape[2], s, t) or not same_dims(shape[3], s, t):
         return False
     return _finite_diagonal(mask, graph, facts, inputs)
 
@@ -250,7 +245,7 @@ def diagonal_holds(v: Value | None, graph: Graph, facts: Facts, inputs: set[int]
     n = v.producer
     sv = facts.shape(v)
     if n is None or n.graph is not graph or not is_standard(n) or len(n.outputs) != 1 \
-            or sv is None or len(sv) < 2 or not _same(sv[-1], sv[-2], size):
+            or sv is None or len(sv) < 2 or not same_dims(sv[-1], sv[-2], size):
         return None
     op = n.op_type
     sub = [diagonal_holds(x, graph, facts, inputs, size, depth + 1) for x in n.inputs] \
@@ -268,117 +263,18 @@ def diagonal_holds(v: Value | None, graph: Graph, facts: Facts, inputs: set[int]
     if op in ("Equal", "LessOrEqual", "GreaterOrEqual", "Less", "Greater") \
             and len(n.inputs) == 2:
         a, b = n.inputs
-        if not all(_int_typed(facts, x) for x in (a, b)):
+        if not all(int_typed(facts, x) for x in (a, b)):
             return None  # a float NaN is not equal to itself
-        fa = _index_fn(a, graph, facts, inputs)
-        fb = _index_fn(b, graph, facts, inputs)
+        fa = index_fn(a, graph, facts, inputs)
+        fb = index_fn(b, graph, facts, inputs)
         if fa is None or fb is None or fa[0] != fb[0] \
                 or _on_diagonal(fa[1]) != _on_diagonal(fb[1]) \
-                or not _unbroadcast(a, fa[1], sv, facts) or not _unbroadcast(b, fb[1], sv, facts):
+                or not unbroadcast(a, fa[1], sv, facts) or not unbroadcast(b, fb[1], sv, facts):
             return None
         return op in ("Equal", "LessOrEqual", "GreaterOrEqual")  # x op x on the diagonal
     return None
 
 
-def _unbroadcast(x: Value, axes: tuple[int, ...], out: tuple, facts: Facts) -> bool:
-    """Whether ``x`` has the full size of ``out`` on each of ``axes`` (counted from the right):
-    a coordinate read from a size-1 axis would be 0 across the broadcast one."""
-    sx = facts.shape(x)
-    return sx is not None and all(-a <= len(sx) and -a <= len(out) and _same(sx[a], out[a])
-                                  for a in axes)
-
-
-def _int_typed(facts: Facts, v: Value | None) -> bool:
-    t = facts.type(v)
-    return isinstance(t, TensorType) and t.elem_type in _INTS
-
-
 def _on_diagonal(axes: tuple[int, ...]) -> tuple[int, ...]:
     """The coordinate axes with the key axis (-1) read as the query axis (-2)."""
     return tuple(-2 if a == -1 else a for a in axes)
-
-
-# An index function: (source, axes) meaning v[p] = source[p[axes[0]], p[axes[1]], ...], with
-# axes counted from the right of v's shape; source is the id of an integer tensor, or 0 for
-# the coordinates themselves (then one axis: v[p] = p[axes[0]]).
-_IndexFn = tuple[int, tuple[int, ...]]
-
-
-def _index_fn(v: Value | None, graph: Graph, facts: Facts, inputs: set[int],
-              depth: int = 0) -> _IndexFn | None:
-    """``v`` as a function of its element's coordinates, or None when not of that form."""
-    if v is None or depth > 32:
-        return None
-    n = v.producer
-    if n is None or n.graph is not graph or not is_standard(n) or len(n.outputs) != 1:
-        return None
-    op = n.op_type
-    if op == "Range" and len(n.inputs) == 3:
-        start = _int_scalar(n.inputs[0], facts, inputs)
-        delta = _int_scalar(n.inputs[2], facts, inputs)
-        return (0, (-1,)) if start == 0 and delta == 1 else None  # v[i] = i
-    if op == "Unsqueeze":
-        fx = _index_fn(n.inputs[0], graph, facts, inputs, depth + 1)
-        r_in, r_out = facts.rank(n.inputs[0]), facts.rank(v)
-        axes = _int_list(n.inputs[1], facts, inputs) if len(n.inputs) > 1 \
-            else attr(n, "axes", None)
-        if fx is None or r_in is None or r_out is None or axes is None:
-            return None
-        new = {int(a) % r_out for a in axes}  # type: ignore[union-attr]
-        kept = [p for p in range(r_out) if p not in new]  # where the input's axes go
-        if len(kept) != r_in:
-            return None
-        return fx[0], tuple(kept[a + r_in] - r_out for a in fx[1])
-    if op == "Expand" and len(n.inputs) == 2:
-        x = n.inputs[0]
-        fx = _index_fn(x, graph, facts, inputs, depth + 1)
-        sx, sv = facts.shape(x), facts.shape(v)
-        if fx is None or sx is None or sv is None:
-            return None
-        # a coordinate axis must not be broadcast (a size-1 axis stretched reads index 0)
-        if any(-a > len(sx) or not _same(sx[a], sv[a]) for a in fx[1]):
-            return None
-        return fx
-    if op == "GatherND" and len(n.inputs) == 2 and int(attr(n, "batch_dims", 0)) == 0:  # type: ignore[arg-type]
-        data, idx = n.inputs
-        cat = made_by(idx, "Concat", graph)
-        r_data, r_idx = facts.rank(data), facts.rank(idx)
-        if cat is None or r_data is None or r_idx is None or not _int_typed(facts, data) \
-                or int(attr(cat, "axis", 0)) not in (-1, r_idx - 1) \
-                or len(cat.inputs) != r_data:  # type: ignore[arg-type]
-            return None
-        axes: list[int] = []
-        for part in cat.inputs:
-            un = made_by(part, "Unsqueeze", graph)
-            if un is None:
-                return None
-            r_part = facts.rank(un.inputs[0])
-            ua = _int_list(un.inputs[1], facts, inputs) if len(un.inputs) > 1 \
-                else attr(un, "axes", None)
-            if r_part is None or r_part != r_idx - 1 or ua is None or len(ua) != 1 \
-                    or int(ua[0]) % (r_part + 1) != r_part:  # type: ignore[index]
-                return None
-            fp = _index_fn(un.inputs[0], graph, facts, inputs, depth + 1)
-            if fp is None or fp[0] != 0:
-                return None
-            axes.append(fp[1][0])
-        return id(data), tuple(axes)
-    return None
-
-
-def _int_scalar(v: Value | None, facts: Facts, inputs: set[int]) -> int | None:
-    c = constant_of(v, inputs)
-    if c is None:
-        c = facts.value(v)
-    if c is None or np.asarray(c).size != 1 or np.asarray(c).dtype.kind not in "iu":
-        return None
-    return int(np.asarray(c).ravel()[0])
-
-
-def _int_list(v: Value | None, facts: Facts, inputs: set[int]) -> list[int] | None:
-    c = constant_of(v, inputs)
-    if c is None:
-        c = facts.value(v)
-    if c is None or np.asarray(c).ndim > 1 or np.asarray(c).dtype.kind not in "iu":
-        return None
-    return [int(a) for a in np.asarray(c).ravel()]
