@@ -26,11 +26,15 @@ entry, so that for finite activations no row is NaN and the guard changes nothin
   does not) whose condition provably holds (does not hold) on the diagonal ``q == k`` of the
   last two axes, with square scores (the query and key lengths are the same run-time size): the
   diagonal then keeps a finite score in every row. The proof follows the condition through
-  And/Or/Not and comparisons (Equal, LessOrEqual, GreaterOrEqual, and their strict negations)
-  of integer values that coincide when ``q == k``: coordinates built by Range(0, n, 1),
-  Unsqueeze and Expand, and GatherND of one integer tensor at such coordinates (the form of the
-  causal and packed-sequence masks that torch's exporter writes). gpt2_small without an
-  attention_mask input is such a case: its mask is ``k <= q`` and-ed with "same segment".
+  And/Or/Not and comparisons (Equal, LessOrEqual, GreaterOrEqual true, Less, Greater false) of
+  two integer values that are one function of the coordinates with the key axis read as the
+  query axis, so that they are equal where ``q == k`` (:mod:`._coordinates`: coordinates built
+  by Range(0, n, 1), Unsqueeze and Expand, one integer tensor placed by Unsqueeze or read by
+  GatherND at such coordinates: the causal and packed-sequence masks that torch's exporter
+  writes). Every value on the way spans the full ``[S, S]`` of the last two axes, and each
+  compared coordinate its axis, so that no broadcast size-1 axis stands in for the diagonal.
+  gpt2_small without an attention_mask input is such a case: its mask is ``pos[k] <= pos[q]``
+  and-ed with ``segment[q] == segment[k]``.
 
 A key-padding mask (bert_small's attention_mask) can mask a whole row (a fully padded
 sequence), so it is never fused here; the session keeps ``pyonnx::DotProductAttention`` for it.
