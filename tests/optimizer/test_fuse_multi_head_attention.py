@@ -276,3 +276,25 @@ def test_fast_multi_head_attention_leaves_other_forms_to_the_reference():
     np.testing.assert_array_equal(multi_head_attention(q, q, q, None, kpm, num_heads=2)[0], want)
     with pytest.raises(pyonnx.ExecutionError, match="num_heads"):
         multi_head_attention(q, q, q, num_heads=3)
+
+
+def test_the_session_and_level_99_keep_the_written_fusion():
+    """The private stage runs after the written stages have converged: the session-private
+    attention fusion does not take a pattern that the extended stage writes as
+    MultiHeadAttention (it would in the same round, before the basic passes had simplified the
+    heads)."""
+    from pyonnx.optimizer import optimize
+
+    gpt2 = optimize(pyonnx.load(_shared("gpt2_small")), 99)  # one round took it privately
+    ops = _ops(gpt2)
+    assert ops.count(("com.microsoft", "MultiHeadAttention")) == 4
+    assert ("pyonnx", "DotProductAttention") not in ops
+    model = _attention_model("causal")
+    sess = pyonnx.InferenceSession(model)
+    assert ("com.microsoft", "MultiHeadAttention") in _ops(sess._model)
+    feeds = _feeds("causal")
+    so = pyonnx.SessionOptions()
+    so.graph_optimization_level = pyonnx.GraphOptimizationLevel.ORT_DISABLE_ALL
+    ref = pyonnx.InferenceSession(model, so).run(None, feeds)[0]
+    np.testing.assert_allclose(sess.run(None, feeds)[0], ref, rtol=1e-4,
+                               atol=1e-5 * np.abs(ref).max())
