@@ -3,8 +3,9 @@ run of the original and the result.
 
 ``level="basic"`` writes standard ONNX operators only and keeps the opset imports;
 ``level="extended"`` adds the com.microsoft fused operators onnxruntime runs (Gelu, BiasGelu,
-FastGelu, SkipLayerNormalization, FusedConv). pyonnx-private operators (domain ``pyonnx``) are
-never in the result: those fusions happen only inside a session.
+FastGelu, SkipLayerNormalization, FusedConv, and MultiHeadAttention where no softmax row can be
+fully masked). pyonnx-private operators (domain ``pyonnx``) are never in the result: those
+fusions happen only inside a session.
 """
 
 from __future__ import annotations
