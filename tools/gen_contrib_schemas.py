@@ -37,7 +37,7 @@ IMPLEMENTED: tuple[tuple[str, str], ...] = tuple(("com.microsoft", op) for op in
     "Attention", "BiasAdd", "BiasGelu", "BiasSoftmax", "DequantizeLinear", "DynamicQuantizeLSTM",
     "DynamicQuantizeMatMul", "EmbedLayerNormalization", "FastGelu", "FusedConv", "FusedMatMul",
     "Gelu", "GridSample", "Inverse", "MatMulIntegerToFloat", "MatMulNBits",
-    "MultiHeadAttention", "NhwcMaxPool", "QGemm", "QLinearAdd", "QLinearAveragePool",
+    "MultiHeadAttention", "NhwcMaxPool", "QAttention", "QGemm", "QLinearAdd", "QLinearAveragePool",
     "QLinearConcat", "QLinearGlobalAveragePool", "QLinearLeakyRelu", "QLinearMul", "QLinearSigmoid",
     "QuantizeLinear", "QuickGelu", "RotaryEmbedding", "SkipLayerNormalization",
     "SkipSimplifiedLayerNormalization", "Tokenizer", "Trilu",

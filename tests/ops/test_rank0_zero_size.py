@@ -454,6 +454,9 @@ BUILDERS: dict[tuple[str, str], Builder] = {
     ("com.microsoft", "Attention"): _empty_batch(lambda T: Case(
         [_x((0, 2, 4), T("T")), _x((4, 12), T("T")), _x((12,), T("T"))], {"num_heads": 1},
         num_outputs=1)),
+    ("com.microsoft", "QAttention"): _empty_batch(lambda T: Case(
+        [_x((0, 2, 4), T("T1")), _x((4, 12), T("T2")), _x((12,), T("T3")), _a(0.5, T("T3")),
+         _a(0.5, T("T3"))], {"num_heads": 1}, num_outputs=1)),
     ("com.microsoft", "EmbedLayerNormalization"): _empty_batch(lambda T: Case(
         [_a(np.zeros((0, 2)), T("T1")), None, _x((5, 4), T("T")), _x((4, 4), T("T")), None,
          _x((4,), T("T")), _x((4,), T("T"))], num_outputs=2)),

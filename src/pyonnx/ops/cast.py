@@ -216,6 +216,11 @@ def _cast(x: np.ndarray, to: DataType, saturate: int = 1, round_mode: str = "up"
             # float -> integer out of range is undefined in the spec; NumPy's result stands
             with np.errstate(invalid="ignore", over="ignore"):
                 return x.astype(target)
+        if x.dtype.kind == "f" and target.kind == "f" and target.itemsize < x.dtype.itemsize:
+            # a value beyond the narrower type's range becomes +-inf, as IEEE 754 defines: no
+            # NumPy warning for it
+            with np.errstate(over="ignore"):
+                return x.astype(target)
         return x.astype(target)
     if to in _UNSUPPORTED:
         raise UnsupportedOperatorError(f"Cast to {to.name} is not supported")

@@ -16,11 +16,13 @@ basic (standard ops)      IR-3 initializer inputs restated in IR 4, shape foldin
                           Conv+BatchNormalization and Conv+Mul/Add folding, shape-subgraph
                           elimination with symbolic dims, Reshape-Transpose-Reshape folding,
                           neutral elements and zero-mask removal (integer x*0 as zeros),
-                          scalar factors folded into linear weights,
+                          scalar factors folded into linear weights, GatherND at a full
+                          coordinate grid as Unsqueeze,
                           common-subexpression elimination,
                           duplicate and unused initializer removal, LayerNormalization (opset
                           17+) and Gelu (opset 20+) from their decomposed forms
-extended (com.microsoft)  Gelu / BiasGelu / FastGelu, SkipLayerNormalization, FusedMatMul
+extended (com.microsoft)  MultiHeadAttention (where no softmax row can be fully masked),
+                          Gelu / BiasGelu / FastGelu, SkipLayerNormalization, FusedMatMul
                           (MatMul of transposed operands), FusedConv (Conv + residual Add +
                           activation), as onnxruntime runs them
 session (``pyonnx``)      attention's core (MatMul, mask Add, Softmax, NaN guard, MatMul),
@@ -53,6 +55,7 @@ from pyonnx.optimizer.passes import (
     FoldScaleIntoWeights,
     FoldConvAffine,
     FoldConvBatchNorm,
+    FoldGatherNDGrid,
     FoldIfNot,
     FoldShapes,
     FoldSqueezeReduce,
@@ -64,6 +67,7 @@ from pyonnx.optimizer.passes import (
     FuseLayerNorm,
     FuseMatMulAdd,
     FuseMatMulTranspose,
+    FuseMultiHeadAttention,
     FuseSkipLayerNorm,
     FuseSlicesToSplit,
     InlineConstantIf,
@@ -92,14 +96,16 @@ def basic_passes(max_fold_bytes: int | None = None) -> list[Pass]:
     return [ModernizeInitializers(), FoldShapes(), folding, EliminateIdentity(),
             InlineConstantIf(), FoldIfNot(), MergeIfs(), CancelTransposes(),
             FoldConvBatchNorm(), FoldConvAffine(), EliminateShapeSubgraphs(), EliminateNoOps(),
-            FuseSlicesToSplit(), FoldSqueezeReduce(), FoldReshapeTranspose(), UnflattenGemm(),
+            FuseSlicesToSplit(), FoldSqueezeReduce(), FoldReshapeTranspose(), FoldGatherNDGrid(),
+            UnflattenGemm(),
             EliminateZeroMask(), FoldScaleIntoWeights(), EliminateCommonSubexpressions(),
             DeduplicateInitializers(), FuseLayerNorm(), FuseGelu(), EliminateDeadCode()]
 
 
 def extended_passes() -> list[Pass]:
     """The extended stage: fusions into com.microsoft operators that onnxruntime runs."""
-    return [FuseGelu(MS_DOMAIN), FuseSkipLayerNorm(), FuseMatMulTranspose(),
+    return [FuseMultiHeadAttention(), FuseGelu(MS_DOMAIN), FuseSkipLayerNorm(),
+            FuseMatMulTranspose(),
             FuseConvAdd(MS_DOMAIN), FuseActivation(MS_DOMAIN), FuseDynamicQuantizeMatMul(),
             EliminateDeadCode()]
 
@@ -138,6 +144,7 @@ def _register_names() -> None:
         "fold_conv_bn": FoldConvBatchNorm, "fold_conv_affine": FoldConvAffine,
         "eliminate_shape_subgraphs": EliminateShapeSubgraphs, "eliminate_no_ops": EliminateNoOps,
         "fuse_slices_to_split": FuseSlicesToSplit, "fold_squeeze_reduce": FoldSqueezeReduce,
+        "fold_gather_nd_grid": FoldGatherNDGrid,
         "fuse_attention": FuseAttention, "unflatten_gemm": UnflattenGemm,
         "fold_reshape_transpose": FoldReshapeTranspose, "eliminate_zero_mask": EliminateZeroMask,
         "fold_scale_into_weights": FoldScaleIntoWeights,
@@ -145,6 +152,7 @@ def _register_names() -> None:
         "deduplicate_initializers": DeduplicateInitializers, "fuse_layer_norm": FuseLayerNorm,
         "fuse_gelu": lambda: FuseGelu(MS_DOMAIN), "fuse_gelu_standard": FuseGelu,
         "fuse_skip_layer_norm": FuseSkipLayerNorm, "fuse_matmul_transpose": FuseMatMulTranspose,
+        "fuse_multi_head_attention": FuseMultiHeadAttention,
         "fuse_conv_add": lambda: FuseConvAdd(MS_DOMAIN),
         "fuse_activation": lambda: FuseActivation(MS_DOMAIN),
         "fuse_dynamic_quantize_matmul": FuseDynamicQuantizeMatMul,
@@ -160,9 +168,15 @@ def optimize(model: Model, level: int = ENABLE_ALL, *, max_iterations: int = 8,
              max_fold_bytes: int | None = None, private: bool = True) -> Model:
     """Rewrite ``model`` in place with the passes of session ``level`` (run to a fixed point,
     at most ``max_iterations`` rounds) and return it. Graph outputs keep their names.
-    ``private=False`` stops before the ``pyonnx``-domain fusions (the result may be written)."""
-    passes = passes_for_level(level, max_fold_bytes=max_fold_bytes, private=private)
-    return _run(model, passes, max_iterations)
+    ``private=False`` stops before the ``pyonnx``-domain fusions (the result may be written).
+    The private stage runs after the others have reached their fixed point, as in a session: a
+    private fusion must not take a pattern that a later round of the written stages fuses (the
+    com.microsoft attention, matched once the basic rounds have simplified its inputs)."""
+    passes = passes_for_level(level, max_fold_bytes=max_fold_bytes, private=False)
+    model = _run(model, passes, max_iterations)
+    if private and int(level) >= ENABLE_EXTENDED:
+        model = _run(model, session_passes(), max_iterations)
+    return model
 
 
 def run_passes(model: Model, passes: list[Pass], max_iterations: int = 8) -> Model:

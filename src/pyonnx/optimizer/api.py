@@ -3,8 +3,9 @@ run of the original and the result.
 
 ``level="basic"`` writes standard ONNX operators only and keeps the opset imports;
 ``level="extended"`` adds the com.microsoft fused operators onnxruntime runs (Gelu, BiasGelu,
-FastGelu, SkipLayerNormalization, FusedConv). pyonnx-private operators (domain ``pyonnx``) are
-never in the result: those fusions happen only inside a session.
+FastGelu, SkipLayerNormalization, FusedConv, and MultiHeadAttention where no softmax row can be
+fully masked). pyonnx-private operators (domain ``pyonnx``) are never in the result: those
+fusions happen only inside a session.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ def _pipeline(level: str, passes: Sequence[str | Pass] | None) -> list[Pass]:
         inst = make()  # type: ignore[operator]
         if level == "basic" and str(p) in ("fuse_gelu", "fuse_skip_layer_norm", "fuse_conv_add",
                                            "fuse_activation", "fuse_matmul_transpose",
+                                           "fuse_multi_head_attention",
                                            "fuse_dynamic_quantize_matmul"):
             raise InvalidArgument(f"optimize: pass {p!r} writes com.microsoft operators; it "
                                   f"needs level='extended'")

@@ -8,6 +8,9 @@ time from their own range (DynamicQuantizeLinear), and the products computed in 
   stored transposed as needed, then ``Add`` of ``beta * C`` (``alpha`` joins the scale).
 - ``Gather(E, idx)`` with a constant table -> ``DequantizeLinear(Gather(Eq, idx))``: only the
   rows read are dequantized.
+- com.microsoft ``Attention(X, W, bias, mask_index, past)`` with a constant W ->
+  ``QAttention(Xq, Wq, bias, X_scale, W_scale, mask_index, Xzp, Wzp, past)``, as onnxruntime's
+  quantizer writes it.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from pyonnx.quantization._params import quantize_array, weight_params
 
 __all__ = ["DynamicQuantizePass", "DYNAMIC_OPS"]
 
-DYNAMIC_OPS = ("MatMul", "Gemm", "Conv", "Gather")
+DYNAMIC_OPS = ("MatMul", "Gemm", "Conv", "Gather", "Attention")
 
 
 class DynamicQuantizePass(Pass):
@@ -203,6 +206,38 @@ class DynamicQuantizePass(Pass):
         node.graph.remove(node)
         return True
 
+    #: Attention attributes that QAttention has too (the others have no QAttention form)
+    _QATTENTION_ATTRS = ("num_heads", "unidirectional", "scale", "mask_filter_value")
+
+    def _attention(self, node: Node) -> bool:
+        """com.microsoft Attention with a constant 2-D weight -> QAttention. Left in float:
+        the standard (ai.onnx) Attention, and what QAttention cannot express: separate Q/K/V
+        sizes (qkv_hidden_sizes), a rotary embedding, an attention_bias input, a shared
+        past/present buffer."""
+        if node.domain != "com.microsoft":
+            return False
+        attrs = {k: a.value for k, a in node.attributes.items()}
+        if attrs.get("qkv_hidden_sizes") or attrs.get("do_rotary", 0) or \
+                attrs.get("past_present_share_buffer", 0):
+            return False
+        ins = list(node.inputs) + [None] * (7 - len(node.inputs))
+        x, w_v, bias, mask, past = ins[:5]
+        if any(v is not None for v in ins[5:]):
+            return False
+        w = const_array(w_v)
+        if float_type_of(x) != DataType.FLOAT or w is None or w.dtype != np.float32 or \
+                w.ndim != 2:
+            return False
+        ed = self._ed
+        wq, ws, wz = self._weight(w_v, 1 if self.options.per_channel else None)
+        if bias is None:   # optional in Attention, required in QAttention
+            bias = ed.initializer(f"{w_v.name}_zero_bias", np.zeros(w.shape[1], np.float32))
+        xq, xs, xz = self._dynamic(x, node)
+        ed.node("QAttention", [xq, wq, bias, xs, ws, mask, xz, wz, past], list(node.outputs),
+                before=node, domain="com.microsoft", name=f"{node.name}_quant",
+                **{k: node.attributes[k] for k in self._QATTENTION_ATTRS if k in node.attributes})
+        node.graph.remove(node)
+        return True
 
 
 def _transposed_const(v: Value) -> Value | None:

@@ -32,6 +32,11 @@ UNSUPPORTED_EXTRA_OPTIONS = {
 }
 
 
+#: The onnxruntime contrib operators a quantizer may rewrite (selected by their op_type, as
+#: onnxruntime's quantizer selects them): com.microsoft Attention, into QAttention.
+CONTRIB_QUANTIZABLE = {("com.microsoft", "Attention")}
+
+
 @dataclasses.dataclass
 class QuantOptions:
     """What to quantize and how (see :func:`pyonnx.quantization.quantize_static`)."""
@@ -88,7 +93,10 @@ class QuantOptions:
 
     def selects(self, node: Node) -> bool:
         """Whether the node is one the caller asked to quantize (by type and name)."""
-        if node.domain not in ("", "ai.onnx") or node.op_type not in self.op_types:
+        if node.op_type not in self.op_types:
+            return False
+        if node.domain not in ("", "ai.onnx") and \
+                (node.domain, node.op_type) not in CONTRIB_QUANTIZABLE:
             return False
         if node.name in self.nodes_to_exclude:
             return False

@@ -104,8 +104,9 @@ def quantize_dynamic(model_input: Any, model_output: Any, op_types_to_quantize=N
 
     MatMul with a constant 2-D weight becomes MatMulInteger (all MatMuls when
     ``extra_options={"MatMulConstBOnly": False}``), Conv becomes ConvInteger, Gather of a
-    constant table reads a quantized table; ``weight_type`` QInt8 (symmetric, the default) or
-    QUInt8; ``per_channel`` one scale per output column/channel; ``reduce_range`` 7-bit weights.
+    constant table reads a quantized table, com.microsoft Attention becomes QAttention;
+    ``weight_type`` QInt8 (symmetric, the default) or QUInt8; ``per_channel`` one scale per
+    output column/channel; ``reduce_range`` 7-bit weights.
     """
     out = check_output_path(model_output)
     m = quantize_dynamic_model(model_input, op_types_to_quantize=op_types_to_quantize,

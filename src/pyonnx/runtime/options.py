@@ -29,7 +29,10 @@ class GraphOptimizationLevel(enum.IntEnum):
 
 
 class ExecutionMode(enum.IntEnum):
-    """Accepted for compatibility; pyonnx runs nodes one after another."""
+    """How a session runs the nodes of its graph: ``ORT_SEQUENTIAL`` (the default) one after
+    another in topological order; ``ORT_PARALLEL`` as a dependency graph on
+    ``inter_op_num_threads`` threads, so that independent branches overlap
+    (:mod:`pyonnx.runtime.parallel`)."""
 
     ORT_SEQUENTIAL = 0
     ORT_PARALLEL = 1
@@ -119,6 +122,10 @@ class SessionOptions:
     optimized_model_filepath                                  honoured (the optimized model)
     enable_profiling, profile_file_prefix                     honoured (Chrome trace JSON)
     intra_op_num_threads                                      honoured (intra-op thread budget)
+    execution_mode, inter_op_num_threads                      honoured (ORT_PARALLEL: nodes run
+                                                              as a dependency graph on inter-op
+                                                              threads, 0 = one per core; inter x
+                                                              intra threads within the budget)
     log_severity_level, logid                                 honoured (session log records)
     add_initializer, add_external_initializers(_from_files_   honoured
     in_memory)
@@ -134,9 +141,9 @@ class SessionOptions:
     config ep.context_enable=1                                raises: writes EP context files
     config session.collect_node_memory_stats_to_file          raises: pyonnx writes no such file
     register_custom_ops_library                               raises: no C++ libraries
-    inter_op_num_threads, execution_mode, execution_order,    accepted, performance hints only
-    enable_cpu_mem_arena, enable_mem_pattern, enable_mem_
-    reuse, use_per_session_threads, use_deterministic_compute
+    execution_order, enable_cpu_mem_arena, enable_mem_        accepted, performance hints only
+    pattern, enable_mem_reuse, use_per_session_threads, use_
+    deterministic_compute
     (pyonnx is deterministic), log_verbosity_level, other
     config keys (spinning, prepacking, allocators, ...)
     ========================================================  ==================================

@@ -27,6 +27,7 @@ fold either (:func:`pyonnx.optimizer.passes.constant_folding.dequantizes_constan
 from __future__ import annotations
 
 import dataclasses
+import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -171,7 +172,11 @@ class _BoundSubgraph:
         # one budget of body executions per run, whatever the nesting: a Loop inside a Loop
         # is bounded by the limit, not by its square
         rs = self.run_state
-        rs.body_calls += 1
+        if rs.lock is None:
+            rs.body_calls += 1
+        else:  # an ORT_PARALLEL run: bodies may run on several threads at once
+            with rs.lock:
+                rs.body_calls += 1
         if rs.body_calls > self.plan.config.max_loop_iterations:
             raise ResourceLimitExceeded(
                 f"the run executed subgraph bodies (Loop/Scan iterations, If branches) more than "
@@ -188,10 +193,14 @@ class _RunState:
     ``max_run_bytes`` accounting (after it). ``has_hook`` is False when the run asks for none of
     them, and the run loop then calls the kernels directly. The state also counts the
     subgraph bodies the run executed (bounded by max_loop_iterations).
+
+    ``lock`` is None for a run on one thread; an ``ORT_PARALLEL`` run
+    (:mod:`pyonnx.runtime.parallel`) sets one, and the counters shared by its threads
+    (``body_calls``, ``live_bytes``) are then updated under it.
     """
 
     __slots__ = ("run_options", "deadline", "profile", "body_calls", "max_run_bytes",
-                 "live_bytes", "has_hook")
+                 "live_bytes", "has_hook", "lock")
 
     def __init__(self, run_options: Any = None, deadline: float = 0.0,
                  profile: list[tuple[Any, ...]] | None = None, max_run_bytes: int = 0) -> None:
@@ -204,6 +213,7 @@ class _RunState:
         self.live_bytes = 0
         self.has_hook = bool(profile is not None or run_options is not None or deadline
                            or max_run_bytes)
+        self.lock: threading.Lock | None = None
 
     def check(self, node: Node) -> None:
         if self.run_options is not None and getattr(self.run_options, "terminate", False):
@@ -212,31 +222,35 @@ class _RunState:
             raise ResourceLimitExceeded(
                 f"run exceeded its deadline (SessionOptions run_timeout_s) before {node.describe()}")
 
-    def hooked(self, calls: list[tuple[Any, ...]], vals: list[Any]) -> list[tuple[Any, ...]]:
+    def hooked(self, calls: list[tuple[Any, ...]], vals: list[Any],
+               count: bool = True) -> list[tuple[Any, ...]]:
         """The steps' call tuples with each kernel wrapped in this run's hook (for the frame
         ``vals``): the loop then runs them like any other, and a run that asks for no check
-        pays nothing per node."""
+        pays nothing per node. ``count=False`` leaves the byte accounting to the caller (the
+        parallel executor, whose frees follow completion order, not the steps' ``frees``)."""
         # the slots these steps compute: the only ones the byte accounting counted (inputs,
         # initializers and cached semi-constants are freed too, but were never counted)
-        computed = {s for c in calls for s in c[3]} if self.max_run_bytes else set()
+        count = count and bool(self.max_run_bytes)
+        computed = {s for c in calls for s in c[3]} if count else set()
         # (fn, ins, kwargs, outs, frees, special, arity, step): fn is first, the step last
-        return [(self._wrap(c[0], c[-1], vals, computed),) + c[1:] for c in calls]
+        return [(self._wrap(c[0], c[-1], vals, computed, count),) + c[1:] for c in calls]
 
     def _wrap(self, fn: Callable[..., Any], st: "_Step", vals: list[Any],
-              computed: set[int]) -> Callable[..., Any]:
+              computed: set[int], count: bool) -> Callable[..., Any]:
         def hooked(*args: Any, **kwargs: Any) -> Any:
             self.before(st)
             t0 = time.perf_counter_ns() if self.profile is not None else 0
             res = fn(*args, **kwargs)
             if self.profile is not None:
-                # (node, start, duration, input (dtype, shape) or description): formatted when
-                # the trace is written, so that profiling adds little to the run it measures
+                # (node, start, duration, input (dtype, shape) or description, provider, the
+                # thread's OS id): formatted when the trace is written, so that profiling adds
+                # little to the run it measures (list.append is atomic: parallel runs share it)
                 self.profile.append((st.node, t0, time.perf_counter_ns() - t0,
                                      [(a.dtype, a.shape) if isinstance(a, np.ndarray)
                                       else describe_value(a) for a in args],
                                      st.provider.name if st.provider is not None
-                                     else CPUProvider.name))
-            if self.max_run_bytes:
+                                     else CPUProvider.name, threading.get_native_id()))
+            if count:
                 self._count(st, res, vals, computed)
             return res
 
@@ -254,19 +268,41 @@ class _RunState:
         """Account the node's outputs and the values dead after it (``vals`` still holds the
         values before the node); over the limit is an error naming the node."""
         outs = st.outs
-        self.live_bytes += sum(_nbytes(r) for r in res[:len(outs)])
-        if self.live_bytes > self.max_run_bytes:
-            raise ResourceLimitExceeded(
-                f"{st.node.describe()}: the run holds {self.live_bytes} bytes of tensors after "
-                f"this node, above the limit of {self.max_run_bytes} bytes "
-                f"(SessionOptions max_run_bytes)")
+        freed = 0
         for s in st.frees:
             if s not in computed:
                 continue
             # an output nobody reads dies at once: it is in res, not yet in vals
             v = res[outs.index(s)] if s in outs else vals[s]
             if v is not None:
-                self.live_bytes -= _nbytes(v)
+                freed += _nbytes(v)
+        self.account(st, sum(_nbytes(r) for r in res[:len(outs)]), freed)
+
+    def account(self, st: "_Step", made: int, freed: int) -> None:
+        """Count ``made`` bytes of outputs of ``st`` (an error naming the node when the run then
+        holds more than max_run_bytes), then release ``freed`` bytes of values dead after it."""
+        if self.lock is not None:
+            with self.lock:
+                self._account(st, made, freed)
+        else:
+            self._account(st, made, freed)
+
+    def _account(self, st: "_Step", made: int, freed: int) -> None:
+        self.live_bytes += made
+        if self.live_bytes > self.max_run_bytes:
+            raise ResourceLimitExceeded(
+                f"{st.node.describe()}: the run holds {self.live_bytes} bytes of tensors after "
+                f"this node, above the limit of {self.max_run_bytes} bytes "
+                f"(SessionOptions max_run_bytes)")
+        self.live_bytes -= freed
+
+    def release(self, nbytes: int) -> None:
+        """Release ``nbytes`` of counted values (what a frame still holds when it returns)."""
+        if self.lock is not None:
+            with self.lock:
+                self.live_bytes -= nbytes
+        else:
+            self.live_bytes -= nbytes
 
 
 class Plan:
@@ -296,6 +332,10 @@ class Plan:
         self._host = config.providers[-1]  # the CPU provider: host memory
         self._device: dict[int, str] = {}  # slot -> device of its value, when not the host
         self._copies: dict[tuple[int, str], int] = {}  # (slot, device) -> slot of its copy
+        # ORT_PARALLEL: what runs this plan's steps instead of the sequential loop (the
+        # session sets a pyonnx.runtime.parallel.ParallelExecutor on its main plan; nested
+        # plans, subgraph and function bodies, always run sequentially)
+        self.parallel: Any = None
         self._compile()
         self._plan_semi_constants()
 
@@ -620,11 +660,15 @@ class Plan:
             for outer, own in self.captures:
                 vals[own] = outer_frame[outer]
         steps = self._cached_steps if cached else self.steps
-        self._run(vals, state, self._cached_calls if cached else self._calls)
+        if self.parallel is None:
+            self._run(vals, state, self._cached_calls if cached else self._calls)
+        else:
+            self.parallel.run(self, vals, state, self._cached_calls if cached else self._calls,
+                              cached)
         if state.max_run_bytes:
             # what this frame still holds goes back to the caller, which counts what it keeps
-            state.live_bytes -= sum(_nbytes(vals[s]) for st in steps for s in st.outs
-                                    if vals[s] is not None)
+            state.release(sum(_nbytes(vals[s]) for st in steps for s in st.outs
+                              if vals[s] is not None))
         return [vals[s] for s in self.output_slots]
 
     def _run(self, vals: list[Any], state: _RunState, calls: list[tuple[Any, ...]]) -> None:

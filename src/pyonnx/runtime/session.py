@@ -66,6 +66,7 @@ from pyonnx.runtime.ortvalue import (
     SparseTensor,
     string_array,
 )
+from pyonnx.runtime.parallel import ParallelExecutor, inter_op_threads
 from pyonnx.runtime.plan import Plan, PlanConfig, _RunState, check_structure
 
 __all__ = ["InferenceSession", "NodeArg", "ModelMetadata", "get_available_providers",
@@ -293,6 +294,7 @@ class InferenceSession:
             max_loop_iterations=opts.max_loop_iterations,
             providers=providers)
         self._plan = Plan(model.graph, config)
+        self._set_execution_mode()
         g = model.graph
         init_names = set(g.initializers) | set(g.sparse_initializers)
         self._inputs = [v for v in g.inputs if v.name not in init_names]
@@ -383,6 +385,27 @@ class InferenceSession:
         from pyonnx.backends.cpu import threads
 
         self._threads = threads.request(int(self._options.intra_op_num_threads or 0))
+
+    def _set_execution_mode(self) -> None:
+        """``ExecutionMode.ORT_PARALLEL``: the main plan's steps run as a dependency graph on
+        ``inter_op_num_threads`` threads (0: one per core, as onnxruntime),
+        see :mod:`pyonnx.runtime.parallel`. With one inter-op thread that is the sequential
+        loop, which then runs. ``ORT_SEQUENTIAL`` (the default) uses no inter-op threads, and
+        ignores ``inter_op_num_threads`` as onnxruntime does."""
+        opts = self._options
+        if opts.execution_mode != ExecutionMode.ORT_PARALLEL:
+            return
+        requested = int(opts.inter_op_num_threads)
+        if requested < 0:
+            raise InvalidArgument(f"SessionOptions.inter_op_num_threads is {requested}: give 0 "
+                                  f"(one thread per core) or a positive number of threads")
+        n = inter_op_threads(requested)
+        if n > 1:
+            executor = ParallelExecutor(n)
+            executor.close_with(self)
+            self._plan.parallel = executor
+        log(1, f"Session {opts.logid!r}: ORT_PARALLEL with {n} inter-op thread(s)", opts.logid,
+            "Session", "session.py")
 
     # ------------------------------------------------------------------ onnxruntime surface
 
@@ -711,12 +734,13 @@ class InferenceSession:
         if self._profile_events is None:
             return ""
         events = []
-        base = None
-        for node, start_ns, dur_ns, inputs, provider in self._profile_events:
-            if base is None:
-                base = start_ns
+        # the earliest start: events are recorded as nodes finish, which in ORT_PARALLEL mode
+        # (and for a node that runs a subgraph) is not the order they started in
+        base = min((e[1] for e in self._profile_events), default=0)
+        for node, start_ns, dur_ns, inputs, provider, tid in self._profile_events:
             events.append({
-                "name": node.name or node.op_type, "cat": "Node", "ph": "X", "pid": 0, "tid": 0,
+                "name": node.name or node.op_type, "cat": "Node", "ph": "X", "pid": 0,
+                "tid": tid,  # the OS id of the thread that ran the node, as onnxruntime writes
                 "ts": (start_ns - base) / 1000.0, "dur": dur_ns / 1000.0,
                 "args": {"op_type": node.op_type, "domain": node.domain, "provider": provider,
                          "input_shapes": [i if isinstance(i, str) else

@@ -96,6 +96,33 @@ def contrib_probe(ctx: InferenceContext) -> list[TensorType | None] | None:
     return ctx.probe()
 
 
+@shape_rule("QAttention", versions=(1,), domain=MS)
+def qattention(ctx: InferenceContext) -> list[TensorType | None]:
+    """output (batch, sequence, hidden) and present (2, batch, num_heads, past_sequence +
+    sequence, head_size), both of bias's float type, with hidden = weight's columns / 3. Written
+    out rather than probed so that symbolic batch and sequence dims carry through."""
+    x, w, past = ctx.shape(0), ctx.shape(1), ctx.shape(8) if ctx.has_input(8) else None
+    for shape, what, rank in ((x, "input", 3), (w, "weight", 2), (past, "past", 5)):
+        if shape is not None and len(shape) != rank:
+            raise ctx.fail(f"{what} must be {rank}-D, got shape {list(shape)}")
+    heads = ctx.attr("num_heads", None)
+    if heads is None or int(heads) <= 0:
+        raise ctx.fail(f"attribute 'num_heads' must be a positive integer, got {heads}")
+    heads = int(heads)
+    b, s = (x[0], x[1]) if x is not None else (None, None)
+    hidden = dim_exact_div(w[1], 3) if w is not None else None
+    if w is not None and is_concrete(w[1]) and (w[1] % 3 or (w[1] // 3) % heads):
+        raise ctx.fail(f"weight has {w[1]} columns; 3 * hidden with hidden a multiple of "
+                       f"num_heads {heads} expected")
+    elem = ctx.elem(2)
+    outs = [tensor(elem, [b, s, hidden])]
+    if ctx.num_outputs > 1:
+        total = s if past is None else dim_add(past[3], s)
+        head_size = dim_exact_div(hidden, heads)
+        outs.append(tensor(elem, [2, b, heads, total, head_size]))
+    return outs
+
+
 # ---------------------------------------------------------------------- same type as input 0
 
 shape_rule(("Inverse", "Trilu", "QLinearSigmoid", "QLinearLeakyRelu"), versions=(1,),

@@ -59,4 +59,9 @@ for model in models:
             out[f"{model}::{j}::{o}"] = r.as_numpy(o)
     stats[model] = hc.get_inference_statistics(model)["model_stats"][0]["batch_stats"]
 np.savez(f"{out_dir}/batch.npz", **out)
+# close both clients before the interpreter exits: left to their finalizers, the http client's
+# gevent pool join and the grpc channel's shutdown can deadlock at exit (seen about once in 10
+# runs: the results were written, then the process never ended)
+gc.close()
+hc.close()
 print(json.dumps(stats))

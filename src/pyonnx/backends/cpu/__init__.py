@@ -40,15 +40,19 @@ class CPUProvider(Provider):
         self.use_reference_kernels = flag == "1"
 
     def session_passes(self, level: int) -> list[Any]:
-        """The fusions into the fused kernels of fused.py and quantized.py (domain ``pyonnx``)
-        at the extended level and above (:func:`pyonnx.optimizer.session_passes`), the
-        quantized weights' readers first (before other fusions take their MatMuls)."""
+        """Half precision computed in float32 (float16.py; not with the reference kernels, which
+        compute what the spec says in the types it says), then, at the extended level and above,
+        the fusions into the fused kernels of fused.py and quantized.py (domain ``pyonnx``,
+        :func:`pyonnx.optimizer.session_passes`), the quantized weights' readers first (before
+        other fusions take their MatMuls)."""
+        from pyonnx.backends.cpu.float16 import ComputeHalfInFloat32
         from pyonnx.backends.cpu.quantized import FuseDequantizeLinear
         from pyonnx.optimizer import ENABLE_EXTENDED, session_passes
 
-        if int(level) < ENABLE_EXTENDED:
-            return []
-        return [FuseDequantizeLinear(), *session_passes()]
+        passes: list[Any] = [] if self.use_reference_kernels else [ComputeHalfInFloat32()]
+        if int(level) >= ENABLE_EXTENDED:
+            passes += [FuseDequantizeLinear(), *session_passes()]
+        return passes
 
     def kernel_for(self, node: Node, domain: str, since_version: int,
                    reference: Kernel) -> Kernel | None:

@@ -12,6 +12,11 @@ which has the same definition (its reference is :mod:`pyonnx.ops.contrib.fused_c
   with ``nan_to_zero=1`` the softmax's NaNs set to zero before the second product (the guard
   torch exports as ``Where(IsNaN(P), 0, P)``): attention's core, as
   :mod:`pyonnx.optimizer.passes.fuse_attention` finds it.
+* com.microsoft ``MultiHeadAttention`` (the fast variant of :mod:`pyonnx.ops.contrib.attention`'s)
+  for self or cross attention on 3-D Q, K, V with an optional attention bias, as the optimizer's
+  :mod:`~pyonnx.optimizer.passes.fuse_multi_head_attention` writes it: the heads are strided
+  views of the projections, the softmax runs in one pass per row, and the second product writes
+  straight into the ``[B, S, H*D]`` output.
 * ``FoldBatchNormIntoConv(W, B, scale, bias, mean, var)``: the weight and bias of a Conv with
   an inference-mode BatchNormalization after it folded in, for parameters that are known only at
   run time (the optimizer folds constant ones itself).
@@ -34,14 +39,14 @@ import numpy as np
 
 from pyonnx.backends.cpu import jit
 from pyonnx.backends.cpu.conv import conv
-from pyonnx.backends.cpu.elementwise import softmax as _softmax
+from pyonnx.backends.cpu.elementwise import softmax as _softmax, softmax_rows
 from pyonnx.backends.cpu.gemm import matmul  # large products split over the intra-op threads
 from pyonnx.backends.cpu.registry import fast_kernel
 from pyonnx.errors import ExecutionError
 from pyonnx.ops import activation as _act
 from pyonnx.ops.contrib.fused_conv import ACTIVATIONS, check_activation
 from pyonnx.ops.linalg import gemm
-from pyonnx.ops.registry import KernelContext, NodeMemo, kernel, node_memo
+from pyonnx.ops.registry import KernelContext, NodeMemo, get_kernel, kernel, node_memo
 
 __all__ = ["apply_activation", "check_private_activation", "PRIVATE_ACTIVATIONS"]
 
@@ -253,6 +258,75 @@ def dot_product_attention(Q: np.ndarray, Kt: np.ndarray, V: np.ndarray,
         else:
             p = np.where(nan, p.dtype.type(0), p)
     return matmul(p, V, ctx=ctx)
+
+
+_MHA = get_kernel("com.microsoft", "MultiHeadAttention", 1)
+
+
+@fast_kernel("MultiHeadAttention", versions=(1,), domain="com.microsoft")
+def multi_head_attention(query: np.ndarray, key: np.ndarray | None = None,
+                         value: np.ndarray | None = None, bias: np.ndarray | None = None,
+                         key_padding_mask: np.ndarray | None = None,
+                         attention_bias: np.ndarray | None = None,
+                         past_key: np.ndarray | None = None, past_value: np.ndarray | None = None,
+                         past_sequence_length: np.ndarray | None = None,
+                         cache_indirection: np.ndarray | None = None, *,
+                         num_heads: int | None = None, unidirectional: int = 0,
+                         scale: float | None = None, mask_filter_value: float = -10000.0,
+                         ctx: KernelContext | None = None) -> tuple[np.ndarray | None, ...]:
+    """MultiHeadAttention: ``softmax(scale * Q K^T + attention_bias) V`` per head for 3-D
+    float32/float64 Q [B, S, H*D], K [B, T, H*D], V [B, T, H*Dv] of one type, with only the
+    output wanted; every other form (bias, masks, past, packed inputs, the optional outputs) is
+    the reference kernel's, which also owns the checks."""
+    h = num_heads if isinstance(num_heads, int) else 0
+    n_out = ctx.num_outputs if ctx is not None else 1
+    if (n_out == 1 and h > 0 and key is not None and value is not None and bias is None
+            and key_padding_mask is None and past_key is None and past_value is None
+            and past_sequence_length is None and cache_indirection is None
+            and not unidirectional and query.dtype in _INPLACE
+            and key.dtype == query.dtype and value.dtype == query.dtype
+            and query.ndim == key.ndim == value.ndim == 3
+            and key.shape[0] == query.shape[0] == value.shape[0] and key.shape[1] == value.shape[1]
+            and key.shape[2] == query.shape[2] and query.shape[2] % h == 0
+            and value.shape[2] % h == 0 and query.size and key.size and value.size):
+        b, s, hd = query.shape
+        t = key.shape[1]
+        ab = attention_bias
+        if ab is None or (ab.dtype == query.dtype and ab.ndim == 4 and ab.shape[0] in (1, b)
+                          and ab.shape[1] in (1, h) and ab.shape[2:] == (s, t)):
+            return (_mha(query, key, value, ab, h, scale),)
+    return _MHA(query, key, value, bias, key_padding_mask, attention_bias, past_key, past_value,
+                past_sequence_length, cache_indirection, num_heads=num_heads,
+                unidirectional=unidirectional, scale=scale, mask_filter_value=mask_filter_value,
+                ctx=ctx)
+
+
+def _mha(query: np.ndarray, key: np.ndarray, value: np.ndarray, ab: np.ndarray | None, h: int,
+         scale: float | None) -> np.ndarray:
+    """The fast MultiHeadAttention once its case is checked: the reference's steps (scores,
+    scale, bias, softmax, product) without its copies."""
+    b, s, hd = query.shape
+    t = key.shape[1]
+    d, dv = hd // h, value.shape[2] // h
+    typ = query.dtype.type
+    # heads as strided views: BLAS reads each head's [S, D] slice with the projection's stride
+    q = query.reshape(b, s, h, d).transpose(0, 2, 1, 3)
+    kt = key.reshape(b, t, h, d).transpose(0, 2, 3, 1)
+    v = value.reshape(b, t, h, dv).transpose(0, 2, 1, 3)
+    scores = np.matmul(q, kt)  # [B, H, S, T], ours
+    scores *= typ((1.0 / np.sqrt(d)) if scale is None or scale == 0 else scale)
+    if ab is not None:
+        scores += ab
+    p = softmax_rows(scores, False)  # a row of -inf stays NaN, as in the reference
+    if p is None:
+        with np.errstate(invalid="ignore"):
+            scores -= scores.max(axis=-1, keepdims=True)
+            np.exp(scores, out=scores)
+            scores /= scores.sum(axis=-1, keepdims=True)
+        p = scores
+    out = np.empty((b, s, h, dv), query.dtype)
+    np.matmul(p, v, out=out.transpose(0, 2, 1, 3))  # heads merged as they are written
+    return out.reshape(b, s, h * dv)
 
 
 @kernel("FoldBatchNormIntoConv", versions=(1,), domain=DOMAIN)

@@ -23,6 +23,7 @@ import numpy as np
 from pyonnx.backends.cpu.registry import fast_kernel
 from pyonnx.errors import ExecutionError
 from pyonnx.ops import linalg as _linalg
+from pyonnx.ops.contrib import attention as _ca
 from pyonnx.ops.contrib import matmul as _cm
 from pyonnx.ops.contrib import quantized as _cq
 from pyonnx.ops.quantization import _row_param, dynamic_quantize_linear
@@ -410,6 +411,17 @@ def _shifted_weight_product(w: np.ndarray, zero_point: np.ndarray):
 #: results.
 dynamic_quantize_lstm = fast_kernel("DynamicQuantizeLSTM", versions=(1,), domain=_cq.MS)(
     _cq.dynamic_quantize_lstm_kernel(_shifted_weight_product))
+
+
+# --- com.microsoft QAttention ------------------------------------------------------------------
+# (kept as its own section: other variants above are edited independently)
+
+#: The reference QAttention (ops/contrib/attention.py) with its integer projection
+#: (input - input_zero_point) @ (weight - weight_zero_point) by the chunked float32 route of
+#: :func:`_int_matmul`: the same exact accumulator, then the same float code (scaling, bias and
+#: Attention's softmax), so the reference's results bit for bit.
+qattention = fast_kernel("QAttention", versions=(1,), domain=_cm.MS)(
+    _ca.qattention_kernel(_int_matmul))
 
 
 # =================================================================================================

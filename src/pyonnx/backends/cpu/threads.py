@@ -16,6 +16,13 @@ between sessions running at once. So this module owns:
   and wait for the slowest (2-10x slower per run on a 2-core machine busy with other work).
 * the **pool**: ``budget - 1`` persistent worker threads; the calling thread takes a share of
   the work itself, so a budget of 1 means no workers and no hand-off at all.
+* the **share** of a thread (:func:`set_share`): the most parts one kernel call on that thread
+  may split into. Unset, it is the budget. A session in ``ExecutionMode.ORT_PARALLEL`` runs
+  several nodes at once on its inter-op threads (:mod:`pyonnx.runtime.parallel`) and gives each
+  of them ``budget // inter-op threads`` (at least 1), so inter-op x intra-op threads stay
+  within the budget; a part counts as a thread only while one runs it (parts are claimed
+  dynamically and a caller that waits for its parts does no work), so the threads computing at
+  any moment are at most the budget.
 
 Kernels split work with :func:`parallel_for`; the pieces must be independent (each writes its own
 slice of an output), so the result does not depend on how the work is split. A kernel that runs
@@ -32,12 +39,12 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-__all__ = ["cores", "request", "budget", "parallel_for", "split"]
+__all__ = ["cores", "request", "budget", "parallel_for", "split", "set_share", "share"]
 
 _lock = threading.Lock()
 _budget = 0                      # 0: nobody asked yet (then: one thread, no pool)
 _pool: ThreadPoolExecutor | None = None
-_local = threading.local()       # .worker is True on the pool's threads
+_local = threading.local()       # .share: see set_share (1 on the pool's own threads)
 _blas_set: int | None = None     # what BLAS's pool was last set to by request()
 
 
@@ -50,7 +57,20 @@ def cores() -> int:
 
 
 def _mark_worker() -> None:
-    _local.worker = True
+    _local.share = 1  # nested use runs inline (see the module docstring)
+
+
+def set_share(parts: int) -> int:
+    """Let kernel calls on the current thread split into at most ``parts`` parts (0: the
+    budget, as on a thread that never set one). Returns the previous setting, for restoring."""
+    previous = getattr(_local, "share", 0)
+    _local.share = max(0, int(parts))
+    return previous
+
+
+def share() -> int:
+    """The most parts a kernel call on the current thread may split into (see set_share)."""
+    return getattr(_local, "share", 0) or budget()
 
 
 def _set_blas(n: int) -> None:
@@ -97,9 +117,9 @@ def split(count: int, min_per_part: int) -> list[tuple[int, int]]:
     ``min_per_part`` items each (one part when the work is small or the budget is 1)."""
     if count <= 0:
         return []
-    parts = max(1, min(budget(), count // max(1, min_per_part)))
-    if getattr(_local, "worker", False):
-        parts = 1  # nested: inline (see the module docstring)
+    # the thread's share: 1 on the pool's own threads (nested use runs inline, see the module
+    # docstring), budget // inter-op threads on an ORT_PARALLEL session's node runners
+    parts = max(1, min(share(), count // max(1, min_per_part)))
     step, extra = divmod(count, parts)
     out = []
     start = 0

@@ -1,4 +1,5 @@
-"""Contrib attention: Attention, MultiHeadAttention and RotaryEmbedding (com.microsoft).
+"""Contrib attention: Attention, QAttention, MultiHeadAttention and RotaryEmbedding
+(com.microsoft).
 
 Masked keys get ``mask_filter_value`` (default -10000) added to their scores rather than -inf,
 as onnxruntime does, so a query whose keys are all masked attends uniformly instead of
@@ -7,13 +8,16 @@ producing zeros. Scores and softmax are computed in float32 (float64 stays float
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from pyonnx.errors import ExecutionError, UnsupportedOperatorError
 from pyonnx.ops._attention import grouped_pv, grouped_qk, merge_heads, split_heads
-from pyonnx.ops._common import compute_dtype, output_wanted
+from pyonnx.ops._common import check_alloc, compute_dtype, output_wanted
 from pyonnx.ops._elementwise import FLOAT_TYPES, check_dtype
 from pyonnx.ops.attention import rotary_embedding as _onnx_rotary_embedding
+from pyonnx.ops.contrib.matmul import _int_matmul
 from pyonnx.ops.registry import KernelContext, kernel
 
 MS = "com.microsoft"
@@ -25,8 +29,9 @@ def _keep_mask(op: str, mask: np.ndarray | None, b: int, s: int, t: int, past: i
     """Which keys each query may see, as a bool array broadcastable to (B, 1, S, T).
 
     Formats: (B) key lengths (right padding); (2B) exclusive ends then inclusive starts (left
-    padding); (B, T) and (B, S, T) raw masks, 0 meaning masked; (B, 1, M, M) a raw mask over a
-    maximum length M of which rows past..past+S and columns 0..T are used.
+    padding); (B, T) and (B, S, T) raw masks, 0 meaning masked; (B, 1) or (1, 1), one value
+    broadcast over every key, which mathematically changes nothing (None); (B, 1, M, M) a raw
+    mask over a maximum length M of which rows past..past+S and columns 0..T are used.
     """
     if mask is None:
         return None
@@ -51,6 +56,11 @@ def _keep_mask(op: str, mask: np.ndarray | None, b: int, s: int, t: int, past: i
                                  f"got {mask.shape[0]}")
         return keep[:, None, None, :]
     if mask.ndim == 2:
+        if mask.shape != (b, t) and mask.shape[1] == 1 and mask.shape[0] in (1, b):
+            # One value broadcast over every key masks all of them or none: the same constant
+            # added to every score leaves the softmax as it is, so onnxruntime takes it as no
+            # mask, and so do we.
+            return None
         if mask.shape != (b, t):
             raise ExecutionError(f"{op}: a 2-D mask must be (batch {b}, total_sequence {t}), got "
                                  f"{mask.shape}")
@@ -171,6 +181,29 @@ def attention(input: np.ndarray, weights: np.ndarray, bias: np.ndarray | None = 
     qkv = x @ weights.astype(cdt, copy=False)
     if bias is not None:
         qkv += bias.astype(cdt, copy=False)
+    return attend_projected(op, qkv, (dq, dk, dv), h, mask_index, past, attention_bias,
+                            past_sequence_length, unidirectional=unidirectional, scale=scale,
+                            mask_filter_value=mask_filter_value,
+                            past_present_share_buffer=past_present_share_buffer,
+                            out_dtype=input.dtype, ctx=ctx)
+
+
+def attend_projected(op: str, qkv: np.ndarray, sizes: tuple[int, int, int], h: int,
+                     mask_index: np.ndarray | None, past: np.ndarray | None,
+                     attention_bias: np.ndarray | None,
+                     past_sequence_length: np.ndarray | None, *, unidirectional: int,
+                     scale: float | None, mask_filter_value: float,
+                     past_present_share_buffer: int, out_dtype: np.dtype,
+                     ctx: KernelContext | None) -> tuple[np.ndarray | None, ...]:
+    """The attention of com.microsoft Attention after its fused projection: ``qkv``
+    (B, S, dq + dk + dv) in the compute type is split into Q, K and V of ``h`` heads (``sizes``
+    checked by the caller: dq == dk, each a multiple of h), keys and values are appended to
+    ``past``, and the outputs are (output (B, S, dv), present (2, B, h, total_sequence,
+    head_size) when the node has a second output) in ``out_dtype``. QAttention shares it: only
+    its projection (an integer product) differs."""
+    dq, dk, dv = sizes
+    b, s = qkv.shape[:2]
+    cdt = qkv.dtype
     q = split_heads(qkv[..., :dq], h)
     k = split_heads(qkv[..., dq:dq + dk], h)
     v = split_heads(qkv[..., dq + dk:], h)
@@ -206,15 +239,119 @@ def attention(input: np.ndarray, weights: np.ndarray, bias: np.ndarray | None = 
     sc = (1.0 / np.sqrt(dq // h)) if scale is None or scale == 0 else float(scale)
     out, _ = _attend(op, q, k, v, scale=sc, keep=keep, unidirectional=unidirectional, past=p,
                      mask_filter_value=mask_filter_value, attention_bias=attention_bias)
-    result: list[np.ndarray | None] = [out.astype(input.dtype, copy=False)]
+    result: list[np.ndarray | None] = [out.astype(out_dtype, copy=False)]
     if ctx is not None and ctx.num_outputs > 1:
         if not output_wanted(ctx, 1):
             result.append(None)
         elif present_buf is not None:
-            result.append(present_buf.astype(input.dtype, copy=False))
+            result.append(present_buf.astype(out_dtype, copy=False))
         else:
-            result.append(np.stack([k, v]).astype(input.dtype, copy=False))
+            result.append(np.stack([k, v]).astype(out_dtype, copy=False))
     return tuple(result)
+
+
+_Q8 = (np.dtype(np.uint8), np.dtype(np.int8))
+_QFLOAT = (np.dtype(np.float32), np.dtype(np.float16))
+
+
+def _q_param(op: str, p: np.ndarray | None, what: str, like: str, dtype: np.dtype,
+             columns: int | None) -> np.ndarray | None:
+    """A QAttention scale or zero point, checked: of ``dtype`` (input ``like``'s), a scalar
+    or a one-element 1-D tensor, or (when ``columns`` is given) one value per column of
+    weight. Returned as a scalar or a 1-D array, ready to broadcast over (..., columns)."""
+    if p is None:
+        return None
+    p = np.asarray(p)
+    if p.dtype != dtype:
+        raise ExecutionError(f"{op}: {what} must be {dtype}, as {like} is, got {p.dtype}")
+    if p.size == 1 and p.ndim <= 1:
+        return p.reshape(())
+    if columns is not None and p.shape == (columns,):
+        return p
+    per_column = f" or 1-D with one value per weight column ({columns})" if columns else ""
+    raise ExecutionError(f"{op}: {what} must be a scalar{per_column}, got shape {p.shape}")
+
+
+def qattention_kernel(int_matmul: Callable[..., np.ndarray]) -> Callable[..., tuple]:
+    """The QAttention kernel with its exact integer accumulator from
+    ``int_matmul(op, a, a_zp, b, b_zp)`` (as :func:`pyonnx.ops.contrib.matmul._int_matmul`):
+    the reference passes that one (int64), the CPU provider its float32-GEMM route. Checks,
+    scaling and the attention itself (:func:`attend_projected`, Attention's) are shared."""
+
+    def qattention(input: np.ndarray, weight: np.ndarray, bias: np.ndarray,
+                   input_scale: np.ndarray, weight_scale: np.ndarray,
+                   mask_index: np.ndarray | None = None,
+                   input_zero_point: np.ndarray | None = None,
+                   weight_zero_point: np.ndarray | None = None, past: np.ndarray | None = None,
+                   *, num_heads: int | None = None, unidirectional: int = 0, do_rotary: int = 0,
+                   past_present_share_buffer: int = 0,
+                   mask_filter_value: float = _DEFAULT_MASK_FILTER, scale: float | None = None,
+                   ctx: KernelContext | None = None) -> tuple[np.ndarray | None, ...]:
+        """Attention whose fused Q/K/V projection is quantized:
+        [Q K V] = ((input - input_zero_point) @ (weight - weight_zero_point)) (exact integers)
+        * (input_scale * weight_scale) + bias, in float32, the weight's scale and zero point
+        per tensor or per column; then Attention on it. Outputs output (B, S, hidden) and
+        present (2, B, num_heads, total_sequence, head_size) in the type of bias."""
+        op = "QAttention"
+        h = _check_num_heads(op, num_heads)
+        if do_rotary:
+            raise UnsupportedOperatorError(
+                f"{op}: do_rotary=1 is not supported (onnxruntime's CPU kernel ignores it); "
+                f"leave it 0, or use MultiHeadAttention with RotaryEmbedding")
+        for x, what in ((input, "input"), (weight, "weight")):
+            if x.dtype not in _Q8:
+                raise ExecutionError(f"{op}: {what} must be uint8 or int8, got {x.dtype}")
+        if input.ndim != 3:
+            raise ExecutionError(f"{op}: input must be 3-D (batch, sequence, input_hidden), got "
+                                 f"{input.shape}")
+        d_in = input.shape[2]
+        if weight.ndim != 2 or weight.shape[0] != d_in:
+            raise ExecutionError(f"{op}: weight must be 2-D (input_hidden {d_in}, 3 * hidden), "
+                                 f"got {weight.shape}")
+        total = weight.shape[1]
+        hidden = total // 3
+        if total % 3 or hidden == 0 or hidden % h:
+            raise ExecutionError(f"{op}: weight has {total} columns; 3 * hidden with hidden a "
+                                 f"positive multiple of num_heads {h} expected")
+        if bias is None:
+            raise ExecutionError(f"{op}: the bias input is required")
+        fdt = bias.dtype
+        if fdt not in _QFLOAT:
+            raise ExecutionError(f"{op}: bias must be float32 or float16, got {fdt}")
+        if bias.shape != (total,):
+            raise ExecutionError(f"{op}: bias must have shape ({total},), got {bias.shape}")
+        i_scale = _q_param(op, input_scale, "input_scale", "bias", fdt, None)
+        w_scale = _q_param(op, weight_scale, "weight_scale", "bias", fdt, total)
+        i_zp = _q_param(op, input_zero_point, "input_zero_point", "input", input.dtype, None)
+        w_zp = _q_param(op, weight_zero_point, "weight_zero_point", "weight", weight.dtype,
+                        total)
+        if past is not None:
+            if past.dtype != fdt:
+                raise ExecutionError(f"{op}: past must be {fdt}, as bias is, got {past.dtype}")
+            if past_present_share_buffer:
+                # Attention reads the filled length of a shared buffer from its
+                # past_sequence_length input, which QAttention does not have.
+                raise ExecutionError(f"{op}: past_present_share_buffer=1 with past needs a "
+                                     f"past_sequence_length input, which QAttention lacks; set "
+                                     f"it to 0")
+        if ctx is not None:
+            check_alloc(input.shape[:2] + (total,), np.float64, ctx.max_tensor_bytes,
+                        f"{op} projection")
+        acc = int_matmul(op, input, i_zp, weight, w_zp)
+        # onnxruntime multiplies the two scales first, in float32, then scales the exact
+        # accumulator and adds the bias.
+        mult = i_scale.astype(np.float32) * w_scale.astype(np.float32)
+        qkv = acc.astype(np.float32) * mult
+        qkv += bias.astype(np.float32)
+        return attend_projected(op, qkv, (hidden, hidden, hidden), h, mask_index, past, None,
+                                None, unidirectional=unidirectional, scale=scale,
+                                mask_filter_value=mask_filter_value, past_present_share_buffer=0,
+                                out_dtype=fdt, ctx=ctx)
+
+    return qattention
+
+
+qattention = kernel("QAttention", versions=(1,), domain=MS)(qattention_kernel(_int_matmul))
 
 
 @kernel("MultiHeadAttention", versions=(1,), domain=MS)

@@ -9,6 +9,7 @@ from pyonnx.optimizer.passes.eliminate_identity import EliminateIdentity
 from pyonnx.optimizer.passes.eliminate_no_ops import EliminateNoOps
 from pyonnx.optimizer.passes.eliminate_shape_subgraphs import EliminateShapeSubgraphs
 from pyonnx.optimizer.passes.eliminate_zero_mask import EliminateZeroMask
+from pyonnx.optimizer.passes.fold_gather_nd_grid import FoldGatherNDGrid
 from pyonnx.optimizer.passes.fold_if_not import FoldIfNot
 from pyonnx.optimizer.passes.fold_reshape_transpose import FoldReshapeTranspose
 from pyonnx.optimizer.passes.fold_scale_into_weights import FoldScaleIntoWeights
@@ -24,6 +25,7 @@ from pyonnx.optimizer.passes.fuse_gelu import FuseGelu
 from pyonnx.optimizer.passes.fuse_layer_norm import FuseLayerNorm
 from pyonnx.optimizer.passes.fuse_matmul_add import FuseMatMulAdd
 from pyonnx.optimizer.passes.fuse_matmul_transpose import FuseMatMulTranspose
+from pyonnx.optimizer.passes.fuse_multi_head_attention import FuseMultiHeadAttention
 from pyonnx.optimizer.passes.fuse_skip_layer_norm import FuseSkipLayerNorm
 from pyonnx.optimizer.passes.fuse_slices_to_split import FuseSlicesToSplit
 from pyonnx.optimizer.passes.inline_constant_if import InlineConstantIf
@@ -33,10 +35,12 @@ from pyonnx.optimizer.passes.unflatten_gemm import UnflattenGemm
 
 __all__ = ["CancelTransposes", "ConstantFolding", "DeduplicateInitializers",
            "EliminateCommonSubexpressions", "EliminateDeadCode", "EliminateIdentity", "EliminateNoOps",
-           "EliminateShapeSubgraphs", "EliminateZeroMask", "FoldIfNot", "FoldReshapeTranspose",
+           "EliminateShapeSubgraphs", "EliminateZeroMask", "FoldGatherNDGrid", "FoldIfNot",
+           "FoldReshapeTranspose",
            "FoldScaleIntoWeights", "FoldConvAffine", "FoldConvBatchNorm", "FoldShapes",
            "FoldSqueezeReduce",
            "FuseActivation", "FuseAttention", "FuseConvAdd", "FuseDynamicQuantizeMatMul",
            "FuseGelu", "FuseLayerNorm", "FuseMatMulAdd", "FuseMatMulTranspose",
+           "FuseMultiHeadAttention",
            "FuseSkipLayerNorm", "FuseSlicesToSplit", "InlineConstantIf", "MergeIfs",
            "ModernizeInitializers", "UnflattenGemm"]

@@ -13,15 +13,19 @@ same steps with the same kernels, so the result is the same to the bit, guard in
 saves the dispatch of five nodes and the temporaries between them (the scores are updated in
 place). The scale, the projections and the head reshapes stay as they are.
 
-Why not com.microsoft Attention / MultiHeadAttention in written files: onnxruntime's kernels
-have no NaN guard. For a query whose row of ``S + M`` is all -inf (the TorchScript exporter's
--inf mask over a fully padded sequence) or holds a NaN/inf (overflowing activations), the guarded
-model gives zeros and onnxruntime's MultiHeadAttention gives NaN (measured with onnxruntime 1.32),
-so the fusion would change results the original defines; every shared model's attention has the
-guard, and the optimizer never rewrites where results could differ.
+Where every softmax row provably keeps a finite score (no mask, or a causal mask), the extended
+stage has already written the pattern as com.microsoft MultiHeadAttention
+(:mod:`~pyonnx.optimizer.passes.fuse_multi_head_attention`), and this pass finds nothing there.
+What it still fuses is the rest, a key-padding mask above all: onnxruntime's kernels have no NaN
+guard, and for a query whose row of ``S + M`` is all -inf (a fully padded sequence) or holds a
+NaN/inf (overflowing activations), the guarded model gives zeros and onnxruntime's
+MultiHeadAttention gives NaN (measured with onnxruntime 1.32), so that fusion would change
+results the original defines, and it stays private to the session.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 
@@ -70,8 +74,12 @@ class FuseAttention(GraphPass):
         return modified
 
 
-def _match(mm2: Node, graph: Graph, model: Model, keep: set[int], inputs: set[int]
+def _match(mm2: Node, graph: Graph, model: Model, keep: set[int], inputs: set[int],
+           rank: Callable[[Value], int | None] | None = None
            ) -> tuple[Value, Value, Value, Value | None, float | None, list[Node]] | None:
+    """The attention core ending in ``mm2``: (Q, Kt, V, mask or None, the guard's zero or None,
+    the core's nodes in order); ``rank`` gives a value's rank (default: its declared type's)."""
+    rank = rank or _rank
     p, v = mm2.inputs
     guard_zero = None
     nodes: list[Node] = []
@@ -104,7 +112,7 @@ def _match(mm2: Node, graph: Graph, model: Model, keep: set[int], inputs: set[in
             return None
         # the scores must keep their shape when the mask is added (an in-place add): the mask
         # may not have more dimensions than the scores, where both ranks are known
-        rs, rm = _rank(mm1.outputs[0]), _rank(b)
+        rs, rm = rank(mm1.outputs[0]), rank(b)
         if rm is not None and (rs is None or rm > rs):
             return None
         mask = b

@@ -128,6 +128,17 @@ def call(name: str, *args, elements: int) -> bool:
     return True
 
 
+def loop(name: str, *, elements: int) -> Callable | None:
+    """The compiled loop ``name`` itself, for a caller that runs it many times on arrays of the
+    same types (a recurrent kernel's step loop, where :func:`call`'s checks would cost as much
+    as the loop); None where :func:`call` would return False. The caller first runs it once
+    through :func:`call` (which handles a failure to compile for the argument types) and uses
+    this only when that ran."""
+    if elements < MIN_ELEMENTS or not available():
+        return None
+    return _loops.get(name)
+
+
 def _fail(name: str, exc: BaseException) -> None:
     warnings.warn(f"pyonnx: compiled loop {name!r} is unavailable ({type(exc).__name__}: "
                   f"{str(exc).splitlines()[0] if str(exc) else ''}); using the NumPy path",
