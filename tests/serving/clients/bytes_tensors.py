@@ -28,4 +28,6 @@ gc = tg.InferenceServerClient(sys.argv[2])
 i = tg.InferInput("s", [4], "BYTES")
 i.set_data_from_numpy(s)
 out["grpc"] = [v.decode() for v in gc.infer("strings", [i]).as_numpy("s_out").tolist()]
+gc.close()  # closed before exit, not by finalizers (see batch.py)
+hc.close()
 print(json.dumps(out))

@@ -56,4 +56,5 @@ c.stop_stream()
 out["stream"] = [("error" if e is not None else
                   bool(np.array_equal(r.as_numpy("y"), x * (3 if i == 2 else 1) + 1)))
                  for i, (r, e) in enumerate(got)]
+c.close()  # closed before exit, not by its finalizer (see batch.py)
 print(json.dumps(out))

@@ -20,4 +20,5 @@ for binary in (False, True):
     r = c.infer("add", [i], outputs=[th.InferRequestedOutput(n, binary_data=binary) for n in "yz"])
     out["binary" if binary else "json"] = bool(np.array_equal(r.as_numpy("y"), x + 1)
                                                and np.array_equal(r.as_numpy("z"), x * 2))
+c.close()  # closed before exit, not by its finalizer (see batch.py)
 print(json.dumps(out))

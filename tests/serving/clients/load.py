@@ -70,4 +70,5 @@ else:
         c.async_infer("add", [inp], functools.partial(callback, i))
     for _ in range(n):
         all_done.acquire()
+c.close()  # closed before exit, not by its finalizer (see batch.py)
 print(json.dumps({"ok": ok, "wrong": wrong, "lost": lost, "errors": errors[:5]}))

@@ -47,4 +47,6 @@ for model in models:
             results[mode][f"{model}::{o}"] = r.as_numpy(o)
 for mode, arrays in results.items():
     np.savez(f"{out_dir}/{mode}.npz", **arrays)
+gc.close()  # closed before exit, not by finalizers (see batch.py)
+hc.close()
 print(json.dumps(summary))
