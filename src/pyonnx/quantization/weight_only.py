@@ -307,7 +307,8 @@ class WeightOnlyPass(Pass):
         sv = ed.initializer(f"{v.name}_gather_scales", scale)
         zv = None if self.symmetric else ed.initializer(f"{v.name}_gather_zero_points",
                                                         _pack(zp, self.bits))
-        ed.node("GatherBlockQuantized", [dv, node.inputs[1], sv, zv], [node.outputs[0]],
+        ed.node("GatherBlockQuantized", [dv, node.inputs[1], sv] + ([zv] if zv else []),
+                [node.outputs[0]],
                 before=node, domain=MS, name=f"{node.name}_Q{self.bits}", gather_axis=0,
                 quantize_axis=1, block_size=self.block_size, bits=self.bits)
         node.graph.remove(node)
