@@ -844,3 +844,90 @@ def _fuse_dequantize_pass():
 
 
 _FUSE_DQ_CLASS = None
+
+
+# =================================================================================================
+# Static QDQ convolutions (issue 14): DequantizeLinear of a constant weight feeding Conv.
+#
+# A static QDQ model reads every Conv weight through a DequantizeLinear of its 8-bit initializer.
+# Constant folding keeps that node (dequantizes_constant: a float copy is what weight-only
+# quantization avoids), so each run dequantized every conv weight, and the conv kernel, whose
+# weight was then no constant, could not prepare it at bind time. On the randomized light
+# inception_v2 (one thread) that was 5-10 ms of a 110-120 ms run, 5-15 % of the QDQ model's
+# time; most of the rest of its excess over the float model is the activations' QuantizeLinear
+# / DequantizeLinear pairs and the Conv-BatchNormalization-Relu fusions they prevent, which this
+# pass leaves alone (they are what the model computes). Unlike a MatMul weight, a conv weight
+# has no band-at-a-time product to read it through (every output pixel reads all of it), and a
+# CNN's float weights are exactly what its float model holds, so DequantizeConvWeights
+# dequantizes them once, when the session is built; the 8-bit initializer leaves the session's
+# graph when nothing else reads it, so the session holds the float model's weight bytes, no more.
+# =================================================================================================
+
+class DequantizeConvWeights:
+    """The session pass ``Conv(x, DequantizeLinear(Wq, s, z), ...)`` -> ``Conv(x, W, ...)`` with
+    ``W`` a float initializer computed once (see the section note), for a constant ``Wq`` that
+    constant folding keeps quantized, constant parameters, and only Conv / ConvTranspose
+    weight inputs reading the DequantizeLinear (another reader keeps it, and the float copy is
+    then not made)."""
+
+    name = "dequantize_conv_weights"
+
+    def __new__(cls):
+        # built on first use, as FuseDequantizeLinear (the optimizer is imported lazily)
+        return _dequantize_conv_weights_pass()()
+
+
+def _dequantize_conv_weights_pass():
+    global _DQ_CONV_CLASS
+    if _DQ_CONV_CLASS is not None:
+        return _DQ_CONV_CLASS
+    from pyonnx.ir import Graph, Model
+    from pyonnx.optimizer._core import GraphPass
+    from pyonnx.optimizer._rewrite import (attr, constant_of, graph_inputs, is_standard,
+                                           new_initializer, protected_values, replace_uses,
+                                           unique_name)
+    from pyonnx.optimizer.passes.constant_folding import dequantizes_constant
+
+    class _Pass(GraphPass):
+        __doc__ = DequantizeConvWeights.__doc__
+        name = DequantizeConvWeights.name
+
+        def rewrite(self, graph: Graph, model: Model) -> bool:
+            keep = protected_values(model)
+            inputs = graph_inputs(model)
+            modified = False
+            for dq in list(graph.nodes):
+                if dq.graph is not graph or dq.op_type != "DequantizeLinear" or \
+                        not is_standard(dq) or len(dq.outputs) != 1:
+                    continue
+                w = dq.outputs[0]
+                if id(w) in keep or not w.uses or any(
+                        u.graph is not graph or not is_standard(u) or i != 1
+                        or u.op_type not in ("Conv", "ConvTranspose") for u, i in w.uses):
+                    continue
+                ins = list(dq.inputs) + [None] * (3 - len(dq.inputs))
+                arrays = [constant_of(v, inputs) if v is not None else None for v in ins[:3]]
+                if arrays[0] is None or arrays[1] is None or \
+                        (ins[2] is not None and arrays[2] is None):
+                    continue
+                if not dequantizes_constant(dq, arrays[:1]):
+                    continue   # small weights: constant folding has made them float already
+                (wf,) = _dequantize_linear_fast(
+                    *arrays, axis=int(attr(dq, "axis", 1)),
+                    block_size=int(attr(dq, "block_size", 0)),
+                    output_dtype=int(attr(dq, "output_dtype", 0)))
+                replace_uses(w, new_initializer(graph, unique_name(model, w.name), wf))
+                graph.remove(dq)
+                for v in ins[:3]:   # the quantized tables nothing else reads leave the graph
+                    if v is not None and not v.uses and id(v) not in keep and \
+                            graph.initializers.get(v.name) is v and \
+                            v.name not in {x.name for x in graph.inputs}:
+                        del graph.initializers[v.name]
+                modified = True
+            return modified
+
+    _DQ_CONV_CLASS = _Pass
+    return _Pass
+
+
+_DQ_CONV_CLASS = None
