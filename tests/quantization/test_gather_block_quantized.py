@@ -45,7 +45,9 @@ def _case(kind: str, bits: int, shape: tuple[int, ...], qa: int, block: int, wit
     scales = rng.uniform(0.01, 0.2, sshape).astype(np.float32)
     zp = rng.integers(lo, hi + 1, sshape) if with_zp else None
     default_zp = (1 << (bits - 1)) if kind == "uint8" else 0
-    expand = lambda p: np.repeat(p, block, axis=qa).take(np.arange(shape[qa]), axis=qa)  # noqa: E731
+    def expand(p):   # each block's parameter repeated over its values along qa
+        return np.repeat(p, block, axis=qa).take(np.arange(shape[qa]), axis=qa)
+
     table = ((q - (expand(zp) if with_zp else default_zp)) * expand(scales)).astype(np.float32)
     if kind == "uint8" and bits < 8:
         data = _pack_last(q, bits)

@@ -511,9 +511,10 @@ def gather_block_quantized(data: np.ndarray, indices: np.ndarray, scales: np.nda
     for i in range(r):
         want = n_blocks if i == qa else shape[i]
         if scales.shape[i] != want and not (fp and i != qa and scales.shape[i] == 1):
+            what = "blocks along quantize_axis" if i == qa else "as data"
             raise ExecutionError(f"{op}: scales has shape {scales.shape}; axis {i} must be "
-                                 f"{want} ({'blocks along quantize_axis' if i == qa else 'as data'})"
-                                 f" for data of logical shape {tuple(shape)}, block_size {bs}")
+                                 f"{want} ({what}) for data of logical shape {tuple(shape)}, "
+                                 f"block_size {bs}")
     if zero_points is not None:
         if zero_points.dtype != data.dtype:
             raise ExecutionError(f"{op}: zero_points is {zero_points.dtype} but data is "
