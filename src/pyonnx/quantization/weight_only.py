@@ -24,10 +24,10 @@ the symmetric one), so that only the gathered rows are ever dequantized. Tables 
 :data:`GATHER_MIN_BYTES` stay float unless ``nodes_to_quantize`` names their Gather: a position
 embedding saves little memory, while its 4-bit error reaches every position's input (on
 gpt2_small, quantizing its 256 KiB position table lowers the GPTQ model's logits cosine from
-0.9905 to 0.9889, for 0.2 MiB). A tied embedding keeps
-one quantization for both readers: the Gather's table and the LM head's MatMulNBits hold the
-same values (as two initializers, since the two operators lay them out differently). In the QDQ
-form a listed Gather reads the table through the blocked DequantizeLinear as the other readers.
+0.9905 to 0.9889, for 0.2 MiB). A tied embedding keeps one quantization for both readers: the
+Gather's table and the LM head's MatMulNBits hold the same values (as two initializers, since
+the two operators lay them out differently). In the QDQ form a listed Gather reads the table
+through a blocked DequantizeLinear, shared with the table's other readers.
 """
 
 from __future__ import annotations
@@ -307,8 +307,8 @@ class WeightOnlyPass(Pass):
         sv = ed.initializer(f"{v.name}_gather_scales", scale)
         zv = None if self.symmetric else ed.initializer(f"{v.name}_gather_zero_points",
                                                         _pack(zp, self.bits))
-        ed.node("GatherBlockQuantized", [dv, node.inputs[1], sv] + ([zv] if zv else []),
-                [node.outputs[0]],
+        ed.node("GatherBlockQuantized",
+                [dv, node.inputs[1], sv] + ([zv] if zv is not None else []), [node.outputs[0]],
                 before=node, domain=MS, name=f"{node.name}_Q{self.bits}", gather_axis=0,
                 quantize_axis=1, block_size=self.block_size, bits=self.bits)
         node.graph.remove(node)
