@@ -2,7 +2,8 @@
 
     PYTHONPATH=src python benchmarks/quantization.py [--runs N] [--models bert_small,...]
                                                      [--kinds dynamic,ort-dynamic,...]
-                                                     [--profile] [--memory]
+                                                     [--profile] [--memory] [--cpu-time]
+                                                     [--threads N]
 
 For each shared model (../shared/models) the float model is quantized by pyonnx (dynamic int8;
 weight-only int4 in both forms for gpt2_small; fp16) and by onnxruntime's quantize_dynamic,
@@ -10,7 +11,9 @@ into a temporary folder. The light CNNs (``--models light_resnet50,light_squeeze
 light_shufflenet,light_inception_v2``, given seeded random weights by
 tools/randomize_light_models.py) take the static QDQ kinds: ``static-qdq`` (pyonnx's
 quantize_static) and ``ort-static-qdq`` (onnxruntime's), 32 random calibration samples as in
-benchmarks/quantization_accuracy.py. Each quantized model then runs in pyonnx and in onnxruntime, with the
+benchmarks/quantization_accuracy.py; ``static-qdq-pre`` and ``ort-static-qdq-pre`` first run
+the same quantizer's ``quant_pre_process`` (the flow onnxruntime recommends: BatchNormalization
+folded into Conv before quantizing, so no Q/DQ pair separates them). Each quantized model then runs in pyonnx and in onnxruntime, with the
 float model in pyonnx, alternating run by run within one process (batch 1, sequence 128); the
 table gives median latencies and the ratios the quantization issue states: pyonnx quantized / pyonnx float
 and pyonnx / onnxruntime on the same quantized model, with their geometric means.
@@ -48,8 +51,8 @@ sys.path.insert(0, os.path.join(HERE, ".."))
 
 SHARED = os.path.normpath(os.path.join(HERE, "..", "..", "shared", "models"))
 MODELS = ("bert_small", "bert_small_legacy", "gpt2_small", "vit_tiny")
-KINDS = ("dynamic", "ort-dynamic", "int4-qdq", "int4-nbits", "fp16", "static-qdq",
-         "ort-static-qdq")
+STATIC = ("static-qdq", "ort-static-qdq", "static-qdq-pre", "ort-static-qdq-pre")
+KINDS = ("dynamic", "ort-dynamic", "int4-qdq", "int4-nbits", "fp16") + STATIC
 LIGHT = ("light_resnet50", "light_squeezenet", "light_shufflenet", "light_inception_v2")
 
 
@@ -98,16 +101,22 @@ def _make(kind: str, src: str, dst: str) -> bool:
     import pyonnx.quantization as pq
 
     light = os.path.basename(src).startswith("light_")
-    if light != (kind in ("static-qdq", "ort-static-qdq")):
+    if light != (kind in STATIC):
         return False
-    if kind == "static-qdq":
+    if kind in ("static-qdq", "static-qdq-pre"):
+        if kind.endswith("-pre"):
+            pq.quant_pre_process(src, dst + ".pre.onnx")
+            src = dst + ".pre.onnx"
         pq.quantize_static(src, dst, _calibration(src, pq.CalibrationDataReader))
-    elif kind == "ort-static-qdq":
+    elif kind in ("ort-static-qdq", "ort-static-qdq-pre"):
         import logging
 
         import onnxruntime.quantization as oq
 
         logging.getLogger().setLevel(logging.ERROR)
+        if kind.endswith("-pre"):
+            oq.quant_pre_process(src, dst + ".pre.onnx")
+            src = dst + ".pre.onnx"
         oq.quantize_static(src, dst, _calibration(src, oq.CalibrationDataReader),
                            quant_format=oq.QuantFormat.QDQ)
     elif kind == "dynamic":
