@@ -2,15 +2,25 @@
 
     PYTHONPATH=src python benchmarks/quantization.py [--runs N] [--models bert_small,...]
                                                      [--kinds dynamic,ort-dynamic,...]
-                                                     [--profile] [--memory]
+                                                     [--profile] [--memory] [--cpu-time]
+                                                     [--threads N]
 
 For each shared model (../shared/models) the float model is quantized by pyonnx (dynamic int8;
 weight-only int4 in both forms for gpt2_small; fp16) and by onnxruntime's quantize_dynamic,
-into a temporary folder. Each quantized model then runs in pyonnx and in onnxruntime, with the
+into a temporary folder. The light CNNs (``--models light_resnet50,light_squeezenet,
+light_shufflenet,light_inception_v2``, given seeded random weights by
+tools/randomize_light_models.py) take the static QDQ kinds: ``static-qdq`` (pyonnx's
+quantize_static) and ``ort-static-qdq`` (onnxruntime's), 32 random calibration samples as in
+benchmarks/quantization_accuracy.py; ``static-qdq-pre`` and ``ort-static-qdq-pre`` first run
+the same quantizer's ``quant_pre_process`` (the flow onnxruntime recommends: BatchNormalization
+folded into Conv before quantizing, so no Q/DQ pair separates them). Each quantized model then runs in pyonnx and in onnxruntime, with the
 float model in pyonnx, alternating run by run within one process (batch 1, sequence 128); the
 table gives median latencies and the ratios the quantization issue states: pyonnx quantized / pyonnx float
 and pyonnx / onnxruntime on the same quantized model, with their geometric means.
-``--profile`` prints pyonnx's per-operator time for each quantized model.
+``--profile`` prints pyonnx's per-operator time for each quantized model. ``--cpu-time``
+times each run by the process's CPU time instead of the wall clock (steadier on a loaded
+machine; with one thread, ``--threads 1`` and OMP_NUM_THREADS=1, the two agree on an idle one:
+with more, CPU time also counts the pools' threads).
 
 ``--memory`` adds each model's *session peak RSS*: in a fresh process per configuration (the
 float model, then each quantized one), the peak resident memory (VmHWM) while creating the
@@ -41,20 +51,75 @@ sys.path.insert(0, os.path.join(HERE, ".."))
 
 SHARED = os.path.normpath(os.path.join(HERE, "..", "..", "shared", "models"))
 MODELS = ("bert_small", "bert_small_legacy", "gpt2_small", "vit_tiny")
-KINDS = ("dynamic", "ort-dynamic", "int4-qdq", "int4-nbits", "fp16")
+STATIC = ("static-qdq", "ort-static-qdq", "static-qdq-pre", "ort-static-qdq-pre")
+KINDS = ("dynamic", "ort-dynamic", "int4-qdq", "int4-nbits", "fp16") + STATIC
+LIGHT = ("light_resnet50", "light_squeezenet", "light_shufflenet", "light_inception_v2")
 
 
-def _feeds(name: str) -> dict:
+def _light_input(src: str, seed: int) -> dict:
+    import onnx
+
+    name = onnx.load(src, load_external_data=False).graph.input[0].name
+    return {name: np.random.default_rng(seed).standard_normal((1, 3, 224, 224))
+            .astype(np.float32)}
+
+
+def _source(name: str, tmp: str) -> str:
+    """The float model: a shared one, or a light CNN given seeded random weights in ``tmp``."""
+    if not name.startswith("light_"):
+        return os.path.join(SHARED, f"{name}.onnx")
+    import pyonnx
+    from tools.randomize_light_models import light_dir, randomize
+
+    src = os.path.join(tmp, f"{name}.onnx")
+    pyonnx.save(randomize(pyonnx.load(os.path.join(light_dir(), f"{name}.onnx"))), src)
+    return src
+
+
+def _feeds(name: str, src: str) -> dict:
+    if name.startswith("light_"):
+        return _light_input(src, 1000)
     from tests.models.test_real_models import shared_feeds
 
     return shared_feeds(name)
+
+
+def _calibration(src: str, base: type):
+    """A ``base`` (pyonnx's or onnxruntime's CalibrationDataReader) of 32 random images."""
+    class Reader(base):  # type: ignore[misc, valid-type]
+        def __init__(self) -> None:
+            self.it = (_light_input(src, i) for i in range(32))
+
+        def get_next(self):
+            return next(self.it, None)
+
+    return Reader()
 
 
 def _make(kind: str, src: str, dst: str) -> bool:
     """Write the ``kind`` quantization of ``src`` to ``dst``; False when it does not apply."""
     import pyonnx.quantization as pq
 
-    if kind == "dynamic":
+    light = os.path.basename(src).startswith("light_")
+    if light != (kind in STATIC):
+        return False
+    if kind in ("static-qdq", "static-qdq-pre"):
+        if kind.endswith("-pre"):
+            pq.quant_pre_process(src, dst + ".pre.onnx")
+            src = dst + ".pre.onnx"
+        pq.quantize_static(src, dst, _calibration(src, pq.CalibrationDataReader))
+    elif kind in ("ort-static-qdq", "ort-static-qdq-pre"):
+        import logging
+
+        import onnxruntime.quantization as oq
+
+        logging.getLogger().setLevel(logging.ERROR)
+        if kind.endswith("-pre"):
+            oq.quant_pre_process(src, dst + ".pre.onnx")
+            src = dst + ".pre.onnx"
+        oq.quantize_static(src, dst, _calibration(src, oq.CalibrationDataReader),
+                           quant_format=oq.QuantFormat.QDQ)
+    elif kind == "dynamic":
         pq.quantize_dynamic(src, dst)
     elif kind == "ort-dynamic":
         import logging
@@ -77,7 +142,7 @@ def _make(kind: str, src: str, dst: str) -> bool:
     return True
 
 
-def _time(fns, runs: int) -> list[float]:
+def _time(fns, runs: int, clock=time.perf_counter) -> list[float]:
     """Median seconds of each of ``fns``, run in turn within each of ``runs`` rounds (after
     one warm-up round): a load change on a shared machine then hits every engine alike."""
     for fn in fns:
@@ -85,9 +150,9 @@ def _time(fns, runs: int) -> list[float]:
     ts: list[list[float]] = [[] for _ in fns]
     for _ in range(runs):
         for fn, t_list in zip(fns, ts):
-            t = time.perf_counter()
+            t = clock()
             fn()
-            t_list.append(time.perf_counter() - t)
+            t_list.append(clock() - t)
     return [float(np.median(t_list)) for t_list in ts]
 
 
@@ -100,6 +165,10 @@ def main(argv=None) -> int:
     ap.add_argument("--memory", action="store_true",
                     help="also measure each configuration's session peak RSS (own process)")
     ap.add_argument("--memory-runs", type=int, default=3)
+    ap.add_argument("--cpu-time", action="store_true",
+                    help="time runs by process CPU time instead of the wall clock")
+    ap.add_argument("--threads", type=int, default=0,
+                    help="intra-op threads of the timed sessions (both engines; 0: default)")
     args = ap.parse_args(argv)
     import onnxruntime as ort
 
@@ -109,18 +178,24 @@ def main(argv=None) -> int:
     mem: dict[str, dict] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.models.split(","):
-            src = os.path.join(SHARED, f"{name}.onnx")
-            feeds = _feeds(name)
-            f_sess = pyonnx.InferenceSession(src)
+            src = _source(name, tmp)
+            feeds = _feeds(name, src)
+            feeds_path = os.path.join(tmp, f"{name}.feeds.npz")
+            np.savez(feeds_path, **feeds)
+            p_opts, o_opts = pyonnx.SessionOptions(), ort.SessionOptions()
+            p_opts.intra_op_num_threads = o_opts.intra_op_num_threads = args.threads
+            f_sess = pyonnx.InferenceSession(src, p_opts)
             for kind in args.kinds.split(","):
                 dst = os.path.join(tmp, f"{name}.{kind}.onnx")
                 if not _make(kind, src, dst):
                     continue
-                p_sess = pyonnx.InferenceSession(dst)
-                o_sess = ort.InferenceSession(dst, providers=["CPUExecutionProvider"])
+                p_sess = pyonnx.InferenceSession(dst, p_opts)
+                o_sess = ort.InferenceSession(dst, o_opts, providers=["CPUExecutionProvider"])
                 t_float, t_q, t_ort = _time([lambda: f_sess.run(None, feeds),
                                              lambda: p_sess.run(None, feeds),
-                                             lambda: o_sess.run(None, feeds)], args.runs)
+                                             lambda: o_sess.run(None, feeds)], args.runs,
+                                            time.process_time if args.cpu_time
+                                            else time.perf_counter)
                 rows.append((name, kind, t_float, t_q, t_ort))
                 print(f"{name:18s} {kind:12s} pyonnx float {t_float * 1e3:8.2f} ms  quantized "
                       f"{t_q * 1e3:8.2f} ms  onnxruntime {t_ort * 1e3:8.2f} ms  "
@@ -128,8 +203,9 @@ def main(argv=None) -> int:
                 if args.memory:
                     m_float = mem.get(name)
                     if m_float is None:
-                        m_float = mem[name] = session_peak_rss(src, name, args.memory_runs)
-                    m_q = session_peak_rss(dst, name, args.memory_runs)
+                        m_float = mem[name] = session_peak_rss(src, feeds_path,
+                                                               args.memory_runs)
+                    m_q = session_peak_rss(dst, feeds_path, args.memory_runs)
                     print(f"{'':18s} {'':12s} session peak RSS float {m_float['session_mb']:7.1f} "
                           f"MB  quantized {m_q['session_mb']:7.1f} MB  q/float "
                           f"{m_q['session_mb'] / m_float['session_mb']:5.2f}  (process peak "
@@ -153,7 +229,7 @@ def main(argv=None) -> int:
 
 _MEMORY_WORKER = r"""
 import json, sys
-model, name, runs, root = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+model, feeds_path, runs, root = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 sys.path.insert(0, root)
 def rss_mb(key):
     with open("/proc/self/status") as f:
@@ -163,8 +239,7 @@ def rss_mb(key):
 import numpy as np
 import pyonnx
 from onnx import TensorProto, helper, numpy_helper
-from tests.models.test_real_models import shared_feeds
-feeds = shared_feeds(name)
+feeds = dict(np.load(feeds_path))
 # the warm-up session (see the module docstring): on 32,768 values LayerNormalization and
 # Softmax take their compiled loops (those of the transformer models here)
 ln = helper.make_graph(
@@ -187,9 +262,10 @@ print(json.dumps({"session_mb": peak - base, "peak_mb": peak, "base_mb": base}))
 """
 
 
-def session_peak_rss(model: str, name: str, runs: int) -> dict:
-    """The session peak RSS of ``model`` (see the module docstring), measured in a fresh
-    Python process: ``{"session_mb", "peak_mb", "base_mb"}``."""
+def session_peak_rss(model: str, feeds_path: str, runs: int) -> dict:
+    """The session peak RSS of ``model`` (see the module docstring) run on the feeds saved in
+    ``feeds_path`` (an .npz), measured in a fresh Python process: ``{"session_mb", "peak_mb",
+    "base_mb"}``."""
     import json
     import subprocess
 
@@ -197,7 +273,7 @@ def session_peak_rss(model: str, name: str, runs: int) -> dict:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.path.join(root, "src") + (
         os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    out = subprocess.run([sys.executable, "-c", _MEMORY_WORKER, model, name, str(runs), root],
+    out = subprocess.run([sys.executable, "-c", _MEMORY_WORKER, model, feeds_path, str(runs), root],
                          capture_output=True, text=True, env=env, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 

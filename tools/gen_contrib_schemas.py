@@ -36,7 +36,7 @@ DEFAULT_OUTPUT = REPO / "src" / "pyonnx" / "defs" / "contrib_schemas.json"
 IMPLEMENTED: tuple[tuple[str, str], ...] = tuple(("com.microsoft", op) for op in (
     "Attention", "BiasAdd", "BiasGelu", "BiasSoftmax", "DequantizeLinear", "DynamicQuantizeLSTM",
     "DynamicQuantizeMatMul", "EmbedLayerNormalization", "FastGelu", "FusedConv", "FusedMatMul",
-    "Gelu", "GridSample", "Inverse", "MatMulIntegerToFloat", "MatMulNBits",
+    "GatherBlockQuantized", "Gelu", "GridSample", "Inverse", "MatMulIntegerToFloat", "MatMulNBits",
     "MultiHeadAttention", "NhwcMaxPool", "QAttention", "QGemm", "QLinearAdd", "QLinearAveragePool",
     "QLinearConcat", "QLinearGlobalAveragePool", "QLinearLeakyRelu", "QLinearMul", "QLinearSigmoid",
     "QuantizeLinear", "QuickGelu", "RotaryEmbedding", "SkipLayerNormalization",

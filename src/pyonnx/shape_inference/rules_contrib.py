@@ -25,7 +25,7 @@ from pyonnx.shape_inference.rules_nn import (
     matmul,
     quantize_linear,
 )
-from pyonnx.shape_inference.symbolic import dim_add, dim_exact_div, is_concrete
+from pyonnx.shape_inference.symbolic import dim_add, dim_exact_div, dim_mul, is_concrete
 
 MS = "com.microsoft"
 
@@ -185,6 +185,29 @@ def matmul_nbits(ctx: InferenceContext) -> TensorType | None:
     if k is not None and is_concrete(a[-1]) and a[-1] != int(k):
         raise ctx.fail(f"A's last dimension {a[-1]} is not K = {int(k)}")
     return tensor(ctx.elem(0), [*a[:-1], None if n is None else int(n)])
+
+
+@shape_rule("GatherBlockQuantized", versions=(1,), domain=MS)
+def gather_block_quantized(ctx: InferenceContext) -> TensorType | None:
+    # Gather's shape over the logical data (uint8 packs 8 / bits values a byte along its last
+    # axis); the element type of scales
+    s, idx = ctx.shape(0), ctx.shape(1)
+    elem = ctx.elem(2)
+    if s is None or idx is None:
+        return tensor(elem, None)
+    if len(s) == 0:
+        raise ctx.fail("data must have rank >= 1")
+    ga = norm_axis(int(ctx.attr("gather_axis", 0)), len(s), ctx, "gather_axis")
+    norm_axis(int(ctx.attr("quantize_axis", 1)), len(s), ctx, "quantize_axis")
+    logical = list(s)
+    if ctx.elem(0) == DataType.UINT8:
+        bits = int(ctx.attr("bits", 4))
+        if bits not in (2, 4, 8):
+            raise ctx.fail(f"uint8 data takes bits 2, 4 or 8, got {bits}")
+        if ga != 0 or len(s) < 2:
+            raise ctx.fail("uint8 data needs gather_axis 0 and rank >= 2")
+        logical[-1] = dim_mul(logical[-1], 8 // bits)
+    return tensor(elem, [*logical[:ga], *idx, *logical[ga + 1:]])
 
 
 @shape_rule("QGemm", versions=(1,), domain=MS)

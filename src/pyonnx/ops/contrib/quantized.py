@@ -1,6 +1,7 @@
 """Contrib quantized operators (com.microsoft): QLinearAdd, QLinearMul, QLinearSigmoid,
 QLinearLeakyRelu, QLinearConcat, QLinearAveragePool, QLinearGlobalAveragePool, QuantizeLinear,
-DequantizeLinear and DynamicQuantizeLSTM.
+DequantizeLinear, DynamicQuantizeLSTM and GatherBlockQuantized (a Gather from a block-quantized
+table, the embedding of weight-only quantized language models).
 
 Every operator dequantizes, computes in float32 and requantizes with round-half-to-even and
 saturation, with onnxruntime's order of float operations (a scale ratio first) so that results
@@ -14,8 +15,11 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from pyonnx.errors import ExecutionError, UnsupportedOperatorError
+from pyonnx.ir import DataType
 from pyonnx.ops._quantization import INT_RANGES
-from pyonnx.ops._common import check_alloc
+from pyonnx.ops._common import check_alloc, normalize_axis
+from pyonnx.ops._elementwise import FLOAT_TYPES
+from pyonnx.ops.contrib.matmul import _unpack_bits  # MatMulNBits's little-end-first packing
 from pyonnx.ops._conv import kernel_offsets, offset_slices, pad_spatial, resolve_window
 from pyonnx.ops.quantization import dequantize_linear as _onnx_dequantize
 from pyonnx.ops.quantization import dynamic_quantize_linear
@@ -419,3 +423,130 @@ def _reference_weight_product(w: np.ndarray, zero_point: np.ndarray
 
 dynamic_quantize_lstm = kernel("DynamicQuantizeLSTM", versions=(1,), domain=MS)(
     dynamic_quantize_lstm_kernel(_reference_weight_product))
+
+
+# --- GatherBlockQuantized ------------------------------------------------------------------------
+
+#: Element types whose values are floats already: dequantized as value * scale, no zero point.
+_FP_QUANTIZED = frozenset(np.dtype(t.numpy) for t in (
+    DataType.FLOAT8E4M3FN, DataType.FLOAT8E4M3FNUZ, DataType.FLOAT8E5M2, DataType.FLOAT8E5M2FNUZ,
+    DataType.FLOAT4E2M1))
+_INT4 = frozenset(np.dtype(t.numpy) for t in (DataType.INT4, DataType.UINT4))
+
+
+def _per_value(p: np.ndarray, idx: np.ndarray, ga: int, qa: int, bs: int, qdim: int
+               ) -> np.ndarray:
+    """The block parameters ``p`` (scales' layout) of each gathered value: gathered like the
+    data, then each block repeated over its ``bs`` values along the quantized axis; a size-1
+    axis of ``p`` (a broadcast scale) stays size 1 and broadcasts against the output."""
+    if ga == qa:
+        # gathering along the quantized axis: index i lies in block i // bs
+        return np.take(p, idx // bs, axis=ga)
+    p = np.take(p, idx if p.shape[ga] != 1 else np.zeros_like(idx), axis=ga)
+    out_qa = qa if qa < ga else qa + idx.ndim - 1
+    return np.take(np.repeat(p, bs, axis=out_qa), np.arange(qdim), axis=out_qa)
+
+
+@kernel("GatherBlockQuantized", versions=(1,), domain=MS)
+def gather_block_quantized(data: np.ndarray, indices: np.ndarray, scales: np.ndarray,
+                           zero_points: np.ndarray | None = None, *, bits: int = 4,
+                           block_size: int = 128, gather_axis: int = 0, quantize_axis: int = 1,
+                           ctx: KernelContext | None = None) -> tuple[np.ndarray]:
+    """Gather along ``gather_axis`` from ``data`` quantized in blocks of ``block_size`` values
+    along ``quantize_axis``, then dequantize what was gathered (only that):
+    ``output = (q - zero_point) * scale`` with the scale and zero point of each value's block,
+    in float32, cast to the type of ``scales``.
+
+    ``data`` is int4/uint4 (``bits`` 4; zero point 0 when absent), uint8 holding ``bits``
+    (2, 4 or 8) values a byte packed along the last axis, low bits first (gather_axis 0,
+    quantize_axis last; zero points packed alike; 2^(bits-1) when absent), or a float8/float4
+    type (value times scale, no zero point; ``block_size`` 0 means one block for the whole
+    axis, and a scales dimension of 1 off the quantized axis is shared along that axis).
+    Unlike Gather, an index outside [-s, s-1] yields zeros for its slice.
+    """
+    op = "GatherBlockQuantized"
+    r = data.ndim
+    if r < 1:
+        raise ExecutionError(f"{op}: data must have rank >= 1, got a scalar")
+    ga = normalize_axis(gather_axis, r, f"{op}: gather_axis")
+    qa = normalize_axis(quantize_axis, r, f"{op}: quantize_axis")
+    if indices.dtype not in (np.dtype(np.int32), np.dtype(np.int64)):
+        raise ExecutionError(f"{op}: indices must be int32 or int64, got {indices.dtype}")
+    if scales.dtype not in FLOAT_TYPES or scales.dtype == np.float64:
+        raise ExecutionError(f"{op}: scales must be float, float16 or bfloat16, got "
+                             f"{scales.dtype}")
+    fp = data.dtype in _FP_QUANTIZED
+    per_byte = 1
+    if fp:
+        if zero_points is not None:
+            raise ExecutionError(f"{op}: zero_points must be absent for {data.dtype} data "
+                                 f"(float quantization is symmetric)")
+        default_zp = 0.0
+    elif data.dtype == np.uint8:
+        if bits not in (2, 4, 8):
+            raise UnsupportedOperatorError(f"{op}: uint8 data takes bits 2, 4 or 8, got {bits}")
+        if ga != 0 or qa != r - 1 or r < 2:
+            raise ExecutionError(f"{op}: uint8 data needs gather_axis 0 and quantize_axis the "
+                                 f"last of at least two axes, got gather_axis {gather_axis}, "
+                                 f"quantize_axis {quantize_axis}, rank {r}")
+        per_byte = 8 // bits
+        default_zp = float(1 << (bits - 1))
+    elif data.dtype in _INT4:
+        if bits != 4:
+            raise ExecutionError(f"{op}: {data.dtype} data needs bits 4, got {bits}")
+        default_zp = 0.0
+    else:
+        raise ExecutionError(f"{op}: data must be int4, uint4, uint8, float8 or float4, got "
+                             f"{data.dtype}")
+    if not (fp and block_size == 0) and (block_size < 16 or block_size & (block_size - 1)):
+        raise ExecutionError(f"{op}: block_size must be a power of two >= 16"
+                             f"{' (or 0)' if fp else ''}, got {block_size}")
+    shape = list(data.shape)
+    shape[-1] *= per_byte                      # the logical (unpacked) shape
+    qdim = shape[qa]
+    bs = block_size or max(qdim, 1)
+    n_blocks = -(-qdim // bs)
+    if scales.ndim != r:
+        raise ExecutionError(f"{op}: scales must have data's rank {r}, got shape {scales.shape}")
+    for i in range(r):
+        want = n_blocks if i == qa else shape[i]
+        if scales.shape[i] != want and not (fp and i != qa and scales.shape[i] == 1):
+            what = "blocks along quantize_axis" if i == qa else "as data"
+            raise ExecutionError(f"{op}: scales has shape {scales.shape}; axis {i} must be "
+                                 f"{want} ({what}) for data of logical shape {tuple(shape)}, "
+                                 f"block_size {bs}")
+    if zero_points is not None:
+        if zero_points.dtype != data.dtype:
+            raise ExecutionError(f"{op}: zero_points is {zero_points.dtype} but data is "
+                                 f"{data.dtype}")
+        want_zp = list(scales.shape)
+        want_zp[-1] = -(-want_zp[-1] // per_byte)
+        if list(zero_points.shape) != want_zp:
+            raise ExecutionError(f"{op}: zero_points must have shape {tuple(want_zp)} (scales' "
+                                 f"{'' if per_byte == 1 else 'packed '}shape), got "
+                                 f"{zero_points.shape}")
+    out_shape = (*shape[:ga], *indices.shape, *shape[ga + 1:])
+    if ctx is not None:
+        check_alloc(out_shape, scales.dtype, ctx.max_tensor_bytes, f"{op} output")
+    n = shape[ga]
+    idx = indices.astype(np.int64)
+    valid = (idx >= -n) & (idx < n)
+    if n == 0:
+        return (np.zeros(out_shape, scales.dtype),)
+    idx = np.where(valid, np.where(idx < 0, idx + n, idx), 0)   # invalid rows read row 0
+    # the quantized values of the gathered rows only (uint8 packs along the last axis, which
+    # is never gather_axis, so its bytes are gathered before unpacking)
+    q = np.take(data, idx, axis=ga)
+    if per_byte > 1:
+        q = _unpack_bits(q, bits, q.shape[-1] * per_byte)
+    y = q.astype(F32)
+    if zero_points is not None:
+        zp = _unpack_bits(zero_points, bits, n_blocks) if per_byte > 1 else zero_points
+        y -= _per_value(zp.astype(F32), idx, ga, qa, bs, qdim)
+    elif default_zp:
+        y -= F32(default_zp)
+    y *= _per_value(scales.astype(F32), idx, ga, qa, bs, qdim)
+    if not valid.all():
+        keep = valid.reshape((1,) * ga + valid.shape + (1,) * (r - ga - 1))
+        y = np.where(keep, y, F32(0))
+    return (y.astype(scales.dtype, copy=False),)
