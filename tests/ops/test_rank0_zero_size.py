@@ -556,9 +556,10 @@ EXCLUDED: dict[tuple[str, str] | tuple[str, str, int], str] = {
                                    "(LayerNormalization-17 is swept); tests/contrib covers it",
     ("", "SimplifiedLayerNormalization", 1): "as LayerNormalization-1",
     **{("pyonnx", op, 1): "a session-private fused kernel with no schema: the fusion pass that "
-                          "creates it fixes its inputs; tests/optimizer and tests/contrib run it"
-       for op in ("DotProductAttention", "FoldBatchNormIntoConv", "FusedConv", "FusedGemm",
-                  "FusedMatMul")},
+                          "creates it fixes its inputs; tests/optimizer, tests/contrib and "
+                          "tests/quantization/test_int4_memory.py run it"
+       for op in ("DequantizeGather", "DequantizeMatMul", "DotProductAttention",
+                  "FoldBatchNormIntoConv", "FusedConv", "FusedGemm", "FusedMatMul")},
 }
 
 #: (domain, op_type, element type or "*" for all) -> why the kernel refuses that type where the
