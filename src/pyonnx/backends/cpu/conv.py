@@ -23,6 +23,8 @@ Each strategy is tested against the reference kernel (tests/backends/cpu/test_co
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
+
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
@@ -70,14 +72,22 @@ def _scratch(slot: str, n: int, dtype: np.dtype) -> np.ndarray:
 # --------------------------------------------------------------------------------------------
 
 def conv_forward(x: np.ndarray, w: np.ndarray, group: int, win: Window,
-                  bias: np.ndarray | None = None) -> np.ndarray:
+                  bias: np.ndarray | None = None,
+                  epilogue: Callable[[np.ndarray, np.ndarray | None], np.ndarray] | None = None
+                  ) -> np.ndarray:
     """Y (N, M, *out) = convolution of x (N, C, *in) with w (M, C/group, *kernel), plus the
-    per-channel ``bias`` when given (fused into the last pass where the path allows)."""
+    per-channel ``bias`` when given (fused into the last pass where the path allows).
+
+    ``epilogue(y, b)`` (the fused kernels': bias and activation in one pass) finishes the
+    result: it receives the convolution and the bias still to add (None where the path already
+    added it) and returns Y; by default the bias is added in place."""
+    if epilogue is None:
+        epilogue = _add_bias
     if bias is not None and win.ndim == 2 and x.shape[1] == group > 1 \
             and all(o > 0 for o in win.out) and not win.is_identity_window \
             and not (all(k == 1 for k in win.kernel) and not win.padded):
-        return _depthwise_2d(x, w, win, bias)
-    return _add_bias(_conv_core(x, w, group, win), bias)
+        return epilogue(_depthwise_2d(x, w, win, bias), None)
+    return epilogue(_conv_core(x, w, group, win), bias)
 
 
 def _product(w2: np.ndarray, cols: np.ndarray) -> np.ndarray:
