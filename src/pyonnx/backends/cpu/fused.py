@@ -146,6 +146,9 @@ def bias_activation(y: np.ndarray, bias: np.ndarray | None, activation: str,
     return apply_activation(_add_bias(y, bias), activation, params)
 
 
+# the loop's bias argument where there is none (it reads no element of it)
+_NO_BIAS = {t: np.zeros(1, t) for t in _INPLACE}
+
 #: The activations of the compiled epilogue ``act_loops.bias_activation``, by its codes.
 _LOOP_CODES = {"": _loops.NONE, "Relu": _loops.RELU, "Sigmoid": _loops.SIGMOID,
                "Swish": _loops.SWISH, "HardSigmoid": _loops.HARD_SIGMOID,
@@ -158,6 +161,8 @@ def _loop_epilogue(y: np.ndarray, bias: np.ndarray | None, activation: str,
     in place; False (nothing done) where the loop does not run. The sigmoid-based activations
     take it in float32 only: the loop's exponential has float32's precision (within a few
     units in the last place of NumPy's)."""
+    if y.size < jit.MIN_ELEMENTS:  # jit.call would refuse it: spare the setup below
+        return False
     code = _LOOP_CODES.get(activation)
     if code is None or y.dtype not in _INPLACE or not y.flags.c_contiguous \
             or not y.flags.writeable or y.size == 0 or (bias is None and not activation):
@@ -170,17 +175,21 @@ def _loop_epilogue(y: np.ndarray, bias: np.ndarray | None, activation: str,
     alpha = beta = 0.0
     if code == _loops.SIGMOID:
         alpha = 1.0
-    elif code in (_loops.SWISH, _loops.HARD_SIGMOID, _loops.CLIP):
+    elif code == _loops.SWISH:
         alpha = float(params[0])
-        beta = float(params[1]) if code != _loops.SWISH else 0.0
+    elif code == _loops.HARD_SIGMOID:
+        alpha, beta = float(params[0]), float(params[1])
     elif code == _loops.HARD_SWISH:
         alpha, beta = 1 / 6, 0.5
+    if code == _loops.CLIP:
+        with np.errstate(over="ignore"):  # a bound beyond float32's range becomes +-inf
+            alpha_t, beta_t = typ(params[0]), typ(params[1])
+    else:
+        alpha_t, beta_t = typ(alpha), typ(beta)
     if bias is None:
-        rows, m, b = 1, 0, np.zeros(1, y.dtype)
+        rows, m, b = 1, 0, _NO_BIAS[y.dtype]
     else:
         rows, m, b = y.shape[0] * y.shape[1], y.shape[1], bias.astype(y.dtype, copy=False)
-    with np.errstate(over="ignore"):  # a Clip bound beyond float32's range becomes +-inf
-        alpha_t, beta_t = typ(alpha), typ(beta)
     kbits, poly = np.empty(_loops.CHUNK, np.int32), np.empty(_loops.CHUNK, y.dtype)
     return jit.call("act_loops.bias_activation", y.reshape(-1), y.size // rows, b, m, code,
                     alpha_t, beta_t, kbits, poly, elements=y.size)
