@@ -28,7 +28,9 @@ freshly computed result, which saves one full pass that allocates an output. Fus
 the ``fast`` extra one compiled pass (``jit/act_loops.bias_activation``), whose sigmoid (for
 Sigmoid and Swish) has its own vectorized exponential, within a few units in the last place of
 NumPy's; without it the bias add and NumPy's in-place activation, bit for bit the unfused
-graph's. ``activation`` is the standard op_type
+graph's.
+
+``activation`` is the standard op_type
 (``Relu``, ``LeakyRelu``, ``Sigmoid``, ``Tanh``, ``HardSigmoid``, ``Clip``) or ``""`` for none;
 ``activation_params`` holds its attributes in order (LeakyRelu: alpha; HardSigmoid: alpha, beta;
 Clip: min, max). The ``pyonnx`` domain's kernels also take ``HardSwish`` and ``Swish`` (alpha;
@@ -50,7 +52,6 @@ from pyonnx.backends.cpu.gemm import matmul  # large products split over the int
 from pyonnx.backends.cpu.registry import fast_kernel
 from pyonnx.errors import ExecutionError
 from pyonnx.ops import activation as _act
-from pyonnx.ops._common import compute_dtype
 from pyonnx.ops.contrib.fused_conv import ACTIVATIONS, check_activation
 from pyonnx.ops.conv import _add_bias, conv_window
 from pyonnx.ops.linalg import gemm
@@ -266,9 +267,10 @@ def _conv_then(X: np.ndarray, W: np.ndarray, B: np.ndarray | None, Z: np.ndarray
                strides: Sequence[int] | None, activation: str, params: list[float],
                ctx: KernelContext | None, prepared: NodeMemo | None) -> tuple[np.ndarray]:
     """``activation(Conv(X, W, B) + Z)`` once the activation is checked."""
-    if Z is None and activation and X.dtype in _INPLACE and compute_dtype(X.dtype) == X.dtype:
-        # Conv's checks and geometry, then its computation with the bias and the activation
-        # applied in one epilogue (conv's own kernel adds the bias in a pass of its own)
+    if Z is None and activation and X.dtype in _INPLACE:
+        # Conv's checks and geometry, then its computation (float32 and float64 compute in
+        # their own type) with the bias and the activation applied in one epilogue (Conv's
+        # kernel adds the bias in a pass of its own)
         win = conv_window(X, W, B, auto_pad, dilations, group, kernel_shape, pads, strides,
                           ctx, prepared)
         y = conv_forward(X, W.astype(X.dtype, copy=False), int(group), win, B,
