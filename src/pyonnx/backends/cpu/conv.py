@@ -22,6 +22,7 @@ Each strategy is tested against the reference kernel (tests/backends/cpu/test_co
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable
 
@@ -83,11 +84,20 @@ def conv_forward(x: np.ndarray, w: np.ndarray, group: int, win: Window,
     added it) and returns Y; by default the bias is added in place."""
     if epilogue is None:
         epilogue = _add_bias
-    if bias is not None and win.ndim == 2 and x.shape[1] == group > 1 \
-            and all(o > 0 for o in win.out) and not win.is_identity_window \
-            and not (all(k == 1 for k in win.kernel) and not win.padded):
+    pointwise, nonempty = _shape_class(win)
+    if bias is not None and win.ndim == 2 and x.shape[1] == group > 1 and nonempty \
+            and not pointwise:
         return epilogue(_depthwise_2d(x, w, win, bias), None)
     return epilogue(_conv_core(x, w, group, win), bias)
+
+
+@functools.lru_cache(maxsize=4096)
+def _shape_class(win: Window) -> tuple[bool, bool]:
+    """(a 1x1 kernel without padding, at any stride: a plain product over the channels; every
+    output axis non-empty) for ``win``. Cached: a model calls each Conv node with the same
+    geometry run after run (Windows are frozen, hence hashable), and on the small convolutions
+    of squeeze-and-excitation blocks these generator checks cost a fifth of the call."""
+    return (all(k == 1 for k in win.kernel) and not win.padded, all(o > 0 for o in win.out))
 
 
 def _product(w2: np.ndarray, cols: np.ndarray) -> np.ndarray:
@@ -111,7 +121,7 @@ def _conv_core(x: np.ndarray, w: np.ndarray, group: int, win: Window) -> np.ndar
     length = prod(out)
     nk = prod(win.kernel)
 
-    if win.is_identity_window or (all(k == 1 for k in win.kernel) and not win.padded):
+    if _shape_class(win)[0]:
         # 1x1 kernel: each output is a matrix product over channels at one input position.
         if any(s != 1 for s in win.strides):
             x = x[(slice(None), slice(None)) + tuple(slice(0, (o - 1) * s + 1, s) if o else
