@@ -8,7 +8,8 @@ session's ``enable_cpu_mem_arena``, the default) it keeps freed memory in the pr
 (:mod:`pyonnx.backends.cpu.arena`, whose process-wide side is documented there).
 
 The fast variants live beside this file: conv.py (Conv's strategies), elementwise.py (row and
-element-wise loops), fused.py (fused kernels), jit/ (the compiled loops of the ``fast`` extra).
+element-wise loops), fused.py (fused kernels), pool.py (GlobalAveragePool), jit/ (the compiled
+loops of the ``fast`` extra).
 """
 
 from __future__ import annotations
@@ -64,4 +65,4 @@ class CPUProvider(Provider):
 
 
 # the fast variants register themselves on import
-from pyonnx.backends.cpu import conv, elementwise, fused, gemm, nms, quantized, rnn  # noqa: E402,F401,I001
+from pyonnx.backends.cpu import conv, elementwise, fused, gemm, nms, pool, quantized, rnn  # noqa: E402,F401,I001

@@ -22,8 +22,15 @@ which has the same definition (its reference is :mod:`pyonnx.ops.contrib.fused_c
   run time (the optimizer folds constant ones itself).
 
 Each first runs the CPU provider's kernel of the standard op (so every check and numeric rule of
-Conv, Gemm and MatMul applies unchanged) and then applies the activation *in place* on the freshly computed result,
-which saves one full pass that allocates an output. ``activation`` is the standard op_type
+Conv, Gemm and MatMul applies unchanged) and then applies the activation *in place* on the
+freshly computed result, which saves one full pass that allocates an output. FusedConv without
+``Z`` adds the bias and applies the activation in one epilogue (:func:`bias_activation`): with
+the ``fast`` extra one compiled pass (``jit/act_loops.bias_activation``), whose sigmoid (for
+Sigmoid and Swish) has its own vectorized exponential, within a few units in the last place of
+NumPy's; without it the bias add and NumPy's in-place activation, bit for bit the unfused
+graph's.
+
+``activation`` is the standard op_type
 (``Relu``, ``LeakyRelu``, ``Sigmoid``, ``Tanh``, ``HardSigmoid``, ``Clip``) or ``""`` for none;
 ``activation_params`` holds its attributes in order (LeakyRelu: alpha; HardSigmoid: alpha, beta;
 Clip: min, max). The ``pyonnx`` domain's kernels also take ``HardSwish`` and ``Swish`` (alpha;
@@ -38,17 +45,20 @@ from collections.abc import Sequence
 import numpy as np
 
 from pyonnx.backends.cpu import jit
-from pyonnx.backends.cpu.conv import conv
+from pyonnx.backends.cpu.conv import conv, conv_forward
+from pyonnx.backends.cpu.jit import act_loops as _loops
 from pyonnx.backends.cpu.elementwise import softmax as _softmax, softmax_rows
 from pyonnx.backends.cpu.gemm import matmul  # large products split over the intra-op threads
 from pyonnx.backends.cpu.registry import fast_kernel
 from pyonnx.errors import ExecutionError
 from pyonnx.ops import activation as _act
 from pyonnx.ops.contrib.fused_conv import ACTIVATIONS, check_activation
+from pyonnx.ops.conv import _add_bias, conv_window
 from pyonnx.ops.linalg import gemm
 from pyonnx.ops.registry import KernelContext, NodeMemo, get_kernel, kernel, node_memo
 
-__all__ = ["apply_activation", "check_private_activation", "PRIVATE_ACTIVATIONS"]
+__all__ = ["apply_activation", "bias_activation", "check_private_activation",
+           "PRIVATE_ACTIVATIONS"]
 
 # The session-private domain. Its kernels register in the reference table (there is no other
 # definition of them) from here, so only sessions, which import the CPU provider, know them.
@@ -81,6 +91,8 @@ def apply_activation(y: np.ndarray, activation: str, params: Sequence[float]) ->
         return _act.Tanh(y)[0]
     if activation == "Sigmoid":
         if own:
+            if _loop_epilogue(y, None, activation, params):
+                return y
             return _sigmoid_into(y, 1.0)
         return _act.Sigmoid(y)[0]
     if activation == "LeakyRelu":
@@ -105,6 +117,8 @@ def apply_activation(y: np.ndarray, activation: str, params: Sequence[float]) ->
     if activation == "Swish":
         alpha = float(params[0])
         if own:
+            if _loop_epilogue(y, None, activation, params):
+                return y
             y *= _sigmoid_into(y, alpha, np.empty_like(y))
             return y
         return _act.Swish(y, alpha=alpha)[0]
@@ -119,6 +133,67 @@ def apply_activation(y: np.ndarray, activation: str, params: Sequence[float]) ->
             return np.clip(y, lo, hi)
     raise ExecutionError(f"unknown fused activation {activation!r} (known: "
                          f"{', '.join(a for a in PRIVATE_ACTIVATIONS if a)})")
+
+
+def bias_activation(y: np.ndarray, bias: np.ndarray | None, activation: str,
+                    params: Sequence[float]) -> np.ndarray:
+    """``activation(y + bias)`` for a result ``y`` (N, M, ...) that the caller owns and a
+    ``bias`` of one value per channel (axis 1) or None: a convolution's epilogue. In float32
+    and float64 where the compiled loops run it is one pass over ``y`` (the bias added and the
+    activation applied per chunk of a channel's row while it is in cache); otherwise the bias
+    is added in place and :func:`apply_activation` runs, as in the unfused graph."""
+    if _loop_epilogue(y, bias, activation, params):
+        return y
+    return apply_activation(_add_bias(y, bias), activation, params)
+
+
+# the loop's bias argument where there is none (it reads no element of it)
+_NO_BIAS = {t: np.zeros(1, t) for t in _INPLACE}
+
+#: The activations of the compiled epilogue ``act_loops.bias_activation``, by its codes.
+_LOOP_CODES = {"": _loops.NONE, "Relu": _loops.RELU, "Sigmoid": _loops.SIGMOID,
+               "Swish": _loops.SWISH, "HardSigmoid": _loops.HARD_SIGMOID,
+               "HardSwish": _loops.HARD_SWISH, "Clip": _loops.CLIP}
+
+
+def _loop_epilogue(y: np.ndarray, bias: np.ndarray | None, activation: str,
+                   params: Sequence[float]) -> bool:
+    """:func:`bias_activation` (``bias`` per channel of axis 1, or None) by the compiled loop,
+    in place; False (nothing done) where the loop does not run. The sigmoid-based activations
+    take it in float32 only: the loop's exponential has float32's precision (within a few
+    units in the last place of NumPy's)."""
+    if y.size < jit.MIN_ELEMENTS:  # jit.call would refuse it: spare the setup below
+        return False
+    code = _LOOP_CODES.get(activation)
+    if code is None or y.dtype not in _INPLACE or not y.flags.c_contiguous \
+            or not y.flags.writeable or y.size == 0 or (bias is None and not activation):
+        return False
+    if code in (_loops.SIGMOID, _loops.SWISH) and y.dtype != np.float32:
+        return False
+    if bias is not None and (y.ndim < 2 or bias.shape != (y.shape[1],)):
+        return False
+    typ = y.dtype.type
+    alpha = beta = 0.0
+    if code == _loops.SIGMOID:
+        alpha = 1.0
+    elif code == _loops.SWISH:
+        alpha = float(params[0])
+    elif code == _loops.HARD_SIGMOID:
+        alpha, beta = float(params[0]), float(params[1])
+    elif code == _loops.HARD_SWISH:
+        alpha, beta = 1 / 6, 0.5
+    if code == _loops.CLIP:
+        with np.errstate(over="ignore"):  # a bound beyond float32's range becomes +-inf
+            alpha_t, beta_t = typ(params[0]), typ(params[1])
+    else:
+        alpha_t, beta_t = typ(alpha), typ(beta)
+    if bias is None:
+        rows, m, b = 1, 0, _NO_BIAS[y.dtype]
+    else:
+        rows, m, b = y.shape[0] * y.shape[1], y.shape[1], bias.astype(y.dtype, copy=False)
+    kbits, poly = np.empty(_loops.CHUNK, np.int32), np.empty(_loops.CHUNK, y.dtype)
+    return jit.call("act_loops.bias_activation", y.reshape(-1), y.size // rows, b, m, code,
+                    alpha_t, beta_t, kbits, poly, elements=y.size)
 
 
 def _hard_loop(y: np.ndarray, alpha: float, beta: float, swish: int) -> bool:
@@ -192,6 +267,15 @@ def _conv_then(X: np.ndarray, W: np.ndarray, B: np.ndarray | None, Z: np.ndarray
                strides: Sequence[int] | None, activation: str, params: list[float],
                ctx: KernelContext | None, prepared: NodeMemo | None) -> tuple[np.ndarray]:
     """``activation(Conv(X, W, B) + Z)`` once the activation is checked."""
+    if Z is None and activation and X.dtype in _INPLACE:
+        # Conv's checks and geometry, then its computation (float32 and float64 compute in
+        # their own type) with the bias and the activation applied in one epilogue (Conv's
+        # kernel adds the bias in a pass of its own)
+        win = conv_window(X, W, B, auto_pad, dilations, group, kernel_shape, pads, strides,
+                          ctx, prepared)
+        y = conv_forward(X, W.astype(X.dtype, copy=False), int(group), win, B,
+                         epilogue=lambda r, b: bias_activation(r, b, activation, params))
+        return (y,)
     (y,) = conv(X, W, B, auto_pad=auto_pad, dilations=dilations, group=group,
                 kernel_shape=kernel_shape, pads=pads, strides=strides, ctx=ctx,
                 prepared=prepared)

@@ -25,3 +25,99 @@ def hard_sigmoid(y: np.ndarray, alpha: float, beta: float, swish: int) -> None:
         elif t > one:
             t = one
         y[i] = v * t if swish else t
+
+
+# Elements per chunk of bias_activation: the exponentials' two scratch arrays (8 KiB each in
+# float32) stay in the first-level cache while one chunk of a row is processed.
+CHUNK = 2048
+
+# exp(t) = 2**k * exp(r) with k = round(t / ln 2) and r = t - k * ln 2 in [-ln2/2, ln2/2]: ln 2
+# split in two (the high part has few significant bits, so k * _LN2_HI is exact for the k of
+# float32) keeps r accurate; exp(r) is its Taylor polynomial of degree 7 (truncation error
+# below 6e-9, under a float32 rounding); 2**k is built from its exponent bits.
+_LOG2E = 1.4426950408889634
+_LN2_HI = 0.693359375
+_LN2_LO = -2.12194440e-4
+# Clamped arguments: e**-87 is still a normal float32 (k >= -126) and e**89 gives k = 128,
+# whose exponent bits are those of +inf, so 1 / (1 + e**t) is exactly 0 as in NumPy's overflow.
+_T_MIN = -87.0
+_T_MAX = 89.0
+
+#: ``code`` values of :func:`bias_activation`.
+NONE, RELU, SIGMOID, SWISH, HARD_SIGMOID, HARD_SWISH, CLIP = range(7)
+
+
+def bias_activation(y: np.ndarray, length: int, bias: np.ndarray, m: int, code: int,
+                    alpha: float, beta: float, kbits: np.ndarray, poly: np.ndarray) -> None:
+    """Row ``r`` of ``y`` (1-D, C-contiguous: rows of ``length`` elements) gets ``bias[r % m]``
+    added (none when ``m`` is 0), then the activation ``code`` applied, in place and in one
+    pass: a convolution's epilogue (rows are output channels, ``m`` of them per image).
+
+    * RELU: max(v, 0); CLIP: min(max(v, alpha), beta) (comparisons that NaN fails, so NaN
+      propagates as in ``np.clip``);
+    * HARD_SIGMOID: clip(alpha * v + beta, 0, 1); HARD_SWISH: v * that (with alpha 1/6, beta
+      1/2); as in :func:`hard_sigmoid`;
+    * SIGMOID: 1 / (1 + exp(-alpha * v)); SWISH: v * that. The exponential is computed here
+      (see the constants above: within 4 units in the last place of NumPy's float32 exp-based
+      result over [-100, 100]), vectorized by the compiler, where numba's ``exp`` is a scalar
+      library call. For float32 only: the polynomial is float32's precision.
+
+    ``alpha`` and ``beta`` have y's element type; ``kbits`` (int32) and ``poly`` (y's type) are
+    scratch of at least ``CHUNK`` elements.
+    """
+    zero = alpha - alpha  # 0 and 1 of y's element type (zero + 1 would be a float64)
+    one = zero + np.float32(1)
+    fbits = kbits.view(np.float32)
+    for r in range(y.shape[0] // length):
+        b = bias[r % m] if m else zero
+        for c0 in range(r * length, (r + 1) * length, CHUNK):
+            # 1-D slices of a 1-D array, not y[c0 + i] (numba's check of a computed negative
+            # index) nor a row of a 2-D array (a layout numba cannot prove contiguous): either
+            # stops the compiler from vectorizing the loops
+            yc = y[c0:min(c0 + CHUNK, (r + 1) * length)]
+            n = yc.shape[0]
+            if code == SIGMOID or code == SWISH:
+                for i in range(n):
+                    t = (yc[i] + b) * -alpha
+                    t = min(max(t, np.float32(_T_MIN)), np.float32(_T_MAX))
+                    k = np.floor(t * np.float32(_LOG2E) + np.float32(0.5))
+                    s = t - k * np.float32(_LN2_HI) - k * np.float32(_LN2_LO)
+                    q = np.float32(1 / 5040)
+                    q = q * s + np.float32(1 / 720)
+                    q = q * s + np.float32(1 / 120)
+                    q = q * s + np.float32(1 / 24)
+                    q = q * s + np.float32(1 / 6)
+                    q = q * s + np.float32(0.5)
+                    q = q * s + one
+                    poly[i] = q * s + one
+                    kbits[i] = (np.int32(k) + np.int32(127)) << np.int32(23)
+                if code == SIGMOID:
+                    for i in range(n):
+                        yc[i] = one / (one + poly[i] * fbits[i])
+                else:
+                    for i in range(n):
+                        yc[i] = (yc[i] + b) * (one / (one + poly[i] * fbits[i]))
+            elif code == RELU:
+                for i in range(n):
+                    v = yc[i] + b
+                    yc[i] = zero if v < zero else v
+            elif code == CLIP:
+                for i in range(n):
+                    v = yc[i] + b
+                    if v < alpha:
+                        v = alpha
+                    if v > beta:
+                        v = beta
+                    yc[i] = v
+            elif code == HARD_SIGMOID or code == HARD_SWISH:
+                for i in range(n):
+                    v = yc[i] + b
+                    t = v * alpha + beta
+                    if t < zero:
+                        t = zero
+                    elif t > one:
+                        t = one
+                    yc[i] = v * t if code == HARD_SWISH else t
+            else:
+                for i in range(n):
+                    yc[i] = yc[i] + b
