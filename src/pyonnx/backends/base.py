@@ -91,14 +91,17 @@ class Provider:
     # ---------------------------------------------------------------- partitions
 
     def partition(self, steps: tuple[Any, ...], inputs: tuple[int, ...],
-                  outputs: tuple[int, ...]) -> Any:
+                  outputs: tuple[int, ...], constants: dict[int, Any]) -> Any:
         """A function that executes ``steps`` (consecutive steps of a plan that this provider
         runs: its nodes and the copies to and from its device) as one, or None to run them one
         by one (the default). Each step has ``node``, ``fn``, ``ins``, ``outs`` (value slots),
         ``kwargs`` and ``is_copy``. The function takes the values of the slots ``inputs`` and
-        returns those of the slots ``outputs``, in order; it is called only by runs that
-        observe no single node (no profiling, terminate flag, deadline or byte limit), and when
-        it raises, the plan runs the steps one by one, which names the failing node."""
+        returns those of the slots ``outputs``, in order. ``constants`` are the inputs whose
+        value is the same in every call (initializers on the device, cached semi-constants),
+        which the function may hold instead of reading its arguments. It is called only by
+        runs that observe no single node (no profiling, terminate flag, deadline or byte
+        limit), and when it raises, the plan runs the steps one by one, which names the
+        failing node."""
         return None
 
     # ---------------------------------------------------------------- session set-up

@@ -524,20 +524,24 @@ class Plan:
         for i, st in enumerate(self.steps):
             st.set_frees(tuple(frees.get(i, ())))
         self._calls = [st.call for st in self.steps]
-        self._plain_calls = self._partitioned(self.steps)
+        inputs = set(self.input_slots)
+        self._plain_calls = self._partitioned(
+            self.steps, {s: v for s, v in self.constants.items() if s not in inputs})
 
-    def _partitioned(self, steps: list[_Step]) -> list[tuple[Any, ...]]:
+    def _partitioned(self, steps: list[_Step], constants: dict[int, Any]
+                     ) -> list[tuple[Any, ...]]:
         """The call tuples of ``steps`` for a run without a hook: each run of two or more
         consecutive steps that one provider offers to execute as one function
         (:meth:`Provider.partition`; its nodes and the copies to and from its device) becomes
         one *partition step*. That step reads the values its steps read from outside it, stores
         only the values read after it (or kept: outputs, constants) and frees what its steps
-        would free of the values it reads. Runs with a hook keep one step per node."""
+        would free of the values it reads. ``constants``: the slots that hold the same value in
+        every run that executes these calls. Runs with a hook keep one step per node."""
         calls: list[tuple[Any, ...]] = []
         group: list[_Step] = []
 
         def flush() -> None:
-            fused = self._partition(group) if len(group) > 1 else None
+            fused = self._partition(group, constants) if len(group) > 1 else None
             calls.extend([fused.call] if fused is not None else [g.call for g in group])
             group.clear()
 
@@ -554,7 +558,7 @@ class Plan:
         flush()
         return calls
 
-    def _partition(self, group: list[_Step]) -> _Step | None:
+    def _partition(self, group: list[_Step], constants: dict[int, Any]) -> _Step | None:
         """One step for ``group`` (consecutive steps of one provider), or None when its
         provider declines (see :meth:`_partitioned`)."""
         if all(st.is_copy for st in group):
@@ -568,7 +572,8 @@ class Plan:
         outs = tuple(s for st in group for s in st.outs if s not in freed)
         provider = group[0].provider
         assert provider is not None
-        fn = provider.partition(tuple(group), tuple(ins), outs)
+        fn = provider.partition(tuple(group), tuple(ins), outs,
+                                {s: constants[s] for s in ins if s in constants})
         if fn is None:
             return None
         step = _Step(Node("Partition", name=f"{provider.name}_partition_{group[0].node.name}",
@@ -637,7 +642,9 @@ class Plan:
         self._cached_template = tmpl
         self._cached_steps = rest
         self._cached_calls = [st.call for st in rest]
-        self._cached_plain_calls = self._partitioned(rest)
+        # in a cached run every overridable input holds its default: all of tmpl is constant
+        self._cached_plain_calls = self._partitioned(
+            rest, {s: v for s, v in enumerate(tmpl) if v is not None})
         self._cache_state = 1
 
     # ----------------------------------------------------------------- execution

@@ -130,14 +130,15 @@ class TorchProvider(Provider):
         return kernel
 
     def partition(self, steps: tuple[Any, ...], inputs: tuple[int, ...],
-                  outputs: tuple[int, ...]) -> Callable[..., tuple] | None:
+                  outputs: tuple[int, ...], constants: dict[int, Any]
+                  ) -> Callable[..., tuple] | None:
         """One function for consecutive steps of this provider (see
         :meth:`pyonnx.backends.base.Provider.partition`): the nodes as one GraphModule, the
         copies from the host before it and to the host after it."""
         if sum(1 for st in steps if not st.is_copy) < 2 and not self.compile:
             return None  # one node: its own kernel is as fast
         try:
-            return _Partition(self, steps, inputs, outputs)
+            return _Partition(self, steps, inputs, outputs, constants)
         except Exception as e:  # noqa: BLE001 - a partition is an optimization only
             _log.warning("torch provider: nodes %s run one by one (%s: %s)",
                          [st.node.name for st in steps if not st.is_copy][:3],
@@ -154,11 +155,13 @@ class TorchProvider(Provider):
 class _Partition:
     """Consecutive steps of a plan as one call: the copies of host values to the device (``pre``),
     the torch nodes as one GraphModule (eager, or compiled on its first call), then the copies
-    of its results to the host (``post``). Holds no per-run state, so sessions may run it from
-    several threads at once."""
+    of its results to the host (``post``). The constant tensors it reads (weights) are buffers
+    of the module, which ``torch.compile`` then folds and lays out for its kernels once
+    (inductor's *freezing*). Holds no per-run state, so sessions may run it from several
+    threads at once."""
 
     def __init__(self, provider: TorchProvider, steps: tuple[Any, ...], inputs: tuple[int, ...],
-                 outputs: tuple[int, ...]) -> None:
+                 outputs: tuple[int, ...], constants: dict[int, Any]) -> None:
         emitter = NodeEmitter(torch.nn.Module(), Names())
         made: dict[int, torch.fx.Node] = {}   # slot -> the fx node computing it
         placeholders: list[int] = []          # slots the module reads, in its argument order
@@ -177,8 +180,11 @@ class _Partition:
                 if v is None:
                     continue
                 if s not in made:
-                    made[s] = emitter.fx.placeholder(emitter.names(v.name, "input"))
-                    placeholders.append(s)
+                    if isinstance(constants.get(s), torch.Tensor):
+                        made[s] = emitter._attr(v.name, constants[s], False)
+                    else:
+                        made[s] = emitter.fx.placeholder(emitter.names(v.name, "input"))
+                        placeholders.append(s)
                 emitter.env[id(v)] = made[s]
             emitter.call(st.node, entry, st.kwargs)
             for v, s in zip(st.node.outputs, st.outs):
@@ -199,15 +205,16 @@ class _Partition:
         self._lock = threading.Lock()
         self.fn: Callable[..., Any] = gm
         if provider.compile:
-            self.fn = torch.compile(gm, dynamic=True)
-        # the common shape: no copies, arguments in the plan's order, results all wanted
-        self._direct = (not pre and not post and self.placeholders == inputs
-                        and self.results == outputs)
+            self.fn = torch.compile(gm, dynamic=True, options={"freezing": True})
+        # the common shape: no copies, every result wanted (the arguments the module reads
+        # are picked out of the plan's by position)
+        self._direct = not pre and not post and self.results == outputs
+        self._take = tuple(inputs.index(s) for s in placeholders) if self._direct else ()
 
     def __call__(self, *args: Any) -> tuple:
         if self._direct:
             with torch.inference_mode():
-                return self._module(args)
+                return self._module([args[i] for i in self._take])
         vals = dict(zip(self.inputs, args))
         for src, dst, copy in self.pre:
             vals[dst] = copy(vals[src])[0]
