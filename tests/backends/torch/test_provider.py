@@ -271,10 +271,19 @@ def test_unknown_provider_name_warns_and_falls_back_like_onnxruntime():
             == [CPU]
 
 
-def test_a_torch_tensor_feed_is_refused_with_a_message():
-    sess = pyonnx.InferenceSession(SMALL, providers=[TORCH])
-    with pytest.raises(Exception, match="numpy.ndarray"):
-        sess.run(None, {"x": torch.from_numpy(_x())})
+def test_a_torch_tensor_feed_runs_without_a_copy_and_one_off_the_host_is_refused():
+    from pyonnx.runtime.session import _torch_feed
+
+    want = pyonnx.InferenceSession(SMALL).run(None, {"x": _x()})[0]
+    for providers in ([TORCH], [CPU]):
+        sess = pyonnx.InferenceSession(SMALL, providers=providers)
+        t = torch.from_numpy(_x()).requires_grad_(True)  # a tensor of a training loop
+        np.testing.assert_allclose(sess.run(None, {"x": t})[0], want, rtol=1e-6)
+    t = torch.from_numpy(_x())
+    assert np.shares_memory(_torch_feed("x", t), t.numpy())  # the feed is the tensor's memory
+    off_host = torch.empty((2, 3), device="meta")  # stands in for a GPU tensor here
+    with pytest.raises(InvalidArgument, match=r"'x' is a torch tensor on meta.*x\.cpu\(\)"):
+        sess.run(None, {"x": off_host})
 
 
 # ---------------------------------------------------------------- DLPack
