@@ -110,6 +110,18 @@ def test_shared_models_match_onnxruntime(name):
     assert_close_to_reference(sess.run(None, feeds), ref)
 
 
+@pytest.mark.parametrize("name", ["squeezenet", "shufflenet"])
+def test_light_cnns_match_onnxruntime_as_partitions(name):
+    from tests.convert.light_models import light_feed, light_paths, random_light
+
+    model = random_light(next(p for p in light_paths() if name in p))
+    feeds = light_feed(model)
+    ref = ort.InferenceSession(model, providers=[CPU]).run(None, feeds)
+    sess = pyonnx.InferenceSession(model, providers=[TORCH])
+    for _ in range(2):  # the first run fills the semi-constant cache, the second reads it
+        assert_close_to_reference(sess.run(None, feeds), ref)
+
+
 def test_compile_option_runs_and_matches():
     pytest.importorskip("torch._inductor", reason="torch.compile needs inductor")
     sess = pyonnx.InferenceSession(SMALL, providers=[(TORCH, {"compile": "1"})])

@@ -155,10 +155,9 @@ class TorchProvider(Provider):
 class _Partition:
     """Consecutive steps of a plan as one call: the copies of host values to the device (``pre``),
     the torch nodes as one GraphModule (eager, or compiled on its first call), then the copies
-    of its results to the host (``post``). The constant tensors it reads (weights) are buffers
-    of the module, which ``torch.compile`` then folds and lays out for its kernels once
-    (inductor's *freezing*). Holds no per-run state, so sessions may run it from several
-    threads at once."""
+    of its results to the host (``post``). The constant tensors it reads (weights, cached
+    semi-constants) are buffers of the module rather than arguments. Holds no per-run state, so
+    sessions may run it from several threads at once."""
 
     def __init__(self, provider: TorchProvider, steps: tuple[Any, ...], inputs: tuple[int, ...],
                  outputs: tuple[int, ...], constants: dict[int, Any]) -> None:
@@ -180,8 +179,9 @@ class _Partition:
                 if v is None:
                     continue
                 if s not in made:
-                    if isinstance(constants.get(s), torch.Tensor):
-                        made[s] = emitter._attr(v.name, constants[s], False)
+                    value = constants.get(s)
+                    if isinstance(value, torch.Tensor):
+                        made[s] = emitter._attr(v.name, value, False)
                     else:
                         made[s] = emitter.fx.placeholder(emitter.names(v.name, "input"))
                         placeholders.append(s)
@@ -205,7 +205,11 @@ class _Partition:
         self._lock = threading.Lock()
         self.fn: Callable[..., Any] = gm
         if provider.compile:
-            self.fn = torch.compile(gm, dynamic=True, options={"freezing": True})
+            # without inductor's freezing (weights folded and prepacked): with dynamic shapes
+            # it fails on convolutions in torch 2.13 (an assertion on a symbolic size in
+            # convert_conv_weights_to_channels_last), and every partition would then run
+            # eagerly
+            self.fn = torch.compile(gm, dynamic=True)
         # the common shape: no copies, every result wanted (the arguments the module reads
         # are picked out of the plan's by position)
         self._direct = not pre and not post and self.results == outputs
