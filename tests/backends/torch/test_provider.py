@@ -1,6 +1,8 @@
 """The torch execution provider (issue 15): names and options, fallback of unclaimed nodes to
-the CPU provider (counted in the profile), real models against onnxruntime, the claimed backend
-node cases, DLPack exchange with torch, and bad devices and feeds."""
+the CPU provider (counted in the profile), partitions of consecutive torch nodes (the same
+results as node by node, failures naming the node, compile=1 against eager), real models
+against onnxruntime, the claimed backend node cases, DLPack exchange with torch, torch tensor
+feeds, and bad devices and feeds."""
 
 from __future__ import annotations
 
