@@ -7,7 +7,9 @@ decoded attributes, the kernel's per-node prepared state), assigns each value a 
 copy step wherever a value must move to another provider's device, and computes where each slot
 is last used so it can be freed. ``run`` is then one short loop (``Plan._run``): gather inputs
 from slots, call the kernel, store outputs, drop what is dead; a run that asks for checks,
-profiling or byte accounting runs the same loop over its hook's wrapped kernels.
+profiling or byte accounting runs the same loop over its hook's wrapped kernels. A run without
+a hook runs each run of consecutive steps that a provider executes as one function
+(:meth:`pyonnx.backends.base.Provider.partition`, the torch provider's partitions) as one step.
 
 Subgraphs (If/Loop/Scan bodies) compile to nested plans. Their reads of enclosing-scope values are
 *captures*: when a control-flow kernel calls its body, the body's frame is seeded with the current

@@ -201,6 +201,19 @@ def test_a_failure_inside_a_partition_names_the_node():
         sess.run(None, {"x": np.ones(3, np.float32), "t": np.ones(2, np.float32)})
 
 
+def test_partitions_run_from_several_threads_at_once():
+    from concurrent.futures import ThreadPoolExecutor
+
+    sess = pyonnx.InferenceSession(_block(), providers=[TORCH])
+    feeds = [{"x": _bx(2 + k % 3, seed=k)} for k in range(12)]
+    want = [sess.run(None, f) for f in feeds]
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(lambda f: sess.run(None, f), feeds))
+    for g, w in zip(got, want):
+        for a, b in zip(g, w):
+            np.testing.assert_array_equal(a, b)
+
+
 def test_the_session_sets_torchs_threads_from_the_thread_budget():
     from pyonnx.backends.cpu import threads
 
