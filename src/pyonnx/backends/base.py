@@ -3,7 +3,7 @@
 A *provider* (onnxruntime's word) executes nodes on one device. A session holds a list of them in
 preference order, the CPU provider always last; the plan (:mod:`pyonnx.runtime.plan`) gives each
 node to the first provider that claims it and inserts a copy step wherever a value must move
-between devices. A provider answers four questions:
+between devices. A provider answers these questions:
 
 * :meth:`Provider.kernel_for`: which kernel runs this node here (``None``: not claimed). The
   plan has already resolved the node's schema version, so a provider only ever sees nodes that
@@ -14,6 +14,8 @@ between devices. A provider answers four questions:
 * :meth:`Provider.from_host` / :meth:`Provider.to_host`: moving a value between host memory
   (NumPy arrays) and the provider's device. A provider whose values *are* host NumPy arrays sets
   ``device = "cpu"`` and needs no copies between it and the CPU provider;
+* :meth:`Provider.partition`: optionally, one function for a run of consecutive steps the
+  provider executes (the torch provider's partitions), so that a run pays no per-node work;
 * :meth:`Provider.session_passes`: graph rewrites into the provider's own fused kernels, run on
   the session's private copy of the model after anything is written to a file.
 
@@ -85,6 +87,22 @@ class Provider:
         if self.device == HOST:
             return value
         raise NotImplementedError(f"{self.name} must define to_host for device {self.device}")
+
+    # ---------------------------------------------------------------- partitions
+
+    def partition(self, steps: tuple[Any, ...], inputs: tuple[int, ...],
+                  outputs: tuple[int, ...], constants: dict[int, Any]) -> Any:
+        """A function that executes ``steps`` (consecutive steps of a plan that this provider
+        runs: its nodes and the copies to and from its device) as one, or None to run them one
+        by one (the default). Each step has ``node``, ``fn``, ``ins``, ``outs`` (value slots),
+        ``kwargs`` and ``is_copy``. The function takes the values of the slots ``inputs`` and
+        returns those of the slots ``outputs``, in order. ``constants`` are the inputs whose
+        value is the same in every call (initializers on the device, cached semi-constants),
+        which the function may hold instead of reading its arguments. It is called only by
+        runs that observe no single node (no profiling, terminate flag, deadline or byte
+        limit), and when it raises, the plan runs the steps one by one, which names the
+        failing node."""
+        return None
 
     # ---------------------------------------------------------------- session set-up
 

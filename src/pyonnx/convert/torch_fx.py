@@ -18,9 +18,6 @@ lazily).
 
 from __future__ import annotations
 
-import keyword
-import operator
-import re
 from typing import Any
 
 import numpy as np
@@ -29,7 +26,8 @@ import torch.fx
 
 from pyonnx import defs
 from pyonnx.backends.torch.dtypes import from_numpy
-from pyonnx.backends.torch.ops import MANY_OUTPUTS, claim
+from pyonnx.backends.torch.fx import Names, NodeEmitter
+from pyonnx.backends.torch.ops import claim
 from pyonnx.errors import UnsupportedOperatorError
 from pyonnx.ir import AttributeType, Graph, Model, Node, Value
 from pyonnx.ops._values import NO_LIMIT, constant_array
@@ -115,23 +113,6 @@ def _load(model: Any) -> Model:
     return pyonnx.load(model)
 
 
-class _Names:
-    """Python identifiers for ONNX names, unique within one module."""
-
-    def __init__(self) -> None:
-        self.used: set[str] = set()
-
-    def __call__(self, name: str, prefix: str = "v") -> str:
-        base = re.sub(r"\W", "_", name) or prefix
-        if base[0].isdigit() or keyword.iskeyword(base) or base.startswith("_"):
-            base = f"{prefix}_{base.lstrip('_')}"
-        out, i = base, 1
-        while out in self.used:
-            out, i = f"{base}_{i}", i + 1
-        self.used.add(out)
-        return out
-
-
 def _free_values(graph: Graph) -> list[Value]:
     """The values that ``graph`` (and the graphs nested in it) read from enclosing scopes, in
     first-use order."""
@@ -163,27 +144,12 @@ def _constant_bool(v: Value) -> bool | None:
     return None
 
 
-class _Converter:
+class _Converter(NodeEmitter):
     """Builds one GraphModule for a graph; nested graphs get their own converter."""
 
-    def __init__(self, model: Model, root: torch.nn.Module, names: _Names) -> None:
+    def __init__(self, model: Model, root: torch.nn.Module, names: Names) -> None:
+        super().__init__(root, names)
         self.model = model
-        self.root = root  # the module that owns parameters, buffers and submodules
-        self.names = names
-        self.fx = torch.fx.Graph()
-        self.env: dict[int, torch.fx.Node] = {}
-
-    # ------------------------------------------------------------ attributes of the module
-
-    def _attr(self, name: str, value: Any, trainable: bool) -> torch.fx.Node:
-        target = self.names(name, "c")
-        if isinstance(value, torch.nn.Module):
-            self.root.add_module(target, value)
-        elif trainable:
-            self.root.register_parameter(target, torch.nn.Parameter(value))
-        else:
-            self.root.register_buffer(target, value)
-        return self.fx.get_attr(target)
 
     def _constant(self, name: str, array: Any) -> torch.fx.Node:
         t = from_numpy(np.array(array, copy=True))
@@ -229,25 +195,6 @@ class _Converter:
                 f"{domain or 'ai.onnx'!r}; to_torch converts standard operators only")
         return domain, schema.since_version
 
-    def _read(self, v: Value | None) -> torch.fx.Node | None:
-        if v is None:
-            return None
-        try:
-            return self.env[id(v)]
-        except KeyError:
-            raise UnsupportedOperatorError(f"value {v.name!r} is read before it is defined") \
-                from None
-
-    def _bind_outputs(self, node: Node, result: torch.fx.Node, many: bool) -> None:
-        if not many:
-            self.env[id(node.outputs[0])] = result
-            return
-        for i, v in enumerate(node.outputs):
-            if v.name:
-                item = self.fx.call_function(operator.getitem, (result, i))
-                item.name = self.names(v.name)
-                self.env[id(v)] = item
-
     def node(self, node: Node) -> None:
         if node.op_type in ("If", "Loop", "Scan") and defs.normalize_domain(node.domain) == "":
             getattr(self, f"_{node.op_type.lower()}")(node)
@@ -257,23 +204,7 @@ class _Converter:
         if entry is None:
             raise UnsupportedOperatorError(f"to_torch cannot convert {why}")
         attrs, _ = decode_attributes(node.attributes.values(), node.describe())
-        if node.op_type == "Constant" and domain == "":
-            value = entry.fn(**attrs)
-            self.env[id(node.outputs[0])] = self._attr(node.outputs[0].name, value, False)
-            return
-        kwargs: dict[str, Any] = {}
-        for k, a in attrs.items():
-            # tensor attributes become buffers (fx code holds plain Python values only)
-            kwargs[k] = self._attr(f"{node.name or node.op_type}_{k}", from_numpy(a), False) \
-                if isinstance(a, np.ndarray) else a
-        if entry.node_kwargs is not None:
-            kwargs.update(entry.node_kwargs(node))
-        inputs = [self._read(v) for v in node.inputs]
-        result = self.fx.call_function(entry.fn, tuple(inputs), kwargs)
-        many = node.op_type in MANY_OUTPUTS
-        result.name = self.names((node.name or node.outputs[0].name) if many else
-                                 node.outputs[0].name)
-        self._bind_outputs(node, result, many)
+        self.call(node, entry, attrs)
 
     def _subgraph(self, graph: Graph, as_tuple: bool = True
                   ) -> tuple[torch.fx.Node, list[torch.fx.Node]]:
@@ -381,5 +312,5 @@ def to_torch(model: Any) -> torch.fx.GraphModule:
             raise UnsupportedOperatorError("to_torch does not convert model-local functions; "
                                            "inline them first (pyonnx.optimize)")
     root = torch.nn.Module()
-    conv = _Converter(m, root, _Names())
+    conv = _Converter(m, root, Names())
     return conv.module(m.graph, [], as_tuple=False)

@@ -7,7 +7,9 @@ decoded attributes, the kernel's per-node prepared state), assigns each value a 
 copy step wherever a value must move to another provider's device, and computes where each slot
 is last used so it can be freed. ``run`` is then one short loop (``Plan._run``): gather inputs
 from slots, call the kernel, store outputs, drop what is dead; a run that asks for checks,
-profiling or byte accounting runs the same loop over its hook's wrapped kernels.
+profiling or byte accounting runs the same loop over its hook's wrapped kernels. A run without
+a hook runs each run of consecutive steps that a provider executes as one function
+(:meth:`pyonnx.backends.base.Provider.partition`, the torch provider's partitions) as one step.
 
 Subgraphs (If/Loop/Scan bodies) compile to nested plans. Their reads of enclosing-scope values are
 *captures*: when a control-flow kernel calls its body, the body's frame is seeded with the current
@@ -116,7 +118,7 @@ class _Step:
     """
 
     __slots__ = ("node", "fn", "ins", "outs", "kwargs", "frees", "graph_attrs", "graphs_attrs",
-                 "bound", "special", "call", "provider", "is_copy")
+                 "bound", "special", "call", "provider", "is_copy", "members")
 
     def __init__(self, node: Node, fn: Callable[..., Any], ins: tuple[int, ...],
                  outs: tuple[int, ...], kwargs: dict[str, Any],
@@ -136,6 +138,8 @@ class _Step:
         self.graphs_attrs = graphs_attrs
         self.bound = bound  # None for a call of a model-local function (a nested plan)
         self.special = bool(graph_attrs or graphs_attrs or "_run_state" in kwargs)
+        # a partition step (Plan._partitioned): the steps it executes as one function
+        self.members: tuple[_Step, ...] = ()
         self.set_frees(())
 
     def set_frees(self, frees: tuple[int, ...]) -> None:
@@ -565,6 +569,63 @@ class Plan:
         for i, st in enumerate(self.steps):
             st.set_frees(tuple(frees.get(i, ())))
         self._calls = [st.call for st in self.steps]
+        inputs = set(self.input_slots)
+        self._plain_calls = self._partitioned(
+            self.steps, {s: v for s, v in self.constants.items() if s not in inputs})
+
+    def _partitioned(self, steps: list[_Step], constants: dict[int, Any]
+                     ) -> list[tuple[Any, ...]]:
+        """The call tuples of ``steps`` for a run without a hook: each run of two or more
+        consecutive steps that one provider offers to execute as one function
+        (:meth:`Provider.partition`; its nodes and the copies to and from its device) becomes
+        one *partition step*. That step reads the values its steps read from outside it, stores
+        only the values read after it (or kept: outputs, constants) and frees what its steps
+        would free of the values it reads. ``constants``: the slots that hold the same value in
+        every run that executes these calls. Runs with a hook keep one step per node."""
+        calls: list[tuple[Any, ...]] = []
+        group: list[_Step] = []
+
+        def flush() -> None:
+            fused = self._partition(group, constants) if len(group) > 1 else None
+            calls.extend([fused.call] if fused is not None else [g.call for g in group])
+            group.clear()
+
+        for st in steps:
+            p = st.provider
+            if st.special or p is None or type(p).partition is Provider.partition or \
+                    (st.bound is None and not st.is_copy):
+                flush()
+                calls.append(st.call)
+                continue
+            if group and group[0].provider is not p:
+                flush()
+            group.append(st)
+        flush()
+        return calls
+
+    def _partition(self, group: list[_Step], constants: dict[int, Any]) -> _Step | None:
+        """One step for ``group`` (consecutive steps of one provider), or None when its
+        provider declines (see :meth:`_partitioned`)."""
+        if all(st.is_copy for st in group):
+            return None
+        produced: set[int] = set()
+        ins: dict[int, None] = {}
+        for st in group:
+            ins.update((s, None) for s in st.ins if s not in produced and s != _NONE_SLOT)
+            produced.update(st.outs)
+        freed = {s for st in group for s in st.frees}
+        outs = tuple(s for st in group for s in st.outs if s not in freed)
+        provider = group[0].provider
+        assert provider is not None
+        fn = provider.partition(tuple(group), tuple(ins), outs,
+                                {s: constants[s] for s in ins if s in constants})
+        if fn is None:
+            return None
+        step = _Step(Node("Partition", name=f"{provider.name}_partition_{group[0].node.name}",
+                          domain="pyonnx"), fn, tuple(ins), outs, {}, provider=provider)
+        step.members = tuple(group)
+        step.set_frees(tuple(s for st in group for s in st.frees if s not in produced))
+        return step
 
     def _plan_semi_constants(self) -> None:
         """Find the steps whose outputs depend only on initializers (overridable or not) and
@@ -592,6 +653,7 @@ class Plan:
         self._cached_template: list[Any] | None = None
         self._cached_steps: list[_Step] = []
         self._cached_calls: list[tuple[Any, ...]] = []
+        self._cached_plain_calls: list[tuple[Any, ...]] = []
 
     def _fill_cache(self, inputs: Sequence[Any], state: _RunState,
                     outer_frame: list[Any] | None) -> None:
@@ -635,6 +697,9 @@ class Plan:
         self._cached_template = tmpl
         self._cached_steps = rest
         self._cached_calls = [st.call for st in rest]
+        # in a cached run every overridable input holds its default: all of tmpl is constant
+        self._cached_plain_calls = self._partitioned(
+            rest, {s: v for s, v in enumerate(tmpl) if v is not None})
         self._cache_state = 1
 
     # ----------------------------------------------------------------- execution
@@ -660,11 +725,13 @@ class Plan:
             for outer, own in self.captures:
                 vals[own] = outer_frame[outer]
         steps = self._cached_steps if cached else self.steps
-        if self.parallel is None:
-            self._run(vals, state, self._cached_calls if cached else self._calls)
-        else:
+        if self.parallel is not None:  # ORT_PARALLEL: node by node, as a dependency graph
             self.parallel.run(self, vals, state, self._cached_calls if cached else self._calls,
                               cached)
+        elif state.has_hook:  # one step per node, so that the hook observes each
+            self._run(vals, state, self._cached_calls if cached else self._calls)
+        else:
+            self._run(vals, state, self._cached_plain_calls if cached else self._plain_calls)
         if state.max_run_bytes:
             # what this frame still holds goes back to the caller, which counts what it keeps
             state.release(sum(_nbytes(vals[s]) for st in steps for s in st.outs
@@ -690,6 +757,11 @@ class Plan:
                 else:
                     res = fn(*[vals[i] for i in ins], **kwargs)
             except Exception as e:
+                if st.members:
+                    # a partition failed: its steps one by one name the node at fault (or,
+                    # should they pass, leave their outputs and frees as the partition would)
+                    self._run(vals, _RunState(), [m.call for m in st.members])
+                    continue
                 err = self._failure(st, [vals[i] for i in ins], e)
                 if err is e:
                     raise

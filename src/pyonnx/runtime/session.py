@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import tempfile
 import threading
 import time
@@ -810,9 +811,28 @@ def _as_array(name: str, t: TensorType, value: Any) -> np.ndarray:
                              f"sparse.to_dense() instead")
     if isinstance(value, (list, tuple)):
         return _from_list(name, t, value)
+    host = _torch_feed(name, value)
+    if host is not None:
+        return host
     raise InvalidRequest(
         f"input {name!r} expects {t} as a numpy.ndarray (or a list), got "
         f"{type(value).__name__}; wrap a scalar as numpy.array(x, dtype=...)")
+
+
+def _torch_feed(name: str, value: Any) -> np.ndarray | None:
+    """A torch tensor fed for input ``name`` as a NumPy array sharing its memory (None when
+    ``value`` is no torch tensor). Feeds live in host memory: a tensor on a GPU is refused
+    with what to do, never copied behind the caller's back."""
+    torch = sys.modules.get("torch")  # a torch tensor implies torch is imported already
+    if torch is None or not isinstance(value, torch.Tensor):
+        return None
+    if value.device.type != "cpu":
+        raise InvalidArgument(
+            f"input {name!r} is a torch tensor on {value.device}; run takes feeds in host "
+            f"memory: pass {name}.cpu() (the torch provider moves host feeds to its device)")
+    from pyonnx.backends.torch.dtypes import to_numpy
+
+    return to_numpy(value)  # no copy for a contiguous tensor
 
 
 def _from_list(name: str, t: TensorType, value: Any) -> np.ndarray:

@@ -1,6 +1,8 @@
 """The torch execution provider (issue 15): names and options, fallback of unclaimed nodes to
-the CPU provider (counted in the profile), real models against onnxruntime, the claimed backend
-node cases, DLPack exchange with torch, and bad devices and feeds."""
+the CPU provider (counted in the profile), partitions of consecutive torch nodes (the same
+results as node by node, failures naming the node, compile=1 against eager), real models
+against onnxruntime, the claimed backend node cases, DLPack exchange with torch, torch tensor
+feeds, and bad devices and feeds."""
 
 from __future__ import annotations
 
@@ -110,11 +112,148 @@ def test_shared_models_match_onnxruntime(name):
     assert_close_to_reference(sess.run(None, feeds), ref)
 
 
+@pytest.mark.parametrize("name", ["squeezenet", "shufflenet"])
+def test_light_cnns_match_onnxruntime_as_partitions(name):
+    from tests.convert.light_models import light_feed, light_paths, random_light
+
+    model = random_light(next(p for p in light_paths() if name in p))
+    feeds = light_feed(model)
+    ref = ort.InferenceSession(model, providers=[CPU]).run(None, feeds)
+    sess = pyonnx.InferenceSession(model, providers=[TORCH])
+    for _ in range(2):  # the first run fills the semi-constant cache, the second reads it
+        assert_close_to_reference(sess.run(None, feeds), ref)
+
+
 def test_compile_option_runs_and_matches():
     pytest.importorskip("torch._inductor", reason="torch.compile needs inductor")
     sess = pyonnx.InferenceSession(SMALL, providers=[(TORCH, {"compile": "1"})])
     want = pyonnx.InferenceSession(SMALL).run(None, {"x": _x()})[0]
     np.testing.assert_allclose(sess.run(None, {"x": _x()})[0], want, rtol=1e-6)
+
+
+# ---------------------------------------------------------------- partitions and compile
+
+
+def _block(opset=17):
+    """x[N,8] -> softmax(relu(x @ w + b) @ w2) * scale, reshaped and back: a chain of claimed
+    nodes with a dynamic batch, weights as initializers."""
+    rng = np.random.default_rng(3)
+    w = helper.make_tensor("w", TensorProto.FLOAT, [8, 16], rng.standard_normal(128).tolist())
+    b = helper.make_tensor("b", TensorProto.FLOAT, [16], rng.standard_normal(16).tolist())
+    w2 = helper.make_tensor("w2", TensorProto.FLOAT, [16, 4], rng.standard_normal(64).tolist())
+    shape = helper.make_tensor("shape", TensorProto.INT64, [2], [-1, 2])
+    back = helper.make_tensor("back", TensorProto.INT64, [2], [-1, 4])
+    nodes = [helper.make_node("MatMul", ["x", "w"], ["xw"], name="mm"),
+             helper.make_node("Add", ["xw", "b"], ["h"], name="add"),
+             helper.make_node("Relu", ["h"], ["r"], name="relu"),
+             helper.make_node("MatMul", ["r", "w2"], ["z"], name="mm2"),
+             helper.make_node("Reshape", ["z", "shape"], ["z2"], name="reshape"),
+             helper.make_node("Softmax", ["z2"], ["s"], name="softmax", axis=-1),
+             helper.make_node("Reshape", ["s", "back"], ["s4"], name="reshape_back"),
+             helper.make_node("Mul", ["s4", "z"], ["y"], name="mul"),
+             helper.make_node("ReduceSum", ["y"], ["total"], name="sum", keepdims=0)]
+    g = helper.make_graph(nodes, "block",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 8])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4]),
+                           helper.make_tensor_value_info("total", TensorProto.FLOAT, [])],
+                          [w, b, w2, shape, back])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)]).SerializeToString()
+
+
+def _bx(n, seed=0):
+    return np.random.default_rng(seed).standard_normal((n, 8)).astype(np.float32)
+
+
+def test_consecutive_torch_nodes_run_as_one_partition_with_the_same_results():
+    sess = pyonnx.InferenceSession(_block(), providers=[TORCH])
+    plan = sess._plan
+    # nine nodes and the copies in and out: one step for a plain run
+    assert len(plan._plain_calls) == 1 and plan._plain_calls[0][-1].members
+    so = pyonnx.SessionOptions()
+    so.enable_profiling = True
+    so.profile_file_prefix = "torchpart"
+    observed = pyonnx.InferenceSession(_block(), so, providers=[TORCH])
+    want = pyonnx.InferenceSession(_block()).run(None, {"x": _bx(3)})
+    for n in (3, 5):  # a second batch size: the partition has dynamic shapes
+        got = sess.run(None, {"x": _bx(n)})
+        one_by_one = observed.run(None, {"x": _bx(n)})  # profiled: node by node
+        for a, b in zip(got, one_by_one):
+            assert isinstance(a, np.ndarray)
+            np.testing.assert_array_equal(a, b)
+    for a, b in zip(sess.run(None, {"x": _bx(3)}), want):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    os.remove(observed.end_profiling())
+
+
+def test_a_failure_inside_a_partition_names_the_node():
+    nodes = [helper.make_node("Relu", ["x"], ["r"], name="relu"),
+             helper.make_node("Add", ["r", "t"], ["s"], name="add_them"),
+             helper.make_node("Sigmoid", ["s"], ["y"], name="sigmoid")]
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N"]),
+                                       helper.make_tensor_value_info("t", TensorProto.FLOAT, ["M"])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+    sess = pyonnx.InferenceSession(model, providers=[TORCH])
+    assert sess._plan._plain_calls[0][-1].members  # the three nodes are one partition
+    ok = sess.run(None, {"x": np.ones(3, np.float32), "t": np.ones(3, np.float32)})[0]
+    np.testing.assert_allclose(ok, 1 / (1 + np.exp(-2.0)), rtol=1e-6)
+    with pytest.raises(pyonnx.ExecutionError, match="add_them"):
+        sess.run(None, {"x": np.ones(3, np.float32), "t": np.ones(2, np.float32)})
+
+
+def test_partitions_run_from_several_threads_at_once():
+    from concurrent.futures import ThreadPoolExecutor
+
+    sess = pyonnx.InferenceSession(_block(), providers=[TORCH])
+    feeds = [{"x": _bx(2 + k % 3, seed=k)} for k in range(12)]
+    want = [sess.run(None, f) for f in feeds]
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(lambda f: sess.run(None, f), feeds))
+    for g, w in zip(got, want):
+        for a, b in zip(g, w):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_the_session_sets_torchs_threads_from_the_thread_budget():
+    from pyonnx.backends.cpu import threads
+
+    so = pyonnx.SessionOptions()
+    so.intra_op_num_threads = 1
+    pyonnx.InferenceSession(SMALL, so, providers=[TORCH])
+    assert torch.get_num_threads() == threads.budget()
+
+
+def test_compiled_partitions_match_eager_ones():
+    # the heavier compile test: one small model, two batch sizes (dynamic shapes)
+    pytest.importorskip("torch._inductor", reason="torch.compile needs inductor")
+    eager = pyonnx.InferenceSession(_block(), providers=[TORCH])
+    compiled = pyonnx.InferenceSession(_block(), providers=[(TORCH, {"compile": "1"})])
+    part = compiled._plan._plain_calls[0][0]
+    assert part.fn is not part.module  # the partition's module went through torch.compile
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # no fallback to eager
+        for n in (4, 6):
+            for a, b in zip(compiled.run(None, {"x": _bx(n)}), eager.run(None, {"x": _bx(n)})):
+                np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    assert part.fn is not part.module
+
+
+def test_a_partition_torch_cannot_compile_runs_eagerly_with_a_warning(monkeypatch):
+    def broken(module, **kwargs):
+        def fn(*args):
+            raise RuntimeError("no compiler here")
+        return fn
+
+    monkeypatch.setattr(torch, "compile", broken)
+    sess = pyonnx.InferenceSession(_block(), providers=[(TORCH, {"compile": "1"})])
+    want = pyonnx.InferenceSession(_block(), providers=[TORCH]).run(None, {"x": _bx(2)})
+    with pytest.warns(RuntimeWarning, match="torch.compile failed.*runs eagerly"):
+        got = sess.run(None, {"x": _bx(2)})
+    for a, b in zip(got, want):
+        np.testing.assert_array_equal(a, b)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # warned once; eager from now on
+        sess.run(None, {"x": _bx(2)})
 
 
 def test_claimed_backend_node_cases_pass_on_the_torch_provider():
@@ -159,10 +298,19 @@ def test_unknown_provider_name_warns_and_falls_back_like_onnxruntime():
             == [CPU]
 
 
-def test_a_torch_tensor_feed_is_refused_with_a_message():
-    sess = pyonnx.InferenceSession(SMALL, providers=[TORCH])
-    with pytest.raises(Exception, match="numpy.ndarray"):
-        sess.run(None, {"x": torch.from_numpy(_x())})
+def test_a_torch_tensor_feed_runs_without_a_copy_and_one_off_the_host_is_refused():
+    from pyonnx.runtime.session import _torch_feed
+
+    want = pyonnx.InferenceSession(SMALL).run(None, {"x": _x()})[0]
+    for providers in ([TORCH], [CPU]):
+        sess = pyonnx.InferenceSession(SMALL, providers=providers)
+        t = torch.from_numpy(_x()).requires_grad_(True)  # a tensor of a training loop
+        np.testing.assert_allclose(sess.run(None, {"x": t})[0], want, rtol=1e-6)
+    t = torch.from_numpy(_x())
+    assert np.shares_memory(_torch_feed("x", t), t.numpy())  # the feed is the tensor's memory
+    off_host = torch.empty((2, 3), device="meta")  # stands in for a GPU tensor here
+    with pytest.raises(InvalidArgument, match=r"'x' is a torch tensor on meta.*x\.cpu\(\)"):
+        sess.run(None, {"x": off_host})
 
 
 # ---------------------------------------------------------------- DLPack
