@@ -112,6 +112,47 @@ def test_shared_models_match_onnxruntime(name):
     assert_close_to_reference(sess.run(None, feeds), ref)
 
 
+@pytest.mark.parametrize("bias_shape", [None, (1, 1, 5, 5), (2, 4, 5, 5)])
+def test_multi_head_attention_runs_on_torch_like_the_cpu_kernel(bias_shape):
+    """The form the optimizer's extended level writes (3-D Q, K, V, optional attention_bias)."""
+    ins = [helper.make_tensor_value_info(n, TensorProto.FLOAT, [2, 5, 32]) for n in "qkv"]
+    names = ["q", "k", "v"]
+    if bias_shape is not None:
+        ins.append(helper.make_tensor_value_info("m", TensorProto.FLOAT, list(bias_shape)))
+        names += ["", "", "m"]
+    node = helper.make_node("MultiHeadAttention", names, ["y"], name="mha", domain="com.microsoft",
+                            num_heads=4, scale=0.3)
+    g = helper.make_graph([node], "g", ins,
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 5, 32])])
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17),
+                                                helper.make_opsetid("com.microsoft", 1)])
+    rng = np.random.default_rng(3)
+    feeds = {n: rng.standard_normal((2, 5, 32)).astype(np.float32) for n in "qkv"}
+    if bias_shape is not None:
+        feeds["m"] = np.where(rng.random(bias_shape) < 0.3, -1e4, 0).astype(np.float32)
+    so = pyonnx.SessionOptions()
+    so.add_session_config_entry("session.record_ep_graph_assignment_info", "1")
+    sess = pyonnx.InferenceSession(model.SerializeToString(), so, providers=[TORCH])
+    where = {n.name: s.ep_name for s in sess.get_provider_graph_assignment_info()
+             for n in s.get_nodes()}
+    assert where["mha"] == TORCH and CPU not in where.values()
+    want = pyonnx.InferenceSession(model.SerializeToString()).run(None, feeds)[0]
+    np.testing.assert_allclose(sess.run(None, feeds)[0], want, rtol=1e-5, atol=1e-6)
+
+
+@_SKIP_SHARED
+def test_fused_attention_of_written_models_stays_on_torch():
+    """gpt2_small's attention becomes com.microsoft MultiHeadAttention at the extended level,
+    which sessions with several providers run too: the torch provider claims every one."""
+    path = os.path.join(SHARED, "gpt2_small.onnx")
+    so = pyonnx.SessionOptions()
+    so.add_session_config_entry("session.record_ep_graph_assignment_info", "1")
+    sess = pyonnx.InferenceSession(path, so, providers=[TORCH, CPU])
+    on = {n.op_type: s.ep_name for s in sess.get_provider_graph_assignment_info()
+          for n in s.get_nodes() if n.op_type == "MultiHeadAttention"}
+    assert on == {"MultiHeadAttention": TORCH}
+
+
 @pytest.mark.parametrize("name", ["squeezenet", "shufflenet"])
 def test_light_cnns_match_onnxruntime_as_partitions(name):
     from tests.convert.light_models import light_feed, light_paths, random_light

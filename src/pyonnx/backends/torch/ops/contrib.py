@@ -128,3 +128,44 @@ def skip_layer_normalization(x, skip, gamma, beta=None, bias=None, epsilon=1e-12
 @torch_op("SkipSimplifiedLayerNormalization", domain=MS, node_kwargs=_skip_outputs)
 def skip_simplified_layer_normalization(x, skip, gamma, bias=None, epsilon=1e-12, _n=1):
     return _skip_norm(x, skip, gamma, None, bias, epsilon, True, _n)
+
+
+def _mha_check(node):
+    """MultiHeadAttention on separate 3-D query, key and value with an optional attention_bias:
+    the form the optimizer's extended level writes (fuse_multi_head_attention). Packed inputs,
+    the projection bias, key-padding masks, past state and the present outputs stay with the
+    CPU provider's kernel."""
+    ins = list(node.inputs) + [None] * (10 - len(node.inputs))
+    if ins[1] is None or ins[2] is None:
+        return "packed query/key/value inputs are not implemented"
+    if any(ins[i] is not None for i in (3, 4, 6, 7, 8, 9)):
+        return "bias, key_padding_mask, past and cache inputs are not implemented"
+    if any(v.name for v in node.outputs[1:]):
+        return "the present_key/present_value outputs are not implemented"
+    a = node.attributes.get("unidirectional")
+    if a is not None and a.value:
+        return "unidirectional=1 is not implemented"
+    for v in ins[:3]:
+        shape = getattr(v.type, "shape", None)
+        if shape is not None and len(shape) != 3:
+            return "only 3-D query, key and value (batch, sequence, heads * head size)"
+    return None
+
+
+@torch_op("MultiHeadAttention", domain=MS, check=_mha_check)
+def multi_head_attention(query, key, value, bias=None, key_padding_mask=None,
+                         attention_bias=None, past_key=None, past_value=None,
+                         past_sequence_length=None, cache_indirection=None, num_heads=1,
+                         unidirectional=0, scale=None, mask_filter_value=-10000.0):
+    """softmax(scale * Q K^T + attention_bias) V per head, Q [B, S, H*D], K [B, T, H*D],
+    V [B, T, H*Dv] -> [B, S, H*Dv]; scale 0 or absent means 1/sqrt(D)."""
+    b, s, hd = query.shape
+    t, h = key.shape[1], int(num_heads)
+    d, dv = hd // h, value.shape[2] // h
+    q = query.reshape(b, s, h, d).transpose(1, 2)
+    k = key.reshape(b, t, h, d).transpose(1, 2)
+    v = value.reshape(b, t, h, dv).transpose(1, 2)
+    sc = float(scale) if scale else d ** -0.5
+    mask = None if attention_bias is None else attention_bias.to(q.dtype)
+    y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=sc)
+    return y.transpose(1, 2).reshape(b, s, h * dv)
