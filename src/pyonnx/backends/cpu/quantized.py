@@ -844,3 +844,187 @@ def _fuse_dequantize_pass():
 
 
 _FUSE_DQ_CLASS = None
+
+
+# =================================================================================================
+# Activation QuantizeLinear -> DequantizeLinear pairs
+#
+# A static QDQ model (quantize_static's QDQ format) quantizes every activation and dequantizes it
+# again at once: QuantizeLinear(x, s, z) -> DequantizeLinear(q, s, z) -> Conv. Run as two nodes,
+# the pair costs a float32 division, a rounding, a clip, a cast to 8 bits, a cast back and a
+# multiplication, with three full-size buffers (about a fifth of a light CNN's QDQ run). Where
+# the quantized value has no other reader, FuseQuantizeDequantize (below) replaces the pair with
+# one QuantizeDequantize kernel of the session's private domain that computes the same float32
+# values without the 8-bit buffer: in one compiled pass (jit/qdq_loops.py) or in five in-place
+# NumPy passes over one fresh buffer.
+# =================================================================================================
+
+_QDQ_MIN_INT = {np.dtype(np.int8): (-128, 127), np.dtype(np.uint8): (0, 255)}
+
+
+def _qdq_params(scale: np.ndarray, zero_point: np.ndarray | None
+                ) -> tuple[np.float32, np.float32, np.float32, np.float32] | None:
+    """(scale, zero point, lowest, highest quantized value) as float32 scalars, for a
+    per-tensor float32 scale and an int8/uint8 zero point (absent: uint8 0); else None."""
+    scale = np.asarray(scale)
+    if scale.dtype != _F32 or scale.size != 1:
+        return None
+    if zero_point is None:
+        zp_dt, z = np.dtype(np.uint8), 0
+    else:
+        zero_point = np.asarray(zero_point)
+        if zero_point.size != 1 or zero_point.dtype not in _QDQ_MIN_INT:
+            return None
+        zp_dt, z = zero_point.dtype, int(zero_point.reshape(()))
+    lo, hi = _QDQ_MIN_INT[zp_dt]
+    return (np.float32(scale.reshape(())), np.float32(z), np.float32(lo), np.float32(hi))
+
+
+def quantize_dequantize_numpy(x: np.ndarray, s: np.float32, z: np.float32, lo: np.float32,
+                              hi: np.float32) -> np.ndarray:
+    """DequantizeLinear(QuantizeLinear(x, s, z), s, z) for float32 ``x``, in NumPy.
+
+    The pair computes ``q = clip(rint(x / s) + z, lo, hi)`` (a cast to 8 bits, exact for those
+    integers) and ``y = (q - z) * s``, all in float32. Adding ``z``, clipping to ``[lo, hi]`` and
+    subtracting ``z`` again is clipping to ``[lo - z, hi - z]`` (the integers in range are exact,
+    and a sum out of range is clipped either way), so four passes over one fresh buffer do it:
+    the division, the rounding, that clip and the multiplication; a fifth adds +0.0, which turns
+    the -0.0 that ``rint`` gives a small negative ``x / s`` into the +0.0 that ``(z - z) * s``
+    gives. NaN becomes the quantized value 0 (what the pair's cast to 8 bits gives for NaN on
+    the platforms NumPy supports; C leaves it undefined), found by a sum, one read-only pass."""
+    y = np.divide(x, s, dtype=_F32)
+    y = np.asarray(y)
+    np.rint(y, out=y)
+    np.clip(y, lo - z, hi - z, out=y)
+    np.multiply(y, s, out=y)
+    np.add(y, np.float32(0.0), out=y)
+    if y.size and np.isnan(np.add.reduce(y, axis=None)):
+        np.copyto(y, (np.float32(0) - z) * s, where=np.isnan(y))
+    return y
+
+
+def _qdq_reference(x, scale, zero_point, q_attrs: dict, dq_attrs: dict) -> np.ndarray:
+    q = _ref_quantization.quantize_linear(x, scale, zero_point, **q_attrs)[0]
+    return _ref_quantization.dequantize_linear(q, scale, zero_point, **dq_attrs)[0]
+
+
+@_ref_kernel("QuantizeDequantize", versions=(1,), domain=_PRIVATE)
+def quantize_dequantize(x: np.ndarray, scale: np.ndarray, zero_point: np.ndarray | None = None
+                        ) -> tuple[np.ndarray]:
+    """DequantizeLinear(QuantizeLinear(x, scale, zero_point), scale, zero_point), bit for bit:
+    round half to even, saturation to the zero point's type (int8 or uint8; uint8 when absent),
+    the scale multiplied in float32. A per-tensor float32 scale and float32 ``x`` take the fused
+    path (a compiled loop with the ``fast`` extra, else :func:`quantize_dequantize_numpy`);
+    anything else runs the two reference kernels."""
+    x = np.asarray(x)
+    params = _qdq_params(scale, zero_point)
+    if params is None or x.dtype != _F32:
+        return (_qdq_reference(x, scale, zero_point, {}, {}),)
+    from pyonnx.backends.cpu import jit
+
+    if x.flags.c_contiguous:
+        y = np.empty(x.shape, _F32)
+        if jit.call("qdq_loops.quantize_dequantize", x.reshape(-1), y.reshape(-1), *params,
+                    elements=x.size):
+            return (y,)
+    return (quantize_dequantize_numpy(x, *params),)
+
+
+class FuseQuantizeDequantize:
+    """The session pass that replaces ``DequantizeLinear(QuantizeLinear(x, s, z), s, z)`` with
+    ``QuantizeDequantize(x, s, z)`` (see the section note) where
+
+    * the quantized value is read by that DequantizeLinear only (not a graph output): a pair
+      whose 8-bit value feeds another node as well stays as it is;
+    * ``s`` and ``z`` are constants, the same values in both nodes (not necessarily the same
+      initializer): a per-tensor float32 scale and an int8 or uint8 zero point (or none in
+      both: uint8 0);
+    * neither node sets an attribute that changes what it computes for such parameters
+      (``output_dtype`` other than the zero point's / the scale's type, ``precision`` other
+      than float32; ``axis``, ``block_size`` and ``saturate`` mean nothing for them).
+
+    A QuantizeLinear whose other readers need its 8-bit value keeps its node; the pass then
+    leaves its DequantizeLinear too (the fused kernel would compute the quantization twice)."""
+
+    name = "fuse_quantize_dequantize"
+
+    def __new__(cls):
+        return _fuse_qdq_pass()()
+
+
+def _same_param(a: np.ndarray | None, b: np.ndarray | None) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    return a.dtype == b.dtype and a.size == b.size == 1 and \
+        a.reshape(-1).view(np.uint8).tobytes() == b.reshape(-1).view(np.uint8).tobytes()
+
+
+def _fuse_qdq_pass():
+    global _FUSE_QDQ_CLASS
+    if _FUSE_QDQ_CLASS is not None:
+        return _FUSE_QDQ_CLASS
+    from pyonnx.ir import Graph, Model, Node
+    from pyonnx.ir.dtypes import DataType
+    from pyonnx.optimizer._core import GraphPass
+    from pyonnx.optimizer._rewrite import (attr, constant_of, graph_inputs, insert_node,
+                                           is_standard, protected_values)
+
+    f32 = int(DataType.FLOAT)
+
+    def params_of(node: Node, inputs: set[int]):
+        """(scale, zero point) constants of a Q/DQ node, or None where one is not constant."""
+        ins = list(node.inputs) + [None] * (3 - len(node.inputs))
+        s = constant_of(ins[1], inputs)
+        if s is None:
+            return None
+        z = None
+        if ins[2] is not None:
+            z = constant_of(ins[2], inputs)
+            if z is None:
+                return None
+        return s, z
+
+    class _Pass(GraphPass):
+        __doc__ = FuseQuantizeDequantize.__doc__
+        name = FuseQuantizeDequantize.name
+
+        def rewrite(self, graph: Graph, model: Model) -> bool:
+            keep = protected_values(model)
+            inputs = graph_inputs(model)
+            modified = False
+            for q in list(graph.nodes):
+                if q.graph is not graph or q.op_type != "QuantizeLinear" or \
+                        not is_standard(q) or len(q.outputs) != 1 or not q.inputs:
+                    continue
+                qv = q.outputs[0]
+                if id(qv) in keep or len(qv.uses) != 1:
+                    continue
+                dq, idx = next(iter(qv.uses))
+                if dq.graph is not graph or dq.op_type != "DequantizeLinear" or idx != 0 or \
+                        not is_standard(dq) or len(dq.outputs) != 1:
+                    continue
+                qp, dqp = params_of(q, inputs), params_of(dq, inputs)
+                if qp is None or dqp is None or not _same_param(qp[0], dqp[0]) or \
+                        not _same_param(qp[1], dqp[1]) or _qdq_params(*qp) is None:
+                    continue
+                z = qp[1]
+                z_code = int(DataType.from_numpy(z.dtype if z is not None else np.uint8))
+                if int(attr(q, "output_dtype", 0)) not in (0, z_code) or \
+                        int(attr(q, "precision", 0)) not in (0, f32) or \
+                        int(attr(dq, "output_dtype", 0)) not in (0, f32):
+                    continue
+                node = Node("QuantizeDequantize", [q.inputs[0], *dq.inputs[1:3]],
+                            list(dq.outputs), domain=_PRIVATE, name=dq.name or q.name)
+                insert_node(graph, node, dq)
+                graph.remove(dq)
+                graph.remove(q)
+                modified = True
+            if modified:
+                model.opset_imports.setdefault(_PRIVATE, 1)
+            return modified
+
+    _FUSE_QDQ_CLASS = _Pass
+    return _Pass
+
+
+_FUSE_QDQ_CLASS = None
