@@ -257,7 +257,7 @@ class _Reader(CalibrationDataReader):
 @pytest.fixture(scope="module")
 def static_qdq():
     float_model = _bn_cnn()
-    q = quantize_static_model(float_model, _Reader())
+    q = quantize_static_model(float_model, _Reader(), per_channel=True)
     return float_model, _to_proto(q)
 
 
@@ -298,12 +298,18 @@ def test_quantize_static_folds_batch_norm(static_qdq):
     assert any(n.op_type == "BatchNormalization" for n in float_model.graph.node)
 
 
+def test_per_tensor_weights_keep_the_batch_norm():
+    # folding would put the BatchNormalization's per-channel factors on one int8 grid
+    q = quantize_static_model(_bn_cnn(), _Reader())
+    assert "BatchNormalization" in [n.op_type for n in q.graph.nodes]
+
+
 def test_batch_norm_with_overridable_parameters_is_kept():
     model = _bn_cnn()
     # the BatchNormalization's mean also a graph input: its value is known only at run time,
     # so the written model cannot hold the folded weights (nor a pyonnx-private node)
     model.graph.input.append(helper.make_tensor_value_info("mean", TensorProto.FLOAT, [8]))
-    q = quantize_static_model(model, _Reader())
+    q = quantize_static_model(model, _Reader(), per_channel=True)
     ops = [(n.domain, n.op_type) for n in q.graph.nodes]
     assert ("", "BatchNormalization") in ops
     assert all(d in ("", "ai.onnx") for d, _ in ops)
