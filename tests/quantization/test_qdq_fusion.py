@@ -207,6 +207,106 @@ def test_feedable_scale_is_not_fused():
     assert "QuantizeDequantize" not in _session_ops(model)
 
 
+def _chain_model(middle: str, *, same=True, relu=False, scale=0.05) -> onnx.ModelProto:
+    """x (1, 4, 6, 6) -> Q/DQ -> ``middle`` -> Q/DQ (same parameters or not) -> Abs -> y, where
+    ``middle`` is "bn" (BatchNormalization, then Relu with ``relu``), "reshape", "maxpool" or
+    "concat" (of two pairs' results)."""
+    rng = np.random.default_rng(5)
+    inits = [numpy_helper.from_array(np.array(scale, np.float32), "s"),
+             numpy_helper.from_array(np.array(-3, np.int8), "z"),
+             numpy_helper.from_array(np.array(scale if same else scale * 1.5, np.float32), "s2"),
+             numpy_helper.from_array(np.array(-3, np.int8), "z2"),
+             numpy_helper.from_array(np.array([1, 4, 36], np.int64), "shape")]
+    nodes = [helper.make_node("QuantizeLinear", ["x", "s", "z"], ["q"]),
+             helper.make_node("DequantizeLinear", ["q", "s", "z"], ["d"])]
+    if middle == "bn":
+        for n, a in (("g", 1 + rng.random(4)), ("b", rng.random(4)), ("m", rng.random(4)),
+                     ("v", 0.5 + rng.random(4))):
+            inits.append(numpy_helper.from_array(a.astype(np.float32), n))
+        nodes.append(helper.make_node("BatchNormalization", ["d", "g", "b", "m", "v"],
+                                      ["n"], epsilon=1e-3))
+        if relu:
+            nodes.append(helper.make_node("Relu", ["n"], ["mid"]))
+        else:
+            nodes.append(helper.make_node("Identity", ["n"], ["mid"]))
+    elif middle == "reshape":
+        nodes.append(helper.make_node("Reshape", ["d", "shape"], ["mid"]))
+    elif middle == "maxpool":
+        nodes.append(helper.make_node("MaxPool", ["d"], ["mid"], kernel_shape=[2, 2],
+                                      pads=[1, 1, 1, 1]))
+    else:
+        nodes += [helper.make_node("QuantizeLinear", ["x", "s", "z"], ["qb"]),
+                  helper.make_node("DequantizeLinear", ["qb", "s", "z"], ["db"]),
+                  helper.make_node("Concat", ["d", "db"], ["mid"], axis=1)]
+    nodes += [helper.make_node("QuantizeLinear", ["mid", "s2", "z2"], ["q2"]),
+              helper.make_node("DequantizeLinear", ["q2", "s2", "z2"], ["d2"]),
+              helper.make_node("Abs", ["d2"], ["y"])]
+    graph = helper.make_graph(
+        nodes, "chain", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4, 6, 6])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21)])
+
+
+def _chain_feeds() -> dict:
+    rng = np.random.default_rng(9)
+    x = (rng.standard_normal((1, 4, 6, 6)) * 4).astype(np.float32)
+    x.reshape(-1)[:8] = [0.025, -0.025, 0.075, -0.0, 100.0, -100.0, 6.375, -6.425]
+    return {"x": x}
+
+
+def _same_as_unfused(model):
+    feeds = _chain_feeds()
+    got = _outputs(model, feeds)[0]
+    want = _outputs(model, feeds, pyonnx.GraphOptimizationLevel.ORT_DISABLE_ALL)[0]
+    np.testing.assert_array_equal(_bits(got), _bits(want))
+
+
+@pytest.mark.parametrize("relu", [False, True])
+def test_batch_norm_after_the_pair_joins_it(relu):
+    model = _chain_model("bn", relu=relu)
+    ops = _session_ops(model)
+    assert "BatchNormalization" not in ops
+    assert ("Relu" in ops) is False
+    m = run_passes(pyonnx.load(model.SerializeToString()), CPUProvider().session_passes(99))
+    first = [n for n in m.graph.nodes if n.op_type == "QuantizeDequantize"][0]
+    assert len(first.inputs) == 7 and bool(first.attributes.get("relu")) is relu
+    _same_as_unfused(model)
+    with jit.disabled():
+        _same_as_unfused(model)
+
+
+@pytest.mark.parametrize("middle", ["reshape", "maxpool", "concat"])
+def test_requantization_on_the_same_grid_is_dropped(middle):
+    model = _chain_model(middle)
+    ops = _session_ops(model)
+    # only the first pair(s) are left: the last one would return its input unchanged
+    assert ops.count("QuantizeDequantize") == (2 if middle == "concat" else 1)
+    _same_as_unfused(model)
+
+
+@pytest.mark.parametrize("middle", ["reshape", "maxpool", "concat"])
+def test_requantization_with_other_parameters_is_kept(middle):
+    model = _chain_model(middle, same=False)
+    assert _session_ops(model).count("QuantizeDequantize") == (3 if middle == "concat" else 2)
+    _same_as_unfused(model)
+
+
+def test_requantization_is_idempotent_for_random_scales():
+    # what _drop_requantization relies on, over many scales and every quantized value
+    rng = np.random.default_rng(11)
+    for bad in (0.0, 1e-40, 1e-31, 1e31, np.inf, np.nan, -0.5):
+        assert not cq._idempotent_scale(np.array(bad, np.float32))
+    for scale in np.concatenate([10.0 ** rng.uniform(-29, 29, 300), [1.001e-30, 0.999e30]]):
+        s = np.array(scale, np.float32)
+        for dt, zp in ZERO_POINTS:
+            z = np.array(zp, dt)
+            lo, hi = RANGES[dt]
+            k = np.arange(lo, hi + 1, dtype=np.float32) - np.float32(zp)
+            y = (k * s).astype(np.float32)
+            assert cq._idempotent_scale(s)
+            np.testing.assert_array_equal(_bits(_pair(y, s, z)), _bits(y))
+
+
 # ---------------------------------------------------------------------------------------------
 # a whole static QDQ model
 

@@ -447,6 +447,8 @@ qattention = fast_kernel("QAttention", versions=(1,), domain=_cm.MS)(
 # small integers, then the same multiplication), only the products' summation may differ.
 # =================================================================================================
 
+from pyonnx.ops import activation as _ref_activation  # noqa: E402
+from pyonnx.ops import normalization as _ref_normalization  # noqa: E402
 from pyonnx.ops import quantization as _ref_quantization  # noqa: E402
 from pyonnx.ops.registry import kernel as _ref_kernel  # noqa: E402
 
@@ -908,26 +910,63 @@ def _qdq_reference(x, scale, zero_point, q_attrs: dict, dq_attrs: dict) -> np.nd
     return _ref_quantization.dequantize_linear(q, scale, zero_point, **dq_attrs)[0]
 
 
+def _batch_norm_in_place(y: np.ndarray, bn_params: tuple, epsilon: float) -> np.ndarray:
+    """An inference BatchNormalization of float32 ``y`` computed in place, with the reference
+    kernel's arithmetic (ops/normalization.py: the parameters folded into ``a`` and ``c`` in
+    float64, then ``y * a + c`` in float32), so the values are its values bit for bit."""
+    from pyonnx.ops.normalization import _bn_param_shape, _bn_view
+
+    yv = _bn_view(y)
+    names = ("scale", "B", "mean", "var")
+    s64, b64, m64, v64 = (np.asarray(p, np.float64).reshape(_bn_param_shape(yv, p, 1, w))
+                          for p, w in zip(bn_params, names))
+    a = s64 / np.sqrt(v64 + epsilon)
+    c = b64 - m64 * a
+    np.multiply(yv, a.astype(_F32), out=yv)
+    yv += c.astype(_F32)
+    return y
+
+
 @_ref_kernel("QuantizeDequantize", versions=(1,), domain=_PRIVATE)
-def quantize_dequantize(x: np.ndarray, scale: np.ndarray, zero_point: np.ndarray | None = None
-                        ) -> tuple[np.ndarray]:
+def quantize_dequantize(x: np.ndarray, scale: np.ndarray, zero_point: np.ndarray | None = None,
+                        bn_scale: np.ndarray | None = None, bn_bias: np.ndarray | None = None,
+                        bn_mean: np.ndarray | None = None, bn_var: np.ndarray | None = None, *,
+                        epsilon: float = 1e-5, relu: int = 0) -> tuple[np.ndarray]:
     """DequantizeLinear(QuantizeLinear(x, scale, zero_point), scale, zero_point), bit for bit:
     round half to even, saturation to the zero point's type (int8 or uint8; uint8 when absent),
     the scale multiplied in float32. A per-tensor float32 scale and float32 ``x`` take the fused
     path (a compiled loop with the ``fast`` extra, else :func:`quantize_dequantize_numpy`);
-    anything else runs the two reference kernels."""
+    anything else runs the two reference kernels.
+
+    With the four ``bn_*`` inputs, the result then goes through an inference
+    BatchNormalization(scale, B, mean, var; ``epsilon``), in place on the fresh result, with
+    the BatchNormalization kernel's own arithmetic (:func:`_batch_norm_in_place`); ``relu``
+    1 then applies Relu in place (the Relu kernel's ``np.clip(y, 0, inf)``)."""
     x = np.asarray(x)
     params = _qdq_params(scale, zero_point)
+    bn = (bn_scale, bn_bias, bn_mean, bn_var)
     if params is None or x.dtype != _F32:
-        return (_qdq_reference(x, scale, zero_point, {}, {}),)
+        y = _qdq_reference(x, scale, zero_point, {}, {})
+        if bn_scale is not None:
+            y = _ref_normalization._bn_inference(y, *bn, float(epsilon))
+        if relu:
+            y = _ref_activation.Relu(y)[0]
+        return (y,)
     from pyonnx.backends.cpu import jit
 
+    y = None
     if x.flags.c_contiguous:
         y = np.empty(x.shape, _F32)
-        if jit.call("qdq_loops.quantize_dequantize", x.reshape(-1), y.reshape(-1), *params,
-                    elements=x.size):
-            return (y,)
-    return (quantize_dequantize_numpy(x, *params),)
+        if not jit.call("qdq_loops.quantize_dequantize", x.reshape(-1), y.reshape(-1), *params,
+                        elements=x.size):
+            y = None
+    if y is None:
+        y = quantize_dequantize_numpy(x, *params)
+    if bn_scale is not None:
+        _batch_norm_in_place(y, bn, float(epsilon))
+    if relu:
+        np.clip(y, np.float32(0), np.float32(np.inf), out=y)
+    return (y,)
 
 
 class FuseQuantizeDequantize:
@@ -943,13 +982,41 @@ class FuseQuantizeDequantize:
       (``output_dtype`` other than the zero point's / the scale's type, ``precision`` other
       than float32; ``axis``, ``block_size`` and ``saturate`` mean nothing for them).
 
+    A pair applied again to values already on its grid is dropped: where the input of a fused
+    pair is the output of ops that only move or select elements (Reshape, Transpose, MaxPool,
+    Concat, ...) whose data inputs all come from fused pairs with the same parameters (what
+    onnxruntime's quantizer writes around such ops), the second pair would return its input
+    unchanged, bit for bit (:func:`_idempotent_scale`).
+
     A QuantizeLinear whose other readers need its 8-bit value keeps its node; the pass then
-    leaves its DequantizeLinear too (the fused kernel would compute the quantization twice)."""
+    leaves its DequantizeLinear too (the fused kernel would compute the quantization twice).
+
+    An inference BatchNormalization with constant parameters that alone reads the pair's
+    result (what a QDQ model has where the quantizer did not fold it into its Conv: Conv ->
+    QuantizeLinear -> DequantizeLinear -> BatchNormalization) joins the fused node as its
+    inputs 3-6 and ``epsilon``: computed in place on the kernel's fresh result, it costs no
+    buffer and no node of its own; so does a Relu that alone reads that BatchNormalization
+    (``relu`` 1)."""
 
     name = "fuse_quantize_dequantize"
 
     def __new__(cls):
         return _fuse_qdq_pass()()
+
+
+#: ops whose output elements are input elements (moved, selected or copied), so a tensor on
+#: a quantization grid stays on it
+_GRID_KEEPING = frozenset({"Reshape", "Transpose", "Flatten", "Squeeze", "Unsqueeze",
+                           "Identity", "MaxPool", "Concat"})
+
+
+def _idempotent_scale(scale: np.ndarray) -> bool:
+    """Whether QuantizeDequantize with this per-tensor float32 scale returns its own results
+    unchanged: a result is ``fl(k * s)`` for an integer ``|k| <= 255``, and ``fl(k * s) / s``
+    is within ``|k| * 2^-22`` of ``k``, so it rounds back to ``k`` (then the same clip, the
+    same product), as long as ``k * s`` is a normal float32 (no underflow, no overflow)."""
+    s = float(np.asarray(scale, np.float32).reshape(()))
+    return 1e-30 <= s <= 1e30
 
 
 def _same_param(a: np.ndarray | None, b: np.ndarray | None) -> bool:
@@ -963,11 +1030,12 @@ def _fuse_qdq_pass():
     global _FUSE_QDQ_CLASS
     if _FUSE_QDQ_CLASS is not None:
         return _FUSE_QDQ_CLASS
-    from pyonnx.ir import Graph, Model, Node
+    from pyonnx.ir import Attribute, AttributeType, Graph, Model, Node
     from pyonnx.ir.dtypes import DataType
     from pyonnx.optimizer._core import GraphPass
-    from pyonnx.optimizer._rewrite import (attr, constant_of, graph_inputs, insert_node,
-                                           is_standard, protected_values)
+    from pyonnx.optimizer._rewrite import (attr, constant_of, graph_inputs,
+                                           inference_batch_norm, insert_node, is_standard,
+                                           protected_values)
 
     f32 = int(DataType.FLOAT)
 
@@ -1019,9 +1087,72 @@ def _fuse_qdq_pass():
                 graph.remove(dq)
                 graph.remove(q)
                 modified = True
+            for node in list(graph.nodes):
+                if node.graph is graph and node.domain == _PRIVATE and \
+                        node.op_type == "QuantizeDequantize" and len(node.inputs) <= 3:
+                    if self._drop_requantization(graph, node, keep, inputs):
+                        modified = True
+                    else:
+                        self._take_batch_norm(graph, node, keep, inputs)
             if modified:
                 model.opset_imports.setdefault(_PRIVATE, 1)
             return modified
+
+        @staticmethod
+        def _drop_requantization(graph: Graph, node: Node, keep: set[int], inputs: set[int]
+                                 ) -> bool:
+            """Remove ``node`` where its input is already on its grid: the output of ops that
+            only move or select elements (_GRID_KEEPING) whose data inputs all come from
+            QuantizeDequantize nodes with the same parameters (see _idempotent_scale)."""
+            x, y = node.inputs[0], node.outputs[0]
+            src = x.producer
+            if id(y) in keep or src is None or src.graph is not graph or not is_standard(src) \
+                    or src.op_type not in _GRID_KEEPING:
+                return False
+            data = src.inputs if src.op_type == "Concat" else src.inputs[:1]
+            mine = params_of(node, inputs)
+            if mine is None or not _idempotent_scale(mine[0]):
+                return False
+            for v in data:
+                p = v.producer if v is not None else None
+                if p is None or p.domain != _PRIVATE or p.op_type != "QuantizeDequantize" or \
+                        len(p.inputs) > 3:
+                    return False
+                theirs = params_of(p, inputs)
+                if theirs is None or not _same_param(mine[0], theirs[0]) or \
+                        not _same_param(mine[1], theirs[1]):
+                    return False
+            for user, idx in list(y.uses):
+                user.set_input(idx, x)
+            graph.remove(node)
+            return True
+
+        @staticmethod
+        def _take_batch_norm(graph: Graph, node: Node, keep: set[int], inputs: set[int]) -> None:
+            y = node.outputs[0]
+            if id(y) in keep or len(y.uses) != 1:
+                return
+            bn, idx = next(iter(y.uses))
+            if bn.graph is not graph or bn.op_type != "BatchNormalization" or idx != 0 or \
+                    not is_standard(bn) or not inference_batch_norm(bn):
+                return
+            params = [constant_of(v, inputs) for v in bn.inputs[1:5]]
+            if any(p is None or p.dtype.kind != "f" for p in params):
+                return
+            ins = list(node.inputs) + [None] * (3 - len(node.inputs))
+            attrs = [Attribute("epsilon", AttributeType.FLOAT, float(attr(bn, "epsilon", 1e-5)))]
+            last, out = bn, bn.outputs[0]
+            relu = next(iter(out.uses))[0] if len(out.uses) == 1 else None
+            if relu is not None and id(out) not in keep and relu.graph is graph and \
+                    relu.op_type == "Relu" and is_standard(relu):
+                attrs.append(Attribute("relu", AttributeType.INT, 1))
+                last, out = relu, relu.outputs[0]
+            fused = Node("QuantizeDequantize", ins + list(bn.inputs[1:5]), [out],
+                         domain=_PRIVATE, name=node.name, attributes=attrs)
+            insert_node(graph, fused, last)
+            for n in (last, bn, node):
+                if n.graph is graph:
+                    graph.remove(n)
 
     _FUSE_QDQ_CLASS = _Pass
     return _Pass
