@@ -269,10 +269,27 @@ def test_batch_norm_after_the_pair_joins_it(relu):
     assert ("Relu" in ops) is False
     m = run_passes(pyonnx.load(model.SerializeToString()), CPUProvider().session_passes(99))
     first = [n for n in m.graph.nodes if n.op_type == "QuantizeDequantize"][0]
-    assert len(first.inputs) == 7 and bool(first.attributes.get("relu")) is relu
+    assert len(first.inputs) == 5 and bool(first.attributes.get("relu")) is relu
     _same_as_unfused(model)
     with jit.disabled():
         _same_as_unfused(model)
+
+
+def test_batch_norm_factors_give_the_batch_norm_kernel_values():
+    from pyonnx.ops.normalization import _bn_inference
+
+    rng = np.random.default_rng(13)
+    x = (rng.standard_normal((2, 16, 5, 7)) * 3).astype(np.float32)
+    s, z = np.array(0.07, np.float32), np.array(10, np.uint8)
+    params = [rng.standard_normal(16).astype(np.float32), rng.standard_normal(16),
+              rng.standard_normal(16).astype(np.float32), (0.1 + rng.random(16)).astype(np.float16)]
+    a, c = cq.batch_norm_affine(*params, 1e-3)
+    want = _bn_inference(_pair(x, s, z), *params, 1e-3)
+    for relu in (0, 1):
+        got = cq.quantize_dequantize(x, s, z, a, c, relu=relu)[0]
+        np.testing.assert_array_equal(_bits(got), _bits(np.maximum(want, 0) if relu else want))
+    with pytest.raises(pyonnx.errors.ExecutionError, match="BatchNormalization"):
+        cq.quantize_dequantize(x[:, :8], s, z, a, c)
 
 
 @pytest.mark.parametrize("middle", ["reshape", "maxpool", "concat"])

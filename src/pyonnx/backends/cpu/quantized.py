@@ -448,7 +448,6 @@ qattention = fast_kernel("QAttention", versions=(1,), domain=_cm.MS)(
 # =================================================================================================
 
 from pyonnx.ops import activation as _ref_activation  # noqa: E402
-from pyonnx.ops import normalization as _ref_normalization  # noqa: E402
 from pyonnx.ops import quantization as _ref_quantization  # noqa: E402
 from pyonnx.ops.registry import kernel as _ref_kernel  # noqa: E402
 
@@ -910,45 +909,50 @@ def _qdq_reference(x, scale, zero_point, q_attrs: dict, dq_attrs: dict) -> np.nd
     return _ref_quantization.dequantize_linear(q, scale, zero_point, **dq_attrs)[0]
 
 
-def _batch_norm_in_place(y: np.ndarray, bn_params: tuple, epsilon: float) -> np.ndarray:
-    """An inference BatchNormalization of float32 ``y`` computed in place, with the reference
-    kernel's arithmetic (ops/normalization.py: the parameters folded into ``a`` and ``c`` in
-    float64, then ``y * a + c`` in float32), so the values are its values bit for bit."""
-    from pyonnx.ops.normalization import _bn_param_shape, _bn_view
-
-    yv = _bn_view(y)
-    names = ("scale", "B", "mean", "var")
-    s64, b64, m64, v64 = (np.asarray(p, np.float64).reshape(_bn_param_shape(yv, p, 1, w))
-                          for p, w in zip(bn_params, names))
+def batch_norm_affine(scale, bias, mean, var, epsilon: float) -> tuple[np.ndarray, np.ndarray]:
+    """An inference BatchNormalization's per-channel ``(a, c)`` (``y = x * a + c``) as float32
+    vectors, computed as the reference kernel computes them for a float32 input
+    (ops/normalization.py: in float64, then cast), so ``x * a + c`` gives its values bit for
+    bit. The fusion pass computes them once, when it joins the node."""
+    s64, b64, m64, v64 = (np.asarray(p, np.float64).reshape(-1) for p in (scale, bias, mean, var))
     a = s64 / np.sqrt(v64 + epsilon)
     c = b64 - m64 * a
-    np.multiply(yv, a.astype(_F32), out=yv)
-    yv += c.astype(_F32)
-    return y
+    return a.astype(_F32), c.astype(_F32)
+
+
+def _affine_in_place(y: np.ndarray, a: np.ndarray, c: np.ndarray) -> None:
+    """y = y * a + c per channel (axis 1; a 1-D ``y`` is one channel), in place, in float32."""
+    yv = y.reshape(-1, 1) if y.ndim == 1 else y
+    if yv.ndim < 2 or a.size != yv.shape[1] or c.size != yv.shape[1]:
+        raise ExecutionError(f"BatchNormalization: scale must have C = "
+                             f"{yv.shape[1] if yv.ndim > 1 else '?'} elements, got "
+                             f"{a.size} (input shape {list(y.shape)})")
+    shape = (1, yv.shape[1]) + (1,) * (yv.ndim - 2)
+    np.multiply(yv, a.reshape(shape), out=yv)
+    yv += c.reshape(shape)
 
 
 @_ref_kernel("QuantizeDequantize", versions=(1,), domain=_PRIVATE)
 def quantize_dequantize(x: np.ndarray, scale: np.ndarray, zero_point: np.ndarray | None = None,
-                        bn_scale: np.ndarray | None = None, bn_bias: np.ndarray | None = None,
-                        bn_mean: np.ndarray | None = None, bn_var: np.ndarray | None = None, *,
-                        epsilon: float = 1e-5, relu: int = 0) -> tuple[np.ndarray]:
+                        bn_a: np.ndarray | None = None, bn_c: np.ndarray | None = None, *,
+                        relu: int = 0) -> tuple[np.ndarray]:
     """DequantizeLinear(QuantizeLinear(x, scale, zero_point), scale, zero_point), bit for bit:
     round half to even, saturation to the zero point's type (int8 or uint8; uint8 when absent),
     the scale multiplied in float32. A per-tensor float32 scale and float32 ``x`` take the fused
     path (a compiled loop with the ``fast`` extra, else :func:`quantize_dequantize_numpy`);
     anything else runs the two reference kernels.
 
-    With the four ``bn_*`` inputs, the result then goes through an inference
-    BatchNormalization(scale, B, mean, var; ``epsilon``), in place on the fresh result, with
-    the BatchNormalization kernel's own arithmetic (:func:`_batch_norm_in_place`); ``relu``
-    1 then applies Relu in place (the Relu kernel's ``np.clip(y, 0, inf)``)."""
+    With ``bn_a`` and ``bn_c`` (an inference BatchNormalization's per-channel factors, from
+    :func:`batch_norm_affine`), the result then becomes ``y * a + c`` in place, what that
+    BatchNormalization computes; ``relu`` 1 then applies Relu in place (the Relu kernel's
+    ``np.clip(y, 0, inf)``)."""
     x = np.asarray(x)
     params = _qdq_params(scale, zero_point)
-    bn = (bn_scale, bn_bias, bn_mean, bn_var)
     if params is None or x.dtype != _F32:
         y = _qdq_reference(x, scale, zero_point, {}, {})
-        if bn_scale is not None:
-            y = _ref_normalization._bn_inference(y, *bn, float(epsilon))
+        if bn_a is not None:
+            y = np.array(y, _F32)  # a float32 scale's DequantizeLinear gives float32
+            _affine_in_place(y, np.asarray(bn_a, _F32), np.asarray(bn_c, _F32))
         if relu:
             y = _ref_activation.Relu(y)[0]
         return (y,)
@@ -962,8 +966,8 @@ def quantize_dequantize(x: np.ndarray, scale: np.ndarray, zero_point: np.ndarray
             y = None
     if y is None:
         y = quantize_dequantize_numpy(x, *params)
-    if bn_scale is not None:
-        _batch_norm_in_place(y, bn, float(epsilon))
+    if bn_a is not None:
+        _affine_in_place(y, bn_a, bn_c)
     if relu:
         np.clip(y, np.float32(0), np.float32(np.inf), out=y)
     return (y,)
@@ -994,9 +998,9 @@ class FuseQuantizeDequantize:
     An inference BatchNormalization with constant parameters that alone reads the pair's
     result (what a QDQ model has where the quantizer did not fold it into its Conv: Conv ->
     QuantizeLinear -> DequantizeLinear -> BatchNormalization) joins the fused node as its
-    inputs 3-6 and ``epsilon``: computed in place on the kernel's fresh result, it costs no
-    buffer and no node of its own; so does a Relu that alone reads that BatchNormalization
-    (``relu`` 1)."""
+    per-channel factors (inputs 3 and 4, computed here once: :func:`batch_norm_affine`):
+    applied in place on the kernel's fresh result, it costs no buffer and no node of its own;
+    so does a Relu that alone reads that BatchNormalization (``relu`` 1)."""
 
     name = "fuse_quantize_dequantize"
 
@@ -1035,7 +1039,7 @@ def _fuse_qdq_pass():
     from pyonnx.optimizer._core import GraphPass
     from pyonnx.optimizer._rewrite import (attr, constant_of, graph_inputs,
                                            inference_batch_norm, insert_node, is_standard,
-                                           protected_values)
+                                           new_initializer, protected_values, unique_name)
 
     f32 = int(DataType.FLOAT)
 
@@ -1093,7 +1097,7 @@ def _fuse_qdq_pass():
                     if self._drop_requantization(graph, node, keep, inputs):
                         modified = True
                     else:
-                        self._take_batch_norm(graph, node, keep, inputs)
+                        self._take_batch_norm(graph, model, node, keep, inputs)
             if modified:
                 model.opset_imports.setdefault(_PRIVATE, 1)
             return modified
@@ -1128,7 +1132,8 @@ def _fuse_qdq_pass():
             return True
 
         @staticmethod
-        def _take_batch_norm(graph: Graph, node: Node, keep: set[int], inputs: set[int]) -> None:
+        def _take_batch_norm(graph: Graph, model: Model, node: Node, keep: set[int],
+                             inputs: set[int]) -> None:
             y = node.outputs[0]
             if id(y) in keep or len(y.uses) != 1:
                 return
@@ -1140,14 +1145,20 @@ def _fuse_qdq_pass():
             if any(p is None or p.dtype.kind != "f" for p in params):
                 return
             ins = list(node.inputs) + [None] * (3 - len(node.inputs))
-            attrs = [Attribute("epsilon", AttributeType.FLOAT, float(attr(bn, "epsilon", 1e-5)))]
+            a, c = batch_norm_affine(*params, float(attr(bn, "epsilon", 1e-5)))
+            if a.size != c.size:
+                return
+            base = bn.name or node.name or "bn"
+            ins += [new_initializer(graph, unique_name(model, base + "_qdq_a"), a),
+                    new_initializer(graph, unique_name(model, base + "_qdq_c"), c)]
+            attrs = []
             last, out = bn, bn.outputs[0]
             relu = next(iter(out.uses))[0] if len(out.uses) == 1 else None
             if relu is not None and id(out) not in keep and relu.graph is graph and \
                     relu.op_type == "Relu" and is_standard(relu):
                 attrs.append(Attribute("relu", AttributeType.INT, 1))
                 last, out = relu, relu.outputs[0]
-            fused = Node("QuantizeDequantize", ins + list(bn.inputs[1:5]), [out],
+            fused = Node("QuantizeDequantize", ins, [out],
                          domain=_PRIVATE, name=node.name, attributes=attrs)
             insert_node(graph, fused, last)
             for n in (last, bn, node):
