@@ -275,19 +275,31 @@ def test_batch_norm_after_the_pair_joins_it(relu):
         _same_as_unfused(model)
 
 
+@pytest.mark.filterwarnings("ignore:invalid value encountered in cast")
 def test_batch_norm_factors_give_the_batch_norm_kernel_values():
     from pyonnx.ops.normalization import _bn_inference
 
+    from pyonnx.ops.activation import Relu
+
     rng = np.random.default_rng(13)
-    x = (rng.standard_normal((2, 16, 5, 7)) * 3).astype(np.float32)
     s, z = np.array(0.07, np.float32), np.array(10, np.uint8)
     params = [rng.standard_normal(16).astype(np.float32), rng.standard_normal(16),
               rng.standard_normal(16).astype(np.float32), (0.1 + rng.random(16)).astype(np.float16)]
+    # channel 0: a negative factor and a -0.0 shift (B = -0.0, mean -0.0), so y = -0.0 at x = 0
+    params[0][0], params[1][0], params[2][0] = -1.5, -0.0, -0.0
     a, c = cq.batch_norm_affine(*params, 1e-3)
-    want = _bn_inference(_pair(x, s, z), *params, 1e-3)
-    for relu in (0, 1):
-        got = cq.quantize_dequantize(x, s, z, a, c, relu=relu)[0]
-        np.testing.assert_array_equal(_bits(got), _bits(np.maximum(want, 0) if relu else want))
+    assert a[0] < 0 and np.signbit(c[0])
+    for shape in ((2, 16, 5, 7), (2, 16, 24, 24)):          # the NumPy path; the loop
+        x = (rng.standard_normal(shape) * 3).astype(np.float32)
+        x[0, 0, 0, :3] = [0.0, np.nan, 0.01]
+        want = _bn_inference(_pair(x, s, z), *params, 1e-3)
+        for relu in (0, 1):
+            w = Relu(want)[0] if relu else want
+            got = cq.quantize_dequantize(x, s, z, a, c, relu=relu)[0]
+            np.testing.assert_array_equal(_bits(got), _bits(w))
+            with jit.disabled():
+                got = cq.quantize_dequantize(x, s, z, a, c, relu=relu)[0]
+            np.testing.assert_array_equal(_bits(got), _bits(w))
     with pytest.raises(pyonnx.errors.ExecutionError, match="BatchNormalization"):
         cq.quantize_dequantize(x[:, :8], s, z, a, c)
 

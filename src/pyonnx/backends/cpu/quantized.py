@@ -961,6 +961,16 @@ def quantize_dequantize(x: np.ndarray, scale: np.ndarray, zero_point: np.ndarray
     y = None
     if x.flags.c_contiguous:
         y = np.empty(x.shape, _F32)
+        if bn_a is not None:
+            # one pass for all of it where the factors fit the layout (else the checks below)
+            bn_a, bn_c = np.asarray(bn_a, _F32), np.asarray(bn_c, _F32)
+            ch = x.shape[1] if x.ndim > 1 else 1
+            inner = int(np.prod(x.shape[2:], dtype=np.int64)) if x.ndim > 2 else 1
+            if x.size and bn_a.size == ch and bn_c.size == ch and jit.call(
+                    "qdq_loops.quantize_dequantize_affine", x.reshape(-1), y.reshape(-1),
+                    *params, bn_a.reshape(-1), bn_c.reshape(-1), inner, int(bool(relu)),
+                    elements=x.size):
+                return (y,)
         if not jit.call("qdq_loops.quantize_dequantize", x.reshape(-1), y.reshape(-1), *params,
                         elements=x.size):
             y = None

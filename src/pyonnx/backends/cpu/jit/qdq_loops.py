@@ -6,13 +6,17 @@ DequantizeLinear(QuantizeLinear(x, s, z), s, z) computes, without the 8-bit buff
 pair computes it, in float32: ``q = rint(x / s) + z`` (round half to even), saturated to
 ``[lo, hi]``, then ``y = (q - z) * s``. The saturation uses comparisons that NaN fails, and
 NaN becomes the quantized value 0, as the pair's cast to 8 bits gives on the platforms NumPy
-supports. There is no product to contract and the order of the operations is the pair's, so
-the results are the NumPy path's bit for bit (tests compare them).
+supports. The order of the operations is the pair's and nothing is contracted into a fused
+multiply-add (``FASTMATH = False``: the BatchNormalization's ``y * a + c`` is rounded twice, as
+in NumPy), so the results are the NumPy path's bit for bit (tests compare them).
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+#: no fast-math flags at all (read by jit._compile): every operation is rounded on its own
+FASTMATH = False
 
 
 def quantize_dequantize(x: np.ndarray, y: np.ndarray, s: np.float32, z: np.float32,
@@ -28,3 +32,35 @@ def quantize_dequantize(x: np.ndarray, y: np.ndarray, s: np.float32, z: np.float
         elif q != q:
             q = nan_q
         y[i] = (q - z) * s
+
+
+def quantize_dequantize_affine(x: np.ndarray, y: np.ndarray, s: np.float32, z: np.float32,
+                               lo: np.float32, hi: np.float32, a: np.ndarray, c: np.ndarray,
+                               inner: int, relu: int) -> None:
+    """y = DequantizeLinear(QuantizeLinear(x)) * a[ch] + c[ch], then max(y, 0) with ``relu``
+    (as ``np.clip(y, 0, inf)``: NaN and -0.0 kept), where ``ch`` is the channel of the element
+    in an (N, C, inner) layout (C = a.shape[0]): a BatchNormalization (and Relu) after the
+    pair, in the same pass."""
+    nan_q = z - z
+    zero = nan_q
+    channels = a.shape[0]
+    outer = x.shape[0] // (channels * inner)
+    for o in range(outer):
+        for ch in range(channels):
+            ai = a[ch]
+            ci = c[ch]
+            base = (o * channels + ch) * inner
+            for j in range(base, base + inner):
+                q = np.rint(x[j] / s) + z
+                if q < lo:
+                    q = lo
+                elif q > hi:
+                    q = hi
+                elif q != q:
+                    q = nan_q
+                v = (q - z) * s
+                v = v * ai
+                v = v + ci
+                if relu and v < zero:
+                    v = zero
+                y[j] = v
