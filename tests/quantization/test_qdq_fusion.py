@@ -209,8 +209,8 @@ def test_feedable_scale_is_not_fused():
 
 def _chain_model(middle: str, *, same=True, relu=False, scale=0.05) -> onnx.ModelProto:
     """x (1, 4, 6, 6) -> Q/DQ -> ``middle`` -> Q/DQ (same parameters or not) -> Abs -> y, where
-    ``middle`` is "bn" (BatchNormalization, then Relu with ``relu``), "reshape", "maxpool" or
-    "concat" (of two pairs' results)."""
+    ``middle`` is "bn" (BatchNormalization, then Relu with ``relu``), "reshape", "transpose",
+    "maxpool" or "concat" (of two pairs' results)."""
     rng = np.random.default_rng(5)
     inits = [numpy_helper.from_array(np.array(scale, np.float32), "s"),
              numpy_helper.from_array(np.array(-3, np.int8), "z"),
@@ -231,6 +231,8 @@ def _chain_model(middle: str, *, same=True, relu=False, scale=0.05) -> onnx.Mode
             nodes.append(helper.make_node("Identity", ["n"], ["mid"]))
     elif middle == "reshape":
         nodes.append(helper.make_node("Reshape", ["d", "shape"], ["mid"]))
+    elif middle == "transpose":
+        nodes.append(helper.make_node("Transpose", ["d"], ["mid"], perm=[0, 2, 3, 1]))
     elif middle == "maxpool":
         nodes.append(helper.make_node("MaxPool", ["d"], ["mid"], kernel_shape=[2, 2],
                                       pads=[1, 1, 1, 1]))
@@ -304,7 +306,7 @@ def test_batch_norm_factors_give_the_batch_norm_kernel_values():
         cq.quantize_dequantize(x[:, :8], s, z, a, c)
 
 
-@pytest.mark.parametrize("middle", ["reshape", "maxpool", "concat"])
+@pytest.mark.parametrize("middle", ["reshape", "transpose", "concat"])
 def test_requantization_on_the_same_grid_is_dropped(middle):
     model = _chain_model(middle)
     ops = _session_ops(model)
@@ -313,10 +315,17 @@ def test_requantization_on_the_same_grid_is_dropped(middle):
     _same_as_unfused(model)
 
 
-@pytest.mark.parametrize("middle", ["reshape", "maxpool", "concat"])
+@pytest.mark.parametrize("middle", ["reshape", "transpose", "concat"])
 def test_requantization_with_other_parameters_is_kept(middle):
     model = _chain_model(middle, same=False)
     assert _session_ops(model).count("QuantizeDequantize") == (3 if middle == "concat" else 2)
+    _same_as_unfused(model)
+
+
+def test_requantization_after_max_pool_is_kept():
+    # MaxPool may produce -inf (a window over padding only), which is on no grid
+    model = _chain_model("maxpool")
+    assert _session_ops(model).count("QuantizeDequantize") == 2
     _same_as_unfused(model)
 
 

@@ -997,8 +997,8 @@ class FuseQuantizeDequantize:
       than float32; ``axis``, ``block_size`` and ``saturate`` mean nothing for them).
 
     A pair applied again to values already on its grid is dropped: where the input of a fused
-    pair is the output of ops that only move or select elements (Reshape, Transpose, MaxPool,
-    Concat, ...) whose data inputs all come from fused pairs with the same parameters (what
+    pair is the output of ops that only move or copy elements (Reshape, Transpose, Concat,
+    ...) whose data inputs all come from fused pairs with the same parameters (what
     onnxruntime's quantizer writes around such ops), the second pair would return its input
     unchanged, bit for bit (:func:`_idempotent_scale`).
 
@@ -1020,8 +1020,10 @@ class FuseQuantizeDequantize:
 
 #: ops whose output elements are input elements (moved, selected or copied), so a tensor on
 #: a quantization grid stays on it
+#: (not MaxPool: a window that covers only padding, possible with dilations or ceil_mode,
+#: gives -inf, which is on no grid)
 _GRID_KEEPING = frozenset({"Reshape", "Transpose", "Flatten", "Squeeze", "Unsqueeze",
-                           "Identity", "MaxPool", "Concat"})
+                           "Identity", "Concat"})
 
 
 def _idempotent_scale(scale: np.ndarray) -> bool:
@@ -1104,10 +1106,9 @@ def _fuse_qdq_pass():
             for node in list(graph.nodes):
                 if node.graph is graph and node.domain == _PRIVATE and \
                         node.op_type == "QuantizeDequantize" and len(node.inputs) <= 3:
-                    if self._drop_requantization(graph, node, keep, inputs):
+                    if self._drop_requantization(graph, node, keep, inputs) or \
+                            self._take_batch_norm(graph, model, node, keep, inputs):
                         modified = True
-                    else:
-                        self._take_batch_norm(graph, model, node, keep, inputs)
             if modified:
                 model.opset_imports.setdefault(_PRIVATE, 1)
             return modified
@@ -1143,21 +1144,21 @@ def _fuse_qdq_pass():
 
         @staticmethod
         def _take_batch_norm(graph: Graph, model: Model, node: Node, keep: set[int],
-                             inputs: set[int]) -> None:
+                             inputs: set[int]) -> bool:
             y = node.outputs[0]
             if id(y) in keep or len(y.uses) != 1:
-                return
+                return False
             bn, idx = next(iter(y.uses))
             if bn.graph is not graph or bn.op_type != "BatchNormalization" or idx != 0 or \
                     not is_standard(bn) or not inference_batch_norm(bn):
-                return
+                return False
             params = [constant_of(v, inputs) for v in bn.inputs[1:5]]
             if any(p is None or p.dtype.kind != "f" for p in params):
-                return
+                return False
             ins = list(node.inputs) + [None] * (3 - len(node.inputs))
             a, c = batch_norm_affine(*params, float(attr(bn, "epsilon", 1e-5)))
             if a.size != c.size:
-                return
+                return False
             base = bn.name or node.name or "bn"
             ins += [new_initializer(graph, unique_name(model, base + "_qdq_a"), a),
                     new_initializer(graph, unique_name(model, base + "_qdq_c"), c)]
@@ -1174,6 +1175,7 @@ def _fuse_qdq_pass():
             for n in (last, bn, node):
                 if n.graph is graph:
                     graph.remove(n)
+            return True
 
     _FUSE_QDQ_CLASS = _Pass
     return _Pass
