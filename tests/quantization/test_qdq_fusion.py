@@ -451,3 +451,32 @@ def test_batch_norm_with_overridable_parameters_is_kept():
     ops = [(n.domain, n.op_type) for n in q.graph.nodes]
     assert ("", "BatchNormalization") in ops
     assert all(d in ("", "ai.onnx") for d, _ in ops)
+
+
+def test_weight_dequantization_runs_just_before_its_reader():
+    # onnxruntime's quantizer writes every weight's DequantizeLinear first: run in that order,
+    # all dequantized weights would be alive from the start of the run
+    rng = np.random.default_rng(17)
+    inits = []
+    for name, shape in (("w1", (8, 3, 3, 3)), ("w2", (8, 8, 3, 3))):
+        inits += [numpy_helper.from_array(rng.integers(-127, 128, shape).astype(np.int8),
+                                          name + "_q"),
+                  numpy_helper.from_array(np.array(0.01, np.float32), name + "_s")]
+    nodes = [helper.make_node("DequantizeLinear", ["w1_q", "w1_s"], ["w1"], name="dq1"),
+             helper.make_node("DequantizeLinear", ["w2_q", "w2_s"], ["w2"], name="dq2"),
+             helper.make_node("Conv", ["x", "w1"], ["c1"], name="conv1", pads=[1, 1, 1, 1]),
+             helper.make_node("Sigmoid", ["c1"], ["r1"], name="act"),
+             helper.make_node("Conv", ["r1", "w2"], ["y"], name="conv2", pads=[1, 1, 1, 1])]
+    graph = helper.make_graph(
+        nodes, "weights_first",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 8, 8, 8])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21)])
+    m = run_passes(pyonnx.load(model.SerializeToString()), CPUProvider().session_passes(99))
+    names = [n.name for n in m.graph.nodes]
+    assert names.index("dq2") == names.index("conv2") - 1
+    assert names.index("dq1") == names.index("conv1") - 1
+    feeds = {"x": rng.standard_normal((1, 3, 8, 8)).astype(np.float32)}
+    np.testing.assert_array_equal(
+        _outputs(model, feeds)[0],
+        _outputs(model, feeds, pyonnx.GraphOptimizationLevel.ORT_DISABLE_ALL)[0])

@@ -1002,6 +1002,9 @@ class FuseQuantizeDequantize:
     onnxruntime's quantizer writes around such ops), the second pair would return its input
     unchanged, bit for bit (:func:`_idempotent_scale`).
 
+    DequantizeLinear nodes of constants that stay (large weights) are moved to just before
+    their first reader, so that each dequantized weight lives only while it is read.
+
     A QuantizeLinear whose other readers need its 8-bit value keeps its node; the pass then
     leaves its DequantizeLinear too (the fused kernel would compute the quantization twice).
 
@@ -1111,7 +1114,32 @@ def _fuse_qdq_pass():
                         modified = True
             if modified:
                 model.opset_imports.setdefault(_PRIVATE, 1)
-            return modified
+            return self._schedule_weights(graph) or modified
+
+        @staticmethod
+        def _schedule_weights(graph: Graph) -> bool:
+            """Move each DequantizeLinear of constants (a weight kept quantized) to just before
+            its first reader: the plan runs nodes in graph order and frees a value after its
+            last reader, so a dequantized weight then lives for its reader only, not from the
+            start of the run (onnxruntime's quantizer writes them all first)."""
+            moved = False
+            order = {id(n): i for i, n in enumerate(graph.nodes)}
+            for dq in list(graph.nodes):
+                if dq.op_type != "DequantizeLinear" or not is_standard(dq) or \
+                        len(dq.outputs) != 1 or not dq.outputs[0].uses or \
+                        any(v is not None and v.producer is not None for v in dq.inputs):
+                    continue
+                readers = [u for u, _ in dq.outputs[0].uses]
+                if any(u.graph is not graph for u in readers):
+                    continue
+                first = min(readers, key=lambda u: order[id(u)])
+                if order[id(first)] == order[id(dq)] + 1:
+                    continue
+                graph.nodes.remove(dq)
+                graph.insert_before(dq, first)
+                order = {id(n): i for i, n in enumerate(graph.nodes)}
+                moved = True
+            return moved
 
         @staticmethod
         def _drop_requantization(graph: Graph, node: Node, keep: set[int], inputs: set[int]
