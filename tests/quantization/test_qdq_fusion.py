@@ -91,7 +91,8 @@ def test_nan_as_the_pair_computes_it_here(dt, zp):
                                           _bits(want))
 
 
-@pytest.mark.skipif(not jit.available(), reason="numba (the fast extra) is not installed")
+@pytest.mark.skipif(not jit.available(), reason="compiled loops are off: numba (the fast "
+                    "extra) is not installed, or PYONNX_JIT=0")
 def test_compiled_loop_runs():
     x = np.linspace(-3, 3, jit.MIN_ELEMENTS).astype(np.float32)
     y = np.empty_like(x)
