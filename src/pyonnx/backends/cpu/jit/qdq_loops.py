@@ -5,9 +5,10 @@ DequantizeLinear(QuantizeLinear(x, s, z), s, z) computes, without the 8-bit buff
 (the scale, the zero point and the quantized type's range). Each element is computed as the
 pair computes it, in float32: ``q = rint(x / s) + z`` (round half to even), saturated to
 ``[lo, hi]``, then ``y = (q - z) * s``. NaN becomes the quantized value 0, as the pair's cast
-to 8 bits gives on the platforms NumPy supports. The order of the operations is the pair's and nothing is contracted into a fused
-multiply-add (``FASTMATH = False``: the BatchNormalization's ``y * a + c`` is rounded twice, as
-in NumPy), so the results are the NumPy path's bit for bit (tests compare them).
+to 8 bits gives on the platforms NumPy supports. The order of the operations is the pair's and
+nothing is contracted into a fused multiply-add (``FASTMATH = False``: the
+BatchNormalization's ``y * a + c`` is rounded twice, as in NumPy), so the results are the
+NumPy path's bit for bit (tests compare them).
 """
 
 from __future__ import annotations
