@@ -557,9 +557,10 @@ EXCLUDED: dict[tuple[str, str] | tuple[str, str, int], str] = {
     ("", "SimplifiedLayerNormalization", 1): "as LayerNormalization-1",
     **{("pyonnx", op, 1): "a session-private fused kernel with no schema: the fusion pass that "
                           "creates it fixes its inputs; tests/optimizer, tests/contrib and "
-                          "tests/quantization/test_int4_memory.py run it"
+                          "tests/quantization/test_int4_memory.py and test_qdq_fusion.py run it"
        for op in ("DequantizeGather", "DequantizeMatMul", "DotProductAttention",
-                  "FoldBatchNormIntoConv", "FusedConv", "FusedGemm", "FusedMatMul")},
+                  "FoldBatchNormIntoConv", "FusedConv", "FusedGemm", "FusedMatMul",
+                  "QuantizeDequantize")},
 }
 
 #: (domain, op_type, element type or "*" for all) -> why the kernel refuses that type where the

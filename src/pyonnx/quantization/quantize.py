@@ -128,7 +128,19 @@ def quantize_static_model(model: Any, calibration_data_reader: CalibrationDataRe
                           extra_options: dict[str, Any] | None = None,
                           ranges: dict[str, tuple[float, float]] | None = None) -> Model:
     """:func:`quantize_static` in memory: returns the quantized Model. ``ranges`` ({tensor:
-    (min, max)}) replaces calibration for the tensors it names."""
+    (min, max)}) replaces calibration for the tensors it names.
+
+    With ``per_channel``, every inference BatchNormalization that reads a Conv's output alone
+    is first folded into that Conv (scaled weights, shifted bias: the optimizer's
+    ``fold_conv_bn`` pass, for constant parameters only), as ``quant_pre_process`` would do:
+    otherwise the Conv's output is quantized and dequantized before the BatchNormalization,
+    which then runs on its own at every run and adds a quantization step the float model does
+    not have. The Conv keeps its name and takes the BatchNormalization's output; the range of
+    the Conv's former output (in ``ranges``, or to calibrate) no longer exists. With per-tensor
+    weights the fold is not done: the BatchNormalization's per-channel factors would spread the
+    folded weight's channels over one int8 grid and lose more accuracy than the removed
+    quantization step gains (logits cosine 0.9996 -> 0.9992 on the randomized light CNNs;
+    per-channel: 0.9998 with the fold, 0.9997 without)."""
     if not isinstance(quant_format, QuantFormat):
         raise InvalidArgument(f"quant_format must be a QuantFormat, got {quant_format!r}")
     if not isinstance(calibrate_method, CalibrationMethod):
@@ -146,6 +158,8 @@ def quantize_static_model(model: Any, calibration_data_reader: CalibrationDataRe
         nodes_to_quantize=nodes_to_quantize, nodes_to_exclude=nodes_to_exclude,
         extra_options=extra_options, const_b_default=False)
     m = load_input(model)
+    if per_channel:
+        m = _fold_batch_norms(m)
     from pyonnx.shape_inference import infer_shapes
 
     m = infer_shapes(ensure_opset(m, _min_opset(options, False)))
@@ -168,6 +182,22 @@ def quantize_static_model(model: Any, calibration_data_reader: CalibrationDataRe
     return _finish(m, options, p.quantized)
 
 
+def _fold_batch_norms(m: Model) -> Model:
+    """``m`` with each Conv -> BatchNormalization folded into one Conv where the parameters are
+    constants (see :func:`quantize_static_model`; in place); the result is written, so never the
+    run-time fold (a ``pyonnx``-domain node) that the session pass uses for overridable ones."""
+    from pyonnx.optimizer import run_passes
+    from pyonnx.optimizer.passes.fold_conv_bn import FoldConvBatchNorm
+
+    class _FoldConstantConvBatchNorm(FoldConvBatchNorm):
+        def _fold_at_run(self, graph, model, conv, bn) -> bool:
+            return False
+
+    if not any(n.op_type == "BatchNormalization" for n in m.graph.nodes):
+        return m
+    return run_passes(m, [_FoldConstantConvBatchNorm()])
+
+
 def quantize_static(model_input: Any, model_output: Any,
                     calibration_data_reader: CalibrationDataReader | None = None,
                     quant_format=QuantFormat.QDQ, op_types_to_quantize=None, per_channel=False,
@@ -181,7 +211,9 @@ def quantize_static(model_input: Any, model_output: Any,
     The reader's samples run through pyonnx's InferenceSession one at a time (bounded memory);
     ``calibrate_method`` MinMax, Entropy, Percentile or Distribution; ``quant_format`` QDQ
     (default) or QOperator. ``calibration_providers`` must name providers pyonnx has;
-    ``calibration_cache_path`` is not supported (raises when given).
+    ``calibration_cache_path`` is not supported (raises when given). With ``per_channel``,
+    BatchNormalization nodes that follow a Conv are folded into it before calibration (see
+    :func:`quantize_static_model`), so that no quantization step separates them.
     """
     out = check_output_path(model_output)
     if calibration_cache_path is not None:

@@ -45,14 +45,15 @@ class CPUProvider(Provider):
         compute what the spec says in the types it says), then, at the extended level and above,
         the fusions into the fused kernels of fused.py and quantized.py (domain ``pyonnx``,
         :func:`pyonnx.optimizer.session_passes`), the quantized weights' readers first (before
-        other fusions take their MatMuls)."""
+        other fusions take their MatMuls), then the activations' QuantizeLinear -> DequantizeLinear
+        pairs."""
         from pyonnx.backends.cpu.float16 import ComputeHalfInFloat32
-        from pyonnx.backends.cpu.quantized import FuseDequantizeLinear
+        from pyonnx.backends.cpu.quantized import FuseDequantizeLinear, FuseQuantizeDequantize
         from pyonnx.optimizer import ENABLE_EXTENDED, session_passes
 
         passes: list[Any] = [] if self.use_reference_kernels else [ComputeHalfInFloat32()]
         if int(level) >= ENABLE_EXTENDED:
-            passes += [FuseDequantizeLinear(), *session_passes()]
+            passes += [FuseDequantizeLinear(), FuseQuantizeDequantize(), *session_passes()]
         return passes
 
     def kernel_for(self, node: Node, domain: str, since_version: int,

@@ -447,6 +447,7 @@ qattention = fast_kernel("QAttention", versions=(1,), domain=_cm.MS)(
 # small integers, then the same multiplication), only the products' summation may differ.
 # =================================================================================================
 
+from pyonnx.ops import activation as _ref_activation  # noqa: E402
 from pyonnx.ops import quantization as _ref_quantization  # noqa: E402
 from pyonnx.ops.registry import kernel as _ref_kernel  # noqa: E402
 
@@ -844,3 +845,368 @@ def _fuse_dequantize_pass():
 
 
 _FUSE_DQ_CLASS = None
+
+
+# =================================================================================================
+# Activation QuantizeLinear -> DequantizeLinear pairs
+#
+# A static QDQ model (quantize_static's QDQ format) quantizes every activation and dequantizes it
+# again at once: QuantizeLinear(x, s, z) -> DequantizeLinear(q, s, z) -> Conv. Run as two nodes,
+# the pair costs a float32 division, a rounding, a clip, a cast to 8 bits, a cast back and a
+# multiplication, with three full-size buffers (about a fifth of a light CNN's QDQ run). Where
+# the quantized value has no other reader, FuseQuantizeDequantize (below) replaces the pair with
+# one QuantizeDequantize kernel of the session's private domain that computes the same float32
+# values without the 8-bit buffer: in one compiled pass (jit/qdq_loops.py) or in five in-place
+# NumPy passes over one fresh buffer.
+# =================================================================================================
+
+_QDQ_MIN_INT = {np.dtype(np.int8): (-128, 127), np.dtype(np.uint8): (0, 255)}
+
+
+def _qdq_params(scale: np.ndarray, zero_point: np.ndarray | None
+                ) -> tuple[np.float32, np.float32, np.float32, np.float32] | None:
+    """(scale, zero point, lowest, highest quantized value) as float32 scalars, for a
+    per-tensor float32 scale and an int8/uint8 zero point (absent: uint8 0); else None."""
+    scale = np.asarray(scale)
+    if scale.dtype != _F32 or scale.size != 1:
+        return None
+    if zero_point is None:
+        zp_dt, z = np.dtype(np.uint8), 0
+    else:
+        zero_point = np.asarray(zero_point)
+        if zero_point.size != 1 or zero_point.dtype not in _QDQ_MIN_INT:
+            return None
+        zp_dt, z = zero_point.dtype, int(zero_point.reshape(()))
+    lo, hi = _QDQ_MIN_INT[zp_dt]
+    return (np.float32(scale.reshape(())), np.float32(z), np.float32(lo), np.float32(hi))
+
+
+def quantize_dequantize_numpy(x: np.ndarray, s: np.float32, z: np.float32, lo: np.float32,
+                              hi: np.float32) -> np.ndarray:
+    """DequantizeLinear(QuantizeLinear(x, s, z), s, z) for float32 ``x``, in NumPy.
+
+    The pair computes ``q = clip(rint(x / s) + z, lo, hi)`` (a cast to 8 bits, exact for those
+    integers) and ``y = (q - z) * s``, all in float32. Adding ``z``, clipping to ``[lo, hi]`` and
+    subtracting ``z`` again is clipping to ``[lo - z, hi - z]`` (the integers in range are exact,
+    and a sum out of range is clipped either way), so four passes over one fresh buffer do it:
+    the division, the rounding, that clip and the multiplication; a fifth adds +0.0, which turns
+    the -0.0 that ``rint`` gives a small negative ``x / s`` into the +0.0 that ``(z - z) * s``
+    gives. NaN becomes the quantized value 0 (what the pair's cast to 8 bits gives for NaN on
+    the platforms NumPy supports; C leaves it undefined), found by a sum, one read-only pass."""
+    y = np.divide(x, s, dtype=_F32)
+    y = np.asarray(y)
+    np.rint(y, out=y)
+    np.clip(y, lo - z, hi - z, out=y)
+    np.multiply(y, s, out=y)
+    np.add(y, np.float32(0.0), out=y)
+    if y.size and np.isnan(np.add.reduce(y, axis=None)):
+        np.copyto(y, (np.float32(0) - z) * s, where=np.isnan(y))
+    return y
+
+
+def _qdq_reference(x, scale, zero_point, q_attrs: dict, dq_attrs: dict) -> np.ndarray:
+    q = _ref_quantization.quantize_linear(x, scale, zero_point, **q_attrs)[0]
+    return _ref_quantization.dequantize_linear(q, scale, zero_point, **dq_attrs)[0]
+
+
+def batch_norm_affine(scale, bias, mean, var, epsilon: float) -> tuple[np.ndarray, np.ndarray]:
+    """An inference BatchNormalization's per-channel ``(a, c)`` (``y = x * a + c``) as float32
+    vectors, computed as the reference kernel computes them for a float32 input
+    (ops/normalization.py: in float64, then cast), so ``x * a + c`` gives its values bit for
+    bit. The fusion pass computes them once, when it joins the node."""
+    s64, b64, m64, v64 = (np.asarray(p, np.float64).reshape(-1) for p in (scale, bias, mean, var))
+    a = s64 / np.sqrt(v64 + epsilon)
+    c = b64 - m64 * a
+    return a.astype(_F32), c.astype(_F32)
+
+
+def _affine_in_place(y: np.ndarray, a: np.ndarray, c: np.ndarray) -> None:
+    """y = y * a + c per channel (axis 1; a 1-D ``y`` is one channel), in place, in float32."""
+    yv = y.reshape(-1, 1) if y.ndim == 1 else y
+    if yv.ndim < 2 or a.size != yv.shape[1] or c.size != yv.shape[1]:
+        raise ExecutionError(f"BatchNormalization: scale must have C = "
+                             f"{yv.shape[1] if yv.ndim > 1 else '?'} elements, got "
+                             f"{a.size} (input shape {list(y.shape)})")
+    shape = (1, yv.shape[1]) + (1,) * (yv.ndim - 2)
+    np.multiply(yv, a.reshape(shape), out=yv)
+    yv += c.reshape(shape)
+
+
+@_ref_kernel("QuantizeDequantize", versions=(1,), domain=_PRIVATE)
+def quantize_dequantize(x: np.ndarray, scale: np.ndarray, zero_point: np.ndarray | None = None,
+                        bn_a: np.ndarray | None = None, bn_c: np.ndarray | None = None, *,
+                        relu: int = 0) -> tuple[np.ndarray]:
+    """DequantizeLinear(QuantizeLinear(x, scale, zero_point), scale, zero_point), bit for bit:
+    round half to even, saturation to the zero point's type (int8 or uint8; uint8 when absent),
+    the scale multiplied in float32. A per-tensor float32 scale and float32 ``x`` take the fused
+    path (a compiled loop with the ``fast`` extra, else :func:`quantize_dequantize_numpy`);
+    anything else runs the two reference kernels.
+
+    With ``bn_a`` and ``bn_c`` (an inference BatchNormalization's per-channel factors, from
+    :func:`batch_norm_affine`), the result then becomes ``y * a + c`` in place, what that
+    BatchNormalization computes; ``relu`` 1 then applies Relu in place (the Relu kernel's
+    ``np.clip(y, 0, inf)``)."""
+    x = np.asarray(x)
+    params = _qdq_params(scale, zero_point)
+    if params is None or x.dtype != _F32:
+        y = _qdq_reference(x, scale, zero_point, {}, {})
+        if bn_a is not None:
+            y = np.array(y, _F32)  # a float32 scale's DequantizeLinear gives float32
+            _affine_in_place(y, np.asarray(bn_a, _F32), np.asarray(bn_c, _F32))
+        if relu:
+            y = _ref_activation.Relu(y)[0]
+        return (y,)
+    from pyonnx.backends.cpu import jit
+
+    y = None
+    if x.flags.c_contiguous:
+        y = np.empty(x.shape, _F32)
+        if bn_a is not None:
+            # one pass for all of it where the factors fit the layout (else the checks below)
+            bn_a, bn_c = np.asarray(bn_a, _F32), np.asarray(bn_c, _F32)
+            ch = x.shape[1] if x.ndim > 1 else 1
+            inner = int(np.prod(x.shape[2:], dtype=np.int64)) if x.ndim > 2 else 1
+            if x.size and bn_a.size == ch and bn_c.size == ch and jit.call(
+                    "qdq_loops.quantize_dequantize_affine", x.reshape(-1), y.reshape(-1),
+                    *params, bn_a.reshape(-1), bn_c.reshape(-1), inner, int(bool(relu)),
+                    elements=x.size):
+                return (y,)
+        if not jit.call("qdq_loops.quantize_dequantize", x.reshape(-1), y.reshape(-1), *params,
+                        elements=x.size):
+            y = None
+    if y is None:
+        y = quantize_dequantize_numpy(x, *params)
+    if bn_a is not None:
+        _affine_in_place(y, bn_a, bn_c)
+    if relu:
+        np.clip(y, np.float32(0), np.float32(np.inf), out=y)
+    return (y,)
+
+
+class FuseQuantizeDequantize:
+    """The session pass that replaces ``DequantizeLinear(QuantizeLinear(x, s, z), s, z)`` with
+    ``QuantizeDequantize(x, s, z)`` (see the section note) where
+
+    * the quantized value is read by that DequantizeLinear only (not a graph output): a pair
+      whose 8-bit value feeds another node as well stays as it is;
+    * ``s`` and ``z`` are constants, the same values in both nodes (not necessarily the same
+      initializer): a per-tensor float32 scale and an int8 or uint8 zero point (or none in
+      both: uint8 0);
+    * neither node sets an attribute that changes what it computes for such parameters
+      (``output_dtype`` other than the zero point's / the scale's type, ``precision`` other
+      than float32; ``axis``, ``block_size`` and ``saturate`` mean nothing for them).
+
+    A pair applied again to values already on its grid is dropped: where the input of a fused
+    pair is the output of ops that only move or copy elements (Reshape, Transpose, Concat,
+    ...) whose data inputs all come from fused pairs with the same parameters (what
+    onnxruntime's quantizer writes around such ops), the second pair would return its input
+    unchanged, bit for bit (:func:`_idempotent_scale`).
+
+    DequantizeLinear nodes of constants that stay (large weights) are moved to just before
+    their first reader, so that each dequantized weight lives only while it is read.
+
+    A QuantizeLinear whose other readers need its 8-bit value keeps its node; the pass then
+    leaves its DequantizeLinear too (the fused kernel would compute the quantization twice).
+
+    An inference BatchNormalization with constant parameters that alone reads the pair's
+    result (what a QDQ model has where the quantizer did not fold it into its Conv: Conv ->
+    QuantizeLinear -> DequantizeLinear -> BatchNormalization) joins the fused node as its
+    per-channel factors (inputs 3 and 4, computed here once: :func:`batch_norm_affine`):
+    applied in place on the kernel's fresh result, it costs no buffer and no node of its own;
+    so does a Relu that alone reads that BatchNormalization (``relu`` 1)."""
+
+    name = "fuse_quantize_dequantize"
+
+    def __new__(cls):
+        return _fuse_qdq_pass()()
+
+
+#: ops whose output elements are input elements (moved, selected or copied), so a tensor on
+#: a quantization grid stays on it
+#: (not MaxPool: a window that covers only padding, possible with dilations or ceil_mode,
+#: gives -inf, which is on no grid)
+_GRID_KEEPING = frozenset({"Reshape", "Transpose", "Flatten", "Squeeze", "Unsqueeze",
+                           "Identity", "Concat"})
+
+
+def _idempotent_scale(scale: np.ndarray) -> bool:
+    """Whether QuantizeDequantize with this per-tensor float32 scale returns its own results
+    unchanged: a result is ``fl(k * s)`` for an integer ``|k| <= 255``, and ``fl(k * s) / s``
+    is within ``|k| * 2^-22`` of ``k``, so it rounds back to ``k`` (then the same clip, the
+    same product), as long as ``k * s`` is a normal float32 (no underflow, no overflow)."""
+    s = float(np.asarray(scale, np.float32).reshape(()))
+    return 1e-30 <= s <= 1e30
+
+
+def _same_param(a: np.ndarray | None, b: np.ndarray | None) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    return a.dtype == b.dtype and a.size == b.size == 1 and \
+        a.reshape(-1).view(np.uint8).tobytes() == b.reshape(-1).view(np.uint8).tobytes()
+
+
+def _fuse_qdq_pass():
+    global _FUSE_QDQ_CLASS
+    if _FUSE_QDQ_CLASS is not None:
+        return _FUSE_QDQ_CLASS
+    from pyonnx.ir import Attribute, AttributeType, Graph, Model, Node
+    from pyonnx.ir.dtypes import DataType
+    from pyonnx.optimizer._core import GraphPass
+    from pyonnx.optimizer._rewrite import (attr, constant_of, graph_inputs,
+                                           inference_batch_norm, insert_node, is_standard,
+                                           new_initializer, protected_values, unique_name)
+
+    f32 = int(DataType.FLOAT)
+
+    def params_of(node: Node, inputs: set[int]):
+        """(scale, zero point) constants of a Q/DQ node, or None where one is not constant."""
+        ins = list(node.inputs) + [None] * (3 - len(node.inputs))
+        s = constant_of(ins[1], inputs)
+        if s is None:
+            return None
+        z = None
+        if ins[2] is not None:
+            z = constant_of(ins[2], inputs)
+            if z is None:
+                return None
+        return s, z
+
+    class _Pass(GraphPass):
+        __doc__ = FuseQuantizeDequantize.__doc__
+        name = FuseQuantizeDequantize.name
+
+        def rewrite(self, graph: Graph, model: Model) -> bool:
+            keep = protected_values(model)
+            inputs = graph_inputs(model)
+            modified = False
+            for q in list(graph.nodes):
+                if q.graph is not graph or q.op_type != "QuantizeLinear" or \
+                        not is_standard(q) or len(q.outputs) != 1 or not q.inputs:
+                    continue
+                qv = q.outputs[0]
+                if id(qv) in keep or len(qv.uses) != 1:
+                    continue
+                dq, idx = next(iter(qv.uses))
+                if dq.graph is not graph or dq.op_type != "DequantizeLinear" or idx != 0 or \
+                        not is_standard(dq) or len(dq.outputs) != 1:
+                    continue
+                qp, dqp = params_of(q, inputs), params_of(dq, inputs)
+                if qp is None or dqp is None or not _same_param(qp[0], dqp[0]) or \
+                        not _same_param(qp[1], dqp[1]) or _qdq_params(*qp) is None:
+                    continue
+                z = qp[1]
+                z_code = int(DataType.from_numpy(z.dtype if z is not None else np.uint8))
+                if int(attr(q, "output_dtype", 0)) not in (0, z_code) or \
+                        int(attr(q, "precision", 0)) not in (0, f32) or \
+                        int(attr(dq, "output_dtype", 0)) not in (0, f32):
+                    continue
+                node = Node("QuantizeDequantize", [q.inputs[0], *dq.inputs[1:3]],
+                            list(dq.outputs), domain=_PRIVATE, name=dq.name or q.name)
+                insert_node(graph, node, dq)
+                graph.remove(dq)
+                graph.remove(q)
+                modified = True
+            for node in list(graph.nodes):
+                if node.graph is graph and node.domain == _PRIVATE and \
+                        node.op_type == "QuantizeDequantize" and len(node.inputs) <= 3:
+                    if self._drop_requantization(graph, node, keep, inputs) or \
+                            self._take_batch_norm(graph, model, node, keep, inputs):
+                        modified = True
+            if modified:
+                model.opset_imports.setdefault(_PRIVATE, 1)
+            return self._schedule_weights(graph) or modified
+
+        @staticmethod
+        def _schedule_weights(graph: Graph) -> bool:
+            """Move each DequantizeLinear of constants (a weight kept quantized) to just before
+            its first reader: the plan runs nodes in graph order and frees a value after its
+            last reader, so a dequantized weight then lives for its reader only, not from the
+            start of the run (onnxruntime's quantizer writes them all first)."""
+            moved = False
+            order = {id(n): i for i, n in enumerate(graph.nodes)}
+            for dq in list(graph.nodes):
+                if dq.op_type != "DequantizeLinear" or not is_standard(dq) or \
+                        len(dq.outputs) != 1 or not dq.outputs[0].uses or \
+                        any(v is not None and v.producer is not None for v in dq.inputs):
+                    continue
+                readers = [u for u, _ in dq.outputs[0].uses]
+                if any(u.graph is not graph for u in readers):
+                    continue
+                first = min(readers, key=lambda u: order[id(u)])
+                if order[id(first)] == order[id(dq)] + 1:
+                    continue
+                graph.nodes.remove(dq)
+                graph.insert_before(dq, first)
+                order = {id(n): i for i, n in enumerate(graph.nodes)}
+                moved = True
+            return moved
+
+        @staticmethod
+        def _drop_requantization(graph: Graph, node: Node, keep: set[int], inputs: set[int]
+                                 ) -> bool:
+            """Remove ``node`` where its input is already on its grid: the output of ops that
+            only move or select elements (_GRID_KEEPING) whose data inputs all come from
+            QuantizeDequantize nodes with the same parameters (see _idempotent_scale)."""
+            x, y = node.inputs[0], node.outputs[0]
+            src = x.producer
+            if id(y) in keep or src is None or src.graph is not graph or not is_standard(src) \
+                    or src.op_type not in _GRID_KEEPING:
+                return False
+            data = src.inputs if src.op_type == "Concat" else src.inputs[:1]
+            mine = params_of(node, inputs)
+            if mine is None or not _idempotent_scale(mine[0]):
+                return False
+            for v in data:
+                p = v.producer if v is not None else None
+                if p is None or p.domain != _PRIVATE or p.op_type != "QuantizeDequantize" or \
+                        len(p.inputs) > 3:
+                    return False
+                theirs = params_of(p, inputs)
+                if theirs is None or not _same_param(mine[0], theirs[0]) or \
+                        not _same_param(mine[1], theirs[1]):
+                    return False
+            for user, idx in list(y.uses):
+                user.set_input(idx, x)
+            graph.remove(node)
+            return True
+
+        @staticmethod
+        def _take_batch_norm(graph: Graph, model: Model, node: Node, keep: set[int],
+                             inputs: set[int]) -> bool:
+            y = node.outputs[0]
+            if id(y) in keep or len(y.uses) != 1:
+                return False
+            bn, idx = next(iter(y.uses))
+            if bn.graph is not graph or bn.op_type != "BatchNormalization" or idx != 0 or \
+                    not is_standard(bn) or not inference_batch_norm(bn):
+                return False
+            params = [constant_of(v, inputs) for v in bn.inputs[1:5]]
+            if any(p is None or p.dtype.kind != "f" for p in params):
+                return False
+            ins = list(node.inputs) + [None] * (3 - len(node.inputs))
+            a, c = batch_norm_affine(*params, float(attr(bn, "epsilon", 1e-5)))
+            if a.size != c.size:
+                return False
+            base = bn.name or node.name or "bn"
+            ins += [new_initializer(graph, unique_name(model, base + "_qdq_a"), a),
+                    new_initializer(graph, unique_name(model, base + "_qdq_c"), c)]
+            attrs = []
+            last, out = bn, bn.outputs[0]
+            relu = next(iter(out.uses))[0] if len(out.uses) == 1 else None
+            if relu is not None and id(out) not in keep and relu.graph is graph and \
+                    relu.op_type == "Relu" and is_standard(relu):
+                attrs.append(Attribute("relu", AttributeType.INT, 1))
+                last, out = relu, relu.outputs[0]
+            fused = Node("QuantizeDequantize", ins, [out],
+                         domain=_PRIVATE, name=node.name, attributes=attrs)
+            insert_node(graph, fused, last)
+            for n in (last, bn, node):
+                if n.graph is graph:
+                    graph.remove(n)
+            return True
+
+    _FUSE_QDQ_CLASS = _Pass
+    return _Pass
+
+
+_FUSE_QDQ_CLASS = None

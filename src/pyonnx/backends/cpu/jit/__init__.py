@@ -80,7 +80,9 @@ def _compile(name: str) -> Callable | None:
     func = getattr(module, func_name)
     # error_model="numpy": a float division by zero gives inf/NaN as in NumPy instead of
     # raising ZeroDivisionError (numba's default, Python's rule)
-    options = dict(nogil=True, fastmath=_FASTMATH, error_model="numpy")
+    # a module that must match NumPy's separate roundings (no FMA) sets FASTMATH = False
+    options = dict(nogil=True, fastmath=getattr(module, "FASTMATH", _FASTMATH),
+                   error_model="numpy")
     try:
         return _numba.njit(cache=True, **options)(func)
     except RuntimeError:
