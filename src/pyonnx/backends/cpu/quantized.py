@@ -738,19 +738,15 @@ def _fuse_dequantize_pass():
     global _FUSE_DQ_CLASS
     if _FUSE_DQ_CLASS is not None:
         return _FUSE_DQ_CLASS
-    from pyonnx.ir import Attribute, AttributeType, Graph, Model, Node
+    from pyonnx.ir import Graph, Model, Node
     from pyonnx.optimizer._core import GraphPass
     from pyonnx.optimizer._rewrite import (attr, constant_of, graph_inputs, insert_node,
-                                           is_standard, protected_values)
+                                           is_standard, make_attributes, protected_values)
     from pyonnx.optimizer.passes.constant_folding import dequantizes_constant
 
     def fused(op: str, inputs, outputs, name: str, attrs) -> Node:
-        items = []
-        for k, v in attrs:
-            t = AttributeType.FLOAT if isinstance(v, float) else AttributeType.INT
-            items.append(Attribute(k, t, v))
         return Node(op, list(inputs), list(outputs), domain=_PRIVATE, name=name,
-                    attributes=items)
+                    attributes=make_attributes(attrs))
 
     class _Pass(GraphPass):
         __doc__ = FuseDequantizeLinear.__doc__
