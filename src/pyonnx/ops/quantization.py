@@ -265,7 +265,6 @@ def qlinear_conv(x: np.ndarray, x_scale: np.ndarray, x_zero_point: np.ndarray, w
         if v.size not in (1, m):
             raise ExecutionError(f"{name} has {v.size} elements; 1 or {m} (output channels) "
                                  f"expected")
-    wshift = (1, -1) + (1,) * nsp
     xs = _shift(x, np.asarray(x_zero_point).reshape(()), "x")
     per_m = (-1,) + (1,) * (nsp + 1)  # along w's output-channel axis 0
     ws = _shift(w, w_zp.reshape(per_m) if w_zp.size > 1 else w_zp.reshape(()), "w")
@@ -273,16 +272,25 @@ def qlinear_conv(x: np.ndarray, x_scale: np.ndarray, x_zero_point: np.ndarray, w
         check_alloc((x.shape[0], m) + tuple(x.shape[2:]), np.float64, ctx.max_tensor_bytes,
                     "QLinearConv result")
     acc = conv_int_exact(xs, ws, int(group), strides, dilations, p)
+    if B is not None and np.asarray(B).shape != (m,):
+        raise ExecutionError(f"B has shape {np.asarray(B).shape}; ({m},) expected")
+    return (requantize_conv(acc, B, x_scale, w_s, y_scale, y_zero_point),)
+
+
+def requantize_conv(acc: np.ndarray, B: np.ndarray | None, x_scale: np.ndarray,
+                    w_scale: np.ndarray, y_scale: np.ndarray,
+                    y_zero_point: np.ndarray) -> np.ndarray:
+    """QLinearConv's output from its exact integer accumulator ``acc`` (N, M, spatial...): the
+    int32 bias added, scaled by x_scale * w_scale (per tensor or per output channel, multiplied
+    in float32), divided by y_scale, rounded half to even, shifted by y_zero_point and saturated
+    to its type. The CPU provider's QLinearConv shares it (only its accumulator differs)."""
+    wshift = (1, -1) + (1,) * (acc.ndim - 2)
     if B is not None:
-        bias = np.asarray(B)
-        if bias.shape != (m,):
-            raise ExecutionError(f"B has shape {bias.shape}; ({m},) expected")
-        acc += bias.astype(np.float64).reshape(wshift)
-    out_dt = np.asarray(y_zero_point).dtype
-    mult = (np.asarray(x_scale, dtype=np.float32).reshape(()) * w_s.astype(np.float32))
+        acc += np.asarray(B).astype(np.float64).reshape(wshift)
+    mult = (np.asarray(x_scale, dtype=np.float32).reshape(()) * w_scale.astype(np.float32))
     real = acc.astype(np.float32) * (mult.reshape(wshift) if mult.size > 1 else mult.reshape(()))
     q = real / np.asarray(y_scale, dtype=np.float32).reshape(())
     np.rint(q, out=q)
     q += np.asarray(y_zero_point).astype(np.float32).reshape(())
-    return (requantize(q, out_dt, rounded=True, inplace=True),)
+    return requantize(q, np.asarray(y_zero_point).dtype, rounded=True, inplace=True)
 

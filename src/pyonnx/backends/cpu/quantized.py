@@ -26,7 +26,7 @@ from pyonnx.ops import linalg as _linalg
 from pyonnx.ops.contrib import attention as _ca
 from pyonnx.ops.contrib import matmul as _cm
 from pyonnx.ops.contrib import quantized as _cq
-from pyonnx.ops.quantization import _row_param, dynamic_quantize_linear
+from pyonnx.ops.quantization import _row_param, dynamic_quantize_linear, requantize_conv
 from pyonnx.ops import quantization as _q
 from pyonnx.ops._common import check_alloc
 from pyonnx.ops._quantization import INT_RANGES, requantize
@@ -358,7 +358,6 @@ def qlinear_conv(x: np.ndarray, x_scale: np.ndarray, x_zero_point: np.ndarray, w
     if len(strides) != nsp or len(dilations) != nsp:
         raise ExecutionError(f"strides {strides} and dilations {dilations} need {nsp} values")
     p = conv_pads(x.shape[2:], w.shape[2:], strides, dilations, pads, auto_pad)
-    wshift = (1, -1) + (1,) * nsp
     xz = xz_in.reshape(())
     per_m = (-1,) + (1,) * (nsp + 1)
     wz = w_zp.reshape(per_m) if w_zp.size > 1 else w_zp.reshape(())
@@ -368,15 +367,7 @@ def qlinear_conv(x: np.ndarray, x_scale: np.ndarray, x_zero_point: np.ndarray, w
     acc = _conv_int_exact32(_shifted(x, xz), _shifted(w, wz), int(group), strides, dilations,
                             p, _bound(x.dtype, xz), _bound(w.dtype, w_zp))
     # from here on, the reference's arithmetic
-    if B is not None:
-        acc += np.asarray(B).astype(np.float64).reshape(wshift)
-    out_dt = np.asarray(y_zero_point).dtype
-    mult = (np.asarray(x_scale, dtype=np.float32).reshape(()) * w_s.astype(np.float32))
-    real = acc.astype(np.float32) * (mult.reshape(wshift) if mult.size > 1 else mult.reshape(()))
-    q = real / np.asarray(y_scale, dtype=np.float32).reshape(())
-    np.rint(q, out=q)
-    q += np.asarray(y_zero_point).astype(np.float32).reshape(())
-    return (requantize(q, out_dt, rounded=True, inplace=True),)
+    return (requantize_conv(acc, B, x_scale, w_s, y_scale, y_zero_point),)
 
 
 # --- com.microsoft DynamicQuantizeLSTM -------------------------------------------------------------
