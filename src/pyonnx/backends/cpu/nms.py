@@ -21,12 +21,24 @@ This variant computes the same result from the pairs of boxes that can suppress 
 The selection order (score descending, ties by lower index) and the ``max_output_boxes_per_class``
 cut are the reference's. When the boxes overlap so much that the pair count would exceed what the
 reference loop costs, the reference loop runs instead (dense clusters suppress fast there).
+
+Where the ``fast`` extra's compiled loops run (float32/float64 boxes, from 32 candidates), a
+class takes another route, which needs no pair list: the valid boxes sorted by left edge split
+into x components (a component ends where the next left edge reaches no right edge so far, so
+boxes of different components never overlap), and ``jit/nms_loops.greedy`` runs the greedy
+selection within each component in rank order, a candidate compared with the boxes its component
+has kept so far, with the same IoU expression. Each component keeps at most
+``max_output_boxes_per_class``; the kept boxes of all components in rank order, cut there, are
+the reference's selection. SSDlite's 27000 boxes form 90 components (its shifted classes):
+6.6 ms where the pair sweep takes 120 ms (CPU time); one dense component costs candidates x kept
+IoUs, as onnxruntime's loop does.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from pyonnx.backends.cpu import jit
 from pyonnx.backends.cpu.registry import fast_kernel
 from pyonnx.ops.image import _corners, nms_arguments
 
@@ -38,6 +50,8 @@ _TILE_ROWS = 128
 # constant): beyond it the reference loop, whose cost falls with heavy suppression, is used
 _PAIRS_PER_BOX = 256
 _PAIRS_FLOOR = 1 << 20
+# element types of the compiled loop
+_LOOP_TYPES = (np.dtype(np.float32), np.dtype(np.float64))
 # classes with fewer candidates than this run the reference loop (its per-call cost is lower)
 _SMALL = 32
 
@@ -82,10 +96,8 @@ def _edges(x0: np.ndarray, y0: np.ndarray, x1: np.ndarray, y1: np.ndarray, areas
     dense tile (broadcasting, no gathers). A pair may be listed twice (harmless to the greedy
     pass)."""
     n = x0.shape[0]
-    # a box with x0 >= x1, y0 >= y1, a NaN corner, or an area that is not positive and finite
-    # has IoU 0 with every box in the reference (its union is NaN or infinite, or the overlap
-    # test fails), so it never suppresses nor is suppressed
-    valid = np.nonzero((x0 < x1) & (y0 < y1) & (areas > 0) & np.isfinite(areas))[0]
+    # an invalid box never suppresses nor is suppressed
+    valid = _valid(x0, y0, x1, y1, areas)
     if valid.size < 2:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     by_x = valid[np.argsort(x0[valid], kind="stable")]
@@ -166,10 +178,50 @@ def _greedy_pairs(hi: np.ndarray, lo: np.ndarray, n: int, max_out: int) -> np.nd
     return np.nonzero(keep)[0][:max_out]
 
 
+def _valid(x0: np.ndarray, y0: np.ndarray, x1: np.ndarray, y1: np.ndarray,
+           areas: np.ndarray) -> np.ndarray:
+    """Positions of the boxes that can suppress or be suppressed: a box with x0 >= x1,
+    y0 >= y1, a NaN corner, or an area that is not positive and finite has IoU 0 with every
+    box in the reference (its union is NaN or infinite, or the overlap test fails)."""
+    return np.nonzero((x0 < x1) & (y0 < y1) & (areas > 0) & np.isfinite(areas))[0]
+
+
+def _select_compiled(x0: np.ndarray, y0: np.ndarray, x1: np.ndarray, y1: np.ndarray,
+                     areas: np.ndarray, iou_thr: np.floating, max_out: int) -> np.ndarray | None:
+    """Kept ranks by the compiled loop ``jit/nms_loops.greedy`` over the x components of the
+    valid boxes, or None where the loop is unavailable (see the module docstring)."""
+    n = x0.shape[0]
+    if x0.dtype not in _LOOP_TYPES or not jit.available():
+        return None
+    valid = _valid(x0, y0, x1, y1, areas)
+    by_x = valid[np.argsort(x0[valid], kind="stable")]
+    # a component ends where the next left edge is at or past every right edge so far
+    reach = np.maximum.accumulate(x1[by_x])
+    comp = np.zeros(by_x.size, np.int64)
+    if by_x.size > 1:
+        np.cumsum(x0[by_x[1:]] >= reach[:-1], out=comp[1:])
+    order = by_x[np.lexsort((by_x, comp))]  # by component, then by rank
+    starts = np.searchsorted(comp[np.argsort(comp, kind="stable")],
+                             np.arange(int(comp[-1]) + 2 if comp.size else 1))
+    keep = np.ones(n, np.uint8)
+    keep[valid] = 0
+    kept = np.zeros(order.size, np.uint8)
+    if order.size and not jit.call("nms_loops.greedy", starts, x0[order], y0[order],
+                                   x1[order], y1[order], areas[order], iou_thr, max_out, kept,
+                                   elements=n * n):
+        return None
+    keep[order[kept.view(bool)]] = 1
+    return np.nonzero(keep)[0][:max_out]
+
+
 def _select(x0: np.ndarray, y0: np.ndarray, x1: np.ndarray, y1: np.ndarray,
             areas: np.ndarray, iou_thr: np.floating, max_out: int) -> np.ndarray:
     """Kept ranks of boxes already in rank order (the reference's greedy result)."""
     n = x0.shape[0]
+    if n >= _SMALL:
+        kept = _select_compiled(x0, y0, x1, y1, areas, iou_thr, max_out)
+        if kept is not None:
+            return kept
     if n < _SMALL:
         return np.asarray(_greedy_reference(x0, y0, x1, y1, areas, iou_thr, max_out), np.int64)
     # the first max_out selections only depend on the boxes ranked before the last of them:
