@@ -102,6 +102,27 @@ def test_compiled_loop_runs(path, request):
     assert ran and all(ran)
 
 
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
+def test_shifted_classes_every_path(path, monkeypatch):
+    """Many x components (torchvision's batched NMS): the compiled loop, or on the NumPy path
+    the rounds over all components at once (checked to run), with NaN boxes among them."""
+    ran = []
+    real = nms._greedy_rounds
+    monkeypatch.setattr(nms, "_greedy_rounds", lambda *a: ran.append(1) or real(*a))
+    for seed in range(6):
+        rng = np.random.default_rng(100 + seed)
+        per, classes = int(rng.integers(3, 80)), int(rng.integers(8, 20))
+        b = _boxes(rng, 1, per * classes, int(rng.integers(1, 4)), 0)[0]
+        if seed % 2:
+            b = np.round(b * 2) / 2  # IoUs exactly at the threshold
+        b += (np.repeat(np.arange(classes), per) * 150.0)[:, None].astype(np.float32)
+        b[::11] = np.nan
+        scores = (rng.integers(0, 6, (1, 2, per * classes)) / 6).astype(np.float32)
+        for k in (3, 10**6):
+            _same(b[None], scores, np.array([k], np.int64), np.array([0.5], np.float32))
+    assert bool(ran) == (path == "numpy" or not jit.available())
+
+
 def test_batched_nms_shifted_classes():
     # torchvision's batched NMS: one class, boxes of each real class shifted apart
     rng = np.random.default_rng(3)
