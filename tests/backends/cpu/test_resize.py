@@ -148,3 +148,15 @@ def test_same_errors():
             resize.resize_11(x, None, inputs.get("scales"), inputs.get("sizes"), **kw,
                              prepared=NodeMemo())
         assert str(got.value) == str(want.value)
+
+
+@pytest.mark.parametrize("use_loops", [True, False])
+def test_empty_and_single_pixel_outputs(use_loops):
+    x = np.random.default_rng(4).random((1, 2, 4, 5)).astype(np.float32)
+    for mode in ("nearest", "linear", "cubic"):
+        for sizes in ([1, 2, 0, 7], [1, 2, 3, 0], [1, 2, 1, 1], [1, 2, 4, 5]):
+            if use_loops:
+                _same(x, None, None, np.array(sizes), mode=mode)
+            else:
+                with jit.disabled():
+                    _same(x, None, None, np.array(sizes), mode=mode)
