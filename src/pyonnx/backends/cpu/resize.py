@@ -27,6 +27,7 @@ the reference kernel's.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -204,9 +205,9 @@ def resize_10(X: np.ndarray, scales: np.ndarray, *, mode: str = "nearest",
 
 @fast_kernel("Resize", versions=(11, 13), prepare=node_memo)
 def resize_11(X: np.ndarray, roi: np.ndarray | None = None, scales: np.ndarray | None = None,
-              sizes: np.ndarray | None = None, *, coordinate_transformation_mode: str = "half_pixel",
-              cubic_coeff_a: float = -0.75, exclude_outside: int = 0,
-              extrapolation_value: float = 0.0, mode: str = "nearest",
+              sizes: np.ndarray | None = None, *,
+              coordinate_transformation_mode: str = "half_pixel", cubic_coeff_a: float = -0.75,
+              exclude_outside: int = 0, extrapolation_value: float = 0.0, mode: str = "nearest",
               nearest_mode: str = "round_prefer_floor", ctx: KernelContext | None = None,
               prepared: NodeMemo) -> tuple[np.ndarray]:
     """Resize (opset 11, 13), as :func:`pyonnx.ops.image.resize_11`."""
@@ -217,7 +218,8 @@ def resize_11(X: np.ndarray, roi: np.ndarray | None = None, scales: np.ndarray |
         modes=("nearest", "linear", "cubic"), ctms=_CTM_11))
 
 
-def _resize_18_and_later(ctms: tuple[str, ...], doc: str):  # noqa: ANN202
+def _resize_18_and_later(ctms: tuple[str, ...], doc: str) -> Callable[..., tuple[np.ndarray]]:
+    """Resize 18 and 19 take the same inputs and attributes (as in the reference)."""
     def resize(X: np.ndarray, roi: np.ndarray | None = None, scales: np.ndarray | None = None,
                sizes: np.ndarray | None = None, *, antialias: int = 0,
                axes: list[int] | None = None,
