@@ -160,3 +160,31 @@ def test_empty_and_single_pixel_outputs(use_loops):
             else:
                 with jit.disabled():
                     _same(x, None, None, np.array(sizes), mode=mode)
+
+
+@pytest.mark.parametrize("opset", [10, 13, 18, 19])
+def test_in_a_session_equal_to_the_reference_kernels(opset, monkeypatch):
+    """The variant binds in a session (its per-node memo included) for each schema version,
+    and runs twice with the same result."""
+    import pyonnx
+
+    calls = []
+    real = resize._resize
+    monkeypatch.setattr(resize, "_resize", lambda *a: calls.append(1) or real(*a))
+
+    inputs = "(x, s)" if opset == 10 else "(x, , s)"
+    model = pyonnx.parse_model(f"""
+    <ir_version: 8, opset_import: ["" : {opset}]>
+    g (float[1, 3, 9, 7] x) => (float[1, 3, 18, 21] y) {{
+        s = Constant <value = float[4] {{1, 1, 2, 3}}> ()
+        y = Resize <mode = "linear"> {inputs}
+    }}""")
+    x = np.random.default_rng(5).standard_normal((1, 3, 9, 7)).astype(np.float32)
+    fast_session = pyonnx.InferenceSession(model)
+    ref_session = pyonnx.InferenceSession(
+        model, providers=[("CPUExecutionProvider", {"use_reference_kernels": "1"})])
+    want = ref_session.run(None, {"x": x})[0]
+    for _ in range(2):
+        got = fast_session.run(None, {"x": x})[0]
+        assert got.shape == (1, 3, 18, 21) and got.tobytes() == want.tobytes()
+    assert len(calls) == 2
