@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -36,18 +37,29 @@ def _optional(a: np.ndarray | None) -> np.ndarray | None:
 # --- Resize / Upsample ------------------------------------------------------------------------
 
 def _resize(op: str, X: np.ndarray, roi: np.ndarray | None, scales: np.ndarray | None,
-            sizes: np.ndarray | None, *, mode: str, coordinate_transformation_mode: str,
-            cubic_coeff_a: float, exclude_outside: int, extrapolation_value: float,
-            nearest_mode: str, antialias: int, axes: list[int] | None,
-            keep_aspect_ratio_policy: str, modes: tuple[str, ...], ctms: tuple[str, ...],
-            ctx: KernelContext | None) -> np.ndarray:
+            sizes: np.ndarray | None, *, extrapolation_value: float, ctx: KernelContext | None,
+            **options: Any) -> np.ndarray:
+    """Resize / Upsample: ``options`` are :func:`resize_plans`'s keywords."""
+    plans = resize_plans(op, X.shape, roi, scales, sizes, **options)
+    return resample(X, plans, float(extrapolation_value), tensor_limit(ctx), f"{op} output")
+
+
+def resize_plans(op: str, in_shape: tuple[int, ...], roi: np.ndarray | None,
+                 scales: np.ndarray | None, sizes: np.ndarray | None, *, mode: str,
+                 coordinate_transformation_mode: str, cubic_coeff_a: float,
+                 exclude_outside: int, nearest_mode: str, antialias: int,
+                 axes: list[int] | None, keep_aspect_ratio_policy: str,
+                 modes: tuple[str, ...], ctms: tuple[str, ...]) -> list[AxisPlan]:
+    """Resize's arguments checked and turned into the per-axis plans of :func:`resample` for an
+    input of shape ``in_shape`` (axes left unchanged have no plan). Shared with the CPU
+    provider's variant, which caches them per input geometry and raises the same errors."""
     check_choice(op, "mode", mode, modes)
     ctm = check_choice(op, "coordinate_transformation_mode", coordinate_transformation_mode, ctms)
     if nearest_mode != "simple":
         check_choice(op, "nearest_mode", nearest_mode, _NEAREST_MODES)
     check_choice(op, "keep_aspect_ratio_policy", keep_aspect_ratio_policy,
                  ("stretch", "not_larger", "not_smaller"))
-    r = X.ndim
+    r = len(in_shape)
     ax = list(range(r)) if axes is None else list(normalize_axes(axes, r, "axes"))
     n = len(ax)
     scales = _optional(scales)
@@ -58,7 +70,6 @@ def _resize(op: str, X: np.ndarray, roi: np.ndarray | None, scales: np.ndarray |
         raise ExecutionError(f"{op}: neither scales nor sizes is given; give exactly one of them")
     what = "rank of X" if axes is None else "length of axes"
 
-    in_shape = X.shape
     out_len: dict[int, int] = {}
     scale_of: dict[int, float] = {}
     width_of: dict[int, float] = {}
@@ -132,7 +143,7 @@ def _resize(op: str, X: np.ndarray, roi: np.ndarray | None, scales: np.ndarray |
             idx, w = filter_tables(x, L, mode, scale_of[a], bool(antialias), float(cubic_coeff_a),
                                    bool(exclude_outside))
             plans.append(AxisPlan(a, o, idx, w, outside))
-    return resample(X, plans, float(extrapolation_value), tensor_limit(ctx), f"{op} output")
+    return plans
 
 
 @kernel("Resize", versions=(10,))

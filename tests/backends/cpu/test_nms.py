@@ -1,17 +1,28 @@
 """The CPU provider's NonMaxSuppression equals the reference kernel: same selections in the same
-order, same errors (random clustered boxes, ties, thresholds, degenerate boxes, every path)."""
+order, same errors (random clustered boxes, ties, thresholds, degenerate boxes, every path: each
+test runs with the compiled loop where numba is installed, and with the NumPy paths)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from pyonnx.backends.cpu import nms
+from pyonnx.backends.cpu import jit, nms
 from pyonnx.backends.cpu.registry import get_fast_kernel
 from pyonnx.errors import ExecutionError
 from pyonnx.ops.image import non_max_suppression_10 as reference
 
 fast = nms.non_max_suppression_10
+
+
+@pytest.fixture(autouse=True, params=["compiled", "numpy"])
+def path(request):  # type: ignore[no-untyped-def]
+    """Every test twice: with the compiled loop (where available) and with NumPy only."""
+    if request.param == "compiled":
+        yield request.param
+    else:
+        with jit.disabled():
+            yield request.param
 
 
 def _boxes(rng, batches, n, clusters, center, dtype=np.float32):
@@ -65,6 +76,51 @@ def test_many_boxes_small_max_out_uses_a_prefix():
     for k in (1, 5, 50, 700, 3000):
         got = _same(boxes, scores, np.array([k], np.int64), np.array([0.4], np.float32))
         assert 0 < got.shape[0] <= 2 * k
+
+
+def test_integer_grid_iou_at_the_threshold():
+    # corners on a grid of quarters: many IoUs are exactly 1/2, 1/3, 1/4 (kept at the threshold)
+    rng = np.random.default_rng(13)
+    for n in (40, 300):
+        p0 = rng.integers(0, 24, (1, n, 2)) / 4
+        wh = rng.integers(1, 16, (1, n, 2)) / 4
+        boxes = np.concatenate([p0, p0 + wh], axis=-1).astype(np.float32)
+        scores = (rng.integers(0, 5, (1, 2, n)) / 4).astype(np.float32)
+        for thr in (0.25, 1 / 3, 0.5, 0.0):
+            _same(boxes, scores, np.array([n], np.int64), np.array([thr], np.float32))
+
+
+def test_compiled_loop_runs(path, request):
+    if path != "compiled":
+        pytest.skip("the NumPy path runs no loop")
+    loop_calls = request.getfixturevalue("loop_calls")
+    rng = np.random.default_rng(4)
+    boxes = _boxes(rng, 1, 400, 6, 0)
+    scores = rng.random((1, 3, 400)).astype(np.float32)
+    _same(boxes, scores, np.array([25], np.int64), np.array([0.45], np.float32))
+    ran = loop_calls.ran("nms_loops")
+    assert ran and all(ran)
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
+def test_shifted_classes_every_path(path, monkeypatch):
+    """Many x components (torchvision's batched NMS): the compiled loop, or on the NumPy path
+    the rounds over all components at once (checked to run), with NaN boxes among them."""
+    ran = []
+    real = nms._greedy_rounds
+    monkeypatch.setattr(nms, "_greedy_rounds", lambda *a: ran.append(1) or real(*a))
+    for seed in range(6):
+        rng = np.random.default_rng(100 + seed)
+        per, classes = int(rng.integers(3, 80)), int(rng.integers(8, 20))
+        b = _boxes(rng, 1, per * classes, int(rng.integers(1, 4)), 0)[0]
+        if seed % 2:
+            b = np.round(b * 2) / 2  # IoUs exactly at the threshold
+        b += (np.repeat(np.arange(classes), per) * 150.0)[:, None].astype(np.float32)
+        b[::11] = np.nan
+        scores = (rng.integers(0, 6, (1, 2, per * classes)) / 6).astype(np.float32)
+        for k in (3, 10**6):
+            _same(b[None], scores, np.array([k], np.int64), np.array([0.5], np.float32))
+    assert bool(ran) == (path == "numpy" or not jit.available())
 
 
 def test_batched_nms_shifted_classes():

@@ -66,4 +66,4 @@ class CPUProvider(Provider):
 
 
 # the fast variants register themselves on import
-from pyonnx.backends.cpu import conv, elementwise, fused, gemm, nms, pool, quantized, rnn  # noqa: E402,F401,I001
+from pyonnx.backends.cpu import conv, elementwise, fused, gemm, indexing, nms, pool, quantized, resize, rnn  # noqa: E402,F401,I001
