@@ -17,12 +17,18 @@ in another order than the batched one (float rounding). Any other configuration 
 reference kernel itself.
 
 The LSTM step also folds the sigmoid's inner halving into its weights, takes one tanh over all
-four gates and one product for ``i * g`` and ``f * c`` (gates and cell state side by side), and
-with the fast extra completes the sigmoids and the cell update in one compiled loop
-(``jit/rnn_loops.lstm_cell``, which may contract ``f * c + i * g`` into a fused multiply-add:
-the cell state then differs from NumPy's in the last bit). Measured at hidden size 256,
-sequence 128, batch 1, one thread (CPU time per layer): 4.4 ms before, 4.1 with NumPy alone,
-3.6 with the loop; OpenBLAS's matrix-vector product is 1.7 ms of it.
+four gates and one product for ``i * g`` and ``f * c`` (gates and cell state side by side).
+
+With the fast extra, float32 GRU and LSTM layers (and float16 ones, computed in float32) run
+their whole time loop in one compiled function (``jit/rnn_loops.gru_seq``, ``lstm_seq``): no
+NumPy call per step. Its recurrent product sums each dot product in vector lanes (another
+order than BLAS's), its tanh is its own (correctly rounded; NumPy's float32 tanh is within 1.4
+ulp, so the two differ by at most 1 ulp) and ``f * c + i * g`` may be one fused multiply-add;
+every other operation is the reference's, in its order. The outputs equal the reference's
+within float32 rounding carried through the steps (tested at 1e-5). Float64 LSTM layers keep
+the step loop with a compiled cell update (``jit/rnn_loops.lstm_cell``). CPU time per layer at
+the benchmark taggers' size (hidden 256, sequence 128, batch 1, one thread), interleaved runs
+on the 2-core dev VM under load: see the commit messages.
 """
 
 from __future__ import annotations
@@ -39,7 +45,8 @@ from pyonnx.ops.registry import KernelContext
 __all__: list[str] = []
 
 
-_JIT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+_F32 = np.dtype(np.float32)
+_JIT_DTYPES = (_F32, np.dtype(np.float64))
 
 
 def _sigmoid_(x: np.ndarray) -> None:
@@ -80,6 +87,11 @@ def _outputs(s: ref._Setup) -> np.ndarray:
     return np.zeros((steps, s.D, s.B, s.H), s.cdt)
 
 
+def _work(s: ref._Setup) -> int:
+    """The size of a layer's work for jit.MIN_ELEMENTS: its hidden states over the sequence."""
+    return s.T * s.D * s.B * s.H
+
+
 def _rnn_fast(X, W, R, B, sequence_lens, initial_h, *, activations, clip, direction,
               hidden_size, layout, ctx, reference: Callable[[], tuple]) -> tuple:
     s = ref._Setup("RNN", 1, X, W, R, B, sequence_lens, hidden_size, direction, layout, ctx)
@@ -114,10 +126,16 @@ def _gru_fast(X, W, R, B, sequence_lens, initial_h, *, activations, clip, direct
     H, D = s.H, s.D
     lbr = bool(linear_before_reset)
     xw, rbh = ref.gru_projection(s, lbr)
-    h = s.state(initial_h, "initial_h")
-    RT = _recurrent(s)
+    h = np.ascontiguousarray(s.state(initial_h, "initial_h"))
     ys = _outputs(s)
     want_y = s.outputs_used[0]
+    # the fast extra's float32 layers: the whole time loop compiled (h becomes the final state)
+    if s.cdt == _F32:
+        rb = np.zeros((D, H), s.cdt) if rbh is None else np.ascontiguousarray(rbh[:, 0])
+        if jit.call("rnn_loops.gru_seq", xw, np.ascontiguousarray(s.R), rb,
+                    int(rbh is not None), int(lbr), h, ys, int(want_y), elements=_work(s)):
+            return s.finish_y(ys if want_y else None), s.finish_state(h)
+    RT = _recurrent(s)
     # np.dot writes only into C-contiguous buffers: with linear_before_reset the product of all
     # three gates lands in hr; without it the z/r product and the hidden one get buffers of
     # their own (their right-hand sides made contiguous once)
@@ -176,6 +194,15 @@ def _lstm_fast(X, W, R, B, sequence_lens, initial_h, initial_c, P, *, activation
     H, D, Bn = s.H, s.D, s.B
     wb, rb = ref._bias_parts(s, 4)
     xw = s.project(None if wb is None else (wb + rb)[:, None, :])
+    h = np.ascontiguousarray(s.state(initial_h, "initial_h"))
+    c0 = np.ascontiguousarray(s.state(initial_c, "initial_c"))
+    ys = _outputs(s)
+    want_y = s.outputs_used[0]
+    # the fast extra's float32 layers: the whole time loop compiled (h and c0 become the final
+    # states)
+    if s.cdt == _F32 and jit.call("rnn_loops.lstm_seq", xw, np.ascontiguousarray(s.R), h, c0,
+                                  ys, int(want_y), elements=_work(s)):
+        return s.finish_y(ys if want_y else None), s.finish_state(h), s.finish_state(c0)
     # The sigmoid of the i, o, f gates is the reference's 0.5 * tanh(0.5 x) + 0.5. Its inner
     # halving is folded into the projections: xw's and R^T's i, o, f columns are halved once
     # (exact barring subnormals and overflow: a power of two, and the product of halved columns
@@ -187,9 +214,6 @@ def _lstm_fast(X, W, R, B, sequence_lens, initial_h, initial_c, P, *, activation
     # R [4H, H] scaled in its own layout (a transposed copy costs 6x more) and used transposed:
     # BLAS reads the transpose in place
     RT = [np.multiply(s.R[d], scale).T for d in range(D)]  # [H, 4H] views
-    h = s.state(initial_h, "initial_h")
-    ys = _outputs(s)
-    want_y = s.outputs_used[0]
     acc = np.empty((D, Bn, 4 * H), s.cdt)  # h R^T (np.dot writes C-contiguous buffers only)
     # gates i, o, f, g (the cell gate) and the cell state c side by side per (direction, batch
     # entry), so that i * g and f * c are one product of two strided views
@@ -200,13 +224,14 @@ def _lstm_fast(X, W, R, B, sequence_lens, initial_h, initial_c, P, *, activation
     i_f = state[:, :, 0:3:2]  # i and f
     g_c = state[:, :, 3:5]    # g and c
     cell = state[:, :, 4]
-    cell[...] = s.state(initial_c, "initial_c")
+    cell[...] = c0
     prods = np.empty((D, Bn, 2, H), s.cdt)
     hnew = np.empty((2, D, Bn, H), s.cdt) if not want_y else None
-    # the fast extra's compiled cell update (jit/rnn_loops.lstm_cell) replaces the four NumPy
-    # calls between the gates' tanh and the cell state's; its size is the whole sequence's
+    # the fast extra's compiled cell update (jit/rnn_loops.lstm_cell; float64, or float32 where
+    # lstm_seq failed to compile) replaces the four NumPy calls between the gates' tanh and the
+    # cell state's; its size is the whole sequence's
     state3 = state.reshape(D * Bn, 5, H)
-    work = s.T * D * Bn * H
+    work = _work(s)
     cell_loop = None  # set once the first step's call ran the compiled loop
     for t in range(s.T):
         for d in range(D):
