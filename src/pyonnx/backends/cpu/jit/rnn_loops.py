@@ -76,20 +76,22 @@ def tanh_f32(x: np.ndarray, y: np.ndarray) -> None:
         y[j] = _tanh(x[j])
 
 
-def lstm_seq(xw: np.ndarray, R: np.ndarray, h: np.ndarray, c: np.ndarray, ys: np.ndarray,
-             write_y: int) -> None:
+def lstm_seq(xw: np.ndarray, bias: np.ndarray, reverse: np.ndarray, R: np.ndarray,
+             h: np.ndarray, c: np.ndarray, ys: np.ndarray, write_y: int) -> None:
     """A whole LSTM layer's time loop (default activations, no peepholes, full lengths), float32.
 
-    ``xw`` [T, D, B, 4H] is the input projection with both biases, in step order (a reverse
-    direction's steps already reversed); ``R`` [D, 4H, H] the recurrent weights (gates i, o, f,
-    c); ``h`` and ``c`` [D, B, H] the initial states, replaced by the final ones; with
-    ``write_y`` each step's h goes to ``ys[t]`` ([T, D, B, H]). Per step and direction the
-    recurrent product is a dot product of each row of R with h (a row read once for every batch
-    entry), summed in vector lanes (another order than BLAS's); the rest is the reference's
-    arithmetic: a = xw + h R^T; i, o, f = 0.5 * tanh(0.5 a) + 0.5; g = tanh(a);
-    c = f * c + i * g (may be one fused multiply-add); h = o * tanh(c), with :func:`_tanh`.
+    ``xw`` [T, B, D, 4H] is the input projection X W^T in time order, ``bias`` [D, 4H] the
+    biases Wb + Rb (zeros without B), ``reverse`` [D] 1 for a direction that runs backwards;
+    ``R`` [D, 4H, H] the recurrent weights (gates i, o, f, c); ``h`` and ``c`` [D, B, H] the
+    initial states, replaced by the final ones; with ``write_y`` each step's h goes to ``ys``
+    ([T, D, B, H]) in step order (a reverse direction's first step, time T-1, at 0). Per step
+    and direction the recurrent product is a dot product of each row of R with h (a row read
+    once for every batch entry), summed in vector lanes (another order than BLAS's); the rest
+    is the reference's arithmetic: a = (xw + bias) + h R^T; i, o, f = 0.5 * tanh(0.5 a) + 0.5;
+    g = tanh(a); c = f * c + i * g (may be one fused multiply-add); h = o * tanh(c), with
+    :func:`_tanh`.
     """
-    T, D, Bn, G = xw.shape
+    T, Bn, D, G = xw.shape
     H = G // 4
     half = np.float32(0.5)
     a = np.empty((Bn, G), np.float32)
@@ -98,12 +100,13 @@ def lstm_seq(xw: np.ndarray, R: np.ndarray, h: np.ndarray, c: np.ndarray, ys: np
     scale[3 * H:] = np.float32(1.0)
     for t in range(T):
         for d in range(D):
+            tx = T - 1 - t if reverse[d] else t
             for j in range(G):
                 for b in range(Bn):
                     acc = np.float32(0.0)
                     for k in range(H):
                         acc += R[d, j, k] * h[d, b, k]
-                    a[b, j] = xw[t, d, b, j] + acc
+                    a[b, j] = (xw[tx, b, d, j] + bias[d, j]) + acc
             for b in range(Bn):
                 for j in range(G):
                     a[b, j] = _tanh(a[b, j] * scale[j])
@@ -119,26 +122,34 @@ def lstm_seq(xw: np.ndarray, R: np.ndarray, h: np.ndarray, c: np.ndarray, ys: np
                         ys[t, d, b, j] = hj
 
 
-def gru_seq(xw: np.ndarray, R: np.ndarray, rbh: np.ndarray, has_rbh: int, lbr: int,
-            h: np.ndarray, ys: np.ndarray, write_y: int) -> None:
+def gru_seq(xw: np.ndarray, bias: np.ndarray, reverse: np.ndarray, R: np.ndarray,
+            rbh: np.ndarray, has_rbh: int, lbr: int, h: np.ndarray, ys: np.ndarray,
+            write_y: int) -> None:
     """A whole GRU layer's time loop (default activations, full lengths), float32.
 
-    ``xw`` [T, D, B, 3H] is the input projection with the biases folded in as
-    ``ops.rnn.gru_projection`` folds them, in step order; ``R`` [D, 3H, H] (gates z, r, h);
-    ``rbh`` [D, H] the h gate's recurrent bias kept apart when ``lbr`` (linear_before_reset),
-    used when ``has_rbh``; ``h`` [D, B, H] the initial state, replaced by the final one; with
-    ``write_y`` each step's h goes to ``ys[t]``. The recurrent products are dot products summed
-    in vector lanes (another order than BLAS's); the rest is the reference's arithmetic:
-    z, r = 0.5 * tanh(0.5 (xw + h R^T)) + 0.5; hh = tanh(xw_h + r * (h Rh^T + Rbh)) with
-    ``lbr``, tanh(xw_h + (r * h) Rh^T) without; h = hh + z * (h - hh), with :func:`_tanh`.
+    ``xw`` [T, B, D, 3H] is the input projection X W^T in time order, ``bias`` [D, 3H] the
+    biases that ``ops.rnn.gru_biases`` folds into it (zeros without B), ``reverse`` [D] 1 for
+    a direction that runs backwards; ``R`` [D, 3H, H] (gates z, r, h); ``rbh`` [D, H] the h
+    gate's recurrent bias kept apart when ``lbr`` (linear_before_reset), used when
+    ``has_rbh``; ``h`` [D, B, H] the initial state, replaced by the final one; with ``write_y``
+    each step's h goes to ``ys`` in step order (as in :func:`lstm_seq`). The recurrent products
+    are dot products summed in vector lanes (another order than BLAS's); the rest is the
+    reference's arithmetic, with x = xw + bias: z, r = 0.5 * tanh(0.5 (x + h R^T)) + 0.5;
+    hh = tanh(x_h + r * (h Rh^T + Rbh)) with ``lbr``, tanh(x_h + (r * h) Rh^T) without;
+    h = hh + z * (h - hh), with :func:`_tanh`.
     """
-    T, D, Bn, G = xw.shape
+    T, Bn, D, G = xw.shape
     H = G // 3
     half = np.float32(0.5)
     a = np.empty((Bn, G), np.float32)
     rh = np.empty((Bn, H), np.float32)
+    x = np.empty((Bn, G), np.float32)
     for t in range(T):
         for d in range(D):
+            tx = T - 1 - t if reverse[d] else t
+            for b in range(Bn):
+                for j in range(G):
+                    x[b, j] = xw[tx, b, d, j] + bias[d, j]
             # z and r (and with lbr the h gate's product, which needs no r)
             rows = G if lbr else 2 * H
             for j in range(rows):
@@ -149,14 +160,14 @@ def gru_seq(xw: np.ndarray, R: np.ndarray, rbh: np.ndarray, has_rbh: int, lbr: i
                     a[b, j] = acc
             for b in range(Bn):
                 for j in range(2 * H):
-                    a[b, j] = half * _tanh(half * (xw[t, d, b, j] + a[b, j])) + half
+                    a[b, j] = half * _tanh(half * (x[b, j] + a[b, j])) + half
             if lbr:
                 for b in range(Bn):
                     for j in range(H):
                         lin = a[b, 2 * H + j]
                         if has_rbh:
                             lin = lin + rbh[d, j]
-                        a[b, 2 * H + j] = xw[t, d, b, 2 * H + j] + a[b, H + j] * lin
+                        a[b, 2 * H + j] = x[b, 2 * H + j] + a[b, H + j] * lin
             else:
                 for b in range(Bn):
                     for j in range(H):
@@ -166,7 +177,7 @@ def gru_seq(xw: np.ndarray, R: np.ndarray, rbh: np.ndarray, has_rbh: int, lbr: i
                         acc = np.float32(0.0)
                         for k in range(H):
                             acc += R[d, j, k] * rh[b, k]
-                        a[b, j] = xw[t, d, b, j] + acc
+                        a[b, j] = x[b, j] + acc
             for b in range(Bn):
                 for j in range(H):
                     hh = _tanh(a[b, 2 * H + j])
