@@ -5,8 +5,8 @@ directions, batches, hidden sizes, lengths and layouts; their tanh and the cell 
 NumPy.
 
 Tolerances: the sequence loops sum the recurrent product in another order than BLAS and take
-their own tanh (correctly rounded; NumPy's is within 1.4 ulp, so the two differ by at most 1
-ulp), so their outputs are the reference's within float32 rounding carried over the steps (1e-5
+their own tanh (within 1.5 ulp of the exact value; NumPy's is within 1.4, so the two differ by
+at most 3 ulp), so their outputs are the reference's within float32 rounding carried over the steps (1e-5
 here: up to 9 steps with weights of order 1, and 128 steps at the taggers' size)."""
 
 from __future__ import annotations
@@ -165,9 +165,9 @@ def test_sequence_loops_at_tagger_size(loop_calls):
 
 
 def test_tanh(loop_calls):
-    """The loops' tanh (float32, evaluated in float64): correctly rounded over [-12, 12] and
-    magnitudes from the subnormals up (within 0.5 ulp of the exact tanh), so within 1 ulp of
-    NumPy's; odd, at most 1 in magnitude, signed zeros kept, +-1 at infinity, NaN kept."""
+    """The loops' tanh (float32): within 1.5 ulp of the exact tanh over [-12, 12] and
+    magnitudes from the subnormals up, so within 3 ulp of NumPy's (within 1.4); odd, at most 1
+    in magnitude, signed zeros kept, +-1 at infinity, NaN kept."""
     tiny = np.logspace(-45, 0, 20_001, dtype=np.float64).astype(np.float32)
     x = np.concatenate([np.linspace(-12, 12, 400_001, dtype=np.float32), tiny, -tiny,
                         np.array([0.0, -0.0, np.inf, -np.inf, np.nan], np.float32)])
@@ -177,9 +177,10 @@ def test_tanh(loop_calls):
     finite = np.isfinite(x)
     exact = np.tanh(x[finite].astype(np.float64))
     ulp = np.spacing(np.abs(exact.astype(np.float32))).astype(np.float64)
-    assert (np.abs(y[finite] - exact) <= 0.5 * ulp * (1 + 1e-6)).all()
+    assert (np.abs(y[finite] - exact) <= 1.5 * ulp).all()
     npt = np.tanh(x[finite])
-    assert (np.abs(y[finite] - npt) <= np.spacing(np.maximum(np.abs(y[finite]), np.abs(npt)))).all()
+    assert (np.abs(y[finite] - npt)
+            <= 3 * np.spacing(np.maximum(np.abs(y[finite]), np.abs(npt)))).all()
     assert np.abs(y[:-1]).max() <= 1
     np.testing.assert_array_equal(-y[:400_001], y[:400_001][::-1])  # odd
     assert y[-5] == 0 and not np.signbit(y[-5]) and y[-4] == 0 and np.signbit(y[-4])

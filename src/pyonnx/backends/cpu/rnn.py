@@ -22,8 +22,9 @@ four gates and one product for ``i * g`` and ``f * c`` (gates and cell state sid
 With the fast extra, float32 GRU and LSTM layers (and float16 ones, computed in float32) run
 their whole time loop in one compiled function (``jit/rnn_loops.gru_seq``, ``lstm_seq``): no
 NumPy call per step. Its recurrent product sums each dot product in vector lanes (another
-order than BLAS's), its tanh is its own (correctly rounded; NumPy's float32 tanh is within 1.4
-ulp, so the two differ by at most 1 ulp) and ``f * c + i * g`` may be one fused multiply-add;
+order than BLAS's), its tanh is its own (within 1.5 ulp of the exact value, as NumPy's float32
+tanh is within 1.4; the two differ by at most 3 ulp) and ``f * c + i * g`` may be one fused
+multiply-add;
 every other operation is the reference's, in its order. The outputs equal the reference's
 within float32 rounding carried through the steps (tested at 1e-5). Float64 LSTM layers keep
 the step loop with a compiled cell update (``jit/rnn_loops.lstm_cell``). CPU time per layer at
