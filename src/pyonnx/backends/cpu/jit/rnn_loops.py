@@ -204,6 +204,8 @@ except Exception:  # noqa: BLE001 - not installed (or broken): the loops are the
     _numba = None
 if _numba is not None:
     # numba compiles only the loop it is asked for (jit.call); a function the loops call must
-    # be compiled itself, here inlined into them
-    _tanh = _numba.njit(inline="always", cache=True, error_model="numpy",
+    # be compiled itself. Inlined into them (at numba's IR level, so it is compiled with their
+    # options and cached with them): no disk cache of its own, which would fail at this import
+    # on a read-only install (jit falls back to compiling in memory only around the loop).
+    _tanh = _numba.njit(inline="always", error_model="numpy",
                         fastmath={"contract", "reassoc"})(_tanh)
