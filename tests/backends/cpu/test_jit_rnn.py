@@ -6,8 +6,8 @@ NumPy.
 
 Tolerances: the sequence loops sum the recurrent product in another order than BLAS and take
 their own tanh (within 1.5 ulp of the exact value; NumPy's is within 1.4, so the two differ by
-at most 3 ulp), so their outputs are the reference's within float32 rounding carried over the steps (1e-5
-here: up to 9 steps with weights of order 1, and 128 steps at the taggers' size)."""
+at most 3 ulp), so their outputs are the reference's within float32 rounding carried over the
+steps (1e-5 here: up to 9 steps with weights of order 1, and 128 steps at the taggers' size)."""
 
 from __future__ import annotations
 

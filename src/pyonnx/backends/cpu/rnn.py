@@ -244,8 +244,9 @@ def _lstm_fast(X, W, R, B, sequence_lens, initial_h, initial_c, P, *, activation
     # the fast extra's float32 layers: the whole time loop compiled (h and c0 become the final
     # states)
     if _sequence_loop(s) and jit.call(
-            "rnn_loops.lstm_seq", _projection(s), _zeros_if_none(s, None if wb is None else wb + rb),
-            _reversed(s), np.ascontiguousarray(s.R), h, c0, ys, int(want_y), elements=_work(s)):
+            "rnn_loops.lstm_seq", _projection(s),
+            _zeros_if_none(s, None if wb is None else wb + rb), _reversed(s),
+            np.ascontiguousarray(s.R), h, c0, ys, int(want_y), elements=_work(s)):
         return s.finish_y(ys if want_y else None), s.finish_state(h), s.finish_state(c0)
     xw = s.project(None if wb is None else (wb + rb)[:, None, :])
     # The sigmoid of the i, o, f gates is the reference's 0.5 * tanh(0.5 x) + 0.5. Its inner
