@@ -290,23 +290,29 @@ def _bias_parts(s: _Setup, gates: int) -> tuple[np.ndarray | None, np.ndarray | 
     return s.bias[:, :G], s.bias[:, G:]
 
 
+def gru_biases(s: _Setup, linear_before_reset: bool
+               ) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """GRU's biases as its input projection takes them, [D, 3H] (Wb, plus Rb on the z and r
+    gates, and on the h gate without ``linear_before_reset``), and the recurrent bias of the h
+    gate that stays separate (``Rbh``, [D, 1, H], applied inside ``r (.) (...)`` when
+    ``linear_before_reset``; None otherwise); (None, None) without B."""
+    H = s.H
+    wb, rb = _bias_parts(s, 3)
+    if wb is None:
+        return None, None
+    extra = wb.copy()
+    extra[:, :2 * H] += rb[:, :2 * H]
+    if linear_before_reset:
+        return extra, rb[:, None, 2 * H:]  # applied inside r (.) (...)
+    extra[:, 2 * H:] += rb[:, 2 * H:]  # outside the r product: fold into the projection
+    return extra, None
+
+
 def gru_projection(s: _Setup, linear_before_reset: bool
                    ) -> tuple[np.ndarray, np.ndarray | None]:
     """GRU's input projection for all steps with the biases folded in, and the recurrent bias
-    of the h gate that stays separate (``Rbh``, applied inside ``r (.) (...)`` when
-    ``linear_before_reset``; None otherwise or without B)."""
-    H = s.H
-    wb, rb = _bias_parts(s, 3)
-    rbh = None
-    if wb is None:
-        extra = None
-    else:
-        extra = wb.copy()
-        extra[:, :2 * H] += rb[:, :2 * H]
-        if linear_before_reset:
-            rbh = rb[:, None, 2 * H:]  # applied inside r (.) (...)
-        else:
-            extra[:, 2 * H:] += rb[:, 2 * H:]  # outside the r product: fold into the projection
+    of the h gate that stays separate (see :func:`gru_biases`)."""
+    extra, rbh = gru_biases(s, linear_before_reset)
     return s.project(None if extra is None else extra[:, None, :]), rbh
 
 

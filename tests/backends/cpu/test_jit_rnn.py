@@ -1,6 +1,13 @@
-"""The compiled LSTM cell update (``rnn_loops.lstm_cell``) against the CPU provider's NumPy step
-and the reference kernel: random directions, batches, hidden sizes, lengths and dtypes, and the
-loop itself against the NumPy formula it replaces."""
+"""The compiled recurrent loops against the CPU provider's NumPy step and the reference kernel:
+the whole-sequence LSTM and GRU loops (``rnn_loops.lstm_seq``, ``gru_seq``; float32, and float16
+computed in float32) and the float64 LSTM cell update (``rnn_loops.lstm_cell``), over random
+directions, batches, hidden sizes, lengths and layouts; their tanh and the cell update against
+NumPy.
+
+Tolerances: the sequence loops sum the recurrent product in another order than BLAS and take
+their own tanh (within 1.5 ulp of the exact value; NumPy's is within 1.4, so the two differ by
+at most 3 ulp), so their outputs are the reference's within float32 rounding carried over the
+steps (1e-5 here: up to 9 steps with weights of order 1, and 128 steps at the taggers' size)."""
 
 from __future__ import annotations
 
@@ -13,13 +20,13 @@ from pyonnx.ops import rnn as ref
 from pyonnx.ops.registry import KernelContext
 
 
-def _lstm_args(seed: int):
+def _lstm_args(seed: int, dtype=None):
     rng = np.random.default_rng(500 + seed)
     direction = str(rng.choice(["forward", "reverse", "bidirectional"]))
     D = 2 if direction == "bidirectional" else 1
     T, Bn, I, H = (int(rng.integers(1, 10)), int(rng.integers(1, 4)), int(rng.integers(1, 9)),
                    int(rng.integers(1, 40)))
-    dtype = np.float32 if seed % 3 else np.float64
+    dtype = dtype or (np.float32 if seed % 3 else np.float64)
     X = rng.standard_normal((T, Bn, I)).astype(dtype)
     W = (rng.standard_normal((D, 4 * H, I)) * 0.5).astype(dtype)
     R = (rng.standard_normal((D, 4 * H, H)) * 0.5).astype(dtype)
@@ -30,9 +37,10 @@ def _lstm_args(seed: int):
     return (X, W, R, B, None, h0, c0, None), attrs
 
 
-@pytest.mark.parametrize("seed", range(16))
+@pytest.mark.parametrize("seed", range(8))
 def test_cell_loop_matches_numpy_step_and_reference(loop_calls, seed):
-    args, attrs = _lstm_args(seed)
+    # float64 layers (float32 ones run the whole-sequence loop)
+    args, attrs = _lstm_args(seed, np.float64)
     used = (True, True, True) if seed % 2 else (False, True, True)
     ctx = KernelContext(outputs_used=used)
     got = fast.lstm_7(*args, ctx=ctx, **attrs)
@@ -40,7 +48,7 @@ def test_cell_loop_matches_numpy_step_and_reference(loop_calls, seed):
     with jit.disabled():
         numpy_step = fast.lstm_7(*args, ctx=ctx, **attrs)
     want = ref.lstm_7(*args, ctx=ctx, **attrs)
-    tol = 1e-5 if args[0].dtype == np.float32 else 1e-12
+    tol = 1e-12
     for k, (g, n, w) in enumerate(zip(got, numpy_step, want)):
         if w is None:
             assert g is None and n is None
@@ -83,3 +91,97 @@ def test_step_loop_uses_numpy_when_loops_are_off():
     want = ref.lstm_7(*args, **attrs)
     for g, w in zip(got, want):
         np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-5)
+
+
+def _seq_args(seed: int):
+    rng = np.random.default_rng(900 + seed)
+    op = "LSTM" if seed % 2 else "GRU"
+    g = 4 if op == "LSTM" else 3
+    direction = str(rng.choice(["forward", "reverse", "bidirectional"]))
+    D = 2 if direction == "bidirectional" else 1
+    T, Bn, I, H = (int(rng.integers(0, 10)), int(rng.integers(1, 4)), int(rng.integers(1, 9)),
+                   int(rng.integers(1, 40)))
+    layout = int(rng.integers(0, 2))
+    dtype = np.float16 if seed % 5 == 4 else np.float32
+    X = rng.standard_normal((Bn, T, I) if layout else (T, Bn, I)).astype(dtype)
+    W = (rng.standard_normal((D, g * H, I)) * 0.5).astype(dtype)
+    R = (rng.standard_normal((D, g * H, H)) * 0.5).astype(dtype)
+    B = (rng.standard_normal((D, 2 * g * H)) * 0.5).astype(dtype) if rng.random() < 0.7 else None
+    shape = (Bn, D, H) if layout else (D, Bn, H)
+    h0 = rng.standard_normal(shape).astype(dtype) if rng.random() < 0.6 else None
+    c0 = rng.standard_normal(shape).astype(dtype) if rng.random() < 0.6 else None
+    attrs = {"direction": direction, "hidden_size": H, "layout": layout}
+    if op == "GRU":
+        attrs["linear_before_reset"] = int(rng.integers(0, 2))
+        args = (X, W, R, B, None, h0)
+    else:
+        args = (X, W, R, B, None, h0, c0, None)
+    used = tuple(bool(u) for u in rng.random(3) < 0.7)
+    return op, args, attrs, used
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_sequence_loops_match_numpy_step_and_reference(loop_calls, seed):
+    op, args, attrs, used = _seq_args(seed)
+    kernel = {"LSTM": "lstm_7", "GRU": "gru_7"}[op]
+    ctx = KernelContext(outputs_used=used)
+    got = getattr(fast, kernel)(*args, ctx=ctx, **attrs)
+    loop = f"rnn_loops.{op.lower()}_seq"
+    assert loop_calls.ran(loop) == [True], "the compiled sequence loop did not run"
+    with jit.disabled():
+        numpy_step = getattr(fast, kernel)(*args, ctx=ctx, **attrs)
+    want = getattr(ref, kernel)(*args, ctx=ctx, **attrs)
+    tol = 1e-3 if args[0].dtype == np.float16 else 1e-5
+    for k, (g, n, w) in enumerate(zip(got, numpy_step, want)):
+        if w is None:
+            assert g is None and n is None
+            continue
+        assert g.dtype == w.dtype and g.shape == w.shape, k
+        g, n, w = (a.astype(np.float64) for a in (g, n, w))
+        np.testing.assert_allclose(g, n, rtol=tol, atol=tol, err_msg=f"output {k}: loop vs NumPy")
+        np.testing.assert_allclose(g, w, rtol=tol, atol=tol, err_msg=f"output {k}: vs reference")
+
+
+def test_sequence_loops_at_tagger_size(loop_calls):
+    """A long sequence at the benchmark taggers' size (T=128, H=256): the rounding differences
+    stay at float32 level over the whole sequence."""
+    rng = np.random.default_rng(7)
+    T, I, H = 128, 64, 256
+    for op, g in (("LSTM", 4), ("GRU", 3)):
+        X = rng.standard_normal((T, 1, I)).astype(np.float32)
+        W = (rng.standard_normal((1, g * H, I)) * 0.1).astype(np.float32)
+        R = (rng.standard_normal((1, g * H, H)) * 0.1).astype(np.float32)
+        B = (rng.standard_normal((1, 2 * g * H)) * 0.1).astype(np.float32)
+        if op == "LSTM":
+            args, attrs = (X, W, R, B, None, None, None, None), {}
+        else:
+            args, attrs = (X, W, R, B, None, None), {"linear_before_reset": 1}
+        kernel = {"LSTM": "lstm_7", "GRU": "gru_7"}[op]
+        got = getattr(fast, kernel)(*args, hidden_size=H, **attrs)
+        assert loop_calls.ran(f"rnn_loops.{op.lower()}_seq")[-1:] == [True]
+        want = getattr(ref, kernel)(*args, hidden_size=H, **attrs)
+        for g_, w in zip(got, want):
+            np.testing.assert_allclose(g_, w, rtol=1e-5, atol=1e-5)
+
+
+def test_tanh(loop_calls):
+    """The loops' tanh (float32): within 1.5 ulp of the exact tanh over [-12, 12] and
+    magnitudes from the subnormals up, so within 3 ulp of NumPy's (within 1.4); odd, at most 1
+    in magnitude, signed zeros kept, +-1 at infinity, NaN kept."""
+    tiny = np.logspace(-45, 0, 20_001, dtype=np.float64).astype(np.float32)
+    x = np.concatenate([np.linspace(-12, 12, 400_001, dtype=np.float32), tiny, -tiny,
+                        np.array([0.0, -0.0, np.inf, -np.inf, np.nan], np.float32)])
+    y = np.empty_like(x)
+    assert jit.call("rnn_loops.tanh_f32", x, y, elements=x.size)
+    assert loop_calls.ran("rnn_loops.tanh_f32") == [True]
+    finite = np.isfinite(x)
+    exact = np.tanh(x[finite].astype(np.float64))
+    ulp = np.spacing(np.abs(exact.astype(np.float32))).astype(np.float64)
+    assert (np.abs(y[finite] - exact) <= 1.5 * ulp).all()
+    npt = np.tanh(x[finite])
+    assert (np.abs(y[finite] - npt)
+            <= 3 * np.spacing(np.maximum(np.abs(y[finite]), np.abs(npt)))).all()
+    assert np.abs(y[:-1]).max() <= 1
+    np.testing.assert_array_equal(-y[:400_001], y[:400_001][::-1])  # odd
+    assert y[-5] == 0 and not np.signbit(y[-5]) and y[-4] == 0 and np.signbit(y[-4])
+    assert y[-3] == 1 and y[-2] == -1 and np.isnan(y[-1])
