@@ -64,10 +64,11 @@ def _light_input(src: str, seed: int) -> dict:
             .astype(np.float32)}
 
 
-def _source(name: str, tmp: str) -> str:
-    """The float model: a shared one, or a light CNN given seeded random weights in ``tmp``."""
+def _source(name: str, tmp: str, shared: str = SHARED) -> str:
+    """The float model: a shared one (in ``shared``), or a light CNN given seeded random
+    weights in ``tmp``."""
     if not name.startswith("light_"):
-        return os.path.join(SHARED, f"{name}.onnx")
+        return os.path.join(shared, f"{name}.onnx")
     import pyonnx
     from tools.randomize_light_models import light_dir, randomize
 
@@ -160,6 +161,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=10)
     ap.add_argument("--models", default=",".join(MODELS))
+    ap.add_argument("--models-dir", default=SHARED,
+                    help="the folder of the shared models (default: %(default)s)")
     ap.add_argument("--kinds", default=",".join(KINDS))
     ap.add_argument("--profile", action="store_true")
     ap.add_argument("--memory", action="store_true",
@@ -178,7 +181,7 @@ def main(argv=None) -> int:
     mem: dict[str, dict] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.models.split(","):
-            src = _source(name, tmp)
+            src = _source(name, tmp, args.models_dir)
             feeds = _feeds(name, src)
             feeds_path = os.path.join(tmp, f"{name}.feeds.npz")
             np.savez(feeds_path, **feeds)
