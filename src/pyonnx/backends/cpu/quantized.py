@@ -18,6 +18,8 @@ exact value, and everything after it is the same float code.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from pyonnx.backends.cpu.registry import fast_kernel
@@ -438,7 +440,7 @@ qattention = fast_kernel("QAttention", versions=(1,), domain=_cm.MS)(
 #   [+ beta * C], W = DequantizeLinear(Wq, scale, zero_point; axis, block_size), or, with no
 #   scale, W = Cast(Wq, to=float32). The weight is widened in bands of output columns, each
 #   band multiplied into its columns of Y and dropped: the largest float temporary is one band
-#   (about _BAND_VALUES values), not W.
+#   (about _BAND_VALUES values, _WIDE_BAND_VALUES for a Cast), not W.
 # * DequantizeGather(Wq, scale, zero_point, indices): Gather(W, indices, axis=0), W as above:
 #   the narrow rows are gathered and only they are widened (an embedding read by token ids).
 #
@@ -601,16 +603,12 @@ def _band(n: int, k: int, align: int, values: int | None = None) -> int:
     return min(cols, n) if n else 0
 
 
-_HALF_TABLE: list[np.ndarray] = []   # the float32 value of every float16 bit pattern, once built
-
-
+@functools.cache
 def _half_table() -> np.ndarray:
     """The 65,536 float32 values of the float16 bit patterns (256 KiB, made on first use by
     NumPy's conversion, so a look-up gives exactly what ``astype`` gives)."""
-    if not _HALF_TABLE:
-        bits = np.arange(1 << 16, dtype=np.uint32).astype(np.uint16)
-        _HALF_TABLE.append(bits.view(np.float16).astype(_F32))
-    return _HALF_TABLE[0]
+    bits = np.arange(1 << 16, dtype=np.uint32).astype(np.uint16)
+    return bits.view(np.float16).astype(_F32)
 
 
 def _widen_into(q: np.ndarray, cols: slice, buf: np.ndarray) -> np.ndarray:
@@ -714,31 +712,28 @@ def dequantize_matmul(A: np.ndarray, Wq: np.ndarray, scale: np.ndarray | None = 
     else:
         step = _band(n, k, block_size if ax == n_axis else 1)
     zf_all = None if scale is None else _float_zero_points(zp, Wq.dtype.name, A.dtype)  # once
-
-    def bands(b0: int, b1: int) -> None:
-        """Bands b0..b1-1: each widened, multiplied into its columns of y and dropped."""
-        buf = np.empty(k * step, A.dtype) if scale is None else None   # one per call
-        for n0 in range(b0 * step, min(b1 * step, n), step):
-            n1 = min(n0 + step, n)
+    # a widened band is written into one buffer, reused (a fresh 1 MiB array per band would be
+    # mapped and unmapped each time). The bands run one after another: matmul2d splits a band's
+    # product over the intra-op threads (splitting the bands instead made each pool thread
+    # allocate its own buffers, which glibc keeps in that thread's arena: +4-8 MB of session
+    # peak RSS on gpt2_small)
+    buf = np.empty(k * step, A.dtype) if scale is None else None
+    for n0 in range(0, n, step):
+        n1 = min(n0 + step, n)
+        if scale is None:
+            w = _widen_into(Wq[n0:n1], slice(None), buf) if trans_b else \
+                _widen_into(Wq, slice(n0, n1), buf)
+        else:
             cut = [slice(None), slice(None)]
             cut[n_axis] = slice(n0, n1)
-            if scale is None:
-                w = _widen_into(Wq[n0:n1], slice(None), buf) if trans_b else \
-                    _widen_into(Wq, slice(n0, n1), buf)
-            else:
-                pcut = list(cut)
-                if ax == n_axis:   # parameters hold one entry per block of N
-                    pcut[n_axis] = slice(n0 // block_size, -(-n1 // block_size))
-                zf = zf_all if zf_all is None or zf_all.ndim == 0 else zf_all[tuple(pcut)]
-                w = _dequantize_band(Wq[tuple(cut)], scale[tuple(pcut)], None, ax, block_size,
-                                     A.dtype, zf)
-            matmul2d(a2, w.T if trans_b else w, out=y[:, n0:n1])
-            del w  # the band's float values go before the next band is made
-
-    # one band after another: matmul2d splits a band's product over the intra-op threads
-    # (splitting the bands instead made each pool thread allocate its own band buffers, which
-    # glibc then keeps in that thread's arena: +4-8 MB of session peak RSS on gpt2_small)
-    bands(0, -(-n // step) if n else 0)
+            pcut = list(cut)
+            if ax == n_axis:   # parameters hold one entry per block of N
+                pcut[n_axis] = slice(n0 // block_size, -(-n1 // block_size))
+            zf = zf_all if zf_all is None or zf_all.ndim == 0 else zf_all[tuple(pcut)]
+            w = _dequantize_band(Wq[tuple(cut)], scale[tuple(pcut)], None, ax, block_size,
+                                 A.dtype, zf)
+        matmul2d(a2, w.T if trans_b else w, out=y[:, n0:n1])
+        del w  # the band's float values go before the next band is made
     y = y.reshape(lead + (n,))
     if C is not None:
         c = np.asarray(C)
