@@ -27,10 +27,13 @@ float model, then each quantized one), the peak resident memory (VmHWM) while cr
 session and running it ``--memory-runs`` times, less the resident memory just before creating
 it; the table gives it with the ratio quantized / float (the issue's target for int4
 weight-only: at most 0.6). Before that baseline the process runs a small warm-up session (a
-LayerNormalization and a Softmax, large enough to take compiled loops): the modules a session
-imports lazily and, with the compiled loops on, numba and its compiler are process-wide
-one-off costs (numba's alone is ~120 MB, several times gpt2_small's weights) that every
-session shares and that would otherwise hide the session's own memory. ``PYONNX_JIT=0``
+LayerNormalization and a Softmax, QuantizeLinear -> DequantizeLinear pairs and a float16
+MatMul, large enough to take the compiled loops that the models here use): the modules a
+session imports lazily and, with the compiled loops on, numba, its compiler and each loop's
+machine code are process-wide one-off costs (numba's alone is ~120 MB, several times
+gpt2_small's weights; loading the QDQ pairs' loops ~2.6 MB, a fifth of light_squeezenet's
+float session) that every session shares and that would otherwise hide the session's own
+memory. ``PYONNX_JIT=0``
 measures the NumPy path.
 """
 
@@ -64,10 +67,11 @@ def _light_input(src: str, seed: int) -> dict:
             .astype(np.float32)}
 
 
-def _source(name: str, tmp: str) -> str:
-    """The float model: a shared one, or a light CNN given seeded random weights in ``tmp``."""
+def _source(name: str, tmp: str, shared: str = SHARED) -> str:
+    """The float model: a shared one (in ``shared``), or a light CNN given seeded random
+    weights in ``tmp``."""
     if not name.startswith("light_"):
-        return os.path.join(SHARED, f"{name}.onnx")
+        return os.path.join(shared, f"{name}.onnx")
     import pyonnx
     from tools.randomize_light_models import light_dir, randomize
 
@@ -160,6 +164,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=10)
     ap.add_argument("--models", default=",".join(MODELS))
+    ap.add_argument("--models-dir", default=SHARED,
+                    help="the folder of the shared models (default: %(default)s)")
     ap.add_argument("--kinds", default=",".join(KINDS))
     ap.add_argument("--profile", action="store_true")
     ap.add_argument("--memory", action="store_true",
@@ -178,7 +184,7 @@ def main(argv=None) -> int:
     mem: dict[str, dict] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.models.split(","):
-            src = _source(name, tmp)
+            src = _source(name, tmp, args.models_dir)
             feeds = _feeds(name, src)
             feeds_path = os.path.join(tmp, f"{name}.feeds.npz")
             np.savez(feeds_path, **feeds)
@@ -241,17 +247,34 @@ import pyonnx
 from onnx import TensorProto, helper, numpy_helper
 feeds = dict(np.load(feeds_path))
 # the warm-up session (see the module docstring): on 32,768 values LayerNormalization and
-# Softmax take their compiled loops (those of the transformer models here)
-ln = helper.make_graph(
+# Softmax take their compiled loops (those of the transformer models here), a QuantizeLinear ->
+# DequantizeLinear pair (alone, and with a BatchNormalization and a Relu) those of the static
+# QDQ models, a float16 MatMul weight the float16 models' widening loop
+T = TensorProto
+c = lambda name, arr: numpy_helper.from_array(arr, name)
+g = helper.make_graph(
     [helper.make_node("LayerNormalization", ["x", "s", "b"], ["n"], axis=-1),
-     helper.make_node("Softmax", ["n"], ["y"], axis=-1)], "warm_up",
-    [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 128, 256])],
-    [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 128, 256])],
-    [numpy_helper.from_array(np.ones(256, np.float32), "s"),
-     numpy_helper.from_array(np.zeros(256, np.float32), "b")])
+     helper.make_node("Softmax", ["n"], ["y"], axis=-1),
+     helper.make_node("QuantizeLinear", ["v", "qs", "qz"], ["q1"]),
+     helper.make_node("DequantizeLinear", ["q1", "qs", "qz"], ["d1"]),
+     helper.make_node("QuantizeLinear", ["v", "qs", "qz"], ["q2"]),
+     helper.make_node("DequantizeLinear", ["q2", "qs", "qz"], ["d2"]),
+     helper.make_node("BatchNormalization", ["d2", "one", "zero", "zero", "one"], ["bn"]),
+     helper.make_node("Relu", ["bn"], ["r"]),
+     helper.make_node("Cast", ["x"], ["xh"], to=T.FLOAT16),
+     helper.make_node("MatMul", ["xh", "w16"], ["mh"]),
+     helper.make_node("Cast", ["mh"], ["m"], to=T.FLOAT)], "warm_up",
+    [helper.make_tensor_value_info("x", T.FLOAT, [1, 128, 256]),
+     helper.make_tensor_value_info("v", T.FLOAT, [1, 64, 16, 16])],
+    [helper.make_tensor_value_info(n, T.FLOAT, None) for n in ("y", "d1", "r", "m")],
+    [c("s", np.ones(256, np.float32)), c("b", np.zeros(256, np.float32)),
+     c("qs", np.array(0.05, np.float32)), c("qz", np.array(0, np.int8)),
+     c("one", np.ones(64, np.float32)), c("zero", np.zeros(64, np.float32)),
+     c("w16", np.full((256, 128), 0.01, np.float16))])
 warm = pyonnx.InferenceSession(helper.make_model(
-    ln, opset_imports=[helper.make_opsetid("", 18)]).SerializeToString())
-warm.run(None, {"x": np.ones((1, 128, 256), np.float32)})
+    g, opset_imports=[helper.make_opsetid("", 18)]).SerializeToString())
+warm.run(None, {"x": np.ones((1, 128, 256), np.float32),
+                "v": np.linspace(-3, 3, 64 * 256, dtype=np.float32).reshape(1, 64, 16, 16)})
 del warm
 base = rss_mb("VmRSS:")
 sess = pyonnx.InferenceSession(model)

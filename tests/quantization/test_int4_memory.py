@@ -15,7 +15,7 @@ from pyonnx.backends.cpu import quantized as cq
 from pyonnx.ops import quantization as ref_q
 from pyonnx.ops.contrib import matmul as ref_contrib
 from pyonnx.ops.indexing import gather as ref_gather
-from pyonnx.optimizer.passes.constant_folding import DEFAULT_MAX_QUANTIZED_VALUES
+from pyonnx.optimizer.passes.constant_folding import DEFAULT_MAX_WIDENED_VALUES
 
 RTOL, ATOL = 1e-4, 1e-5
 
@@ -102,7 +102,7 @@ def _expected(model, feeds):
 
 def test_large_dequantize_is_not_folded_nor_cached():
     k, n = 256, 192                      # 49,152 values: above the folding limit
-    assert k * n > DEFAULT_MAX_QUANTIZED_VALUES
+    assert k * n > DEFAULT_MAX_WIDENED_VALUES
     model, feeds = _dq_model(k, n), _feeds(k)
     want = _expected(model, feeds)
     for level in (pyonnx.GraphOptimizationLevel.ORT_DISABLE_ALL,

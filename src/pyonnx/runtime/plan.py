@@ -21,9 +21,9 @@ so the optimizer cannot fold the nodes that read it (the light CNNs of the onnx 
 their weights with ConstantOfShape from such initializers). The plan computes those nodes'
 outputs once, on the first run where no such input is fed, and reuses them in every later run
 where none is fed; a run that feeds one executes every node as written. Only deterministic nodes
-without subgraphs whose inputs are all (semi-)constant are cached, except the dequantization of a
-large quantized weight (and so whatever is computed from it), which constant folding does not
-fold either (:func:`pyonnx.optimizer.passes.constant_folding.dequantizes_constant`).
+without subgraphs whose inputs are all (semi-)constant are cached, except the widening of a large
+narrow weight (a quantized or float16 one, and so whatever is computed from it), which constant
+folding does not fold either (:func:`pyonnx.optimizer.passes.constant_folding.widens_constant`).
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ from pyonnx.errors import (
 )
 from pyonnx.ir import Attribute, AttributeType, Function, Graph, Node, Value
 from pyonnx.ops._values import constant_array
-from pyonnx.optimizer.passes.constant_folding import dequantizes_constant
+from pyonnx.optimizer.passes.constant_folding import widens_constant
 from pyonnx.ops.bind import (
     BoundNode,
     decode_attributes,
@@ -642,9 +642,9 @@ class Plan:
             if not all(s in semi for s in st.ins) or not (st.is_copy or
                                                           _deterministic(st.node, self.config)):
                 continue
-            if dequantizes_constant(st.node, [self.constants.get(s) for s in st.ins]):
-                # a float copy of quantized weights is not kept for the session's lifetime
-                # (constant folding's rule): it is dequantized per run, as its reader needs it
+            if widens_constant(st.node, [self.constants.get(s) for s in st.ins]):
+                # a wide copy of narrow weights is not kept for the session's lifetime
+                # (constant folding's rule): it is widened per run, as its reader needs it
                 continue
             cacheable.append(i)
             semi.update(st.outs)

@@ -15,7 +15,15 @@ reads and writes float32 instead:
   rounding in between (so results are at least as accurate as computing in half precision; they
   can differ from a strict half-precision evaluation in the last bits, and where a half-precision
   intermediate would have overflowed to inf);
-- a half-precision constant initializer is widened once, at session creation;
+- a small half-precision constant initializer is widened once, at session creation; a large
+  one (a weight: more values than constant folding widens, :func:`pyonnx.optimizer.passes.
+  constant_folding.widens_constant`) stays half precision and gets a Cast placed just before
+  its first reader, which neither constant folding nor the plan's semi-constant cache computes
+  ahead: a float32 copy of every weight would hold the model twice over (1.3-1.7x the float
+  model's session memory). At the extended level, the CPU provider's FuseDequantizeLinear
+  gives that Cast's MatMul, Gemm and Gather readers fused kernels that widen the weight band by
+  band (:mod:`pyonnx.backends.cpu.quantized`); any other reader (a Conv, an Add) gets the
+  float32 copy for its own call only;
 - any other half-precision input (a graph input, the output of a node left alone) gets a Cast;
 - a converted output that a node left alone, a subgraph or the caller reads gets a Cast back to
   its own type under its own name, so they see exactly the type the model declares.
@@ -37,6 +45,7 @@ from pyonnx.ir import Attribute, AttributeType, DataType, Graph, Model, Node, Te
 from pyonnx.optimizer._core import GraphPass
 from pyonnx.optimizer._facts import facts_for
 from pyonnx.optimizer._rewrite import graph_inputs, is_constant, new_initializer, protected_values, unique_name
+from pyonnx.optimizer.passes.constant_folding import widens_constant
 
 __all__ = ["ComputeHalfInFloat32", "HALF_TYPES"]
 
@@ -64,6 +73,11 @@ _MICROSOFT = frozenset("""
     Gelu MatMulNBits MultiHeadAttention QuickGelu RotaryEmbedding SkipLayerNormalization
     SkipSimplifiedLayerNormalization
 """.split())
+
+#: Inputs of the CPU provider's fused kernels that hold a narrow weight the kernel widens band
+#: by band itself (FuseDequantizeLinear's kernels, made from this pass's Casts of large weights):
+#: read as they are.
+_NARROW_INPUTS = frozenset({("DequantizeMatMul", 1), ("DequantizeGather", 0)})
 
 #: Ops that only read their input's shape: they take the float32 value when one exists (no Cast
 #: back to half precision just for them), and never get a Cast of their own.
@@ -101,6 +115,10 @@ def _may_hold_half(graph: Graph) -> bool:
                for v in n.outputs):
             return True
     return False
+
+
+#: What a large constant's widening is to ``widens_constant`` (a Cast to float32, unconnected).
+_WIDEN = Node("Cast", attributes=[Attribute("to", AttributeType.INT, int(DataType.FLOAT))])
 
 
 def _cast(source: Value, target: Value, to: DataType, model: Model) -> Node:
@@ -146,6 +164,8 @@ class ComputeHalfInFloat32(GraphPass):
         overridable = graph_inputs(model)
         wide: dict[int, Value] = {}          # id(half value) -> its float32 twin
         after: dict[int, list[Node]] = {}    # id(node) -> Casts to place just after it
+        before: dict[int, list[Node]] = {}   # id(node) -> Casts of weights to place before it
+        weights: set[int] = set()            # id(float32 twin) made per run of a large constant
         first: list[Node] = []               # Casts of values made outside this graph's nodes
 
         def twin(v: Value) -> Value:
@@ -169,13 +189,22 @@ class ComputeHalfInFloat32(GraphPass):
         # inputs: read the twin, widening constants once and casting anything else
         for n in converted:
             for i, v in enumerate(n.inputs):
-                if not half(v):
+                if not half(v) or n.domain == "pyonnx" and (n.op_type, i) in _NARROW_INPUTS:
                     continue
                 w = wide.get(id(v))
                 if w is None:
                     if is_constant(v, overridable) and v.name in graph.initializers:
-                        arr = v.const_value.numpy().astype("float32")
-                        w = new_initializer(graph, unique_name(model, f"{v.name}_f32"), arr)
+                        arr = v.const_value.numpy()
+                        if widens_constant(_WIDEN, [arr]):
+                            # widened per run, just before its first reader (this node: the
+                            # converted nodes are visited in graph order)
+                            w = twin(v)
+                            before.setdefault(id(n), []).append(
+                                _cast(v, w, DataType.FLOAT, model))
+                            weights.add(id(w))
+                        else:
+                            w = new_initializer(graph, unique_name(model, f"{v.name}_f32"),
+                                                arr.astype("float32"))
                     else:
                         w = twin(v)
                         cast = _cast(v, w, DataType.FLOAT, model)
@@ -189,7 +218,8 @@ class ComputeHalfInFloat32(GraphPass):
         for n in graph.nodes:
             if id(n) in readers:
                 for i, v in enumerate(n.inputs):
-                    if v is not None and id(v) in wide and wide[id(v)].producer is not None:
+                    if v is not None and id(v) in wide and wide[id(v)].producer is not None \
+                            and id(wide[id(v)]) not in weights:
                         n.set_input(i, wide[id(v)])
         # half-precision initializers and values that nothing reads any more leave the graph
         for name, v in list(graph.initializers.items()):
@@ -199,6 +229,7 @@ class ComputeHalfInFloat32(GraphPass):
                             if id(v) not in wide or v.producer is not None]
         nodes = [*first]
         for n in graph.nodes:
+            nodes.extend(before.get(id(n), ()))
             nodes.append(n)
             nodes.extend(after.get(id(n), ()))
         for n in nodes:

@@ -18,6 +18,8 @@ exact value, and everything after it is the same float code.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from pyonnx.backends.cpu.registry import fast_kernel
@@ -36,6 +38,15 @@ from pyonnx.ops.registry import KernelContext
 # 1 MiB ran ~3% faster on gpt2_small but raised its session peak RSS by 3-4 MB (glibc then
 # serves them from the heap, which keeps the pages).
 _BAND_VALUES = 1 << 16
+
+# Bands of a widened (float16) weight are larger: widening costs little next to the product,
+# which then runs as fewer, wider GEMMs (products of 128 rows took 1.2-1.7x the float32 product
+# in bands of _BAND_VALUES, 1.05-1.35x in these; measured interleaved on the 2-core dev VM under
+# load), and their columns a multiple of 64, which BLAS's kernels divide evenly. The band is a
+# 1 MiB float32 buffer during the call (session peak RSS of the float16 shared models 0.67-0.75x
+# their float models', 0.58-0.69x with bands of _BAND_VALUES).
+_WIDE_BAND_VALUES = 1 << 18
+_WIDE_ALIGN = 64
 
 __all__ = ["exact_int_matmul", "chunk_length"]
 
@@ -416,20 +427,26 @@ qattention = fast_kernel("QAttention", versions=(1,), domain=_cm.MS)(
 
 
 # =================================================================================================
-# Weight-only quantized weights at run time (issue 14): DequantizeLinear of a constant weight
-# feeding MatMul / Gemm / Gather, without a float copy of the weight outliving a kernel call.
+# Narrow weights at run time (issue 14): the DequantizeLinear of a quantized constant weight, or
+# the Cast to float32 of a float16 one (what ComputeHalfInFloat32 gives a float16 model's large
+# weights), feeding MatMul / Gemm / Gather, without a wide copy of the weight outliving a call.
 #
-# Constant folding leaves the DequantizeLinear of a large quantized weight in the graph
-# (optimizer.passes.constant_folding.dequantizes_constant). At the extended level and above,
+# Constant folding leaves such a widening of a large constant in the graph
+# (optimizer.passes.constant_folding.widens_constant). At the extended level and above,
 # FuseDequantizeLinear (below) gives each reader of such a node a fused kernel of the session's
-# private domain that dequantizes the weight one band at a time:
+# private domain that widens the weight one band at a time:
 #
 # * DequantizeMatMul(A, Wq, scale, zero_point, C): Y = A @ W (or A @ W^T with trans_b=1)
-#   [+ beta * C], W = DequantizeLinear(Wq, scale, zero_point; axis, block_size). The weight is
-#   dequantized in bands of output columns, each band multiplied into its columns of Y and
-#   dropped: the largest float temporary is one band (about _BAND_VALUES values), not W.
-# * DequantizeGather(Wq, scale, zero_point, indices): Gather(W, indices, axis=0): the quantized
-#   rows are gathered and only they are dequantized (an embedding read by token ids).
+#   [+ beta * C], W = DequantizeLinear(Wq, scale, zero_point; axis, block_size), or, with no
+#   scale, W = Cast(Wq, to=float32). The weight is widened in bands of output columns, each
+#   band multiplied into its columns of Y and dropped: the largest float temporary is one band
+#   (about _BAND_VALUES values, _WIDE_BAND_VALUES for a Cast), not W.
+# * DequantizeGather(Wq, scale, zero_point, indices): Gather(W, indices, axis=0), W as above:
+#   the narrow rows are gathered and only they are widened (an embedding read by token ids).
+#
+# A widening is exact (every float16 value is a float32 value), so the fused kernels of a
+# float16 weight compute what its reader computes on the float32 copy, up to the summation
+# order of the banded GEMM.
 #
 # A DequantizeLinear that stays (lower levels, other readers) runs the blocked fast variant
 # below, which dequantizes per call without expanding its scale and zero point to W's size.
@@ -577,17 +594,66 @@ def _dequantize_linear_blocked(x: np.ndarray, x_scale: np.ndarray,
 fast_kernel("DequantizeLinear", versions=(21, 23, 24, 25, 28))(_dequantize_linear_blocked)
 
 
-def _band(n: int, k: int, align: int) -> int:
-    """Columns per band: about _BAND_VALUES values of a K-long column each, a multiple of
-    ``align`` (a band then holds whole blocks when the blocks run along N)."""
-    cols = max(_BAND_VALUES // max(k, 1), 1)
+def _band(n: int, k: int, align: int, values: int | None = None) -> int:
+    """Columns per band: about ``values`` (default _BAND_VALUES) values of a K-long column
+    each, a multiple of ``align`` (a band then holds whole blocks when the blocks run along
+    N)."""
+    cols = max((values or _BAND_VALUES) // max(k, 1), 1)
     cols = max(cols - cols % align, align)
     return min(cols, n) if n else 0
 
 
-def _reference_dequantize_matmul(A, Wq, scale, zp, C, axis, block_size, trans_b, beta):
-    """The unfused definition: DequantizeLinear, then MatMul (or Gemm with C)."""
+@functools.cache
+def _half_table() -> np.ndarray:
+    """The 65,536 float32 values of the float16 bit patterns (256 KiB, made on first use by
+    NumPy's conversion, so a look-up gives exactly what ``astype`` gives)."""
+    bits = np.arange(1 << 16, dtype=np.uint32).astype(np.uint16)
+    return bits.view(np.float16).astype(_F32)
+
+
+def _widen_into(q: np.ndarray, cols: slice, buf: np.ndarray) -> np.ndarray:
+    """``q[:, cols]`` (``q`` 2-D) converted to float32 into the first values of ``buf`` (1-D
+    float32), returned as a C-contiguous array: the Cast to float32, exact. float16 takes a
+    compiled loop with the ``fast`` extra (:mod:`pyonnx.backends.cpu.jit.widen_loops`, 7x
+    faster than NumPy's conversion, which converts value by value), else a look-up in a table
+    of its 65,536 values (2x faster); other types (bfloat16, float8, integers) NumPy's cast."""
+    c0, c1, _ = cols.indices(q.shape[1])
+    w = buf[:q.shape[0] * (c1 - c0)].reshape(q.shape[0], c1 - c0)
+    if q.dtype == np.float16:
+        from pyonnx.backends.cpu import jit
+
+        bits = q.view(np.uint16)
+        if not (bits.flags.c_contiguous and
+                jit.call("widen_loops.half_to_float", bits, c0, w, elements=w.size)):
+            np.take(_half_table(), bits[:, c0:c1], out=w, mode="clip")  # 'clip': unbuffered
+    else:
+        np.copyto(w, q[:, c0:c1], casting="unsafe")
+    return w
+
+
+def _widened(Wq, scale, zp, axis: int, block_size: int) -> np.ndarray:
+    """The whole weight, by the unfused definition: DequantizeLinear, or (no scale) a Cast to
+    float32."""
+    if scale is None:
+        if zp is not None:
+            raise ExecutionError("a widened weight (no scale) takes no zero point")
+        return np.asarray(Wq).astype(np.float32)
     (w,) = _ref_quantization.dequantize_linear(Wq, scale, zp, axis=axis, block_size=block_size)
+    return w
+
+
+def _widening_ok(Wq: np.ndarray, zp: np.ndarray | None, out_dt: np.dtype) -> bool:
+    """A weight the banded path widens (no scale): to float32, no zero point, and a type whose
+    Cast to float32 is NumPy's conversion (floats, ml_dtypes' included, and integers; the
+    conversion is exact for the narrow types that constant folding keeps narrow)."""
+    return (zp is None and out_dt == _F32 and Wq.dtype != _F32 and
+            (Wq.dtype.kind in "fiu" or "float" in Wq.dtype.name or
+             Wq.dtype.name in ("int4", "uint4", "int2", "uint2")))
+
+
+def _reference_dequantize_matmul(A, Wq, scale, zp, C, axis, block_size, trans_b, beta):
+    """The unfused definition: DequantizeLinear (or Cast), then MatMul (or Gemm with C)."""
+    w = _widened(Wq, scale, zp, axis, block_size)
     b = w.T if trans_b else w
     if A.dtype != b.dtype:
         raise ExecutionError(f"DequantizeMatMul: A is {A.dtype} but the dequantized weight is "
@@ -599,22 +665,33 @@ def _reference_dequantize_matmul(A, Wq, scale, zp, C, axis, block_size, trans_b,
 
 
 @_ref_kernel("DequantizeMatMul", versions=(1,), domain=_PRIVATE)
-def dequantize_matmul(A: np.ndarray, Wq: np.ndarray, scale: np.ndarray,
+def dequantize_matmul(A: np.ndarray, Wq: np.ndarray, scale: np.ndarray | None = None,
                       zero_point: np.ndarray | None = None, C: np.ndarray | None = None, *,
                       axis: int = 0, block_size: int = 0, trans_b: int = 0, beta: float = 1.0,
                       ctx: KernelContext | None = None) -> tuple[np.ndarray]:
     """``A @ B [+ beta * C]`` with ``B = W`` (``W^T`` when ``trans_b``) and ``W`` the 2-D
     ``DequantizeLinear(Wq, scale, zero_point; axis, block_size)``: what ``MatMul(A,
     DequantizeLinear(...))`` (or ``Gemm`` with ``transA=0, alpha=1``) computes, with the weight
-    dequantized one band of output columns at a time (see the section note). Blocked weights
-    of 4 or 8 bits take the banded path; any other layout computes the unfused definition."""
+    dequantized one band of output columns at a time (see the section note). Without
+    ``scale``, ``W`` is ``Cast(Wq, to=float32)`` (a float16 weight). Blocked weights of 4 or 8
+    bits and widened ones take the banded path; any other layout computes the unfused
+    definition."""
     from pyonnx.backends.cpu.gemm import matmul2d
 
-    A, Wq, scale = np.asarray(A), np.asarray(Wq), np.asarray(scale)
+    A, Wq = np.asarray(A), np.asarray(Wq)
+    scale = None if scale is None else np.asarray(scale)
     zp = None if zero_point is None else np.asarray(zero_point)
     trans_b, beta = int(trans_b), float(beta)
-    usual = (Wq.ndim == 2 and A.ndim >= 1 and A.dtype == scale.dtype and
-             _blocked_ok(Wq, scale, zp, axis, block_size, scale.dtype))
+    if scale is None:   # a widening: the blocks and their parameters mean nothing
+        axis, block_size = 0, 1
+        usual = Wq.ndim == 2 and A.ndim >= 1 and _widening_ok(Wq, zp, A.dtype)
+        if usual and not Wq.flags.c_contiguous and Wq.T.flags.c_contiguous:
+            # a transposed view (a folded Transpose of a tied embedding): its bands are read
+            # as the rows of the stored layout
+            Wq, trans_b = Wq.T, 1 - trans_b
+    else:
+        usual = (Wq.ndim == 2 and A.ndim >= 1 and A.dtype == scale.dtype and
+                 _blocked_ok(Wq, scale, zp, axis, block_size, scale.dtype))
     if not usual:
         return _reference_dequantize_matmul(A, Wq, scale, zp, C, axis, block_size, trans_b, beta)
     ax = axis % 2
@@ -630,18 +707,31 @@ def dequantize_matmul(A: np.ndarray, Wq: np.ndarray, scale: np.ndarray,
     y = np.empty((m, n), A.dtype)
     # the N axis of the stored weight: bands along it hold whole blocks when it is the block axis
     n_axis = 0 if trans_b else 1
-    step = _band(n, k, block_size if ax == n_axis else 1)
-    zf_all = _float_zero_points(zp, Wq.dtype.name, A.dtype)   # once, not per band
+    if scale is None:
+        step = _band(n, k, _WIDE_ALIGN, _WIDE_BAND_VALUES)
+    else:
+        step = _band(n, k, block_size if ax == n_axis else 1)
+    zf_all = None if scale is None else _float_zero_points(zp, Wq.dtype.name, A.dtype)  # once
+    # a widened band is written into one buffer, reused (a fresh 1 MiB array per band would be
+    # mapped and unmapped each time). The bands run one after another: matmul2d splits a band's
+    # product over the intra-op threads (splitting the bands instead made each pool thread
+    # allocate its own buffers, which glibc keeps in that thread's arena: +4-8 MB of session
+    # peak RSS on gpt2_small)
+    buf = np.empty(k * step, A.dtype) if scale is None else None
     for n0 in range(0, n, step):
         n1 = min(n0 + step, n)
-        cut = [slice(None), slice(None)]
-        cut[n_axis] = slice(n0, n1)
-        pcut = list(cut)
-        if ax == n_axis:   # parameters hold one entry per block of N
-            pcut[n_axis] = slice(n0 // block_size, -(-n1 // block_size))
-        zf = zf_all if zf_all is None or zf_all.ndim == 0 else zf_all[tuple(pcut)]
-        w = _dequantize_band(Wq[tuple(cut)], scale[tuple(pcut)], None, ax, block_size, A.dtype,
-                             zf)
+        if scale is None:
+            w = _widen_into(Wq[n0:n1], slice(None), buf) if trans_b else \
+                _widen_into(Wq, slice(n0, n1), buf)
+        else:
+            cut = [slice(None), slice(None)]
+            cut[n_axis] = slice(n0, n1)
+            pcut = list(cut)
+            if ax == n_axis:   # parameters hold one entry per block of N
+                pcut[n_axis] = slice(n0 // block_size, -(-n1 // block_size))
+            zf = zf_all if zf_all is None or zf_all.ndim == 0 else zf_all[tuple(pcut)]
+            w = _dequantize_band(Wq[tuple(cut)], scale[tuple(pcut)], None, ax, block_size,
+                                 A.dtype, zf)
         matmul2d(a2, w.T if trans_b else w, out=y[:, n0:n1])
         del w  # the band's float values go before the next band is made
     y = y.reshape(lead + (n,))
@@ -666,22 +756,29 @@ def _raise_bcast(c: np.ndarray, y: np.ndarray) -> None:
 
 
 @_ref_kernel("DequantizeGather", versions=(1,), domain=_PRIVATE)
-def dequantize_gather(Wq: np.ndarray, scale: np.ndarray, zero_point: np.ndarray | None,
+def dequantize_gather(Wq: np.ndarray, scale: np.ndarray | None, zero_point: np.ndarray | None,
                       indices: np.ndarray, *, axis: int = 0, block_size: int = 0
                       ) -> tuple[np.ndarray]:
     """``Gather(DequantizeLinear(Wq, scale, zero_point; axis, block_size), indices, axis=0)``
-    for a 2-D ``Wq``: the quantized rows are gathered (with Gather's index checks) and only
-    they are dequantized. Other layouts compute the unfused definition."""
+    (without ``scale``: ``Gather(Cast(Wq, to=float32), indices, axis=0)``) for a 2-D ``Wq``:
+    the narrow rows are gathered (with Gather's index checks) and only they are widened.
+    Other layouts compute the unfused definition."""
     from pyonnx.ops.indexing import gather
 
-    Wq, scale = np.asarray(Wq), np.asarray(scale)
+    Wq = np.asarray(Wq)
+    scale = None if scale is None else np.asarray(scale)
     zp = None if zero_point is None else np.asarray(zero_point)
     indices = np.asarray(indices)
-    if not (Wq.ndim == 2 and _blocked_ok(Wq, scale, zp, axis, block_size, scale.dtype)):
-        (w,) = _ref_quantization.dequantize_linear(Wq, scale, zero_point, axis=axis,
-                                                   block_size=block_size)
-        return gather(w, indices, axis=0)
+    if scale is None:
+        usual = Wq.ndim == 2 and _widening_ok(Wq, zp, _F32)
+    else:
+        usual = Wq.ndim == 2 and _blocked_ok(Wq, scale, zp, axis, block_size, scale.dtype)
+    if not usual:
+        return gather(_widened(Wq, scale, zp, axis, block_size), indices, axis=0)
     (rows,) = gather(Wq, indices, axis=0)        # checks the indices, as Gather does
+    if scale is None:
+        flat = rows.reshape(-1, Wq.shape[1])
+        return (_widen_into(flat, slice(None), np.empty(flat.size, _F32)).reshape(rows.shape),)
     rows = rows.reshape(-1, Wq.shape[1])
     if axis % 2 == 1:
         # blocks along each row: the rows' own parameter rows
@@ -700,8 +797,8 @@ def dequantize_gather(Wq: np.ndarray, scale: np.ndarray, zero_point: np.ndarray 
 
 
 class FuseDequantizeLinear:
-    """The session pass that gives each reader of a large constant weight's DequantizeLinear a
-    fused kernel (see the section note):
+    """The session pass that gives each reader of a large constant weight's DequantizeLinear,
+    or of its Cast to float32 (a float16 weight), a fused kernel (see the section note):
 
     * ``MatMul(A, DequantizeLinear(Wq, s, z))`` -> ``DequantizeMatMul(A, Wq, s, z)``
     * ``MatMul(A, Transpose(DequantizeLinear(Wq, s, z), perm=[1, 0]))`` ->
@@ -713,9 +810,10 @@ class FuseDequantizeLinear:
       trans_b=transB)``
     * ``Gather(DequantizeLinear(Wq, s, z), ids, axis=0)`` -> ``DequantizeGather(Wq, s, z, ids)``
 
-    for a 2-D constant ``Wq`` that constant folding keeps quantized, with constant parameters.
-    Readers of other kinds keep the DequantizeLinear (computed per run); it is removed once
-    no reader is left."""
+    for a 2-D constant ``Wq`` that constant folding keeps narrow (``widens_constant``), with
+    constant parameters; ``Cast(W16, to=float32)`` in place of the DequantizeLinear gives the
+    same fused nodes without ``s`` and ``z``. Readers of other kinds keep the DequantizeLinear
+    or Cast (computed per run); it is removed once no reader is left."""
 
     name = "fuse_dequantize_linear"
 
@@ -733,7 +831,8 @@ def _fuse_dequantize_pass():
     from pyonnx.optimizer._core import GraphPass
     from pyonnx.optimizer._rewrite import (attr, constant_of, graph_inputs, insert_node,
                                            is_standard, make_attributes, protected_values)
-    from pyonnx.optimizer.passes.constant_folding import dequantizes_constant
+    from pyonnx.ir import DataType
+    from pyonnx.optimizer.passes.constant_folding import widens_constant
 
     def fused(op: str, inputs, outputs, name: str, attrs) -> Node:
         return Node(op, list(inputs), list(outputs), domain=_PRIVATE, name=name,
@@ -748,22 +847,28 @@ def _fuse_dequantize_pass():
             inputs = graph_inputs(model)
             modified = False
             for dq in list(graph.nodes):
-                if dq.graph is not graph or dq.op_type != "DequantizeLinear" or \
-                        not is_standard(dq) or len(dq.outputs) != 1:
+                if dq.graph is not graph or dq.op_type not in ("DequantizeLinear", "Cast") or \
+                        not is_standard(dq) or len(dq.outputs) != 1 or not dq.inputs:
                     continue
-                ins = list(dq.inputs) + [None] * (3 - len(dq.inputs))
+                cast = dq.op_type == "Cast"
+                if cast:   # a widening to float32 (the fused kernels' type without a scale)
+                    if int(attr(dq, "to", 0)) != int(DataType.FLOAT):
+                        continue
+                    ins = [dq.inputs[0], None, None]
+                else:
+                    ins = list(dq.inputs) + [None] * (3 - len(dq.inputs))
                 q = constant_of(ins[0], inputs)
-                if q is None or q.ndim != 2 or not dequantizes_constant(dq, [q]):
+                if q is None or q.ndim != 2 or not widens_constant(dq, [q]):
                     continue
                 if any(v is not None and constant_of(v, inputs) is None for v in ins[1:3]):
                     continue
-                if attr(dq, "output_dtype", 0):
+                if not cast and attr(dq, "output_dtype", 0):
                     continue
                 w = dq.outputs[0]
                 if id(w) in keep:
                     continue
-                dq_attrs = [("axis", int(attr(dq, "axis", 1)) % 2),
-                            ("block_size", int(attr(dq, "block_size", 0)))]
+                dq_attrs = [] if cast else [("axis", int(attr(dq, "axis", 1)) % 2),
+                                            ("block_size", int(attr(dq, "block_size", 0)))]
                 for user, idx in list(w.uses):
                     if user.graph is not graph:
                         continue

@@ -7,15 +7,17 @@ and outputs larger than ``max_output_bytes``: folding must not turn a ``Constant
 huge shape into gigabytes held for the session's lifetime. A kernel that fails on the constant
 inputs is left for the run to report, exactly as without optimization.
 
-Nor is quantized data dequantized (:func:`dequantizes_constant`): a ``DequantizeLinear`` (or a
-``Cast`` to float) of a constant of 8-bit-or-narrower integers with more than
-``max_quantized_values`` values stays a node. Its result is the float copy that quantizing the
-weight was meant to avoid (4 to 8 times the quantized bytes; an int4 model would hold its
-weights twice, small and float); the kernels that read it dequantize per run, in blocks where
-the CPU provider fuses them (:mod:`pyonnx.backends.cpu.quantized`). onnxruntime likewise keeps
-the DequantizeLinear of constant weights in quantized models. Small tables (zero points, int32
-biases, a few thousand values) still fold: their float copy costs next to nothing. The runtime
-plan's semi-constant cache applies the same rule (:mod:`pyonnx.runtime.plan`).
+Nor is a large narrow constant widened (:func:`widens_constant`): a ``DequantizeLinear`` of a
+constant of 8-bit-or-narrower integers, or a ``Cast``/``CastLike`` of such a constant or of a
+float16/bfloat16/float8 one to a wider float type, with more than ``max_widened_values``
+values, stays a node. Its result is the wide copy that storing the weight narrow was meant to
+avoid (4 to 8 times the quantized bytes, twice a float16 weight's; an int4 model would hold its
+weights twice, small and float); the kernels that read it widen per run, in bands where the CPU
+provider fuses them (:mod:`pyonnx.backends.cpu.quantized`). onnxruntime likewise keeps the
+DequantizeLinear of constant weights in quantized models, and the float16 weights of a float16
+model. Small tables (zero points, int32 biases, a few thousand values) still fold: their wide
+copy costs next to nothing. The runtime plan's semi-constant cache applies the same rule
+(:mod:`pyonnx.runtime.plan`).
 """
 
 from __future__ import annotations
@@ -39,46 +41,56 @@ from pyonnx.optimizer._rewrite import (
     replace_uses,
 )
 
-__all__ = ["ConstantFolding", "DEFAULT_MAX_OUTPUT_BYTES", "DEFAULT_MAX_QUANTIZED_VALUES",
-           "dequantizes_constant"]
+__all__ = ["ConstantFolding", "DEFAULT_MAX_OUTPUT_BYTES", "DEFAULT_MAX_WIDENED_VALUES",
+           "widens_constant"]
 
 #: Largest folded output kept as an initializer (bytes).
 DEFAULT_MAX_OUTPUT_BYTES = 64 << 20
 
-#: Largest constant of quantized (8-bit or narrower) integers whose float copy folding may keep,
-#: in values: 16384 values dequantize to at most 64 KiB of float32.
-DEFAULT_MAX_QUANTIZED_VALUES = 1 << 14
+#: Largest narrow constant (quantized integers, float16...) whose wide copy folding may keep,
+#: in values: 16384 values widen to at most 64 KiB of float32.
+DEFAULT_MAX_WIDENED_VALUES = 1 << 14
 
-# The ops that turn quantized integers into floats value by value (their first input is the data).
-_DEQUANTIZING = {"DequantizeLinear", "Cast", "CastLike"}
+# The ops that widen their first input value by value.
+_WIDENING = {"DequantizeLinear", "Cast", "CastLike"}
 
 
-def dequantizes_constant(node: Node, args: Sequence[Any],
-                         max_values: int = DEFAULT_MAX_QUANTIZED_VALUES) -> bool:
-    """Whether ``node`` would make a float copy of quantized data worth keeping quantized:
-    it is a ``DequantizeLinear`` (any domain) or a ``Cast``/``CastLike`` whose data input
-    ``args[0]`` is a known array of integers of 8 bits or fewer (int8, uint8, int4, uint4,
-    int2, uint2) with more than ``max_values`` values, and whose output is a float type
-    (always for DequantizeLinear; a Cast to a wider integer is not dequantization).
+def widens_constant(node: Node, args: Sequence[Any],
+                    max_values: int = DEFAULT_MAX_WIDENED_VALUES) -> bool:
+    """Whether ``node`` would make a wide copy of a constant worth keeping narrow: its data
+    input ``args[0]`` is a known array with more than ``max_values`` values and ``node`` is
+
+    * a ``DequantizeLinear`` (any domain) of integers of 8 bits or fewer (int8, uint8, int4,
+      uint4, int2, uint2) or of 8-bit floats, or
+    * a ``Cast``/``CastLike`` of such integers to a float type (a Cast to a wider integer is not
+      dequantization), or of a float of 16 bits or fewer (float16, bfloat16, float8...) to a
+      wider float type (float16 weights computed in float32).
 
     Used by constant folding and by the runtime plan's semi-constant cache, which must not
     hold such a copy for a session's lifetime either."""
-    if node.op_type not in _DEQUANTIZING or not args:
+    if node.op_type not in _WIDENING or not args:
         return False
     x = args[0]
-    if not isinstance(x, np.ndarray) or x.size <= max_values or not _narrow_integer(x.dtype):
+    if not isinstance(x, np.ndarray) or x.size <= max_values:
         return False
+    narrow_int = _narrow_integer(x.dtype)
+    narrow_float = _is_float(x.dtype) and x.dtype.itemsize <= 2
     if node.op_type == "DequantizeLinear":
-        return True
+        return narrow_int or (narrow_float and x.dtype.itemsize == 1)
+    if not (narrow_int or narrow_float):
+        return False
     if node.op_type == "Cast":
         a = node.attributes.get("to")
         try:
-            target = DataType(int(a.value)).numpy if a is not None else None
+            target = np.dtype(DataType(int(a.value)).numpy) if a is not None else None
         except (ValueError, TypeError, KeyError, AttributeError):
             return False
-        return target is not None and _is_float(np.dtype(target))
-    like = args[1] if len(args) > 1 else None
-    return isinstance(like, np.ndarray) and _is_float(like.dtype)
+    else:
+        like = args[1] if len(args) > 1 else None
+        target = like.dtype if isinstance(like, np.ndarray) else None
+    if target is None or not _is_float(target):
+        return False
+    return narrow_int or target.itemsize > x.dtype.itemsize
 
 
 def _is_float(dt: np.dtype) -> bool:
@@ -103,9 +115,9 @@ class ConstantFolding(GraphPass):
     name = "constant_folding"
 
     def __init__(self, max_output_bytes: int = DEFAULT_MAX_OUTPUT_BYTES,
-                 max_quantized_values: int = DEFAULT_MAX_QUANTIZED_VALUES) -> None:
+                 max_widened_values: int = DEFAULT_MAX_WIDENED_VALUES) -> None:
         self.max_output_bytes = int(max_output_bytes)
-        self.max_quantized_values = int(max_quantized_values)
+        self.max_widened_values = int(max_widened_values)
 
     def rewrite(self, graph: Graph, model: Model) -> bool:
         inputs = graph_inputs(model)
@@ -165,8 +177,8 @@ class ConstantFolding(GraphPass):
                                            self.max_output_bytes)
         if not self._small_enough(node, args):
             return None
-        if dequantizes_constant(node, args, self.max_quantized_values):
-            return None  # quantized weights stay quantized (see the module docstring)
+        if widens_constant(node, args, self.max_widened_values):
+            return None  # narrow weights stay narrow (see the module docstring)
         if signature_problem(node, fn, len(args), attrs) is not None:
             return None  # the session refuses the node, naming it, as without optimization
         bound = bind(node, fn, schema.since_version, opset, attrs,
