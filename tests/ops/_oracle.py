@@ -9,6 +9,7 @@ as a whole (their own module-level ``importorskip``) when it is missing.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -159,6 +160,30 @@ def pyonnx_session_run(model: bytes, feeds: Mapping[str, Any]) -> list[Any]:
     """Run ``model`` in a pyonnx.InferenceSession."""
     import pyonnx
     return pyonnx.InferenceSession(model).run(None, dict(feeds))
+
+
+@functools.lru_cache(maxsize=None)
+def ort_u8s8_saturates() -> bool:
+    """Whether onnxruntime's uint8 x int8 integer product is inexact on this CPU. On x86 CPUs
+    with AVX2 but no VNNI its kernel adds pairs of products in saturating 16-bit lanes
+    (``vpmaddubsw``): 255 * -128 twice overflows int16, so full-range int8 weights give wrong
+    sums there (seen on an AMD EPYC machine: MatMulInteger off by up to 37,690, onnxruntime's
+    own dynamically quantized MLP at cosine 0.989 to its float model). onnxruntime's quantizer
+    avoids it with ``reduce_range`` (7-bit weights); a comparison against onnxruntime's integer
+    kernels on such a CPU must keep int8 weights to 7 bits (``w >> 1`` keeps the range ends)."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    a = rng.choice(np.array([0, 255], np.uint8), size=(2, 64))
+    b = rng.choice(np.array([-128, 127], np.int8), size=(64, 4))
+    g = helper.make_graph(
+        [helper.make_node("MatMulInteger", ["a", "b"], ["y"])], "probe",
+        [helper.make_tensor_value_info("a", TensorProto.UINT8, [2, 64])],
+        [helper.make_tensor_value_info("y", TensorProto.INT32, [2, 4])],
+        [numpy_helper.from_array(b, "b")])
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+    y = ort_session_run(model.SerializeToString(), {"a": a})[0]
+    return not np.array_equal(y, a.astype(np.int64) @ b.astype(np.int64))
 
 
 def run_ort(op: str, inputs: Inputs, attrs: Mapping[str, Any] | None = None, *, opset: int,

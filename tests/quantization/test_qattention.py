@@ -319,16 +319,22 @@ def test_against_onnxruntime_within_one_lsb() -> None:
     """onnxruntime's QAttention on uint8 input: every output element within one LSB-equivalent,
     the value of one unit of the integer projection (input_scale * the smallest weight scale;
     the output mixes rows of V, so an error of one unit there moves it by at most one LSB).
-    Elements that differ at all are counted and must be few."""
+    Elements that differ at all are counted and must be few. Where onnxruntime's uint8 x int8
+    product saturates (``ort_u8s8_saturates``: AVX2 without VNNI) int8 weights are 7-bit, as
+    its quantizer makes them for such CPUs; exactness on the full range is tested against
+    int64 above."""
     pytest.importorskip("onnxruntime")
     from tests.contrib._compare import feeds, one_node_model
-    from tests.ops._oracle import ort_session_run, pyonnx_session_run
+    from tests.ops._oracle import ort_session_run, ort_u8s8_saturates, pyonnx_session_run
 
     rng = np.random.default_rng(32)
     differing = total = 0
     worst = 0.0
+    seven_bit = ort_u8s8_saturates()
     for i in range(N_ORT):
         cfg = _config(rng, i, ort_only=True)
+        if seven_bit and cfg["inputs"][1].dtype == np.int8:
+            cfg["inputs"][1] >>= 1  # [-64, 63], the range ends kept at the ends
         pairs = _ort_pairs(cfg)
         inits = ["w", "ws", "wz"] if i % 2 else []    # onnxruntime pre-packs constant weights
         model = one_node_model("QAttention", pairs, 2, cfg["attrs"], initializers=inits)

@@ -66,13 +66,25 @@ def test_dynamic_rewrites_matmul_gemm_gather_and_tied_weight(tmp_path):
                                 dict(weight_type=QuantType.QUInt8),
                                 dict(extra_options={"WeightSymmetric": False})])
 def test_dynamic_options_keep_accuracy(tmp_path, kw):
+    """Each option's model close to the float model, in pyonnx and in onnxruntime, and the two
+    engines equal on it. Full-range int8 weights (every option but reduce_range and uint8
+    weights) lose accuracy in onnxruntime itself on CPUs where its uint8 x int8 product
+    saturates (``ort_u8s8_saturates``: AVX2 without VNNI, the reason its quantizer has
+    reduce_range); there only pyonnx's result is held to the float model."""
+    from tests.ops._oracle import ort_u8s8_saturates
+
     src = mlp_model()
     out = str(tmp_path / "q.onnx")
     quantize_dynamic(src, out, **kw)
     full_check(out)
     feed = mlp_feed()
-    assert cosine(run_ort(src, feed), run_ort(out, feed)) > 0.99
-    np.testing.assert_allclose(run_pyonnx(out, feed), run_ort(out, feed), rtol=1e-4, atol=1e-4)
+    y = run_ort(src, feed)
+    assert cosine(y, run_pyonnx(out, feed)) > 0.99
+    full_range_int8 = not kw.get("reduce_range") and "weight_type" not in kw
+    if not (full_range_int8 and ort_u8s8_saturates()):
+        assert cosine(y, run_ort(out, feed)) > 0.99
+        np.testing.assert_allclose(run_pyonnx(out, feed), run_ort(out, feed), rtol=1e-4,
+                                   atol=1e-4)
     m = onnx.load(out)
     w = {i.name: i for i in m.graph.initializer}
     qtype = kw.get("weight_type", QuantType.QInt8)

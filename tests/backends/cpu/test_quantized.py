@@ -3,8 +3,6 @@ equal to the reference kernels, and against onnxruntime on a sample of configura
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 import pytest
 
@@ -14,6 +12,7 @@ from pyonnx.backends.cpu.registry import get_fast_kernel
 from pyonnx.errors import ExecutionError
 from pyonnx.ops import linalg, quantization
 from pyonnx.ops.contrib import matmul as cm
+from tests.ops._oracle import ort_u8s8_saturates
 
 N_CONFIGS = 120
 U8, I8 = np.dtype(np.uint8), np.dtype(np.int8)
@@ -165,31 +164,17 @@ def _matmul_integer_ort(A: np.ndarray, B: np.ndarray, az: np.ndarray, bz: np.nda
     return ort.InferenceSession(model.SerializeToString()).run(None, {"A": A})[0]
 
 
-@functools.lru_cache(maxsize=None)
-def _ort_u8s8_saturates() -> bool:
-    """Whether onnxruntime's uint8 x int8 product is inexact on this CPU. On x86 CPUs with AVX2
-    but no VNNI its kernel adds pairs of products in saturating 16-bit lanes (``vpmaddubsw``):
-    255 * -128 twice overflows int16, so full-range int8 weights give wrong sums there (seen on
-    an AMD EPYC CI machine: off by up to 37,690). onnxruntime's quantizer avoids it with
-    ``reduce_range`` (7-bit weights); so must a comparison against onnxruntime on that CPU."""
-    rng = np.random.default_rng(0)
-    A = rng.choice(np.array([0, 255], U8), size=(2, 64))
-    B = rng.choice(np.array([-128, 127], I8), size=(64, 4))
-    exact = A.astype(np.int64) @ B.astype(np.int64)
-    return not np.array_equal(_matmul_integer_ort(A, B, np.uint8(0), np.int8(0)), exact)
-
-
 def test_equal_to_onnxruntime_on_a_sample():
     """MatMulInteger equal to onnxruntime; QLinearMatMul within 1 step, differences counted.
-    Where onnxruntime's own product saturates (:func:`_ort_u8s8_saturates`) the weights are
-    7-bit, as its quantizer makes them for such CPUs; exactness against int64 on the full range
+    Where onnxruntime's own product saturates (``ort_u8s8_saturates``) the weights are 7-bit,
+    as its quantizer makes them for such CPUs; exactness against int64 on the full range
     is :func:`test_matmul_integer_exact`'s."""
     import onnxruntime as ort
     from onnx import TensorProto, helper, numpy_helper
 
     differing = total = 0
     rng = np.random.default_rng(9)
-    seven_bit = _ort_u8s8_saturates()
+    seven_bit = ort_u8s8_saturates()
     for i in range(20):
         k = int(rng.choice([16, 300, 1024, 4096]))
         m, n = 3, 8
