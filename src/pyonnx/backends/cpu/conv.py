@@ -16,6 +16,11 @@ strategy that suits the shapes.
   (stride phases per channel), or for small output maps with many channels
   ``depthwise2d_channels_last``. Other ranks sum strided views times per-channel weights.
 
+With an intra-op budget of several threads (:mod:`pyonnx.backends.cpu.threads`), a convolution
+of at least two parts' worth of work (:data:`MIN_PART_MACS`) is split over the pool: a
+depthwise one by channels, one of one image by bands of output rows, each part building its
+own columns, computing its product and finishing its epilogue (see :func:`_split`).
+
 Column buffers are per-thread scratch reused across calls (never shared by concurrent runs).
 Each strategy is tested against the reference kernel (tests/backends/cpu/test_conv.py).
 """
@@ -29,7 +34,7 @@ from collections.abc import Callable
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from pyonnx.backends.cpu import jit
+from pyonnx.backends.cpu import jit, threads
 from pyonnx.backends.cpu.gemm import matmul2d
 from pyonnx.backends.cpu.registry import fast_kernel
 from pyonnx.ops._common import prod
@@ -85,10 +90,167 @@ def conv_forward(x: np.ndarray, w: np.ndarray, group: int, win: Window,
     if epilogue is None:
         epilogue = _add_bias
     pointwise, nonempty = _shape_class(win)
-    if bias is not None and win.ndim == 2 and x.shape[1] == group > 1 and nonempty \
-            and not pointwise:
+    depthwise = win.ndim == 2 and x.shape[1] == group > 1 and nonempty and not pointwise
+    if nonempty and threads.budget() > 1:
+        y = _split(x, w, group, win, bias, epilogue, pointwise, depthwise)
+        if y is not None:
+            return y
+    if bias is not None and depthwise:
         return epilogue(_depthwise_2d(x, w, win, bias), None)
     return epilogue(_conv_core(x, w, group, win), bias)
+
+
+# --------------------------------------------------------------------------------------------
+# Intra-op split: a large convolution's parts (channels or bands of output rows, each with its
+# own columns and its epilogue) on the intra-op threads
+# --------------------------------------------------------------------------------------------
+
+#: Multiply-adds a part of a split convolution should have at least: about 0.1-0.2 ms of one
+#: core in a GEMM, above the cost of handing a part to another thread (10-30 µs on an idle
+#: machine; see :data:`pyonnx.backends.cpu.gemm.MIN_BLOCK_MACS` for a busy one). A part is
+#: its columns, its product and its epilogue, so it is worth more than its product alone.
+MIN_PART_MACS = 1 << 21
+#: A depthwise multiply-add costs about this many GEMM multiply-adds (no register blocking: one
+#: load per multiply-add; measured 4-10x, the compiled loop at the low end).
+_DEPTHWISE_WEIGHT = 6
+
+
+#: 1x1 convolutions with fewer output positions than this split by output channels, others by
+#: output positions. Measured (float32, one thread, the two halves one after the other): 1280
+#: outputs x 320 channels at 7x7, 0.51 ms whole, 0.59 in halves of positions, 0.55 in halves of
+#: channels; 144 x 24 at 56x56, 0.33 ms whole, 0.35 and 0.38.
+_SPLIT_ROWS_BELOW = 256
+
+
+def _finish(epilogue: Callable[[np.ndarray, np.ndarray | None], np.ndarray], y: np.ndarray,
+            bias: np.ndarray | None) -> None:
+    """The epilogue on ``y``, a part of the result, whose values it must end up in (an
+    epilogue returns its argument updated in place, or, for an activation NumPy cannot apply
+    in place, a new array)."""
+    r = epilogue(y, bias)
+    if r is not y:
+        np.copyto(y, r)
+
+
+def _split(x: np.ndarray, w: np.ndarray, group: int, win: Window, bias: np.ndarray | None,
+           epilogue: Callable[[np.ndarray, np.ndarray | None], np.ndarray], pointwise: bool,
+           depthwise: bool) -> np.ndarray | None:
+    """:func:`conv_forward` split over the intra-op threads (:func:`threads.parallel_for`),
+    or None where the convolution is too small for parts worth a hand-off, or has a shape this
+    does not split (the caller then runs it whole).
+
+    * 2-D depthwise: ranges of channels (of images, for a batch), each computed by the path
+      the whole convolution would take (chosen once, from the whole input's shape) with its
+      epilogue; every output is the whole run's, to the bit.
+    * One image, a column matrix: bands of output rows (1x1 kernels: of output positions, or
+      of output channels where there are few positions), each building its columns in its
+      thread's scratch, multiplying them into its band of Y and running the epilogue on the
+      band (rows of a band are ``L`` apart: the compiled epilogue takes that layout). Each
+      output is the same sum over K, but OpenBLAS chooses its kernel by the product's shape,
+      so a part's product may add the K terms in another order than the whole one's (a few
+      float32 units in the last place; the same holds for the splits of
+      :mod:`pyonnx.backends.cpu.gemm` and for this module's banded path).
+
+    Batches of the non-depthwise paths are not split here: their products are split by
+    :func:`~pyonnx.backends.cpu.gemm.matmul2d` as before.
+    """
+    n_img, c = x.shape[:2]
+    m = w.shape[0]
+    cg = c // group
+    nk = prod(win.kernel)
+    length = prod(win.out)
+    macs = n_img * m * length * cg * nk
+    if depthwise:
+        if macs * _DEPTHWISE_WEIGHT < 2 * MIN_PART_MACS:
+            return None
+        return _split_depthwise(x, w, win, bias, epilogue, macs * _DEPTHWISE_WEIGHT)
+    if macs < 2 * MIN_PART_MACS or n_img != 1 or (cg == 1 and group > 1):
+        return None
+    out = win.out
+    y = np.empty((1, m) + out, dtype=x.dtype)
+    if pointwise:
+        if group != 1:
+            return None
+        if any(s != 1 for s in win.strides):
+            x = x[(slice(None), slice(None)) + tuple(slice(0, (o - 1) * s + 1, s)
+                                                     for o, s in zip(out, win.strides))]
+        cols = x.reshape(c, length)
+        w2 = w.reshape(m, c)
+        y2 = y.reshape(m, length)
+        if length < _SPLIT_ROWS_BELOW:
+            # few positions, many channels (late layers): parts of output channels, which
+            # pack their own rows of W, rather than the whole of W per part of columns
+            def channels(a: int, b: int) -> None:
+                np.matmul(w2[a:b], cols, out=y2[a:b])
+                _finish(epilogue, y[:, a:b], None if bias is None else bias[a:b])
+
+            threads.parallel_for(m, channels, min_per_part=max(
+                2, -(-MIN_PART_MACS // (length * c))))
+            return y
+
+        def columns(a: int, b: int) -> None:
+            np.matmul(w2, cols[:, a:b], out=y2[:, a:b])
+            _finish(epilogue, y2[None, :, a:b], bias)
+
+        threads.parallel_for(length, columns, min_per_part=max(
+            2, -(-MIN_PART_MACS // (m * c))))
+        return y
+    if win.kernel == win.strides and not win.padded and all(d == 1 for d in win.dilations):
+        return None  # patch embeddings: one transpose makes the columns (see _conv_core)
+    mg = m // group
+    w2 = w.reshape(m, cg * nk) if group == 1 else w.reshape(group, mg, cg * nk)
+    xp = pad_spatial(x, win, 0)
+    # few column rows (a stem): the strided copy of each band is cheaper than the phase split
+    phases = None if c * nk <= _FEW_COLS else _last_axis_phases(xp, win)
+    row_len = length // out[0]
+    per_row = (c * nk + m) * row_len * x.dtype.itemsize
+    rows = max(1, min(out[0], _COLS_BUDGET // max(per_row, 1)))
+    y4 = y.reshape(1, group, mg, length)
+
+    def bands(a: int, b: int) -> None:
+        buf = _scratch("cols", c * nk * min(rows, b - a) * row_len, x.dtype)
+        for r0 in range(a, b, rows):
+            r1 = min(b, r0 + rows)
+            lc = (r1 - r0) * row_len
+            cols = _im2col(xp, win, r0, r1, buf[:c * nk * lc], phases)[0]
+            dst = y4[0, :, :, r0 * row_len:r1 * row_len]
+            if group == 1:
+                np.matmul(w2, cols, out=dst[0])
+            else:
+                np.matmul(w2, cols.reshape(group, cg * nk, lc), out=dst)
+            _finish(epilogue, dst.reshape(1, m, lc), bias)
+
+    threads.parallel_for(out[0], bands, min_per_part=max(
+        1, -(-MIN_PART_MACS // (macs // out[0]))))
+    return y
+
+
+def _split_depthwise(x: np.ndarray, w: np.ndarray, win: Window, bias: np.ndarray | None,
+                     epilogue: Callable[[np.ndarray, np.ndarray | None], np.ndarray],
+                     cost: int) -> np.ndarray:
+    """The 2-D depthwise part of :func:`_split` (``cost``: the whole convolution's, in GEMM
+    multiply-adds)."""
+    n_img, c = x.shape[:2]
+    m = w.shape[0]
+    mult = m // c
+    y = np.empty((n_img, m) + win.out, dtype=x.dtype)
+    if n_img > 1:
+        def images(a: int, b: int) -> None:
+            _depthwise_2d(x[a:b], w, win, bias, out=y[a:b], channels=c)
+            _finish(epilogue, y[a:b], None)
+
+        threads.parallel_for(n_img, images,
+                             min_per_part=max(1, -(-MIN_PART_MACS // (cost // n_img))))
+        return y
+
+    def channels(a: int, b: int) -> None:
+        ys = y[:, a * mult:b * mult]
+        _depthwise_2d(x[:, a:b], w[a * mult:b * mult], win,
+                      None if bias is None else bias[a * mult:b * mult], out=ys, channels=c)
+        _finish(epilogue, ys, None)
+
+    threads.parallel_for(c, channels, min_per_part=max(1, -(-MIN_PART_MACS // (cost // c))))
+    return y
 
 
 @functools.lru_cache(maxsize=4096)
@@ -289,7 +451,8 @@ _DEPTHWISE_BUDGET = 4 << 20
 
 
 def _depthwise_2d(x: np.ndarray, w: np.ndarray, win: Window,
-                  bias: np.ndarray | None = None) -> np.ndarray:
+                  bias: np.ndarray | None = None, out: np.ndarray | None = None,
+                  channels: int | None = None) -> np.ndarray:
     """Depthwise 2-D convolution (one input channel per group) on flat phase rows.
 
     The padded input is split into its stride phases (``xp[..., a::s, b::s]``, zero-filled and
@@ -304,14 +467,18 @@ def _depthwise_2d(x: np.ndarray, w: np.ndarray, win: Window,
 
     float32 and float64 take the compiled loop ``conv_loops.depthwise2d`` when it is available
     (one pass per channel with no column copy; see :func:`_depthwise_2d_jit`).
+
+    Y is written into ``out`` when given (C-contiguous). ``channels`` (default: x's) is the
+    channel count that chooses among the layouts: a part of a split convolution
+    (:func:`_split`) passes the whole input's, so that each part takes the whole one's path.
     """
+    ch = x.shape[1] if channels is None else channels
     if x.dtype in _JIT_DTYPES and w.dtype == x.dtype:
-        y = _depthwise_2d_jit(x, w, win, bias)
+        y = _depthwise_2d_jit(x, w, win, bias, out, ch)
         if y is not None:
             return y
-    if w.shape[0] == x.shape[1] \
-            and x.shape[1] * prod(win.kernel) >= _CHANNELS_LAST_MIN * win.out[1]:
-        return _depthwise_2d_channels_last(x, w, win, bias)
+    if w.shape[0] == x.shape[1] and ch * prod(win.kernel) >= _CHANNELS_LAST_MIN * win.out[1]:
+        return _depthwise_2d_channels_last(x, w, win, bias, out)
     n_img, c, hh, ww = x.shape
     m = w.shape[0]
     mult = m // c
@@ -369,7 +536,7 @@ def _depthwise_2d(x: np.ndarray, w: np.ndarray, win: Window,
     ybuf = _scratch("out", m * rows * wph, x.dtype)
     if bias is not None:
         bias = bias.astype(x.dtype, copy=False).reshape(m, 1, 1)
-    y = np.empty((n_img, m, oh, ow), dtype=x.dtype)
+    y = np.empty((n_img, m, oh, ow), dtype=x.dtype) if out is None else out
     for img in range(n_img):
         for q0 in range(0, oh, rows):
             q1 = min(oh, q0 + rows)
@@ -403,7 +570,8 @@ _CHANNELS_LAST_MIN = 72
 
 
 def _depthwise_2d_channels_last(x: np.ndarray, w: np.ndarray, win: Window,
-                                bias: np.ndarray | None) -> np.ndarray:
+                                bias: np.ndarray | None, out: np.ndarray | None = None
+                                ) -> np.ndarray:
     """Depthwise 2-D convolution (one output channel per input channel) in a channels-last
     layout: per image, the input is copied once, transposed, into a zero-bordered buffer
     (padded rows, padded columns, channels); the windows of all kernel elements are then one
@@ -427,7 +595,7 @@ def _depthwise_2d_channels_last(x: np.ndarray, w: np.ndarray, win: Window,
     view = np.ndarray((kh, kw, oh, ow, c), x.dtype, xt, 0,
                       (st[0] * dh, st[1] * dw, st[0] * sh, st[1] * sw, st[2]))
     yt = _scratch("out", oh * ow * c, x.dtype).reshape(oh, ow, c)
-    y = np.empty((n_img, c, oh, ow), dtype=x.dtype)
+    y = np.empty((n_img, c, oh, ow), dtype=x.dtype) if out is None else out
     b = None if bias is None else bias.astype(x.dtype, copy=False).reshape(c, 1, 1)
     # zero only the border around the copied block (the buffer is reused)
     xt[:pt] = 0
@@ -448,8 +616,9 @@ def _depthwise_2d_channels_last(x: np.ndarray, w: np.ndarray, win: Window,
 _JIT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
-def _depthwise_2d_jit(x: np.ndarray, w: np.ndarray, win: Window,
-                      bias: np.ndarray | None) -> np.ndarray | None:
+def _depthwise_2d_jit(x: np.ndarray, w: np.ndarray, win: Window, bias: np.ndarray | None,
+                      out: np.ndarray | None = None, channels: int | None = None
+                      ) -> np.ndarray | None:
     """:func:`_depthwise_2d` by the compiled loop, or None when compiled loops are unavailable.
 
     The loop's scratch is one channel's stride phases of the padded input and one channel's
@@ -464,11 +633,11 @@ def _depthwise_2d_jit(x: np.ndarray, w: np.ndarray, win: Window,
     dh, dw = win.dilations
     oh, ow = win.out
     if m == c and ow <= _JIT_CHANNELS_LAST_MAX_OW \
-            and c * kh * kw >= _CHANNELS_LAST_MIN * ow:
-        return _depthwise_2d_jit_channels_last(x, w, win, bias)
+            and (c if channels is None else channels) * kh * kw >= _CHANNELS_LAST_MIN * ow:
+        return _depthwise_2d_jit_channels_last(x, w, win, bias, out)
     hq = oh + (kh - 1) * dh // sh
     wq = ow + (kw - 1) * dw // sw
-    y = np.empty((n_img, m, oh, ow), dtype=x.dtype)
+    y = np.empty((n_img, m, oh, ow), dtype=x.dtype) if out is None else out
     b = (np.zeros(1, x.dtype) if bias is None
          else np.ascontiguousarray(bias, dtype=x.dtype).reshape(m))
     if jit.call("conv_loops.depthwise2d", np.ascontiguousarray(x),
@@ -487,7 +656,8 @@ _JIT_CHANNELS_LAST_MAX_OW = 8
 
 
 def _depthwise_2d_jit_channels_last(x: np.ndarray, w: np.ndarray, win: Window,
-                                    bias: np.ndarray | None) -> np.ndarray | None:
+                                    bias: np.ndarray | None, out: np.ndarray | None = None
+                                    ) -> np.ndarray | None:
     """:func:`_depthwise_2d_jit` by ``conv_loops.depthwise2d_channels_last`` (small output maps,
     one output channel per input channel), or None when compiled loops are unavailable."""
     n_img, c, _, _ = x.shape
@@ -497,7 +667,7 @@ def _depthwise_2d_jit_channels_last(x: np.ndarray, w: np.ndarray, win: Window,
     oh, ow = win.out
     hp = (oh - 1) * sh + (kh - 1) * dh + 1
     wp = (ow - 1) * sw + (kw - 1) * dw + 1
-    y = np.empty((n_img, c, oh, ow), dtype=x.dtype)
+    y = np.empty((n_img, c, oh, ow), dtype=x.dtype) if out is None else out
     b = (np.zeros(1, x.dtype) if bias is None
          else np.ascontiguousarray(bias, dtype=x.dtype).reshape(c))
     wt = np.ascontiguousarray(w.reshape(c, kh, kw).transpose(1, 2, 0))
