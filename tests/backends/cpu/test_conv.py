@@ -52,3 +52,22 @@ def test_fast_conv_raises_the_reference_errors():
     for fn in (fast_conv.conv, reference_conv):
         with pytest.raises(pyonnx.ExecutionError, match="group is 1, so X should have 2 channels"):
             fn(x, w)
+
+
+@pytest.mark.parametrize("n_img", [1, 2])
+def test_grouped_convolution_by_groups_equals_reference(monkeypatch, n_img):
+    """A grouped convolution whose columns need bands but whose groups each fit the budget
+    (a positional convolution) runs group by group."""
+    rng = np.random.default_rng(n_img)
+    x = rng.standard_normal((n_img, 64, 40)).astype(np.float32)
+    w = rng.standard_normal((64, 16, 24)).astype(np.float32)
+    b = rng.standard_normal(64).astype(np.float32)
+    calls = []
+    real = fast_conv._group_products
+    monkeypatch.setattr(fast_conv, "_group_products", lambda *a: calls.append(1) or real(*a))
+    # one group's columns and outputs fit, the whole matrix's 41 output positions do not
+    monkeypatch.setattr(fast_conv, "_COLS_BUDGET", (16 * 24 + 16) * 41 * 4)
+    attrs = dict(group=4, pads=[12, 12])
+    np.testing.assert_allclose(fast_conv.conv(x, w, b, **attrs)[0],
+                               reference_conv(x, w, b, **attrs)[0], rtol=1e-4, atol=1e-4)
+    assert calls

@@ -45,6 +45,7 @@ _CASES = [
     ((1, 12, 20, 20), (24, 12, 3, 3), dict(pads=[1, 1, 1, 1])),
     ((1, 16, 20, 20), (32, 4, 3, 3), dict(group=4, pads=[1, 1, 1, 1])),        # grouped
     ((1, 8, 400), (16, 8, 3), dict(strides=[2])),                               # 1-D
+    ((1, 64, 9), (64, 16, 24), dict(group=4, pads=[12, 12])),                  # by groups
 ]
 
 _ACTIVATIONS = [("", []), ("Relu", []), ("Clip", [0.0, 6.0]), ("HardSwish", []),
