@@ -71,3 +71,17 @@ def test_grouped_convolution_by_groups_equals_reference(monkeypatch, n_img):
     np.testing.assert_allclose(fast_conv.conv(x, w, b, **attrs)[0],
                                reference_conv(x, w, b, **attrs)[0], rtol=1e-4, atol=1e-4)
     assert calls
+
+
+@pytest.mark.parametrize("shape", [(1, 72, 1, 1), (1, 16, 3, 2), (1, 8, 5)])
+def test_tiny_pointwise_convolution_equals_reference(monkeypatch, shape):
+    """The squeeze-and-excitation convolutions' short path (one product, no strategy) gives
+    the reference's result; the strategies are not consulted."""
+    rng = np.random.default_rng(len(shape))
+    x = rng.standard_normal(shape).astype(np.float32)
+    w = rng.standard_normal((24, shape[1]) + (1,) * (len(shape) - 2)).astype(np.float32)
+    b = rng.standard_normal(24).astype(np.float32)
+    monkeypatch.setattr(fast_conv, "_conv_core", None)  # would raise if called
+    for bias in (None, b):
+        np.testing.assert_allclose(fast_conv.conv(x, w, bias)[0],
+                                   reference_conv(x, w, bias)[0], rtol=1e-5, atol=1e-5)
