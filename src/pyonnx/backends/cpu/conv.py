@@ -145,8 +145,8 @@ def _split(x: np.ndarray, w: np.ndarray, group: int, win: Window, bias: np.ndarr
            epilogue: Callable[[np.ndarray, np.ndarray | None], np.ndarray], pointwise: bool,
            depthwise: bool) -> np.ndarray | None:
     """:func:`conv_forward` split over the intra-op threads (:func:`threads.parallel_for`),
-    or None where the convolution is too small for parts worth a hand-off, or has a shape this
-    does not split (the caller then runs it whole).
+    or None where the convolution has a shape this does not split (the caller then runs it
+    whole; it has checked that the work is worth two parts).
 
     * 2-D depthwise: ranges of channels (of images, for a batch), each computed by the path
       the whole convolution would take (chosen once, from the whole input's shape) with its
@@ -161,24 +161,20 @@ def _split(x: np.ndarray, w: np.ndarray, group: int, win: Window, bias: np.ndarr
       :mod:`pyonnx.backends.cpu.gemm` and for this module's banded path).
 
     Batches of the non-depthwise paths are not split here: their products are split by
-    :func:`~pyonnx.backends.cpu.gemm.matmul2d` as before. The caller has checked that the
-    work is worth two parts.
+    :func:`~pyonnx.backends.cpu.gemm.matmul2d` as before.
     """
     n_img, c = x.shape[:2]
     m = w.shape[0]
     cg = c // group
-    nk = prod(win.kernel)
-    length = prod(win.out)
+    nk, length = _shape_class(win)[2:4]
     macs = n_img * m * length * cg * nk
     if depthwise:
         return _split_depthwise(x, w, win, bias, epilogue, macs * _DEPTHWISE_WEIGHT)
-    if n_img != 1 or (cg == 1 and group > 1):
+    if n_img != 1 or (cg == 1 and group > 1) or (pointwise and group != 1):
         return None
     out = win.out
     y = np.empty((1, m) + out, dtype=x.dtype)
     if pointwise:
-        if group != 1:
-            return None
         if any(s != 1 for s in win.strides):
             x = x[(slice(None), slice(None)) + tuple(slice(0, (o - 1) * s + 1, s)
                                                      for o, s in zip(out, win.strides))]
