@@ -95,7 +95,7 @@ def conv_forward(x: np.ndarray, w: np.ndarray, group: int, win: Window,
     if pointwise and unit_strides and group == 1 and n_img == 1 and m * c * length <= _TINY:
         # the small products of squeeze-and-excitation blocks (1x1 maps): one call, without
         # the strategies' bookkeeping, which costs more than the product there
-        y = np.matmul(w.reshape(m, c), x.reshape(c, length)).reshape((1, m) + win.out)
+        y = matmul2d(w.reshape(m, c), x.reshape(c, length)).reshape((1, m) + win.out)
         return epilogue(y, bias)
     depthwise = win.ndim == 2 and c == group > 1 and nonempty and not pointwise
     if nonempty and threads.budget() > 1:
