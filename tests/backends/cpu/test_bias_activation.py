@@ -167,3 +167,18 @@ def test_fused_conv_with_residual_and_half_precision_keep_their_path():
     assert got16.dtype == np.float16
     np.testing.assert_allclose(got16.astype(np.float32), want16.astype(np.float32),
                                rtol=2e-3, atol=2e-3)
+
+
+@pytest.mark.parametrize("name", ["Relu", "Clip", "HardSwish", "Swish"])
+def test_a_band_of_columns_takes_the_loop(loop_calls, name):
+    """A band of output columns of a larger result (rows ``ld`` apart, as a split
+    convolution's part finishes it) gets the loop, with the values of the contiguous case."""
+    y = np.random.default_rng(5).standard_normal((1, 6, 40, 3000)).astype(np.float32)
+    b = np.arange(6, dtype=np.float32) - 3
+    band = y.reshape(1, 6, -1)[:, :, 1000:9000]
+    want = fused.bias_activation(np.ascontiguousarray(band), b, name, _ACTIVATIONS[name][0])
+    rest = y.reshape(1, 6, -1)[:, :, 9000:].copy()
+    got = fused.bias_activation(band, b, name, _ACTIVATIONS[name][0])
+    assert got is band and loop_calls.ran("act_loops.bias_activation") == [True, True]
+    np.testing.assert_array_equal(band, want)
+    np.testing.assert_array_equal(y.reshape(1, 6, -1)[:, :, 9000:], rest)  # untouched

@@ -52,3 +52,36 @@ def test_fast_conv_raises_the_reference_errors():
     for fn in (fast_conv.conv, reference_conv):
         with pytest.raises(pyonnx.ExecutionError, match="group is 1, so X should have 2 channels"):
             fn(x, w)
+
+
+@pytest.mark.parametrize("n_img", [1, 2])
+def test_grouped_convolution_by_groups_equals_reference(monkeypatch, n_img):
+    """A grouped convolution whose columns need bands but whose groups each fit the budget
+    (a positional convolution) runs group by group."""
+    rng = np.random.default_rng(n_img)
+    x = rng.standard_normal((n_img, 64, 40)).astype(np.float32)
+    w = rng.standard_normal((64, 16, 24)).astype(np.float32)
+    b = rng.standard_normal(64).astype(np.float32)
+    calls = []
+    real = fast_conv._group_products
+    monkeypatch.setattr(fast_conv, "_group_products", lambda *a: calls.append(1) or real(*a))
+    # one group's columns and outputs fit, the whole matrix's 41 output positions do not
+    monkeypatch.setattr(fast_conv, "_COLS_BUDGET", (16 * 24 + 16) * 41 * 4)
+    attrs = dict(group=4, pads=[12, 12])
+    np.testing.assert_allclose(fast_conv.conv(x, w, b, **attrs)[0],
+                               reference_conv(x, w, b, **attrs)[0], rtol=1e-4, atol=1e-4)
+    assert calls
+
+
+@pytest.mark.parametrize("shape", [(1, 72, 1, 1), (1, 16, 3, 2), (1, 8, 5)])
+def test_tiny_pointwise_convolution_equals_reference(monkeypatch, shape):
+    """The squeeze-and-excitation convolutions' short path (one product, no strategy) gives
+    the reference's result; the strategies are not consulted."""
+    rng = np.random.default_rng(len(shape))
+    x = rng.standard_normal(shape).astype(np.float32)
+    w = rng.standard_normal((24, shape[1]) + (1,) * (len(shape) - 2)).astype(np.float32)
+    b = rng.standard_normal(24).astype(np.float32)
+    monkeypatch.setattr(fast_conv, "_conv_core", None)  # would raise if called
+    for bias in (None, b):
+        np.testing.assert_allclose(fast_conv.conv(x, w, bias)[0],
+                                   reference_conv(x, w, bias)[0], rtol=1e-5, atol=1e-5)

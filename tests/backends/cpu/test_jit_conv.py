@@ -106,7 +106,8 @@ def test_loop_matches_numpy_path_and_onnxruntime(loop_calls, name, x_shape, w_sh
                                                  with_bias, dtype):
     x, w, b = _inputs(x_shape, w_shape, with_bias, dtype)
     got = _conv(x, w, b, attrs)
-    assert loop_calls.ran("conv_loops.depthwise2d") == [True], "the compiled depthwise loop did not run"
+    ran = loop_calls.ran("conv_loops.depthwise2d")  # once per part where the call is split
+    assert ran and all(ran), "the compiled depthwise loop did not run"
     with jit.disabled():
         want = _conv(x, w, b, attrs)
     rtol, atol = _tolerance(dtype)

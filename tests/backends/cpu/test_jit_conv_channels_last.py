@@ -88,5 +88,6 @@ def test_selection(loop_calls, c, size, k, stride, mult, chosen):
     w = rng.standard_normal((c * mult, 1, k, k)).astype(np.float32)
     attrs = dict(group=c, kernel_shape=[k, k], pads=[k // 2] * 4, strides=[stride, stride])
     got = fast.conv(x, w, None, **attrs)[0]
-    assert loop_calls.ran(_LOOP) == ([True] if chosen else [])
+    ran = loop_calls.ran(_LOOP)  # once per part where the call is split over threads
+    assert (bool(ran) and all(ran)) if chosen else ran == []
     assert_close(got, reference(x, w, None, **attrs)[0], 1e-5, 1e-5)

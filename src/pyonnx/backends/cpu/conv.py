@@ -16,6 +16,11 @@ strategy that suits the shapes.
   (stride phases per channel), or for small output maps with many channels
   ``depthwise2d_channels_last``. Other ranks sum strided views times per-channel weights.
 
+With an intra-op budget of several threads (:mod:`pyonnx.backends.cpu.threads`), a convolution
+of at least two parts' worth of work (:data:`MIN_PART_MACS`) is split over the pool: a
+depthwise one by channels, one of one image by bands of output rows, each part building its
+own columns, computing its product and finishing its epilogue (see :func:`_split`).
+
 Column buffers are per-thread scratch reused across calls (never shared by concurrent runs).
 Each strategy is tested against the reference kernel (tests/backends/cpu/test_conv.py).
 """
@@ -29,7 +34,7 @@ from collections.abc import Callable
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from pyonnx.backends.cpu import jit
+from pyonnx.backends.cpu import jit, threads
 from pyonnx.backends.cpu.gemm import matmul2d
 from pyonnx.backends.cpu.registry import fast_kernel
 from pyonnx.ops._common import prod
@@ -84,20 +89,200 @@ def conv_forward(x: np.ndarray, w: np.ndarray, group: int, win: Window,
     added it) and returns Y; by default the bias is added in place."""
     if epilogue is None:
         epilogue = _add_bias
-    pointwise, nonempty = _shape_class(win)
-    if bias is not None and win.ndim == 2 and x.shape[1] == group > 1 and nonempty \
-            and not pointwise:
+    pointwise, nonempty, nk, length, unit_strides = _shape_class(win)
+    n_img, c = x.shape[:2]
+    m = w.shape[0]
+    if pointwise and unit_strides and group == 1 and n_img == 1 and m * c * length <= _TINY:
+        # the small products of squeeze-and-excitation blocks (1x1 maps): one call, without
+        # the strategies' bookkeeping, which costs more than the product there
+        y = matmul2d(w.reshape(m, c), x.reshape(c, length)).reshape((1, m) + win.out)
+        return epilogue(y, bias)
+    depthwise = win.ndim == 2 and c == group > 1 and nonempty and not pointwise
+    if nonempty and threads.budget() > 1:
+        macs = n_img * m * length * (c // group) * nk
+        if macs * (_DEPTHWISE_WEIGHT if depthwise else 1) >= 2 * MIN_PART_MACS:
+            y = _split(x, w, group, win, bias, epilogue, pointwise, depthwise)
+            if y is not None:
+                return y
+    if bias is not None and depthwise:
         return epilogue(_depthwise_2d(x, w, win, bias), None)
     return epilogue(_conv_core(x, w, group, win), bias)
 
 
+# --------------------------------------------------------------------------------------------
+# Intra-op split: a large convolution's parts (channels or bands of output rows, each with its
+# own columns and its epilogue) on the intra-op threads
+# --------------------------------------------------------------------------------------------
+
+#: Multiply-adds a part of a split convolution should have at least: about 0.1-0.2 ms of one
+#: core in a GEMM, above the cost of handing a part to another thread (10-30 µs on an idle
+#: machine; see :data:`pyonnx.backends.cpu.gemm.MIN_BLOCK_MACS` for a busy one). A part is
+#: its columns, its product and its epilogue, so it is worth more than its product alone.
+MIN_PART_MACS = 1 << 21
+#: A depthwise multiply-add costs about this many GEMM multiply-adds (no register blocking: one
+#: load per multiply-add; measured 4-10x, the compiled loop at the low end).
+_DEPTHWISE_WEIGHT = 6
+
+
+#: 1x1 convolutions with fewer output positions than this split by output channels, others by
+#: output positions. Measured (float32, one thread, the two halves one after the other): 1280
+#: outputs x 320 channels at 7x7, 0.51 ms whole, 0.59 in halves of positions, 0.55 in halves of
+#: channels; 144 x 24 at 56x56, 0.33 ms whole, 0.35 and 0.38.
+_SPLIT_ROWS_BELOW = 256
+
+
+def _finish(epilogue: Callable[[np.ndarray, np.ndarray | None], np.ndarray], y: np.ndarray,
+            bias: np.ndarray | None) -> None:
+    """The epilogue on ``y``, a part of the result, whose values it must end up in (an
+    epilogue returns its argument updated in place, or, for an activation NumPy cannot apply
+    in place, a new array)."""
+    r = epilogue(y, bias)
+    if r is not y:
+        np.copyto(y, r)
+
+
+def _split(x: np.ndarray, w: np.ndarray, group: int, win: Window, bias: np.ndarray | None,
+           epilogue: Callable[[np.ndarray, np.ndarray | None], np.ndarray], pointwise: bool,
+           depthwise: bool) -> np.ndarray | None:
+    """:func:`conv_forward` split over the intra-op threads (:func:`threads.parallel_for`),
+    or None where the convolution has a shape this does not split (the caller then runs it
+    whole; it has checked that the work is worth two parts).
+
+    * 2-D depthwise: ranges of channels (of images, for a batch), each computed by the path
+      the whole convolution would take (chosen once, from the whole input's shape) with its
+      epilogue; every output is the whole run's, to the bit.
+    * One image, a column matrix: bands of output rows (1x1 kernels: of output positions, or
+      of output channels where there are few positions), each building its columns in its
+      thread's scratch, multiplying them into its band of Y and running the epilogue on the
+      band (rows of a band are ``L`` apart: the compiled epilogue takes that layout). Each
+      output is the same sum over K, but OpenBLAS chooses its kernel by the product's shape,
+      so a part's product may add the K terms in another order than the whole one's (a few
+      float32 units in the last place; the same holds for the splits of
+      :mod:`pyonnx.backends.cpu.gemm` and for this module's banded path).
+
+    Batches of the non-depthwise paths are not split here: their products are split by
+    :func:`~pyonnx.backends.cpu.gemm.matmul2d` as before.
+    """
+    n_img, c = x.shape[:2]
+    m = w.shape[0]
+    cg = c // group
+    nk, length = _shape_class(win)[2:4]
+    macs = n_img * m * length * cg * nk
+    if depthwise:
+        return _split_depthwise(x, w, win, bias, epilogue, macs * _DEPTHWISE_WEIGHT)
+    if n_img != 1 or (cg == 1 and group > 1) or (pointwise and group != 1):
+        return None
+    out = win.out
+    y = np.empty((1, m) + out, dtype=x.dtype)
+    if pointwise:
+        if any(s != 1 for s in win.strides):
+            x = x[(slice(None), slice(None)) + tuple(slice(0, (o - 1) * s + 1, s)
+                                                     for o, s in zip(out, win.strides))]
+        cols = x.reshape(c, length)
+        w2 = w.reshape(m, c)
+        y2 = y.reshape(m, length)
+        if length < _SPLIT_ROWS_BELOW:
+            # few positions, many channels (late layers): parts of output channels, which
+            # pack their own rows of W, rather than the whole of W per part of columns
+            def channels(a: int, b: int) -> None:
+                np.matmul(w2[a:b], cols, out=y2[a:b])
+                _finish(epilogue, y[:, a:b], None if bias is None else bias[a:b])
+
+            threads.parallel_for(m, channels, min_per_part=max(
+                2, -(-MIN_PART_MACS // (length * c))))
+            return y
+
+        def columns(a: int, b: int) -> None:
+            np.matmul(w2, cols[:, a:b], out=y2[:, a:b])
+            _finish(epilogue, y2[None, :, a:b], bias)
+
+        threads.parallel_for(length, columns, min_per_part=max(
+            2, -(-MIN_PART_MACS // (m * c))))
+        return y
+    if win.kernel == win.strides and not win.padded and all(d == 1 for d in win.dilations):
+        return None  # patch embeddings: one transpose makes the columns (see _conv_core)
+    mg = m // group
+    w2 = w.reshape(m, cg * nk) if group == 1 else w.reshape(group, mg, cg * nk)
+    xp = pad_spatial(x, win, 0)
+    # few column rows (a stem): the strided copy of each band is cheaper than the phase split
+    phases = None if c * nk <= _FEW_COLS else _last_axis_phases(xp, win)
+    row_len = length // out[0]
+    per_row = (c * nk + m) * row_len * x.dtype.itemsize
+    rows = max(1, min(out[0], _COLS_BUDGET // max(per_row, 1)))
+    if _by_groups(group, rows, out[0], (cg * nk + mg) * length * x.itemsize):
+        y3 = y.reshape(1, m, length)
+
+        def groups(a: int, b: int) -> None:
+            _group_products(xp, phases, w2, win, y3, a, b)
+            _finish(epilogue, y[:, a * mg:b * mg],
+                    None if bias is None else bias[a * mg:b * mg])
+
+        threads.parallel_for(group, groups,
+                             min_per_part=max(1, -(-MIN_PART_MACS // (macs // group))))
+        return y
+    y4 = y.reshape(1, group, mg, length)
+
+    def bands(a: int, b: int) -> None:
+        buf = _scratch("cols", c * nk * min(rows, b - a) * row_len, x.dtype)
+        for r0 in range(a, b, rows):
+            r1 = min(b, r0 + rows)
+            lc = (r1 - r0) * row_len
+            cols = _im2col(xp, win, r0, r1, buf[:c * nk * lc], phases)[0]
+            dst = y4[0, :, :, r0 * row_len:r1 * row_len]
+            if group == 1:
+                np.matmul(w2, cols, out=dst[0])
+            else:
+                np.matmul(w2, cols.reshape(group, cg * nk, lc), out=dst)
+            _finish(epilogue, dst.reshape(1, m, lc), bias)
+
+    threads.parallel_for(out[0], bands, min_per_part=max(
+        1, -(-MIN_PART_MACS // (macs // out[0]))))
+    return y
+
+
+def _split_depthwise(x: np.ndarray, w: np.ndarray, win: Window, bias: np.ndarray | None,
+                     epilogue: Callable[[np.ndarray, np.ndarray | None], np.ndarray],
+                     cost: int) -> np.ndarray:
+    """The 2-D depthwise part of :func:`_split` (``cost``: the whole convolution's, in GEMM
+    multiply-adds)."""
+    n_img, c = x.shape[:2]
+    m = w.shape[0]
+    mult = m // c
+    y = np.empty((n_img, m) + win.out, dtype=x.dtype)
+    if n_img > 1:
+        def images(a: int, b: int) -> None:
+            _depthwise_2d(x[a:b], w, win, bias, out=y[a:b], channels=c)
+            _finish(epilogue, y[a:b], None)
+
+        threads.parallel_for(n_img, images,
+                             min_per_part=max(1, -(-MIN_PART_MACS // (cost // n_img))))
+        return y
+
+    def channels(a: int, b: int) -> None:
+        ys = y[:, a * mult:b * mult]
+        _depthwise_2d(x[:, a:b], w[a * mult:b * mult], win,
+                      None if bias is None else bias[a * mult:b * mult], out=ys, channels=c)
+        _finish(epilogue, ys, None)
+
+    threads.parallel_for(c, channels, min_per_part=max(1, -(-MIN_PART_MACS // (cost // c))))
+    return y
+
+
+#: 1x1 convolutions of one image with at most this many multiply-adds take the shortest path
+#: of :func:`conv_forward` (measured, one squeeze-and-excitation convolution 72 -> 24 channels
+#: with its fused Relu: 25 -> 16 µs per call).
+_TINY = 1 << 16
+
+
 @functools.lru_cache(maxsize=4096)
-def _shape_class(win: Window) -> tuple[bool, bool]:
+def _shape_class(win: Window) -> tuple[bool, bool, int, int, bool]:
     """(a 1x1 kernel without padding, at any stride: a plain product over the channels; every
-    output axis non-empty) for ``win``. Cached: a model calls each Conv node with the same
-    geometry run after run (Windows are frozen, hence hashable), and on the small convolutions
-    of squeeze-and-excitation blocks these generator checks cost a fifth of the call."""
-    return (all(k == 1 for k in win.kernel) and not win.padded, all(o > 0 for o in win.out))
+    output axis non-empty; kernel elements; output positions; all strides 1) for ``win``.
+    Cached: a model calls each Conv node with the same geometry run after run (Windows are
+    frozen, hence hashable), and on the small convolutions of squeeze-and-excitation blocks
+    these generator checks cost a fifth of the call."""
+    return (all(k == 1 for k in win.kernel) and not win.padded, all(o > 0 for o in win.out),
+            prod(win.kernel), prod(win.out), all(s == 1 for s in win.strides))
 
 
 def _product(w2: np.ndarray, cols: np.ndarray) -> np.ndarray:
@@ -170,6 +355,10 @@ def _conv_core(x: np.ndarray, w: np.ndarray, group: int, win: Window) -> np.ndar
     # Bytes one output row costs while its band is processed: its columns and its outputs.
     per_row = (c * nk + m) * row_len * x.dtype.itemsize
     rows = max(1, min(out[0], _COLS_BUDGET // max(per_row, 1)))
+    if _by_groups(group, rows, out[0], (cg * nk + mg) * length * x.itemsize):
+        y = np.empty((n_img, m, length), dtype=x.dtype)
+        _group_products(xp, phases, w2, win, y, 0, group)
+        return y.reshape((n_img, m) + out)
     if n_img == 1 and rows >= out[0]:
         cols = _im2col(xp, win, 0, out[0], phases=phases)  # (1, C * nk, L)
         if group == 1:
@@ -197,6 +386,35 @@ def _conv_core(x: np.ndarray, w: np.ndarray, group: int, win: Window) -> np.ndar
     return y.reshape((n_img, m) + out)
 
 
+def _by_groups(group: int, rows: int, out0: int, group_bytes: int) -> bool:
+    """Whether a grouped convolution whose whole column matrix needs bands of ``rows`` output
+    rows (of ``out0``) runs group by group instead: where one group's columns and outputs
+    (``group_bytes``) fit the band budget. Thin bands of a large-kernel grouped convolution
+    (a transformer's positional convolution: 16 groups of 48 channels, a 128-wide kernel, 49
+    outputs) make products a few columns wide, at a fraction of BLAS's speed: measured
+    (wav2vec2-base's, one thread, CPU time) 45 ms in bands of 5 outputs, 10 ms by groups."""
+    return group > 1 and rows < out0 and group_bytes <= _COLS_BUDGET
+
+
+def _group_products(xp: np.ndarray, phases: dict[int, np.ndarray] | None, w2: np.ndarray,
+                    win: Window, y: np.ndarray, g0: int, g1: int) -> None:
+    """Y (N, M, L) channels of groups [g0, g1) of a grouped convolution, one group's whole
+    column matrix and product at a time (see :func:`_by_groups`): ``xp`` is the padded input,
+    ``phases`` its stride phases (see :func:`_last_axis_phases`) or None, ``w2`` the weights
+    (group, M / group, C / group * prod(kernel))."""
+    n_img = xp.shape[0]
+    group, mg, kg = w2.shape
+    cg = xp.shape[1] // group
+    length = y.shape[2]
+    buf = _scratch("cols", kg * length, xp.dtype)
+    for i in range(n_img):
+        for g in range(g0, g1):
+            ch = slice(g * cg, (g + 1) * cg)
+            ph = None if phases is None else {p: a[i:i + 1, ch] for p, a in phases.items()}
+            cols = _im2col(xp[i:i + 1, ch], win, 0, win.out[0], buf, ph)[0]
+            np.matmul(w2[g], cols, out=y[i, g * mg:(g + 1) * mg])
+
+
 # Column matrices up to this many elements take the short path of _im2col_small.
 _SMALL_COLS = 1 << 15
 #: Convolutions with at most this many column rows (input channels x kernel elements: a 3x3
@@ -210,7 +428,8 @@ _FEW_COLS = 32
 def _im2col_small(x: np.ndarray, win: Window) -> np.ndarray:
     """Column matrix (N, C * prod(kernel), L) of a small input in a few NumPy calls: the padded
     copy is made with zeros and one assignment, the window view with the ndarray constructor
-    (``as_strided`` costs several times more on inputs this size)."""
+    (``as_strided`` costs several times more on inputs this size). The matrix is this thread's
+    ``"cols"`` scratch: valid until the next request for it."""
     n_img, c = x.shape[:2]
     if win.padded:
         shape = x.shape[:2] + tuple(n + b + a + e for n, b, a, e in zip(
@@ -224,7 +443,11 @@ def _im2col_small(x: np.ndarray, win: Window) -> np.ndarray:
     strides = xp.strides[:2] + tuple(t * d for t, d in zip(sp, win.dilations)) \
         + tuple(t * s for t, s in zip(sp, win.strides))
     view = np.ndarray((n_img, c) + win.kernel + win.out, xp.dtype, xp, 0, strides)
-    return np.ascontiguousarray(view).reshape(n_img, c * prod(win.kernel), prod(win.out))
+    # into this thread's column scratch: a fresh column matrix of a stem (1.3 MiB) costs a
+    # page fault per 4 KiB page, measured at several times the copy itself
+    cols = _scratch("cols", view.size, xp.dtype).reshape(view.shape)
+    np.copyto(cols, view)
+    return cols.reshape(n_img, c * prod(win.kernel), prod(win.out))
 
 
 def _last_axis_phases(xp: np.ndarray, win: Window) -> dict[int, np.ndarray] | None:
@@ -289,7 +512,8 @@ _DEPTHWISE_BUDGET = 4 << 20
 
 
 def _depthwise_2d(x: np.ndarray, w: np.ndarray, win: Window,
-                  bias: np.ndarray | None = None) -> np.ndarray:
+                  bias: np.ndarray | None = None, out: np.ndarray | None = None,
+                  channels: int | None = None) -> np.ndarray:
     """Depthwise 2-D convolution (one input channel per group) on flat phase rows.
 
     The padded input is split into its stride phases (``xp[..., a::s, b::s]``, zero-filled and
@@ -304,14 +528,18 @@ def _depthwise_2d(x: np.ndarray, w: np.ndarray, win: Window,
 
     float32 and float64 take the compiled loop ``conv_loops.depthwise2d`` when it is available
     (one pass per channel with no column copy; see :func:`_depthwise_2d_jit`).
+
+    Y is written into ``out`` when given (C-contiguous). ``channels`` (default: x's) is the
+    channel count that chooses among the layouts: a part of a split convolution
+    (:func:`_split`) passes the whole input's, so that each part takes the whole one's path.
     """
+    ch = x.shape[1] if channels is None else channels
     if x.dtype in _JIT_DTYPES and w.dtype == x.dtype:
-        y = _depthwise_2d_jit(x, w, win, bias)
+        y = _depthwise_2d_jit(x, w, win, bias, out, ch)
         if y is not None:
             return y
-    if w.shape[0] == x.shape[1] \
-            and x.shape[1] * prod(win.kernel) >= _CHANNELS_LAST_MIN * win.out[1]:
-        return _depthwise_2d_channels_last(x, w, win, bias)
+    if w.shape[0] == x.shape[1] and ch * prod(win.kernel) >= _CHANNELS_LAST_MIN * win.out[1]:
+        return _depthwise_2d_channels_last(x, w, win, bias, out)
     n_img, c, hh, ww = x.shape
     m = w.shape[0]
     mult = m // c
@@ -369,7 +597,7 @@ def _depthwise_2d(x: np.ndarray, w: np.ndarray, win: Window,
     ybuf = _scratch("out", m * rows * wph, x.dtype)
     if bias is not None:
         bias = bias.astype(x.dtype, copy=False).reshape(m, 1, 1)
-    y = np.empty((n_img, m, oh, ow), dtype=x.dtype)
+    y = np.empty((n_img, m, oh, ow), dtype=x.dtype) if out is None else out
     for img in range(n_img):
         for q0 in range(0, oh, rows):
             q1 = min(oh, q0 + rows)
@@ -403,7 +631,8 @@ _CHANNELS_LAST_MIN = 72
 
 
 def _depthwise_2d_channels_last(x: np.ndarray, w: np.ndarray, win: Window,
-                                bias: np.ndarray | None) -> np.ndarray:
+                                bias: np.ndarray | None, out: np.ndarray | None = None
+                                ) -> np.ndarray:
     """Depthwise 2-D convolution (one output channel per input channel) in a channels-last
     layout: per image, the input is copied once, transposed, into a zero-bordered buffer
     (padded rows, padded columns, channels); the windows of all kernel elements are then one
@@ -427,7 +656,7 @@ def _depthwise_2d_channels_last(x: np.ndarray, w: np.ndarray, win: Window,
     view = np.ndarray((kh, kw, oh, ow, c), x.dtype, xt, 0,
                       (st[0] * dh, st[1] * dw, st[0] * sh, st[1] * sw, st[2]))
     yt = _scratch("out", oh * ow * c, x.dtype).reshape(oh, ow, c)
-    y = np.empty((n_img, c, oh, ow), dtype=x.dtype)
+    y = np.empty((n_img, c, oh, ow), dtype=x.dtype) if out is None else out
     b = None if bias is None else bias.astype(x.dtype, copy=False).reshape(c, 1, 1)
     # zero only the border around the copied block (the buffer is reused)
     xt[:pt] = 0
@@ -448,8 +677,9 @@ def _depthwise_2d_channels_last(x: np.ndarray, w: np.ndarray, win: Window,
 _JIT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
-def _depthwise_2d_jit(x: np.ndarray, w: np.ndarray, win: Window,
-                      bias: np.ndarray | None) -> np.ndarray | None:
+def _depthwise_2d_jit(x: np.ndarray, w: np.ndarray, win: Window, bias: np.ndarray | None,
+                      out: np.ndarray | None = None, channels: int | None = None
+                      ) -> np.ndarray | None:
     """:func:`_depthwise_2d` by the compiled loop, or None when compiled loops are unavailable.
 
     The loop's scratch is one channel's stride phases of the padded input and one channel's
@@ -464,11 +694,11 @@ def _depthwise_2d_jit(x: np.ndarray, w: np.ndarray, win: Window,
     dh, dw = win.dilations
     oh, ow = win.out
     if m == c and ow <= _JIT_CHANNELS_LAST_MAX_OW \
-            and c * kh * kw >= _CHANNELS_LAST_MIN * ow:
-        return _depthwise_2d_jit_channels_last(x, w, win, bias)
+            and (c if channels is None else channels) * kh * kw >= _CHANNELS_LAST_MIN * ow:
+        return _depthwise_2d_jit_channels_last(x, w, win, bias, out)
     hq = oh + (kh - 1) * dh // sh
     wq = ow + (kw - 1) * dw // sw
-    y = np.empty((n_img, m, oh, ow), dtype=x.dtype)
+    y = np.empty((n_img, m, oh, ow), dtype=x.dtype) if out is None else out
     b = (np.zeros(1, x.dtype) if bias is None
          else np.ascontiguousarray(bias, dtype=x.dtype).reshape(m))
     if jit.call("conv_loops.depthwise2d", np.ascontiguousarray(x),
@@ -487,7 +717,8 @@ _JIT_CHANNELS_LAST_MAX_OW = 8
 
 
 def _depthwise_2d_jit_channels_last(x: np.ndarray, w: np.ndarray, win: Window,
-                                    bias: np.ndarray | None) -> np.ndarray | None:
+                                    bias: np.ndarray | None, out: np.ndarray | None = None
+                                    ) -> np.ndarray | None:
     """:func:`_depthwise_2d_jit` by ``conv_loops.depthwise2d_channels_last`` (small output maps,
     one output channel per input channel), or None when compiled loops are unavailable."""
     n_img, c, _, _ = x.shape
@@ -497,7 +728,7 @@ def _depthwise_2d_jit_channels_last(x: np.ndarray, w: np.ndarray, win: Window,
     oh, ow = win.out
     hp = (oh - 1) * sh + (kh - 1) * dh + 1
     wp = (ow - 1) * sw + (kw - 1) * dw + 1
-    y = np.empty((n_img, c, oh, ow), dtype=x.dtype)
+    y = np.empty((n_img, c, oh, ow), dtype=x.dtype) if out is None else out
     b = (np.zeros(1, x.dtype) if bias is None
          else np.ascontiguousarray(bias, dtype=x.dtype).reshape(c))
     wt = np.ascontiguousarray(w.reshape(c, kh, kw).transpose(1, 2, 0))

@@ -43,6 +43,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from numpy.lib.stride_tricks import as_strided
 
 from pyonnx.backends.cpu import jit
 from pyonnx.backends.cpu.conv import conv, conv_forward
@@ -165,13 +166,22 @@ def _loop_epilogue(y: np.ndarray, bias: np.ndarray | None, activation: str,
     if y.size < jit.MIN_ELEMENTS:  # jit.call would refuse it: spare the setup below
         return False
     code = _LOOP_CODES.get(activation)
-    if code is None or y.dtype not in _INPLACE or not y.flags.c_contiguous \
-            or not y.flags.writeable or y.size == 0 or (bias is None and not activation):
+    if code is None or y.dtype not in _INPLACE or not y.flags.writeable or y.size == 0 \
+            or (bias is None and not activation):
         return False
     if code in (_loops.SIGMOID, _loops.SWISH) and y.dtype != np.float32:
         return False
     if bias is not None and (y.ndim < 2 or bias.shape != (y.shape[1],)):
         return False
+    if y.flags.c_contiguous:
+        flat = y.reshape(-1)
+        rows = 1 if bias is None else y.shape[0] * y.shape[1]
+        length = ld = y.size // rows
+    else:
+        band = _row_band(y)
+        if band is None:
+            return False
+        flat, rows, length, ld = band
     typ = y.dtype.type
     alpha = beta = 0.0
     if code == _loops.SIGMOID:
@@ -188,12 +198,34 @@ def _loop_epilogue(y: np.ndarray, bias: np.ndarray | None, activation: str,
     else:
         alpha_t, beta_t = typ(alpha), typ(beta)
     if bias is None:
-        rows, m, b = 1, 0, _NO_BIAS[y.dtype]
+        m, b = 0, _NO_BIAS[y.dtype]
     else:
-        rows, m, b = y.shape[0] * y.shape[1], y.shape[1], bias.astype(y.dtype, copy=False)
+        m, b = y.shape[1], bias.astype(y.dtype, copy=False)
     kbits, poly = np.empty(_loops.CHUNK, np.int32), np.empty(_loops.CHUNK, y.dtype)
-    return jit.call("act_loops.bias_activation", y.reshape(-1), y.size // rows, b, m, code,
+    return jit.call("act_loops.bias_activation", flat, rows, length, ld, b, m, code,
                     alpha_t, beta_t, kbits, poly, elements=y.size)
+
+
+def _row_band(y: np.ndarray) -> tuple[np.ndarray, int, int, int] | None:
+    """For ``y`` (N, M, ...) whose channels' rows (the trailing axes) are each contiguous and
+    evenly spaced, ``ld`` elements apart (a band of output columns of a larger result, as the
+    threads of a split convolution finish it): (a 1-D view from its first element over its
+    last, rows, row length, ld). None for any other layout."""
+    it = y.itemsize
+    if y.ndim < 2:
+        return None
+    length = y.size // (y.shape[0] * y.shape[1])
+    expect = it
+    for n, s in zip(y.shape[:1:-1], y.strides[:1:-1]):
+        if n > 1 and s != expect:
+            return None
+        expect *= n
+    s0, s1 = y.strides[:2]
+    if s1 % it or s1 < length * it or (y.shape[0] > 1 and s0 != y.shape[1] * s1):
+        return None
+    rows, ld = y.shape[0] * y.shape[1], s1 // it
+    flat = as_strided(y, shape=((rows - 1) * ld + length,), strides=(it,), writeable=True)
+    return flat, rows, length, ld
 
 
 def _hard_loop(y: np.ndarray, alpha: float, beta: float, swish: int) -> bool:

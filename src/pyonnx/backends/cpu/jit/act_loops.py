@@ -47,11 +47,14 @@ _T_MAX = 89.0
 NONE, RELU, SIGMOID, SWISH, HARD_SIGMOID, HARD_SWISH, CLIP = range(7)
 
 
-def bias_activation(y: np.ndarray, length: int, bias: np.ndarray, m: int, code: int,
-                    alpha: float, beta: float, kbits: np.ndarray, poly: np.ndarray) -> None:
-    """Row ``r`` of ``y`` (1-D, C-contiguous: rows of ``length`` elements) gets ``bias[r % m]``
-    added (none when ``m`` is 0), then the activation ``code`` applied, in place and in one
-    pass: a convolution's epilogue (rows are output channels, ``m`` of them per image).
+def bias_activation(y: np.ndarray, rows: int, length: int, ld: int, bias: np.ndarray, m: int,
+                    code: int, alpha: float, beta: float, kbits: np.ndarray,
+                    poly: np.ndarray) -> None:
+    """Row ``r`` (of ``rows``: the ``length`` elements from ``y[r * ld]``; ``y`` is 1-D and
+    C-contiguous) gets ``bias[r % m]`` added (none when ``m`` is 0), then the activation
+    ``code`` applied, in place and in one pass: a convolution's epilogue (rows are output
+    channels, ``m`` of them per image; ``ld`` > ``length`` for a band of output columns of a
+    larger result, which a thread of a split convolution finishes).
 
     * RELU: max(v, 0); CLIP: min(max(v, alpha), beta) (comparisons that NaN fails, so NaN
       propagates as in ``np.clip``);
@@ -68,13 +71,14 @@ def bias_activation(y: np.ndarray, length: int, bias: np.ndarray, m: int, code: 
     zero = alpha - alpha  # 0 and 1 of y's element type (zero + 1 would be a float64)
     one = zero + np.float32(1)
     fbits = kbits.view(np.float32)
-    for r in range(y.shape[0] // length):
+    for r in range(rows):
         b = bias[r % m] if m else zero
-        for c0 in range(r * length, (r + 1) * length, CHUNK):
+        start = r * ld
+        for c0 in range(start, start + length, CHUNK):
             # 1-D slices of a 1-D array, not y[c0 + i] (numba's check of a computed negative
             # index) nor a row of a 2-D array (a layout numba cannot prove contiguous): either
             # stops the compiler from vectorizing the loops
-            yc = y[c0:min(c0 + CHUNK, (r + 1) * length)]
+            yc = y[c0:min(c0 + CHUNK, start + length)]
             n = yc.shape[0]
             if code == SIGMOID or code == SWISH:
                 for i in range(n):
