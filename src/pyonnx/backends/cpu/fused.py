@@ -15,8 +15,9 @@ which has the same definition (its reference is :mod:`pyonnx.ops.contrib.fused_c
 * com.microsoft ``MultiHeadAttention`` (the fast variant of :mod:`pyonnx.ops.contrib.attention`'s)
   for self or cross attention on 3-D Q, K, V with an optional attention bias, as the optimizer's
   :mod:`~pyonnx.optimizer.passes.fuse_multi_head_attention` writes it: the heads are strided
-  views of the projections, the softmax runs in one pass per row, and the second product writes
-  straight into the ``[B, S, H*D]`` output.
+  views of the projections, the work is cut into blocks of query rows of one head whose scores
+  stay in cache (product, scaled and biased softmax, product) and split over the intra-op
+  threads, and the second product writes straight into the ``[B, S, H*D]`` output.
 * ``FoldBatchNormIntoConv(W, B, scale, bias, mean, var)``: the weight and bias of a Conv with
   an inference-mode BatchNormalization after it folded in, for parameters that are known only at
   run time (the optimizer folds constant ones itself).
@@ -47,8 +48,9 @@ import numpy as np
 from pyonnx.backends.cpu import jit
 from pyonnx.backends.cpu.conv import conv, conv_forward
 from pyonnx.backends.cpu.jit import act_loops as _loops
-from pyonnx.backends.cpu.elementwise import softmax as _softmax, softmax_rows
-from pyonnx.backends.cpu.gemm import matmul  # large products split over the intra-op threads
+from pyonnx.backends.cpu import threads
+from pyonnx.backends.cpu.elementwise import loop_input, softmax as _softmax, softmax_loop
+from pyonnx.backends.cpu.gemm import MIN_BLOCK_MACS, matmul  # large products split over the pool
 from pyonnx.backends.cpu.registry import fast_kernel
 from pyonnx.errors import ExecutionError
 from pyonnx.ops import activation as _act
@@ -385,32 +387,78 @@ def multi_head_attention(query: np.ndarray, key: np.ndarray | None = None,
                 ctx=ctx)
 
 
+#: Score elements of one attention block (query rows of one head times the keys): 64K float32
+#: scores are 256 KB, which stay in a core's L2 cache from the first product through the softmax
+#: to the second product, where the whole [B, H, S, T] scores of a long sequence (whisper's 6 x
+#: 1500 x 1500: 54 MB) would go through memory in every pass.
+MHA_BLOCK_ELEMENTS = 1 << 16
+
+
 def _mha(query: np.ndarray, key: np.ndarray, value: np.ndarray, ab: np.ndarray | None, h: int,
          scale: float | None) -> np.ndarray:
     """The fast MultiHeadAttention once its case is checked: the reference's steps (scores,
-    scale, bias, softmax, product) without its copies."""
+    scale, bias, softmax, product) block by block. A block is a band of query rows of one
+    head (two rows at least, so that BLAS never takes its matrix-vector path for one): its
+    scores ``q_band @ k^T``, the softmax of ``scale * scores + bias`` in place (with the
+    ``fast`` extra one compiled loop, ``jit/rows_loops.softmax_*``: its scale and bias may be
+    one fused multiply-add and its exponential is its own, so the result is within a few ulp
+    of the reference's; without it the reference's NumPy steps, bit for bit), and
+    ``p_band @ v`` written straight into the band of the [B, S, H*Dv] output. The blocks are
+    split over the intra-op threads; every block computes its rows the same way wherever the
+    split falls (BLAS's sum over K does not depend on the row band), so the result does not
+    depend on the thread count."""
     b, s, hd = query.shape
     t = key.shape[1]
     d, dv = hd // h, value.shape[2] // h
-    typ = query.dtype.type
+    dtype = query.dtype
+    typ = dtype.type
+    sc = typ((1.0 / np.sqrt(d)) if scale is None or scale == 0 else scale)
     # heads as strided views: BLAS reads each head's [S, D] slice with the projection's stride
     q = query.reshape(b, s, h, d).transpose(0, 2, 1, 3)
     kt = key.reshape(b, t, h, d).transpose(0, 2, 3, 1)
     v = value.reshape(b, t, h, dv).transpose(0, 2, 1, 3)
-    scores = np.matmul(q, kt)  # [B, H, S, T], ours
-    scores *= typ((1.0 / np.sqrt(d)) if scale is None or scale == 0 else scale)
     if ab is not None:
-        scores += ab
-    p = softmax_rows(scores, False)  # a row of -inf stays NaN, as in the reference
-    if p is None:
-        with np.errstate(invalid="ignore"):
-            scores -= scores.max(axis=-1, keepdims=True)
-            np.exp(scores, out=scores)
-            scores /= scores.sum(axis=-1, keepdims=True)
-        p = scores
-    out = np.empty((b, s, h, dv), query.dtype)
-    np.matmul(p, v, out=out.transpose(0, 2, 1, 3))  # heads merged as they are written
+        ab = loop_input(ab)  # C-contiguous: each band's bias is a contiguous [rows, T] matrix
+    out = np.empty((b, s, h, dv), dtype)
+    o = out.transpose(0, 2, 1, 3)  # heads merged as they are written
+    bands = max(1, min(s // 2, -(-(s * t) // MHA_BLOCK_ELEMENTS)))  # bands per head
+    step, extra = divmod(s, bands)
+    edges = [i * step + min(i, extra) for i in range(bands + 1)]
+    total = b * h * s * t
+
+    def blocks(start: int, stop: int) -> None:
+        # the loop writes its probabilities beside the scores, not over them: in place, LLVM's
+        # vectorized loop would not run (its run-time overlap check fails): 2-4x slower
+        bufs = np.empty((2, (edges[1] - edges[0]) * t), dtype)
+        for i in range(start, stop):
+            bh, band = divmod(i, bands)
+            bi, hi = divmod(bh, h)
+            r0, r1 = edges[band], edges[band + 1]
+            scores, p = (x[:(r1 - r0) * t].reshape(r1 - r0, t) for x in bufs)
+            np.matmul(q[bi, hi, r0:r1], kt[bi, hi], out=scores)
+            bias = None if ab is None else ab[bi % ab.shape[0], hi % ab.shape[1], r0:r1]
+            if not softmax_loop(scores, p, False, sc, bias, elements=total):
+                p = _softmax_numpy(scores, sc, bias)
+            np.matmul(p, v[bi, hi], out=o[bi, hi, r0:r1])
+
+    macs = (s // bands) * t * (d + dv)  # of one block
+    threads.parallel_for(b * h * bands, blocks,
+                         min_per_part=max(1, -(-MIN_BLOCK_MACS // max(1, macs))))
     return out.reshape(b, s, h * dv)
+
+
+def _softmax_numpy(scores: np.ndarray, scale: np.generic, bias: np.ndarray | None
+                   ) -> np.ndarray:
+    """``softmax(scale * scores + bias)`` over the rows of ``scores``, in place, by the
+    reference's NumPy steps (a row of -inf gives NaN, as there); returns ``scores``."""
+    scores *= scale
+    if bias is not None:
+        scores += bias
+    with np.errstate(invalid="ignore"):
+        scores -= scores.max(axis=-1, keepdims=True)
+        np.exp(scores, out=scores)
+        scores /= scores.sum(axis=-1, keepdims=True)
+    return scores
 
 
 @kernel("FoldBatchNormIntoConv", versions=(1,), domain=DOMAIN)
