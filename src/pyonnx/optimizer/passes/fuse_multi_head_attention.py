@@ -176,17 +176,12 @@ def _heads(x: Value, perm: tuple[int, ...], graph: Graph, facts: Facts, keep: se
     nodes: list[Node] = []
     s = 1.0
     mul = made_by(x, "Mul", graph) if scaled else None
-    if mul is not None and len(mul.inputs) == 2:
-        for a, b in (mul.inputs, mul.inputs[::-1]):
-            c = scalar(b, inputs)
-            arr = constant_of(b, inputs)
-            if c is not None and arr is not None and arr.ndim <= 4 and a is not None \
-                    and made_by(a, "Transpose", graph) is not None:
-                s, x = c, a
-                nodes.append(mul)
-                break
-        else:
+    if mul is not None:
+        found = _scaled(mul, "Transpose", graph, inputs)
+        if found is None:
             return None
+        s, x = found
+        nodes.append(mul)
     tr = made_by(x, "Transpose", graph)
     if tr is None or tuple(attr(tr, "perm", ())) != perm:  # type: ignore[arg-type]
         return None
@@ -203,6 +198,21 @@ def _heads(x: Value, perm: tuple[int, ...], graph: Graph, facts: Facts, keep: se
         return None
     nodes = [rs, tr] + nodes
     return x3, h, d, s, nodes
+
+
+def _scaled(mul: Node, op_type: str, graph: Graph, inputs: set[int]
+            ) -> tuple[float, Value] | None:
+    """``mul`` = Mul(a, c) in either order, with c a one-element constant of rank 4 at most
+    (it leaves a's shape as it is) and a made by ``op_type``: (c, a), or None."""
+    if len(mul.inputs) != 2:
+        return None
+    for a, b in (mul.inputs, mul.inputs[::-1]):
+        c = scalar(b, inputs)
+        arr = constant_of(b, inputs)
+        if c is not None and arr is not None and arr.ndim <= 4 and a is not None \
+                and made_by(a, op_type, graph) is not None:
+            return c, a
+    return None
 
 
 def _fixed_reshape(node: Node, inputs: set[int]) -> bool:
@@ -247,15 +257,12 @@ def _unguarded_core(mm2: Node, graph: Graph, model: Model, keep: set[int], input
         nodes.append(add)
         x = a
     mul = made_by(x, "Mul", graph)
-    if mul is not None and len(mul.inputs) == 2:
-        for a, b in (mul.inputs, mul.inputs[::-1]):
-            c = scalar(b, inputs)
-            if c is not None and made_by(a, "MatMul", graph) is not None:
-                scale, x = c, a
-                nodes.append(mul)
-                break
-        else:
+    if mul is not None:
+        scaled = _scaled(mul, "MatMul", graph, inputs)
+        if scaled is None:
             return None
+        scale, x = scaled
+        nodes.append(mul)
     mm1 = made_by(x, "MatMul", graph)
     if mm1 is None or len(mm1.inputs) != 2 or None in mm1.inputs or len(nodes) == 1:
         return None  # a bare Softmax(MatMul) is the shared core's (match_attention_core)
