@@ -52,9 +52,11 @@ def _inputs(dtype, bias_shape, s=13, t=11, h=3, d=4, dv=5):
 @pytest.mark.parametrize("compiled", [True, False])
 @pytest.mark.parametrize("bias_shape", [None, (1, 1), (2, 1), (1, 3), (2, 3)])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_blocked_attention_matches_the_reference(pool, compiled, bias_shape, dtype):
+@pytest.mark.parametrize("block", [40, 300])  # bands of 2-3 rows; heads in groups of 2 and 1
+def test_blocked_attention_matches_the_reference(pool, compiled, bias_shape, dtype, block,
+                                                 monkeypatch):
+    monkeypatch.setattr(fused, "MHA_BLOCK_ELEMENTS", block)
     q, k, v, ab, h = _inputs(dtype, bias_shape)
-    assert fused.MHA_BLOCK_ELEMENTS < q.shape[1] * k.shape[1]  # several bands per head
     for scale in (None, 0.3):
         with np.errstate(invalid="ignore"):  # the reference's -inf - -inf of a masked row
             want = _REF(q, k, v, None, None, ab, num_heads=h, scale=scale)[0]
@@ -69,15 +71,18 @@ def test_blocked_attention_matches_the_reference(pool, compiled, bias_shape, dty
 
 
 @pytest.mark.parametrize("compiled", [True, False])
-def test_blocked_attention_does_not_depend_on_the_threads(pool, compiled):
+def test_blocked_attention_does_not_depend_on_the_threads(pool, compiled, monkeypatch):
     q, k, v, ab, h = _inputs(np.float32, (2, 3), s=17, t=9)
     results = []
-    for budget in (3, 1, 2):  # the blocks are fixed by the shapes, not by the threads
+    for block, budget in ((40, 3), (40, 1), (40, 2), (300, 3), (300, 1)):
+        # the blocks are fixed by the shapes, not by the threads
+        monkeypatch.setattr(fused, "MHA_BLOCK_ELEMENTS", block)
         pool(budget)
         with (jit.disabled() if not compiled else np.errstate()):
             results.append(fused.multi_head_attention(q, k, v, None, None, ab, num_heads=h)[0])
-    for r in results[1:]:
+    for r in results[1:3]:
         np.testing.assert_array_equal(r, results[0])
+    np.testing.assert_array_equal(results[4], results[3])
 
 
 def test_one_query_row_and_short_sequences(pool):

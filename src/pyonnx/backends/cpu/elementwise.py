@@ -74,7 +74,8 @@ def softmax_loop(x: np.ndarray, y: np.ndarray, masked_rows_zero: bool, scale: fl
                  bias: np.ndarray | None = None, *, elements: int | None = None) -> bool:
     """Softmax of each row of ``x * scale (+ bias)`` into ``y`` by the compiled loop, on this
     thread: ``x``, ``y`` and ``bias`` are C-contiguous (rows, n) float32/float64 matrices of
-    one type (``y`` may be ``x``, updated in place). A row of all -inf gives zeros with
+    one type (``y`` may be ``x``, updated in place; ``bias`` may have m rows, of which x's
+    row r takes row r % m: heads stacked in x that share one bias). A row of all -inf gives zeros with
     ``masked_rows_zero`` (Attention's masked query), NaN otherwise (Softmax's rule).
     ``elements`` is the size of the whole job this call is a part of (for jit.MIN_ELEMENTS;
     default: x's). Returns False, having done nothing, when the loop is unavailable."""

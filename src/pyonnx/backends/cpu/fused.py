@@ -387,10 +387,10 @@ def multi_head_attention(query: np.ndarray, key: np.ndarray | None = None,
                 ctx=ctx)
 
 
-#: Score elements of one attention block (query rows of one head times the keys): 64K float32
-#: scores are 256 KB, which stay in a core's L2 cache from the first product through the softmax
-#: to the second product, where the whole [B, H, S, T] scores of a long sequence (whisper's 6 x
-#: 1500 x 1500: 54 MB) would go through memory in every pass.
+#: Score elements of one attention block (query rows of one head, or several whole heads,
+#: times the keys): 64K float32 scores are 256 KB, which stay in a core's L2 cache from the first
+#: product through the softmax to the second product, where the whole [B, H, S, T] scores of a
+#: long sequence (whisper's 6 x 1500 x 1500: 54 MB) would go through memory in every pass.
 MHA_BLOCK_ELEMENTS = 1 << 16
 
 
@@ -398,15 +398,15 @@ def _mha(query: np.ndarray, key: np.ndarray, value: np.ndarray, ab: np.ndarray |
          scale: float | None) -> np.ndarray:
     """The fast MultiHeadAttention once its case is checked: the reference's steps (scores,
     scale, bias, softmax, product) block by block. A block is a band of query rows of one
-    head (two rows at least, so that BLAS never takes its matrix-vector path for one): its
-    scores ``q_band @ k^T``, the softmax of ``scale * scores + bias`` in place (with the
-    ``fast`` extra one compiled loop, ``jit/rows_loops.softmax_*``: its scale and bias may be
-    one fused multiply-add and its exponential is its own, so the result is within a few ulp
-    of the reference's; without it the reference's NumPy steps, bit for bit), and
-    ``p_band @ v`` written straight into the band of the [B, S, H*Dv] output. The blocks are
-    split over the intra-op threads; every block computes its rows the same way wherever the
-    split falls (BLAS's sum over K does not depend on the row band), so the result does not
-    depend on the thread count."""
+    head (two rows at least, so that BLAS never takes its matrix-vector path for one), or,
+    where one head's scores are small (a short sequence), a group of whole heads, so that the
+    per-call costs are paid per group: its scores ``q_block @ k^T``, the softmax of
+    ``scale * scores + bias`` (with the ``fast`` extra one compiled loop,
+    ``jit/rows_loops.softmax_*``: its scale and bias may be one fused multiply-add and its
+    exponential is its own, so the result is within a few ulp of the reference's; without it
+    the reference's NumPy steps), and ``p_block @ v`` written straight into its place in the
+    [B, S, H*Dv] output. The blocks depend only on the shapes and are split over the intra-op
+    threads, so the result does not depend on the thread count."""
     b, s, hd = query.shape
     t = key.shape[1]
     d, dv = hd // h, value.shape[2] // h
@@ -418,10 +418,12 @@ def _mha(query: np.ndarray, key: np.ndarray, value: np.ndarray, ab: np.ndarray |
     kt = key.reshape(b, t, h, d).transpose(0, 2, 3, 1)
     v = value.reshape(b, t, h, dv).transpose(0, 2, 1, 3)
     if ab is not None:
-        ab = loop_input(ab)  # C-contiguous: each band's bias is a contiguous [rows, T] matrix
+        ab = loop_input(ab)  # C-contiguous: a block's bias is a contiguous matrix
     out = np.empty((b, s, h, dv), dtype)
     o = out.transpose(0, 2, 1, 3)  # heads merged as they are written
-    bands = max(1, min(s // 2, -(-(s * t) // MHA_BLOCK_ELEMENTS)))  # bands per head
+    g = max(1, min(h, MHA_BLOCK_ELEMENTS // max(1, s * t)))  # heads per block
+    bands = 1 if g > 1 else max(1, min(s // 2, -(-(s * t) // MHA_BLOCK_ELEMENTS)))
+    groups = -(-h // g)
     step, extra = divmod(s, bands)
     edges = [i * step + min(i, extra) for i in range(bands + 1)]
     total = b * h * s * t
@@ -429,20 +431,27 @@ def _mha(query: np.ndarray, key: np.ndarray, value: np.ndarray, ab: np.ndarray |
     def blocks(start: int, stop: int) -> None:
         # the loop writes its probabilities beside the scores, not over them: in place, LLVM's
         # vectorized loop would not run (its run-time overlap check fails): 2-4x slower
-        bufs = np.empty((2, (edges[1] - edges[0]) * t), dtype)
+        bufs = np.empty((2, g * (edges[1] - edges[0]) * t), dtype)
         for i in range(start, stop):
-            bh, band = divmod(i, bands)
-            bi, hi = divmod(bh, h)
+            bi, rest = divmod(i, groups * bands)
+            gi, band = divmod(rest, bands)
+            h0, h1 = gi * g, min(h, gi * g + g)
             r0, r1 = edges[band], edges[band + 1]
-            scores, p = (x[:(r1 - r0) * t].reshape(r1 - r0, t) for x in bufs)
-            np.matmul(q[bi, hi, r0:r1], kt[bi, hi], out=scores)
-            bias = None if ab is None else ab[bi % ab.shape[0], hi % ab.shape[1], r0:r1]
-            if not softmax_loop(scores, p, False, sc, bias, elements=total):
-                p = _softmax_numpy(scores, sc, bias)
-            np.matmul(p, v[bi, hi], out=o[bi, hi, r0:r1])
+            n = (h1 - h0) * (r1 - r0)
+            scores, p = (x[:n * t].reshape(h1 - h0, r1 - r0, t) for x in bufs)
+            np.matmul(q[bi, h0:h1, r0:r1], kt[bi, h0:h1], out=scores)
+            bias = None
+            if ab is not None:  # rows of one head when ab is shared by the heads
+                heads = slice(h0, h1) if ab.shape[1] > 1 else slice(0, 1)
+                bias = ab[bi % ab.shape[0], heads, r0:r1].reshape(-1, t)
+            if not softmax_loop(scores.reshape(n, t), p.reshape(n, t), False, sc, bias,
+                                elements=total):
+                p = _softmax_numpy(scores, sc, None if bias is None
+                                   else bias.reshape(-1, r1 - r0, t))
+            np.matmul(p, v[bi, h0:h1], out=o[bi, h0:h1, r0:r1])
 
-    macs = (s // bands) * t * (d + dv)  # of one block
-    threads.parallel_for(b * h * bands, blocks,
+    macs = g * (s // bands) * t * (d + dv)  # of one block
+    threads.parallel_for(b * groups * bands, blocks,
                          min_per_part=max(1, -(-MIN_BLOCK_MACS // max(1, macs))))
     return out.reshape(b, s, h * dv)
 

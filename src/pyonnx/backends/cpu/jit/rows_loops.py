@@ -61,8 +61,9 @@ def layer_norm(x: np.ndarray, scale: np.ndarray, bias: np.ndarray, has_bias: int
 # attention bias, so that its scores take no extra passes (z may then be one fused multiply-add,
 # within an ulp of the separate product and sum). A NaN anywhere in a row, a +inf, or a row of
 # -inf (max -inf: -inf - -inf is NaN) makes the row NaN, as in NumPy; with ``dead_rows_zero``
-# (Attention's masking) a row of only -inf becomes zeros instead. ``bias`` is a (rows, n) matrix
-# when ``has_bias`` (any array of the type otherwise). exp is
+# (Attention's masking) a row of only -inf becomes zeros instead. ``bias`` is an (m, n) matrix
+# when ``has_bias`` (any array of the type otherwise): row r takes bias row r % m (m = rows, or
+# one head's rows when x stacks several heads that share one bias). exp is
 # evaluated in the loop, as in erf_loops (libm's exp is a scalar call): 2^k * exp(r) with
 # k = round(q / ln 2), r = q - k ln 2 in two parts, the Taylor series of exp(r), and 2^k built
 # from exponent bits in two factors so that subnormal results round once. q is clamped where exp
@@ -79,7 +80,7 @@ def softmax_f32(x: np.ndarray, y: np.ndarray, dead_rows_zero: int, scale: np.flo
     for r in range(rows):
         xr = x[r]
         yr = y[r]
-        br = bias[r if has_bias else 0]
+        br = bias[r % bias.shape[0] if has_bias else 0]
         mx = xr[0] * scale + (br[0] if has_bias else np.float32(0.0))
         if has_bias:
             for i in range(n):
@@ -138,7 +139,7 @@ def softmax_f64(x: np.ndarray, y: np.ndarray, dead_rows_zero: int, scale: float,
     for r in range(rows):
         xr = x[r]
         yr = y[r]
-        br = bias[r if has_bias else 0]
+        br = bias[r % bias.shape[0] if has_bias else 0]
         mx = xr[0] * scale + (br[0] if has_bias else 0.0)
         if has_bias:
             for i in range(n):
