@@ -23,6 +23,7 @@ def pool(monkeypatch):
     monkeypatch.setattr(threads, "cores", lambda: 4)
     monkeypatch.setattr(threads, "_set_blas", lambda n: None)
     monkeypatch.setattr(fused, "MHA_BLOCK_ELEMENTS", 40)
+    monkeypatch.setattr(fused, "MHA_MIN_GROUPS", 1)
     monkeypatch.setattr(fused, "MIN_BLOCK_MACS", 1)
     monkeypatch.setattr(elementwise, "MIN_BAND_ELEMENTS", 16)
     threads._budget, threads._pool = 0, None

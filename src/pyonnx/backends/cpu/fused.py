@@ -388,10 +388,15 @@ def multi_head_attention(query: np.ndarray, key: np.ndarray | None = None,
 
 
 #: Score elements of one attention block (query rows of one head, or several whole heads,
-#: times the keys): 64K float32 scores are 256 KB, which stay in a core's L2 cache from the first
-#: product through the softmax to the second product, where the whole [B, H, S, T] scores of a
-#: long sequence (whisper's 6 x 1500 x 1500: 54 MB) would go through memory in every pass.
-MHA_BLOCK_ELEMENTS = 1 << 16
+#: times the keys). Each block's products re-pack K^T and V for BLAS, so a block wants many
+#: rows: measured on whisper_tiny's 6 x 1500 x 1500 scores (one thread, 2-core dev VM under
+#: load), 2^16 elements (44-row bands) took 127 ms, 2^17 101, 2^18 87, 2^19 80 and one band per
+#: head 76, against 104 for the unblocked product-softmax-product. 2^19 float32 scores (2 MB)
+#: still cut a long sequence into bands (5 per whisper head) for the threads to share.
+MHA_BLOCK_ELEMENTS = 1 << 19
+#: Heads of a short sequence are grouped into at least this many blocks (fewer where there are
+#: fewer heads), so that the threads have blocks to share.
+MHA_MIN_GROUPS = 4
 
 
 def _mha(query: np.ndarray, key: np.ndarray, value: np.ndarray, ab: np.ndarray | None, h: int,
@@ -421,7 +426,7 @@ def _mha(query: np.ndarray, key: np.ndarray, value: np.ndarray, ab: np.ndarray |
         ab = loop_input(ab)  # C-contiguous: a block's bias is a contiguous matrix
     out = np.empty((b, s, h, dv), dtype)
     o = out.transpose(0, 2, 1, 3)  # heads merged as they are written
-    g = max(1, min(h, MHA_BLOCK_ELEMENTS // max(1, s * t)))  # heads per block
+    g = max(1, min(-(-h // MHA_MIN_GROUPS), MHA_BLOCK_ELEMENTS // max(1, s * t)))  # heads/block
     bands = 1 if g > 1 else max(1, min(s // 2, -(-(s * t) // MHA_BLOCK_ELEMENTS)))
     groups = -(-h // g)
     step, extra = divmod(s, bands)
