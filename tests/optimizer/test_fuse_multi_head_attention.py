@@ -226,11 +226,11 @@ def _shared(name: str) -> str:
     return path
 
 
-@pytest.mark.parametrize("name,fused", [("gpt2_small", 4), ("vit_tiny", 4), ("bert_small", 0),
+@pytest.mark.parametrize("name,fused", [("gpt2_small", 4), ("vit_tiny", 4), ("bert_small", 4),
                                         ("bert_small_legacy", 0)])
 def test_shared_models_written_attention(name, fused):
-    """gpt2_small (causal mask only) and vit_tiny (no mask) get onnxruntime's operator in the
-    written file; bert_small's attention_mask is a key-padding mask and keeps the guarded form
+    """gpt2_small (causal mask only), vit_tiny (no mask) and bert_small (a key-padding mask of
+    0 and float32's lowest: every score finite) get onnxruntime's operator in the written file
     (test_offline_optimize runs every written file in onnxruntime)."""
     opt = pyonnx.optimize(pyonnx.load(_shared(name)), level="extended")
     assert _ops(opt).count(("com.microsoft", "MultiHeadAttention")) == fused
@@ -298,3 +298,106 @@ def test_the_session_and_level_99_keep_the_written_fusion():
     ref = pyonnx.InferenceSession(model, so).run(None, feeds)[0]
     np.testing.assert_allclose(sess.run(None, feeds)[0], ref, rtol=1e-4,
                                atol=1e-5 * np.abs(ref).max())
+
+
+# ------------------------------------------- Hugging Face exports: no NaN guard, scale after Q K^T
+
+def _hf_attention_model(kind: str, seq: int = 6) -> Model:
+    """y = attention(x) as Hugging Face models export it, without a NaN guard: "wav2vec2"
+    (Softmax(Mul(Q Kt, c))), "distilbert" (plus a padding mask Where(keep, 0, float32's
+    lowest)), "t5" (no scale; a constant position bias, then a padding mask) and "ninf" (a
+    padding mask of -inf, which can make a row NaN, in the graph as in the operator)."""
+    rng = np.random.default_rng(0)
+    b = _B()
+    x = _v("x", ("batch", seq, HID))
+    inputs = [x]
+    heads = b.c(_ints(0, 0, H, D))
+
+    def proj() -> Value:
+        w = (rng.standard_normal((HID, HID)) * 0.5).astype(np.float32)
+        return b.op("Reshape", b.op("MatMul", x, b.c(w)), heads)
+
+    q = b.op("Transpose", proj(), perm=[0, 2, 1, 3])
+    kt = b.op("Transpose", proj(), perm=[0, 2, 3, 1])
+    v = b.op("Transpose", proj(), perm=[0, 2, 1, 3])
+    scores = b.op("MatMul", q, kt)
+    if kind != "t5":
+        scores = b.op("Mul", scores, b.c(np.array(D ** -0.5, np.float32)))
+    if kind == "t5":
+        pb = rng.standard_normal((1, H, seq, seq)).astype(np.float32)
+        scores = b.op("Add", scores, b.c(pb))
+    if kind in ("distilbert", "t5", "ninf"):
+        am = _v("attention_mask", ("batch", seq), DataType.INT64)
+        inputs.append(am)
+        keep = b.op("Unsqueeze", b.op("Cast", am, dt=DataType.BOOL, to=int(DataType.BOOL)),
+                    b.c(_ints(1, 2)), dt=DataType.BOOL)  # [B, 1, 1, S]
+        full = b.op("Expand", keep, b.c(_ints(1, 1, seq, seq)), dt=DataType.BOOL)
+        low = np.float32(-np.inf) if kind == "ninf" else np.finfo(np.float32).min
+        mask = b.op("Where", full, b.c(np.array(0, np.float32)), b.c(np.array(low)))
+        scores = b.op("Add", mask, scores) if kind == "distilbert" else b.op("Add", scores, mask)
+    p = b.op("Softmax", scores, axis=-1)
+    y4 = b.op("Transpose", b.op("MatMul", p, v), perm=[0, 2, 1, 3])
+    y = b.op("Reshape", y4, b.c(_ints(0, 0, HID)))
+    y.name, y.type = "y", TensorType(F, ("batch", seq, HID))
+    g = Graph("g", inputs=inputs, outputs=[y], nodes=b.nodes, initializers=b.inits)
+    return Model(g, opset_imports={"": 18}, ir_version=9)
+
+
+@pytest.mark.parametrize("kind", ["wav2vec2", "distilbert", "t5", "ninf"])
+def test_hugging_face_attention_is_written_and_runs_as_the_original(kind, tmp_path):
+    model = _hf_attention_model(kind)
+    opt = pyonnx.optimize(model, level="extended")
+    ops = _ops(opt)
+    assert ops.count(("com.microsoft", "MultiHeadAttention")) == 1, ops
+    assert ("", "Softmax") not in ops and ("", "MatMul") in ops  # the projections stay
+    feeds = _feeds("padding")  # sequence 1 is all padding: every row fully masked
+    if kind == "wav2vec2":
+        del feeds["attention_mask"]
+    ref = _ort_run(model, feeds, tmp_path)[0]
+    got = _ort_run(opt, feeds, tmp_path)[0]
+    # a row of -inf is NaN in both; the lowest float32 masks every key of it evenly in both
+    assert np.array_equal(np.isnan(got), np.isnan(ref))
+    assert np.isnan(ref).any() == (kind == "ninf")
+    tol = dict(rtol=1e-4, atol=1e-5 * np.nanmax(np.abs(ref)), equal_nan=True)
+    np.testing.assert_allclose(got, ref, **tol)
+    mine = pyonnx.InferenceSession(opt).run(None, feeds)[0]
+    np.testing.assert_allclose(mine, ref, **tol)
+    if kind == "t5":  # the position bias and the padding mask added once, into one bias
+        assert ops.count(("", "Add")) == 1
+
+
+def test_two_layers_share_the_sum_of_their_masks():
+    """T5 adds the same position bias and padding mask in every layer: one Add of the two."""
+    from pyonnx.optimizer.passes.fuse_multi_head_attention import FuseMultiHeadAttention
+
+    model = _hf_attention_model("t5")
+    g = model.graph
+    # a second layer reading the first one's output, with the same two masks
+    adds = [n for n in g.nodes if n.op_type == "Add"]
+    pb, mask = adds[0].inputs[1], adds[1].inputs[1]
+    b = _B()
+    b.k = 1000
+    x = g.outputs[0]
+    heads = b.c(_ints(0, 0, H, D))
+    rng = np.random.default_rng(5)
+    ws = [b.c((rng.standard_normal((HID, HID)) * 0.5).astype(np.float32)) for _ in range(3)]
+    q, k, v = (b.op("Reshape", b.op("MatMul", x, w), heads) for w in ws)
+    s = b.op("MatMul", b.op("Transpose", q, perm=[0, 2, 1, 3]),
+             b.op("Transpose", k, perm=[0, 2, 3, 1]))
+    p = b.op("Softmax", b.op("Add", b.op("Add", s, pb), mask), axis=-1)
+    y4 = b.op("Transpose", b.op("MatMul", p, b.op("Transpose", v, perm=[0, 2, 1, 3])),
+              perm=[0, 2, 1, 3])
+    y2 = b.op("Reshape", y4, b.c(_ints(0, 0, HID)))
+    y2.name, y2.type = "y2", TensorType(F, ("batch", 6, HID))
+    g2 = Graph("g", inputs=list(g.inputs), outputs=[x, y2], nodes=list(g.nodes) + b.nodes,
+               initializers=list(g.initializers.values()) + b.inits)
+    two = Model(g2, opset_imports={"": 18}, ir_version=9)
+    feeds = _feeds("padding")
+    so = pyonnx.SessionOptions()
+    so.graph_optimization_level = pyonnx.GraphOptimizationLevel.ORT_DISABLE_ALL
+    ref = pyonnx.InferenceSession(two, so).run(None, feeds)
+    opt = pyonnx.optimize(two, level="extended")
+    ops = _ops(opt)
+    assert ops.count(("com.microsoft", "MultiHeadAttention")) == 2 and ops.count(("", "Add")) == 1
+    for got, want in zip(pyonnx.InferenceSession(opt).run(None, feeds), ref):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5 * np.abs(want).max())

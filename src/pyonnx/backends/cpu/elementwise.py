@@ -6,15 +6,20 @@ compiled loops of :mod:`pyonnx.backends.cpu.jit` do each in one pass. Every vari
 its loop for float32/float64 inputs when numba is installed and the work is large enough, and
 otherwise runs the reference kernel unchanged, so the checks and every other case are the
 reference's. tests/backends/cpu/test_elementwise.py holds each against its reference.
+
+A loop over a large input is split into bands of rows (of elements, for Erf and Gelu) over the
+intra-op threads (:func:`rows_call`); every row is computed by the same code whichever band it
+falls in, so the result does not depend on the split.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 
-from pyonnx.backends.cpu import jit
+from pyonnx.backends.cpu import jit, threads
 from pyonnx.backends.cpu.registry import fast_kernel
 from pyonnx.ops import _elementwise as _ew
 from pyonnx.ops.contrib.activations import _add_bias
@@ -22,7 +27,7 @@ from pyonnx.ops.normalization import layer_norm_operands, layer_norm_outputs
 from pyonnx.ops._common import output_wanted
 from pyonnx.ops.registry import KernelContext, get_kernel
 
-__all__ = ["loop_input", "softmax_rows", "erf_loop"]
+__all__ = ["loop_input", "rows_call", "softmax_loop", "softmax_rows", "erf_loop"]
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -38,22 +43,73 @@ def loop_input(a: np.ndarray) -> np.ndarray:
     return a
 
 
+#: Elements a band of a split row-wise loop has at least (about 0.2-0.5 ms of one core, as
+#: gemm.MIN_BLOCK_MACS: handing a band to another thread costs up to a scheduler time slice on a
+#: busy machine).
+MIN_BAND_ELEMENTS = 1 << 18
+
+
+def rows_call(name: str, rows: int, n: int, args: Callable[[int, int], tuple]) -> bool:
+    """Run compiled loop ``name`` over ``rows`` rows of ``n`` elements, in bands of rows split
+    over the intra-op threads (one band when small): ``args(start, stop)`` gives the loop's
+    arguments for rows [start, stop) (slices of its inputs and outputs). Returns False, as
+    :func:`jit.call` does, when the loop is unavailable or the work too small; the caller then
+    computes everything with NumPy."""
+    total = rows * n
+    if total < jit.MIN_ELEMENTS or not jit.available():
+        return False
+    ran: list[bool] = []
+    threads.parallel_for(rows, lambda a, b: ran.append(jit.call(name, *args(a, b),
+                                                                elements=total)),
+                         min_per_part=max(1, -(-MIN_BAND_ELEMENTS // max(1, n))))
+    return all(ran)
+
+
 _SOFTMAX_LOOPS = {np.dtype(np.float32): "rows_loops.softmax_f32",
                   np.dtype(np.float64): "rows_loops.softmax_f64"}
+_NO_BIAS = {t: loop_input(np.zeros((1, 1), t)) for t in _FLOATS}
+
+
+def softmax_loop(x: np.ndarray, y: np.ndarray, masked_rows_zero: bool, scale: float = 1.0,
+                 bias: np.ndarray | None = None, *, elements: int | None = None) -> bool:
+    """Softmax of each row of ``x * scale (+ bias)`` into ``y`` by the compiled loop, on this
+    thread: ``x``, ``y`` and ``bias`` are C-contiguous (rows, n) float32/float64 matrices of
+    one type (``y`` may be ``x``, updated in place; ``bias`` may have m rows, of which x's
+    row r takes row r % m: heads stacked in x that share one bias). A row of all -inf gives zeros with
+    ``masked_rows_zero`` (Attention's masked query), NaN otherwise (Softmax's rule).
+    ``elements`` is the size of the whole job this call is a part of (for jit.MIN_ELEMENTS;
+    default: x's). Returns False, having done nothing, when the loop is unavailable."""
+    loop = _SOFTMAX_LOOPS.get(x.dtype)
+    if loop is None:
+        return False
+    xr = x
+    if x.flags.writeable:
+        # one compilation: the loop always reads a read-only x (when y is x, the same memory,
+        # which the loop reads before it writes)
+        xr = x.view()
+        xr.flags.writeable = False
+    typ = x.dtype.type
+    b = _NO_BIAS[x.dtype] if bias is None else loop_input(bias)
+    return jit.call(loop, xr, y, int(masked_rows_zero), typ(scale), b, int(bias is not None),
+                    elements=x.size if elements is None else elements)
 
 
 def softmax_rows(x: np.ndarray, masked_rows_zero: bool) -> np.ndarray | None:
     """Softmax over the last axis of float32/float64 ``x`` by the compiled loop (one pass per
-    row instead of NumPy's five), as a new array; None when the loop is unavailable. A row of
-    all -inf gives zeros with ``masked_rows_zero`` (Attention's masked query), NaN otherwise
-    (Softmax's rule)."""
+    row instead of NumPy's five), as a new array, split over the intra-op threads when large;
+    None when the loop is unavailable. A row of all -inf gives zeros with ``masked_rows_zero``
+    (Attention's masked query), NaN otherwise (Softmax's rule)."""
     loop = _SOFTMAX_LOOPS.get(x.dtype)
     if loop is None or x.size == 0:
         return None
     n = x.shape[-1]
+    x2 = loop_input(x.reshape(-1, n))
     y = np.empty(x.shape, dtype=x.dtype)
-    if not jit.call(loop, loop_input(x.reshape(-1, n)), y.reshape(-1, n), int(masked_rows_zero),
-                    elements=x.size):
+    y2 = y.reshape(-1, n)
+    typ = x.dtype.type
+    if not rows_call(loop, x2.shape[0], n,
+                     lambda a, b: (x2[a:b], y2[a:b], int(masked_rows_zero), typ(1),
+                                   _NO_BIAS[x.dtype], 0)):
         return None
     return y
 
@@ -76,8 +132,8 @@ def erf_loop(x: np.ndarray, gelu: bool) -> np.ndarray | None:
         return None
     name, p, g, m = loop
     y = np.empty(x.shape, dtype=x.dtype)
-    if not jit.call(name, loop_input(x.reshape(-1)), y.reshape(-1), int(gelu), p, g, m,
-                    elements=x.size):
+    xf, yf = loop_input(x.reshape(-1)), y.reshape(-1)
+    if not rows_call(name, x.size, 1, lambda a, b: (xf[a:b], yf[a:b], int(gelu), p, g, m)):
         return None
     return y
 
@@ -177,6 +233,17 @@ def _row_param(p: np.ndarray, shape: tuple[int, ...], ax: int) -> np.ndarray | N
     return loop_input(np.broadcast_to(p.reshape(p.shape[ax:]), shape[ax:]).reshape(-1))
 
 
+def _layer_norm_loop(x: np.ndarray, scale: np.ndarray, bias: np.ndarray, has_bias: bool,
+                     epsilon: float, y: np.ndarray, mean: np.ndarray, inv_std: np.ndarray
+                     ) -> bool:
+    """``rows_loops.layer_norm`` over the rows of matrix ``x`` into ``y``, ``mean`` and
+    ``inv_std`` (rows, 1), in bands over the intra-op threads; False when unavailable."""
+    m, i = mean.reshape(-1), inv_std.reshape(-1)
+    return rows_call("rows_loops.layer_norm", x.shape[0], x.shape[1],
+                     lambda a, b: (x[a:b], scale, bias, int(has_bias), float(epsilon), y[a:b],
+                                   m[a:b], i[a:b]))
+
+
 @fast_kernel("LayerNormalization", versions=(17,))
 def layer_normalization(X: np.ndarray, Scale: np.ndarray, B: np.ndarray | None = None, *,
                         axis: int = -1, epsilon: float = 1e-5, stash_type: int = 1,
@@ -195,9 +262,8 @@ def layer_normalization(X: np.ndarray, Scale: np.ndarray, B: np.ndarray | None =
             y = np.empty(x.shape, dtype=x.dtype)
             mean = np.empty((rows, 1), dtype=x.dtype)
             inv_std = np.empty((rows, 1), dtype=x.dtype)
-            if jit.call("rows_loops.layer_norm", loop_input(x.reshape(rows, cols)), s, b,
-                        int(bias is not None), float(epsilon), y.reshape(rows, cols),
-                        mean.reshape(-1), inv_std.reshape(-1), elements=x.size):
+            if _layer_norm_loop(loop_input(x.reshape(rows, cols)), s, b, bias is not None,
+                                epsilon, y.reshape(rows, cols), mean, inv_std):
                 return layer_norm_outputs(x, ax, y, mean, inv_std, ctx)
     return _LAYER_NORM(X, Scale, B, axis=axis, epsilon=epsilon, stash_type=stash_type, ctx=ctx)
 
@@ -228,9 +294,8 @@ def skip_layer_normalization(input: np.ndarray, skip: np.ndarray, gamma: np.ndar
         inv_std = np.empty((rows, 1), dtype=s.dtype)
         g = loop_input(gamma)
         b = g if beta is None else loop_input(beta)
-        if jit.call("rows_loops.layer_norm", loop_input(s.reshape(rows, hidden)), g, b,
-                    int(beta is not None), float(epsilon), y.reshape(rows, hidden),
-                    mean.reshape(-1), inv_std.reshape(-1), elements=s.size):
+        if _layer_norm_loop(loop_input(s.reshape(rows, hidden)), g, b, beta is not None,
+                            epsilon, y.reshape(rows, hidden), mean, inv_std):
             out: list[np.ndarray | None] = [y]
             n = ctx.num_outputs if ctx is not None else 1
             stat_shape = s.shape[:-1] + (1,)

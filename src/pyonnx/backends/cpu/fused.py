@@ -15,8 +15,9 @@ which has the same definition (its reference is :mod:`pyonnx.ops.contrib.fused_c
 * com.microsoft ``MultiHeadAttention`` (the fast variant of :mod:`pyonnx.ops.contrib.attention`'s)
   for self or cross attention on 3-D Q, K, V with an optional attention bias, as the optimizer's
   :mod:`~pyonnx.optimizer.passes.fuse_multi_head_attention` writes it: the heads are strided
-  views of the projections, the softmax runs in one pass per row, and the second product writes
-  straight into the ``[B, S, H*D]`` output.
+  views of the projections, the work is cut into blocks of query rows of one head whose scores
+  stay in cache (product, scaled and biased softmax, product) and split over the intra-op
+  threads, and the second product writes straight into the ``[B, S, H*D]`` output.
 * ``FoldBatchNormIntoConv(W, B, scale, bias, mean, var)``: the weight and bias of a Conv with
   an inference-mode BatchNormalization after it folded in, for parameters that are known only at
   run time (the optimizer folds constant ones itself).
@@ -48,8 +49,9 @@ from numpy.lib.stride_tricks import as_strided
 from pyonnx.backends.cpu import jit
 from pyonnx.backends.cpu.conv import conv, conv_forward
 from pyonnx.backends.cpu.jit import act_loops as _loops
-from pyonnx.backends.cpu.elementwise import softmax as _softmax, softmax_rows
-from pyonnx.backends.cpu.gemm import matmul  # large products split over the intra-op threads
+from pyonnx.backends.cpu import threads
+from pyonnx.backends.cpu.elementwise import loop_input, softmax as _softmax, softmax_loop
+from pyonnx.backends.cpu.gemm import MIN_BLOCK_MACS, matmul  # large products split over the pool
 from pyonnx.backends.cpu.registry import fast_kernel
 from pyonnx.errors import ExecutionError
 from pyonnx.ops import activation as _act
@@ -417,32 +419,92 @@ def multi_head_attention(query: np.ndarray, key: np.ndarray | None = None,
                 ctx=ctx)
 
 
+#: Score elements of one attention block (query rows of one head, or several whole heads,
+#: times the keys). Each block's products re-pack K^T and V for BLAS, so a block wants many
+#: rows: measured on whisper_tiny's 6 x 1500 x 1500 scores (one thread, 2-core dev VM under
+#: load), 2^16 elements (44-row bands) took 127 ms, 2^17 101, 2^18 87, 2^19 80 and one band per
+#: head 76, against 104 for the unblocked product-softmax-product. 2^19 float32 scores (2 MB)
+#: still cut a long sequence into bands (5 per whisper head) for the threads to share.
+MHA_BLOCK_ELEMENTS = 1 << 19
+#: Heads of a short sequence are grouped into at least this many blocks (fewer where there are
+#: fewer heads), so that the threads have blocks to share.
+MHA_MIN_GROUPS = 4
+
+
 def _mha(query: np.ndarray, key: np.ndarray, value: np.ndarray, ab: np.ndarray | None, h: int,
          scale: float | None) -> np.ndarray:
     """The fast MultiHeadAttention once its case is checked: the reference's steps (scores,
-    scale, bias, softmax, product) without its copies."""
+    scale, bias, softmax, product) block by block. A block is a band of query rows of one
+    head (two rows at least, so that BLAS never takes its matrix-vector path for one), or,
+    where one head's scores are small (a short sequence), a group of whole heads, so that the
+    per-call costs are paid per group: its scores ``q_block @ k^T``, the softmax of
+    ``scale * scores + bias`` (with the ``fast`` extra one compiled loop,
+    ``jit/rows_loops.softmax_*``: its scale and bias may be one fused multiply-add and its
+    exponential is its own, so the result is within a few ulp of the reference's; without it
+    the reference's NumPy steps), and ``p_block @ v`` written straight into its place in the
+    [B, S, H*Dv] output. The blocks depend only on the shapes and are split over the intra-op
+    threads, so the result does not depend on the thread count."""
     b, s, hd = query.shape
     t = key.shape[1]
     d, dv = hd // h, value.shape[2] // h
-    typ = query.dtype.type
+    dtype = query.dtype
+    typ = dtype.type
+    sc = typ((1.0 / np.sqrt(d)) if scale is None or scale == 0 else scale)
     # heads as strided views: BLAS reads each head's [S, D] slice with the projection's stride
     q = query.reshape(b, s, h, d).transpose(0, 2, 1, 3)
     kt = key.reshape(b, t, h, d).transpose(0, 2, 3, 1)
     v = value.reshape(b, t, h, dv).transpose(0, 2, 1, 3)
-    scores = np.matmul(q, kt)  # [B, H, S, T], ours
-    scores *= typ((1.0 / np.sqrt(d)) if scale is None or scale == 0 else scale)
     if ab is not None:
-        scores += ab
-    p = softmax_rows(scores, False)  # a row of -inf stays NaN, as in the reference
-    if p is None:
-        with np.errstate(invalid="ignore"):
-            scores -= scores.max(axis=-1, keepdims=True)
-            np.exp(scores, out=scores)
-            scores /= scores.sum(axis=-1, keepdims=True)
-        p = scores
-    out = np.empty((b, s, h, dv), query.dtype)
-    np.matmul(p, v, out=out.transpose(0, 2, 1, 3))  # heads merged as they are written
+        ab = loop_input(ab)  # C-contiguous: a block's bias is a contiguous matrix
+    out = np.empty((b, s, h, dv), dtype)
+    o = out.transpose(0, 2, 1, 3)  # heads merged as they are written
+    g = max(1, min(-(-h // MHA_MIN_GROUPS), MHA_BLOCK_ELEMENTS // max(1, s * t)))  # heads/block
+    bands = 1 if g > 1 else max(1, min(s // 2, -(-(s * t) // MHA_BLOCK_ELEMENTS)))
+    groups = -(-h // g)
+    step, extra = divmod(s, bands)
+    edges = [i * step + min(i, extra) for i in range(bands + 1)]
+    total = b * h * s * t
+
+    def blocks(start: int, stop: int) -> None:
+        # the loop writes its probabilities beside the scores, not over them: in place, LLVM's
+        # vectorized loop would not run (its run-time overlap check fails): 2-4x slower
+        bufs = np.empty((2, g * (edges[1] - edges[0]) * t), dtype)
+        for i in range(start, stop):
+            bi, rest = divmod(i, groups * bands)
+            gi, band = divmod(rest, bands)
+            h0, h1 = gi * g, min(h, gi * g + g)
+            r0, r1 = edges[band], edges[band + 1]
+            n = (h1 - h0) * (r1 - r0)
+            scores, p = (x[:n * t].reshape(h1 - h0, r1 - r0, t) for x in bufs)
+            np.matmul(q[bi, h0:h1, r0:r1], kt[bi, h0:h1], out=scores)
+            bias = None
+            if ab is not None:  # rows of one head when ab is shared by the heads
+                heads = slice(h0, h1) if ab.shape[1] > 1 else slice(0, 1)
+                bias = ab[bi % ab.shape[0], heads, r0:r1].reshape(-1, t)
+            if not softmax_loop(scores.reshape(n, t), p.reshape(n, t), False, sc, bias,
+                                elements=total):
+                p = _softmax_numpy(scores, sc, None if bias is None
+                                   else bias.reshape(-1, r1 - r0, t))
+            np.matmul(p, v[bi, h0:h1], out=o[bi, h0:h1, r0:r1])
+
+    macs = g * (s // bands) * t * (d + dv)  # of one block
+    threads.parallel_for(b * groups * bands, blocks,
+                         min_per_part=max(1, -(-MIN_BLOCK_MACS // max(1, macs))))
     return out.reshape(b, s, h * dv)
+
+
+def _softmax_numpy(scores: np.ndarray, scale: np.generic, bias: np.ndarray | None
+                   ) -> np.ndarray:
+    """``softmax(scale * scores + bias)`` over the rows of ``scores``, in place, by the
+    reference's NumPy steps (a row of -inf gives NaN, as there); returns ``scores``."""
+    scores *= scale
+    if bias is not None:
+        scores += bias
+    with np.errstate(invalid="ignore"):
+        scores -= scores.max(axis=-1, keepdims=True)
+        np.exp(scores, out=scores)
+        scores /= scores.sum(axis=-1, keepdims=True)
+    return scores
 
 
 @kernel("FoldBatchNormIntoConv", versions=(1,), domain=DOMAIN)

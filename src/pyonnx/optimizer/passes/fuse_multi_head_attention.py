@@ -22,6 +22,9 @@ entry, so that for finite activations no row is NaN and the guard changes nothin
 
 * no mask at all (vision transformers, encoders without padding): every score is finite;
 * a constant mask with a finite entry in every row (checked element by element);
+* a mask ``Where(C, a, b)`` of two finite constants: every entry is finite (the padding masks
+  of 0 and float32's lowest that torch and Hugging Face export: a fully padded row attends
+  evenly, in the graph as in the operator);
 * a mask ``M = Where(C, a, b)`` (``a`` a finite constant where C holds, or ``b`` one where it
   does not) whose condition provably holds (does not hold) on the diagonal ``q == k`` of the
   last two axes, with square scores (the query and key lengths are the same run-time size): the
@@ -36,8 +39,15 @@ entry, so that for finite activations no row is NaN and the guard changes nothin
   gpt2_small without an attention_mask input is such a case: its mask is ``pos[k] <= pos[q]``
   and-ed with ``segment[q] == segment[k]``.
 
-A key-padding mask (bert_small's attention_mask) can mask a whole row (a fully padded
-sequence), so it is never fused here; the session keeps ``pyonnx::DotProductAttention`` for it.
+A key-padding mask of -inf can mask a whole row (a fully padded sequence), so guarded, it is
+never fused here; the session keeps ``pyonnx::DotProductAttention`` for it.
+
+Without the guard (Hugging Face's exports: DistilBERT, T5, wav2vec2) a NaN row is NaN in the
+graph as in the operator, so any float mask of attention_bias's shape is fused. These exports
+also scale the scores after the first product, ``Mul(MatMul(Q, Kt), c)`` (the operator's
+``scale``, applied where the graph applies it), and T5 adds two masks, its relative position
+bias and then the padding mask, which become one bias ``Add(M1, M2)`` that the layers share
+(:func:`_mask_sum` says how that rounds).
 What remains different after the fusion is only for non-finite activations (a NaN or inf in Q,
 K or the scores, where the guarded graph gives a zero row and onnxruntime NaN) and the rounding
 of the scale (applied once to the scores instead of to Q and Kt), within float tolerance.
@@ -52,7 +62,7 @@ from pyonnx.optimizer._facts import Facts
 from pyonnx.optimizer._facts_pass import FactsPass
 from pyonnx.optimizer._rewrite import (
     attr, constant_of, graph_inputs, insert_node, is_standard, new_initializer,
-    protected_values, replace_uses, unique_name,
+    protected_values, replace_uses, since_version, unique_name,
 )
 from pyonnx.optimizer.passes._match import made_by, scalar, used_only_by
 from pyonnx.optimizer.passes._coordinates import index_fn, int_typed, same_dims, unbroadcast
@@ -77,14 +87,22 @@ class FuseMultiHeadAttention(FactsPass):
         keep = protected_values(model)
         inputs = graph_inputs(model)
         modified = False
+        sums: dict[tuple[int, int], Value] = {}  # the masks' sums, shared by the layers
         for mm2 in list(graph.nodes):
             if mm2.graph is not graph or mm2.op_type != "MatMul" or not is_standard(mm2) \
                     or len(mm2.inputs) != 2 or None in mm2.inputs:
                 continue
             core = match_attention_core(mm2, graph, model, keep, inputs, rank=facts.rank)
-            if core is None:
-                continue
-            q, kt, v, mask, _guard, interior = core
+            post_scale = 1.0
+            if core is not None:
+                q, kt, v, mask, guard, interior = core
+                masks = [] if mask is None else [mask]
+            else:
+                plain = _unguarded_core(mm2, graph, model, keep, inputs)
+                if plain is None:
+                    continue
+                q, kt, v, masks, post_scale, interior = plain
+                guard = None
             qh = _heads(q, (0, 2, 1, 3), graph, facts, keep, inputs)
             kh = _heads(kt, (0, 2, 3, 1), graph, facts, keep, inputs)
             vh = _heads(v, (0, 2, 1, 3), graph, facts, keep, inputs, scaled=False)
@@ -98,7 +116,9 @@ class FuseMultiHeadAttention(FactsPass):
                 continue
             if not all(_float32(facts, x) for x in (q3, k3, v3)):
                 continue
-            if mask is not None and not _mask_ok(mask, sq3, sk3, hq, graph, facts, inputs):
+            # unguarded, a row of -inf is NaN in the graph as in the operator: any mask is exact
+            if not all(_mask_ok(m, sq3, sk3, hq, graph, facts, inputs, guard is not None)
+                       for m in masks):
                 continue
             y = mm2.outputs[0]
             tr = _single_reader(y, "Transpose", keep)
@@ -112,11 +132,12 @@ class FuseMultiHeadAttention(FactsPass):
             o3 = Value(unique_name(model, f"{y.name}_mha"),
                        TensorType(DataType.FLOAT, (sq3[0], sq3[1], hv * dv)))
             ins: list[Value | None] = [q3, k3, v3]
-            if mask is not None:
-                ins += [None, None, mask]
+            if masks:
+                ins += [None, None, _mask_sum(masks, sums, graph, model, facts, tr)]
             attrs = [Attribute("num_heads", AttributeType.INT, int(hq)),
-                     Attribute("scale", AttributeType.FLOAT, float(np.float32(sq * sk)))]
-            # softmax(sq*sk * q k^T + M) v per head, written by onnxruntime's operator
+                     Attribute("scale", AttributeType.FLOAT,
+                               float(np.float32(sq * sk * post_scale)))]
+            # softmax(sq*sk*c * q k^T + M) v per head, written by onnxruntime's operator
             mha = Node("MultiHeadAttention", ins,
                        [o3], domain=MS, name=mm2.name or "attention", attributes=attrs)
             insert_node(graph, mha, tr)
@@ -155,17 +176,12 @@ def _heads(x: Value, perm: tuple[int, ...], graph: Graph, facts: Facts, keep: se
     nodes: list[Node] = []
     s = 1.0
     mul = made_by(x, "Mul", graph) if scaled else None
-    if mul is not None and len(mul.inputs) == 2:
-        for a, b in (mul.inputs, mul.inputs[::-1]):
-            c = scalar(b, inputs)
-            arr = constant_of(b, inputs)
-            if c is not None and arr is not None and arr.ndim <= 4 and a is not None \
-                    and made_by(a, "Transpose", graph) is not None:
-                s, x = c, a
-                nodes.append(mul)
-                break
-        else:
+    if mul is not None:
+        found = _scaled(mul, "Transpose", graph, inputs)
+        if found is None:
             return None
+        s, x = found
+        nodes.append(mul)
     tr = made_by(x, "Transpose", graph)
     if tr is None or tuple(attr(tr, "perm", ())) != perm:  # type: ignore[arg-type]
         return None
@@ -184,6 +200,21 @@ def _heads(x: Value, perm: tuple[int, ...], graph: Graph, facts: Facts, keep: se
     return x3, h, d, s, nodes
 
 
+def _scaled(mul: Node, op_type: str, graph: Graph, inputs: set[int]
+            ) -> tuple[float, Value] | None:
+    """``mul`` = Mul(a, c) in either order, with c a one-element constant of rank 4 at most
+    (it leaves a's shape as it is) and a made by ``op_type``: (c, a), or None."""
+    if len(mul.inputs) != 2:
+        return None
+    for a, b in (mul.inputs, mul.inputs[::-1]):
+        c = scalar(b, inputs)
+        arr = constant_of(b, inputs)
+        if c is not None and arr is not None and arr.ndim <= 4 and a is not None \
+                and made_by(a, op_type, graph) is not None:
+            return c, a
+    return None
+
+
 def _fixed_reshape(node: Node, inputs: set[int]) -> bool:
     """Whether ``node`` is a Reshape whose result does not depend on how its input's elements
     are grouped into the trailing dims: a constant shape without a copied (0) dim past the
@@ -198,18 +229,83 @@ def _fixed_reshape(node: Node, inputs: set[int]) -> bool:
     return not bool(np.any(shape[2:] == 0))
 
 
+def _unguarded_core(mm2: Node, graph: Graph, model: Model, keep: set[int], inputs: set[int]
+                    ) -> tuple[Value, Value, Value, list[Value], float, list[Node]] | None:
+    """The attention core that Hugging Face models export without a NaN guard, ending in
+    ``mm2`` = MatMul(P, V): ``P = Softmax(Add(Add(S, M1), M2), axis=-1)`` with up to two
+    masks (T5's relative position bias, then the padding mask) and ``S = [Mul(](MatMul(Q, Kt)
+    [, c)]`` scaled after the product by a scalar constant c (DistilBERT, wav2vec2): (Q, Kt,
+    V, the masks, c, the core's nodes in order), or None."""
+    p, v = mm2.inputs
+    softmax = made_by(p, "Softmax", graph)
+    if softmax is None or since_version(model, softmax) < 13 \
+            or int(attr(softmax, "axis", -1)) != -1:  # type: ignore[arg-type]
+        return None
+    nodes = [softmax]
+    x = softmax.inputs[0]
+    masks: list[Value] = []
+    scale = 1.0
+    for _ in range(2):
+        add = made_by(x, "Add", graph)
+        if add is None or len(add.inputs) != 2 or None in add.inputs:
+            break
+        a, b = add.inputs
+        if made_by(a, "MatMul", graph) is None and made_by(a, "Mul", graph) is None \
+                and made_by(a, "Add", graph) is None:
+            a, b = b, a
+        masks.insert(0, b)
+        nodes.append(add)
+        x = a
+    mul = made_by(x, "Mul", graph)
+    if mul is not None:
+        scaled = _scaled(mul, "MatMul", graph, inputs)
+        if scaled is None:
+            return None
+        scale, x = scaled
+        nodes.append(mul)
+    mm1 = made_by(x, "MatMul", graph)
+    if mm1 is None or len(mm1.inputs) != 2 or None in mm1.inputs or len(nodes) == 1:
+        return None  # a bare Softmax(MatMul) is the shared core's (match_attention_core)
+    nodes.append(mm1)
+    if any(len(n.outputs) != 1 for n in nodes) \
+            or not used_only_by([n.outputs[0] for n in nodes], nodes + [mm2], keep):
+        return None
+    q, kt = mm1.inputs
+    return q, kt, v, masks, scale, nodes[::-1] + [mm2]
+
+
+def _mask_sum(masks: list[Value], sums: dict[tuple[int, int], Value], graph: Graph,
+              model: Model, facts: Facts, before: Node) -> Value:
+    """The one attention bias of ``masks``: itself, or ``Add(M1, M2)`` for two (one node per
+    pair in the graph, which every layer shares). ``(S + M1) + M2`` becomes ``S + (M1 + M2)``:
+    exact where M2 is 0 or absorbs ``S + M1`` (a padding mask's 0 and float32's lowest), in
+    general within a rounding of the scores' magnitude."""
+    if len(masks) == 1:
+        return masks[0]
+    m1, m2 = masks
+    key = (id(m1), id(m2))
+    if key not in sums:
+        s1, s2 = facts.shape(m1), facts.shape(m2)
+        dims = tuple(a if b == 1 else b for a, b in zip(s1, s2))
+        out = Value(unique_name(model, f"{m2.name}_bias"), TensorType(DataType.FLOAT, dims))
+        insert_node(graph, Node("Add", [m1, m2], [out], name=unique_name(model, "mask_sum")),
+                    before)
+        sums[key] = out
+    return sums[key]
+
+
 def _mask_ok(mask: Value, sq3: tuple, sk3: tuple, heads: int, graph: Graph, facts: Facts,
-             inputs: set[int]) -> bool:
+             inputs: set[int], finite: bool = True) -> bool:
     """Whether ``mask`` is an attention_bias onnxruntime takes ([B or 1, H or 1, S, T], float)
-    that leaves a finite score on the diagonal of every row (square scores)."""
+    that, with ``finite``, leaves a finite score in every row (see :func:`_finite_diagonal`)."""
     shape = facts.shape(mask)
     if shape is None or len(shape) != 4 or not _float32(facts, mask):
         return False
     b, s, t = sq3[0], sq3[1], sk3[1]
     if not (shape[0] == 1 or same_dims(shape[0], b)) or shape[1] not in (1, heads) \
-            or not same_dims(shape[2], s, t) or not same_dims(shape[3], s, t):
+            or not same_dims(shape[2], s) or not same_dims(shape[3], t):
         return False
-    return _finite_diagonal(mask, graph, facts, inputs)
+    return not finite or _finite_diagonal(mask, graph, facts, inputs)
 
 
 def _finite_diagonal(mask: Value, graph: Graph, facts: Facts, inputs: set[int]) -> bool:
@@ -223,6 +319,10 @@ def _finite_diagonal(mask: Value, graph: Graph, facts: Facts, inputs: set[int]) 
     if where is None or len(where.inputs) != 3:
         return False
     cond, a, b = where.inputs
+    both = [constant_of(x, inputs) for x in (a, b)]
+    if all(c is not None and c.dtype.kind == "f" and bool(np.all(np.isfinite(c)))
+           for c in both):
+        return True  # every entry is finite (a padding mask of 0 and float32's lowest)
     shape = facts.shape(mask)
     holds = diagonal_holds(cond, graph, facts, inputs, shape[-1] if shape else None)
     if holds is None:

@@ -56,36 +56,54 @@ def layer_norm(x: np.ndarray, scale: np.ndarray, bias: np.ndarray, has_bias: int
                 yr[i] = (xr[i] - mu) * isd * scale[i]
 
 
-# Softmax: y = exp(x - max) / sum(exp(x - max)) per row. A NaN anywhere in a row, a +inf, or a
-# row of -inf (max -inf: -inf - -inf is NaN) makes the row NaN, as in NumPy; with
-# ``dead_rows_zero`` (Attention's masking) a row of only -inf becomes zeros instead. exp is
+# Softmax: y = exp(z - max) / sum(exp(z - max)) per row, of z = x * scale (+ bias): Softmax
+# itself passes scale 1 (x * 1 is x, exactly) and no bias; attention passes its scale and its
+# attention bias, so that its scores take no extra passes (z may then be one fused multiply-add,
+# within an ulp of the separate product and sum). A NaN anywhere in a row, a +inf, or a row of
+# -inf (max -inf: -inf - -inf is NaN) makes the row NaN, as in NumPy; with ``dead_rows_zero``
+# (Attention's masking) a row of only -inf becomes zeros instead. ``bias`` is an (m, n) matrix
+# when ``has_bias`` (any array of the type otherwise): row r takes bias row r % m (m = rows, or
+# one head's rows when x stacks several heads that share one bias). exp is
 # evaluated in the loop, as in erf_loops (libm's exp is a scalar call): 2^k * exp(r) with
 # k = round(q / ln 2), r = q - k ln 2 in two parts, the Taylor series of exp(r), and 2^k built
 # from exponent bits in two factors so that subnormal results round once. q is clamped where exp
 # rounds to 0; k comes from a copy of q that is clamped NaN included, r from one that keeps a NaN
-# (a NaN converted to an integer has no defined value).
+# (a NaN converted to an integer has no defined value). ``y`` may be ``x`` itself: each pass
+# reads an element before it writes it.
 
 
-def softmax_f32(x: np.ndarray, y: np.ndarray, dead_rows_zero: int) -> None:
-    """Softmax of each row of float32 ``x`` into ``y`` (which may be ``x`` itself)."""
+def softmax_f32(x: np.ndarray, y: np.ndarray, dead_rows_zero: int, scale: np.float32,
+                bias: np.ndarray, has_bias: int) -> None:
+    """Softmax of each row of float32 ``x * scale (+ bias)`` into ``y``."""
     rows, n = x.shape
     lo = np.float32(-104.0)
     for r in range(rows):
         xr = x[r]
         yr = y[r]
-        mx = xr[0]
-        for i in range(n):
-            mx = max(mx, xr[i])
-        if dead_rows_zero and mx == -np.inf and not np.isnan(xr).any():
-            yr[:] = 0
-            continue
+        br = bias[r % bias.shape[0] if has_bias else 0]
+        mx = xr[0] * scale + (br[0] if has_bias else np.float32(0.0))
+        if has_bias:
+            for i in range(n):
+                mx = max(mx, xr[i] * scale + br[i])
+        else:
+            for i in range(n):
+                mx = max(mx, xr[i] * scale)
+        if dead_rows_zero and mx == -np.inf:
+            dead = True  # unless a NaN is among the -inf
+            for i in range(n):
+                if np.isnan(xr[i] * scale + (br[i] if has_bias else np.float32(0.0))):
+                    dead = False
+            if dead:
+                yr[:] = 0
+                continue
         s = 0.0
         for b in range(0, n, _BLOCK):
             xb = xr[b:b + _BLOCK]
             yb = yr[b:b + _BLOCK]
+            bb = br[b:b + _BLOCK] if has_bias else br
             sb = np.float32(0.0)
             for i in range(xb.shape[0]):
-                q = xb[i] - mx
+                q = xb[i] * scale + (bb[i] if has_bias else np.float32(0.0)) - mx
                 qk = q if q > lo else lo
                 q = lo if q < lo else q
                 kf = np.floor(qk * np.float32(1.4426950408889634) + np.float32(0.5))
@@ -113,22 +131,33 @@ def softmax_f32(x: np.ndarray, y: np.ndarray, dead_rows_zero: int) -> None:
             yr[i] = yr[i] * inv
 
 
-def softmax_f64(x: np.ndarray, y: np.ndarray, dead_rows_zero: int) -> None:
-    """Softmax of each row of float64 ``x`` into ``y`` (which may be ``x`` itself)."""
+def softmax_f64(x: np.ndarray, y: np.ndarray, dead_rows_zero: int, scale: float,
+                bias: np.ndarray, has_bias: int) -> None:
+    """Softmax of each row of float64 ``x * scale (+ bias)`` into ``y``."""
     rows, n = x.shape
     lo = -746.0
     for r in range(rows):
         xr = x[r]
         yr = y[r]
-        mx = xr[0]
-        for i in range(n):
-            mx = max(mx, xr[i])
-        if dead_rows_zero and mx == -np.inf and not np.isnan(xr).any():
-            yr[:] = 0
-            continue
+        br = bias[r % bias.shape[0] if has_bias else 0]
+        mx = xr[0] * scale + (br[0] if has_bias else 0.0)
+        if has_bias:
+            for i in range(n):
+                mx = max(mx, xr[i] * scale + br[i])
+        else:
+            for i in range(n):
+                mx = max(mx, xr[i] * scale)
+        if dead_rows_zero and mx == -np.inf:
+            dead = True  # unless a NaN is among the -inf
+            for i in range(n):
+                if np.isnan(xr[i] * scale + (br[i] if has_bias else 0.0)):
+                    dead = False
+            if dead:
+                yr[:] = 0
+                continue
         s = 0.0
         for i in range(n):
-            q = xr[i] - mx
+            q = xr[i] * scale + (br[i] if has_bias else 0.0) - mx
             qk = q if q > lo else lo
             q = lo if q < lo else q
             kf = np.floor(qk * 1.4426950408889634 + 0.5)
