@@ -171,6 +171,30 @@ def all_cases() -> list[Case]:
     return [*node_cases(), *folder_cases(), *light_cases()]
 
 
+def blas_rounds_alike_rows_apart() -> bool:
+    """Whether NumPy's BLAS gives equal rows of A unequal rows of A @ B (float32). OpenBLAS's
+    AVX2 kernels on an AMD EPYC machine do: some rows of a micro-tile are summed in another
+    order (rows 6-11 of every 12 there), so equal rows come out a few units in the last place
+    apart."""
+    a = np.broadcast_to(np.linspace(-1.0, 1.0, 64, dtype=np.float32), (24, 64)).copy()
+    b = np.random.default_rng(0).standard_normal((64, 64)).astype(np.float32) * 1e4
+    y = a @ b
+    return not np.array_equal(y, np.broadcast_to(y[:1], y.shape))
+
+
+def machine_dependent_failures() -> dict[str, str]:
+    """``case name -> reason`` for cases that this machine's arithmetic cannot be relied on to
+    pass: expected failures that may pass (non-strict), unlike expected_failures.txt's."""
+    if not blas_rounds_alike_rows_apart():
+        return {}
+    return {"light/squeezenet": (
+        "its constant weights make every channel alike and its logits reach 1e10 before the "
+        "final Softmax, so the stored output (all 0.001) needs every channel rounded alike; "
+        "this machine's BLAS rounds alike rows apart (blas_rounds_alike_rows_apart), and one "
+        "unit in the last place at 1e10 is 1024, which the Softmax turns into a one-hot output "
+        "unless the average pool's sums happen to even the channels out")}
+
+
 def load_expected_failures() -> dict[str, str]:
     """``case name -> reason`` from expected_failures.txt (``name  # reason`` per line)."""
     out: dict[str, str] = {}
@@ -301,6 +325,7 @@ def main(argv: list[str]) -> int:
     verbose = "-v" in argv
     only = [a for a in argv if not a.startswith("-")]
     xfail = load_expected_failures()
+    may_fail = machine_dependent_failures()
     t0 = time.time()
     results: dict[str, tuple[bool, str]] = {}
     cases = all_cases()
@@ -325,7 +350,7 @@ def main(argv: list[str]) -> int:
             for op in c.op_types:
                 per_op[op]["pass" if ok else "fail"] += 1
         if not ok:
-            tag = "xfail" if name in xfail else "FAIL "
+            tag = "xfail" if name in xfail or name in may_fail else "FAIL "
             print(f"{tag} {name}: {msg}")
     unexpected_pass = [n for n, (ok, _) in results.items() if ok and n in xfail]
     for n in unexpected_pass:
@@ -341,7 +366,10 @@ def main(argv: list[str]) -> int:
         print(f"  {kind:18s} {c['pass']:5d} passed, {c['fail']:5d} failed")
     npass = sum(ok for ok, _ in results.values())
     nfail = len(results) - npass
-    unexpected_fail = [n for n, (ok, _) in results.items() if not ok and n not in xfail]
+    unexpected_fail = [n for n, (ok, _) in results.items()
+                       if not ok and n not in xfail and n not in may_fail]
+    for n in may_fail:
+        print(f"machine-dependent: {n} (may fail here: {may_fail[n][:100]}...)")
     print(f"\nconformance: {npass} passed, {nfail} failed of {len(results)} "
           f"({100.0 * npass / max(1, len(results)):.1f}%) in {time.time() - t0:.0f} s; "
           f"{len(unexpected_fail)} unexpected failures, {len(unexpected_pass)} unexpected passes")
