@@ -29,7 +29,10 @@ def _reciprocal(y, x):
 
 @pytest.fixture
 def fake_loops(monkeypatch):
-    """A loop module ``pyonnx.backends.cpu.jit.fake_loops`` holding ``_axpy`` as ``axpy``."""
+    """A loop module ``pyonnx.backends.cpu.jit.fake_loops`` holding ``_axpy`` as ``axpy``, with
+    the loops switched on whatever the environment says (these tests are of the mechanism; a
+    run under ``PYONNX_JIT=0`` tests the NumPy paths elsewhere)."""
+    monkeypatch.delenv("PYONNX_JIT", raising=False)
     mod = types.ModuleType("pyonnx.backends.cpu.jit.fake_loops")
     mod.axpy = _axpy
     mod.reciprocal = _reciprocal
