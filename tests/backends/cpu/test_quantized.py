@@ -89,6 +89,25 @@ def test_matmul_integer_exact():
         np.testing.assert_array_equal(y0, _int64_matmul(A, 0, B, 0))
 
 
+@pytest.mark.parametrize("per_col", [False, True])
+def test_large_weights_widen_in_bands_exactly(per_col):
+    """A weight above _WIDE_BAND_VALUES is widened a band of columns at a time (N not a
+    multiple of the band: a short last band), still exact; MatMulInteger and the contrib
+    kernels' accumulator both."""
+    rng = np.random.default_rng(11)
+    k, n = 700, 1000
+    assert k * n > fast._WIDE_BAND_VALUES and n % fast._band(n, k, fast._WIDE_ALIGN,
+                                                           fast._WIDE_BAND_VALUES)
+    A = _q(rng, U8, (2, 3, k), True)
+    B = _q(rng, I8, (k, n), False)
+    az, bz = _zp(rng, U8, "high"), _zp(rng, I8, "low", n if per_col else None)
+    (y,) = fast.matmul_integer(A, B, az, bz)
+    np.testing.assert_array_equal(y, _int64_matmul(A, az, B, bz))
+    acc = fast._int_matmul("MatMulIntegerToFloat", A, np.asarray(az, U8), B,
+                           np.asarray(bz, I8))
+    np.testing.assert_array_equal(acc, _int64_matmul(A, az, B, bz).astype(np.float64))
+
+
 def test_contrib_float_outputs_equal_reference():
     for rng, batch, m, k, n, adt, bdt, zk, ends in _configs(2):
         A = _q(rng, adt, batch + (m, k), ends)
