@@ -208,6 +208,30 @@ def test_static_formats(tmp_path, fmt, per_channel):
     np.testing.assert_allclose(yp, yo, atol=0.05 * float(np.abs(y).max()))
 
 
+@pytest.mark.parametrize("symmetric", [False, True])
+def test_static_qdq_removes_relus_the_quantizer_clamps(tmp_path, symmetric):
+    """A Relu whose quantized output has its zero point at the type's minimum goes, as in
+    onnxruntime's quantizer: its reader takes the Relu's input through the Relu's Q/DQ pair,
+    which clamps the negatives itself, so the model computes the same values. Symmetric
+    activations put the zero point mid-range, where the Relu must stay."""
+    src = cnn_model()
+    kept = str(tmp_path / "kept.onnx")
+    out = str(tmp_path / "q.onnx")
+    options = {"ActivationSymmetric": symmetric}
+    quantize_static(src, out, ListReader(cnn_samples(4)), extra_options=options,
+                    activation_type=QuantType.QInt8)
+    full_check(out)
+    # relu1 reads a Conv alone and feeds a quantized Conv: removable; relu2 reads the Add,
+    # whose output also feeds nothing else, but its reader (GlobalAveragePool) is selected too
+    assert op_counts(out).get("Relu", 0) == (2 if symmetric else 0)
+    # the same model with the Relus excluded from removal: equal outputs to the bit
+    quantize_static(src, kept, ListReader(cnn_samples(4)), extra_options=options,
+                    activation_type=QuantType.QInt8, nodes_to_exclude=["relu1", "relu2"])
+    assert op_counts(kept)["Relu"] == 2
+    for feed in cnn_samples(3, seed=5):
+        np.testing.assert_array_equal(run_pyonnx(out, feed), run_pyonnx(kept, feed))
+
+
 @pytest.mark.parametrize("act,wt", [(QuantType.QUInt8, QuantType.QUInt8),
                                     (QuantType.QInt16, QuantType.QInt8),
                                     (QuantType.QInt8, QuantType.QInt4)])

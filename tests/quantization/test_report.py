@@ -72,7 +72,9 @@ def test_qdq_loss_debug_matches_tensors(tmp_path):
     errs = dbg.compute_activation_error(dbg.create_activation_matching(qa, fa))
     assert "c1" in errs and 15 < errs["c1"]["xmodel_err"] < 80
     own = dbg.compute_activation_error(dbg.create_activation_matching(qa))
-    assert "r1" in own and own["r1"]["qdq_err"] > 20
+    # c2's Q/DQ pair is pure rounding (c1's clamps too: the Relu after it is gone, see
+    # test_static_qdq_removes_relus_the_quantizer_clamps)
+    assert "c2" in own and own["c2"]["qdq_err"] > 20
     w = dbg.compute_weight_error(dbg.create_weight_matching(
         pyonnx.load(src.SerializeToString()), out))
     assert set(w) >= {"w1", "w2", "wf"} and all(v > 30 for v in w.values())

@@ -22,7 +22,7 @@ from pyonnx.optimizer._core import Pass
 from pyonnx.quantization._edit import Editor, const_array, float_type_of
 from pyonnx.quantization._options import QuantOptions
 from pyonnx.quantization._params import quantize_array, scale_zero_point, weight_params
-from pyonnx.quantization._types import data_type_of
+from pyonnx.quantization._types import QuantType, data_type_of, qrange
 
 __all__ = ["QDQPass", "QOperatorPass", "QDQ_OPS", "QOPERATOR_OPS", "activations_to_calibrate",
            "DEFAULT_STATIC_OPS"]
@@ -145,6 +145,7 @@ class QDQPass(_StaticBase):
     def call(self, model: Model) -> bool:
         ed = Editor(model)
         self._weights: dict = {}
+        self._remove_relus(model)
         acts: dict[str, tuple[Value, np.ndarray]] = {}   # activation -> (its DQ output, scale)
         for node in list(model.graph.nodes):
             if not self.options.selects(node):
@@ -197,6 +198,38 @@ class QDQPass(_StaticBase):
             if changed:
                 self.quantized.append(node.name)
         return bool(self.quantized)
+
+
+    def _remove_relus(self, model: Model) -> None:
+        """Drop each Relu whose output is quantized with the zero point at the activation
+        type's minimum (a calibrated range from 0), as onnxruntime's quantizer does: the
+        QuantizeLinear then clamps the negatives to the value that dequantizes to 0, which is
+        the Relu's work, so its readers take the Relu's input through the same Q/DQ pair (the
+        Relu's range) to the bit. Only where every reader of the output quantizes it (a
+        selected node reading it as an activation), the output is no graph output, and the
+        Relu is its input's only reader."""
+        o = self.options
+        if o.activation_type == QuantType.QFLOAT8E4M3FN:
+            return
+        outputs = {id(v) for v in model.graph.outputs}
+        qmin = qrange(o.activation_type, symmetric=o.activation_symmetric)[0]
+        for node in list(model.graph.nodes):
+            if node.op_type != "Relu" or node.domain not in ("", "ai.onnx") \
+                    or node.name in o.nodes_to_exclude:
+                continue
+            x, y = node.inputs[0], node.outputs[0]
+            if x is None or x.producer is None or len(x.uses) != 1 or id(y) in outputs \
+                    or y.name not in self.ranges or not y.uses:
+                continue
+            if int(self._act_params(y.name)[1]) != qmin:
+                continue
+            if not all(self.options.selects(r) and any(v is y for _, v in _float_inputs(r))
+                       for r, _ in y.uses):
+                continue
+            self.ranges = {**self.ranges, x.name: self.ranges[y.name]}
+            for reader, i in list(y.uses):
+                reader.set_input(i, x)
+            model.graph.remove(node)
 
 
 class QOperatorPass(_StaticBase):
