@@ -114,11 +114,15 @@ def conv_forward(x: np.ndarray, w: np.ndarray, group: int, win: Window,
 # own columns and its epilogue) on the intra-op threads
 # --------------------------------------------------------------------------------------------
 
-#: Multiply-adds a part of a split convolution should have at least: about 0.1-0.2 ms of one
-#: core in a GEMM, above the cost of handing a part to another thread (10-30 µs on an idle
-#: machine; see :data:`pyonnx.backends.cpu.gemm.MIN_BLOCK_MACS` for a busy one). A part is
-#: its columns, its product and its epilogue, so it is worth more than its product alone.
-MIN_PART_MACS = 1 << 21
+#: Multiply-adds a part of a split convolution should have at least: about 2-3 ms of one core
+#: in a GEMM. Handing a part to another thread costs 10-30 µs on an idle machine, but a part
+#: waits a whole scheduler slice where the other core is taken, as it is while onnxruntime's
+#: intra-op threads spin after their run (its default): in the deployed-model benchmark, which
+#: alternates the engines, parts of 2M multiply-adds made mobilenet_v3_large 31 ms per run
+#: against 24 unsplit (efficientnet_b0 54 against 47, plain NumPy 59 against 41), while parts
+#: of 32M kept it at 23.5 and still split the large maps of LR-ASPP (520x520). A part is its
+#: columns, its product and its epilogue, so it is worth more than its product alone.
+MIN_PART_MACS = 1 << 25
 #: A depthwise multiply-add costs about this many GEMM multiply-adds (no register blocking: one
 #: load per multiply-add; measured 4-10x, the compiled loop at the low end).
 _DEPTHWISE_WEIGHT = 6
