@@ -61,6 +61,13 @@ class Window:
         return tuple((k - 1) * d + 1 for k, d in zip(self.kernel, self.dilations))
 
     @property
+    def read_extent(self) -> tuple[int, ...]:
+        """Extent of the padded input that some window reads along each axis (the windows may
+        leave the end of the padded input unread): ``(out - 1) * stride + effective kernel``."""
+        return tuple((o - 1) * s + e for o, s, e in zip(self.out, self.strides,
+                                                          self.effective_kernel))
+
+    @property
     def padded(self) -> bool:
         """Whether the computation needs a padded copy of the input."""
         return any(self.pads_begin) or any(self.pads_end) or any(self.extra_end)

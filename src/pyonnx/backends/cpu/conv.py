@@ -650,9 +650,7 @@ def _depthwise_2d_channels_last(x: np.ndarray, w: np.ndarray, win: Window,
     dh, dw = win.dilations
     pt, pl = win.pads_begin
     oh, ow = win.out
-    # padded rows and columns that some window reads (windows may leave the end unread)
-    hp = (oh - 1) * sh + (kh - 1) * dh + 1
-    wp = (ow - 1) * sw + (kw - 1) * dw + 1
+    hp, wp = win.read_extent
     r1, c1 = min(hp, pt + hh), min(wp, pl + ww)  # input rows/columns [pt, r1) x [pl, c1)
     xt = _scratch("channels_last", hp * wp * c, x.dtype).reshape(hp, wp, c)
     wt = np.ascontiguousarray(w.reshape(c, kh, kw).transpose(1, 2, 0))
@@ -730,8 +728,7 @@ def _depthwise_2d_jit_channels_last(x: np.ndarray, w: np.ndarray, win: Window,
     sh, sw = win.strides
     dh, dw = win.dilations
     oh, ow = win.out
-    hp = (oh - 1) * sh + (kh - 1) * dh + 1
-    wp = (ow - 1) * sw + (kw - 1) * dw + 1
+    hp, wp = win.read_extent
     y = np.empty((n_img, c, oh, ow), dtype=x.dtype) if out is None else out
     b = (np.zeros(1, x.dtype) if bias is None
          else np.ascontiguousarray(bias, dtype=x.dtype).reshape(c))

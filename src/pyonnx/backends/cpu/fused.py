@@ -46,15 +46,15 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from pyonnx.backends.cpu import jit
+from pyonnx.backends.cpu import jit, threads
 from pyonnx.backends.cpu.conv import conv, conv_forward
 from pyonnx.backends.cpu.jit import act_loops as _loops
-from pyonnx.backends.cpu import threads
 from pyonnx.backends.cpu.elementwise import loop_input, softmax as _softmax, softmax_loop
 from pyonnx.backends.cpu.gemm import MIN_BLOCK_MACS, matmul  # large products split over the pool
 from pyonnx.backends.cpu.registry import fast_kernel
 from pyonnx.errors import ExecutionError
 from pyonnx.ops import activation as _act
+from pyonnx.ops.contrib.attention import _DEFAULT_MASK_FILTER
 from pyonnx.ops.contrib.fused_conv import ACTIVATIONS, check_activation
 from pyonnx.ops.conv import _add_bias, conv_window
 from pyonnx.ops.linalg import gemm
@@ -390,7 +390,8 @@ def multi_head_attention(query: np.ndarray, key: np.ndarray | None = None,
                          past_sequence_length: np.ndarray | None = None,
                          cache_indirection: np.ndarray | None = None, *,
                          num_heads: int | None = None, unidirectional: int = 0,
-                         scale: float | None = None, mask_filter_value: float = -10000.0,
+                         scale: float | None = None,
+                         mask_filter_value: float = _DEFAULT_MASK_FILTER,
                          ctx: KernelContext | None = None) -> tuple[np.ndarray | None, ...]:
     """MultiHeadAttention: ``softmax(scale * Q K^T + attention_bias) V`` per head for 3-D
     float32/float64 Q [B, S, H*D], K [B, T, H*D], V [B, T, H*Dv] of one type, with only the
