@@ -1,10 +1,13 @@
 """Helpers shared by every kernel family: axis handling, index checks, allocation bounds, the
-compute type of float kernels, optional outputs and attribute choices."""
+compute type of float kernels, optional outputs and attribute choices, and the floating-point
+environment of a run."""
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Iterable
+import threading
+from collections.abc import Iterable, Iterator
 from typing import TypeVar
 
 import numpy as np
@@ -26,7 +29,40 @@ __all__ = [
     "output_wanted",
     "check_choice",
     "as_matrix",
+    "quiet_float_errors",
+    "float_errors_quiet",
 ]
+
+
+class _FloatEnvironment(threading.local):
+    quiet = False
+
+
+_FLOAT_ENV = _FloatEnvironment()
+
+
+@contextlib.contextmanager
+def quiet_float_errors() -> Iterator[None]:
+    """Floating-point exceptions (overflow, division by zero, invalid) silent on this thread
+    for the duration: inf and NaN results are what the spec computes, never a warning. The
+    reference kernels each silence them around their own NumPy calls (they are callable on
+    their own); a run enters this once (``InferenceSession``), so that the CPU provider's
+    fast variants of the cheapest kernels can skip the per-call ``np.errstate``, which costs
+    more than a small Add itself (measured: 2 µs against 1.1 µs for a [1, 16] Add)."""
+    if _FLOAT_ENV.quiet:
+        yield
+        return
+    with np.errstate(all="ignore"):
+        _FLOAT_ENV.quiet = True
+        try:
+            yield
+        finally:
+            _FLOAT_ENV.quiet = False
+
+
+def float_errors_quiet() -> bool:
+    """Whether this thread is inside :func:`quiet_float_errors`."""
+    return _FLOAT_ENV.quiet
 
 
 def normalize_axis(axis: int, rank: int, what: str = "axis") -> int:

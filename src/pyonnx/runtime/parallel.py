@@ -47,6 +47,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from pyonnx.backends.cpu import threads
+from pyonnx.ops._common import quiet_float_errors
 from pyonnx.runtime.plan import _NONE_SLOT, _nbytes
 
 if TYPE_CHECKING:
@@ -99,13 +100,15 @@ class InterOpPool:
 
 
 def _serve(tasks: queue.SimpleQueue) -> None:
-    """An inter-op thread: run tasks until told to stop (None)."""
-    while True:
-        task = tasks.get()
-        if task is None:
-            return
-        task()
-        del task  # drop the run it referenced while waiting for the next
+    """An inter-op thread: run tasks until told to stop (None). Its nodes run as the caller's
+    do, with floating-point exceptions silent (see :func:`quiet_float_errors`)."""
+    with quiet_float_errors():
+        while True:
+            task = tasks.get()
+            if task is None:
+                return
+            task()
+            del task  # drop the run it referenced while waiting for the next
 
 
 class _Graph:

@@ -46,6 +46,7 @@ from pyonnx.ir import (
     Type,
     Value,
 )
+from pyonnx.ops._common import quiet_float_errors
 from pyonnx.optimizer import FUSED_DOMAIN, copy_model, optimize, run_passes
 from pyonnx.runtime.environment import (
     get_all_providers,
@@ -623,7 +624,8 @@ class InferenceSession:
                     if self._options.run_timeout_s else 0.0)
         profile = [] if self._profile_events is not None else None
         state = _RunState(run_options, deadline, profile, self._options.max_run_bytes)
-        results = self._plan.execute(feeds, state)
+        with quiet_float_errors():  # once per run, not per kernel (see quiet_float_errors)
+            results = self._plan.execute(feeds, state)
         if profile is not None:
             self._profile_events.extend(profile)  # type: ignore[union-attr]
         return results
