@@ -35,7 +35,23 @@ thread; lower quartile of 5 interleaved runs on the 2-core dev VM at load averag
 the recurrent product, 1 MB of weights read from the shared L3 cache per LSTM step, is slowed
 by the other processes): LSTM 5.4 ms with the step loop and compiled cell update, 4.2 with the
 sequence loop (of which the recurrent product ~2.9, tanh ~0.3); GRU 4.9 -> 3.2. Without the
-fast extra, GRU 5.1 -> 4.8 (folded halving, no transposed copy of R), LSTM ~6.3.
+fast extra, GRU 5.1 -> 4.8 (folded halving, no transposed copy of R), LSTM ~6.3. Measured
+again in session 7 (lower quartile of 40 runs, load average ~3, one thread): the sequence
+loops 4.0-4.4 ms CPU per LSTM layer and 2.4-3.0 per GRU layer (linear_before_reset); the
+NumPy step loops 8.4 and 8.3 ms, of which their 128 recurrent products (``np.dot``) 4.0 and
+3.5.
+
+The steps run on one thread. Splitting each step's hidden units over numba's threads (a
+``prange`` per step on the OpenMP layer, ~3.5 µs per parallel region at load 1.3, results
+equal to the serial loop's to the bit) was measured in session 7 (branch ``rnnpar-omp``) and
+not kept: a parallel step ends when both parts have, so it waits whenever another process
+holds the second core, and the dev VM's cores are shared (load average 2-4): at load ~3.5 the
+taggers ran 6-9x slower than with the serial loop (OpenMP's threads spin at the barrier for
+milliseconds on the core the other part needs); run in chunks of steps whose form a measured
+pace per step picks, still 20-40% slower (the spinning after each parallel chunk); and at load
+1.3 an LSTM step gained ~5% (31.8 -> 30.2 µs at H=256): each half of R
+(512 KB) fills a core's whole L2 cache (512 KB per core on the VM's EPYC; lscpu's
+"1 MiB (2 instances)" is the sum), so both halves still stream from L3.
 """
 
 from __future__ import annotations
