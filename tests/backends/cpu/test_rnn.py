@@ -152,3 +152,24 @@ def test_tagger_sizes(op):
     if op == "GRU":
         attrs["linear_before_reset"] = 1
     _compare(op, 7, (X, W, R, B, None, h0, c0), attrs)
+
+
+@pytest.mark.parametrize("op", ["RNN", "GRU", "LSTM"])
+@pytest.mark.parametrize("direction,Bn", [("forward", 1), ("reverse", 1), ("bidirectional", 1),
+                                          ("forward", 3)])
+@pytest.mark.parametrize("lbr", [0, 1])
+def test_numpy_step_loops(op, direction, Bn, lbr):
+    """The NumPy step loops (float32 layers without the compiled loops), on 1-D views of their
+    buffers with one direction and batch 1, on the [D, B, ...] buffers otherwise."""
+    if lbr and op != "GRU":
+        pytest.skip("linear_before_reset is GRU's")
+    from pyonnx.backends.cpu import jit
+    rng = np.random.default_rng(31)
+    D = 2 if direction == "bidirectional" else 1
+    X, W, R, B, h0, c0 = _inputs(rng, op, 7, Bn, 5, 6, D, 0, np.float32, True, True)
+    attrs = {"hidden_size": 6, "direction": direction}
+    if op == "GRU":
+        attrs["linear_before_reset"] = lbr
+    for used in ((True, True, True), (False, True, True)):
+        with jit.disabled():
+            _compare(op, 7, (X, W, R, B, None, h0, c0), attrs, used)

@@ -10,11 +10,12 @@ NumPy call overhead.
 The variants here take the configuration that converters emit (default activations, no clip,
 no per-batch sequence lengths shorter than the sequence, no peepholes, no coupled gates) and run
 each step as 2-D ``np.dot`` products into preallocated buffers and in-place element-wise
-operations, each output written straight into ``Y``. Every element-wise operation is the
-reference's, in the same order and dtype (the in-place forms compute the same IEEE results), so
-the outputs equal the reference's except for the recurrent product, where a 2-D product may sum
-in another order than the batched one (float rounding). Any other configuration runs the
-reference kernel itself.
+operations, each output written straight into ``Y`` (with one direction and batch 1, on 1-D
+views of the buffers: NumPy's ufuncs take 1-D contiguous operands on their fastest path).
+Every element-wise operation is the reference's, in the same order and dtype (the in-place
+forms compute the same IEEE results), so the outputs equal the reference's except for the
+recurrent product, where a 2-D product may sum in another order than the batched one (float
+rounding). Any other configuration runs the reference kernel itself.
 
 The LSTM step also folds the sigmoid's inner halving into its weights, takes one tanh over all
 four gates and one product for ``i * g`` and ``f * c`` (gates and cell state side by side).
@@ -35,7 +36,25 @@ thread; lower quartile of 5 interleaved runs on the 2-core dev VM at load averag
 the recurrent product, 1 MB of weights read from the shared L3 cache per LSTM step, is slowed
 by the other processes): LSTM 5.4 ms with the step loop and compiled cell update, 4.2 with the
 sequence loop (of which the recurrent product ~2.9, tanh ~0.3); GRU 4.9 -> 3.2. Without the
-fast extra, GRU 5.1 -> 4.8 (folded halving, no transposed copy of R), LSTM ~6.3.
+fast extra, GRU 5.1 -> 4.8 (folded halving, no transposed copy of R), LSTM ~6.3. Measured
+again in session 7 (lower quartile of 40 runs, load average ~3, one thread): the sequence
+loops 4.0-4.4 ms CPU per LSTM layer and 2.4-3.0 per GRU layer (linear_before_reset); the
+NumPy step loops 8.4 and 8.3 ms, of which their 128 recurrent products (``np.dot``) 4.0 and
+3.5; the 1-D views took the LSTM's to ~7.7-8.2 (lower quartiles of 3 interleaved runs each,
+9.05 -> 8.23 median of them, outputs unchanged to the bit), the GRU's unchanged within the
+noise.
+
+The steps run on one thread. Splitting each step's hidden units over numba's threads (a
+``prange`` per step on the OpenMP layer, ~3.5 µs per parallel region at load 1.3, results
+equal to the serial loop's to the bit) was measured in session 7 (branch ``rnnpar-omp``) and
+not kept: a parallel step ends when both parts have, so it waits whenever another process
+holds the second core, and the dev VM's cores are shared (load average 2-4): at load ~3.5 the
+taggers ran 6-9x slower than with the serial loop (OpenMP's threads spin at the barrier for
+milliseconds on the core the other part needs); run in chunks of steps whose form a measured
+pace per step picks, still 20-40% slower (the spinning after each parallel chunk); and at load
+1.3 an LSTM step gained ~5% (31.8 -> 30.2 µs at H=256): each half of R
+(512 KB) fills a core's whole L2 cache (512 KB per core on the VM's EPYC; lscpu's
+"1 MiB (2 instances)" is the sum), so both halves still stream from L3.
 """
 
 from __future__ import annotations
@@ -93,6 +112,13 @@ def _outputs(s: ref._Setup) -> np.ndarray:
     return np.zeros((steps, s.D, s.B, s.H), s.cdt)
 
 
+def _flat(s: ref._Setup) -> bool:
+    """Whether a NumPy step loop may view its per-step operands as 1-D (one direction, batch
+    1: the [D, B, ...] axes are 1): NumPy's ufuncs run a 1-D contiguous operand on their
+    fastest path (measured: tanh of 1024 float32 3.8 µs as 1-D, 6.6 as [1, 1, 1024])."""
+    return s.D * s.B == 1
+
+
 def _work(s: ref._Setup) -> int:
     """The size of a layer's work for jit.MIN_ELEMENTS: its hidden states over the sequence."""
     return s.T * s.D * s.B * s.H
@@ -138,16 +164,24 @@ def _rnn_fast(X, W, R, B, sequence_lens, initial_h, *, activations, clip, direct
     ys = _outputs(s)
     want_y = s.outputs_used[0]
     acc = np.empty((s.D, s.B, s.H), s.cdt)
+    flat = _flat(s)
+    if flat:
+        xw, ys_steps, acc, h = xw[:, 0, 0], ys[:, 0, 0], acc[0, 0], h[0, 0]
+    else:
+        ys_steps = ys
     for t in range(s.T):
-        for d in range(s.D):
-            np.dot(h[d], RT[d], out=acc[d])
+        if flat:
+            np.dot(h, RT[0], out=acc)
+        else:
+            for d in range(s.D):
+                np.dot(h[d], RT[d], out=acc[d])
         # the reference's f(xw[t] + h R^T)
-        out = ys[t] if want_y else ys[0]
+        out = ys_steps[t] if want_y else ys_steps[0]
         np.add(xw[t], acc, out=out)
         np.tanh(out, out=out)
         h = out
     # the state is a slot of ys, which finish_y reorders in place: take it first
-    h_last = s.finish_state(h.copy())
+    h_last = s.finish_state(h.reshape(s.D, s.B, s.H).copy())
     return s.finish_y(ys if want_y else None), h_last
 
 
@@ -191,40 +225,59 @@ def _gru_fast(X, W, R, B, sequence_lens, initial_h, *, activations, clip, direct
         lin = np.empty((D, s.B, H), s.cdt)
         RT_zr = [m[:2 * H].T for m in Rs]
         RT_h = [m[2 * H:].T for m in Rs]
-    z, r = zr[..., :H], zr[..., H:]
     rh = np.empty((D, s.B, H), s.cdt)
     hnew = np.empty((2, D, s.B, H), s.cdt) if not want_y else None
-    for t in range(s.T):
-        x = xw[t]
+    steps = ys if want_y else hnew
+    x_zr, x_h = xw[..., :2 * H], xw[..., 2 * H:]
+    flat = _flat(s)
+    if flat:  # [T, D, B, ...] as [T, ...] and [D, B, ...] as [...] (views)
+        x_zr, x_h, steps = x_zr[:, 0, 0], x_h[:, 0, 0], steps[:, 0, 0]
+        zr, lin, rh, h = zr[0, 0], lin[0, 0], rh[0, 0], h[0, 0]
         if lbr:
-            for d in range(D):
-                np.dot(h[d], RT[d], out=hr[d])
+            hr, RT = hr[0, 0], RT[0]
+        else:
+            RT_zr, RT_h = RT_zr[0], RT_h[0]
+        rbh = None if rbh is None else rbh[0, 0]
+    z, r = zr[..., :H], zr[..., H:]
+    for t in range(s.T):
+        if lbr:
+            if flat:
+                np.dot(h, RT, out=hr)
+            else:
+                for d in range(D):
+                    np.dot(h[d], RT[d], out=hr[d])
             # zr = f(x_zr + hr_zr) (both halved); hh = g(x_h + r * (hr_h + Rbh))
-            np.add(x[..., :2 * H], zr, out=zr)
+            np.add(x_zr[t], zr, out=zr)
             _sigmoid_halved_(zr)
             if rbh is not None:
                 np.add(lin, rbh, out=lin)
             np.multiply(r, lin, out=lin)
         else:
-            for d in range(D):
-                np.dot(h[d], RT_zr[d], out=zr[d])
-            np.add(x[..., :2 * H], zr, out=zr)
+            if flat:
+                np.dot(h, RT_zr, out=zr)
+            else:
+                for d in range(D):
+                    np.dot(h[d], RT_zr[d], out=zr[d])
+            np.add(x_zr[t], zr, out=zr)
             _sigmoid_halved_(zr)
             # hh = g(x_h + (r * h) Rh^T)
             np.multiply(r, h, out=rh)
-            for d in range(D):
-                np.dot(rh[d], RT_h[d], out=lin[d])
-        np.add(x[..., 2 * H:], lin, out=lin)
+            if flat:
+                np.dot(rh, RT_h, out=lin)
+            else:
+                for d in range(D):
+                    np.dot(rh[d], RT_h[d], out=lin[d])
+        np.add(x_h[t], lin, out=lin)
         hh = lin
         np.tanh(hh, out=hh)
         # the reference's hh + z * (h - hh)
-        out = ys[t] if want_y else hnew[t & 1]
+        out = steps[t] if want_y else steps[t & 1]
         np.subtract(h, hh, out=out)
         np.multiply(z, out, out=out)
         np.add(hh, out, out=out)
         h = out
     # the state is a slot of ys, which finish_y reorders in place: take it first
-    h_last = s.finish_state(h.copy())
+    h_last = s.finish_state(h.reshape(D, s.B, H).copy())
     return s.finish_y(ys if want_y else None), h_last
 
 
@@ -278,10 +331,22 @@ def _lstm_fast(X, W, R, B, sequence_lens, initial_h, initial_c, P, *, activation
     # cell state's; its size is the whole sequence's
     state3 = state.reshape(D * Bn, 5, H)
     work = _work(s)
+    steps = ys if want_y else hnew
+    flat = _flat(s)
+    if flat:  # [T, D, B, ...] as [T, ...] and [D, B, ...] as [...] (views)
+        xw, steps, acc, h, RT = xw[:, 0, 0], steps[:, 0, 0], acc[0, 0], h[0, 0], RT[0]
+        st = state[0, 0]  # [5, H]
+        gates, iof, o, i_f, g_c, cell = st[:4].reshape(4 * H), st[:3].reshape(3 * H), st[1], \
+            st[0:3:2], st[3:5], st[4]
+        prods = prods[0, 0]
+    p_i, p_f = prods[..., 0, :], prods[..., 1, :]
     cell_loop = None  # set once the first step's call ran the compiled loop
     for t in range(s.T):
-        for d in range(D):
-            np.dot(h[d], RT[d], out=acc[d])
+        if flat:
+            np.dot(h, RT, out=acc)
+        else:
+            for d in range(D):
+                np.dot(h[d], RT[d], out=acc[d])
         # the reference's xw[t] + h R^T (both halved on i, o, f), then f on i, o, f and g on
         # the cell gate: tanh of everything, and 0.5 * t + 0.5 on i, o, f
         if Bn == 1:
@@ -301,15 +366,16 @@ def _lstm_fast(X, W, R, B, sequence_lens, initial_h, initial_c, P, *, activation
             np.add(iof, 0.5, out=iof)
             # c_new = f * c + i * g (a sum of two products: their order does not matter)
             np.multiply(i_f, g_c, out=prods)
-            np.add(prods[:, :, 1], prods[:, :, 0], out=cell)
+            np.add(p_f, p_i, out=cell)
         # h = o * h(c_new)
-        out = ys[t] if want_y else hnew[t & 1]
+        out = steps[t] if want_y else steps[t & 1]
         np.tanh(cell, out=out)
         np.multiply(o, out, out=out)
         h = out
     # the state is a slot of ys, which finish_y reorders in place: take it first
-    h_last = s.finish_state(h.copy())
-    return s.finish_y(ys if want_y else None), h_last, s.finish_state(cell.copy())
+    h_last = s.finish_state(h.reshape(D, Bn, H).copy())
+    return (s.finish_y(ys if want_y else None), h_last,
+            s.finish_state(cell.reshape(D, Bn, H).copy()))
 
 
 # --- registrations: the reference signatures, one variant per reference kernel ---------------
