@@ -18,7 +18,10 @@ onnxruntime run, whose threads spin; by another process) the calling thread wait
 other part instead of taking it. Standalone, 2 cores at load 2: 0.69-1.18x the serial time
 per mobilenet_v2 node; in-process alternating with onnxruntime, the ratios to onnxruntime
 2.63 -> 2.83 (mobilenet_v2), 3.30 -> 3.30 and 3.64 -> 3.82 (mobilenet_v3_large), 2.93 -> 3.11
-(efficientnet_b0); from parts of the pool's size, LR-ASPP's large maps 1.46 -> 1.72. Two traps
+(efficientnet_b0); from parts of the pool's size, LR-ASPP's large maps 1.46 -> 1.72. In the
+deployed-model benchmark (load 1.0, medians of 3 runs) pyonnx's own times stayed where they
+were (mobilenet_v2 28.3 -> 27.8 ms, mobilenet_v3_large 27.8 -> 26.2, efficientnet_b0 40.5 ->
+47.4) while the onnxruntime runs alternating with it got slower (9.0 -> 11.4 ms). Two traps
 for whoever tries again: libgomp's threads spin for milliseconds after a region by default
 (mobilenet_v2 alternating with onnxruntime: 216-234 ms per run, 35-70 with
 ``OMP_WAIT_POLICY=PASSIVE``), and numba's disk cache files machine code by the function's
