@@ -7,6 +7,26 @@ Inner loops index flat arrays with UNSIGNED offsets (``np.uint64``): numba then 
 negative-index wraparound test, so the loops vectorize, and no array view is made per row (a view
 costs two atomic reference-count updates, measured at 5-10 ns a row, more than a short row's
 copy). Every offset is non-negative by construction.
+
+The loops run on the calling thread only; a large depthwise convolution is split by channels
+over the Python pool (:mod:`pyonnx.backends.cpu.conv`), whose parts are claimed dynamically.
+Splitting them over numba's own threads instead (a ``prange`` over ranges of channels,
+OpenMP layer, from parts of 128K multiply-adds) was measured to lose, though each channel is
+computed by the same code (bit-identical) and a launch costs about 5 µs against the pool's
+55: a parallel region splits statically, so where the other core is taken (right after an
+onnxruntime run, whose threads spin; by another process) the calling thread waits for the
+other part instead of taking it. Standalone, 2 cores at load 2: 0.69-1.18x the serial time
+per mobilenet_v2 node; in-process alternating with onnxruntime, the ratios to onnxruntime
+2.63 -> 2.83 (mobilenet_v2), 3.30 -> 3.30 and 3.64 -> 3.82 (mobilenet_v3_large), 2.93 -> 3.11
+(efficientnet_b0); from parts of the pool's size, LR-ASPP's large maps 1.46 -> 1.72. In the
+deployed-model benchmark (load 1.0, medians of 3 runs) pyonnx's own times stayed where they
+were (mobilenet_v2 28.3 -> 27.8 ms, mobilenet_v3_large 27.8 -> 26.2, efficientnet_b0 40.5 ->
+47.4) while the onnxruntime runs alternating with it got slower (9.0 -> 11.4 ms). Two traps
+for whoever tries again: libgomp's threads spin for milliseconds after a region by default
+(mobilenet_v2 alternating with onnxruntime: 216-234 ms per run, 35-70 with
+``OMP_WAIT_POLICY=PASSIVE``), and numba's disk cache files machine code by the function's
+qualified name and signature, not its options, so a ``parallel=True`` build of the same
+function overwrites (and is loaded as) the serial one.
 """
 
 from __future__ import annotations
