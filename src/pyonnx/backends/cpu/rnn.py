@@ -119,6 +119,16 @@ def _flat(s: ref._Setup) -> bool:
     return s.D * s.B == 1
 
 
+def _dot_each(flat: bool, h: np.ndarray, RT: np.ndarray, out: np.ndarray) -> None:
+    """``out[d] = h[d] @ RT[d]`` for each direction d, as 2-D products; ``flat`` (see
+    :func:`_flat`): the operands are the one direction's own (1-D ``h`` and ``out``)."""
+    if flat:
+        np.dot(h, RT, out=out)
+    else:
+        for d in range(len(RT)):
+            np.dot(h[d], RT[d], out=out[d])
+
+
 def _work(s: ref._Setup) -> int:
     """The size of a layer's work for jit.MIN_ELEMENTS: its hidden states over the sequence."""
     return s.T * s.D * s.B * s.H
@@ -166,15 +176,11 @@ def _rnn_fast(X, W, R, B, sequence_lens, initial_h, *, activations, clip, direct
     acc = np.empty((s.D, s.B, s.H), s.cdt)
     flat = _flat(s)
     if flat:
-        xw, ys_steps, acc, h = xw[:, 0, 0], ys[:, 0, 0], acc[0, 0], h[0, 0]
+        xw, ys_steps, acc, h, RT = xw[:, 0, 0], ys[:, 0, 0], acc[0, 0], h[0, 0], RT[0]
     else:
         ys_steps = ys
     for t in range(s.T):
-        if flat:
-            np.dot(h, RT[0], out=acc)
-        else:
-            for d in range(s.D):
-                np.dot(h[d], RT[d], out=acc[d])
+        _dot_each(flat, h, RT, acc)
         # the reference's f(xw[t] + h R^T)
         out = ys_steps[t] if want_y else ys_steps[0]
         np.add(xw[t], acc, out=out)
@@ -241,11 +247,7 @@ def _gru_fast(X, W, R, B, sequence_lens, initial_h, *, activations, clip, direct
     z, r = zr[..., :H], zr[..., H:]
     for t in range(s.T):
         if lbr:
-            if flat:
-                np.dot(h, RT, out=hr)
-            else:
-                for d in range(D):
-                    np.dot(h[d], RT[d], out=hr[d])
+            _dot_each(flat, h, RT, hr)
             # zr = f(x_zr + hr_zr) (both halved); hh = g(x_h + r * (hr_h + Rbh))
             np.add(x_zr[t], zr, out=zr)
             _sigmoid_halved_(zr)
@@ -253,20 +255,12 @@ def _gru_fast(X, W, R, B, sequence_lens, initial_h, *, activations, clip, direct
                 np.add(lin, rbh, out=lin)
             np.multiply(r, lin, out=lin)
         else:
-            if flat:
-                np.dot(h, RT_zr, out=zr)
-            else:
-                for d in range(D):
-                    np.dot(h[d], RT_zr[d], out=zr[d])
+            _dot_each(flat, h, RT_zr, zr)
             np.add(x_zr[t], zr, out=zr)
             _sigmoid_halved_(zr)
             # hh = g(x_h + (r * h) Rh^T)
             np.multiply(r, h, out=rh)
-            if flat:
-                np.dot(rh, RT_h, out=lin)
-            else:
-                for d in range(D):
-                    np.dot(rh[d], RT_h[d], out=lin[d])
+            _dot_each(flat, rh, RT_h, lin)
         np.add(x_h[t], lin, out=lin)
         hh = lin
         np.tanh(hh, out=hh)
@@ -342,11 +336,7 @@ def _lstm_fast(X, W, R, B, sequence_lens, initial_h, initial_c, P, *, activation
     p_i, p_f = prods[..., 0, :], prods[..., 1, :]
     cell_loop = None  # set once the first step's call ran the compiled loop
     for t in range(s.T):
-        if flat:
-            np.dot(h, RT, out=acc)
-        else:
-            for d in range(D):
-                np.dot(h[d], RT[d], out=acc[d])
+        _dot_each(flat, h, RT, acc)
         # the reference's xw[t] + h R^T (both halved on i, o, f), then f on i, o, f and g on
         # the cell gate: tanh of everything, and 0.5 * t + 0.5 on i, o, f
         if Bn == 1:
