@@ -154,15 +154,13 @@ def test_tagger_sizes(op):
     _compare(op, 7, (X, W, R, B, None, h0, c0), attrs)
 
 
-@pytest.mark.parametrize("op", ["RNN", "GRU", "LSTM"])
+@pytest.mark.parametrize("op,lbr", [("RNN", 0), ("GRU", 0), ("GRU", 1), ("LSTM", 0)])
 @pytest.mark.parametrize("direction,Bn", [("forward", 1), ("reverse", 1), ("bidirectional", 1),
                                           ("forward", 3)])
-@pytest.mark.parametrize("lbr", [0, 1])
-def test_numpy_step_loops(op, direction, Bn, lbr):
+def test_numpy_step_loops(op, lbr, direction, Bn):
     """The NumPy step loops (float32 layers without the compiled loops), on 1-D views of their
-    buffers with one direction and batch 1, on the [D, B, ...] buffers otherwise."""
-    if lbr and op != "GRU":
-        pytest.skip("linear_before_reset is GRU's")
+    buffers with one direction and batch 1, on the [D, B, ...] buffers otherwise
+    (``lbr``: GRU's linear_before_reset)."""
     from pyonnx.backends.cpu import jit
     rng = np.random.default_rng(31)
     D = 2 if direction == "bidirectional" else 1
