@@ -80,6 +80,16 @@ def test_errors_are_the_references(a, b, match):
             _fast("Add")(a, b)
 
 
+@pytest.mark.parametrize("sa, sb, within", [
+    ((3, 5), (3, 5), True), ((2, 3, 4), (4,), True), ((4,), (2, 3, 4), True),
+    ((2, 3, 4), (1, 3, 1), True), ((2, 1), (1, 3), False), ((1, 4), (3, 1, 1), False),
+    ((0, 3), (1, 3), True), ((5,), (), True)])
+def test_within_operands(sa, sb, within):
+    assert ew._within_operands(sa, sb) is within
+    if within:  # then the broadcast result is no larger than an operand
+        assert np.prod(np.broadcast_shapes(sa, sb)) <= max(np.prod(sa), np.prod(sb))
+
+
 def test_other_cases_take_the_reference():
     ref = get_kernel("", "Add", 14)
     with quiet_float_errors():

@@ -332,15 +332,16 @@ except ImportError:  # pragma: no cover - another NumPy layout: np.clip itself
 
 def _within_operands(sa: tuple[int, ...], sb: tuple[int, ...]) -> bool:
     """Whether broadcasting shapes ``sa`` and ``sb`` (if they broadcast) gives no more elements
-    than one of them has: equal shapes, a scalar-like operand of no higher rank, or equal
-    ranks whose per-axis maximum is one of the shapes (the true broadcast shape is at most that
-    maximum on every axis, and smaller only where an axis is 0)."""
+    than one of them has: equal shapes, or shapes (the shorter one padded with leading 1s) whose
+    per-axis maximum is one of them (the true broadcast shape is at most that maximum on every
+    axis, and smaller only where an axis is 0)."""
     if sa == sb:
         return True
-    if len(sa) == len(sb):
-        m = tuple(map(max, sa, sb))
-        return m == sa or m == sb
-    return False
+    if len(sa) != len(sb):
+        n = max(len(sa), len(sb))
+        sa, sb = (1,) * (n - len(sa)) + sa, (1,) * (n - len(sb)) + sb
+    m = tuple(map(max, sa, sb))
+    return m == sa or m == sb
 
 
 def _make_arith(op: str, ufunc: np.ufunc) -> None:
