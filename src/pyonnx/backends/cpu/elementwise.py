@@ -323,7 +323,8 @@ def skip_layer_normalization(input: np.ndarray, skip: np.ndarray, gamma: np.ndar
 
 # ------------------------------------------------------- arithmetic without per-call overhead
 
-_IEEE = frozenset({np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64)})
+# the reference kernels' float types but bfloat16 (whose Relu the reference computes otherwise)
+_IEEE = _ew.FLOAT_TYPES - {_ew.BFLOAT16}
 try:
     from numpy._core.umath import clip as _CLIP  # the ufunc that np.clip calls
 except ImportError:  # pragma: no cover - another NumPy layout: np.clip itself

@@ -175,13 +175,11 @@ def _heads(x: Value, perm: tuple[int, ...], graph: Graph, facts: Facts, keep: se
     (x3, H, D, s, the nodes from the Reshape on)."""
     nodes: list[Node] = []
     s = 1.0
-    mul = made_by(x, "Mul", graph) if scaled else None
-    if mul is not None:
-        found = _scaled(mul, "Transpose", graph, inputs)
+    if scaled:
+        found = _unscaled(x, "Transpose", graph, inputs, nodes)
         if found is None:
             return None
         s, x = found
-        nodes.append(mul)
     tr = made_by(x, "Transpose", graph)
     if tr is None or tuple(attr(tr, "perm", ())) != perm:  # type: ignore[arg-type]
         return None
@@ -200,10 +198,14 @@ def _heads(x: Value, perm: tuple[int, ...], graph: Graph, facts: Facts, keep: se
     return x3, h, d, s, nodes
 
 
-def _scaled(mul: Node, op_type: str, graph: Graph, inputs: set[int]
-            ) -> tuple[float, Value] | None:
-    """``mul`` = Mul(a, c) in either order, with c a one-element constant of rank 4 at most
-    (it leaves a's shape as it is) and a made by ``op_type``: (c, a), or None."""
+def _unscaled(x: Value, op_type: str, graph: Graph, inputs: set[int], nodes: list[Node]
+              ) -> tuple[float, Value] | None:
+    """``x``, or ``x = Mul(a, c)`` in either order with c a one-element constant of rank 4 at
+    most (it leaves a's shape as it is) and a made by ``op_type``: (c, a), the Mul appended to
+    ``nodes``; (1.0, x) where no Mul makes x; None where a Mul makes x that is no such scale."""
+    mul = made_by(x, "Mul", graph)
+    if mul is None:
+        return 1.0, x
     if len(mul.inputs) != 2:
         return None
     for a, b in (mul.inputs, mul.inputs[::-1]):
@@ -211,6 +213,7 @@ def _scaled(mul: Node, op_type: str, graph: Graph, inputs: set[int]
         arr = constant_of(b, inputs)
         if c is not None and arr is not None and arr.ndim <= 4 and a is not None \
                 and made_by(a, op_type, graph) is not None:
+            nodes.append(mul)
             return c, a
     return None
 
@@ -244,7 +247,6 @@ def _unguarded_core(mm2: Node, graph: Graph, model: Model, keep: set[int], input
     nodes = [softmax]
     x = softmax.inputs[0]
     masks: list[Value] = []
-    scale = 1.0
     for _ in range(2):
         add = made_by(x, "Add", graph)
         if add is None or len(add.inputs) != 2 or None in add.inputs:
@@ -256,13 +258,10 @@ def _unguarded_core(mm2: Node, graph: Graph, model: Model, keep: set[int], input
         masks.insert(0, b)
         nodes.append(add)
         x = a
-    mul = made_by(x, "Mul", graph)
-    if mul is not None:
-        scaled = _scaled(mul, "MatMul", graph, inputs)
-        if scaled is None:
-            return None
-        scale, x = scaled
-        nodes.append(mul)
+    found = _unscaled(x, "MatMul", graph, inputs, nodes)
+    if found is None:
+        return None
+    scale, x = found
     mm1 = made_by(x, "MatMul", graph)
     if mm1 is None or len(mm1.inputs) != 2 or None in mm1.inputs or len(nodes) == 1:
         return None  # a bare Softmax(MatMul) is the shared core's (match_attention_core)

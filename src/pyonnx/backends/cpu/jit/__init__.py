@@ -91,6 +91,19 @@ def _compile(name: str) -> Callable | None:
         return _numba.njit(cache=False, **options)(func)
 
 
+def inline(fn: Callable) -> Callable:
+    """Decorator of a helper that a loop module's loops call: numba compiles only the loop it is
+    asked for (:func:`call`), so a function the loops call must be compiled itself. The helper
+    is inlined into each loop at numba's IR level (compiled with the loop's options and cached
+    with it; no disk cache of its own, which would fail at import on a read-only install).
+    Where numba is unavailable, ``fn`` itself (the loops are then never compiled)."""
+    try:
+        import numba
+    except Exception:  # noqa: BLE001 - not installed (or broken against this NumPy)
+        return fn
+    return numba.njit(inline="always", error_model="numpy", fastmath=_FASTMATH)(fn)
+
+
 #: Loops run only on at least this many elements: below it NumPy's per-call overhead is small,
 #: and a model whose loop-capable work is all small (a CNN's final Softmax over 1000 classes)
 #: then never imports numba, never paying its ~120 MB.

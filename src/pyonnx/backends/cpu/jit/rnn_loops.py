@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from pyonnx.backends.cpu.jit import inline
+
 
 def lstm_cell(state: np.ndarray) -> None:
     """One LSTM step's cell update, in place, after the step's gates went through tanh.
@@ -31,6 +33,7 @@ def lstm_cell(state: np.ndarray) -> None:
 
 # --- whole sequences --------------------------------------------------------------------------
 
+@inline
 def _tanh(x: np.float32) -> np.float32:
     """tanh of a float32 in float32 arithmetic, within 1.5 ulp of the exact value (measured
     1.46 at most over [-12, 12] and every magnitude from the subnormals up, 98% correctly
@@ -197,15 +200,3 @@ def gru_seq(xw: np.ndarray, bias: np.ndarray, reverse: np.ndarray, R: np.ndarray
                     if write_y:
                         ys[t, d, b, j] = hj
 
-
-try:
-    import numba as _numba
-except Exception:  # noqa: BLE001 - not installed (or broken): the loops are then never compiled
-    _numba = None
-if _numba is not None:
-    # numba compiles only the loop it is asked for (jit.call); a function the loops call must
-    # be compiled itself. Inlined into them (at numba's IR level, so it is compiled with their
-    # options and cached with them): no disk cache of its own, which would fail at this import
-    # on a read-only install (jit falls back to compiling in memory only around the loop).
-    _tanh = _numba.njit(inline="always", error_model="numpy",
-                        fastmath={"contract", "reassoc"})(_tanh)

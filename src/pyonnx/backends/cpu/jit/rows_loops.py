@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from pyonnx.backends.cpu.jit import inline
+
 _BLOCK = 256
 
 
@@ -72,6 +74,31 @@ def layer_norm(x: np.ndarray, scale: np.ndarray, bias: np.ndarray, has_bias: int
 # reads an element before it writes it.
 
 
+@inline
+def _row_max(xr: np.ndarray, br: np.ndarray, scale: float, has_bias: int, zero: float) -> float:
+    """The largest ``xr * scale (+ br)`` of a row (``zero``: 0 in the row's type)."""
+    mx = xr[0] * scale + (br[0] if has_bias else zero)
+    if has_bias:
+        for i in range(xr.shape[0]):
+            mx = max(mx, xr[i] * scale + br[i])
+    else:
+        for i in range(xr.shape[0]):
+            mx = max(mx, xr[i] * scale)
+    return mx
+
+
+@inline
+def _dead(xr: np.ndarray, br: np.ndarray, scale: float, has_bias: int, mx: float,
+          zero: float) -> bool:
+    """Whether a row whose maximum is ``mx`` is fully masked: every entry -inf, none NaN."""
+    if mx != -np.inf:
+        return False
+    for i in range(xr.shape[0]):
+        if np.isnan(xr[i] * scale + (br[i] if has_bias else zero)):
+            return False
+    return True
+
+
 def softmax_f32(x: np.ndarray, y: np.ndarray, dead_rows_zero: int, scale: np.float32,
                 bias: np.ndarray, has_bias: int) -> None:
     """Softmax of each row of float32 ``x * scale (+ bias)`` into ``y``."""
@@ -81,21 +108,10 @@ def softmax_f32(x: np.ndarray, y: np.ndarray, dead_rows_zero: int, scale: np.flo
         xr = x[r]
         yr = y[r]
         br = bias[r % bias.shape[0] if has_bias else 0]
-        mx = xr[0] * scale + (br[0] if has_bias else np.float32(0.0))
-        if has_bias:
-            for i in range(n):
-                mx = max(mx, xr[i] * scale + br[i])
-        else:
-            for i in range(n):
-                mx = max(mx, xr[i] * scale)
-        if dead_rows_zero and mx == -np.inf:
-            dead = True  # unless a NaN is among the -inf
-            for i in range(n):
-                if np.isnan(xr[i] * scale + (br[i] if has_bias else np.float32(0.0))):
-                    dead = False
-            if dead:
-                yr[:] = 0
-                continue
+        mx = _row_max(xr, br, scale, has_bias, np.float32(0.0))
+        if dead_rows_zero and _dead(xr, br, scale, has_bias, mx, np.float32(0.0)):
+            yr[:] = 0
+            continue
         s = 0.0
         for b in range(0, n, _BLOCK):
             xb = xr[b:b + _BLOCK]
@@ -140,21 +156,10 @@ def softmax_f64(x: np.ndarray, y: np.ndarray, dead_rows_zero: int, scale: float,
         xr = x[r]
         yr = y[r]
         br = bias[r % bias.shape[0] if has_bias else 0]
-        mx = xr[0] * scale + (br[0] if has_bias else 0.0)
-        if has_bias:
-            for i in range(n):
-                mx = max(mx, xr[i] * scale + br[i])
-        else:
-            for i in range(n):
-                mx = max(mx, xr[i] * scale)
-        if dead_rows_zero and mx == -np.inf:
-            dead = True  # unless a NaN is among the -inf
-            for i in range(n):
-                if np.isnan(xr[i] * scale + (br[i] if has_bias else 0.0)):
-                    dead = False
-            if dead:
-                yr[:] = 0
-                continue
+        mx = _row_max(xr, br, scale, has_bias, 0.0)
+        if dead_rows_zero and _dead(xr, br, scale, has_bias, mx, 0.0):
+            yr[:] = 0
+            continue
         s = 0.0
         for i in range(n):
             q = xr[i] * scale + (br[i] if has_bias else 0.0) - mx
@@ -187,3 +192,4 @@ def softmax_f64(x: np.ndarray, y: np.ndarray, dead_rows_zero: int, scale: float,
         inv = np.divide(1.0, s)
         for i in range(n):
             yr[i] = yr[i] * inv
+
