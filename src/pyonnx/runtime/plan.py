@@ -406,6 +406,13 @@ class Plan:
         self._compute_frees()
         self._template = [None] * self._frame_size
         for s, arr in self.constants.items():
+            if isinstance(arr, np.ndarray) and arr.flags.writeable:
+                # kernels see constants read-only: none may update one in place (a kernel
+                # owns only the arrays it allocated), and a kernel may keep what it derives
+                # from a constant across runs (packed weights); a view, so the arrays of a
+                # model the caller holds keep their own flags
+                arr = arr.view()
+                arr.flags.writeable = False
             self._template[s] = arr
 
     def _on_device(self, slot: int, provider: Provider) -> int:

@@ -47,10 +47,11 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from pyonnx.backends.cpu import jit, threads
-from pyonnx.backends.cpu.conv import conv, conv_forward
+from pyonnx.backends.cpu.conv import conv, conv_forward, is_pointwise
 from pyonnx.backends.cpu.jit import act_loops as _loops
 from pyonnx.backends.cpu.elementwise import loop_input, softmax as _softmax, softmax_loop
 from pyonnx.backends.cpu.gemm import MIN_BLOCK_MACS, matmul  # large products split over the pool
+from pyonnx.backends.cpu.pointwise import CLIP_ACTIVATIONS, pointwise_conv
 from pyonnx.backends.cpu.registry import fast_kernel
 from pyonnx.errors import ExecutionError
 from pyonnx.ops import activation as _act
@@ -301,6 +302,24 @@ def _conv_then(X: np.ndarray, W: np.ndarray, B: np.ndarray | None, Z: np.ndarray
                strides: Sequence[int] | None, activation: str, params: list[float],
                ctx: KernelContext | None, prepared: NodeMemo | None) -> tuple[np.ndarray]:
     """``activation(Conv(X, W, B) + Z)`` once the activation is checked."""
+    if X.dtype == np.float32 and int(group) == 1:
+        # a 1x1 convolution by the packed product, whose stores add the bias and a residual of
+        # the output's shape and apply Relu or Clip; any other activation in place after it
+        win = conv_window(X, W, B, auto_pad, dilations, group, kernel_shape, pads, strides,
+                          ctx, prepared)
+        if is_pointwise(win, 1):
+            bounds = CLIP_ACTIVATIONS.get(activation)
+            whole_z = Z is not None and Z.shape == (X.shape[0], W.shape[0]) + win.out
+            lo, hi = (-np.inf, np.inf)
+            if bounds is not None and (Z is None or whole_z):
+                lo, hi = bounds(params)
+            y = pointwise_conv(X, W, B, Z if whole_z else None, lo, hi)
+            if y is not None:
+                if Z is not None and not whole_z:
+                    y = _add_into(y, Z)
+                if bounds is None or (Z is not None and not whole_z):
+                    y = bias_activation(y, None, activation, params)
+                return (y,)
     if Z is None and activation and X.dtype in _INPLACE:
         # Conv's checks and geometry, then its computation (float32 and float64 compute in
         # their own type) with the bias and the activation applied in one epilogue (Conv's

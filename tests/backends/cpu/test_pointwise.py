@@ -1,0 +1,224 @@
+"""The packed 1x1 convolution (``pyonnx.backends.cpu.pointwise`` and its compiled loop
+``gemm_loops.pointwise``) against a float64 product: every shape class of its tiles (whole
+tiles, the 8-column and 16-column tails, panels with fewer than six rows), bias, residual and
+clip bounds in its stores, NaN and infinity, the split over the intra-op threads, the packed
+weights' cache, the cases it declines, and the session path (FusedConv with each activation,
+constants seen read-only)."""
+
+from __future__ import annotations
+
+import gc
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from pyonnx.backends.cpu import conv as fast_conv
+from pyonnx.backends.cpu import fused, jit, pointwise, threads
+from pyonnx.ops.conv import conv as reference_conv
+
+_LOOP = "gemm_loops.pointwise"
+
+
+def _want(x, w, bias, z, lo, hi):
+    """clip(W @ X + bias + z, lo, hi) in float64, in the unfused graph's order."""
+    y = np.einsum("mc,nc...->nm...", w.reshape(w.shape[0], -1).astype(np.float64),
+                  x.astype(np.float64))
+    if bias is not None:
+        y = y + bias.astype(np.float64).reshape((1, -1) + (1,) * (x.ndim - 2))
+    if z is not None:
+        y = y + z
+    return np.clip(y, lo, hi)
+
+
+def _inputs(n, c, m, spatial, seed=0, bias=True, residual=False):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, c) + spatial).astype(np.float32)
+    w = rng.standard_normal((m, c, 1, 1)).astype(np.float32)
+    w.flags.writeable = False
+    b = rng.standard_normal(m).astype(np.float32) if bias else None
+    z = rng.standard_normal((n, m) + spatial).astype(np.float32) if residual else None
+    return x, w, b, z
+
+
+# (images, channels, output channels, spatial): columns a multiple of 16, 16k + 1 (a 7x7 map),
+# 16k + 4 (14x14), fewer than 8, between 8 and 16; output channels below, at and past a panel
+@pytest.mark.parametrize("shape", [(1, 8, 12, (4, 4)), (1, 32, 40, (7, 7)),
+                                   (2, 5, 7, (14, 14)), (1, 3, 6, (1, 3)), (1, 17, 13, (3, 4)),
+                                   (1, 1, 1, (5, 5)), (3, 24, 64, (2, 24)), (1, 9, 11, (33,))])
+@pytest.mark.parametrize("bounds", [(-np.inf, np.inf), (0.0, np.inf), (0.0, 6.0), (-0.5, 0.25)])
+@pytest.mark.parametrize("bias,residual", [(True, False), (False, False), (True, True),
+                                           (False, True)])
+def test_matches_float64_product(loop_calls, shape, bounds, bias, residual):
+    n, c, m, spatial = shape
+    x, w, b, z = _inputs(n, c, m, spatial, seed=c * m, bias=bias, residual=residual)
+    if len(spatial) == 1:
+        w = w.reshape(m, c, 1)
+    got = pointwise.pointwise_conv(x, w, b, z, *bounds)
+    assert got is not None and loop_calls.ran(_LOOP) and all(loop_calls.ran(_LOOP))
+    assert got.shape == (n, m) + spatial and got.dtype == np.float32
+    want = _want(x, w, b, z, *bounds)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5 * max(1, c))
+
+
+def test_nan_and_infinity_reach_only_their_outputs(loop_calls):
+    x, w, b, _ = _inputs(1, 10, 9, (5, 7), seed=3)
+    x = x.copy()
+    x[0, 2, 1, 3] = np.nan
+    x[0, 4, 4, 6] = np.inf
+    got = pointwise.pointwise_conv(x, w, b, None, 0.0, 6.0)
+    assert loop_calls.ran(_LOOP)
+    with np.errstate(invalid="ignore"):
+        want = _want(x, w, b, None, 0.0, 6.0)
+    # NaN stays NaN through the clip (as np.clip); an infinite input gives +-inf sums, clipped
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    assert np.isnan(got[:, :, 1, 3]).all()
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-4)
+
+
+def test_split_equals_unsplit_bit_for_bit(loop_calls, monkeypatch):
+    saved = (threads._budget, threads._pool, threads._blas_set)
+    monkeypatch.setattr(threads, "cores", lambda: 2)
+    monkeypatch.setattr(threads, "_set_blas", lambda n: None)
+    monkeypatch.setattr(pointwise, "MIN_SPLIT_MACS", 1 << 10)
+    threads._budget, threads._pool = 0, None
+    try:
+        threads.request(2)
+        parts = []
+        real = threads.parallel_for
+        monkeypatch.setattr(threads, "parallel_for",
+                            lambda count, fn, **k: parts.append(count) or real(count, fn, **k))
+        x, w, b, z = _inputs(2, 24, 50, (7, 7), seed=5, residual=True)
+        got = pointwise.pointwise_conv(x, w, b, z, 0.0, 6.0)
+        assert parts, "the product was not split"
+        monkeypatch.setattr(threads, "_budget", 1)
+        want = pointwise.pointwise_conv(x, w, b, z, 0.0, 6.0)
+        np.testing.assert_array_equal(got, want)
+    finally:
+        if threads._pool is not None:
+            threads._pool.shutdown()
+        threads._budget, threads._pool, threads._blas_set = saved
+
+
+def test_constant_weights_are_packed_once(loop_calls, monkeypatch):
+    packs = []
+    real = pointwise.pack_rows
+    monkeypatch.setattr(pointwise, "pack_rows", lambda w2: packs.append(w2.shape) or real(w2))
+    x, w, b, _ = _inputs(1, 12, 20, (6, 6), seed=7)
+    b.flags.writeable = False
+    first = pointwise.pointwise_conv(x, w, b, None, -np.inf, np.inf)
+    for _ in range(3):
+        np.testing.assert_array_equal(pointwise.pointwise_conv(x, w, b, None, -np.inf, np.inf),
+                                      first)
+    assert packs == [(20, 12)]
+    # another bias with the same weights is another product: packed anew
+    b2 = (b + 1).astype(np.float32)
+    b2.flags.writeable = False
+    pointwise.pointwise_conv(x, w, b2, None, -np.inf, np.inf)
+    assert len(packs) == 2
+    # the entry goes with its weights
+    key = id(w)
+    assert key in pointwise._packed
+    del w
+    gc.collect()
+    assert key not in pointwise._packed
+
+
+def test_weights_that_can_change_are_packed_on_each_call(loop_calls, monkeypatch):
+    packs = []
+    real = pointwise.pack_rows
+    monkeypatch.setattr(pointwise, "pack_rows", lambda w2: packs.append(1) or real(w2))
+    x, w, b, _ = _inputs(1, 12, 20, (6, 6), seed=8)
+    w = w.copy()  # writeable: a weight fed at run time, which the caller may change
+    first = pointwise.pointwise_conv(x, w, b, None, -np.inf, np.inf)
+    w *= 2
+    second = pointwise.pointwise_conv(x, w, b, None, -np.inf, np.inf)
+    assert len(packs) == 2 and id(w) not in pointwise._packed
+    np.testing.assert_allclose(second, _want(x, w, b, None, -np.inf, np.inf), rtol=1e-5,
+                               atol=1e-4)
+    assert not np.allclose(first, second)
+
+
+def test_declines_what_it_does_not_compute(loop_calls):
+    x, w, b, z = _inputs(1, 6, 8, (4, 4), residual=True)
+    assert pointwise.pointwise_conv(x.astype(np.float64), w.astype(np.float64), None, None,
+                                    -np.inf, np.inf) is None
+    assert pointwise.pointwise_conv(x, w, b.astype(np.float64), None, -np.inf, np.inf) is None
+    # a residual that broadcasts is added by the caller, not by the stores
+    assert pointwise.pointwise_conv(x, w, b, z[:, :, :1, :1], -np.inf, np.inf) is None
+    with jit.disabled():
+        assert pointwise.pointwise_conv(x, w, b, None, -np.inf, np.inf) is None
+    assert loop_calls.ran(_LOOP) == []
+
+
+def test_rows_match_the_loop_module():
+    loops = pytest.importorskip("pyonnx.backends.cpu.jit.gemm_loops",
+                                reason="numba is not installed")
+    assert pointwise.ROWS == loops.ROWS
+
+
+_ACTIVATIONS = [("", []), ("Relu", []), ("Clip", [-1.0, 2.5]), ("HardSwish", []),
+                ("Sigmoid", []), ("LeakyRelu", [0.1]), ("Tanh", [])]
+
+
+@pytest.mark.parametrize("activation,params", _ACTIVATIONS)
+@pytest.mark.parametrize("residual", ["none", "whole", "broadcast"])
+def test_fused_conv_takes_it_with_each_activation(loop_calls, activation, params, residual):
+    x, w, b, z = _inputs(1, 16, 24, (7, 7), seed=11, residual=residual != "none")
+    if residual == "broadcast":
+        z = z[:, :, :1, :]
+    got = fused.private_fused_conv(x, w, b, z, activation=activation,
+                                   activation_params=params)[0]
+    assert loop_calls.ran(_LOOP) == [True]
+    y = reference_conv(x, w, b)[0].astype(np.float64)
+    if z is not None:
+        y = y + z
+    y = y.astype(np.float32)
+    want = fused.apply_activation(y, activation, params)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_plain_conv_takes_it_and_other_geometries_do_not(loop_calls):
+    x, w, b, _ = _inputs(1, 8, 10, (6, 6))
+    np.testing.assert_allclose(fast_conv.conv(x, w, b)[0], reference_conv(x, w, b)[0],
+                               rtol=1e-5, atol=1e-5)
+    assert loop_calls.ran(_LOOP) == [True]
+    for attrs in (dict(strides=[2, 2]), dict(pads=[1, 1, 1, 1]), dict(group=2)):
+        ww = w[:, :4] if attrs.get("group") else w
+        np.testing.assert_allclose(fast_conv.conv(x, ww, b, **attrs)[0],
+                                   reference_conv(x, ww, b, **attrs)[0], rtol=1e-5, atol=1e-5)
+    assert loop_calls.ran(_LOOP) == [True], "only the plain 1x1 convolution takes the loop"
+
+
+def test_session_sees_its_constants_read_only(loop_calls, monkeypatch):
+    """A session hands its kernels its initializers read-only (a kernel may keep what it
+    derives from them, as the packed weights here); results match onnxruntime's."""
+    ort = pytest.importorskip("onnxruntime")
+    import pyonnx.runtime as rt
+
+    rng = np.random.default_rng(12)
+    w = rng.standard_normal((30, 20, 1, 1)).astype(np.float32)
+    b = rng.standard_normal(30).astype(np.float32)
+    nodes = [helper.make_node("Conv", ["x", "W", "B"], ["c"]),
+             helper.make_node("Add", ["c", "r"], ["s"]),
+             helper.make_node("Relu", ["s"], ["y"])]
+    graph = helper.make_graph(
+        nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 20, 7, 7]),
+                     helper.make_tensor_value_info("r", TensorProto.FLOAT, [1, 30, 7, 7])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 30, 7, 7])],
+        [numpy_helper.from_array(w, "W"), numpy_helper.from_array(b, "B")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    onnx.checker.check_model(model, full_check=True)
+    seen = []
+    real = pointwise._packed_weights
+    monkeypatch.setattr(pointwise, "_packed_weights",
+                        lambda w_, b_: seen.append(w_.flags.writeable) or real(w_, b_))
+    feeds = {"x": rng.standard_normal((1, 20, 7, 7)).astype(np.float32),
+             "r": rng.standard_normal((1, 30, 7, 7)).astype(np.float32)}
+    sess = rt.InferenceSession(model.SerializeToString())
+    got = [sess.run(None, feeds)[0] for _ in range(2)]
+    want = ort.InferenceSession(model.SerializeToString()).run(None, feeds)[0]
+    assert seen == [False, False]
+    np.testing.assert_array_equal(got[0], got[1])
+    np.testing.assert_allclose(got[0], want, rtol=1e-5, atol=1e-5)
