@@ -142,9 +142,10 @@ def test_conv_products_split(monkeypatch, case):
         return real(a, b, out=out)
 
     monkeypatch.setattr(fast_conv, "matmul2d", spy)
-    # the BLAS path (float32 1x1 convolutions otherwise take the packed product of
-    # pyonnx.backends.cpu.pointwise)
+    # the BLAS path (float32 products otherwise take the packed product of
+    # pyonnx.backends.cpu.pointwise where the compiled loops run)
     monkeypatch.setattr(fast_conv, "pointwise_conv", lambda *a: None)
+    monkeypatch.setattr(fast_conv, "product_into", lambda *a: False)
     xs, ws, attrs = case
     rng = np.random.default_rng(0)
     x = rng.standard_normal(xs).astype(np.float32)

@@ -13,7 +13,8 @@ pytest.importorskip("onnxruntime")
 
 from pyonnx.backends.cpu import jit  # noqa: E402
 from pyonnx.backends.cpu.conv import conv  # noqa: E402
-from pyonnx.backends.cpu.fused import fused_conv  # noqa: E402
+from pyonnx.backends.cpu.fused import (  # noqa: E402
+    apply_activation, fused_conv, private_fused_conv)
 from tests.ops._oracle import assert_close, run_ort  # noqa: E402
 
 
@@ -175,6 +176,39 @@ def test_fused_conv_takes_the_loop(loop_calls):
         want = fused_conv(x, w, b, **attrs)[0]
     assert_close(got, want, 1e-5, 1e-5)
     assert (got >= 0).all()
+
+
+_STORED = [("Relu", []), ("Clip", [-0.5, 0.7]), ("HardSigmoid", [0.25, 0.4]),
+           ("HardSwish", [])]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+@pytest.mark.parametrize("activation,params", _STORED)
+@pytest.mark.parametrize("w_shape,attrs", [
+    ((8, 1, 3, 3), dict(pads=[1, 1, 1, 1])),                       # the one-pass 3x3 loop
+    ((8, 1, 3, 3), dict(pads=[1, 0, 1, 2], strides=[2, 2])),
+    ((16, 1, 3, 3), dict(pads=[2, 2, 2, 2], dilations=[2, 2])),    # channel multiplier 2
+    ((8, 1, 5, 5), dict(pads=[2, 2, 2, 2]))],                      # the general passes
+    ids=["3x3", "3x3_stride2", "3x3_dilated_mult2", "5x5"])
+def test_fused_activation_applied_in_the_loop(loop_calls, dtype, activation, params, w_shape,
+                                               attrs):
+    """FusedConv (the pyonnx domain's, which has HardSwish) hands Relu, Clip, HardSigmoid and HardSwish to the depthwise loop, which
+    applies them as it stores (NaN stays NaN): the same values as the convolution followed by
+    the activation's own kernel."""
+    x, w, b = _inputs((1, 8, 17, 18), w_shape, True, dtype)
+    x[0, 3, 4, 5] = np.nan
+    attrs = dict(group=8, activation=activation, activation_params=params, **attrs)
+    got = private_fused_conv(x, w, b, **attrs)[0]
+    assert loop_calls.ran("conv_loops.depthwise2d") == [True]
+    plain = {k: v for k, v in attrs.items() if k not in ("activation", "activation_params", "group")}
+    with jit.disabled():
+        want = private_fused_conv(x, w, b, **attrs)[0]
+        unfused = apply_activation(_conv(x, w, b, plain), activation, params)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    assert np.isnan(got).any()
+    tol = (1e-5, 1e-5) if dtype == np.float32 else (1e-12, 1e-12)
+    assert_close(got, want, *tol)
+    assert_close(got, unfused, *tol)
 
 
 def test_numpy_path_when_loops_are_off():

@@ -21,15 +21,15 @@ from pyonnx.ops.conv import conv as reference_conv
 _LOOP = "gemm_loops.pointwise"
 
 
-def _want(x, w, bias, z, lo, hi):
-    """clip(W @ X + bias + z, lo, hi) in float64, in the unfused graph's order."""
+def _want(x, w, bias, z, activation="", params=()):
+    """activation(W @ X + bias + z) in float64, in the unfused graph's order."""
     y = np.einsum("mc,nc...->nm...", w.reshape(w.shape[0], -1).astype(np.float64),
                   x.astype(np.float64))
     if bias is not None:
         y = y + bias.astype(np.float64).reshape((1, -1) + (1,) * (x.ndim - 2))
     if z is not None:
         y = y + z
-    return np.clip(y, lo, hi)
+    return fused.apply_activation(y, activation, list(params))
 
 
 def _inputs(n, c, m, spatial, seed=0, bias=True, residual=False):
@@ -42,23 +42,27 @@ def _inputs(n, c, m, spatial, seed=0, bias=True, residual=False):
     return x, w, b, z
 
 
+_STORED = [("", []), ("Relu", []), ("Clip", [0.0, 6.0]), ("Clip", [-0.5, 0.25]),
+           ("HardSigmoid", [0.2, 0.5]), ("HardSwish", [])]
+
+
 # (images, channels, output channels, spatial): columns a multiple of 16, 16k + 1 (a 7x7 map),
 # 16k + 4 (14x14), fewer than 8, between 8 and 16; output channels below, at and past a panel
 @pytest.mark.parametrize("shape", [(1, 8, 12, (4, 4)), (1, 32, 40, (7, 7)),
                                    (2, 5, 7, (14, 14)), (1, 3, 6, (1, 3)), (1, 17, 13, (3, 4)),
                                    (1, 1, 1, (5, 5)), (3, 24, 64, (2, 24)), (1, 9, 11, (33,))])
-@pytest.mark.parametrize("bounds", [(-np.inf, np.inf), (0.0, np.inf), (0.0, 6.0), (-0.5, 0.25)])
+@pytest.mark.parametrize("activation,params", _STORED)
 @pytest.mark.parametrize("bias,residual", [(True, False), (False, False), (True, True),
                                            (False, True)])
-def test_matches_float64_product(loop_calls, shape, bounds, bias, residual):
+def test_matches_float64_product(loop_calls, shape, activation, params, bias, residual):
     n, c, m, spatial = shape
     x, w, b, z = _inputs(n, c, m, spatial, seed=c * m, bias=bias, residual=residual)
     if len(spatial) == 1:
         w = w.reshape(m, c, 1)
-    got = pointwise.pointwise_conv(x, w, b, z, *bounds)
+    got = pointwise.pointwise_conv(x, w, b, z, pointwise.store_activation(activation, params))
     assert got is not None and loop_calls.ran(_LOOP) and all(loop_calls.ran(_LOOP))
     assert got.shape == (n, m) + spatial and got.dtype == np.float32
-    want = _want(x, w, b, z, *bounds)
+    want = _want(x, w, b, z, activation, params)
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5 * max(1, c))
 
 
@@ -67,10 +71,10 @@ def test_nan_and_infinity_reach_only_their_outputs(loop_calls):
     x = x.copy()
     x[0, 2, 1, 3] = np.nan
     x[0, 4, 4, 6] = np.inf
-    got = pointwise.pointwise_conv(x, w, b, None, 0.0, 6.0)
+    got = pointwise.pointwise_conv(x, w, b, None, pointwise.store_activation("Clip", [0, 6]))
     assert loop_calls.ran(_LOOP)
     with np.errstate(invalid="ignore"):
-        want = _want(x, w, b, None, 0.0, 6.0)
+        want = _want(x, w, b, None, "Clip", [0, 6])
     # NaN stays NaN through the clip (as np.clip); an infinite input gives +-inf sums, clipped
     np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
     assert np.isnan(got[:, :, 1, 3]).all()
@@ -90,10 +94,11 @@ def test_split_equals_unsplit_bit_for_bit(loop_calls, monkeypatch):
         monkeypatch.setattr(threads, "parallel_for",
                             lambda count, fn, **k: parts.append(count) or real(count, fn, **k))
         x, w, b, z = _inputs(2, 24, 50, (7, 7), seed=5, residual=True)
-        got = pointwise.pointwise_conv(x, w, b, z, 0.0, 6.0)
+        clip = pointwise.store_activation("Clip", [0, 6])
+        got = pointwise.pointwise_conv(x, w, b, z, clip)
         assert parts, "the product was not split"
         monkeypatch.setattr(threads, "_budget", 1)
-        want = pointwise.pointwise_conv(x, w, b, z, 0.0, 6.0)
+        want = pointwise.pointwise_conv(x, w, b, z, clip)
         np.testing.assert_array_equal(got, want)
     finally:
         if threads._pool is not None:
@@ -107,15 +112,15 @@ def test_constant_weights_are_packed_once(loop_calls, monkeypatch):
     monkeypatch.setattr(pointwise, "pack_rows", lambda w2: packs.append(w2.shape) or real(w2))
     x, w, b, _ = _inputs(1, 12, 20, (6, 6), seed=7)
     b.flags.writeable = False
-    first = pointwise.pointwise_conv(x, w, b, None, -np.inf, np.inf)
+    first = pointwise.pointwise_conv(x, w, b)
     for _ in range(3):
-        np.testing.assert_array_equal(pointwise.pointwise_conv(x, w, b, None, -np.inf, np.inf),
+        np.testing.assert_array_equal(pointwise.pointwise_conv(x, w, b),
                                       first)
     assert packs == [(20, 12)]
     # another bias with the same weights is another product: packed anew
     b2 = (b + 1).astype(np.float32)
     b2.flags.writeable = False
-    pointwise.pointwise_conv(x, w, b2, None, -np.inf, np.inf)
+    pointwise.pointwise_conv(x, w, b2)
     assert len(packs) == 2
     # the entry goes with its weights
     key = id(w)
@@ -131,35 +136,31 @@ def test_weights_that_can_change_are_packed_on_each_call(loop_calls, monkeypatch
     monkeypatch.setattr(pointwise, "pack_rows", lambda w2: packs.append(1) or real(w2))
     x, w, b, _ = _inputs(1, 12, 20, (6, 6), seed=8)
     w = w.copy()  # writeable: a weight fed at run time, which the caller may change
-    first = pointwise.pointwise_conv(x, w, b, None, -np.inf, np.inf)
+    first = pointwise.pointwise_conv(x, w, b)
     w *= 2
-    second = pointwise.pointwise_conv(x, w, b, None, -np.inf, np.inf)
+    second = pointwise.pointwise_conv(x, w, b)
     assert len(packs) == 2 and id(w) not in pointwise._packed
-    np.testing.assert_allclose(second, _want(x, w, b, None, -np.inf, np.inf), rtol=1e-5,
-                               atol=1e-4)
+    np.testing.assert_allclose(second, _want(x, w, b, None), rtol=1e-5, atol=1e-4)
     assert not np.allclose(first, second)
 
 
 def test_declines_what_it_does_not_compute(loop_calls):
     x, w, b, z = _inputs(1, 6, 8, (4, 4), residual=True)
-    assert pointwise.pointwise_conv(x.astype(np.float64), w.astype(np.float64), None, None,
-                                    -np.inf, np.inf) is None
-    assert pointwise.pointwise_conv(x, w, b.astype(np.float64), None, -np.inf, np.inf) is None
+    assert pointwise.pointwise_conv(x.astype(np.float64), w.astype(np.float64), None) is None
+    assert pointwise.pointwise_conv(x, w, b.astype(np.float64)) is None
     # a residual that broadcasts is added by the caller, not by the stores
-    assert pointwise.pointwise_conv(x, w, b, z[:, :, :1, :1], -np.inf, np.inf) is None
+    assert pointwise.pointwise_conv(x, w, b, z[:, :, :1, :1]) is None
     with jit.disabled():
-        assert pointwise.pointwise_conv(x, w, b, None, -np.inf, np.inf) is None
+        assert pointwise.pointwise_conv(x, w, b) is None
+    # activations the stores do not apply
+    assert [pointwise.store_activation(a, p) for a, p in
+            [("Sigmoid", []), ("Swish", [1.0]), ("LeakyRelu", [0.1]), ("Tanh", [])]] == [None] * 4
     assert loop_calls.ran(_LOOP) == []
 
 
-def test_rows_match_the_loop_module():
-    loops = pytest.importorskip("pyonnx.backends.cpu.jit.gemm_loops",
-                                reason="numba is not installed")
-    assert pointwise.ROWS == loops.ROWS
-
-
 _ACTIVATIONS = [("", []), ("Relu", []), ("Clip", [-1.0, 2.5]), ("HardSwish", []),
-                ("Sigmoid", []), ("LeakyRelu", [0.1]), ("Tanh", [])]
+                ("HardSigmoid", [0.3, 0.4]), ("Sigmoid", []), ("Swish", [1.0]),
+                ("LeakyRelu", [0.1]), ("Tanh", [])]
 
 
 @pytest.mark.parametrize("activation,params", _ACTIVATIONS)
@@ -179,16 +180,68 @@ def test_fused_conv_takes_it_with_each_activation(loop_calls, activation, params
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
 
 
-def test_plain_conv_takes_it_and_other_geometries_do_not(loop_calls):
+def test_plain_conv_takes_it(loop_calls):
     x, w, b, _ = _inputs(1, 8, 10, (6, 6))
-    np.testing.assert_allclose(fast_conv.conv(x, w, b)[0], reference_conv(x, w, b)[0],
-                               rtol=1e-5, atol=1e-5)
-    assert loop_calls.ran(_LOOP) == [True]
-    for attrs in (dict(strides=[2, 2]), dict(pads=[1, 1, 1, 1]), dict(group=2)):
-        ww = w[:, :4] if attrs.get("group") else w
-        np.testing.assert_allclose(fast_conv.conv(x, ww, b, **attrs)[0],
-                                   reference_conv(x, ww, b, **attrs)[0], rtol=1e-5, atol=1e-5)
-    assert loop_calls.ran(_LOOP) == [True], "only the plain 1x1 convolution takes the loop"
+    with _recorded() as calls:
+        got = fast_conv.conv(x, w, b)[0]
+    np.testing.assert_allclose(got, reference_conv(x, w, b)[0], rtol=1e-5, atol=1e-5)
+    assert calls == [True]
+
+
+class _recorded:
+    """Records whether each ``product_into`` call of the Conv paths ran the packed product."""
+
+    def __enter__(self):
+        self.calls = []
+        self._real = pointwise.product_into
+        real = self._real
+
+        def spy(*a, **k):
+            ran = real(*a, **k)
+            self.calls.append(ran)
+            return ran
+
+        pointwise.product_into = fast_conv.product_into = spy
+        return self.calls
+
+    def __exit__(self, *exc):
+        pointwise.product_into = fast_conv.product_into = self._real
+        return False
+
+
+# larger kernels of one group through each column-matrix path: a network's stem (few column
+# rows), strided and padded kernels, a whole-image column matrix, bands of output rows (a small
+# column budget), non-overlapping windows, batches, 1-D and 3-D
+_IM2COL = [((1, 3, 32, 32), (16, 3, 3, 3), dict(pads=[1, 1, 1, 1], strides=[2, 2]), None),
+           ((2, 12, 15, 13), (20, 12, 3, 3), dict(pads=[1, 0, 2, 1]), None),
+           ((1, 16, 30, 31), (24, 16, 3, 3), dict(pads=[1, 1, 1, 1]), 1 << 12),
+           ((1, 6, 16, 16), (7, 6, 4, 4), dict(strides=[4, 4]), None),
+           ((1, 8, 40, 40), (9, 8, 5, 5), dict(dilations=[2, 2], pads=[4, 4, 4, 4]), 1 << 14),
+           ((1, 5, 50), (11, 5, 3), dict(strides=[2], pads=[1, 1]), None),
+           ((1, 4, 6, 7, 8), (5, 4, 3, 3, 3), dict(pads=[1] * 6), None),
+           ((1, 16, 31, 31), (40, 16, 1, 1), dict(strides=[2, 2]), None)]
+
+
+@pytest.mark.parametrize("case", range(len(_IM2COL)))
+def test_column_matrix_products_take_it(loop_calls, monkeypatch, case):
+    xs, ws, attrs, budget = _IM2COL[case]
+    if budget is not None:
+        monkeypatch.setattr(fast_conv, "_COLS_BUDGET", budget)
+    rng = np.random.default_rng(case)
+    x = rng.standard_normal(xs).astype(np.float32)
+    w = rng.standard_normal(ws).astype(np.float32)
+    w.flags.writeable = False
+    b = rng.standard_normal(ws[0]).astype(np.float32)
+    with _recorded() as calls:
+        got = fast_conv.conv(x, w, b, **attrs)[0]
+        fused_got = fused.private_fused_conv(x, w, b, activation="Relu", **attrs)[0]
+    assert calls and all(calls), "the packed product did not run"
+    want = reference_conv(x, w, b, **attrs)[0]
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(fused_got, np.maximum(want, 0), rtol=1e-5, atol=1e-4)
+    with jit.disabled():
+        np.testing.assert_allclose(fast_conv.conv(x, w, b, **attrs)[0], got, rtol=1e-5,
+                                   atol=1e-4)
 
 
 def test_session_sees_its_constants_read_only(loop_calls, monkeypatch):

@@ -36,7 +36,7 @@ from numpy.lib.stride_tricks import as_strided
 
 from pyonnx.backends.cpu import jit, threads
 from pyonnx.backends.cpu.gemm import matmul2d
-from pyonnx.backends.cpu.pointwise import pointwise_conv
+from pyonnx.backends.cpu.pointwise import IDENTITY, pointwise_conv, product_into
 from pyonnx.backends.cpu.registry import fast_kernel
 from pyonnx.ops._common import prod
 from pyonnx.ops._conv import Window, kernel_offsets, offset_slices, pad_spatial
@@ -80,18 +80,25 @@ def _scratch(slot: str, n: int, dtype: np.dtype) -> np.ndarray:
 
 def conv_forward(x: np.ndarray, w: np.ndarray, group: int, win: Window,
                   bias: np.ndarray | None = None,
-                  epilogue: Callable[[np.ndarray, np.ndarray | None], np.ndarray] | None = None
+                  epilogue: Callable[[np.ndarray, np.ndarray | None], np.ndarray] | None = None,
+                  stored: tuple[float, float, float, float, int] | None = None
                   ) -> np.ndarray:
     """Y (N, M, *out) = convolution of x (N, C, *in) with w (M, C/group, *kernel), plus the
     per-channel ``bias`` when given (fused into the last pass where the path allows).
 
     ``epilogue(y, b)`` (the fused kernels': bias and activation in one pass) finishes the
     result: it receives the convolution and the bias still to add (None where the path already
-    added it) and returns Y; by default the bias is added in place."""
+    added it) and returns Y; by default the bias is added in place. ``stored``, when given, is
+    the epilogue's activation as :func:`~pyonnx.backends.cpu.pointwise.store_activation` gives
+    it: a depthwise convolution whose compiled loop applies it as it stores its outputs is then
+    returned without the epilogue. Without an epilogue, a 1x1
+    convolution in float32 is the packed product of :mod:`pyonnx.backends.cpu.pointwise` where
+    the compiled loops run (the fused kernels call that one themselves, with their
+    activation)."""
     pointwise, nonempty, nk, length, unit_strides = _shape_class(win)
     if epilogue is None:
         if is_pointwise(win, group):
-            y = pointwise_conv(x, w, bias, None, -np.inf, np.inf)
+            y = pointwise_conv(x, w, bias)
             if y is not None:
                 return y
         epilogue = _add_bias
@@ -110,6 +117,10 @@ def conv_forward(x: np.ndarray, w: np.ndarray, group: int, win: Window,
             if y is not None:
                 return y
     if bias is not None and depthwise:
+        if stored is not None and x.dtype in _JIT_DTYPES and w.dtype == x.dtype:
+            y = _depthwise_2d_jit(x, w, win, bias, stored=stored)
+            if y is not None:
+                return y
         return epilogue(_depthwise_2d(x, w, win, bias), None)
     return epilogue(_conv_core(x, w, group, win), bias)
 
@@ -301,10 +312,18 @@ def _shape_class(win: Window) -> tuple[bool, bool, int, int, bool]:
             prod(win.kernel), prod(win.out), all(s == 1 for s in win.strides))
 
 
-def _product(w2: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    """``np.matmul(w2, cols)`` for a weight matrix [M, K] and columns [K, L] or [N, K, L]: one
-    GEMM per image, each split over the intra-op threads when large
+def _product(w2: np.ndarray, cols: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """``np.matmul(w2, cols)`` for a weight matrix [M, K] (a view of the weight tensor ``w``)
+    and columns [K, L] or [N, K, L]: the packed product of
+    :mod:`pyonnx.backends.cpu.pointwise` where it runs (float32, compiled loops), else one GEMM
+    per image, each split over the intra-op threads when large
     (:func:`pyonnx.backends.cpu.gemm.matmul2d`)."""
+    c3 = cols if cols.ndim == 3 else cols[None]
+    m, length = w2.shape[0], c3.shape[2]
+    if c3.dtype == np.float32 and w.dtype == np.float32 and c3.flags.c_contiguous:
+        y = np.empty((c3.shape[0], m, length), np.float32)
+        if product_into(w, None, c3, y.reshape(-1), m * length, length):
+            return y if cols.ndim == 3 else y[0]
     if cols.ndim == 2:
         return matmul2d(w2, cols)
     y = np.empty((cols.shape[0], w2.shape[0], cols.shape[2]), np.result_type(w2, cols))
@@ -330,7 +349,7 @@ def _conv_core(x: np.ndarray, w: np.ndarray, group: int, win: Window) -> np.ndar
                                                      for o, s in zip(out, win.strides))]
         xr = x.reshape(n_img, group, cg, length)
         if group == 1:
-            y = _product(w.reshape(m, c), xr[:, 0])
+            y = _product(w.reshape(m, c), xr[:, 0], w)
         else:
             y = np.matmul(w.reshape(group, mg, cg), xr)
         return y.reshape((n_img, m) + out)
@@ -351,7 +370,7 @@ def _conv_core(x: np.ndarray, w: np.ndarray, group: int, win: Window) -> np.ndar
                                                                       for i in range(nsp))
         cols = np.ascontiguousarray(split.transpose(perm)).reshape(n_img, c * nk, length)
         if group == 1:
-            y = _product(w2, cols)
+            y = _product(w2, cols, w)
         else:
             y = np.matmul(w2, cols.reshape(n_img, group, cg * nk, length))
         return y.reshape((n_img, m) + out)
@@ -361,7 +380,7 @@ def _conv_core(x: np.ndarray, w: np.ndarray, group: int, win: Window) -> np.ndar
         # likewise a network's stem (3 channels) on an image that fits twice the band budget
         cols = _im2col_small(x, win)
         if group == 1:
-            y = _product(w2, cols)
+            y = _product(w2, cols, w)
         else:
             y = np.matmul(w2, cols.reshape(n_img, group, cg * nk, length))
         return y.reshape((n_img, m) + out)
@@ -378,7 +397,7 @@ def _conv_core(x: np.ndarray, w: np.ndarray, group: int, win: Window) -> np.ndar
     if n_img == 1 and rows >= out[0]:
         cols = _im2col(xp, win, 0, out[0], phases=phases)  # (1, C * nk, L)
         if group == 1:
-            y = _product(w2, cols)
+            y = _product(w2, cols, w)
         else:
             y = np.matmul(w2, cols.reshape(n_img, group, cg * nk, length))
         return y.reshape((n_img, m) + out)
@@ -396,7 +415,10 @@ def _conv_core(x: np.ndarray, w: np.ndarray, group: int, win: Window) -> np.ndar
             cols = _im2col(xp[i:i + 1], win, r0, r1, buf[:c * nk * lc], img_phases)[0]
             dst = y[i, :, :, r0 * row_len:r1 * row_len]
             if group == 1:
-                matmul2d(w2, cols, out=dst[0])
+                if not (cols.flags.c_contiguous and product_into(
+                        w, None, cols[None], y.reshape(-1)[(i * m * length + r0 * row_len):],
+                        0, length)):
+                    matmul2d(w2, cols, out=dst[0])
             else:
                 np.matmul(w2, cols.reshape(group, cg * nk, lc), out=dst)
     return y.reshape((n_img, m) + out)
@@ -703,9 +725,14 @@ _JIT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def _depthwise_2d_jit(x: np.ndarray, w: np.ndarray, win: Window, bias: np.ndarray | None,
-                      out: np.ndarray | None = None, channels: int | None = None
+                      out: np.ndarray | None = None, channels: int | None = None,
+                      stored: tuple[float, float, float, float, int] = IDENTITY
                       ) -> np.ndarray | None:
     """:func:`_depthwise_2d` by the compiled loop, or None when compiled loops are unavailable.
+    ``stored`` is a fused activation (:func:`~pyonnx.backends.cpu.pointwise.store_activation`)
+    that the phase loop applies as it stores each output; where another than the identity is
+    asked for, small maps that the channels-last loop would take return None instead (that
+    loop applies none: the caller then applies it after :func:`_depthwise_2d`).
 
     The loop's scratch is one channel's stride phases of the padded input and one channel's
     outputs on the phases' row width (a few KiB, allocated per call). The work that
@@ -720,6 +747,8 @@ def _depthwise_2d_jit(x: np.ndarray, w: np.ndarray, win: Window, bias: np.ndarra
     oh, ow = win.out
     if m == c and ow <= _JIT_CHANNELS_LAST_MAX_OW \
             and (c if channels is None else channels) * kh * kw >= _CHANNELS_LAST_MIN * ow:
+        if stored != IDENTITY:
+            return None
         return _depthwise_2d_jit_channels_last(x, w, win, bias, out)
     hq = oh + (kh - 1) * dh // sh
     wq = ow + (kw - 1) * dw // sw
@@ -730,9 +759,18 @@ def _depthwise_2d_jit(x: np.ndarray, w: np.ndarray, win: Window, bias: np.ndarra
                 np.ascontiguousarray(w).reshape(m, kh, kw), b, int(bias is not None), y,
                 np.empty(sh * sw * hq * wq, x.dtype), np.empty((oh - 1) * wq + ow, x.dtype),
                 int(sh), int(sw), int(dh), int(dw), int(win.pads_begin[0]),
-                int(win.pads_begin[1]), elements=y.size * kh * kw):
+                int(win.pads_begin[1]), _store_bounds(stored, x.dtype), int(stored[4]),
+                elements=y.size * kh * kw):
         return y
     return None
+
+
+def _store_bounds(stored: tuple[float, float, float, float, int], dtype: np.dtype
+                  ) -> np.ndarray:
+    """A fused activation's (lower bound, upper bound, alpha, beta) in the element type (a
+    bound beyond float32's range becomes +-inf)."""
+    with np.errstate(over="ignore"):
+        return np.array(stored[:4], dtype)
 
 
 #: Output widths up to this take the compiled channels-last loop where the channels-last

@@ -51,7 +51,7 @@ from pyonnx.backends.cpu.conv import conv, conv_forward, is_pointwise
 from pyonnx.backends.cpu.jit import act_loops as _loops
 from pyonnx.backends.cpu.elementwise import loop_input, softmax as _softmax, softmax_loop
 from pyonnx.backends.cpu.gemm import MIN_BLOCK_MACS, matmul  # large products split over the pool
-from pyonnx.backends.cpu.pointwise import CLIP_ACTIVATIONS, pointwise_conv
+from pyonnx.backends.cpu.pointwise import IDENTITY, pointwise_conv, store_activation
 from pyonnx.backends.cpu.registry import fast_kernel
 from pyonnx.errors import ExecutionError
 from pyonnx.ops import activation as _act
@@ -304,20 +304,18 @@ def _conv_then(X: np.ndarray, W: np.ndarray, B: np.ndarray | None, Z: np.ndarray
     """``activation(Conv(X, W, B) + Z)`` once the activation is checked."""
     if X.dtype == np.float32 and int(group) == 1:
         # a 1x1 convolution by the packed product, whose stores add the bias and a residual of
-        # the output's shape and apply Relu or Clip; any other activation in place after it
+        # the output's shape and apply the activation where they can; any other after it
         win = conv_window(X, W, B, auto_pad, dilations, group, kernel_shape, pads, strides,
                           ctx, prepared)
         if is_pointwise(win, 1):
-            bounds = CLIP_ACTIVATIONS.get(activation)
             whole_z = Z is not None and Z.shape == (X.shape[0], W.shape[0]) + win.out
-            lo, hi = (-np.inf, np.inf)
-            if bounds is not None and (Z is None or whole_z):
-                lo, hi = bounds(params)
-            y = pointwise_conv(X, W, B, Z if whole_z else None, lo, hi)
+            stored = store_activation(activation, params) if Z is None or whole_z else None
+            y = pointwise_conv(X, W, B, Z if whole_z else None,
+                               stored if stored is not None else IDENTITY)
             if y is not None:
                 if Z is not None and not whole_z:
                     y = _add_into(y, Z)
-                if bounds is None or (Z is not None and not whole_z):
+                if stored is None:
                     y = bias_activation(y, None, activation, params)
                 return (y,)
     if Z is None and activation and X.dtype in _INPLACE:
@@ -327,7 +325,8 @@ def _conv_then(X: np.ndarray, W: np.ndarray, B: np.ndarray | None, Z: np.ndarray
         win = conv_window(X, W, B, auto_pad, dilations, group, kernel_shape, pads, strides,
                           ctx, prepared)
         y = conv_forward(X, W.astype(X.dtype, copy=False), int(group), win, B,
-                         epilogue=lambda r, b: bias_activation(r, b, activation, params))
+                         epilogue=lambda r, b: bias_activation(r, b, activation, params),
+                         stored=store_activation(activation, params))
         return (y,)
     (y,) = conv(X, W, B, auto_pad=auto_pad, dilations=dilations, group=group,
                 kernel_shape=kernel_shape, pads=pads, strides=strides, ctx=ctx,

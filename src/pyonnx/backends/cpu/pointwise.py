@@ -18,27 +18,46 @@ from __future__ import annotations
 
 import threading
 import weakref
+from collections.abc import Sequence
 
 import numpy as np
 
 from pyonnx.backends.cpu import jit, threads
 
-__all__ = ["pack_rows", "pointwise_conv", "CLIP_ACTIVATIONS"]
+__all__ = ["pack_rows", "pointwise_conv", "product_into", "store_activation", "IDENTITY"]
 
-#: Rows of W per packed panel (``jit/gemm_loops.py``'s ROWS; that module imports numba, so the
-#: value is repeated here and checked against it by the tests).
+#: Rows of W per packed panel (the register tile of ``jit/gemm_loops.py``, which takes it from
+#: here).
 ROWS = 6
 #: Bytes of X's columns one chunk of the loop holds: half the second-level cache of a core
 #: (512 KiB on the dev machine), so that the chunk stays there while every panel passes over it.
 _CHUNK_BYTES = 256 << 10
 
-#: The fused activations the product's stores apply, as (lower, upper) bounds from their
-#: parameters: Relu is a clip at 0, no activation a clip at infinity.
-CLIP_ACTIVATIONS = {
-    "": lambda params: (-np.inf, np.inf),
-    "Relu": lambda params: (0.0, np.inf),
-    "Clip": lambda params: (params[0], params[1]),
-}
+#: The gates of the compiled loops' fused activation, applied after the clip (``jit/gemm_loops.py``
+#: and ``conv_loops.depthwise2d`` take them from here): none, HardSigmoid, HardSwish.
+NONE, HARD_SIGMOID, HARD_SWISH = 0, 1, 2
+
+#: An epilogue that changes nothing: (lower bound, upper bound, alpha, beta, gate).
+IDENTITY = (-np.inf, np.inf, 0.0, 0.0, NONE)
+
+
+def store_activation(activation: str, params: Sequence[float]
+                     ) -> tuple[float, float, float, float, int] | None:
+    """The loop's epilogue (lower bound, upper bound, alpha, beta, gate) that applies the fused
+    ``activation`` with its ``params`` in the product's stores, or None for one it cannot
+    apply (the caller applies that one after the product)."""
+    if activation == "":
+        return IDENTITY
+    if activation == "Relu":
+        return (0.0, np.inf, 0.0, 0.0, NONE)
+    if activation == "Clip":
+        return (params[0], params[1], 0.0, 0.0, NONE)
+    if activation == "HardSigmoid":
+        return (-np.inf, np.inf, params[0], params[1], HARD_SIGMOID)
+    if activation == "HardSwish":
+        return (-np.inf, np.inf, 1 / 6, 0.5, HARD_SWISH)
+    return None
+
 
 #: Multiply-adds a part of a split product should have at least.
 MIN_SPLIT_MACS = 1 << 23
@@ -82,37 +101,61 @@ def _packed_weights(w: np.ndarray, bias: np.ndarray | None) -> tuple[np.ndarray,
 
 
 def pointwise_conv(x: np.ndarray, w: np.ndarray, bias: np.ndarray | None,
-                   z: np.ndarray | None, lo: float, hi: float) -> np.ndarray | None:
-    """``clip(Conv(x, w, bias) + z, lo, hi)`` for a 1x1 kernel without padding at unit strides
-    and one group: x (N, C, *spatial) and w (M, C, 1, ...) float32, ``bias`` (M,) or None,
-    ``z`` None or float32 of the output's shape. None (nothing computed) where the compiled
-    loop does not run."""
+                   z: np.ndarray | None = None,
+                   epilogue: tuple[float, float, float, float, int] = IDENTITY
+                   ) -> np.ndarray | None:
+    """``act(Conv(x, w, bias) + z)`` for a 1x1 kernel without padding at unit strides and one
+    group: x (N, C, *spatial) and w (M, C, 1, ...) float32, ``bias`` (M,) or None, ``z`` None
+    or float32 of the output's shape, ``act`` the ``epilogue`` (:func:`store_activation`).
+    None (nothing computed) where the compiled loop does not run."""
     n_img, c = x.shape[:2]
     m = w.shape[0]
     length = x.size // max(1, n_img * c)
-    if (x.dtype != np.float32 or w.dtype != np.float32 or c == 0 or length == 0 or m == 0
-            or (bias is not None and bias.dtype != np.float32)
-            or (z is not None and (z.dtype != np.float32
-                                   or z.shape != (n_img, m) + x.shape[2:]))):
+    if (z is not None and (z.dtype != np.float32 or z.shape != (n_img, m) + x.shape[2:])):
         return None
-    if not jit.available() or n_img * m * length < jit.MIN_ELEMENTS:
-        return None
-    wp, bp = _packed_weights(w, bias)
-    x = np.ascontiguousarray(x)
-    zc = np.ascontiguousarray(z) if z is not None else np.zeros(1, np.float32)
     y = np.empty((n_img, m) + x.shape[2:], np.float32)
-    lo32, hi32 = np.float32(lo), np.float32(hi)
-    chunk = max(16, _CHUNK_BYTES // (4 * c) // 16 * 16)
+    if not product_into(w, bias, np.ascontiguousarray(x).reshape(n_img, c, length),
+                        y.reshape(-1), m * length, length,
+                        None if z is None else np.ascontiguousarray(z).reshape(-1), epilogue):
+        return None
+    return y
+
+
+def product_into(w: np.ndarray, bias: np.ndarray | None, cols: np.ndarray, y: np.ndarray,
+                 image_stride: int, row_stride: int, z: np.ndarray | None = None,
+                 epilogue: tuple[float, float, float, float, int] = IDENTITY) -> bool:
+    """For each image i, ``Y_i = act(W @ cols[i] + bias (+ Z_i))`` by the packed
+    product, where W is ``w`` [M, ...] seen as [M, K] and ``cols`` [N, K, L] (C-contiguous)
+    holds each image's columns (a 1x1 convolution's input, or the column matrix of a larger
+    kernel's). Y_i's row r is ``y[i * image_stride + r * row_stride:][:L]`` in the flat
+    float32 array ``y`` (a band of a larger output where ``row_stride`` > L); ``z``, when
+    given, is laid out as ``y``; ``act`` is the ``epilogue`` (:func:`store_activation`). False
+    where the loop does not run (the caller then computes Y
+    itself): numba unavailable or disabled, another element type than float32, empty or small
+    work."""
+    n_img, k, length = cols.shape
+    m = w.shape[0]
+    if (cols.dtype != np.float32 or w.dtype != np.float32 or k == 0 or length == 0 or m == 0
+            or w.size != m * k or (bias is not None and bias.dtype != np.float32)):
+        return False
+    if not jit.available() or n_img * m * length < jit.MIN_ELEMENTS:
+        return False
+    wp, bp = _packed_weights(w, bias)
+    zf = z if z is not None else np.zeros(1, np.float32)
+    with np.errstate(over="ignore"):  # a bound beyond float32's range becomes +-inf
+        ep = np.array(epilogue[:4], np.float32)
+    gate = int(epilogue[4])
+    chunk = max(16, _CHUNK_BYTES // (4 * k) // 16 * 16)
     panels = -(-m // ROWS)
     has_z = int(z is not None)
-    xf, yf, zf = x.reshape(n_img, -1), y.reshape(n_img, -1), zc.reshape(n_img if has_z else 1, -1)
+    xf = cols.reshape(n_img, -1)
 
     def run(img: int, p0: int, p1: int) -> bool:
-        return jit.call("gemm_loops.pointwise", wp, bp, m, c, xf[img], length, yf[img],
-                        zf[img if has_z else 0], has_z, lo32, hi32, p0, p1, chunk,
+        return jit.call("gemm_loops.pointwise", wp, bp, m, k, xf[img], length, y,
+                        img * image_stride, row_stride, zf, has_z, ep, gate, p0, p1, chunk,
                         elements=jit.MIN_ELEMENTS)
 
-    macs = m * c * length
+    macs = m * k * length
     for img in range(n_img):
         if threads.budget() > 1 and macs >= 2 * MIN_SPLIT_MACS and panels >= 2:
             ok = [True]
@@ -122,9 +165,9 @@ def pointwise_conv(x: np.ndarray, w: np.ndarray, bias: np.ndarray | None,
                     ok[0] = False
 
             threads.parallel_for(panels, part, min_per_part=max(
-                1, -(-MIN_SPLIT_MACS // (ROWS * c * length))))
+                1, -(-MIN_SPLIT_MACS // (ROWS * k * length))))
             if not ok[0]:
-                return None
+                return False
         elif not run(img, 0, panels):
-            return None
-    return y
+            return False
+    return True

@@ -33,12 +33,17 @@ from __future__ import annotations
 
 import numpy as np
 
+from pyonnx.backends.cpu.jit import inline
+from pyonnx.backends.cpu.pointwise import HARD_SWISH, NONE
+
 
 def depthwise2d(x: np.ndarray, w: np.ndarray, b: np.ndarray, has_bias: int, y: np.ndarray,
                 phases: np.ndarray, acc: np.ndarray, sh: int, sw: int, dh: int, dw: int,
-                pad_top: int, pad_left: int) -> None:
-    """y (N, M, OH, OW) = depthwise 2-D convolution of x (N, C, H, W) with w (M, KH, KW),
-    output channel o reading input channel o // (M / C), plus b[o] when ``has_bias``.
+                pad_top: int, pad_left: int, ep: np.ndarray, gate: int) -> None:
+    """y (N, M, OH, OW) = act(depthwise 2-D convolution of x (N, C, H, W) with w (M, KH, KW),
+    output channel o reading input channel o // (M / C), plus b[o] when ``has_bias``), where
+    ``act`` is the fused activation ``(ep, gate)`` of :func:`_activate`, applied as each output
+    is stored.
 
     Per input channel, the zero-padded input is split into its stride phases
     (``padded[a::sh, b::sw]``), each laid out flat in ``phases`` on the common phase row width
@@ -58,6 +63,7 @@ def depthwise2d(x: np.ndarray, w: np.ndarray, b: np.ndarray, has_bias: int, y: n
     plane = hq * wq
     # the last output row stops at OW: the run of every kernel element then ends inside its phase
     length = np.uint64((oh - 1) * wq + ow)
+    lo, hi, alpha, beta = ep[0], ep[1], ep[2], ep[3]
     xf = x.reshape(-1)
     yf = y.reshape(-1)
     wf = w.reshape(-1)
@@ -109,6 +115,12 @@ def depthwise2d(x: np.ndarray, w: np.ndarray, b: np.ndarray, has_bias: int, y: n
             for mi in range(mult):
                 co = ci * mult + mi
                 wbase = co * kh * kw
+                if kh == 3 and kw == 3:
+                    # the common kernel: its nine multiply-adds in one pass that writes y
+                    # (the general passes below go through acc three times)
+                    _taps3x3(phases, offs, wf, wbase, b[co] if has_bias else b[0], has_bias,
+                             yf, (n * m + co) * oh * ow, oh, ow, wq, lo, hi, alpha, beta, gate)
+                    continue
                 for p in range(kh):
                     k = p * kw
                     q = 0
@@ -144,12 +156,60 @@ def depthwise2d(x: np.ndarray, w: np.ndarray, b: np.ndarray, has_bias: int, y: n
                 for o in range(oh):
                     if has_bias:
                         for j in range(np.uint64(ow)):
-                            yf[dst + j] = acc[src + j] + bv
+                            yf[dst + j] = _activate(acc[src + j] + bv, lo, hi, alpha, beta,
+                                                    gate)
                     else:
                         for j in range(np.uint64(ow)):
-                            yf[dst + j] = acc[src + j]
+                            yf[dst + j] = _activate(acc[src + j], lo, hi, alpha, beta, gate)
                     src += np.uint64(wq)
                     dst += np.uint64(ow)
+
+
+@inline
+def _activate(v: float, lo: float, hi: float, alpha: float, beta: float, gate: int) -> float:
+    """The fused activation of a stored output: ``v`` clipped to ``[lo, hi]`` (comparisons
+    that NaN fails: NaN stays NaN), then for ``gate`` HARD_SIGMOID ``t = clip(alpha * v + beta,
+    0, 1)`` and for HARD_SWISH ``v * t`` (:mod:`pyonnx.backends.cpu.pointwise`'s epilogues;
+    the same expressions as ``act_loops.bias_activation``'s, so the same results)."""
+    if v < lo:
+        v = lo
+    if v > hi:
+        v = hi
+    if gate != NONE:
+        zero = alpha - alpha  # 0 and 1 of the element type (alpha has it)
+        one = zero + 1
+        t = v * alpha + beta
+        if t < zero:
+            t = zero
+        elif t > one:
+            t = one
+        v = v * t if gate == HARD_SWISH else t
+    return v
+
+
+@inline
+def _taps3x3(phases: np.ndarray, offs: np.ndarray, wf: np.ndarray, wbase: int, bv: float,
+             has_bias: int, yf: np.ndarray, ybase: int, oh: int, ow: int, wq: int, lo: float,
+             hi: float, alpha: float, beta: float, gate: int) -> None:
+    """One output channel of :func:`depthwise2d` for a 3x3 kernel: each output the sum of its
+    kernel rows' three products, in the order of the general passes (rows 0, 1, 2, then the
+    bias), activated and written straight into y's rows."""
+    o0, o1, o2, o3, o4, o5, o6, o7, o8 = (offs[0], offs[1], offs[2], offs[3], offs[4],
+                                          offs[5], offs[6], offs[7], offs[8])
+    w0, w1, w2, w3, w4, w5, w6, w7, w8 = (wf[wbase], wf[wbase + 1], wf[wbase + 2],
+                                          wf[wbase + 3], wf[wbase + 4], wf[wbase + 5],
+                                          wf[wbase + 6], wf[wbase + 7], wf[wbase + 8])
+    for o in range(oh):
+        src = np.uint64(o * wq)
+        dst = np.uint64(ybase + o * ow)
+        for j in range(np.uint64(ow)):
+            t = src + j
+            v = (w0 * phases[o0 + t] + w1 * phases[o1 + t] + w2 * phases[o2 + t]) \
+                + (w3 * phases[o3 + t] + w4 * phases[o4 + t] + w5 * phases[o5 + t])
+            v = v + (w6 * phases[o6 + t] + w7 * phases[o7 + t] + w8 * phases[o8 + t])
+            if has_bias:
+                v = v + bv
+            yf[dst + j] = _activate(v, lo, hi, alpha, beta, gate)
 
 
 def depthwise2d_channels_last(x: np.ndarray, w: np.ndarray, b: np.ndarray, has_bias: int,

@@ -35,10 +35,10 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 from pyonnx.backends.cpu.jit import inline
+from pyonnx.backends.cpu.pointwise import HARD_SIGMOID, HARD_SWISH, ROWS
 
-#: Rows of W per panel and columns of X per tile: 6 x 16 float32 outputs are 12 AVX2
-#: registers, leaving 4 for the two loaded columns and the broadcast weight.
-ROWS = 6
+#: Columns of X per tile; a panel has ROWS rows of W (6 x 16 float32 outputs are 12 AVX2
+#: registers, leaving 4 for the two loaded columns and the broadcast weight).
 COLS = 16
 _VEC = 8
 _NV = COLS // _VEC
@@ -54,12 +54,14 @@ def _vector_at(builder: ir.IRBuilder, base: ir.Value, offset: ir.Value) -> ir.Va
 
 
 def _codegen(with_z: bool, nv: int):
-    """The body of the tile intrinsics: ``y[r, j] = clip(sum_k wp[k, r] * x[k, j] + bias[r]
-    (+ z[r, j]), lo, hi)`` for r < ROWS, j < 8 * nv, where
+    """The body of the tile intrinsics: ``y[r, j] = act(sum_k wp[k, r] * x[k, j] + bias[r]
+    (+ z[r, j]))`` for r < ROWS, j < 8 * nv, where ``act(v)`` is ``v = clip(v, ep[0], ep[1])``
+    followed by the gate ``t = clip(ep[2] * v + ep[3], 0, 1)`` (one fused multiply-add) where
+    ``gate`` asks for it: HardSigmoid gives t, HardSwish v * t; and where
     ``wp[k, r]`` is ``wp[woff + k * ROWS + r]``, ``x[k, j]`` is ``x[xoff + k * xs + j]``,
     ``y[r, j]`` is ``y[yoff + r * ys + j]`` (and ``z`` likewise with ``zoff``, ``zs``),
     ``bias[r]`` is ``bias[boff + r]``. The bounds are applied with comparisons that NaN fails
-    (NaN stays NaN, as in ``np.clip``)."""
+    (NaN stays NaN, as in ``np.clip``), as in the NumPy activations."""
 
     def codegen(context, builder, signature, args):
         arrays = {i: context.make_array(signature.args[i])(context, builder, args[i])
@@ -67,8 +69,8 @@ def _codegen(with_z: bool, nv: int):
         wp_p, x_p, y_p, b_p = (arrays[i].data for i in (0, 2, 6, 9))
         woff_v, xoff_v, xs_v, k_v, yoff_v, ys_v, boff_v = (args[i] for i in
                                                            (1, 3, 4, 5, 7, 8, 10))
-        lo_v = builder.fptrunc(args[11], _F32) if args[11].type != _F32 else args[11]
-        hi_v = builder.fptrunc(args[12], _F32) if args[12].type != _F32 else args[12]
+        ep_p = context.make_array(signature.args[11])(context, builder, args[11]).data
+        gate = args[12]
         idx = woff_v.type
         fma = cgutils.get_or_insert_function(
             builder.module, ir.FunctionType(_V8, [_V8, _V8, _V8]), "llvm.fma.v8f32")
@@ -95,7 +97,11 @@ def _codegen(with_z: bool, nv: int):
                 for j in range(nv):
                     a = accs[r * nv + j]
                     builder.store(builder.call(fma, [w, xv[j], builder.load(a)]), a)
-        lo_s, hi_s = splat(lo_v), splat(hi_v)
+        lo_s, hi_s, alpha_s, beta_s = (splat(builder.load(builder.gep(
+            ep_p, [ir.Constant(idx, i)]))) for i in range(4))
+        zero_s, one_s = ir.Constant(_V8, [0.0] * _VEC), ir.Constant(_V8, [1.0] * _VEC)
+        hard_swish = builder.icmp_signed("==", gate, ir.Constant(gate.type, HARD_SWISH))
+        hard_sigmoid = builder.icmp_signed("==", gate, ir.Constant(gate.type, HARD_SIGMOID))
         for r in range(ROWS):
             b = splat(builder.load(builder.gep(b_p, [builder.add(
                 boff_v, ir.Constant(idx, r))])))
@@ -110,6 +116,12 @@ def _codegen(with_z: bool, nv: int):
                     v = builder.fadd(v, builder.load(zp, align=4))
                 v = builder.select(builder.fcmp_ordered("<", v, lo_s), lo_s, v)
                 v = builder.select(builder.fcmp_ordered(">", v, hi_s), hi_s, v)
+                # the gate t = clip(alpha * v + beta, 0, 1): HardSigmoid is t, HardSwish v * t
+                t = builder.call(fma, [v, alpha_s, beta_s])
+                t = builder.select(builder.fcmp_ordered("<", t, zero_s), zero_s, t)
+                t = builder.select(builder.fcmp_ordered(">", t, one_s), one_s, t)
+                v = builder.select(hard_swish, builder.fmul(v, t),
+                                   builder.select(hard_sigmoid, t, v))
                 builder.store(v, _vector_at(builder, y_p, builder.add(
                     yrow, ir.Constant(idx, _VEC * j))), align=4)
         return context.get_dummy_value()
@@ -119,15 +131,15 @@ def _codegen(with_z: bool, nv: int):
 
 def _make_tile(with_z: bool, nv: int):
     """The intrinsic of one ROWS x (8 * nv) tile (see :func:`_codegen`), with the residual
-    arguments ``z, zoff, zs`` after ``hi`` when ``with_z``."""
+    arguments ``z, zoff, zs`` after ``gate`` when ``with_z``."""
     if with_z:
-        def typer(typingctx, wp, woff, x, xoff, xs, k, y, yoff, ys, bias, boff, lo, hi, z,
+        def typer(typingctx, wp, woff, x, xoff, xs, k, y, yoff, ys, bias, boff, ep, gate, z,
                   zoff, zs):
-            return (types.void(wp, woff, x, xoff, xs, k, y, yoff, ys, bias, boff, lo, hi, z,
+            return (types.void(wp, woff, x, xoff, xs, k, y, yoff, ys, bias, boff, ep, gate, z,
                                zoff, zs), _codegen(True, nv))
     else:
-        def typer(typingctx, wp, woff, x, xoff, xs, k, y, yoff, ys, bias, boff, lo, hi):
-            return (types.void(wp, woff, x, xoff, xs, k, y, yoff, ys, bias, boff, lo, hi),
+        def typer(typingctx, wp, woff, x, xoff, xs, k, y, yoff, ys, bias, boff, ep, gate):
+            return (types.void(wp, woff, x, xoff, xs, k, y, yoff, ys, bias, boff, ep, gate),
                     _codegen(False, nv))
     return intrinsic(typer)
 
@@ -139,12 +151,16 @@ _tile8, _tile8_z = _make_tile(False, 1), _make_tile(True, 1)
 
 
 def pointwise(wp: np.ndarray, bp: np.ndarray, m: int, k: int, x: np.ndarray, n: int,
-              y: np.ndarray, z: np.ndarray, has_z: int, lo: float, hi: float, p0: int, p1: int,
-              chunk: int) -> None:
-    """``y[M, N] = clip(W @ x + bias (+ z), lo, hi)`` for the row panels ``[p0, p1)`` of the
+              y: np.ndarray, yoff: int, ys: int, z: np.ndarray, has_z: int, ep: np.ndarray,
+              gate: int, p0: int, p1: int, chunk: int) -> None:
+    """``Y[M, N] = act(W @ X + bias (+ Z))`` for the row panels ``[p0, p1)`` of the
     packed weights: ``wp`` holds panel p at ``p * k * ROWS`` as ``[k, ROWS]`` (rows past M
-    zero), ``bp`` the bias padded to whole panels; ``x`` [K, N], ``y`` and ``z`` [M, N] are flat
-    and C-ordered (``z`` is read only when ``has_z``). Columns are processed ``chunk`` at a time
+    zero), ``bp`` the bias padded to whole panels; ``x`` is X [K, N], flat and C-ordered; Y's
+    row r starts at ``y[yoff + r * ys]`` (a band of a larger output when ``ys`` > N), and Z's
+    (read only when ``has_z``) at the same place of ``z``. ``act`` is a clip to ``[ep[0],
+    ep[1]]`` and then, by ``gate`` (NONE, HARD_SIGMOID, HARD_SWISH), the hard gate with
+    ``alpha = ep[2]``, ``beta = ep[3]`` (see :func:`_codegen`; the codes are
+    :mod:`pyonnx.backends.cpu.pointwise`'s). Columns are processed ``chunk`` at a time
     (X's chunk stays in the second-level cache while every panel passes over it). A partial
     tile (the last panel's rows past M, the columns past the last multiple of COLS) is computed
     on zero-padded copies in scratch and only its valid part stored."""
@@ -166,45 +182,44 @@ def pointwise(wp: np.ndarray, bp: np.ndarray, m: int, k: int, x: np.ndarray, n: 
             woff = np.int64(p * k * ROWS)
             if rows == ROWS:
                 for n0 in range(c0, full, COLS):
-                    off = np.int64(m0 * n + n0)
+                    off = np.int64(yoff + m0 * ys + n0)
                     if has_z:
                         _tile_z(wp, woff, x, np.int64(n0), np.int64(n), np.int64(k), y, off,
-                                np.int64(n), bp, np.int64(m0), lo, hi, z, off, np.int64(n))
+                                np.int64(ys), bp, np.int64(m0), ep, gate, z, off, np.int64(ys))
                     else:
                         _tile(wp, woff, x, np.int64(n0), np.int64(n), np.int64(k), y, off,
-                              np.int64(n), bp, np.int64(m0), lo, hi)
+                              np.int64(ys), bp, np.int64(m0), ep, gate)
             else:
                 for n0 in range(c0, full, COLS):
-                    _partial(wp, woff, x, n0, n, k, bp, m0, rows, COLS, lo, hi, y, z, has_z,
-                             ytile, ztile, n0, n)
+                    _partial(wp, woff, x, n0, n, k, bp, m0, rows, COLS, ep, gate, y, z, has_z,
+                             ytile, ztile, yoff + n0, ys)
             if tail:
-                _partial(wp, woff, xpad, zero, COLS, k, bp, m0, rows, tail, lo, hi, y, z,
-                         has_z, ytile, ztile, full, n)
+                _partial(wp, woff, xpad, zero, COLS, k, bp, m0, rows, tail, ep, gate, y, z,
+                         has_z, ytile, ztile, yoff + full, ys)
 
 
 @inline
-def _partial(wp, woff, xs_arr, xoff, xs, k, bp, m0, rows, cols, lo, hi, y, z, has_z, ytile,
-             ztile, col0, n):
+def _partial(wp, woff, xs_arr, xoff, xs, k, bp, m0, rows, cols, ep, gate, y, z, has_z, ytile,
+             ztile, col0, ys):
     """One tile of which only ``rows`` x ``cols`` outputs exist, its columns read from
     ``xs_arr`` at ``xoff`` (row stride ``xs``): computed into ``ytile`` (with the residual
-    copied into ``ztile``) and copied out to y's columns from ``col0`` (y's rows are ``n``
-    long)."""
-    xo, xst, kk, zero, ys, mm = (np.int64(xoff), np.int64(xs), np.int64(k), np.int64(0),
+    copied into ``ztile``) and copied out to Y's row r from ``y[col0 + (m0 + r) * ys]``."""
+    xo, xst, kk, zero, ts, mm = (np.int64(xoff), np.int64(xs), np.int64(k), np.int64(0),
                                  np.int64(COLS), np.int64(m0))
     if has_z:
         for r in range(rows):
             for j in range(cols):
-                ztile[r * COLS + j] = z[(m0 + r) * n + col0 + j]
+                ztile[r * COLS + j] = z[(m0 + r) * ys + col0 + j]
         if cols <= _VEC:
-            _tile8_z(wp, woff, xs_arr, xo, xst, kk, ytile, zero, ys, bp, mm, lo, hi, ztile,
-                     zero, ys)
+            _tile8_z(wp, woff, xs_arr, xo, xst, kk, ytile, zero, ts, bp, mm, ep, gate, ztile,
+                     zero, ts)
         else:
-            _tile_z(wp, woff, xs_arr, xo, xst, kk, ytile, zero, ys, bp, mm, lo, hi, ztile, zero,
-                    ys)
+            _tile_z(wp, woff, xs_arr, xo, xst, kk, ytile, zero, ts, bp, mm, ep, gate, ztile, zero,
+                    ts)
     elif cols <= _VEC:
-        _tile8(wp, woff, xs_arr, xo, xst, kk, ytile, zero, ys, bp, mm, lo, hi)
+        _tile8(wp, woff, xs_arr, xo, xst, kk, ytile, zero, ts, bp, mm, ep, gate)
     else:
-        _tile(wp, woff, xs_arr, xo, xst, kk, ytile, zero, ys, bp, mm, lo, hi)
+        _tile(wp, woff, xs_arr, xo, xst, kk, ytile, zero, ts, bp, mm, ep, gate)
     for r in range(rows):
         for j in range(cols):
-            y[(m0 + r) * n + col0 + j] = ytile[r * COLS + j]
+            y[(m0 + r) * ys + col0 + j] = ytile[r * COLS + j]
