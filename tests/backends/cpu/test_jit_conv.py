@@ -190,12 +190,13 @@ _STORED = [("Relu", []), ("Clip", [-0.5, 0.7]), ("HardSigmoid", [0.25, 0.4]),
     ((16, 1, 3, 3), dict(pads=[2, 2, 2, 2], dilations=[2, 2])),    # channel multiplier 2
     ((8, 1, 5, 5), dict(pads=[2, 2, 2, 2]))],                      # the general passes
     ids=["3x3", "3x3_stride2", "3x3_dilated_mult2", "5x5"])
+@pytest.mark.parametrize("width", [18, 70], ids=["short_rows", "long_rows"])
 def test_fused_activation_applied_in_the_loop(loop_calls, dtype, activation, params, w_shape,
-                                               attrs):
+                                               attrs, width):
     """FusedConv (the pyonnx domain's, which has HardSwish) hands Relu, Clip, HardSigmoid and HardSwish to the depthwise loop, which
     applies them as it stores (NaN stays NaN): the same values as the convolution followed by
-    the activation's own kernel."""
-    x, w, b = _inputs((1, 8, 17, 18), w_shape, True, dtype)
+    the activation's own kernel. Output rows of 32 and more take the one-pass 3x3 loop."""
+    x, w, b = _inputs((1, 8, 17, width), w_shape, True, dtype)
     x[0, 3, 4, 5] = np.nan
     attrs = dict(group=8, activation=activation, activation_params=params, **attrs)
     got = private_fused_conv(x, w, b, **attrs)[0]

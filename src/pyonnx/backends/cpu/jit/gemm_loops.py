@@ -34,7 +34,6 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from pyonnx.backends.cpu.jit import inline
 from pyonnx.backends.cpu.pointwise import HARD_SIGMOID, HARD_SWISH, ROWS
 
 #: Columns of X per tile; a panel has ROWS rows of W (6 x 16 float32 outputs are 12 AVX2
@@ -61,11 +60,14 @@ def _codegen(with_z: bool, nv: int):
     ``wp[k, r]`` is ``wp[woff + k * ROWS + r]``, ``x[k, j]`` is ``x[xoff + k * xs + j]``,
     ``y[r, j]`` is ``y[yoff + r * ys + j]`` (and ``z`` likewise with ``zoff``, ``zs``),
     ``bias[r]`` is ``bias[boff + r]``. The bounds are applied with comparisons that NaN fails
-    (NaN stays NaN, as in ``np.clip``), as in the NumPy activations."""
+    (NaN stays NaN, as in ``np.clip``), as in the NumPy activations. Only the first ``rows``
+    rows and ``cols`` columns are stored (and read of z): the last panel of W may have fewer
+    than ROWS rows, and the last tile of a row of X fewer than its columns (whose x values
+    then come from a zero-padded copy)."""
 
     def codegen(context, builder, signature, args):
         arrays = {i: context.make_array(signature.args[i])(context, builder, args[i])
-                  for i in (0, 2, 6, 9) + ((13,) if with_z else ())}
+                  for i in (0, 2, 6, 9) + ((15,) if with_z else ())}
         wp_p, x_p, y_p, b_p = (arrays[i].data for i in (0, 2, 6, 9))
         woff_v, xoff_v, xs_v, k_v, yoff_v, ys_v, boff_v = (args[i] for i in
                                                            (1, 3, 4, 5, 7, 8, 10))
@@ -102,28 +104,56 @@ def _codegen(with_z: bool, nv: int):
         zero_s, one_s = ir.Constant(_V8, [0.0] * _VEC), ir.Constant(_V8, [1.0] * _VEC)
         hard_swish = builder.icmp_signed("==", gate, ir.Constant(gate.type, HARD_SWISH))
         hard_sigmoid = builder.icmp_signed("==", gate, ir.Constant(gate.type, HARD_SIGMOID))
+        rows_v, cols_v = args[13], args[14]
+        lanes = cgutils.alloca_once_value(builder, zero_s)  # a partial vector of z
+
+        def lane_ok(j: int, lane: int) -> ir.Value:
+            return builder.icmp_signed("<", ir.Constant(idx, _VEC * j + lane), cols_v)
+
         for r in range(ROWS):
-            b = splat(builder.load(builder.gep(b_p, [builder.add(
-                boff_v, ir.Constant(idx, r))])))
-            yrow = builder.add(yoff_v, builder.mul(ir.Constant(idx, r), ys_v))
-            if with_z:
-                zrow = builder.add(args[14], builder.mul(ir.Constant(idx, r), args[15]))
-            for j in range(nv):
-                v = builder.fadd(builder.load(accs[r * nv + j]), b)
+            with builder.if_then(builder.icmp_signed("<", ir.Constant(idx, r), rows_v)):
+                b = splat(builder.load(builder.gep(b_p, [builder.add(
+                    boff_v, ir.Constant(idx, r))])))
+                yrow = builder.add(yoff_v, builder.mul(ir.Constant(idx, r), ys_v))
                 if with_z:
-                    zp = _vector_at(builder, arrays[13].data,
-                                    builder.add(zrow, ir.Constant(idx, _VEC * j)))
-                    v = builder.fadd(v, builder.load(zp, align=4))
-                v = builder.select(builder.fcmp_ordered("<", v, lo_s), lo_s, v)
-                v = builder.select(builder.fcmp_ordered(">", v, hi_s), hi_s, v)
-                # the gate t = clip(alpha * v + beta, 0, 1): HardSigmoid is t, HardSwish v * t
-                t = builder.call(fma, [v, alpha_s, beta_s])
-                t = builder.select(builder.fcmp_ordered("<", t, zero_s), zero_s, t)
-                t = builder.select(builder.fcmp_ordered(">", t, one_s), one_s, t)
-                v = builder.select(hard_swish, builder.fmul(v, t),
-                                   builder.select(hard_sigmoid, t, v))
-                builder.store(v, _vector_at(builder, y_p, builder.add(
-                    yrow, ir.Constant(idx, _VEC * j))), align=4)
+                    zrow = builder.add(args[16], builder.mul(ir.Constant(idx, r), args[17]))
+                for j in range(nv):
+                    whole = builder.icmp_signed(">=", cols_v, ir.Constant(idx, _VEC * (j + 1)))
+                    v = builder.fadd(builder.load(accs[r * nv + j]), b)
+                    if with_z:
+                        z_at = builder.add(zrow, ir.Constant(idx, _VEC * j))
+                        with builder.if_else(whole) as (then, otherwise):
+                            with then:
+                                builder.store(builder.load(_vector_at(
+                                    builder, arrays[15].data, z_at), align=4), lanes)
+                            with otherwise:
+                                builder.store(zero_s, lanes)
+                                for lane in range(_VEC):
+                                    with builder.if_then(lane_ok(j, lane)):
+                                        zl = builder.load(builder.gep(arrays[15].data, [
+                                            builder.add(z_at, ir.Constant(idx, lane))]))
+                                        builder.store(builder.insert_element(
+                                            builder.load(lanes), zl, ir.Constant(_I32, lane)),
+                                            lanes)
+                        v = builder.fadd(v, builder.load(lanes))
+                    v = builder.select(builder.fcmp_ordered("<", v, lo_s), lo_s, v)
+                    v = builder.select(builder.fcmp_ordered(">", v, hi_s), hi_s, v)
+                    # the gate t = clip(alpha * v + beta, 0, 1): HardSigmoid t, HardSwish v * t
+                    t = builder.call(fma, [v, alpha_s, beta_s])
+                    t = builder.select(builder.fcmp_ordered("<", t, zero_s), zero_s, t)
+                    t = builder.select(builder.fcmp_ordered(">", t, one_s), one_s, t)
+                    v = builder.select(hard_swish, builder.fmul(v, t),
+                                       builder.select(hard_sigmoid, t, v))
+                    y_at = builder.add(yrow, ir.Constant(idx, _VEC * j))
+                    with builder.if_else(whole) as (then, otherwise):
+                        with then:
+                            builder.store(v, _vector_at(builder, y_p, y_at), align=4)
+                        with otherwise:
+                            for lane in range(_VEC):
+                                with builder.if_then(lane_ok(j, lane)):
+                                    builder.store(builder.extract_element(
+                                        v, ir.Constant(_I32, lane)), builder.gep(
+                                            y_p, [builder.add(y_at, ir.Constant(idx, lane))]))
         return context.get_dummy_value()
 
     return codegen
@@ -131,16 +161,17 @@ def _codegen(with_z: bool, nv: int):
 
 def _make_tile(with_z: bool, nv: int):
     """The intrinsic of one ROWS x (8 * nv) tile (see :func:`_codegen`), with the residual
-    arguments ``z, zoff, zs`` after ``gate`` when ``with_z``."""
+    arguments ``z, zoff, zs`` after ``cols`` when ``with_z``."""
     if with_z:
-        def typer(typingctx, wp, woff, x, xoff, xs, k, y, yoff, ys, bias, boff, ep, gate, z,
-                  zoff, zs):
-            return (types.void(wp, woff, x, xoff, xs, k, y, yoff, ys, bias, boff, ep, gate, z,
-                               zoff, zs), _codegen(True, nv))
+        def typer(typingctx, wp, woff, x, xoff, xs, k, y, yoff, ys, bias, boff, ep, gate, rows,
+                  cols, z, zoff, zs):
+            return (types.void(wp, woff, x, xoff, xs, k, y, yoff, ys, bias, boff, ep, gate,
+                               rows, cols, z, zoff, zs), _codegen(True, nv))
     else:
-        def typer(typingctx, wp, woff, x, xoff, xs, k, y, yoff, ys, bias, boff, ep, gate):
-            return (types.void(wp, woff, x, xoff, xs, k, y, yoff, ys, bias, boff, ep, gate),
-                    _codegen(False, nv))
+        def typer(typingctx, wp, woff, x, xoff, xs, k, y, yoff, ys, bias, boff, ep, gate, rows,
+                  cols):
+            return (types.void(wp, woff, x, xoff, xs, k, y, yoff, ys, bias, boff, ep, gate,
+                               rows, cols), _codegen(False, nv))
     return intrinsic(typer)
 
 
@@ -161,12 +192,10 @@ def pointwise(wp: np.ndarray, bp: np.ndarray, m: int, k: int, x: np.ndarray, n: 
     ep[1]]`` and then, by ``gate`` (NONE, HARD_SIGMOID, HARD_SWISH), the hard gate with
     ``alpha = ep[2]``, ``beta = ep[3]`` (see :func:`_codegen`; the codes are
     :mod:`pyonnx.backends.cpu.pointwise`'s). Columns are processed ``chunk`` at a time
-    (X's chunk stays in the second-level cache while every panel passes over it). A partial
-    tile (the last panel's rows past M, the columns past the last multiple of COLS) is computed
-    on zero-padded copies in scratch and only its valid part stored."""
+    (X's chunk stays in the second-level cache while every panel passes over it). The columns
+    past the chunk's last multiple of COLS are read from a zero-padded copy, and a tile stores
+    only its rows below M and its columns below N."""
     xpad = np.zeros(k * COLS, np.float32)
-    ytile = np.empty(ROWS * COLS, np.float32)
-    ztile = np.zeros(ROWS * COLS, np.float32)
     zero = np.int64(0)
     for c0 in range(0, n, chunk):
         c1 = min(n, c0 + chunk)
@@ -178,48 +207,31 @@ def pointwise(wp: np.ndarray, bp: np.ndarray, m: int, k: int, x: np.ndarray, n: 
                     xpad[kk * COLS + j] = x[kk * n + full + j]
         for p in range(p0, p1):
             m0 = p * ROWS
-            rows = min(ROWS, m - m0)
+            rows = np.int64(min(ROWS, m - m0))
             woff = np.int64(p * k * ROWS)
-            if rows == ROWS:
-                for n0 in range(c0, full, COLS):
-                    off = np.int64(yoff + m0 * ys + n0)
-                    if has_z:
-                        _tile_z(wp, woff, x, np.int64(n0), np.int64(n), np.int64(k), y, off,
-                                np.int64(ys), bp, np.int64(m0), ep, gate, z, off, np.int64(ys))
-                    else:
-                        _tile(wp, woff, x, np.int64(n0), np.int64(n), np.int64(k), y, off,
-                              np.int64(ys), bp, np.int64(m0), ep, gate)
-            else:
-                for n0 in range(c0, full, COLS):
-                    _partial(wp, woff, x, n0, n, k, bp, m0, rows, COLS, ep, gate, y, z, has_z,
-                             ytile, ztile, yoff + n0, ys)
+            for n0 in range(c0, full, COLS):
+                off = np.int64(yoff + m0 * ys + n0)
+                if has_z:
+                    _tile_z(wp, woff, x, np.int64(n0), np.int64(n), np.int64(k), y, off,
+                            np.int64(ys), bp, np.int64(m0), ep, gate, rows, np.int64(COLS), z,
+                            off, np.int64(ys))
+                else:
+                    _tile(wp, woff, x, np.int64(n0), np.int64(n), np.int64(k), y, off,
+                          np.int64(ys), bp, np.int64(m0), ep, gate, rows, np.int64(COLS))
             if tail:
-                _partial(wp, woff, xpad, zero, COLS, k, bp, m0, rows, tail, ep, gate, y, z,
-                         has_z, ytile, ztile, yoff + full, ys)
-
-
-@inline
-def _partial(wp, woff, xs_arr, xoff, xs, k, bp, m0, rows, cols, ep, gate, y, z, has_z, ytile,
-             ztile, col0, ys):
-    """One tile of which only ``rows`` x ``cols`` outputs exist, its columns read from
-    ``xs_arr`` at ``xoff`` (row stride ``xs``): computed into ``ytile`` (with the residual
-    copied into ``ztile``) and copied out to Y's row r from ``y[col0 + (m0 + r) * ys]``."""
-    xo, xst, kk, zero, ts, mm = (np.int64(xoff), np.int64(xs), np.int64(k), np.int64(0),
-                                 np.int64(COLS), np.int64(m0))
-    if has_z:
-        for r in range(rows):
-            for j in range(cols):
-                ztile[r * COLS + j] = z[(m0 + r) * ys + col0 + j]
-        if cols <= _VEC:
-            _tile8_z(wp, woff, xs_arr, xo, xst, kk, ytile, zero, ts, bp, mm, ep, gate, ztile,
-                     zero, ts)
-        else:
-            _tile_z(wp, woff, xs_arr, xo, xst, kk, ytile, zero, ts, bp, mm, ep, gate, ztile, zero,
-                    ts)
-    elif cols <= _VEC:
-        _tile8(wp, woff, xs_arr, xo, xst, kk, ytile, zero, ts, bp, mm, ep, gate)
-    else:
-        _tile(wp, woff, xs_arr, xo, xst, kk, ytile, zero, ts, bp, mm, ep, gate)
-    for r in range(rows):
-        for j in range(cols):
-            y[(m0 + r) * ys + col0 + j] = ytile[r * COLS + j]
+                off = np.int64(yoff + m0 * ys + full)
+                narrow = tail <= _VEC
+                if has_z and narrow:
+                    _tile8_z(wp, woff, xpad, zero, np.int64(COLS), np.int64(k), y, off,
+                             np.int64(ys), bp, np.int64(m0), ep, gate, rows, np.int64(tail), z,
+                             off, np.int64(ys))
+                elif has_z:
+                    _tile_z(wp, woff, xpad, zero, np.int64(COLS), np.int64(k), y, off,
+                            np.int64(ys), bp, np.int64(m0), ep, gate, rows, np.int64(tail), z,
+                            off, np.int64(ys))
+                elif narrow:
+                    _tile8(wp, woff, xpad, zero, np.int64(COLS), np.int64(k), y, off,
+                           np.int64(ys), bp, np.int64(m0), ep, gate, rows, np.int64(tail))
+                else:
+                    _tile(wp, woff, xpad, zero, np.int64(COLS), np.int64(k), y, off,
+                          np.int64(ys), bp, np.int64(m0), ep, gate, rows, np.int64(tail))
