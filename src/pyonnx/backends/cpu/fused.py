@@ -47,7 +47,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from pyonnx.backends.cpu import jit, threads
-from pyonnx.backends.cpu.conv import conv, conv_forward, is_pointwise
+from pyonnx.backends.cpu.conv import conv, conv_forward, packed_pointwise
 from pyonnx.backends.cpu.jit import act_loops as _loops
 from pyonnx.backends.cpu.elementwise import loop_input, softmax as _softmax, softmax_loop
 from pyonnx.backends.cpu.gemm import MIN_BLOCK_MACS, matmul  # large products split over the pool
@@ -307,7 +307,7 @@ def _conv_then(X: np.ndarray, W: np.ndarray, B: np.ndarray | None, Z: np.ndarray
         # the output's shape and apply the activation where they can; any other after it
         win = conv_window(X, W, B, auto_pad, dilations, group, kernel_shape, pads, strides,
                           ctx, prepared)
-        if is_pointwise(win, 1):
+        if packed_pointwise(X, W, 1, win):
             whole_z = Z is not None and Z.shape == (X.shape[0], W.shape[0]) + win.out
             stored = store_activation(activation, params) if Z is None or whole_z else None
             y = pointwise_conv(X, W, B, Z if whole_z else None,
