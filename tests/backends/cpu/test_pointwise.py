@@ -15,7 +15,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from pyonnx.backends.cpu import conv as fast_conv
-from pyonnx.backends.cpu import fused, jit, pointwise, threads
+from pyonnx.backends.cpu import fused, gemm, jit, pointwise, threads
 from pyonnx.ops.conv import conv as reference_conv
 
 _LOOP = "gemm_loops.pointwise"
@@ -85,7 +85,7 @@ def test_split_equals_unsplit_bit_for_bit(loop_calls, monkeypatch):
     saved = (threads._budget, threads._pool, threads._blas_set)
     monkeypatch.setattr(threads, "cores", lambda: 2)
     monkeypatch.setattr(threads, "_set_blas", lambda n: None)
-    monkeypatch.setattr(pointwise, "MIN_SPLIT_MACS", 1 << 10)
+    monkeypatch.setattr(gemm, "MIN_BLOCK_MACS", 1 << 10)
     threads._budget, threads._pool = 0, None
     try:
         threads.request(2)

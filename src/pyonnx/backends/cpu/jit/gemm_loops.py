@@ -1,26 +1,29 @@
-"""A register-blocked matrix product for 1x1 convolutions, with the weights packed once.
+"""A register-blocked matrix product for convolutions, with the weights packed once
+(:mod:`pyonnx.backends.cpu.pointwise` calls it: 1x1 convolutions and the column matrices of
+larger kernels).
 
-OpenBLAS packs both operands of every product it computes. For a 1x1 convolution the weights
-``W`` [M, K] are the same on every run, and they are rarely in cache when their node runs (a
-mobile CNN's weights and activations together exceed the second-level cache): OpenBLAS then
-reads them from memory in the strided order of its packing, and 1x1 convolutions with few
-output positions (the late layers: 7x7 or 14x14 maps, 49 or 196 columns) took twice as long
-inside a model as alone (measured on mobilenet_v2, 1280 x 320 at 7x7: 1.3 ms in the model,
-0.63 alone, 0.6 in onnxruntime on one thread).
+OpenBLAS packs both operands of every product it computes. A convolution's weights ``W``
+[M, K] are the same on every run, and they are rarely in cache when their node runs (a mobile
+CNN's weights and activations together exceed the second-level cache): OpenBLAS's packing then
+reads them from memory in its strided order. Inside mobilenet_v2, 1x1 convolutions took about
+twice as long as alone (1280 x 320 at 7x7: 1.3 ms in the model, 0.63 alone, 0.6 in onnxruntime
+on one thread).
 
 Here ``W`` is packed once (:func:`pyonnx.backends.cpu.pointwise.pack_rows`) into panels of
 ``ROWS`` rows laid out k-major (``panel[k, r]``), which a product reads front to back; ``X``
-[K, N] (one image's channels by positions) is read in place, ``COLS`` columns at a time. The
-inner tile, ``ROWS`` x ``COLS`` outputs, is written in LLVM's vector instructions
-(:func:`_tile`, an intrinsic): twelve 8-wide float32 accumulators stay in registers over the
-whole sum over K, each step two vector loads of X, six broadcasts of W and twelve fused
-multiply-adds, which is what the machine can issue per cycle with AVX2. numba's own
-compilation of the same loop in scalar Python does not vectorize it (measured 6 GFLOP/s against
-30-45 for the intrinsic, one thread). The tile's epilogue adds the bias and the residual input
-and clips (Relu and Clip) in registers before its one store, where OpenBLAS's product needs a
-separate pass over Y for them.
+[K, N] (one image's channels by positions, or its column matrix) is read in place, ``COLS``
+columns at a time. The inner tile, ``ROWS`` x ``COLS`` outputs, is written in LLVM's vector
+instructions (:func:`_codegen`, intrinsics): twelve 8-wide float32 accumulators stay in
+registers over the whole sum over K, each step two vector loads of X, six broadcasts of W and
+twelve fused multiply-adds, what an AVX2 core can issue per cycle (on other machines LLVM splits
+the 8-wide operations into the widths they have: the results are the same). numba's own
+compilation of the same loop written as scalar Python does not vectorize it (measured 6
+GFLOP/s against 45-85 for the intrinsic, one thread, warm cache, where OpenBLAS runs at 45-80).
+The tile's epilogue adds the bias and the residual input and applies the activation (a clip,
+then HardSigmoid's or HardSwish's gate) in registers before its one store, where OpenBLAS's
+product needs a separate pass over Y for them.
 
-Each output is a sum over K in increasing k, plus the bias, plus the residual, then clipped: the
+Each output is a sum over K in increasing k, plus the bias, plus the residual, then activated: the
 order of the unfused graph; only the rounding of each product-sum differs from a BLAS product
 (fused multiply-adds, another order of the k terms than OpenBLAS's kernels), within a few units
 in the last place.
