@@ -178,8 +178,9 @@ def test_fused_conv_takes_the_loop(loop_calls):
     assert (got >= 0).all()
 
 
+# Relu and Clip are applied by the loop as it stores; the others by the epilogue after it
 _STORED = [("Relu", []), ("Clip", [-0.5, 0.7]), ("HardSigmoid", [0.25, 0.4]),
-           ("HardSwish", [])]
+           ("HardSwish", []), ("Sigmoid", []), ("Swish", [1.0])]
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
@@ -191,17 +192,19 @@ _STORED = [("Relu", []), ("Clip", [-0.5, 0.7]), ("HardSigmoid", [0.25, 0.4]),
     ((8, 1, 5, 5), dict(pads=[2, 2, 2, 2]))],                      # the general passes
     ids=["3x3", "3x3_stride2", "3x3_dilated_mult2", "5x5"])
 @pytest.mark.parametrize("width", [18, 70], ids=["short_rows", "long_rows"])
-def test_fused_activation_applied_in_the_loop(loop_calls, dtype, activation, params, w_shape,
+def test_fused_activation_with_the_loop(loop_calls, dtype, activation, params, w_shape,
                                                attrs, width):
-    """FusedConv (the pyonnx domain's, which has HardSwish) hands Relu, Clip, HardSigmoid and HardSwish to the depthwise loop, which
-    applies them as it stores (NaN stays NaN): the same values as the convolution followed by
-    the activation's own kernel. Output rows of 32 and more take the one-pass 3x3 loop."""
+    """FusedConv (the pyonnx domain's, which has HardSwish) with each activation through the
+    depthwise loop (which applies Relu and Clip as it stores; NaN stays NaN): the same values
+    as the convolution followed by the activation's own kernel. Output rows of 32 and more
+    take the one-pass 3x3 loop."""
     x, w, b = _inputs((1, 8, 17, width), w_shape, True, dtype)
     x[0, 3, 4, 5] = np.nan
     attrs = dict(group=8, activation=activation, activation_params=params, **attrs)
     got = private_fused_conv(x, w, b, **attrs)[0]
     assert loop_calls.ran("conv_loops.depthwise2d") == [True]
-    plain = {k: v for k, v in attrs.items() if k not in ("activation", "activation_params", "group")}
+    plain = {k: v for k, v in attrs.items()
+             if k not in ("activation", "activation_params", "group")}
     with jit.disabled():
         want = private_fused_conv(x, w, b, **attrs)[0]
         unfused = apply_activation(_conv(x, w, b, plain), activation, params)

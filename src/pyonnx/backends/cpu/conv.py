@@ -36,7 +36,7 @@ from numpy.lib.stride_tricks import as_strided
 
 from pyonnx.backends.cpu import jit, threads
 from pyonnx.backends.cpu.gemm import matmul2d
-from pyonnx.backends.cpu.pointwise import IDENTITY, pointwise_conv, product_into
+from pyonnx.backends.cpu.pointwise import NONE, pointwise_conv, product_into
 from pyonnx.backends.cpu.registry import fast_kernel
 from pyonnx.ops._common import prod
 from pyonnx.ops._conv import Window, kernel_offsets, offset_slices, pad_spatial
@@ -113,11 +113,11 @@ def conv_forward(x: np.ndarray, w: np.ndarray, group: int, win: Window,
     if nonempty and threads.budget() > 1:
         macs = n_img * m * length * (c // group) * nk
         if macs * (_DEPTHWISE_WEIGHT if depthwise else 1) >= 2 * MIN_PART_MACS:
-            y = _split(x, w, group, win, bias, epilogue, pointwise, depthwise)
+            y = _split(x, w, group, win, bias, epilogue, pointwise, depthwise, stored)
             if y is not None:
                 return y
     if bias is not None and depthwise:
-        if stored is not None and x.dtype in _JIT_DTYPES and w.dtype == x.dtype:
+        if _loop_stores(stored, x, w):
             y = _depthwise_2d_jit(x, w, win, bias, stored=stored)
             if y is not None:
                 return y
@@ -163,7 +163,8 @@ def _finish(epilogue: Callable[[np.ndarray, np.ndarray | None], np.ndarray], y: 
 
 def _split(x: np.ndarray, w: np.ndarray, group: int, win: Window, bias: np.ndarray | None,
            epilogue: Callable[[np.ndarray, np.ndarray | None], np.ndarray], pointwise: bool,
-           depthwise: bool) -> np.ndarray | None:
+           depthwise: bool, stored: tuple[float, float, float, float, int] | None = None
+           ) -> np.ndarray | None:
     """:func:`conv_forward` split over the intra-op threads (:func:`threads.parallel_for`),
     or None where the convolution has a shape this does not split (the caller then runs it
     whole; it has checked that the work is worth two parts).
@@ -189,7 +190,7 @@ def _split(x: np.ndarray, w: np.ndarray, group: int, win: Window, bias: np.ndarr
     nk, length = _shape_class(win)[2:4]
     macs = n_img * m * length * cg * nk
     if depthwise:
-        return _split_depthwise(x, w, win, bias, epilogue, macs * _DEPTHWISE_WEIGHT)
+        return _split_depthwise(x, w, win, bias, epilogue, macs * _DEPTHWISE_WEIGHT, stored)
     if n_img != 1 or (cg == 1 and group > 1) or (pointwise and group != 1):
         return None
     out = win.out
@@ -262,30 +263,44 @@ def _split(x: np.ndarray, w: np.ndarray, group: int, win: Window, bias: np.ndarr
 
 def _split_depthwise(x: np.ndarray, w: np.ndarray, win: Window, bias: np.ndarray | None,
                      epilogue: Callable[[np.ndarray, np.ndarray | None], np.ndarray],
-                     cost: int) -> np.ndarray:
+                     cost: int, stored: tuple[float, float, float, float, int] | None = None
+                     ) -> np.ndarray:
     """The 2-D depthwise part of :func:`_split` (``cost``: the whole convolution's, in GEMM
-    multiply-adds)."""
+    multiply-adds). Each part takes the path the whole convolution would: the loop that
+    applies ``stored`` as it stores where it runs (:func:`conv_forward`), else the convolution
+    and then the epilogue; so every output is the unsplit one's, to the bit."""
     n_img, c = x.shape[:2]
     m = w.shape[0]
     mult = m // c
     y = np.empty((n_img, m) + win.out, dtype=x.dtype)
-    if n_img > 1:
-        def images(a: int, b: int) -> None:
-            _depthwise_2d(x[a:b], w, win, bias, out=y[a:b], channels=c)
-            _finish(epilogue, y[a:b], None)
+    stores = bias is not None and _loop_stores(stored, x, w)
 
-        threads.parallel_for(n_img, images,
+    def part(xs: np.ndarray, ws: np.ndarray, bs: np.ndarray | None, ys: np.ndarray) -> None:
+        if stores and _depthwise_2d_jit(xs, ws, win, bs, out=ys, channels=c,
+                                        stored=stored) is not None:
+            return
+        _depthwise_2d(xs, ws, win, bs, out=ys, channels=c)
+        _finish(epilogue, ys, None)
+
+    if n_img > 1:
+        threads.parallel_for(n_img, lambda a, b: part(x[a:b], w, bias, y[a:b]),
                              min_per_part=max(1, -(-MIN_PART_MACS // (cost // n_img))))
         return y
 
     def channels(a: int, b: int) -> None:
-        ys = y[:, a * mult:b * mult]
-        _depthwise_2d(x[:, a:b], w[a * mult:b * mult], win,
-                      None if bias is None else bias[a * mult:b * mult], out=ys, channels=c)
-        _finish(epilogue, ys, None)
+        part(x[:, a:b], w[a * mult:b * mult],
+             None if bias is None else bias[a * mult:b * mult], y[:, a * mult:b * mult])
 
     threads.parallel_for(c, channels, min_per_part=max(1, -(-MIN_PART_MACS // (cost // c))))
     return y
+
+
+def _loop_stores(stored: tuple[float, float, float, float, int] | None, x: np.ndarray,
+                 w: np.ndarray) -> bool:
+    """Whether the depthwise loop applies the fused activation ``stored`` as it stores: a
+    clip (Relu, Clip; no gate), in a type the loop computes in."""
+    return stored is not None and stored[4] == NONE and x.dtype in _JIT_DTYPES \
+        and w.dtype == x.dtype
 
 
 #: 1x1 convolutions of one image with at most this many multiply-adds take the shortest path
@@ -734,11 +749,11 @@ _JIT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 def _depthwise_2d_jit(x: np.ndarray, w: np.ndarray, win: Window, bias: np.ndarray | None,
                       out: np.ndarray | None = None, channels: int | None = None,
-                      stored: tuple[float, float, float, float, int] = IDENTITY
+                      stored: tuple[float, float, float, float, int] | None = None
                       ) -> np.ndarray | None:
     """:func:`_depthwise_2d` by the compiled loop, or None when compiled loops are unavailable.
-    ``stored`` is a fused activation (:func:`~pyonnx.backends.cpu.pointwise.store_activation`)
-    that the phase loop applies as it stores each output; where another than the identity is
+    ``stored`` is a fused clip (:func:`~pyonnx.backends.cpu.pointwise.store_activation`'s, for
+    Relu or Clip, or None) that the phase loop applies as it stores each output; where one is
     asked for, small maps that the channels-last loop would take return None instead (that
     loop applies none: the caller then applies it after :func:`_depthwise_2d`).
 
@@ -755,7 +770,7 @@ def _depthwise_2d_jit(x: np.ndarray, w: np.ndarray, win: Window, bias: np.ndarra
     oh, ow = win.out
     if m == c and ow <= _JIT_CHANNELS_LAST_MAX_OW \
             and (c if channels is None else channels) * kh * kw >= _CHANNELS_LAST_MIN * ow:
-        if stored != IDENTITY:
+        if stored is not None:
             return None
         return _depthwise_2d_jit_channels_last(x, w, win, bias, out)
     hq = oh + (kh - 1) * dh // sh
@@ -767,18 +782,19 @@ def _depthwise_2d_jit(x: np.ndarray, w: np.ndarray, win: Window, bias: np.ndarra
                 np.ascontiguousarray(w).reshape(m, kh, kw), b, int(bias is not None), y,
                 np.empty(sh * sw * hq * wq, x.dtype), np.empty((oh - 1) * wq + ow, x.dtype),
                 int(sh), int(sw), int(dh), int(dw), int(win.pads_begin[0]),
-                int(win.pads_begin[1]), _store_bounds(stored, x.dtype), int(stored[4]),
+                int(win.pads_begin[1]), *_store_bounds(stored, x.dtype),
                 elements=y.size * kh * kw):
         return y
     return None
 
 
-def _store_bounds(stored: tuple[float, float, float, float, int], dtype: np.dtype
-                  ) -> np.ndarray:
-    """A fused activation's (lower bound, upper bound, alpha, beta) in the element type (a
-    bound beyond float32's range becomes +-inf)."""
+def _store_bounds(stored: tuple[float, float, float, float, int] | None, dtype: np.dtype
+                  ) -> tuple[np.generic, np.generic]:
+    """A fused clip's (lower, upper) bounds in the element type (a bound beyond float32's
+    range becomes +-inf), infinite for none."""
+    lo, hi = (-np.inf, np.inf) if stored is None else stored[:2]
     with np.errstate(over="ignore"):
-        return np.array(stored[:4], dtype)
+        return dtype.type(lo), dtype.type(hi)
 
 
 #: Output widths up to this take the compiled channels-last loop where the channels-last

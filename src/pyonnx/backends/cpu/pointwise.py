@@ -51,8 +51,9 @@ ROWS = 6
 _CHUNK_BYTES = 256 << 10
 
 #: The gates of the compiled loops' fused activation, applied after the clip (``jit/gemm_loops.py``
-#: and ``conv_loops.depthwise2d`` take them from here): none, HardSigmoid, HardSwish.
-NONE, HARD_SIGMOID, HARD_SWISH = 0, 1, 2
+#: and ``conv_loops.depthwise2d`` take them from here): none, HardSigmoid, HardSwish, and the
+#: product's only: Sigmoid, Swish.
+NONE, HARD_SIGMOID, HARD_SWISH, SIGMOID, SWISH = 0, 1, 2, 3, 4
 
 #: An epilogue that changes nothing: (lower bound, upper bound, alpha, beta, gate).
 IDENTITY = (-np.inf, np.inf, 0.0, 0.0, NONE)
@@ -73,6 +74,10 @@ def store_activation(activation: str, params: Sequence[float]
         return (-np.inf, np.inf, params[0], params[1], HARD_SIGMOID)
     if activation == "HardSwish":
         return (-np.inf, np.inf, 1 / 6, 0.5, HARD_SWISH)
+    if activation == "Sigmoid":
+        return (-np.inf, np.inf, 1.0, 0.0, SIGMOID)
+    if activation == "Swish":
+        return (-np.inf, np.inf, params[0], 0.0, SWISH)
     return None
 
 

@@ -36,16 +36,16 @@ def hard_sigmoid(y: np.ndarray, alpha: float, beta: float, swish: int) -> None:
 CHUNK = 2048
 
 # exp(t) = 2**k * exp(r) with k = round(t / ln 2) and r = t - k * ln 2 in [-ln2/2, ln2/2]: ln 2
-# split in two (the high part has few significant bits, so k * _LN2_HI is exact for the k of
+# split in two (the high part has few significant bits, so k * LN2_HI is exact for the k of
 # float32) keeps r accurate; exp(r) is its Taylor polynomial of degree 7 (truncation error
 # below 6e-9, under a float32 rounding); 2**k is built from its exponent bits.
-_LOG2E = 1.4426950408889634
-_LN2_HI = 0.693359375
-_LN2_LO = -2.12194440e-4
+LOG2E = 1.4426950408889634
+LN2_HI = 0.693359375
+LN2_LO = -2.12194440e-4
 # Clamped arguments: e**-87 is still a normal float32 (k >= -126) and e**89 gives k = 128,
 # whose exponent bits are those of +inf, so 1 / (1 + e**t) is exactly 0 as in NumPy's overflow.
-_T_MIN = -87.0
-_T_MAX = 89.0
+T_MIN = -87.0
+T_MAX = 89.0
 
 #: ``code`` values of :func:`bias_activation`.
 NONE, RELU, SIGMOID, SWISH, HARD_SIGMOID, HARD_SWISH, CLIP = range(7)
@@ -87,9 +87,9 @@ def bias_activation(y: np.ndarray, rows: int, length: int, ld: int, bias: np.nda
             if code == SIGMOID or code == SWISH:
                 for i in range(n):
                     t = (yc[i] + b) * -alpha
-                    t = min(max(t, np.float32(_T_MIN)), np.float32(_T_MAX))
-                    k = np.floor(t * np.float32(_LOG2E) + np.float32(0.5))
-                    s = t - k * np.float32(_LN2_HI) - k * np.float32(_LN2_LO)
+                    t = min(max(t, np.float32(T_MIN)), np.float32(T_MAX))
+                    k = np.floor(t * np.float32(LOG2E) + np.float32(0.5))
+                    s = t - k * np.float32(LN2_HI) - k * np.float32(LN2_LO)
                     q = np.float32(1 / 5040)
                     q = q * s + np.float32(1 / 720)
                     q = q * s + np.float32(1 / 120)

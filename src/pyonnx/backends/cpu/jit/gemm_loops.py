@@ -37,7 +37,8 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from pyonnx.backends.cpu.pointwise import HARD_SIGMOID, HARD_SWISH, ROWS
+from pyonnx.backends.cpu.jit import act_loops
+from pyonnx.backends.cpu.pointwise import HARD_SIGMOID, HARD_SWISH, ROWS, SIGMOID, SWISH
 
 #: Columns of X per tile; a panel has ROWS rows of W (6 x 16 float32 outputs are 12 AVX2
 #: registers, leaving 4 for the two loaded columns and the broadcast weight).
@@ -53,6 +54,37 @@ _I32 = ir.IntType(32)
 def _vector_at(builder: ir.IRBuilder, base: ir.Value, offset: ir.Value) -> ir.Value:
     """A pointer to the 8 floats at ``base[offset]`` (unaligned)."""
     return builder.bitcast(builder.gep(base, [offset]), _V8.as_pointer())
+
+
+def _sigmoid(builder: ir.IRBuilder, v: ir.Value, alpha: ir.Value, fma: ir.Function
+             ) -> ir.Value:
+    """``1 / (1 + exp(-alpha * v))`` of an 8-float vector, NaN where v is NaN. exp(t) = 2**k *
+    exp(r), k = round(t / ln 2), r = t - k * ln 2 (ln 2 in two parts), exp(r) its Taylor
+    polynomial of degree 7: the constants and the clamp of ``act_loops.bias_activation``'s
+    sigmoid, so the two compute the same function (see there for its accuracy)."""
+    def const(c: float) -> ir.Constant:
+        return ir.Constant(_V8, [float(np.float32(c))] * _VEC)
+
+    floor = cgutils.get_or_insert_function(builder.module, ir.FunctionType(_V8, [_V8]),
+                                           "llvm.floor.v8f32")
+    t = builder.fmul(v, builder.fneg(alpha))
+    t_min, t_max = const(act_loops.T_MIN), const(act_loops.T_MAX)
+    t = builder.select(builder.fcmp_ordered("<", t, t_min), t_min, t)
+    t = builder.select(builder.fcmp_ordered(">", t, t_max), t_max, t)
+    k = builder.call(floor, [builder.call(fma, [t, const(act_loops.LOG2E), const(0.5)])])
+    r = builder.fsub(builder.fsub(t, builder.fmul(k, const(act_loops.LN2_HI))),
+                     builder.fmul(k, const(act_loops.LN2_LO)))
+    q = const(1 / 5040)
+    for c in (1 / 720, 1 / 120, 1 / 24, 1 / 6, 0.5, 1.0, 1.0):
+        q = builder.call(fma, [q, r, const(c)])
+    i32x8 = ir.VectorType(_I32, _VEC)
+    # 2**k from its exponent bits (k = 128, from the clamp's top, gives +inf: the sigmoid 0)
+    bits = builder.shl(builder.add(builder.fptosi(k, i32x8), ir.Constant(i32x8, [127] * _VEC)),
+                       ir.Constant(i32x8, [23] * _VEC))
+    e = builder.fmul(q, builder.bitcast(bits, _V8))
+    sig = builder.fdiv(const(1.0), builder.fadd(const(1.0), e))
+    # a NaN input converts to an undefined k: the result is the NaN itself
+    return builder.select(builder.fcmp_unordered("uno", v, v), v, sig)
 
 
 def _codegen(with_z: bool, nv: int):
@@ -107,6 +139,10 @@ def _codegen(with_z: bool, nv: int):
         zero_s, one_s = ir.Constant(_V8, [0.0] * _VEC), ir.Constant(_V8, [1.0] * _VEC)
         hard_swish = builder.icmp_signed("==", gate, ir.Constant(gate.type, HARD_SWISH))
         hard_sigmoid = builder.icmp_signed("==", gate, ir.Constant(gate.type, HARD_SIGMOID))
+        swish = builder.icmp_signed("==", gate, ir.Constant(gate.type, SWISH))
+        smooth = builder.or_(swish, builder.icmp_signed("==", gate,
+                                                        ir.Constant(gate.type, SIGMOID)))
+        gated = cgutils.alloca_once_value(builder, zero_s)
         rows_v, cols_v = args[13], args[14]
         lanes = cgutils.alloca_once_value(builder, zero_s)  # a partial vector of z
 
@@ -147,6 +183,13 @@ def _codegen(with_z: bool, nv: int):
                     t = builder.select(builder.fcmp_ordered(">", t, one_s), one_s, t)
                     v = builder.select(hard_swish, builder.fmul(v, t),
                                        builder.select(hard_sigmoid, t, v))
+                    # Sigmoid and Swish: computed only where asked for (two dozen operations
+                    # per vector, more than the product itself where K is small)
+                    builder.store(v, gated)
+                    with builder.if_then(smooth):
+                        sig = _sigmoid(builder, v, alpha_s, fma)
+                        builder.store(builder.select(swish, builder.fmul(v, sig), sig), gated)
+                    v = builder.load(gated)
                     y_at = builder.add(yrow, ir.Constant(idx, _VEC * j))
                     with builder.if_else(whole) as (then, otherwise):
                         with then:
