@@ -90,11 +90,10 @@ def conv_forward(x: np.ndarray, w: np.ndarray, group: int, win: Window,
     result: it receives the convolution and the bias still to add (None where the path already
     added it) and returns Y; by default the bias is added in place. ``stored``, when given, is
     the epilogue's activation as :func:`~pyonnx.backends.cpu.pointwise.store_activation` gives
-    it: a depthwise convolution whose compiled loop applies it as it stores its outputs is then
-    returned without the epilogue. Without an epilogue, a 1x1
-    convolution in float32 is the packed product of :mod:`pyonnx.backends.cpu.pointwise` where
-    the compiled loops run (the fused kernels call that one themselves, with their
-    activation)."""
+    it: a depthwise convolution whose compiled loop applies it as it stores its outputs (Relu
+    and Clip) is then returned without the epilogue. Without an epilogue, a 1x1 convolution in
+    float32 is the packed product of :mod:`pyonnx.backends.cpu.pointwise` where the compiled
+    loops run (the fused kernels call that one themselves, with their activation)."""
     pointwise, nonempty, nk, length, unit_strides = _shape_class(win)
     if epilogue is None:
         if packed_pointwise(x, w, group, win):
