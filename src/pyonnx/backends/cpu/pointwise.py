@@ -33,7 +33,6 @@ releases the GIL; the parts compute the same outputs to the bit as one call.
 
 from __future__ import annotations
 
-import threading
 import weakref
 from collections.abc import Sequence
 
@@ -82,8 +81,9 @@ def store_activation(activation: str, params: Sequence[float]
 
 
 
+#: id of a constant weight -> (a weak reference to it, its packed panels, its bias, the padded
+#: bias); an entry is used only while its weight is that same live array
 _packed: dict[int, tuple[weakref.ref, np.ndarray, np.ndarray | None, np.ndarray]] = {}
-_packed_lock = threading.Lock()
 
 
 def pack_rows(w2: np.ndarray) -> np.ndarray:
@@ -109,14 +109,15 @@ def _packed_weights(w: np.ndarray, bias: np.ndarray | None) -> tuple[np.ndarray,
     if bias is not None:
         bp[:m] = bias
     if not w.flags.writeable and (bias is None or not bias.flags.writeable):
+        # No lock: the callback may run inside any allocation of any thread (garbage
+        # collection), one holding a lock included. A race between two threads here at worst
+        # drops a valid entry, which is packed again on its next use.
         def forget(ref: weakref.ref, key: int = key) -> None:
-            with _packed_lock:
-                entry = _packed.get(key)
-                if entry is not None and entry[0] is ref:
-                    del _packed[key]
+            entry = _packed.get(key)
+            if entry is not None and entry[0] is ref:
+                _packed.pop(key, None)
 
-        with _packed_lock:
-            _packed[key] = (weakref.ref(w, forget), wp, bias, bp)
+        _packed[key] = (weakref.ref(w, forget), wp, bias, bp)
     return wp, bp
 
 
