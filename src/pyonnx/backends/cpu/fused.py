@@ -302,9 +302,12 @@ def _conv_then(X: np.ndarray, W: np.ndarray, B: np.ndarray | None, Z: np.ndarray
                strides: Sequence[int] | None, activation: str, params: list[float],
                ctx: KernelContext | None, prepared: NodeMemo | None) -> tuple[np.ndarray]:
     """``activation(Conv(X, W, B) + Z)`` once the activation is checked."""
-    if X.dtype == np.float32 and int(group) == 1:
+    if X.dtype == np.float32 and int(group) == 1 and X.ndim > 2 and X.shape[1] \
+            and X.size // X.shape[1] * W.shape[0] >= jit.MIN_ELEMENTS:
         # a 1x1 convolution by the packed product, whose stores add the bias and a residual of
-        # the output's shape and apply the activation where they can; any other after it
+        # the output's shape and apply the activation where they can; any other after it. Not
+        # tried where a 1x1 output would be smaller than the loops take (the convolutions of
+        # squeeze-and-excitation blocks: the checks below cost most of their call)
         win = conv_window(X, W, B, auto_pad, dilations, group, kernel_shape, pads, strides,
                           ctx, prepared)
         if packed_pointwise(X, W, 1, win):

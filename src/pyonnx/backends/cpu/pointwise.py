@@ -158,7 +158,7 @@ def product_into(w: np.ndarray, bias: np.ndarray | None, cols: np.ndarray, y: np
     if (cols.dtype != np.float32 or w.dtype != np.float32 or k == 0 or length == 0 or m == 0
             or w.size != m * k or (bias is not None and bias.dtype != np.float32)):
         return False
-    if not jit.available() or n_img * m * length < jit.MIN_ELEMENTS:
+    if n_img * m * length < jit.MIN_ELEMENTS or not jit.available():
         return False
     wp, bp = _packed_weights(w, bias)
     zf = z if z is not None else np.zeros(1, np.float32)
