@@ -183,33 +183,26 @@ def test_fused_conv_takes_it_with_each_activation(loop_calls, activation, params
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
 
 
-def test_plain_conv_takes_it(loop_calls):
+def test_plain_conv_takes_it(loop_calls, monkeypatch):
     x, w, b, _ = _inputs(1, 8, 10, (6, 6))
-    with _recorded() as calls:
-        got = fast_conv.conv(x, w, b)[0]
+    calls = _record(monkeypatch)
+    got = fast_conv.conv(x, w, b)[0]
     np.testing.assert_allclose(got, reference_conv(x, w, b)[0], rtol=1e-5, atol=1e-5)
     assert calls == [True]
 
 
-class _recorded:
-    """Records whether each ``product_into`` call of the Conv paths ran the packed product."""
+def _record(monkeypatch):
+    """Whether each ``product_into`` call of the Conv paths ran the packed product."""
+    calls = []
+    real = pointwise.product_into
 
-    def __enter__(self):
-        self.calls = []
-        self._real = pointwise.product_into
-        real = self._real
+    def spy(*a, **k):
+        calls.append(real(*a, **k))
+        return calls[-1]
 
-        def spy(*a, **k):
-            ran = real(*a, **k)
-            self.calls.append(ran)
-            return ran
-
-        pointwise.product_into = fast_conv.product_into = spy
-        return self.calls
-
-    def __exit__(self, *exc):
-        pointwise.product_into = fast_conv.product_into = self._real
-        return False
+    monkeypatch.setattr(pointwise, "product_into", spy)
+    monkeypatch.setattr(fast_conv, "product_into", spy)
+    return calls
 
 
 # larger kernels of one group through each column-matrix path: a network's stem (few column
@@ -235,9 +228,9 @@ def test_column_matrix_products_take_it(loop_calls, monkeypatch, case):
     w = rng.standard_normal(ws).astype(np.float32)
     w.flags.writeable = False
     b = rng.standard_normal(ws[0]).astype(np.float32)
-    with _recorded() as calls:
-        got = fast_conv.conv(x, w, b, **attrs)[0]
-        fused_got = fused.private_fused_conv(x, w, b, activation="Relu", **attrs)[0]
+    calls = _record(monkeypatch)
+    got = fast_conv.conv(x, w, b, **attrs)[0]
+    fused_got = fused.private_fused_conv(x, w, b, activation="Relu", **attrs)[0]
     assert calls and all(calls), "the packed product did not run"
     want = reference_conv(x, w, b, **attrs)[0]
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-4)

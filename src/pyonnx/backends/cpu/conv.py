@@ -36,7 +36,8 @@ from numpy.lib.stride_tricks import as_strided
 
 from pyonnx.backends.cpu import jit, threads
 from pyonnx.backends.cpu.gemm import matmul2d
-from pyonnx.backends.cpu.pointwise import NONE, pointwise_conv, product_into
+from pyonnx.backends.cpu.pointwise import (IDENTITY, NONE, epilogue_values, pointwise_conv,
+                                           product_into)
 from pyonnx.backends.cpu.registry import fast_kernel
 from pyonnx.ops._common import prod
 from pyonnx.ops._conv import Window, kernel_offsets, offset_slices, pad_spatial
@@ -781,19 +782,10 @@ def _depthwise_2d_jit(x: np.ndarray, w: np.ndarray, win: Window, bias: np.ndarra
                 np.ascontiguousarray(w).reshape(m, kh, kw), b, int(bias is not None), y,
                 np.empty(sh * sw * hq * wq, x.dtype), np.empty((oh - 1) * wq + ow, x.dtype),
                 int(sh), int(sw), int(dh), int(dw), int(win.pads_begin[0]),
-                int(win.pads_begin[1]), *_store_bounds(stored, x.dtype),
+                int(win.pads_begin[1]), *epilogue_values(stored or IDENTITY, x.dtype)[:2],
                 elements=y.size * kh * kw):
         return y
     return None
-
-
-def _store_bounds(stored: tuple[float, float, float, float, int] | None, dtype: np.dtype
-                  ) -> tuple[np.generic, np.generic]:
-    """A fused clip's (lower, upper) bounds in the element type (a bound beyond float32's
-    range becomes +-inf), infinite for none."""
-    lo, hi = (-np.inf, np.inf) if stored is None else stored[:2]
-    with np.errstate(over="ignore"):
-        return dtype.type(lo), dtype.type(hi)
 
 
 #: Output widths up to this take the compiled channels-last loop where the channels-last

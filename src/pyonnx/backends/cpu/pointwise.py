@@ -40,7 +40,8 @@ import numpy as np
 
 from pyonnx.backends.cpu import gemm, jit, threads
 
-__all__ = ["pack_rows", "pointwise_conv", "product_into", "store_activation", "IDENTITY"]
+__all__ = ["epilogue_values", "pack_rows", "pointwise_conv", "product_into", "store_activation",
+           "IDENTITY"]
 
 #: Rows of W per packed panel (the register tile of ``jit/gemm_loops.py``, which takes it from
 #: here).
@@ -84,6 +85,14 @@ def store_activation(activation: str, params: Sequence[float]
 #: id of a constant weight -> (a weak reference to it, its packed panels, its bias, the padded
 #: bias); an entry is used only while its weight is that same live array
 _packed: dict[int, tuple[weakref.ref, np.ndarray, np.ndarray | None, np.ndarray]] = {}
+
+
+def epilogue_values(epilogue: tuple[float, float, float, float, int], dtype: np.dtype
+                    ) -> np.ndarray:
+    """An epilogue's (lower bound, upper bound, alpha, beta) as an array of the loop's element
+    type (a bound beyond float32's range becomes +-inf)."""
+    with np.errstate(over="ignore"):
+        return np.array(epilogue[:4], dtype)
 
 
 def pack_rows(w2: np.ndarray) -> np.ndarray:
@@ -162,8 +171,7 @@ def product_into(w: np.ndarray, bias: np.ndarray | None, cols: np.ndarray, y: np
         return False
     wp, bp = _packed_weights(w, bias)
     zf = z if z is not None else np.zeros(1, np.float32)
-    with np.errstate(over="ignore"):  # a bound beyond float32's range becomes +-inf
-        ep = np.array(epilogue[:4], np.float32)
+    ep = epilogue_values(epilogue, np.dtype(np.float32))
     gate = int(epilogue[4])
     chunk = max(16, _CHUNK_BYTES // (4 * k) // 16 * 16)
     panels = -(-m // ROWS)
