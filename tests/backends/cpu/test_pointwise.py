@@ -15,7 +15,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from pyonnx.backends.cpu import conv as fast_conv
-from pyonnx.backends.cpu import fused, gemm, jit, pointwise, threads
+from pyonnx.backends.cpu import fused, jit, pointwise, threads
 from pyonnx.ops.conv import conv as reference_conv
 
 _LOOP = "gemm_loops.pointwise"
@@ -84,22 +84,25 @@ def test_nan_and_infinity_reach_only_their_outputs(loop_calls, activation, param
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-4)
 
 
-def test_split_equals_unsplit_bit_for_bit(loop_calls, monkeypatch):
+def test_shared_equals_unshared_bit_for_bit(loop_calls, monkeypatch):
     saved = (threads._budget, threads._pool, threads._blas_set)
     monkeypatch.setattr(threads, "cores", lambda: 2)
     monkeypatch.setattr(threads, "_set_blas", lambda n: None)
-    monkeypatch.setattr(gemm, "MIN_BLOCK_MACS", 1 << 10)
+    monkeypatch.setattr(pointwise, "MIN_SHARED_MACS", 1 << 10)
     threads._budget, threads._pool = 0, None
     try:
         threads.request(2)
-        parts = []
-        real = threads.parallel_for
-        monkeypatch.setattr(threads, "parallel_for",
-                            lambda count, fn, **k: parts.append(count) or real(count, fn, **k))
+        counters = []
+        real = threads.shared_loop
+        monkeypatch.setattr(threads, "shared_loop", lambda name, args, parts, **k: (
+            counters.append((args[-2], parts)) or real(name, args, parts, **k)))
         x, w, b, z = _inputs(2, 24, 50, (7, 7), seed=5, residual=True)
         clip = pointwise.store_activation("Clip", [0, 6])
         got = pointwise.pointwise_conv(x, w, b, z, clip)
-        assert parts, "the product was not split"
+        assert counters, "the product was not shared"
+        # one product per image, each of several pieces, every piece claimed and finished
+        assert len(counters) == 2 and all(parts > 1 for _, parts in counters)
+        assert all(c[1] == parts and c[0] >= parts for c, parts in counters)
         monkeypatch.setattr(threads, "_budget", 1)
         want = pointwise.pointwise_conv(x, w, b, z, clip)
         np.testing.assert_array_equal(got, want)

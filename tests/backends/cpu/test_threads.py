@@ -33,7 +33,7 @@ def test_budget_is_the_largest_request_capped_at_the_cores(pool):
     assert threads.request(1) == 2  # never shrinks: other sessions use it
     assert threads.request(0) == 4  # 0: the cores, as onnxruntime
     assert threads.request(64) == 4
-    assert threads._pool is not None and threads._pool._max_workers == 3
+    assert threads._pool is not None and len(threads._pool.threads) == 3
     assert set(pool) == {1}  # BLAS: one thread, the pool splits products
 
 
@@ -69,7 +69,7 @@ def test_a_busy_pool_does_not_hold_the_caller(pool):
     # every worker blocked: the caller claims and runs every part itself
     threads.request(2)
     release = threading.Event()
-    threads._pool.submit(release.wait)
+    threads._pool.post(release.wait, 1)  # the one worker takes this first and blocks
     seen = []
     try:
         threads.parallel_for(100, lambda a, b: seen.append(threading.current_thread().name),
@@ -158,3 +158,39 @@ def test_blas_pool_is_set_once_per_change():
     finally:
         tpc.threadpool_limits(limits=before, user_api="blas")
         threads._blas_set = saved
+
+
+def test_shared_loop_pieces_are_each_run_once(pool):
+    """A compiled loop shared with the pool (the packed product's, which claims panel pieces
+    through its counter): every piece claimed once and finished, the result equal to one
+    thread's; with a budget of one the caller runs every piece itself."""
+    pytest.importorskip("numba", reason="numba is not installed: no compiled loops to share")
+    from pyonnx.backends.cpu import jit, pointwise
+
+    if not jit.available():
+        pytest.skip("compiled loops are turned off (PYONNX_JIT=0)")
+    rng = np.random.default_rng(3)
+    m, k, n = 60, 16, 300
+    w = rng.standard_normal((m, k)).astype(np.float32)
+    x = rng.standard_normal((k, n)).astype(np.float32)
+    wp = pointwise.pack_rows(w)
+    bp = np.zeros(-(-m // pointwise.ROWS) * pointwise.ROWS, np.float32)
+    ep = pointwise.epilogue_values(pointwise.IDENTITY, np.dtype(np.float32))
+    panels = len(bp) // pointwise.ROWS
+
+    def run(parts):
+        y = np.full(m * n, np.nan, np.float32)
+        counter = np.zeros(2, np.int64)
+        args = (wp, bp, m, k, x.reshape(-1), n, y, 0, n, np.zeros(1, np.float32), 0, ep, 0, 0,
+                panels, 64, counter, parts)
+        assert threads.shared_loop("gemm_loops.pointwise_claimed", args, parts,
+                                   elements=jit.MIN_ELEMENTS)
+        assert counter[1] == parts and counter[0] >= parts
+        return y.reshape(m, n)
+
+    threads.request(1)
+    alone = run(5)
+    np.testing.assert_allclose(alone, w @ x, rtol=1e-5, atol=1e-4)
+    threads.request(4)
+    for _ in range(20):
+        np.testing.assert_array_equal(run(panels), alone)

@@ -778,14 +778,33 @@ def _depthwise_2d_jit(x: np.ndarray, w: np.ndarray, win: Window, bias: np.ndarra
     y = np.empty((n_img, m, oh, ow), dtype=x.dtype) if out is None else out
     b = (np.zeros(1, x.dtype) if bias is None
          else np.ascontiguousarray(bias, dtype=x.dtype).reshape(m))
-    if jit.call("conv_loops.depthwise2d", np.ascontiguousarray(x),
-                np.ascontiguousarray(w).reshape(m, kh, kw), b, int(bias is not None), y,
-                np.empty(sh * sw * hq * wq, x.dtype), np.empty((oh - 1) * wq + ow, x.dtype),
-                int(sh), int(sw), int(dh), int(dw), int(win.pads_begin[0]),
-                int(win.pads_begin[1]), *epilogue_values(stored or IDENTITY, x.dtype)[:2],
-                elements=y.size * kh * kw):
+    macs = y.size * kh * kw
+    head = (np.ascontiguousarray(x), np.ascontiguousarray(w).reshape(m, kh, kw), b,
+            int(bias is not None), y)
+    tail = (int(sh), int(sw), int(dh), int(dw), int(win.pads_begin[0]), int(win.pads_begin[1]),
+            *epilogue_values(stored or IDENTITY, x.dtype)[:2])
+    scratch = (sh * sw * hq * wq, (oh - 1) * wq + ow)
+    if threads.budget() > 1 and macs >= MIN_SHARED_DEPTHWISE_MACS and c >= 2:
+        # pieces of channels claimed by this thread and the idle pool threads
+        parts = min(c, _MAX_SHARED_PARTS)
+        if threads.shared_loop("conv_loops.depthwise2d_claimed",
+                               head + scratch + tail + (np.zeros(2, np.int64), parts), parts,
+                               elements=macs):
+            return y
+        return None
+    if jit.call("conv_loops.depthwise2d", *head, *(np.empty(n, x.dtype) for n in scratch),
+                *tail, elements=macs):
         return y
     return None
+
+
+#: Depthwise loops of at least this many multiply-adds are shared with the idle intra-op
+#: threads (:func:`threads.shared_loop`), in ``_MAX_SHARED_PARTS`` pieces of channels (fewer
+#: where there are fewer channels): a depthwise multiply-add costs several of a product's (see
+#: ``_DEPTHWISE_WEIGHT``), hence a smaller size than ``pointwise.MIN_SHARED_MACS``; measured
+#: with it (see there).
+MIN_SHARED_DEPTHWISE_MACS = 1 << 17
+_MAX_SHARED_PARTS = 8
 
 
 #: Output widths up to this take the compiled channels-last loop where the channels-last

@@ -32,18 +32,24 @@ runs from several Python threads share the pool (their pieces queue up in order)
 
 from __future__ import annotations
 
+import collections
 import itertools
 import os
 import threading
+import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-__all__ = ["cores", "request", "budget", "parallel_for", "split", "set_share", "share"]
+import numpy as np
+
+from pyonnx.backends.cpu import jit
+
+__all__ = ["cores", "request", "budget", "parallel_for", "shared_loop", "split",
+           "set_share", "share"]
 
 _lock = threading.Lock()
 _budget = 0                      # 0: nobody asked yet (then: one thread, no pool)
-_pool: ThreadPoolExecutor | None = None
+_pool: _Pool | None = None
 _local = threading.local()       # .share: see set_share (1 on the pool's own threads)
 _blas_set: int | None = None     # what BLAS's pool was last set to by request()
 
@@ -54,10 +60,6 @@ def cores() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except (AttributeError, OSError):  # not Linux
         return max(1, os.cpu_count() or 1)
-
-
-def _mark_worker() -> None:
-    _local.share = 1  # nested use runs inline (see the module docstring)
 
 
 def set_share(parts: int) -> int:
@@ -98,11 +100,9 @@ def request(threads: int) -> int:
             _budget = want
             old, _pool = _pool, None
             if want > 1:
-                _pool = ThreadPoolExecutor(max_workers=want - 1,
-                                           thread_name_prefix="pyonnx-intra-op",
-                                           initializer=_mark_worker)
+                _pool = _Pool(want - 1)
             if old is not None:
-                old.shutdown(wait=False)  # its queued pieces still run; new ones go to _pool
+                old.shutdown(wait=False)  # its callers still finish their own work
         _set_blas(1)
         return _budget
 
@@ -147,7 +147,7 @@ def parallel_for(count: int, fn: Callable[[int, int], Any], *, min_per_part: int
     total = len(parts)
     state = {"left": total}
     lock = threading.Lock()
-    finished = threading.Event()
+    finished = np.zeros(1, np.int64)
     errors: list[BaseException] = []
 
     def work() -> None:
@@ -162,16 +162,196 @@ def parallel_for(count: int, fn: Callable[[int, int], Any], *, min_per_part: int
             with lock:
                 state["left"] -= 1
                 if state["left"] == 0:
-                    finished.set()
+                    finished[0] = 1
+                    pool.wake_callers()
 
-    try:
-        for _ in range(total - 1):
-            pool.submit(work)
-    except RuntimeError:
-        pass  # the pool was replaced and shut down meanwhile: the caller does the rest
+    job = pool.post(work, total - 1)
     work()
-    finished.wait()
+    pool.wait(finished, 0, 1)
+    pool.drop(job)
     if errors:
         raise errors[0]
 
 
+def shared_loop(name: str, args: tuple, parts: int, *, elements: int) -> bool:
+    """Run compiled loop ``name`` (:func:`jit.call`) on the calling thread and, at once, on
+    the pool's idle threads; the loop hands out its ``parts`` pieces itself, through the
+    counter ``args[-2]`` (int64 [2]: pieces claimed, pieces finished; zeros on entry; its
+    ``args[-1]`` is ``parts``). Returns when every piece has finished: the caller waits only
+    for pieces that another thread has started (a thread that comes late finds none left and
+    returns). Without a pool, or on a pool thread (nested use), the caller runs every piece.
+    Returns False, having done nothing, where :func:`jit.call` would (the caller then
+    computes the result another way).
+
+    This is how the small, frequent kernels of mobile CNNs use a second core: a piece costs no
+    Python call and no GIL, where :func:`parallel_for`'s parts cost a Python call each and a
+    part handed to a sleeping thread up to a scheduler slice."""
+    pool = _pool
+    counter = args[-2]
+    fn = jit.loop(name, elements=elements)  # None until jit.call has compiled it
+    if (pool is None or share() < 2 or parts < 2 or fn is None
+            or _spin_waits() is None):
+        return jit.call(name, *args, elements=elements)
+
+    def work() -> None:
+        try:
+            fn(*args)
+        except Exception:  # noqa: BLE001 - the caller runs the same loop and reports it
+            pass
+
+    job = pool.post(work, min(parts, share()) - 1)
+    ran = jit.call(name, *args, elements=elements)  # the caller's share
+    pool.drop(job)
+    if ran:
+        pool.wait(counter, 1, parts)
+    else:  # the loop failed here before it claimed a piece: wait for what others claimed
+        while counter[1] < min(counter[0], parts):
+            time.sleep(0.0001)
+    return ran
+
+
+#: How long a pool thread keeps watching for new work after its last (then it sleeps on a
+#: condition variable), and how long a caller watches for its work on other threads to finish
+#: (then it sleeps until woken). Nodes of a model follow each other within tens of
+#: microseconds, so the workers stay awake through a run and sleep between runs; onnxruntime's
+#: threads, by comparison, spin for tens of milliseconds after each of its runs.
+WORKER_SPIN_S = 0.001
+CALLER_SPIN_S = 0.01
+
+
+class _Job:
+    """Work posted to the pool: ``work()`` is run by at most ``copies`` pool threads (each
+    claims one copy), besides the caller."""
+
+    def __init__(self, work: Callable[[], None], copies: int) -> None:
+        self.work = work
+        self.copies = copies
+        self.claim = itertools.count()  # next() on it is atomic under the GIL
+
+
+class _Pool:
+    """``workers`` persistent threads that join the work of :func:`parallel_for` and
+    :func:`shared_loop` calls.
+
+    A caller posts its job (a deque of jobs, and a counter ``posted`` bumped per job) and works
+    on it too. An idle worker watches the counter with the compiled wait of
+    :mod:`pyonnx.backends.cpu.jit.sync_loops` (no GIL held) for ``WORKER_SPIN_S``, then sleeps
+    on a condition variable that a poster notifies only while someone sleeps. Where compiled
+    loops are unavailable (the plain install), workers and callers sleep at once: a hand-off
+    then costs 50-150 µs instead of a few (measured on the 2-core development VM, whose halted
+    virtual CPUs wake through the hypervisor), which is why :func:`parallel_for`'s callers use
+    large parts.
+    """
+
+    def __init__(self, workers: int) -> None:
+        self.jobs: collections.deque[_Job] = collections.deque()
+        self.posted = np.zeros(1, np.int64)
+        self.cond = threading.Condition(threading.Lock())
+        self.sleepers = 0
+        self.stopped = False
+        self.threads = [threading.Thread(target=self._work, name=f"pyonnx-intra-op_{i}",
+                                         daemon=True) for i in range(workers)]
+        for t in self.threads:
+            t.start()
+
+    def post(self, work: Callable[[], None], copies: int) -> _Job:
+        job = _Job(work, copies)
+        if copies > 0:
+            self.jobs.append(job)
+            self.posted[0] += 1
+            if self.sleepers:
+                with self.cond:
+                    self.cond.notify_all()
+        return job
+
+    def wait(self, counter: np.ndarray, index: int, target: int) -> None:
+        """Return once ``counter[index] >= target`` (set by the job's threads)."""
+        if counter[index] >= target:
+            return
+        waits = _spin_waits()
+        if waits is not None:
+            waits[1](counter, index, target, _spins(CALLER_SPIN_S))
+        with self.cond:
+            self.sleepers += 1
+            while counter[index] < target:
+                self.cond.wait(0.001)
+            self.sleepers -= 1
+
+    def wake_callers(self) -> None:
+        """Wake callers sleeping in :meth:`wait` (they also look again every millisecond)."""
+        if self.sleepers:
+            with self.cond:
+                self.cond.notify_all()
+
+    def drop(self, job: _Job) -> None:
+        try:
+            self.jobs.remove(job)
+        except ValueError:
+            pass  # a worker dropped it first, or it was never queued
+
+    def shutdown(self, wait: bool = True) -> None:
+        """Stop the workers once they have finished their current work."""
+        self.stopped = True
+        self.posted[0] += 1
+        with self.cond:
+            self.cond.notify_all()
+        if wait:
+            for t in self.threads:
+                t.join()
+
+    def _work(self) -> None:
+        _local.share = 1  # nested use runs inline (see the module docstring)
+        while not self.stopped:
+            seen = int(self.posted[0])  # read before looking for work: no post is missed
+            try:
+                job = self.jobs[0]
+            except IndexError:
+                self._idle(seen)
+                continue
+            if next(job.claim) < job.copies:
+                job.work()
+            else:
+                self.drop(job)
+
+    def _idle(self, seen: int) -> None:
+        waits = _spin_waits()
+        if waits is not None:
+            waits[0](self.posted, seen, _spins(WORKER_SPIN_S))
+            if self.posted[0] != seen:
+                return
+        with self.cond:
+            self.sleepers += 1
+            while self.posted[0] == seen and not self.stopped:
+                self.cond.wait()
+            self.sleepers -= 1
+
+
+_spin_ns: float | None = None  # measured once: nanoseconds per read of the compiled waits
+_WAITS = ("sync_loops.spin_while_equal", "sync_loops.spin_until_at_least")
+
+
+def _spin_waits() -> tuple[Callable[..., None], Callable[..., None]] | None:
+    """The compiled waits (:func:`pyonnx.backends.cpu.jit.sync_loops.spin_while_equal` and
+    ``spin_until_at_least``), or None where compiled loops are unavailable or off. The pool
+    splits only work far above the loops' size rule, hence ``elements=jit.MIN_ELEMENTS``."""
+    global _spin_ns
+    loops = [jit.loop(name, elements=jit.MIN_ELEMENTS) for name in _WAITS]
+    if None in loops:
+        probe = np.zeros(2, np.int64)
+        if not (jit.call(_WAITS[0], probe, 1, 1, elements=jit.MIN_ELEMENTS)
+                and jit.call(_WAITS[1], probe, 1, 1, 1, elements=jit.MIN_ELEMENTS)):
+            return None
+        loops = [jit.loop(name, elements=jit.MIN_ELEMENTS) for name in _WAITS]
+        if None in loops:
+            return None
+    if _spin_ns is None:
+        reads = 100_000
+        t0 = time.perf_counter()
+        loops[0](np.zeros(1, np.int64), 1, reads)
+        _spin_ns = max(0.05, (time.perf_counter() - t0) * 1e9 / reads)
+    return loops[0], loops[1]
+
+
+def _spins(seconds: float) -> int:
+    """The reads of a compiled wait that take about ``seconds``."""
+    return max(1, int(seconds * 1e9 / (_spin_ns or 1.0)))

@@ -34,6 +34,7 @@ from __future__ import annotations
 import numpy as np
 
 from pyonnx.backends.cpu.jit import inline
+from pyonnx.backends.cpu.jit.sync_loops import fetch_add
 
 
 def depthwise2d(x: np.ndarray, w: np.ndarray, b: np.ndarray, has_bias: int, y: np.ndarray,
@@ -53,6 +54,40 @@ def depthwise2d(x: np.ndarray, w: np.ndarray, b: np.ndarray, has_bias: int, y: n
     are dropped when ``acc`` is copied into y). ``phases`` holds ``sh * sw * hq * wq`` elements
     with ``hq = OH + (KH - 1) * dh // sh``; ``acc`` at least ``(OH - 1) * wq + OW``.
     """
+    _channels(x, w, b, has_bias, y, phases, acc, sh, sw, dh, dw, pad_top, pad_left, lo, hi, 0,
+              x.shape[1])
+
+
+def depthwise2d_claimed(x: np.ndarray, w: np.ndarray, b: np.ndarray, has_bias: int,
+                        y: np.ndarray, phases_size: int, acc_size: int, sh: int, sw: int,
+                        dh: int, dw: int, pad_top: int, pad_left: int, lo: float, hi: float,
+                        counter: np.ndarray, parts: int) -> None:
+    """:func:`depthwise2d` with the input channels cut into ``parts`` pieces, which the
+    threads that run this loop at once claim one at a time through ``counter`` (int64 [2]:
+    pieces claimed, pieces finished; see :func:`pyonnx.backends.cpu.threads.shared_loop`).
+    Each thread takes scratch of ``phases_size`` and ``acc_size`` elements (what
+    :func:`depthwise2d` is given) at its first piece. Each output is computed as
+    :func:`depthwise2d` computes it."""
+    c = x.shape[1]
+    phases = np.empty(0, x.dtype)
+    acc = np.empty(0, x.dtype)
+    while True:
+        i = fetch_add(counter, 0, 1)
+        if i >= parts:
+            return
+        if phases.size == 0:
+            phases = np.empty(phases_size, x.dtype)
+            acc = np.empty(acc_size, x.dtype)
+        _channels(x, w, b, has_bias, y, phases, acc, sh, sw, dh, dw, pad_top, pad_left, lo, hi,
+                  c * i // parts, c * (i + 1) // parts)
+        fetch_add(counter, 1, 1)
+
+
+@inline
+def _channels(x: np.ndarray, w: np.ndarray, b: np.ndarray, has_bias: int, y: np.ndarray,
+              phases: np.ndarray, acc: np.ndarray, sh: int, sw: int, dh: int, dw: int,
+              pad_top: int, pad_left: int, lo: float, hi: float, c0: int, c1: int) -> None:
+    """The body of :func:`depthwise2d` for the input channels ``[c0, c1)``."""
     n_img, c, hh, ww = x.shape
     m, kh, kw = w.shape
     mult = m // c
@@ -85,7 +120,7 @@ def depthwise2d(x: np.ndarray, w: np.ndarray, b: np.ndarray, has_bias: int, y: n
     # each channel overwrites only the positions that hold input values.
     phases[:] = 0
     for n in range(n_img):
-        for ci in range(c):
+        for ci in range(c0, c1):
             cbase = (n * c + ci) * hh * ww
             # input row r is padded row r + pad_top: row i of row phase a
             a = pad_top % sh
