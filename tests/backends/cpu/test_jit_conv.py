@@ -61,6 +61,14 @@ _NAMED = [
      dict(auto_pad="SAME_LOWER", strides=[2, 2]), True),
     ("valid", (2, 3, 6, 7), (3, 1, 3, 3), dict(auto_pad="VALID"), True),
     ("one_by_one_input", (1, 3, 1, 1), (3, 1, 3, 3), dict(pads=[1, 1, 1, 1]), True),
+    # 3x3 at stride 2 reads a zero-bordered plane: pads of 2, none, and input rows and columns
+    # that no window reaches
+    ("stride_2_pads_2", (1, 6, 11, 10), (6, 1, 3, 3), dict(pads=[2, 2, 2, 2], strides=[2, 2]),
+     True),
+    ("stride_2_unread_rows", (1, 4, 12, 12), (4, 1, 3, 3), dict(pads=[0, 2, 0, 0],
+                                                               strides=[2, 2]), True),
+    ("stride_2_wide", (1, 3, 9, 70), (3, 1, 3, 3), dict(pads=[1, 1, 1, 1], strides=[2, 2]),
+     False),
 ]
 
 
