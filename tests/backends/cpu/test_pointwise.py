@@ -96,16 +96,20 @@ def test_shared_equals_unshared_bit_for_bit(loop_calls, monkeypatch):
         real = threads.shared_loop
         monkeypatch.setattr(threads, "shared_loop", lambda name, args, parts, **k: (
             counters.append((args[-2], parts)) or real(name, args, parts, **k)))
-        x, w, b, z = _inputs(2, 24, 50, (7, 7), seed=5, residual=True)
         clip = pointwise.store_activation("Clip", [0, 6])
-        got = pointwise.pointwise_conv(x, w, b, z, clip)
-        assert counters, "the product was not shared"
-        # one product per image, each of several pieces, every piece claimed and finished
-        assert len(counters) == 2 and all(parts > 1 for _, parts in counters)
-        assert all(c[1] == parts and c[0] >= parts for c, parts in counters)
-        monkeypatch.setattr(threads, "_budget", 1)
-        want = pointwise.pointwise_conv(x, w, b, z, clip)
-        np.testing.assert_array_equal(got, want)
+        # pieces of W's panels (7x7 maps, 50 outputs) and of X's columns (20 x 21 maps)
+        for out, spatial in ((50, (7, 7)), (10, (20, 21))):
+            counters.clear()
+            monkeypatch.setattr(threads, "_budget", 2)
+            x, w, b, z = _inputs(2, 24, out, spatial, seed=5, residual=True)
+            got = pointwise.pointwise_conv(x, w, b, z, clip)
+            assert counters, "the product was not shared"
+            # one product per image, each of several pieces, every piece claimed and finished
+            assert len(counters) == 2 and all(parts > 1 for _, parts in counters)
+            assert all(c[1] == parts and c[0] >= parts for c, parts in counters)
+            monkeypatch.setattr(threads, "_budget", 1)
+            want = pointwise.pointwise_conv(x, w, b, z, clip)
+            np.testing.assert_array_equal(got, want)
     finally:
         if threads._pool is not None:
             threads._pool.shutdown()
@@ -241,6 +245,36 @@ def test_column_matrix_products_take_it(loop_calls, monkeypatch, case):
     with jit.disabled():
         np.testing.assert_allclose(fast_conv.conv(x, w, b, **attrs)[0], got, rtol=1e-5,
                                    atol=1e-4)
+
+
+@pytest.mark.parametrize("activation,params", _ACTIVATIONS)
+def test_stem_applies_bias_and_activation_in_its_stores(loop_calls, monkeypatch, activation,
+                                                        params):
+    # a network's stem (3 channels, 3x3 at stride 2): one column matrix and the packed
+    # product, whose stores add the bias and apply the activations they can
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((1, 3, 64, 62)).astype(np.float32)
+    w = rng.standard_normal((16, 3, 3, 3)).astype(np.float32)
+    b = rng.standard_normal(16).astype(np.float32)
+    epilogues = []
+    real = pointwise.product_into
+
+    def spy(*a, **k):
+        epilogues.append((a[1] is not None, a[7] if len(a) > 7 else k.get("epilogue")))
+        return real(*a, **k)
+
+    monkeypatch.setattr(fast_conv, "product_into", spy)
+    attrs = dict(pads=[1, 1, 1, 1], strides=[2, 2])
+    got = fused.private_fused_conv(x, w, b, activation=activation, activation_params=params,
+                                   **attrs)[0]
+    stored = pointwise.store_activation(activation, params) if activation else None
+    assert epilogues == [(True, stored or pointwise.IDENTITY)]
+    want = fused.apply_activation(reference_conv(x, w, b, **attrs)[0], activation, params)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-4)
+    with jit.disabled():
+        np.testing.assert_allclose(fused.private_fused_conv(
+            x, w, b, activation=activation, activation_params=params, **attrs)[0], got,
+            rtol=1e-5, atol=1e-4)
 
 
 def test_session_sees_its_constants_read_only(loop_calls, monkeypatch):

@@ -161,8 +161,8 @@ def test_blas_pool_is_set_once_per_change():
 
 
 def test_shared_loop_pieces_are_each_run_once(pool):
-    """A compiled loop shared with the pool (the packed product's, which claims panel pieces
-    through its counter): every piece claimed once and finished, the result equal to one
+    """A compiled loop shared with the pool (the packed product's, which claims pieces of
+    panels or of column chunks through its counter): every piece claimed once and finished, the result equal to one
     thread's; with a budget of one the caller runs every piece itself."""
     pytest.importorskip("numba", reason="numba is not installed: no compiled loops to share")
     from pyonnx.backends.cpu import jit, pointwise
@@ -178,11 +178,11 @@ def test_shared_loop_pieces_are_each_run_once(pool):
     ep = pointwise.epilogue_values(pointwise.IDENTITY, np.dtype(np.float32))
     panels = len(bp) // pointwise.ROWS
 
-    def run(parts):
+    def run(parts, by_chunks=0):
         y = np.full(m * n, np.nan, np.float32)
         counter = np.zeros(2, np.int64)
         args = (wp, bp, m, k, x.reshape(-1), n, y, 0, n, np.zeros(1, np.float32), 0, ep, 0, 0,
-                panels, 64, counter, parts)
+                panels, 64, by_chunks, counter, parts)
         assert threads.shared_loop("gemm_loops.pointwise_claimed", args, parts,
                                    elements=jit.MIN_ELEMENTS)
         assert counter[1] == parts and counter[0] >= parts
@@ -194,3 +194,5 @@ def test_shared_loop_pieces_are_each_run_once(pool):
     threads.request(4)
     for _ in range(20):
         np.testing.assert_array_equal(run(panels), alone)
+        # or by runs of X's chunks of 64 columns
+        np.testing.assert_array_equal(run(3, by_chunks=1), alone)

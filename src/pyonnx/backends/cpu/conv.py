@@ -92,7 +92,8 @@ def conv_forward(x: np.ndarray, w: np.ndarray, group: int, win: Window,
     added it) and returns Y; by default the bias is added in place. ``stored``, when given, is
     the epilogue's activation as :func:`~pyonnx.backends.cpu.pointwise.store_activation` gives
     it: a depthwise convolution whose compiled loop applies it as it stores its outputs (Relu
-    and Clip) is then returned without the epilogue. Without an epilogue, a 1x1 convolution in
+    and Clip), or a stem whose packed product does (any of them), is then returned without the
+    epilogue. Without an epilogue, a 1x1 convolution in
     float32 is the packed product of :mod:`pyonnx.backends.cpu.pointwise` where the compiled
     loops run (the fused kernels call that one themselves, with their activation)."""
     pointwise, nonempty, nk, length, unit_strides = _shape_class(win)
@@ -116,6 +117,14 @@ def conv_forward(x: np.ndarray, w: np.ndarray, group: int, win: Window,
             y = _split(x, w, group, win, bias, epilogue, pointwise, depthwise, stored)
             if y is not None:
                 return y
+    if group == 1 and nonempty and not pointwise and x.dtype == np.float32 \
+            and w.dtype == np.float32 and _small_columns(n_img, c, nk, length, x.itemsize) \
+            and n_img * m * length >= jit.MIN_ELEMENTS and jit.available():
+        # a stem: its column matrix and the packed product, whose stores add the bias and
+        # apply the activation where they can (the epilogue's pass over Y saved)
+        y = _small_columns_product(x, w, win, bias, stored)
+        if y is not None:
+            return y if stored is not None else epilogue(y, None)
     if bias is not None and depthwise:
         if _loop_stores(stored, x, w):
             y = _depthwise_2d_jit(x, w, win, bias, stored=stored)
@@ -397,8 +406,7 @@ def _conv_core(x: np.ndarray, w: np.ndarray, group: int, win: Window) -> np.ndar
         else:
             y = np.matmul(w2, cols.reshape(n_img, group, cg * nk, length))
         return y.reshape((n_img, m) + out)
-    if n_img * c * nk * length <= _SMALL_COLS or (
-            c * nk <= _FEW_COLS and n_img * c * nk * length * x.itemsize <= 2 * _COLS_BUDGET):
+    if _small_columns(n_img, c, nk, length, x.itemsize):
         # small inputs: per-call overhead dominates, so one strided view, one copy, one product;
         # likewise a network's stem (3 channels) on an image that fits twice the band budget
         cols = _im2col_small(x, win)
@@ -445,6 +453,29 @@ def _conv_core(x: np.ndarray, w: np.ndarray, group: int, win: Window) -> np.ndar
             else:
                 np.matmul(w2, cols.reshape(group, cg * nk, lc), out=dst)
     return y.reshape((n_img, m) + out)
+
+
+def _small_columns(n_img: int, c: int, nk: int, length: int, itemsize: int) -> bool:
+    """Whether a convolution's column matrix is built in one copy (:func:`_im2col_small`):
+    small inputs, where per-call overhead dominates, and a network's stem (few channels) on an
+    image that fits twice the band budget."""
+    cols = n_img * c * nk * length
+    return cols <= _SMALL_COLS or (c * nk <= _FEW_COLS and cols * itemsize <= 2 * _COLS_BUDGET)
+
+
+def _small_columns_product(x: np.ndarray, w: np.ndarray, win: Window, bias: np.ndarray | None,
+                           stored: tuple[float, float, float, float, int] | None
+                           ) -> np.ndarray | None:
+    """``act(Conv(x, w) + bias)`` of one group, float32, from :func:`_im2col_small`'s column
+    matrix by the packed product, where ``act`` is the fused activation ``stored`` (None: no
+    activation); None where the product does not run."""
+    cols = _im2col_small(x, win)
+    n_img, m, length = x.shape[0], w.shape[0], cols.shape[2]
+    y = np.empty((n_img, m) + win.out, np.float32)
+    if product_into(w, bias, cols, y.reshape(-1), m * length, length, None,
+                    stored or IDENTITY):
+        return y
+    return None
 
 
 def _by_groups(group: int, rows: int, out0: int, group_bytes: int) -> bool:

@@ -44,9 +44,11 @@ from pyonnx.backends.cpu import jit, threads
 __all__ = ["epilogue_values", "pack_rows", "pointwise_conv", "product_into", "store_activation",
            "IDENTITY"]
 
-#: Rows of W per packed panel (the register tile of ``jit/gemm_loops.py``, which takes it from
-#: here).
+#: Rows of W per packed panel and columns of X per tile: the register tile of
+#: ``jit/gemm_loops.py``, which takes them from here (6 x 16 float32 outputs are 12 AVX2
+#: registers, leaving 4 for the two loaded columns and the broadcast weight).
 ROWS = 6
+COLS = 16
 #: Bytes of X's columns one chunk of the loop holds: half the second-level cache of a core
 #: (512 KiB on the dev machine), so that the chunk stays there while every panel passes over it.
 _CHUNK_BYTES = 256 << 10
@@ -187,16 +189,25 @@ def product_into(w: np.ndarray, bias: np.ndarray | None, cols: np.ndarray, y: np
     xf = cols.reshape(n_img, -1)
 
     macs = m * k * length
-    shared = threads.budget() > 1 and macs >= MIN_SHARED_MACS and panels >= 2
+    shared = threads.budget() > 1 and macs >= MIN_SHARED_MACS and (panels >= 2 or length >= 32)
+    by_chunks = parts = 0
+    if shared:
+        # Pieces claimed by this thread and idle pool ones: several per thread, so that a
+        # thread that starts late or runs slower leaves the rest to the others. Each piece
+        # reads the smaller operand whole: a piece of X's columns passes through every panel of
+        # W, a piece of W's panels over all of X (a stem's product, 32 x 27 by 12544 columns,
+        # ran slower on two threads than on one in pieces of panels). The column chunks then
+        # shrink to a piece's width (the sums, hence the outputs, do not depend on them).
+        by_chunks = int(length > m)
+        if by_chunks:
+            chunk = min(chunk, (-(-length // _MAX_PARTS) + COLS - 1) // COLS * COLS)
+        parts = min(-(-length // chunk) if by_chunks else panels, _MAX_PARTS)
     for img in range(n_img):
         args = (wp, bp, m, k, xf[img], length, y, img * image_stride, row_stride, zf, has_z, ep,
                 gate, 0, panels, chunk)
-        if shared:
-            # pieces claimed by this thread and idle pool ones: several per thread, so that a
-            # thread that starts late leaves its share to the others
-            parts = min(panels, _MAX_PARTS)
+        if parts >= 2:
             ok = threads.shared_loop("gemm_loops.pointwise_claimed",
-                                     args + (np.zeros(2, np.int64), parts), parts,
+                                     args + (by_chunks, np.zeros(2, np.int64), parts), parts,
                                      elements=jit.MIN_ELEMENTS)
         else:
             ok = jit.call("gemm_loops.pointwise", *args, elements=jit.MIN_ELEMENTS)

@@ -39,11 +39,8 @@ from numba.extending import intrinsic
 
 from pyonnx.backends.cpu.jit import act_loops, inline
 from pyonnx.backends.cpu.jit.sync_loops import fetch_add
-from pyonnx.backends.cpu.pointwise import HARD_SIGMOID, HARD_SWISH, ROWS, SIGMOID, SWISH
+from pyonnx.backends.cpu.pointwise import COLS, HARD_SIGMOID, HARD_SWISH, ROWS, SIGMOID, SWISH
 
-#: Columns of X per tile; a panel has ROWS rows of W (6 x 16 float32 outputs are 12 AVX2
-#: registers, leaving 4 for the two loaded columns and the broadcast weight).
-COLS = 16
 _VEC = 8
 _NV = COLS // _VEC
 
@@ -246,35 +243,43 @@ def pointwise(wp: np.ndarray, bp: np.ndarray, m: int, k: int, x: np.ndarray, n: 
     (X's chunk stays in the second-level cache while every panel passes over it). The columns
     past the chunk's last multiple of COLS are read from a zero-padded copy, and a tile stores
     only its rows below M and its columns below N."""
-    _panels(wp, bp, m, k, x, n, y, yoff, ys, z, has_z, ep, gate, p0, p1, chunk)
+    _panels(wp, bp, m, k, x, n, y, yoff, ys, z, has_z, ep, gate, p0, p1, chunk, 0, n)
 
 
 def pointwise_claimed(wp: np.ndarray, bp: np.ndarray, m: int, k: int, x: np.ndarray, n: int,
                       y: np.ndarray, yoff: int, ys: int, z: np.ndarray, has_z: int,
-                      ep: np.ndarray, gate: int, p0: int, p1: int, chunk: int,
+                      ep: np.ndarray, gate: int, p0: int, p1: int, chunk: int, by_chunks: int,
                       counter: np.ndarray, parts: int) -> None:
-    """:func:`pointwise` over the panels ``[p0, p1)`` cut into ``parts`` pieces, which the
-    threads that run this loop at once claim one at a time through ``counter`` (int64 [2]:
-    pieces claimed, pieces finished; see :func:`pyonnx.backends.cpu.threads.shared_loop`).
-    Each output is computed as :func:`pointwise` computes it, so the result does not depend on
-    which thread computed which piece."""
+    """:func:`pointwise` cut into ``parts`` pieces, which the threads that run this loop at once
+    claim one at a time through ``counter`` (int64 [2]: pieces claimed, pieces finished; see
+    :func:`pyonnx.backends.cpu.threads.shared_loop`): with ``by_chunks``, runs of X's column
+    chunks, each through every panel (a long X, which panel pieces would each read whole); else
+    runs of the panels ``[p0, p1)``, each over all of X. Each output is computed as
+    :func:`pointwise` computes it, so the result does not depend on the pieces."""
+    chunks = (n + chunk - 1) // chunk
     while True:
         i = fetch_add(counter, 0, 1)
         if i >= parts:
             return
-        _panels(wp, bp, m, k, x, n, y, yoff, ys, z, has_z, ep, gate,
-                p0 + (p1 - p0) * i // parts, p0 + (p1 - p0) * (i + 1) // parts, chunk)
+        if by_chunks:
+            _panels(wp, bp, m, k, x, n, y, yoff, ys, z, has_z, ep, gate, p0, p1, chunk,
+                    chunks * i // parts * chunk, min(n, chunks * (i + 1) // parts * chunk))
+        else:
+            _panels(wp, bp, m, k, x, n, y, yoff, ys, z, has_z, ep, gate,
+                    p0 + (p1 - p0) * i // parts, p0 + (p1 - p0) * (i + 1) // parts, chunk, 0,
+                    n)
         fetch_add(counter, 1, 1)
 
 
 @inline
 def _panels(wp: np.ndarray, bp: np.ndarray, m: int, k: int, x: np.ndarray, n: int,
             y: np.ndarray, yoff: int, ys: int, z: np.ndarray, has_z: int, ep: np.ndarray,
-            gate: int, p0: int, p1: int, chunk: int) -> None:
-    """The body of :func:`pointwise` (see there)."""
+            gate: int, p0: int, p1: int, chunk: int, c_lo: int, c_hi: int) -> None:
+    """The body of :func:`pointwise` (see there), for the columns ``[c_lo, c_hi)`` (``c_lo`` a
+    multiple of ``chunk``)."""
     xpad = np.zeros(k * COLS, np.float32)
     zero = np.int64(0)
-    for c0 in range(0, n, chunk):
+    for c0 in range(c_lo, c_hi, chunk):
         c1 = min(n, c0 + chunk)
         full = c0 + (c1 - c0) // COLS * COLS
         tail = c1 - full
