@@ -231,3 +231,47 @@ def test_numpy_path_when_loops_are_off():
         got = _conv(x, w, b, attrs)
     ref = run_ort("Conv", [x, w, b], dict(group=5, **attrs), opset=17)[0]
     assert_close(got, ref, 1e-4, 1e-5)
+
+
+# shared with the intra-op pool (threads.shared_loop): pieces of channels of the phase loop
+# (long rows, stride 2, a channel multiplier) and of the channels-last loop (7x7 outputs)
+_SHARED = [((1, 48, 28, 28), (48, 1, 3, 3), dict(pads=[1, 1, 1, 1], strides=[2, 2])),
+           ((1, 40, 40, 40), (40, 1, 3, 3), dict(pads=[1, 1, 1, 1])),
+           ((1, 12, 20, 20), (36, 1, 5, 5), dict(pads=[2, 2, 2, 2])),
+           ((1, 200, 7, 7), (200, 1, 5, 5), dict(pads=[2, 2, 2, 2])),
+           ((1, 96, 14, 14), (96, 1, 3, 3), dict(pads=[1, 1, 1, 1], strides=[2, 2]))]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+@pytest.mark.parametrize("case", range(len(_SHARED)))
+def test_shared_with_the_pool_equals_one_thread(loop_calls, monkeypatch, case, dtype):
+    from pyonnx.backends.cpu import conv as fast_conv
+    from pyonnx.backends.cpu import threads
+
+    x_shape, w_shape, attrs = _SHARED[case]
+    x, w, b = _inputs(x_shape, w_shape, True, dtype, seed=case)
+    saved = (threads._budget, threads._pool, threads._blas_set)
+    monkeypatch.setattr(threads, "cores", lambda: 2)
+    monkeypatch.setattr(threads, "_set_blas", lambda n: None)
+    monkeypatch.setattr(fast_conv, "MIN_SHARED_DEPTHWISE_MACS", 1 << 10)
+    threads._budget, threads._pool = 0, None
+    try:
+        threads.request(2)
+        shared = []
+        real = threads.shared_loop
+        monkeypatch.setattr(threads, "shared_loop", lambda name, args, parts, **k: (
+            shared.append((name, args[-2], parts)) or real(name, args, parts, **k)))
+        got = [_conv(x, w, b, attrs) for _ in range(5)]
+        assert shared and all(n.startswith("conv_loops.depthwise2d") for n, _, _ in shared)
+        assert all(parts > 1 and c[1] == parts for _, c, parts in shared)
+        monkeypatch.setattr(threads, "_budget", 1)
+        want = _conv(x, w, b, attrs)
+    finally:
+        if threads._pool is not None:
+            threads._pool.shutdown()
+        threads._budget, threads._pool, threads._blas_set = saved
+    for g in got:
+        np.testing.assert_array_equal(g, want)
+    with jit.disabled():  # onnxruntime has no float64 Conv: NumPy's path is the oracle
+        ref = _conv(x, w, b, attrs)
+    np.testing.assert_allclose(want, ref, *_tolerance(dtype))

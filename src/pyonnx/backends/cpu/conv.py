@@ -859,12 +859,19 @@ def _depthwise_2d_jit_channels_last(x: np.ndarray, w: np.ndarray, win: Window,
     b = (np.zeros(1, x.dtype) if bias is None
          else np.ascontiguousarray(bias, dtype=x.dtype).reshape(c))
     wt = np.ascontiguousarray(w.reshape(c, kh, kw).transpose(1, 2, 0))
-    if jit.call("conv_loops.depthwise2d_channels_last", np.ascontiguousarray(x), wt, b,
-                int(bias is not None), y,
-                _scratch("channels_last", hp * wp * c, x.dtype).reshape(hp, wp, c),
-                _scratch("out", oh * ow * c, x.dtype).reshape(oh * ow, c),
-                int(sh), int(sw), int(dh), int(dw), int(win.pads_begin[0]),
-                int(win.pads_begin[1]), elements=y.size * kh * kw):
+    macs = y.size * kh * kw
+    args = (np.ascontiguousarray(x), wt, b, int(bias is not None), y,
+            _scratch("channels_last", hp * wp * c, x.dtype).reshape(hp, wp, c),
+            _scratch("out", oh * ow * c, x.dtype).reshape(oh * ow, c),
+            int(sh), int(sw), int(dh), int(dw), int(win.pads_begin[0]), int(win.pads_begin[1]))
+    if threads.budget() > 1 and macs >= MIN_SHARED_DEPTHWISE_MACS and c >= 32:
+        # pieces of at least 16 channels claimed by this thread and the idle pool threads
+        parts = min(c // 16, _MAX_SHARED_PARTS)
+        if threads.shared_loop("conv_loops.depthwise2d_channels_last_claimed",
+                               args + (np.zeros(2, np.int64), parts), parts, elements=macs):
+            return y
+        return None
+    if jit.call("conv_loops.depthwise2d_channels_last", *args, elements=macs):
         return y
     return None
 

@@ -304,6 +304,38 @@ def depthwise2d_channels_last(x: np.ndarray, w: np.ndarray, b: np.ndarray, has_b
     transposed into y. ``xt`` covers the padded rows and columns that some window reads:
     ``HP = (OH - 1) * sh + (KH - 1) * dh + 1`` (likewise ``WP``).
     """
+    _channels_last(x, w, b, has_bias, y, xt, acc, sh, sw, dh, dw, pad_top, pad_left, 0,
+                   x.shape[1])
+
+
+def depthwise2d_channels_last_claimed(x: np.ndarray, w: np.ndarray, b: np.ndarray,
+                                      has_bias: int, y: np.ndarray, xt: np.ndarray,
+                                      acc: np.ndarray, sh: int, sw: int, dh: int, dw: int,
+                                      pad_top: int, pad_left: int, counter: np.ndarray,
+                                      parts: int) -> None:
+    """:func:`depthwise2d_channels_last` with the channels cut into ``parts`` pieces (whole
+    multiples of 16 channels but the last, so that two pieces rarely write one cache line of
+    ``xt`` or ``acc``), which the threads that run this loop at once claim one at a time
+    through ``counter`` (int64 [2]: pieces claimed, pieces finished; see
+    :func:`pyonnx.backends.cpu.threads.shared_loop`). Each output is computed as
+    :func:`depthwise2d_channels_last` computes it."""
+    c = x.shape[1]
+    while True:
+        i = fetch_add(counter, 0, 1)
+        if i >= parts:
+            return
+        ch0 = min(c, (c * i // parts + 15) // 16 * 16)
+        ch1 = c if i == parts - 1 else min(c, (c * (i + 1) // parts + 15) // 16 * 16)
+        _channels_last(x, w, b, has_bias, y, xt, acc, sh, sw, dh, dw, pad_top, pad_left, ch0,
+                       ch1)
+        fetch_add(counter, 1, 1)
+
+
+@inline
+def _channels_last(x: np.ndarray, w: np.ndarray, b: np.ndarray, has_bias: int, y: np.ndarray,
+                   xt: np.ndarray, acc: np.ndarray, sh: int, sw: int, dh: int, dw: int,
+                   pad_top: int, pad_left: int, ch0: int, ch1: int) -> None:
+    """The body of :func:`depthwise2d_channels_last` for the channels ``[ch0, ch1)``."""
     n_img, c, hh, ww = x.shape
     kh, kw, _ = w.shape
     oh, ow = y.shape[2], y.shape[3]
@@ -318,11 +350,13 @@ def depthwise2d_channels_last(x: np.ndarray, w: np.ndarray, b: np.ndarray, has_b
     cc = np.uint64(c)
     plane = np.uint64(hh * ww)
     ohw = oh * ow
+    lo = np.uint64(ch0)
+    hi = np.uint64(ch1)
     for r in range(hp):
         for col in range(wp):
             if r < pad_top or r >= r1 or col < pad_left or col >= c1:
                 d = np.uint64((r * wp + col) * c)
-                for ch in range(cc):
+                for ch in range(lo, hi):
                     tf[d + ch] = 0
     for n in range(n_img):
         # transpose in: each padded position's channels gathered from the channel planes
@@ -331,26 +365,26 @@ def depthwise2d_channels_last(x: np.ndarray, w: np.ndarray, b: np.ndarray, has_b
             for col in range(pad_left, c1):
                 dst = np.uint64((r * wp + col) * c)
                 src = np.uint64(n * c * hh * ww + (r - pad_top) * ww + col - pad_left)
-                for ch in range(cc):
+                for ch in range(lo, hi):
                     tf[dst + ch] = xf[src + ch * plane]
         for o in range(oh):
             for q in range(ow):
                 a = np.uint64((o * ow + q) * c)
                 if has_bias:
-                    for ch in range(cc):
+                    for ch in range(lo, hi):
                         af[a + ch] = b[ch]
                 else:
-                    for ch in range(cc):
+                    for ch in range(lo, hi):
                         af[a + ch] = 0
                 for i in range(kh):
                     rbase = (o * sh + i * dh) * wp + q * sw
                     for j in range(kw):
                         xb = np.uint64((rbase + j * dw) * c)
                         wb = np.uint64((i * kw + j) * c)
-                        for ch in range(cc):
+                        for ch in range(lo, hi):
                             af[a + ch] += wf[wb + ch] * tf[xb + ch]
         ybase = n * c * ohw
-        for ch in range(c):
+        for ch in range(ch0, ch1):
             dst = np.uint64(ybase + ch * ohw)
             src = np.uint64(ch)
             for t in range(np.uint64(ohw)):
