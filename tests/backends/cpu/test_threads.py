@@ -196,3 +196,35 @@ def test_shared_loop_pieces_are_each_run_once(pool):
         np.testing.assert_array_equal(run(panels), alone)
         # or by runs of X's chunks of 64 columns
         np.testing.assert_array_equal(run(3, by_chunks=1), alone)
+
+
+def test_the_pool_does_not_import_numba():
+    """A session on two threads whose work is all small runs no compiled loop: its pool's idle
+    threads then sleep instead of spinning in one, and numba is never imported (a fresh
+    process, so that no other test has imported it)."""
+    import subprocess
+    import sys
+
+    code = """
+import sys, time
+import numpy as np
+from onnx import TensorProto, helper
+import pyonnx.runtime as rt
+from pyonnx.backends.cpu import threads
+node = helper.make_node("Relu", ["x"], ["y"])
+graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [4])])
+model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+so = rt.SessionOptions()
+so.intra_op_num_threads = 2
+s = rt.InferenceSession(model.SerializeToString(), so)
+threads.request(2)  # a pool even on a one-core machine
+threads.parallel_for(4, lambda a, b: None, min_per_part=1)
+s.run(None, {"x": np.ones(4, np.float32)})
+time.sleep(0.05)
+print("numba" in sys.modules)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"

@@ -93,9 +93,9 @@ def conv_forward(x: np.ndarray, w: np.ndarray, group: int, win: Window,
     the epilogue's activation as :func:`~pyonnx.backends.cpu.pointwise.store_activation` gives
     it: a depthwise convolution whose compiled loop applies it as it stores its outputs (Relu
     and Clip), or a stem whose packed product does (any of them), is then returned without the
-    epilogue. Without an epilogue, a 1x1 convolution in
-    float32 is the packed product of :mod:`pyonnx.backends.cpu.pointwise` where the compiled
-    loops run (the fused kernels call that one themselves, with their activation)."""
+    epilogue. Without an epilogue, a 1x1 convolution in float32 is the packed product of
+    :mod:`pyonnx.backends.cpu.pointwise` where the compiled loops run (the fused kernels call
+    that one themselves, with their activation)."""
     pointwise, nonempty, nk, length, unit_strides = _shape_class(win)
     if epilogue is None:
         if packed_pointwise(x, w, group, win):

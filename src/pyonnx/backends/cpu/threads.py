@@ -24,10 +24,12 @@ between sessions running at once. So this module owns:
   dynamically and a caller that waits for its parts does no work), so the threads computing at
   any moment are at most the budget.
 
-Kernels split work with :func:`parallel_for`; the pieces must be independent (each writes its own
-slice of an output), so the result does not depend on how the work is split. A kernel that runs
-on a pool worker (nested use) runs its pieces inline, so the pool cannot deadlock on itself;
-runs from several Python threads share the pool (their pieces queue up in order).
+Kernels split work with :func:`parallel_for` (Python parts), or run a compiled loop that hands
+out its own pieces on several threads at once with :func:`shared_loop` (the convolutions of the
+``fast`` extra); the pieces must be independent (each writes its own slice of an output), so the
+result does not depend on how the work is split. A kernel that runs on a pool worker (nested
+use) runs its pieces inline, so the pool cannot deadlock on itself; runs from several Python
+threads share the pool (their pieces queue up in order).
 """
 
 from __future__ import annotations
@@ -235,7 +237,8 @@ class _Pool:
 
     A caller posts its job (a deque of jobs, and a counter ``posted`` bumped per job) and works
     on it too. An idle worker watches the counter with the compiled wait of
-    :mod:`pyonnx.backends.cpu.jit.sync_loops` (no GIL held) for ``WORKER_SPIN_S``, then sleeps
+    :mod:`pyonnx.backends.cpu.jit.sync_loops` (no GIL held; once a shared loop has run, so that
+    the pool itself never imports numba) for ``WORKER_SPIN_S``, then sleeps
     on a condition variable that a poster notifies only while someone sleeps. Where compiled
     loops are unavailable (the plain install), workers and callers sleep at once: a hand-off
     then costs 50-150 µs instead of a few (measured on the 2-core development VM, whose halted
@@ -268,7 +271,7 @@ class _Pool:
         """Return once ``counter[index] >= target`` (set by the job's threads)."""
         if counter[index] >= target:
             return
-        waits = _spin_waits()
+        waits = _spin_waits() if _spin_ready else None
         if waits is not None:
             waits[1](counter, index, target, _spins(CALLER_SPIN_S))
         with self.cond:
@@ -314,7 +317,7 @@ class _Pool:
                 self.drop(job)
 
     def _idle(self, seen: int) -> None:
-        waits = _spin_waits()
+        waits = _spin_waits() if _spin_ready else None
         if waits is not None:
             waits[0](self.posted, seen, _spins(WORKER_SPIN_S))
             if self.posted[0] != seen:
@@ -327,6 +330,10 @@ class _Pool:
 
 
 _spin_ns: float | None = None  # measured once: nanoseconds per read of the compiled waits
+# Set once a shared loop has run: only then do idle workers and waiting callers spin. Before,
+# the pool does not import numba (a session whose work is all small, or that runs without
+# compiled loops, never pays for it).
+_spin_ready = False
 _WAITS = ("sync_loops.spin_while_equal", "sync_loops.spin_until_at_least")
 
 
@@ -334,7 +341,7 @@ def _spin_waits() -> tuple[Callable[..., None], Callable[..., None]] | None:
     """The compiled waits (:func:`pyonnx.backends.cpu.jit.sync_loops.spin_while_equal` and
     ``spin_until_at_least``), or None where compiled loops are unavailable or off. The pool
     splits only work far above the loops' size rule, hence ``elements=jit.MIN_ELEMENTS``."""
-    global _spin_ns
+    global _spin_ns, _spin_ready
     loops = [jit.loop(name, elements=jit.MIN_ELEMENTS) for name in _WAITS]
     if None in loops:
         probe = np.zeros(2, np.int64)
@@ -349,6 +356,7 @@ def _spin_waits() -> tuple[Callable[..., None], Callable[..., None]] | None:
         t0 = time.perf_counter()
         loops[0](np.zeros(1, np.int64), 1, reads)
         _spin_ns = max(0.05, (time.perf_counter() - t0) * 1e9 / reads)
+    _spin_ready = True
     return loops[0], loops[1]
 
 
