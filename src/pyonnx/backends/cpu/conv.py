@@ -832,9 +832,9 @@ def _depthwise_2d_jit(x: np.ndarray, w: np.ndarray, win: Window, bias: np.ndarra
 #: Depthwise loops of at least this many multiply-adds are shared with the idle intra-op
 #: threads (:func:`threads.shared_loop`), in ``_MAX_SHARED_PARTS`` pieces of channels (fewer
 #: where there are fewer channels): a depthwise multiply-add costs several of a product's (see
-#: ``_DEPTHWISE_WEIGHT``), hence a smaller size than ``pointwise.MIN_SHARED_MACS``; measured
-#: with it (see there).
-MIN_SHARED_DEPTHWISE_MACS = 1 << 17
+#: ``_DEPTHWISE_WEIGHT``), hence an eighth of ``pointwise.MIN_SHARED_MACS``; measured with it
+#: (see there).
+MIN_SHARED_DEPTHWISE_MACS = 1 << 19
 _MAX_SHARED_PARTS = 8
 
 

@@ -53,11 +53,21 @@ COLS = 16
 #: (512 KiB on the dev machine), so that the chunk stays there while every panel passes over it.
 _CHUNK_BYTES = 256 << 10
 #: Products of at least this many multiply-adds are shared with the idle intra-op threads, in
-#: ``_MAX_PARTS`` pieces (fewer where there are fewer panels). Measured in mobilenet_v2, efficientnet_b0
-#: and mobilenet_v3_large, alternating in one process with onnxruntime (whose threads spin
-#: after each of its runs): shared 1x1 products and depthwise loops took the models 9-14%
-#: faster than on one thread; a quarter of these sizes was no faster.
-MIN_SHARED_MACS = 1 << 20
+#: ``_MAX_PARTS`` pieces (fewer where there are fewer panels). Smaller work loses: the caller
+#: finishes its pieces while the pool thread still holds the GIL for the Python call that
+#: starts its own, and waits on the GIL (a sleep and a wake-up of tens of microseconds). Per
+#: run, in one process alternating with onnxruntime (whose threads spin after each of its
+#: runs; depthwise loops at an eighth of the size, see ``conv.MIN_SHARED_DEPTHWISE_MACS``):
+#:
+#: ==================  =======  =======  =======  ============
+#: size (2^n)          20       22       24       not shared
+#: ==================  =======  =======  =======  ============
+#: mobilenet_v2        18.9 ms  18.8     20.8     22.2
+#: efficientnet_b0     32.5     32.8     38.5     40.5
+#: mobilenet_v3_large  18.8     18.8     21.1     18.5
+#: mobilenet_v3_small  12.6     12.1     11.8     11.7
+#: ==================  =======  =======  =======  ============
+MIN_SHARED_MACS = 1 << 22
 _MAX_PARTS = 8
 
 #: The gates of the compiled loops' fused activation, applied after the clip (``jit/gemm_loops.py``
