@@ -26,10 +26,11 @@ Packed weights are remembered per weight array while it lives, for arrays that c
 (``writeable`` False: a session hands its kernels its initializers and folded constants
 read-only); a weight fed at run time is packed on each call. The packed copy is kept beside the
 original (measured: 5.3 MB more for mobilenet_v2, 7.6 for efficientnet_b0, 3.5 for
-mobilenet_v3_large). Products of at least ``MIN_SHARED_MACS`` are cut into pieces of output
-channels' panels that the calling thread and the idle intra-op threads claim one at a time inside
-one compiled loop (:func:`pyonnx.backends.cpu.threads.shared_loop`); the pieces compute the same
-outputs to the bit as one call.
+mobilenet_v3_large). Products of at least ``MIN_SHARED_MACS`` are cut into pieces (runs of W's
+panels, or of X's columns where X is the larger operand) that the calling thread and the idle
+intra-op threads claim one at a time inside one compiled loop
+(:func:`pyonnx.backends.cpu.threads.shared_loop`); the pieces compute the same outputs to the bit
+as one call.
 """
 
 from __future__ import annotations
