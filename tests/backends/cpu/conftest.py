@@ -43,3 +43,28 @@ def loop_calls(monkeypatch) -> LoopCalls:  # type: ignore[no-untyped-def]
 
     monkeypatch.setattr(jit, "call", spy)
     return record
+
+
+@pytest.fixture
+def shared_pool(monkeypatch):  # type: ignore[no-untyped-def]
+    """A pool of two threads (a pretend 2-core machine, BLAS left alone) and the calls of
+    ``threads.shared_loop`` made meanwhile, as (loop name, its counter, its pieces). A test sets
+    ``threads._budget = 1`` to compare with one thread; the module's state is put back
+    afterwards."""
+    from pyonnx.backends.cpu import threads
+
+    saved = (threads._budget, threads._pool, threads._blas_set)
+    monkeypatch.setattr(threads, "cores", lambda: 2)
+    monkeypatch.setattr(threads, "_set_blas", lambda n: None)
+    calls: list = []
+    real = threads.shared_loop
+    monkeypatch.setattr(threads, "shared_loop", lambda name, args, parts, **k: (
+        calls.append((name, args[-2], parts)) or real(name, args, parts, **k)))
+    threads._budget, threads._pool = 0, None
+    threads.request(2)
+    try:
+        yield calls
+    finally:
+        if threads._pool is not None:
+            threads._pool.shutdown()
+        threads._budget, threads._pool, threads._blas_set = saved

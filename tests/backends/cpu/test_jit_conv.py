@@ -244,32 +244,19 @@ _SHARED = [((1, 48, 28, 28), (48, 1, 3, 3), dict(pads=[1, 1, 1, 1], strides=[2, 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
 @pytest.mark.parametrize("case", range(len(_SHARED)))
-def test_shared_with_the_pool_equals_one_thread(loop_calls, monkeypatch, case, dtype):
+def test_shared_with_the_pool_equals_one_thread(loop_calls, shared_pool, monkeypatch, case,
+                                                dtype):
     from pyonnx.backends.cpu import conv as fast_conv
     from pyonnx.backends.cpu import threads
 
     x_shape, w_shape, attrs = _SHARED[case]
     x, w, b = _inputs(x_shape, w_shape, True, dtype, seed=case)
-    saved = (threads._budget, threads._pool, threads._blas_set)
-    monkeypatch.setattr(threads, "cores", lambda: 2)
-    monkeypatch.setattr(threads, "_set_blas", lambda n: None)
     monkeypatch.setattr(fast_conv, "MIN_SHARED_DEPTHWISE_MACS", 1 << 10)
-    threads._budget, threads._pool = 0, None
-    try:
-        threads.request(2)
-        shared = []
-        real = threads.shared_loop
-        monkeypatch.setattr(threads, "shared_loop", lambda name, args, parts, **k: (
-            shared.append((name, args[-2], parts)) or real(name, args, parts, **k)))
-        got = [_conv(x, w, b, attrs) for _ in range(5)]
-        assert shared and all(n.startswith("conv_loops.depthwise2d") for n, _, _ in shared)
-        assert all(parts > 1 and c[1] == parts for _, c, parts in shared)
-        monkeypatch.setattr(threads, "_budget", 1)
-        want = _conv(x, w, b, attrs)
-    finally:
-        if threads._pool is not None:
-            threads._pool.shutdown()
-        threads._budget, threads._pool, threads._blas_set = saved
+    got = [_conv(x, w, b, attrs) for _ in range(5)]
+    assert shared_pool and all(n.startswith("conv_loops.depthwise2d") for n, _, _ in shared_pool)
+    assert all(parts > 1 and c[1] == parts for _, c, parts in shared_pool)
+    threads._budget = 1
+    want = _conv(x, w, b, attrs)
     for g in got:
         np.testing.assert_array_equal(g, want)
     with jit.disabled():  # onnxruntime has no float64 Conv: NumPy's path is the oracle

@@ -84,36 +84,22 @@ def test_nan_and_infinity_reach_only_their_outputs(loop_calls, activation, param
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-4)
 
 
-def test_shared_equals_unshared_bit_for_bit(loop_calls, monkeypatch):
-    saved = (threads._budget, threads._pool, threads._blas_set)
-    monkeypatch.setattr(threads, "cores", lambda: 2)
-    monkeypatch.setattr(threads, "_set_blas", lambda n: None)
+def test_shared_equals_unshared_bit_for_bit(loop_calls, shared_pool, monkeypatch):
     monkeypatch.setattr(pointwise, "MIN_SHARED_MACS", 1 << 10)
-    threads._budget, threads._pool = 0, None
-    try:
-        threads.request(2)
-        counters = []
-        real = threads.shared_loop
-        monkeypatch.setattr(threads, "shared_loop", lambda name, args, parts, **k: (
-            counters.append((args[-2], parts)) or real(name, args, parts, **k)))
-        clip = pointwise.store_activation("Clip", [0, 6])
-        # pieces of W's panels (7x7 maps, 50 outputs) and of X's columns (20 x 21 maps)
-        for out, spatial in ((50, (7, 7)), (10, (20, 21))):
-            counters.clear()
-            monkeypatch.setattr(threads, "_budget", 2)
-            x, w, b, z = _inputs(2, 24, out, spatial, seed=5, residual=True)
-            got = pointwise.pointwise_conv(x, w, b, z, clip)
-            assert counters, "the product was not shared"
-            # one product per image, each of several pieces, every piece claimed and finished
-            assert len(counters) == 2 and all(parts > 1 for _, parts in counters)
-            assert all(c[1] == parts and c[0] >= parts for c, parts in counters)
-            monkeypatch.setattr(threads, "_budget", 1)
-            want = pointwise.pointwise_conv(x, w, b, z, clip)
-            np.testing.assert_array_equal(got, want)
-    finally:
-        if threads._pool is not None:
-            threads._pool.shutdown()
-        threads._budget, threads._pool, threads._blas_set = saved
+    clip = pointwise.store_activation("Clip", [0, 6])
+    # pieces of W's panels (7x7 maps, 50 outputs) and of X's columns (20 x 21 maps)
+    for out, spatial in ((50, (7, 7)), (10, (20, 21))):
+        shared_pool.clear()
+        threads._budget = 2
+        x, w, b, z = _inputs(2, 24, out, spatial, seed=5, residual=True)
+        got = pointwise.pointwise_conv(x, w, b, z, clip)
+        assert shared_pool, "the product was not shared"
+        # one product per image, each of several pieces, every piece claimed and finished
+        assert len(shared_pool) == 2 and all(parts > 1 for _, _, parts in shared_pool)
+        assert all(c[1] == parts and c[0] >= parts for _, c, parts in shared_pool)
+        threads._budget = 1
+        want = pointwise.pointwise_conv(x, w, b, z, clip)
+        np.testing.assert_array_equal(got, want)
 
 
 def test_constant_weights_are_packed_once(loop_calls, monkeypatch):
