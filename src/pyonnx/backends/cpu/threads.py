@@ -190,9 +190,10 @@ def shared_loop(name: str, args: tuple, parts: int, *, elements: int) -> bool:
     part handed to a sleeping thread up to a scheduler slice."""
     pool = _pool
     counter = args[-2]
+    if pool is None or share() < 2 or parts < 2:
+        return jit.call(name, *args, elements=elements)
     fn = jit.loop(name, elements=elements)  # None until jit.call has compiled it
-    if (pool is None or share() < 2 or parts < 2 or fn is None
-            or _spin_waits() is None):
+    if fn is None or _spin_waits() is None:
         return jit.call(name, *args, elements=elements)
 
     def work() -> None:
@@ -275,7 +276,7 @@ class _Pool:
         """Return once ``counter[index] >= target`` (set by the job's threads)."""
         if counter[index] >= target:
             return
-        waits = _spin_waits() if _spin_ready else None
+        waits = _spin_waits() if _spin_ns is not None else None
         if waits is not None:
             waits[1](counter, index, target, _spins(CALLER_SPIN_S))
         with self.cond:
@@ -322,7 +323,7 @@ class _Pool:
                 self.drop(job)
 
     def _idle(self, seen: int) -> None:
-        waits = _spin_waits() if _spin_ready else None
+        waits = _spin_waits() if _spin_ns is not None else None
         if waits is not None:
             waits[0](self.posted, seen, _spins(WORKER_SPIN_S))
             if self.posted[0] != seen:
@@ -334,11 +335,11 @@ class _Pool:
             self.sleepers -= 1
 
 
-_spin_ns: float | None = None  # measured once: nanoseconds per read of the compiled waits
-# Set once a shared loop has run: only then do idle workers and waiting callers spin. Before,
-# the pool does not import numba (a session whose work is all small, or that runs without
-# compiled loops, never pays for it).
-_spin_ready = False
+# Nanoseconds per read of the compiled waits, measured when a shared loop first runs. Until
+# then (None) idle workers and waiting callers sleep without spinning, so the pool does not
+# import numba (a session whose work is all small, or that runs without compiled loops, never
+# pays for it).
+_spin_ns: float | None = None
 _WAITS = ("sync_loops.spin_while_equal", "sync_loops.spin_until_at_least")
 
 
@@ -346,7 +347,7 @@ def _spin_waits() -> tuple[Callable[..., None], Callable[..., None]] | None:
     """The compiled waits (:func:`pyonnx.backends.cpu.jit.sync_loops.spin_while_equal` and
     ``spin_until_at_least``), or None where compiled loops are unavailable or off. The pool
     splits only work far above the loops' size rule, hence ``elements=jit.MIN_ELEMENTS``."""
-    global _spin_ns, _spin_ready
+    global _spin_ns
     loops = [jit.loop(name, elements=jit.MIN_ELEMENTS) for name in _WAITS]
     if None in loops:
         probe = np.zeros(2, np.int64)
@@ -361,7 +362,6 @@ def _spin_waits() -> tuple[Callable[..., None], Callable[..., None]] | None:
         t0 = time.perf_counter()
         loops[0](np.zeros(1, np.int64), 1, reads)
         _spin_ns = max(0.05, (time.perf_counter() - t0) * 1e9 / reads)
-    _spin_ready = True
     return loops[0], loops[1]
 
 
