@@ -37,52 +37,13 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from pyonnx.backends.cpu.jit import act_loops, inline
+from pyonnx.backends.cpu.jit import inline
 from pyonnx.backends.cpu.jit.sync_loops import fetch_add
-from pyonnx.backends.cpu.pointwise import COLS, HARD_SIGMOID, HARD_SWISH, ROWS, SIGMOID, SWISH
+from pyonnx.backends.cpu.jit.vector_ir import (I32, VEC, V8, Activation, array_data, fma, splat,
+                                                store, vector_at)
+from pyonnx.backends.cpu.pointwise import COLS, ROWS
 
-_VEC = 8
-_NV = COLS // _VEC
-
-_F32 = ir.FloatType()
-_V8 = ir.VectorType(_F32, _VEC)
-_I32 = ir.IntType(32)
-
-
-def _vector_at(builder: ir.IRBuilder, base: ir.Value, offset: ir.Value) -> ir.Value:
-    """A pointer to the 8 floats at ``base[offset]`` (unaligned)."""
-    return builder.bitcast(builder.gep(base, [offset]), _V8.as_pointer())
-
-
-def _sigmoid(builder: ir.IRBuilder, v: ir.Value, alpha: ir.Value, fma: ir.Function
-             ) -> ir.Value:
-    """``1 / (1 + exp(-alpha * v))`` of an 8-float vector, NaN where v is NaN. exp(t) = 2**k *
-    exp(r), k = round(t / ln 2), r = t - k * ln 2 (ln 2 in two parts), exp(r) its Taylor
-    polynomial of degree 7: the constants and the clamp of ``act_loops.bias_activation``'s
-    sigmoid, so the two compute the same function (see there for its accuracy)."""
-    def const(c: float) -> ir.Constant:
-        return ir.Constant(_V8, [float(np.float32(c))] * _VEC)
-
-    floor = cgutils.get_or_insert_function(builder.module, ir.FunctionType(_V8, [_V8]),
-                                           "llvm.floor.v8f32")
-    t = builder.fmul(v, builder.fneg(alpha))
-    t_min, t_max = const(act_loops.T_MIN), const(act_loops.T_MAX)
-    t = builder.select(builder.fcmp_ordered("<", t, t_min), t_min, t)
-    t = builder.select(builder.fcmp_ordered(">", t, t_max), t_max, t)
-    k = builder.call(floor, [builder.call(fma, [t, const(act_loops.LOG2E), const(0.5)])])
-    r = builder.fsub(builder.fsub(t, builder.fmul(k, const(act_loops.LN2_HI))),
-                     builder.fmul(k, const(act_loops.LN2_LO)))
-    q = const(1 / 5040)
-    for c in (1 / 720, 1 / 120, 1 / 24, 1 / 6, 0.5, 1.0, 1.0):
-        q = builder.call(fma, [q, r, const(c)])
-    i32x8 = ir.VectorType(_I32, _VEC)
-    # 2**k from its exponent bits (k = 128, from the clamp's top, gives +inf: the sigmoid 0)
-    bits = builder.shl(builder.add(builder.fptosi(k, i32x8), ir.Constant(i32x8, [127] * _VEC)),
-                       ir.Constant(i32x8, [23] * _VEC))
-    e = builder.fmul(q, builder.bitcast(bits, _V8))
-    sig = builder.fdiv(const(1.0), builder.fadd(const(1.0), e))
-    # a NaN input converts to an undefined k: the result is the NaN itself
-    return builder.select(builder.fcmp_unordered("uno", v, v), v, sig)
+_NV = COLS // VEC
 
 
 def _codegen(with_z: bool, nv: int):
@@ -100,105 +61,68 @@ def _codegen(with_z: bool, nv: int):
     then come from a zero-padded copy)."""
 
     def codegen(context, builder, signature, args):
-        arrays = {i: context.make_array(signature.args[i])(context, builder, args[i])
-                  for i in (0, 2, 6, 9) + ((15,) if with_z else ())}
-        wp_p, x_p, y_p, b_p = (arrays[i].data for i in (0, 2, 6, 9))
+        wp_p, x_p, y_p, b_p = (array_data(context, builder, signature.args[i], args[i])
+                               for i in (0, 2, 6, 9))
         woff_v, xoff_v, xs_v, k_v, yoff_v, ys_v, boff_v = (args[i] for i in
                                                            (1, 3, 4, 5, 7, 8, 10))
-        ep_p = context.make_array(signature.args[11])(context, builder, args[11]).data
-        gate = args[12]
         idx = woff_v.type
-        fma = cgutils.get_or_insert_function(
-            builder.module, ir.FunctionType(_V8, [_V8, _V8, _V8]), "llvm.fma.v8f32")
-        zero_mask = ir.Constant(ir.VectorType(_I32, _VEC), [0] * _VEC)
-
-        def splat(s: ir.Value) -> ir.Value:
-            v = builder.insert_element(ir.Constant(_V8, ir.Undefined), s,
-                                       ir.Constant(_I32, 0))
-            return builder.shuffle_vector(v, ir.Constant(_V8, ir.Undefined), zero_mask)
-
+        fma_fn = fma(builder)
         # accumulators as allocas in the entry block: LLVM promotes them to registers
-        accs = [cgutils.alloca_once_value(builder, ir.Constant(_V8, [0.0] * _VEC))
+        accs = [cgutils.alloca_once_value(builder, ir.Constant(V8, [0.0] * VEC))
                 for _ in range(ROWS * nv)]
         with cgutils.for_range(builder, k_v) as loop:
             kk = loop.index
             xo = builder.add(xoff_v, builder.mul(kk, xs_v))
-            xv = [builder.load(_vector_at(builder, x_p,
-                                          builder.add(xo, ir.Constant(idx, _VEC * j))),
+            xv = [builder.load(vector_at(builder, x_p,
+                                         builder.add(xo, ir.Constant(idx, VEC * j))),
                                align=4) for j in range(nv)]
             wo = builder.add(woff_v, builder.mul(kk, ir.Constant(idx, ROWS)))
             for r in range(ROWS):
-                w = splat(builder.load(builder.gep(wp_p, [builder.add(
+                w = splat(builder, builder.load(builder.gep(wp_p, [builder.add(
                     wo, ir.Constant(idx, r))])))
                 for j in range(nv):
                     a = accs[r * nv + j]
-                    builder.store(builder.call(fma, [w, xv[j], builder.load(a)]), a)
-        lo_s, hi_s, alpha_s, beta_s = (splat(builder.load(builder.gep(
-            ep_p, [ir.Constant(idx, i)]))) for i in range(4))
-        zero_s, one_s = ir.Constant(_V8, [0.0] * _VEC), ir.Constant(_V8, [1.0] * _VEC)
-        hard_swish = builder.icmp_signed("==", gate, ir.Constant(gate.type, HARD_SWISH))
-        hard_sigmoid = builder.icmp_signed("==", gate, ir.Constant(gate.type, HARD_SIGMOID))
-        swish = builder.icmp_signed("==", gate, ir.Constant(gate.type, SWISH))
-        smooth = builder.or_(swish, builder.icmp_signed("==", gate,
-                                                        ir.Constant(gate.type, SIGMOID)))
-        gated = cgutils.alloca_once_value(builder, zero_s)
+                    builder.store(builder.call(fma_fn, [w, xv[j], builder.load(a)]), a)
+        activate = Activation(builder, array_data(context, builder, signature.args[11],
+                                                  args[11]), args[12], idx)
+        zero_s = ir.Constant(V8, [0.0] * VEC)
         rows_v, cols_v = args[13], args[14]
         lanes = cgutils.alloca_once_value(builder, zero_s)  # a partial vector of z
 
         def lane_ok(j: int, lane: int) -> ir.Value:
-            return builder.icmp_signed("<", ir.Constant(idx, _VEC * j + lane), cols_v)
+            return builder.icmp_signed("<", ir.Constant(idx, VEC * j + lane), cols_v)
 
         for r in range(ROWS):
             with builder.if_then(builder.icmp_signed("<", ir.Constant(idx, r), rows_v)):
-                b = splat(builder.load(builder.gep(b_p, [builder.add(
+                b = splat(builder, builder.load(builder.gep(b_p, [builder.add(
                     boff_v, ir.Constant(idx, r))])))
                 yrow = builder.add(yoff_v, builder.mul(ir.Constant(idx, r), ys_v))
                 if with_z:
+                    z_p = array_data(context, builder, signature.args[15], args[15])
                     zrow = builder.add(args[16], builder.mul(ir.Constant(idx, r), args[17]))
                 for j in range(nv):
-                    whole = builder.icmp_signed(">=", cols_v, ir.Constant(idx, _VEC * (j + 1)))
                     v = builder.fadd(builder.load(accs[r * nv + j]), b)
                     if with_z:
-                        z_at = builder.add(zrow, ir.Constant(idx, _VEC * j))
+                        whole = builder.icmp_signed(">=", cols_v,
+                                                    ir.Constant(idx, VEC * (j + 1)))
+                        z_at = builder.add(zrow, ir.Constant(idx, VEC * j))
                         with builder.if_else(whole) as (then, otherwise):
                             with then:
-                                builder.store(builder.load(_vector_at(
-                                    builder, arrays[15].data, z_at), align=4), lanes)
+                                builder.store(builder.load(vector_at(builder, z_p, z_at),
+                                                           align=4), lanes)
                             with otherwise:
                                 builder.store(zero_s, lanes)
-                                for lane in range(_VEC):
+                                for lane in range(VEC):
                                     with builder.if_then(lane_ok(j, lane)):
-                                        zl = builder.load(builder.gep(arrays[15].data, [
+                                        zl = builder.load(builder.gep(z_p, [
                                             builder.add(z_at, ir.Constant(idx, lane))]))
                                         builder.store(builder.insert_element(
-                                            builder.load(lanes), zl, ir.Constant(_I32, lane)),
+                                            builder.load(lanes), zl, ir.Constant(I32, lane)),
                                             lanes)
                         v = builder.fadd(v, builder.load(lanes))
-                    v = builder.select(builder.fcmp_ordered("<", v, lo_s), lo_s, v)
-                    v = builder.select(builder.fcmp_ordered(">", v, hi_s), hi_s, v)
-                    # the gate t = clip(alpha * v + beta, 0, 1): HardSigmoid t, HardSwish v * t
-                    t = builder.call(fma, [v, alpha_s, beta_s])
-                    t = builder.select(builder.fcmp_ordered("<", t, zero_s), zero_s, t)
-                    t = builder.select(builder.fcmp_ordered(">", t, one_s), one_s, t)
-                    v = builder.select(hard_swish, builder.fmul(v, t),
-                                       builder.select(hard_sigmoid, t, v))
-                    # Sigmoid and Swish: computed only where asked for (two dozen operations
-                    # per vector, more than the product itself where K is small)
-                    builder.store(v, gated)
-                    with builder.if_then(smooth):
-                        sig = _sigmoid(builder, v, alpha_s, fma)
-                        builder.store(builder.select(swish, builder.fmul(v, sig), sig), gated)
-                    v = builder.load(gated)
-                    y_at = builder.add(yrow, ir.Constant(idx, _VEC * j))
-                    with builder.if_else(whole) as (then, otherwise):
-                        with then:
-                            builder.store(v, _vector_at(builder, y_p, y_at), align=4)
-                        with otherwise:
-                            for lane in range(_VEC):
-                                with builder.if_then(lane_ok(j, lane)):
-                                    builder.store(builder.extract_element(
-                                        v, ir.Constant(_I32, lane)), builder.gep(
-                                            y_p, [builder.add(y_at, ir.Constant(idx, lane))]))
+                    store(builder, activate.apply([v])[0], y_p,
+                          builder.add(yrow, ir.Constant(idx, VEC * j)),
+                          builder.sub(cols_v, ir.Constant(idx, VEC * j)))
         return context.get_dummy_value()
 
     return codegen
@@ -302,7 +226,7 @@ def _panels(wp: np.ndarray, bp: np.ndarray, m: int, k: int, x: np.ndarray, n: in
                           np.int64(ys), bp, np.int64(m0), ep, gate, rows, np.int64(COLS))
             if tail:
                 off = np.int64(yoff + m0 * ys + full)
-                narrow = tail <= _VEC
+                narrow = tail <= VEC
                 if has_z and narrow:
                     _tile8_z(wp, woff, xpad, zero, np.int64(COLS), np.int64(k), y, off,
                              np.int64(ys), bp, np.int64(m0), ep, gate, rows, np.int64(tail), z,
