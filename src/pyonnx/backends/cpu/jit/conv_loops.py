@@ -8,12 +8,12 @@ negative-index wraparound test, so the loops vectorize, and no array view is mad
 costs two atomic reference-count updates, measured at 5-10 ns a row, more than a short row's
 copy). Every offset is non-negative by construction.
 
-The loops run on the calling thread only; a large depthwise convolution is split by channels
-over the Python pool (:mod:`pyonnx.backends.cpu.conv`), whose parts are claimed dynamically.
-Splitting them over numba's own threads instead (a ``prange`` over ranges of channels,
-OpenMP layer, from parts of 128K multiply-adds) was measured to lose, though each channel is
-computed by the same code (bit-identical) and a launch costs about 5 µs against the pool's
-55: a parallel region splits statically, so where the other core is taken (right after an
+The ``_claimed`` loops and the register tiles (``depthwise2d_tiles``, at the end) run on the
+threads that call them at once (:func:`pyonnx.backends.cpu.threads.shared_loop`), which claim
+pieces of channels through an atomic counter. Splitting them over numba's own threads instead
+(a ``prange`` over ranges of channels, OpenMP layer, from parts of 128K multiply-adds) was
+measured to lose, though each channel is computed by the same code (bit-identical) and a launch
+costs about 5 µs against the pool's 55 (then a ``ThreadPoolExecutor``): a parallel region splits statically, so where the other core is taken (right after an
 onnxruntime run, whose threads spin; by another process) the calling thread waits for the
 other part instead of taking it. Standalone, 2 cores at load 2: 0.69-1.18x the serial time
 per mobilenet_v2 node; in-process alternating with onnxruntime, the ratios to onnxruntime
@@ -32,9 +32,14 @@ function overwrites (and is loaded as) the serial one.
 from __future__ import annotations
 
 import numpy as np
+from llvmlite import ir
+from numba import types
+from numba.extending import intrinsic
 
 from pyonnx.backends.cpu.jit import inline
 from pyonnx.backends.cpu.jit.sync_loops import fetch_add
+from pyonnx.backends.cpu.jit.vector_ir import (I32, VEC, Activation, array_data, fma, splat,
+                                                store, vector_at)
 
 
 def depthwise2d(x: np.ndarray, w: np.ndarray, b: np.ndarray, has_bias: int, y: np.ndarray,
@@ -390,3 +395,186 @@ def _channels_last(x: np.ndarray, w: np.ndarray, b: np.ndarray, has_bias: int, y
             src = np.uint64(ch)
             for t in range(np.uint64(ohw)):
                 yf[dst + t] = af[src + t * cc]
+
+
+# --------------------------------------------------------------------------------------------
+# float32 depthwise convolutions with 3x3 or 5x5 kernels at stride 1 or 2 (the mobile CNNs'):
+# register tiles of output rows x 8 output columns
+# --------------------------------------------------------------------------------------------
+
+#: Output rows per tile: the input rows that the tile's output rows share are loaded once (4
+#: rows of a 3x3 kernel at stride 1: 6 input rows x 3 loads for 36 multiply-adds).
+TILE_ROWS = 4
+#: Elements of a zero-bordered plane past its last row that a tile's loads may reach (vectors
+#: starting near a row's end; their lanes past the output row are never stored).
+PLANE_SLACK = 2 * VEC
+
+
+def _tile_codegen(k: int, s: int, nr: int):
+    """The body of a depthwise tile: ``nr`` output rows by 8 output columns of one channel,
+    ``y[ybase + r * ys + j] = act(sum_{p, q} w[woff + p * k + q] * plane[pbase + (r * s + p) *
+    wp + j * s + q] + b[boff])`` for r < nr and j < cols (:class:`~vector_ir.Activation`
+    with ``ep`` and ``gate``). Each input row is loaded once per kernel column and multiplied
+    into every output row of the tile that reads it; at stride 2 a row's 16 consecutive
+    values give the 8 even ones. Per output, the sum runs over the kernel rows, then its
+    columns, in order; the bias is added last."""
+    def codegen(context, builder, signature, args):
+        plane, wf, b, y = (array_data(context, builder, signature.args[i], args[i])
+                           for i in (0, 3, 5, 7))
+        pbase, wp, woff, boff, ybase, ys, gate, cols = (
+            args[i] for i in (1, 2, 4, 6, 8, 9, 11, 12))
+        idx = pbase.type
+        fma_fn = fma(builder)
+
+        def at(i: int) -> ir.Constant:
+            return ir.Constant(idx, i)
+
+        weights = [splat(builder, builder.load(builder.gep(wf, [builder.add(woff, at(t))])))
+                   for t in range(k * k)]
+        even = ir.Constant(ir.VectorType(I32, VEC), [2 * i for i in range(VEC)])
+        accs: list = [None] * nr
+        for i in range((nr - 1) * s + k):
+            row = builder.add(pbase, builder.mul(at(i), wp))
+            for q in range(k):
+                start = builder.add(row, at(q))
+                xv = builder.load(vector_at(builder, plane, start), align=4)
+                if s == 2:
+                    odd = builder.load(vector_at(builder, plane, builder.add(start, at(VEC))),
+                                       align=4)
+                    xv = builder.shuffle_vector(xv, odd, even)
+                for r in range(nr):
+                    p = i - r * s
+                    if 0 <= p < k:
+                        w = weights[p * k + q]
+                        accs[r] = (builder.fmul(w, xv) if accs[r] is None
+                                   else builder.call(fma_fn, [w, xv, accs[r]]))
+        bias = splat(builder, builder.load(builder.gep(b, [boff])))
+        # no sigmoid: in these tiles it measured slower than the epilogue's pass after them
+        # (a Swish on 32 channels at 112x112: 0.74 ms against 0.2 + 0.3)
+        activation = Activation(builder, array_data(context, builder, signature.args[10],
+                                                    args[10]), gate, idx, sigmoid=False)
+        activation.store([(builder.fadd(accs[r], bias), y,
+                           builder.add(ybase, builder.mul(at(r), ys)), cols)
+                          for r in range(nr)])
+        return context.get_dummy_value()
+
+    return codegen
+
+
+def _make_depthwise_tile(k: int, s: int, nr: int):
+    """The intrinsic of one tile (see :func:`_tile_codegen`): arguments ``plane, pbase, wp, wf,
+    woff, b, boff, y, ybase, ys, ep, gate, cols``."""
+    def typer(typingctx, plane, pbase, wp, wf, woff, b, boff, y, ybase, ys, ep, gate, cols):
+        return (types.void(plane, pbase, wp, wf, woff, b, boff, y, ybase, ys, ep, gate, cols),
+                _tile_codegen(k, s, nr))
+    return intrinsic(typer)
+
+
+# one intrinsic per kernel size, stride and tile height (maps of fewer than TILE_ROWS output
+# rows take tiles of one row)
+_dw3s1, _dw3s2 = _make_depthwise_tile(3, 1, TILE_ROWS), _make_depthwise_tile(3, 2, TILE_ROWS)
+_dw5s1, _dw5s2 = _make_depthwise_tile(5, 1, TILE_ROWS), _make_depthwise_tile(5, 2, TILE_ROWS)
+_dw3s1r, _dw3s2r = _make_depthwise_tile(3, 1, 1), _make_depthwise_tile(3, 2, 1)
+_dw5s1r, _dw5s2r = _make_depthwise_tile(5, 1, 1), _make_depthwise_tile(5, 2, 1)
+
+
+@inline
+def _depthwise_tile(k: int, s: int, tall: bool, plane: np.ndarray, pbase: int, wp: int,
+                    wf: np.ndarray, woff: int, b: np.ndarray, boff: int, yf: np.ndarray,
+                    ybase: int, ys: int, ep: np.ndarray, gate: int, cols: int) -> None:
+    """The tile intrinsic for kernel ``k`` x ``k`` at stride ``s`` (3 or 5; 1 or 2), of
+    TILE_ROWS output rows when ``tall``, else one."""
+    if tall:
+        if k == 3:
+            if s == 1:
+                _dw3s1(plane, pbase, wp, wf, woff, b, boff, yf, ybase, ys, ep, gate, cols)
+            else:
+                _dw3s2(plane, pbase, wp, wf, woff, b, boff, yf, ybase, ys, ep, gate, cols)
+        elif s == 1:
+            _dw5s1(plane, pbase, wp, wf, woff, b, boff, yf, ybase, ys, ep, gate, cols)
+        else:
+            _dw5s2(plane, pbase, wp, wf, woff, b, boff, yf, ybase, ys, ep, gate, cols)
+    elif k == 3:
+        if s == 1:
+            _dw3s1r(plane, pbase, wp, wf, woff, b, boff, yf, ybase, ys, ep, gate, cols)
+        else:
+            _dw3s2r(plane, pbase, wp, wf, woff, b, boff, yf, ybase, ys, ep, gate, cols)
+    elif s == 1:
+        _dw5s1r(plane, pbase, wp, wf, woff, b, boff, yf, ybase, ys, ep, gate, cols)
+    else:
+        _dw5s2r(plane, pbase, wp, wf, woff, b, boff, yf, ybase, ys, ep, gate, cols)
+
+
+def depthwise2d_tiles(x: np.ndarray, w: np.ndarray, b: np.ndarray, y: np.ndarray,
+                      ep: np.ndarray, gate: int, k: int, s: int, pad_top: int,
+                      pad_left: int, counter: np.ndarray, parts: int) -> None:
+    """y (N, M, OH, OW) = act(depthwise 2-D convolution of x (N, C, H, W), float32, with w (M,
+    k, k) at stride ``s`` in both axes, output channel o reading input channel o // (M / C),
+    plus b[o]) for k in (3, 5), s in (1, 2), no dilation; ``b`` holds zeros for a convolution
+    without bias, and ``act`` is the fused activation ``ep`` (lower bound, upper bound, alpha,
+    beta) and ``gate`` (:class:`~pyonnx.backends.cpu.jit.vector_ir.Activation`): a clip,
+    HardSigmoid or HardSwish, not the sigmoid's gates.
+
+    Per input channel, the input is copied into a zero-bordered plane (``(OH - 1) * s + k``
+    rows of ``(OW - 1) * s + k``: the padded rows and columns that windows read); tiles of
+    TILE_ROWS output rows by 8 output columns (:func:`_tile_codegen`) then read the plane and
+    store activated outputs. The last tile of a row starts at OW - 8 (and the last tile of
+    rows at OH - TILE_ROWS), recomputing a few outputs to the same values rather than storing
+    part of a vector; maps narrower than 8 store the lanes they have.
+
+    The input channels are cut into ``parts`` pieces that the threads running this loop at
+    once claim one at a time through ``counter`` (int64 [2]: pieces claimed, pieces finished;
+    see :func:`pyonnx.backends.cpu.threads.shared_loop`); one thread alone passes one piece.
+    Each output is computed alike whatever the pieces."""
+    c = x.shape[1]
+    oh, ow = y.shape[2], y.shape[3]
+    plane = np.empty(0, np.float32)
+    while True:
+        i = fetch_add(counter, 0, 1)
+        if i >= parts:
+            return
+        if plane.size == 0:
+            plane = np.zeros(((oh - 1) * s + k) * ((ow - 1) * s + k) + PLANE_SLACK, np.float32)
+        _tiled_channels(x, w, b, y, plane, ep, gate, k, s, pad_top, pad_left,
+                        c * i // parts, c * (i + 1) // parts)
+        fetch_add(counter, 1, 1)
+
+
+@inline
+def _tiled_channels(x: np.ndarray, w: np.ndarray, b: np.ndarray, y: np.ndarray,
+                    plane: np.ndarray, ep: np.ndarray, gate: int, k: int, s: int, pad_top: int,
+                    pad_left: int, c0: int, c1: int) -> None:
+    """The body of :func:`depthwise2d_tiles` for the input channels ``[c0, c1)``, with a
+    zeroed ``plane`` (each channel overwrites the positions that hold its input)."""
+    n_img, c, hh, ww = x.shape
+    m = w.shape[0]
+    mult = m // c
+    oh, ow = y.shape[2], y.shape[3]
+    wp = (ow - 1) * s + k
+    rows = min(hh, (oh - 1) * s + k - pad_top)  # input rows [0, rows) are read
+    cols = np.uint64(max(0, min(ww, wp - pad_left)))
+    tall = oh >= TILE_ROWS
+    nr = TILE_ROWS if tall else 1
+    xf = x.reshape(-1)
+    yf = y.reshape(-1)
+    wf = w.reshape(-1)
+    for n in range(n_img):
+        for ci in range(c0, c1):
+            src0 = (n * c + ci) * hh * ww
+            for r in range(rows):
+                dst = np.uint64((r + pad_top) * wp + pad_left)
+                src = np.uint64(src0 + r * ww)
+                for j in range(cols):
+                    plane[dst + j] = xf[src + j]
+            for mi in range(mult):
+                co = ci * mult + mi
+                ybase = (n * m + co) * oh * ow
+                for o0 in range(0, oh, nr):
+                    o = min(o0, oh - nr)
+                    for j0 in range(0, ow, VEC):
+                        j = min(j0, ow - VEC) if ow >= VEC else 0
+                        _depthwise_tile(k, s, tall, plane, np.int64((o * wp + j) * s),
+                                        np.int64(wp), wf, np.int64(co * k * k), b,
+                                        np.int64(co), yf, np.int64(ybase + o * ow + j),
+                                        np.int64(ow), ep, np.int64(gate),
+                                        np.int64(min(VEC, ow - j)))
