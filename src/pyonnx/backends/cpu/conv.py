@@ -105,7 +105,8 @@ def conv_forward(x: np.ndarray, w: np.ndarray, group: int, win: Window,
         epilogue = _add_bias
     n_img, c = x.shape[:2]
     m = w.shape[0]
-    if pointwise and unit_strides and group == 1 and n_img == 1 and m * c * length <= _TINY:
+    if pointwise and unit_strides and group == 1 and n_img == 1 \
+            and (length == 1 or m * c * length <= _TINY):
         # the small products of squeeze-and-excitation blocks (1x1 maps): one call, without
         # the strategies' bookkeeping, which costs more than the product there
         y = matmul2d(w.reshape(m, c), x.reshape(c, length)).reshape((1, m) + win.out)
