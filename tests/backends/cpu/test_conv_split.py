@@ -81,7 +81,7 @@ def test_split_equals_unsplit(two_threads, monkeypatch, case, dtype, compiled):
     # the BLAS paths' split: float32 1x1 convolutions otherwise take the packed product
     # (tests/backends/cpu/test_pointwise.py splits that one)
     monkeypatch.setattr(fast_conv, "pointwise_conv", lambda *a: None)
-    monkeypatch.setattr(fused, "pointwise_conv", lambda *a: None)
+    monkeypatch.setattr(fused, "pointwise_product", lambda *a: None)
     calls = []
     split = fast_conv._split
     monkeypatch.setattr(fast_conv, "_split",

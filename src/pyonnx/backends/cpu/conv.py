@@ -44,7 +44,7 @@ from pyonnx.ops._conv import Window, kernel_offsets, offset_slices, pad_spatial
 from pyonnx.ops.conv import _add_bias, conv_kernel
 from pyonnx.ops.registry import node_memo
 
-__all__ = ["conv", "conv_forward", "packed_pointwise"]
+__all__ = ["conv", "conv_forward", "packed_pointwise", "tiles_plan", "DepthwiseTiles"]
 
 # Bytes of columns plus outputs processed per GEMM: bands of output rows are sized to stay in
 # the per-core cache (bounded memory, and several times faster GEMMs on large images).
@@ -111,13 +111,11 @@ def conv_forward(x: np.ndarray, w: np.ndarray, group: int, win: Window,
         # the strategies' bookkeeping, which costs more than the product there
         y = matmul2d(w.reshape(m, c), x.reshape(c, length)).reshape((1, m) + win.out)
         return epilogue(y, bias)
-    depthwise = win.ndim == 2 and c == group > 1 and nonempty and not pointwise
-    if nonempty and threads.budget() > 1:
-        macs = n_img * m * length * (c // group) * nk
-        if macs * (_DEPTHWISE_WEIGHT if depthwise else 1) >= 2 * MIN_PART_MACS:
-            y = _split(x, w, group, win, bias, epilogue, pointwise, depthwise, stored)
-            if y is not None:
-                return y
+    depthwise = _is_depthwise(c, group, win)
+    if _splits(x, w, group, win):
+        y = _split(x, w, group, win, bias, epilogue, pointwise, depthwise, stored)
+        if y is not None:
+            return y
     if group == 1 and nonempty and not pointwise and x.dtype == np.float32 \
             and w.dtype == np.float32 and _small_columns(n_img, c, nk, length, x.itemsize) \
             and n_img * m * length >= jit.MIN_ELEMENTS and jit.available():
@@ -133,6 +131,37 @@ def conv_forward(x: np.ndarray, w: np.ndarray, group: int, win: Window,
                 return y
         return epilogue(_depthwise_2d(x, w, win, bias), None)
     return epilogue(_conv_core(x, w, group, win), bias)
+
+
+def _is_depthwise(c: int, group: int, win: Window) -> bool:
+    """Whether a convolution of ``c`` input channels in ``group`` groups over ``win`` takes
+    the 2-D depthwise paths (one input channel per group, a non-empty output, not 1x1)."""
+    pointwise, nonempty = _shape_class(win)[:2]
+    return win.ndim == 2 and c == group > 1 and nonempty and not pointwise
+
+
+def _splits(x: np.ndarray, w: np.ndarray, group: int, win: Window) -> bool:
+    """Whether :func:`conv_forward` tries :func:`_split` for this convolution: several intra-op
+    threads and at least two parts' work (a depthwise multiply-add weighted as several of a
+    product's)."""
+    _, nonempty, nk, length, _ = _shape_class(win)
+    if not nonempty or threads.budget() < 2:
+        return False
+    c = x.shape[1]
+    macs = x.shape[0] * w.shape[0] * length * (c // group) * nk
+    return macs * (_DEPTHWISE_WEIGHT if _is_depthwise(c, group, win) else 1) >= 2 * MIN_PART_MACS
+
+
+def tiles_plan(x: np.ndarray, w: np.ndarray, group: int, win: Window,
+               bias: np.ndarray | None, stored: tuple[float, float, float, float, int] | None
+               ) -> DepthwiseTiles | None:
+    """The register tiles' call (:class:`DepthwiseTiles`) that :func:`conv_forward` makes for
+    this convolution with this bias and fused activation ``stored`` (and an epilogue), for a
+    caller that repeats it; None where conv_forward takes another path."""
+    if bias is None or not _is_depthwise(x.shape[1], group, win) or _splits(x, w, group, win) \
+            or not _loop_stores(stored, x, w, win) or not _tiles_take(x, w, win):
+        return None
+    return DepthwiseTiles(x.shape, w, win, bias, stored)
 
 
 # --------------------------------------------------------------------------------------------
@@ -856,34 +885,54 @@ def _depthwise_2d_tiles(x: np.ndarray, w: np.ndarray, win: Window, bias: np.ndar
     """:func:`_depthwise_2d_jit` by the register tiles of ``conv_loops.depthwise2d_tiles``
     (:func:`_tiles_take`'s convolutions), which apply the fused activation ``stored`` (one
     with a gate of ``_TILE_GATES``) as they store; None when compiled loops are
-    unavailable.
+    unavailable. See :class:`DepthwiseTiles`."""
+    return DepthwiseTiles(x.shape, w, win, bias, stored).run(x, out)
+
+
+class DepthwiseTiles:
+    """The register tiles' call for one depthwise convolution: its weights, bias and activation
+    as the loop takes them, for inputs of the prepared shape. A FusedConv node keeps it
+    between runs (:func:`tiles_plan`), so that a run makes only the call.
 
     Against the phase and channels-last loops, one thread, on mobilenet_v2's, v3's and
     efficientnet_b0's shapes (one call with its bias, alternating, medians): 1.1-1.7x faster;
     32 channels at 112x112 218 -> 200 µs, 96 at 112x112 stride 2 535 -> 387, 240 at 28x28 5x5
     342 -> 276, 384 at 14x14 106 -> 70, 576 at 14x14 stride 2 125 -> 81, 960 at 7x7 125 -> 72,
-    1152 at 7x7 5x5 258 -> 148. The Python around the call costs about 10 µs of those."""
-    n_img, c, _, _ = x.shape
-    m, _, k, _ = w.shape
-    s = win.strides[0]
-    y = np.empty((n_img, m) + tuple(win.out), dtype=np.float32) if out is None else out
-    b = (np.zeros(m, np.float32) if bias is None
-         else np.ascontiguousarray(bias, dtype=np.float32).reshape(m))
-    macs = y.size * k * k
-    args = (np.ascontiguousarray(x), np.ascontiguousarray(w).reshape(m, k, k), b, y,
-            epilogue_values(stored, np.float32), int(stored[4]),
-            int(k), int(s), int(win.pads_begin[0]), int(win.pads_begin[1]))
-    if threads.budget() > 1 and macs >= MIN_SHARED_DEPTHWISE_MACS and c >= 2:
+    1152 at 7x7 5x5 258 -> 148. The Python around the call cost about 20 µs of those (before
+    the nodes kept their calls)."""
+
+    __slots__ = ("w", "b", "ep", "gate", "k", "s", "pads", "out_shape", "macs", "parts")
+
+    def __init__(self, x_shape: tuple[int, ...], w: np.ndarray, win: Window,
+                 bias: np.ndarray | None,
+                 stored: tuple[float, float, float, float, int]) -> None:
+        n_img, c = x_shape[:2]
+        m, _, k, _ = w.shape
+        self.w = np.ascontiguousarray(w).reshape(m, k, k)
+        self.b = (np.zeros(m, np.float32) if bias is None
+                  else np.ascontiguousarray(bias, dtype=np.float32).reshape(m))
+        self.ep = epilogue_values(stored, np.float32)
+        self.gate = int(stored[4])
+        self.k, self.s = int(k), int(win.strides[0])
+        self.pads = (int(win.pads_begin[0]), int(win.pads_begin[1]))
+        self.out_shape = (n_img, m) + tuple(win.out)
+        self.macs = n_img * m * prod(win.out) * k * k
         # pieces of channels claimed by this thread and the idle pool threads
-        parts = min(c, _MAX_SHARED_PARTS)
-        if threads.shared_loop("conv_loops.depthwise2d_tiles",
-                               args + (np.zeros(2, np.int64), parts), parts, elements=macs):
-            return y
-        return None
-    if jit.call("conv_loops.depthwise2d_tiles", *args, np.zeros(2, np.int64), 1,
-                elements=macs):
-        return y
-    return None
+        self.parts = min(c, _MAX_SHARED_PARTS) if threads.budget() > 1 \
+            and self.macs >= MIN_SHARED_DEPTHWISE_MACS and c >= 2 else 1
+
+    def run(self, x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray | None:
+        """Y for ``x`` (float32, the prepared shape), into ``out`` when given (C-contiguous);
+        None when compiled loops are unavailable."""
+        y = np.empty(self.out_shape, np.float32) if out is None else out
+        args = (np.ascontiguousarray(x), self.w, self.b, y, self.ep, self.gate, self.k,
+                self.s, *self.pads, np.zeros(2, np.int64), self.parts)
+        if self.parts > 1:
+            ok = threads.shared_loop("conv_loops.depthwise2d_tiles", args, self.parts,
+                                     elements=self.macs)
+        else:
+            ok = jit.call("conv_loops.depthwise2d_tiles", *args, elements=self.macs)
+        return y if ok else None
 
 
 #: Depthwise loops of at least this many multiply-adds are shared with the idle intra-op

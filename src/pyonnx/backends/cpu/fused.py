@@ -41,22 +41,23 @@ onnxruntime's com.microsoft FusedConv does not have: files never carry them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from pyonnx.backends.cpu import jit, threads
-from pyonnx.backends.cpu.conv import conv, conv_forward, packed_pointwise
+from pyonnx.backends.cpu.conv import conv, conv_forward, packed_pointwise, tiles_plan
 from pyonnx.backends.cpu.jit import act_loops as _loops
 from pyonnx.backends.cpu.elementwise import loop_input, softmax as _softmax, softmax_loop
 from pyonnx.backends.cpu.gemm import MIN_BLOCK_MACS, matmul  # large products split over the pool
-from pyonnx.backends.cpu.pointwise import IDENTITY, pointwise_conv, store_activation
+from pyonnx.backends.cpu.pointwise import IDENTITY, pointwise_product, store_activation
 from pyonnx.backends.cpu.registry import fast_kernel
 from pyonnx.errors import ExecutionError
 from pyonnx.ops import activation as _act
 from pyonnx.ops.contrib.attention import _DEFAULT_MASK_FILTER
 from pyonnx.ops.contrib.fused_conv import ACTIVATIONS, check_activation
+from pyonnx.ops._conv import Window
 from pyonnx.ops.conv import _add_bias, conv_window
 from pyonnx.ops.linalg import gemm
 from pyonnx.ops.registry import KernelContext, NodeMemo, get_kernel, kernel, node_memo
@@ -234,6 +235,52 @@ def _row_band(y: np.ndarray) -> tuple[np.ndarray, int, int, int] | None:
     return flat, rows, length, ld
 
 
+def _tiles_then(X: np.ndarray, W: np.ndarray, group: int, win: Window, B: np.ndarray | None,
+                stored: tuple[float, float, float, float, int] | None, activation: str,
+                params: Sequence[float]
+                ) -> Callable[[np.ndarray, np.ndarray | None], np.ndarray | None] | None:
+    """``run(X, None)``: the depthwise convolution by the register tiles where
+    :func:`conv_forward` takes them, with the activation applied as they store where they can
+    (``stored``), else by the epilogue's pass after them (Sigmoid, Swish, the activations that
+    have no stored form); None where another path computes it."""
+    tiles = tiles_plan(X, W, group, win, B, stored)
+    if tiles is not None:
+        return lambda x, z: tiles.run(x)
+    tiles = tiles_plan(X, W, group, win, B, IDENTITY)
+    if tiles is None:
+        return None
+
+    def run(x: np.ndarray, z: np.ndarray | None) -> np.ndarray | None:
+        y = tiles.run(x)
+        return None if y is None else bias_activation(y, None, activation, params)
+
+    return run
+
+
+class _NodeCall:
+    """A FusedConv node's compiled call, kept in its memo (``prepared``) after a run for the
+    next ones with the same input shapes: ``run(X, Z)`` gives Y, or None where the loop did
+    not run. The arguments that the call derives from the weights, the bias and the shapes
+    (packed weights, the activation's values, the pieces for the intra-op threads) are made
+    once: they cost about 20 µs a call in Python, a quarter of a small convolution's time.
+    Kept only for constant weights and bias (arrays that cannot change: a session's
+    initializers), and used only for the same arrays and the same intra-op budget."""
+
+    __slots__ = ("w", "b", "budget", "run")
+
+    def __init__(self, w: np.ndarray, b: np.ndarray | None,
+                 run: Callable[[np.ndarray, np.ndarray | None], np.ndarray | None]) -> None:
+        self.w, self.b, self.budget, self.run = w, b, threads.budget(), run
+
+
+def _keep(prepared: NodeMemo | None, key: tuple | None, w: np.ndarray, b: np.ndarray | None,
+          run: Callable[[np.ndarray, np.ndarray | None], np.ndarray | None]) -> None:
+    """Keep ``run`` as the node's call for ``key`` (see :class:`_NodeCall`) where its weights
+    and bias cannot change."""
+    if key is not None and not w.flags.writeable and (b is None or not b.flags.writeable):
+        prepared.remember(key, _NodeCall(w, b, run))
+
+
 def _hard_loop(y: np.ndarray, alpha: float, beta: float, swish: int) -> bool:
     """HardSigmoid (``swish`` 0) or HardSwish (1) of ``y`` in place by the compiled loop, in one
     pass; False (nothing done) where the loop does not run (the caller takes the NumPy path)."""
@@ -312,6 +359,16 @@ def _conv_then(X: np.ndarray, W: np.ndarray, B: np.ndarray | None, Z: np.ndarray
                strides: Sequence[int] | None, activation: str, params: list[float],
                ctx: KernelContext | None, prepared: NodeMemo | None) -> tuple[np.ndarray]:
     """``activation(Conv(X, W, B) + Z)`` once the activation is checked."""
+    plan_key = None
+    if prepared is not None and X.dtype == np.float32:
+        # the node's call kept from an earlier run with these shapes (see _NodeCall)
+        plan_key = (_NodeCall, X.shape, None if Z is None else Z.shape)
+        kept = prepared.get(plan_key)
+        if kept is not None and kept.w is W and kept.b is B \
+                and kept.budget == threads.budget():
+            y = kept.run(X, Z)
+            if y is not None:
+                return (y,)
     if X.dtype == np.float32 and int(group) == 1 and X.ndim > 2 and X.shape[1] \
             and X.size // X.shape[1] * W.shape[0] >= jit.MIN_ELEMENTS:
         # a 1x1 convolution by the packed product, whose stores add the bias and a residual of
@@ -323,9 +380,11 @@ def _conv_then(X: np.ndarray, W: np.ndarray, B: np.ndarray | None, Z: np.ndarray
         if packed_pointwise(X, W, 1, win):
             whole_z = Z is not None and Z.shape == (X.shape[0], W.shape[0]) + win.out
             stored = store_activation(activation, params) if Z is None or whole_z else None
-            y = pointwise_conv(X, W, B, Z if whole_z else None,
-                               stored if stored is not None else IDENTITY)
+            product = pointwise_product(X, W, B, whole_z, stored or IDENTITY)
+            y = None if product is None else product.conv(X, Z if whole_z else None)
             if y is not None:
+                if stored is not None and (Z is None or whole_z):
+                    _keep(prepared, plan_key, W, B, product.conv)
                 if Z is not None and not whole_z:
                     y = _add_into(y, Z)
                 if stored is None:
@@ -337,9 +396,15 @@ def _conv_then(X: np.ndarray, W: np.ndarray, B: np.ndarray | None, Z: np.ndarray
         # kernel adds the bias in a pass of its own)
         win = conv_window(X, W, B, auto_pad, dilations, group, kernel_shape, pads, strides,
                           ctx, prepared)
+        stored = store_activation(activation, params)
+        run = _tiles_then(X, W, int(group), win, B, stored, activation, params)
+        y = None if run is None else run(X, None)
+        if y is not None:
+            _keep(prepared, plan_key, W, B, run)
+            return (y,)
         y = conv_forward(X, W.astype(X.dtype, copy=False), int(group), win, B,
                          epilogue=lambda r, b: bias_activation(r, b, activation, params),
-                         stored=store_activation(activation, params))
+                         stored=stored)
         return (y,)
     (y,) = conv(X, W, B, auto_pad=auto_pad, dilations=dilations, group=group,
                 kernel_shape=kernel_shape, pads=pads, strides=strides, ctx=ctx,

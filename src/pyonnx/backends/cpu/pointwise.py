@@ -42,8 +42,8 @@ import numpy as np
 
 from pyonnx.backends.cpu import jit, threads
 
-__all__ = ["epilogue_values", "pack_rows", "pointwise_conv", "product_into", "store_activation",
-           "IDENTITY"]
+__all__ = ["epilogue_values", "pack_rows", "pointwise_conv", "pointwise_product", "product",
+           "product_into", "store_activation", "Product", "IDENTITY"]
 
 #: Rows of W per packed panel and columns of X per tile: the register tile of
 #: ``jit/gemm_loops.py``, which takes them from here (6 x 16 float32 outputs are 12 AVX2
@@ -159,17 +159,20 @@ def pointwise_conv(x: np.ndarray, w: np.ndarray, bias: np.ndarray | None,
     group: x (N, C, *spatial) and w (M, C, 1, ...) float32, ``bias`` (M,) or None, ``z`` None
     or float32 of the output's shape, ``act`` the ``epilogue`` (:func:`store_activation`).
     None (nothing computed) where the compiled loop does not run."""
-    n_img, c = x.shape[:2]
-    m = w.shape[0]
-    length = x.size // max(1, n_img * c)
-    if (z is not None and (z.dtype != np.float32 or z.shape != (n_img, m) + x.shape[2:])):
+    if z is not None and z.shape != (x.shape[0], w.shape[0]) + x.shape[2:]:
         return None
-    y = np.empty((n_img, m) + x.shape[2:], np.float32)
-    if not product_into(w, bias, np.ascontiguousarray(x).reshape(n_img, c, length),
-                        y.reshape(-1), m * length, length,
-                        None if z is None else np.ascontiguousarray(z).reshape(-1), epilogue):
+    plan = pointwise_product(x, w, bias, z is not None, epilogue)
+    return None if plan is None else plan.conv(x, z)
+
+
+def pointwise_product(x: np.ndarray, w: np.ndarray, bias: np.ndarray | None, has_z: bool,
+                      epilogue: tuple[float, float, float, float, int]) -> Product | None:
+    """The packed product of :func:`pointwise_conv` for inputs of x's shape, prepared for
+    calls (:meth:`Product.conv`); None where the loop does not run for them."""
+    if x.dtype != np.float32 or x.ndim < 2:
         return None
-    return y
+    return product(w, bias, x.shape[0], x.shape[1], x.size // max(1, x.shape[0] * x.shape[1]),
+                   epilogue, has_z)
 
 
 def product_into(w: np.ndarray, bias: np.ndarray | None, cols: np.ndarray, y: np.ndarray,
@@ -183,45 +186,100 @@ def product_into(w: np.ndarray, bias: np.ndarray | None, cols: np.ndarray, y: np
     given, is laid out as ``y``; ``act`` is the ``epilogue`` (:func:`store_activation`). False
     where the loop does not run (the caller then computes Y itself): numba unavailable or
     disabled, another element type than float32, empty or small work."""
-    n_img, k, length = cols.shape
-    m = w.shape[0]
-    if (cols.dtype != np.float32 or w.dtype != np.float32 or k == 0 or length == 0 or m == 0
-            or w.size != m * k or (bias is not None and bias.dtype != np.float32)):
+    if cols.dtype != np.float32:
         return False
-    if n_img * m * length < jit.MIN_ELEMENTS or not jit.available():
-        return False
-    wp, bp = _packed_weights(w, bias)
-    zf = z if z is not None else np.zeros(1, np.float32)
-    ep = epilogue_values(epilogue, np.dtype(np.float32))
-    gate = int(epilogue[4])
-    chunk = max(16, _CHUNK_BYTES // (4 * k) // 16 * 16)
-    panels = -(-m // ROWS)
-    has_z = int(z is not None)
-    xf = cols.reshape(n_img, -1)
+    plan = product(w, bias, *cols.shape, epilogue, z is not None)
+    return plan is not None and plan.into(cols, y, image_stride, row_stride, z)
 
-    macs = m * k * length
-    shared = threads.budget() > 1 and macs >= MIN_SHARED_MACS and (panels >= 2 or length >= 32)
-    by_chunks = parts = 0
-    if shared:
-        # Pieces claimed by this thread and idle pool ones: several per thread, so that a
-        # thread that starts late or runs slower leaves the rest to the others. Each piece
-        # reads the smaller operand whole: a piece of X's columns passes through every panel of
-        # W, a piece of W's panels over all of X (a stem's product, 32 x 27 by 12544 columns,
-        # ran slower on two threads than on one in pieces of panels). The column chunks then
-        # shrink to a piece's width (the sums, hence the outputs, do not depend on them).
-        by_chunks = int(length > m)
-        if by_chunks:
-            chunk = min(chunk, (-(-length // _MAX_PARTS) + COLS - 1) // COLS * COLS)
-        parts = min(-(-length // chunk) if by_chunks else panels, _MAX_PARTS)
-    for img in range(n_img):
-        args = (wp, bp, m, k, xf[img], length, y, img * image_stride, row_stride, zf, has_z, ep,
-                gate, 0, panels, chunk)
-        if parts >= 2:
-            ok = threads.shared_loop("gemm_loops.pointwise_claimed",
-                                     args + (by_chunks, np.zeros(2, np.int64), parts), parts,
-                                     elements=jit.MIN_ELEMENTS)
-        else:
-            ok = jit.call("gemm_loops.pointwise", *args, elements=jit.MIN_ELEMENTS)
-        if not ok:
-            return False
-    return True
+
+def product(w: np.ndarray, bias: np.ndarray | None, n_img: int, k: int, length: int,
+            epilogue: tuple[float, float, float, float, int], has_z: bool
+            ) -> Product | None:
+    """The packed product of ``w`` (float32 [M, ...] seen as [M, K]) and ``bias`` with columns
+    of ``n_img`` images x K x ``length`` and the ``epilogue``, prepared for calls
+    (:class:`Product`); None where the loop does not run for them (numba unavailable or
+    disabled, another element type than float32, empty or small work)."""
+    m = w.shape[0]
+    if (w.dtype != np.float32 or k == 0 or length == 0 or m == 0 or w.size != m * k
+            or (bias is not None and bias.dtype != np.float32)):
+        return None
+    if n_img * m * length < jit.MIN_ELEMENTS or not jit.available():
+        return None
+    return Product(w, bias, n_img, k, length, epilogue, has_z)
+
+
+class Product:
+    """The packed product's arguments that depend only on its weights, bias, epilogue and
+    column shape (see :func:`product`): the packed weights, the epilogue's values, the column
+    chunks and, with more than one intra-op thread (the budget at preparation), its pieces.
+    A FusedConv node keeps its Product between runs (:mod:`pyonnx.backends.cpu.fused`), so
+    that a run makes only the call."""
+
+    __slots__ = ("wp", "bp", "m", "k", "n_img", "length", "ep", "gate", "chunk", "panels",
+                 "has_z", "by_chunks", "parts", "macs")
+
+    def __init__(self, w: np.ndarray, bias: np.ndarray | None, n_img: int, k: int,
+                 length: int, epilogue: tuple[float, float, float, float, int],
+                 has_z: bool) -> None:
+        self.m = m = w.shape[0]
+        self.k, self.n_img, self.length = k, n_img, length
+        self.wp, self.bp = _packed_weights(w, bias)
+        self.ep = epilogue_values(epilogue, np.dtype(np.float32))
+        self.gate = int(epilogue[4])
+        self.has_z = int(has_z)
+        chunk = max(16, _CHUNK_BYTES // (4 * k) // 16 * 16)
+        self.panels = panels = -(-m // ROWS)
+        self.macs = macs = m * k * length
+        shared = threads.budget() > 1 and macs >= MIN_SHARED_MACS \
+            and (panels >= 2 or length >= 32)
+        self.by_chunks = self.parts = 0
+        if shared:
+            # Pieces claimed by this thread and idle pool ones: several per thread, so that a
+            # thread that starts late or runs slower leaves the rest to the others. Each piece
+            # reads the smaller operand whole: a piece of X's columns passes through every
+            # panel of W, a piece of W's panels over all of X (a stem's product, 32 x 27 by
+            # 12544 columns, ran slower on two threads than on one in pieces of panels). The
+            # column chunks then shrink to a piece's width (the sums, hence the outputs, do
+            # not depend on them).
+            self.by_chunks = int(length > m)
+            if self.by_chunks:
+                chunk = min(chunk, (-(-length // _MAX_PARTS) + COLS - 1) // COLS * COLS)
+            self.parts = min(-(-length // chunk) if self.by_chunks else panels, _MAX_PARTS)
+        self.chunk = chunk
+
+    def into(self, cols: np.ndarray, y: np.ndarray, image_stride: int, row_stride: int,
+             z: np.ndarray | None) -> bool:
+        """:func:`product_into`'s computation with these arguments (``cols`` of the prepared
+        shape, ``z`` given exactly when prepared with one)."""
+        xf = cols.reshape(self.n_img, -1)
+        zf = z if z is not None else _NO_Z
+        for img in range(self.n_img):
+            args = (self.wp, self.bp, self.m, self.k, xf[img], self.length, y,
+                    img * image_stride, row_stride, zf, self.has_z, self.ep, self.gate, 0,
+                    self.panels, self.chunk)
+            if self.parts >= 2:
+                ok = threads.shared_loop(
+                    "gemm_loops.pointwise_claimed",
+                    args + (self.by_chunks, np.zeros(2, np.int64), self.parts), self.parts,
+                    elements=jit.MIN_ELEMENTS)
+            else:
+                ok = jit.call("gemm_loops.pointwise", *args, elements=jit.MIN_ELEMENTS)
+            if not ok:
+                return False
+        return True
+
+    def conv(self, x: np.ndarray, z: np.ndarray | None) -> np.ndarray | None:
+        """:func:`pointwise_conv`'s result for ``x`` (and ``z``) of the prepared shapes, or
+        None where the loop did not run (or ``z`` is not float32)."""
+        if z is not None and z.dtype != np.float32:
+            return None
+        y = np.empty((self.n_img, self.m) + x.shape[2:], np.float32)
+        if not self.into(np.ascontiguousarray(x).reshape(self.n_img, self.k, self.length),
+                         y.reshape(-1), self.m * self.length, self.length,
+                         None if z is None else np.ascontiguousarray(z).reshape(-1)):
+            return None
+        return y
+
+
+# the loop's residual argument where there is none (it reads no element of it)
+_NO_Z = np.zeros(1, np.float32)
