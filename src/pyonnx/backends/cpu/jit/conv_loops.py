@@ -13,9 +13,10 @@ threads that call them at once (:func:`pyonnx.backends.cpu.threads.shared_loop`)
 pieces of channels through an atomic counter. Splitting them over numba's own threads instead
 (a ``prange`` over ranges of channels, OpenMP layer, from parts of 128K multiply-adds) was
 measured to lose, though each channel is computed by the same code (bit-identical) and a launch
-costs about 5 µs against the pool's 55 (then a ``ThreadPoolExecutor``): a parallel region splits statically, so where the other core is taken (right after an
-onnxruntime run, whose threads spin; by another process) the calling thread waits for the
-other part instead of taking it. Standalone, 2 cores at load 2: 0.69-1.18x the serial time
+costs about 5 µs against the pool's 55 (then a ``ThreadPoolExecutor``): a parallel region
+splits statically, so where the other core is taken (right after an onnxruntime run, whose
+threads spin; by another process) the calling thread waits for the other part instead of
+taking it. Standalone, 2 cores at load 2: 0.69-1.18x the serial time
 per mobilenet_v2 node; in-process alternating with onnxruntime, the ratios to onnxruntime
 2.63 -> 2.83 (mobilenet_v2), 3.30 -> 3.30 and 3.64 -> 3.82 (mobilenet_v3_large), 2.93 -> 3.11
 (efficientnet_b0); from parts of the pool's size, LR-ASPP's large maps 1.46 -> 1.72. In the
