@@ -294,3 +294,24 @@ def test_session_sees_its_constants_read_only(loop_calls, monkeypatch):
     assert seen == [False]  # packed once: the second run makes the node's kept call
     np.testing.assert_array_equal(got[0], got[1])
     np.testing.assert_allclose(got[0], want, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("c, m, spatial, taken", [
+    (960, 160, (7, 7), True),     # 7.8K outputs, 7.5M multiply-adds: a late projection
+    (96, 24, (4, 4), True),       # 384 outputs, 37K multiply-adds: 16 columns
+    (960, 240, (1, 1), False),    # a squeeze-and-excitation product: one column
+    (8, 8, (4, 4), False),        # 128 outputs, 1K multiply-adds
+])
+def test_small_outputs_take_it_by_their_multiply_adds(loop_calls, monkeypatch, c, m, spatial,
+                                                      taken):
+    """Below jit.MIN_ELEMENTS outputs, a product takes the packed loop from
+    MIN_PRODUCT_MACS multiply-adds over at least one tile's columns (outputs as in models: the
+    fixture's MIN_ELEMENTS of 0 set back, the multiply-adds scaled to these small cases)."""
+    monkeypatch.setattr(jit, "MIN_ELEMENTS", 1 << 14)
+    monkeypatch.setattr(pointwise, "MIN_PRODUCT_MACS", 1 << 15)
+    x, w, b, z = _inputs(1, c, m, spatial, residual=True)
+    calls = _record(monkeypatch)
+    got = fused.private_fused_conv(x, w, b, z, activation="Relu", activation_params=[])[0]
+    assert calls == ([True] if taken else [])
+    want = np.maximum(reference_conv(x, w, b)[0] + z, 0)
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)

@@ -46,7 +46,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from pyonnx.backends.cpu import jit, threads
+from pyonnx.backends.cpu import jit, pointwise, threads
 from pyonnx.backends.cpu.conv import conv, conv_forward, packed_pointwise, tiles_plan
 from pyonnx.backends.cpu.jit import act_loops as _loops
 from pyonnx.backends.cpu.elementwise import loop_input, softmax as _softmax, softmax_loop
@@ -370,7 +370,8 @@ def _conv_then(X: np.ndarray, W: np.ndarray, B: np.ndarray | None, Z: np.ndarray
             if y is not None:
                 return (y,)
     if X.dtype == np.float32 and int(group) == 1 and X.ndim > 2 and X.shape[1] \
-            and X.size // X.shape[1] * W.shape[0] >= jit.MIN_ELEMENTS:
+            and pointwise.large_enough(X.shape[0], W.shape[0], X.shape[1],
+                                       X.size // max(1, X.shape[0] * X.shape[1])):
         # a 1x1 convolution by the packed product, whose stores add the bias and a residual of
         # the output's shape and apply the activation where they can; any other after it. Not
         # tried where a 1x1 output would be smaller than the loops take (the convolutions of
