@@ -182,3 +182,30 @@ def test_a_band_of_columns_takes_the_loop(loop_calls, name):
     assert got is band and loop_calls.ran("act_loops.bias_activation") == [True, True]
     np.testing.assert_array_equal(band, want)
     np.testing.assert_array_equal(y.reshape(1, 6, -1)[:, :, 9000:], rest)  # untouched
+
+
+@pytest.mark.parametrize("name", ["Sigmoid", "Swish"])
+@pytest.mark.parametrize("shape, with_bias", [((1, 3, 70, 71), False), ((2, 5, 33, 20), True),
+                                              ((1, 1, 9000, 1), False)],
+                         ids=["one_row", "rows", "one_row_of_chunks"])
+def test_sigmoid_epilogues_shared_with_the_pool_equal_one_thread(loop_calls, shared_pool,
+                                                                 monkeypatch, name, shape,
+                                                                 with_bias):
+    """Sigmoid and Swish epilogues cut into pieces (of rows, or of the one row's chunks) for
+    the pool's threads compute every element as one thread does (NaN and the clamps
+    included)."""
+    from pyonnx.backends.cpu import threads
+
+    monkeypatch.setattr(fused, "MIN_SHARED_SIGMOID", 1 << 10)
+    rng = np.random.default_rng(7)
+    y0 = (rng.standard_normal(shape) * 40).astype(np.float32)
+    y0.flat[::97] = np.nan
+    bias = rng.standard_normal(shape[1]).astype(np.float32) if with_bias else None
+    params = [1.5] if name == "Swish" else []
+    got = [fused.bias_activation(y0.copy(), bias, name, params) for _ in range(4)]
+    assert shared_pool and all(n == "act_loops.bias_activation_claimed" and parts > 1
+                               for n, _, parts in shared_pool)
+    threads._budget = 1
+    want = fused.bias_activation(y0.copy(), bias, name, params)
+    for g in got:
+        np.testing.assert_array_equal(g, want)

@@ -7,14 +7,18 @@ element becomes ``t = min(1, max(0, alpha * v + beta))`` (``swish`` 0: HardSigmo
 propagates as in ``np.clip``; ``alpha * v + beta`` may be contracted into one fused
 multiply-add (a rounding difference of at most one unit in the last place).
 
-:func:`bias_activation` runs on the calling thread: split over numba's threads by rows it was
-measured no faster (96 channels at 112x112 with Clip, 2 cores at load 2: 0.25-0.44 ms serial,
-0.29-0.45 in two parts), for the reason given in :mod:`.conv_loops`.
+:func:`bias_activation` split over numba's threads by rows was measured no faster (96 channels
+at 112x112 with Clip, 2 cores at load 2: 0.25-0.44 ms serial, 0.29-0.45 in two parts), for the
+reason given in :mod:`.conv_loops`; its sigmoid-based activations, a few nanoseconds per
+element, are shared with the pool's idle threads (:func:`bias_activation_claimed`).
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from pyonnx.backends.cpu.jit import inline
+from pyonnx.backends.cpu.jit.sync_loops import fetch_add
 
 
 def hard_sigmoid(y: np.ndarray, alpha: float, beta: float, swish: int) -> None:
@@ -72,17 +76,51 @@ def bias_activation(y: np.ndarray, rows: int, length: int, ld: int, bias: np.nda
     ``alpha`` and ``beta`` have y's element type; ``kbits`` (int32) and ``poly`` (y's type) are
     scratch of at least ``CHUNK`` elements.
     """
+    _rows(y, 0, rows, 0, length, ld, bias, m, code, alpha, beta, kbits, poly)
+
+
+def bias_activation_claimed(y: np.ndarray, rows: int, length: int, ld: int, bias: np.ndarray,
+                            m: int, code: int, alpha: float, beta: float, counter: np.ndarray,
+                            parts: int) -> None:
+    """:func:`bias_activation` cut into ``parts`` pieces, which the threads that run this loop
+    at once claim one at a time through ``counter`` (int64 [2]: pieces claimed, pieces
+    finished; see :func:`pyonnx.backends.cpu.threads.shared_loop`): ranges of rows, or of
+    whole chunks of the one row where ``rows`` is 1 (an epilogue without a bias). Each thread
+    takes its own scratch; every element is computed as :func:`bias_activation` computes
+    it."""
+    kbits = np.empty(CHUNK, np.int32)
+    poly = np.empty(CHUNK, y.dtype)
+    chunks = (length + CHUNK - 1) // CHUNK
+    while True:
+        i = fetch_add(counter, 0, 1)
+        if i >= parts:
+            return
+        if rows == 1:
+            _rows(y, 0, 1, chunks * i // parts * CHUNK,
+                  min(length, chunks * (i + 1) // parts * CHUNK), ld, bias, m, code, alpha,
+                  beta, kbits, poly)
+        else:
+            _rows(y, rows * i // parts, rows * (i + 1) // parts, 0, length, ld, bias, m, code,
+                  alpha, beta, kbits, poly)
+        fetch_add(counter, 1, 1)
+
+
+@inline
+def _rows(y: np.ndarray, r0: int, r1: int, e0: int, e1: int, ld: int, bias: np.ndarray, m: int,
+          code: int, alpha: float, beta: float, kbits: np.ndarray, poly: np.ndarray) -> None:
+    """The body of :func:`bias_activation` for the rows ``[r0, r1)``, elements ``[e0, e1)``
+    of each (``e0`` a multiple of CHUNK)."""
     zero = alpha - alpha  # 0 and 1 of y's element type (zero + 1 would be a float64)
     one = zero + np.float32(1)
     fbits = kbits.view(np.float32)
-    for r in range(rows):
+    for r in range(r0, r1):
         b = bias[r % m] if m else zero
         start = r * ld
-        for c0 in range(start, start + length, CHUNK):
+        for c0 in range(start + e0, start + e1, CHUNK):
             # 1-D slices of a 1-D array, not y[c0 + i] (numba's check of a computed negative
             # index) nor a row of a 2-D array (a layout numba cannot prove contiguous): either
             # stops the compiler from vectorizing the loops
-            yc = y[c0:min(c0 + CHUNK, start + length)]
+            yc = y[c0:min(c0 + CHUNK, start + e1)]
             n = yc.shape[0]
             if code == SIGMOID or code == SWISH:
                 for i in range(n):
