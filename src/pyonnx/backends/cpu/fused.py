@@ -48,7 +48,6 @@ from numpy.lib.stride_tricks import as_strided
 
 from pyonnx.backends.cpu import jit, pointwise, threads
 from pyonnx.backends.cpu.conv import conv, conv_forward, packed_pointwise, tiles_plan
-from pyonnx.backends.cpu.jit import act_loops as _loops
 from pyonnx.backends.cpu.elementwise import loop_input, softmax as _softmax, softmax_loop
 from pyonnx.backends.cpu.gemm import MIN_BLOCK_MACS, matmul  # large products split over the pool
 from pyonnx.backends.cpu.pointwise import IDENTITY, pointwise_product, store_activation
@@ -158,10 +157,16 @@ def bias_activation(y: np.ndarray, bias: np.ndarray | None, activation: str,
 # the loop's bias argument where there is none (it reads no element of it)
 _NO_BIAS = {t: np.zeros(1, t) for t in _INPLACE}
 
+#: The ``code`` values of the compiled epilogue ``act_loops.bias_activation`` (which takes
+#: them from here: this module must not import the loops' modules, which import numba), and
+#: the elements per chunk of its rows (its two scratch arrays, 8 KiB each in float32, stay in
+#: the first-level cache while one chunk is processed).
+NONE, RELU, SIGMOID, SWISH, HARD_SIGMOID, HARD_SWISH, CLIP = range(7)
+CHUNK = 2048
+
 #: The activations of the compiled epilogue ``act_loops.bias_activation``, by its codes.
-_LOOP_CODES = {"": _loops.NONE, "Relu": _loops.RELU, "Sigmoid": _loops.SIGMOID,
-               "Swish": _loops.SWISH, "HardSigmoid": _loops.HARD_SIGMOID,
-               "HardSwish": _loops.HARD_SWISH, "Clip": _loops.CLIP}
+_LOOP_CODES = {"": NONE, "Relu": RELU, "Sigmoid": SIGMOID, "Swish": SWISH,
+               "HardSigmoid": HARD_SIGMOID, "HardSwish": HARD_SWISH, "Clip": CLIP}
 
 
 def _loop_epilogue(y: np.ndarray, bias: np.ndarray | None, activation: str,
@@ -176,7 +181,7 @@ def _loop_epilogue(y: np.ndarray, bias: np.ndarray | None, activation: str,
     if code is None or y.dtype not in _INPLACE or not y.flags.writeable or y.size == 0 \
             or (bias is None and not activation):
         return False
-    if code in (_loops.SIGMOID, _loops.SWISH) and y.dtype != np.float32:
+    if code in (SIGMOID, SWISH) and y.dtype != np.float32:
         return False
     if bias is not None and (y.ndim < 2 or bias.shape != (y.shape[1],)):
         return False
@@ -191,15 +196,15 @@ def _loop_epilogue(y: np.ndarray, bias: np.ndarray | None, activation: str,
         flat, rows, length, ld = band
     typ = y.dtype.type
     alpha = beta = 0.0
-    if code == _loops.SIGMOID:
+    if code == SIGMOID:
         alpha = 1.0
-    elif code == _loops.SWISH:
+    elif code == SWISH:
         alpha = float(params[0])
-    elif code == _loops.HARD_SIGMOID:
+    elif code == HARD_SIGMOID:
         alpha, beta = float(params[0]), float(params[1])
-    elif code == _loops.HARD_SWISH:
+    elif code == HARD_SWISH:
         alpha, beta = 1 / 6, 0.5
-    if code == _loops.CLIP:
+    if code == CLIP:
         with np.errstate(over="ignore"):  # a bound beyond float32's range becomes +-inf
             alpha_t, beta_t = typ(params[0]), typ(params[1])
     else:
@@ -208,17 +213,17 @@ def _loop_epilogue(y: np.ndarray, bias: np.ndarray | None, activation: str,
         m, b = 0, _NO_BIAS[y.dtype]
     else:
         m, b = y.shape[1], bias.astype(y.dtype, copy=False)
-    if code in (_loops.SIGMOID, _loops.SWISH) and threads.budget() > 1 \
+    if code in (SIGMOID, SWISH) and threads.budget() > 1 \
             and y.size >= MIN_SHARED_SIGMOID:
         # pieces of rows (or of the one row's chunks) claimed by this thread and the idle pool
         # threads
-        parts = min(_MAX_SHARED_PARTS, rows if rows > 1 else -(-length // _loops.CHUNK))
+        parts = min(_MAX_SHARED_PARTS, rows if rows > 1 else -(-length // CHUNK))
         if parts > 1:
             return threads.shared_loop(
                 "act_loops.bias_activation_claimed",
                 (flat, rows, length, ld, b, m, code, alpha_t, beta_t, np.zeros(2, np.int64),
                  parts), parts, elements=y.size)
-    kbits, poly = np.empty(_loops.CHUNK, np.int32), np.empty(_loops.CHUNK, y.dtype)
+    kbits, poly = np.empty(CHUNK, np.int32), np.empty(CHUNK, y.dtype)
     return jit.call("act_loops.bias_activation", flat, rows, length, ld, b, m, code,
                     alpha_t, beta_t, kbits, poly, elements=y.size)
 

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from pyonnx.backends.cpu.fused import (CHUNK, CLIP, HARD_SIGMOID, HARD_SWISH, RELU, SIGMOID,
+                                       SWISH)
 from pyonnx.backends.cpu.jit import inline
 from pyonnx.backends.cpu.jit.sync_loops import fetch_add
 
@@ -35,10 +37,6 @@ def hard_sigmoid(y: np.ndarray, alpha: float, beta: float, swish: int) -> None:
         y[i] = v * t if swish else t
 
 
-# Elements per chunk of bias_activation: the exponentials' two scratch arrays (8 KiB each in
-# float32) stay in the first-level cache while one chunk of a row is processed.
-CHUNK = 2048
-
 # exp(t) = 2**k * exp(r) with k = round(t / ln 2) and r = t - k * ln 2 in [-ln2/2, ln2/2]: ln 2
 # split in two (the high part has few significant bits, so k * LN2_HI is exact for the k of
 # float32) keeps r accurate; exp(r) is its Taylor polynomial of degree 7 (truncation error
@@ -51,8 +49,6 @@ LN2_LO = -2.12194440e-4
 T_MIN = -87.0
 T_MAX = 89.0
 
-#: ``code`` values of :func:`bias_activation`.
-NONE, RELU, SIGMOID, SWISH, HARD_SIGMOID, HARD_SWISH, CLIP = range(7)
 
 
 def bias_activation(y: np.ndarray, rows: int, length: int, ld: int, bias: np.ndarray, m: int,
