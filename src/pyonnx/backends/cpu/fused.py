@@ -392,7 +392,10 @@ def _conv_then(X: np.ndarray, W: np.ndarray, B: np.ndarray | None, Z: np.ndarray
                ctx: KernelContext | None, prepared: NodeMemo | None) -> tuple[np.ndarray]:
     """``activation(Conv(X, W, B) + Z)`` once the activation is checked."""
     plan_key = None
-    if prepared is not None and X.dtype == np.float32:
+    # the compiled paths below are tried only where they can run (the plain install skips
+    # their checks)
+    compiled = X.dtype == np.float32 and jit.available()
+    if prepared is not None and compiled:
         # the node's call kept from an earlier run with these shapes (see _NodeCall)
         plan_key = (_NodeCall, X.shape, None if Z is None else Z.shape)
         kept = prepared.get(plan_key)
@@ -401,7 +404,7 @@ def _conv_then(X: np.ndarray, W: np.ndarray, B: np.ndarray | None, Z: np.ndarray
             y = kept.run(X, Z)
             if y is not None:
                 return (y,)
-    if X.dtype == np.float32 and int(group) == 1 and X.ndim > 2 and X.shape[1] \
+    if compiled and int(group) == 1 and X.ndim > 2 and X.shape[1] \
             and pointwise.large_enough(X.shape[0], W.shape[0], X.shape[1],
                                        X.size // max(1, X.shape[0] * X.shape[1])):
         # a 1x1 convolution by the packed product, whose stores add the bias and a residual of
@@ -430,7 +433,8 @@ def _conv_then(X: np.ndarray, W: np.ndarray, B: np.ndarray | None, Z: np.ndarray
         win = conv_window(X, W, B, auto_pad, dilations, group, kernel_shape, pads, strides,
                           ctx, prepared)
         stored = store_activation(activation, params)
-        run = _tiles_then(X, W, int(group), win, B, stored, activation, params)
+        run = _tiles_then(X, W, int(group), win, B, stored, activation, params) \
+            if compiled else None
         y = None if run is None else run(X, None)
         if y is not None:
             _keep(prepared, plan_key, W, B, run)
