@@ -357,12 +357,16 @@ def packed_pointwise(x: np.ndarray, w: np.ndarray, group: int, win: Window) -> b
     ones keep the split into bands of columns, each with its epilogue while it is in cache: on
     LR-ASPP's 520x520 maps the packed product, split by panels of output channels, was 7%
     slower per run (in-process A/B, alternating run by run), where mobilenet_v2 and
-    mobilenet_v3_large gained 8% and efficientnet_b0 4%."""
+    mobilenet_v3_large gained 8% and efficientnet_b0 4%. Few positions (below
+    ``_SPLIT_ROWS_BELOW``, where the split takes parts of output channels, each an OpenBLAS
+    call) take the packed product whatever the work: OpenBLAS rounds alike rows apart, and a
+    classifier's 1x1 convolution (light_squeezenet's, 1000 channels at 13x13) then gives alike
+    channels different logits, which its Softmax turns into a different class."""
     pointwise, nonempty, _, length, unit_strides = _shape_class(win)
     if not (pointwise and unit_strides and nonempty and group == 1):
         return False
-    return threads.budget() < 2 or x.shape[0] * w.shape[0] * x.shape[1] * length \
-        < 2 * MIN_PART_MACS
+    return threads.budget() < 2 or length < _SPLIT_ROWS_BELOW \
+        or x.shape[0] * w.shape[0] * x.shape[1] * length < 2 * MIN_PART_MACS
 
 
 @functools.lru_cache(maxsize=4096)
