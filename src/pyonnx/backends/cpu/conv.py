@@ -858,7 +858,7 @@ def _depthwise_2d_jit(x: np.ndarray, w: np.ndarray, win: Window, bias: np.ndarra
     scratch = (sh * sw * hq * wq, (oh - 1) * wq + ow)
     if threads.budget() > 1 and macs >= MIN_SHARED_DEPTHWISE_MACS and c >= 2:
         # pieces of channels claimed by this thread and the idle pool threads
-        parts = min(c, _MAX_SHARED_PARTS)
+        parts = min(c, threads.MAX_PIECES)
         if threads.shared_loop("conv_loops.depthwise2d_claimed",
                                head + scratch + tail + (np.zeros(2, np.int64), parts), parts,
                                elements=macs):
@@ -928,7 +928,7 @@ class DepthwiseTiles:
         self.out_shape = (n_img, m) + tuple(win.out)
         self.macs = n_img * m * prod(win.out) * k * k
         # pieces of channels claimed by this thread and the idle pool threads
-        self.parts = min(c, _MAX_SHARED_PARTS) if threads.budget() > 1 \
+        self.parts = min(c, threads.MAX_PIECES) if threads.budget() > 1 \
             and self.macs >= MIN_SHARED_DEPTHWISE_MACS and c >= 2 else 1
 
     def run(self, x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray | None:
@@ -946,12 +946,11 @@ class DepthwiseTiles:
 
 
 #: Depthwise loops of at least this many multiply-adds are shared with the idle intra-op
-#: threads (:func:`threads.shared_loop`), in ``_MAX_SHARED_PARTS`` pieces of channels (fewer
+#: threads (:func:`threads.shared_loop`), in ``threads.MAX_PIECES`` pieces of channels (fewer
 #: where there are fewer channels): a depthwise multiply-add costs several of a product's (see
 #: ``_DEPTHWISE_WEIGHT``), hence an eighth of ``pointwise.MIN_SHARED_MACS``; measured with it
 #: (see there).
 MIN_SHARED_DEPTHWISE_MACS = 1 << 19
-_MAX_SHARED_PARTS = 8
 
 
 #: Output widths up to this take the compiled channels-last loop where the channels-last
@@ -982,7 +981,7 @@ def _depthwise_2d_jit_channels_last(x: np.ndarray, w: np.ndarray, win: Window,
             int(sh), int(sw), int(dh), int(dw), int(win.pads_begin[0]), int(win.pads_begin[1]))
     if threads.budget() > 1 and macs >= MIN_SHARED_DEPTHWISE_MACS and c >= 32:
         # pieces of at least 16 channels claimed by this thread and the idle pool threads
-        parts = min(c // 16, _MAX_SHARED_PARTS)
+        parts = min(c // 16, threads.MAX_PIECES)
         if threads.shared_loop("conv_loops.depthwise2d_channels_last_claimed",
                                args + (np.zeros(2, np.int64), parts), parts, elements=macs):
             return y

@@ -214,7 +214,7 @@ def _loop_epilogue(y: np.ndarray, bias: np.ndarray | None, activation: str,
             and y.size >= MIN_SHARED_SIGMOID:
         # pieces of rows (or of the one row's chunks) claimed by this thread and the idle pool
         # threads
-        parts = min(_MAX_SHARED_PARTS, rows if rows > 1 else -(-length // CHUNK))
+        parts = min(threads.MAX_PIECES, rows if rows > 1 else -(-length // CHUNK))
         if parts > 1:
             return threads.shared_loop(
                 "act_loops.bias_activation_claimed",
@@ -226,13 +226,12 @@ def _loop_epilogue(y: np.ndarray, bias: np.ndarray | None, activation: str,
 
 
 #: Epilogues with a sigmoid (Sigmoid, Swish) of at least this many elements are shared with the
-#: idle intra-op threads, in ``_MAX_SHARED_PARTS`` pieces at most: the sigmoid costs about
+#: idle intra-op threads, in ``threads.MAX_PIECES`` pieces at most: the sigmoid costs about
 #: 0.75 ns an element on one core, so these take 0.1 ms and more (efficientnet_b0's depthwise
 #: convolutions end in one of 33K to 451K elements). Measured in that model (two threads,
 #: per-node profiles alternating run by run, medians): its depthwise nodes 3.87 -> 3.60 ms, all
 #: nodes 17.57 -> 17.29; 401K elements alone 277 -> 193 µs.
 MIN_SHARED_SIGMOID = 1 << 17
-_MAX_SHARED_PARTS = 8
 
 
 def _row_band(y: np.ndarray) -> tuple[np.ndarray, int, int, int] | None:

@@ -54,9 +54,9 @@ COLS = 16
 #: (512 KiB on the dev machine), so that the chunk stays there while every panel passes over it.
 _CHUNK_BYTES = 256 << 10
 #: Products of at least this many multiply-adds are shared with the idle intra-op threads, in
-#: ``_MAX_PARTS`` pieces (fewer where there are fewer panels). Smaller work loses: the caller
-#: finishes its pieces while the pool thread still holds the GIL for the Python call that
-#: starts its own, and waits on the GIL (a sleep and a wake-up of tens of microseconds). Per
+#: ``threads.MAX_PIECES`` pieces (fewer where there are fewer panels). Smaller work loses: the
+#: caller finishes its pieces while the pool thread still holds the GIL for the Python call
+#: that starts its own, and waits on the GIL (a sleep and a wake-up of tens of microseconds). Per
 #: run, in one process alternating with onnxruntime (whose threads spin after each of its
 #: runs; depthwise loops at an eighth of the size, see ``conv.MIN_SHARED_DEPTHWISE_MACS``):
 #:
@@ -69,7 +69,6 @@ _CHUNK_BYTES = 256 << 10
 #: mobilenet_v3_small  12.6     12.1     11.8     11.7
 #: ==================  =======  =======  =======  ============
 MIN_SHARED_MACS = 1 << 22
-_MAX_PARTS = 8
 
 #: The gates of the compiled loops' fused activation, applied after the clip (``jit/gemm_loops.py``
 #: and ``conv_loops.depthwise2d`` take them from here): none, HardSigmoid, HardSwish, and the
@@ -261,8 +260,8 @@ class Product:
             # not depend on them).
             self.by_chunks = int(length > m)
             if self.by_chunks:
-                chunk = min(chunk, (-(-length // _MAX_PARTS) + COLS - 1) // COLS * COLS)
-            self.parts = min(-(-length // chunk) if self.by_chunks else panels, _MAX_PARTS)
+                chunk = min(chunk, (-(-length // threads.MAX_PIECES) + COLS - 1) // COLS * COLS)
+            self.parts = min(-(-length // chunk) if self.by_chunks else panels, threads.MAX_PIECES)
         self.chunk = chunk
 
     def into(self, cols: np.ndarray, y: np.ndarray, image_stride: int, row_stride: int,

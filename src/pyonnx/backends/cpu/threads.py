@@ -213,6 +213,11 @@ def shared_loop(name: str, args: tuple, parts: int, *, elements: int) -> bool:
     return ran
 
 
+#: The most pieces a shared loop's work is cut into (:func:`shared_loop`): several per thread,
+#: so that a thread that starts late or runs slower leaves the rest to the others.
+MAX_PIECES = 8
+
+
 #: How long a pool thread keeps watching for new work after its last (then it sleeps on a
 #: condition variable), and how long a caller watches for its work on other threads to finish
 #: (then it sleeps until woken). Nodes of a model follow each other within tens of
