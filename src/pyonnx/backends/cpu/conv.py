@@ -159,8 +159,7 @@ def tiles_plan(x: np.ndarray, w: np.ndarray, group: int, win: Window,
     this convolution with this bias and fused activation ``stored`` (and an epilogue), for a
     caller that repeats it; None where conv_forward takes another path."""
     if bias is None or not _is_depthwise(x.shape[1], group, win) or _splits(x, w, group, win) \
-            or not _loop_stores(stored, x, w, win) or not _tiles_take(x, w, win) \
-            or not jit.available():
+            or not _loop_stores(stored, x, w, win) or not _tiles_take(x, w, win):
         return None
     return DepthwiseTiles(x.shape, w, win, bias, stored)
 
@@ -891,11 +890,6 @@ def _depthwise_2d_tiles(x: np.ndarray, w: np.ndarray, win: Window, bias: np.ndar
     (:func:`_tiles_take`'s convolutions), which apply the fused activation ``stored`` (one
     with a gate of ``_TILE_GATES``) as they store; None when compiled loops are
     unavailable. See :class:`DepthwiseTiles`."""
-    if not jit.available():
-        # nothing allocated: an output allocated and dropped per call, several MB on the
-        # early layers, cost the NumPy path that follows its reused memory (page faults;
-        # mobilenet_v2's 144 channels at 56x56: 2.0 -> 4.0 ms per call)
-        return None
     return DepthwiseTiles(x.shape, w, win, bias, stored).run(x, out)
 
 
@@ -934,14 +928,17 @@ class DepthwiseTiles:
     def run(self, x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray | None:
         """Y for ``x`` (float32, the prepared shape), into ``out`` when given (C-contiguous);
         None when compiled loops are unavailable."""
+        if not jit.available():
+            # nothing allocated: an output allocated and dropped per call, several MB on the
+            # early layers, cost the NumPy path that follows its reused memory (page faults;
+            # mobilenet_v2's 144 channels at 56x56: 2.0 -> 4.0 ms per call)
+            return None
         y = np.empty(self.out_shape, np.float32) if out is None else out
         args = (np.ascontiguousarray(x), self.w, self.b, y, self.ep, self.gate, self.k,
                 self.s, *self.pads, np.zeros(2, np.int64), self.parts)
-        if self.parts > 1:
-            ok = threads.shared_loop("conv_loops.depthwise2d_tiles", args, self.parts,
-                                     elements=self.macs)
-        else:
-            ok = jit.call("conv_loops.depthwise2d_tiles", *args, elements=self.macs)
+        # one piece runs on the calling thread alone (shared_loop's own rule)
+        ok = threads.shared_loop("conv_loops.depthwise2d_tiles", args, self.parts,
+                                 elements=self.macs)
         return y if ok else None
 
 
