@@ -40,7 +40,7 @@ from numba.extending import intrinsic
 from pyonnx.backends.cpu.jit import inline
 from pyonnx.backends.cpu.jit.sync_loops import fetch_add
 from pyonnx.backends.cpu.jit.vector_ir import (I32, VEC, Activation, array_data, fma, splat,
-                                                store, vector_at)
+                                                vector_at)
 
 
 def depthwise2d(x: np.ndarray, w: np.ndarray, b: np.ndarray, has_bias: int, y: np.ndarray,
