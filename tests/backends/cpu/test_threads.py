@@ -198,6 +198,47 @@ def test_shared_loop_pieces_are_each_run_once(pool):
         np.testing.assert_array_equal(run(3, by_chunks=1), alone)
 
 
+def test_a_shared_loop_announces_itself_and_its_pool_threads_watch_for_the_next(pool):
+    """The hand-off without the GIL (jit/sync_loops.py): a shared loop's caller bumps the
+    pool's count of posted work from inside the loop, and a pool thread, once no piece is left,
+    stays in the loop until that count moves from what it had seen, or for ``sync[1]`` reads."""
+    pytest.importorskip("numba", reason="numba is not installed: no compiled loops to share")
+    from pyonnx.backends.cpu import jit, pointwise
+
+    if not jit.available():
+        pytest.skip("compiled loops are turned off (PYONNX_JIT=0)")
+    m, k, n = pointwise.ROWS, 4, 64  # one panel
+    wp = pointwise.pack_rows(np.ones((m, k), np.float32))
+    bp = np.zeros(pointwise.ROWS, np.float32)
+    ep = pointwise.epilogue_values(pointwise.IDENTITY, np.dtype(np.float32))
+    x = np.ones(k * n, np.float32)
+
+    def loop(sync, role, seen, parts=1):
+        y = np.zeros(m * n, np.float32)
+        counter = np.zeros(2, np.int64)
+        args = (wp, bp, m, k, x, n, y, 0, n, np.zeros(1, np.float32), 0, ep, 0, 0, 1, 64, 0,
+                counter, parts, sync, role, seen)
+        assert jit.call("gemm_loops.pointwise_claimed", *args, elements=jit.MIN_ELEMENTS)
+        return y, counter
+
+    sync = np.array([5, 1000], np.int64)
+    y, counter = loop(sync, threads.CALLER, 0)
+    assert sync[0] == 6 and counter.tolist() == [2, 1] and (y == k).all()  # announced, computed
+    loop(sync, threads.ALONE, 0)
+    loop(sync, threads.WORKER, 6)  # nothing moved: gives up after sync[1] reads
+    assert sync[0] == 6
+    # a pool thread that has seen 6 leaves as soon as the next loop announces itself
+    sync[1] = 1 << 62  # about forever
+    done = threading.Event()
+    watcher = threading.Thread(target=lambda: (loop(sync, threads.WORKER, 6, parts=0),
+                                               done.set()))
+    watcher.start()
+    assert not done.wait(0.05)
+    loop(sync, threads.CALLER, 0)
+    assert done.wait(10)
+    watcher.join()
+
+
 def test_the_pool_does_not_import_numba():
     """A session on two threads whose work is all small runs no compiled loop: its pool's idle
     threads then sleep instead of spinning in one, and numba is never imported (a fresh

@@ -152,7 +152,7 @@ def parallel_for(count: int, fn: Callable[[int, int], Any], *, min_per_part: int
     finished = np.zeros(1, np.int64)
     errors: list[BaseException] = []
 
-    def work() -> None:
+    def work(seen: int = 0) -> None:
         while True:
             i = next(claim)
             if i >= total:
@@ -185,25 +185,36 @@ def shared_loop(name: str, args: tuple, parts: int, *, elements: int) -> bool:
     Returns False, having done nothing, where :func:`jit.call` would (the caller then
     computes the result another way).
 
+    The loop takes three arguments after ``args``, given here: the pool's ``sync`` array, the
+    thread's role (:data:`ALONE`, :data:`CALLER`, :data:`WORKER`) and, for a pool thread, the
+    count of posted work it has seen. The loop announces itself to the idle pool threads once
+    its caller has released the GIL, and a pool thread stays in it after its pieces until the
+    next loop does (:mod:`pyonnx.backends.cpu.jit.sync_loops`): no thread then waits for the
+    GIL that another holds, which costs 20-30 µs a hand-off on the development VM.
+
     This is how the small, frequent kernels of mobile CNNs use a second core: a piece costs no
     Python call and no GIL, where :func:`parallel_for`'s parts cost a Python call each and a
     part handed to a sleeping thread up to a scheduler slice."""
     pool = _pool
     counter = args[-2]
     if pool is None or share() < 2 or parts < 2:
-        return jit.call(name, *args, elements=elements)
+        return jit.call(name, *args, _NO_SYNC, ALONE, 0, elements=elements)
     fn = jit.loop(name, elements=elements)  # None until jit.call has compiled it
     if fn is None or _spin_waits() is None:
-        return jit.call(name, *args, elements=elements)
+        return jit.call(name, *args, _NO_SYNC, ALONE, 0, elements=elements)
+    sync = pool.sync
+    if not sync[1]:
+        sync[1] = _spins(WORKER_SPIN_S)
 
-    def work() -> None:
+    def work(seen: int) -> None:
         try:
-            fn(*args)
+            fn(*args, sync, WORKER, seen)
         except Exception:  # noqa: BLE001 - the caller runs the same loop and reports it
             pass
 
-    job = pool.post(work, min(parts, share()) - 1)
-    ran = jit.call(name, *args, elements=elements)  # the caller's share
+    # posted without a signal: the loop announces itself once this thread runs it
+    job = pool.post(work, min(parts, share()) - 1, announce=False)
+    ran = jit.call(name, *args, sync, CALLER, 0, elements=elements)  # the caller's share
     pool.drop(job)
     if ran:
         pool.wait(counter, 1, parts)
@@ -211,6 +222,13 @@ def shared_loop(name: str, args: tuple, parts: int, *, elements: int) -> bool:
         while counter[1] < min(counter[0], parts):
             time.sleep(0.0001)
     return ran
+
+
+#: The roles of a thread in a shared loop (:func:`shared_loop`): the only thread running it,
+#: the thread that posted it, or a pool thread.
+ALONE, CALLER, WORKER = 0, 1, 2
+# the sync argument of a loop that runs alone (it reads no element of it)
+_NO_SYNC = np.zeros(2, np.int64)
 
 
 #: The most pieces a shared loop's work is cut into (:func:`shared_loop`): several per thread,
@@ -232,10 +250,11 @@ CALLER_SPIN_S = 0.001
 
 
 class _Job:
-    """Work posted to the pool: ``work()`` is run by at most ``copies`` pool threads (each
-    claims one copy), besides the caller."""
+    """Work posted to the pool: ``work(seen)`` is run by at most ``copies`` pool threads (each
+    claims one copy), besides the caller; ``seen`` is the count of posted work that the thread
+    read before it took the job."""
 
-    def __init__(self, work: Callable[[], None], copies: int) -> None:
+    def __init__(self, work: Callable[[int], None], copies: int) -> None:
         self.work = work
         self.copies = copies
         self.claim = itertools.count()  # next() on it is atomic under the GIL
@@ -245,8 +264,8 @@ class _Pool:
     """``workers`` persistent threads that join the work of :func:`parallel_for` and
     :func:`shared_loop` calls.
 
-    A caller posts its job (a deque of jobs, and a counter ``posted`` bumped per job) and works
-    on it too. An idle worker watches the counter with the compiled wait of
+    A caller posts its job (a deque of jobs, and the count of posted work ``sync[0]``, bumped
+    per job: by the caller, or by a shared loop once it runs) and works on it too. An idle worker watches the counter with the compiled wait of
     :mod:`pyonnx.backends.cpu.jit.sync_loops` (no GIL held; once a shared loop has run, so that
     the pool itself never imports numba) for ``WORKER_SPIN_S``, then sleeps
     on a condition variable that a poster notifies only while someone sleeps. Where compiled
@@ -258,7 +277,9 @@ class _Pool:
 
     def __init__(self, workers: int) -> None:
         self.jobs: collections.deque[_Job] = collections.deque()
-        self.posted = np.zeros(1, np.int64)
+        # [0]: the count of posted work, which idle threads watch; [1]: the reads a shared
+        # loop's pool thread watches it for (see shared_loop), set once the waits are measured
+        self.sync = np.zeros(2, np.int64)
         self.cond = threading.Condition(threading.Lock())
         self.sleepers = 0
         self.stopped = False
@@ -267,11 +288,14 @@ class _Pool:
         for t in self.threads:
             t.start()
 
-    def post(self, work: Callable[[], None], copies: int) -> _Job:
+    def post(self, work: Callable[[int], None], copies: int, announce: bool = True) -> _Job:
+        """Queue ``work(seen)`` for ``copies`` pool threads; without ``announce``, the work
+        bumps the count of posted work itself (a shared loop, see :func:`shared_loop`)."""
         job = _Job(work, copies)
         if copies > 0:
             self.jobs.append(job)
-            self.posted[0] += 1
+            if announce or self.sleepers:  # a sleeping thread looks at the count when woken
+                self.sync[0] += 1
             if self.sleepers:
                 with self.cond:
                     self.cond.notify_all()
@@ -305,7 +329,7 @@ class _Pool:
     def shutdown(self, wait: bool = True) -> None:
         """Stop the workers once they have finished their current work."""
         self.stopped = True
-        self.posted[0] += 1
+        self.sync[0] += 1
         with self.cond:
             self.cond.notify_all()
         if wait:
@@ -315,14 +339,14 @@ class _Pool:
     def _work(self) -> None:
         _local.share = 1  # nested use runs inline (see the module docstring)
         while not self.stopped:
-            seen = int(self.posted[0])  # read before looking for work: no post is missed
+            seen = int(self.sync[0])  # read before looking for work: no post is missed
             try:
                 job = self.jobs[0]
             except IndexError:
                 self._idle(seen)
                 continue
             if next(job.claim) < job.copies:
-                job.work()
+                job.work(seen)
                 self.wake_callers()  # a shared loop's caller may sleep on its last pieces
             else:
                 self.drop(job)
@@ -330,12 +354,12 @@ class _Pool:
     def _idle(self, seen: int) -> None:
         waits = _spin_waits() if _spin_ns is not None else None
         if waits is not None:
-            waits[0](self.posted, seen, _spins(WORKER_SPIN_S))
-            if self.posted[0] != seen:
+            waits[0](self.sync, seen, _spins(WORKER_SPIN_S))
+            if self.sync[0] != seen:
                 return
         with self.cond:
             self.sleepers += 1
-            while self.posted[0] == seen and not self.stopped:
+            while self.sync[0] == seen and not self.stopped:
                 self.cond.wait()
             self.sleepers -= 1
 
@@ -363,7 +387,7 @@ def _spin_waits() -> tuple[Callable[..., None], Callable[..., None]] | None:
         if None in loops:
             return None
     if _spin_ns is None:
-        reads = 100_000
+        reads = 1 << 21  # a few ms: shorter runs measured several times too fast
         t0 = time.perf_counter()
         loops[0](np.zeros(1, np.int64), 1, reads)
         _spin_ns = max(0.05, (time.perf_counter() - t0) * 1e9 / reads)

@@ -20,7 +20,7 @@ import numpy as np
 from pyonnx.backends.cpu.fused import (CHUNK, CLIP, HARD_SIGMOID, HARD_SWISH, RELU, SIGMOID,
                                        SWISH)
 from pyonnx.backends.cpu.jit import inline
-from pyonnx.backends.cpu.jit.sync_loops import fetch_add
+from pyonnx.backends.cpu.jit.sync_loops import announce, fetch_add, watch
 
 
 def hard_sigmoid(y: np.ndarray, alpha: float, beta: float, swish: int) -> None:
@@ -77,20 +77,21 @@ def bias_activation(y: np.ndarray, rows: int, length: int, ld: int, bias: np.nda
 
 def bias_activation_claimed(y: np.ndarray, rows: int, length: int, ld: int, bias: np.ndarray,
                             m: int, code: int, alpha: float, beta: float, counter: np.ndarray,
-                            parts: int) -> None:
+                            parts: int, sync: np.ndarray, role: int, seen: int) -> None:
     """:func:`bias_activation` cut into ``parts`` pieces, which the threads that run this loop
-    at once claim one at a time through ``counter`` (int64 [2]: pieces claimed, pieces
-    finished; see :func:`pyonnx.backends.cpu.threads.shared_loop`): ranges of rows, or of
-    whole chunks of the one row where ``rows`` is 1 (an epilogue without a bias). Each thread
-    takes its own scratch; every element is computed as :func:`bias_activation` computes
-    it."""
+    at once claim one at a time through ``counter`` (int64 [2]: pieces claimed, pieces finished;
+    see :func:`pyonnx.backends.cpu.threads.shared_loop`; ``sync``, ``role`` and ``seen``: the
+    hand-off of :mod:`~pyonnx.backends.cpu.jit.sync_loops`): ranges of rows, or of whole chunks
+    of the one row where ``rows`` is 1 (an epilogue without a bias). Each thread takes its own
+    scratch; every element is computed as :func:`bias_activation` computes it."""
     kbits = np.empty(CHUNK, np.int32)
     poly = np.empty(CHUNK, y.dtype)
     chunks = (length + CHUNK - 1) // CHUNK
+    announce(sync, role)
     while True:
         i = fetch_add(counter, 0, 1)
         if i >= parts:
-            return
+            break
         if rows == 1:
             _rows(y, 0, 1, chunks * i // parts * CHUNK,
                   min(length, chunks * (i + 1) // parts * CHUNK), ld, bias, m, code, alpha,
@@ -99,6 +100,7 @@ def bias_activation_claimed(y: np.ndarray, rows: int, length: int, ld: int, bias
             _rows(y, rows * i // parts, rows * (i + 1) // parts, 0, length, ld, bias, m, code,
                   alpha, beta, kbits, poly)
         fetch_add(counter, 1, 1)
+    watch(sync, role, seen)
 
 
 @inline

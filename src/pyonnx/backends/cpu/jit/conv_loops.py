@@ -38,7 +38,7 @@ from numba import types
 from numba.extending import intrinsic
 
 from pyonnx.backends.cpu.jit import inline
-from pyonnx.backends.cpu.jit.sync_loops import fetch_add
+from pyonnx.backends.cpu.jit.sync_loops import announce, fetch_add, watch
 from pyonnx.backends.cpu.jit.vector_ir import (I32, VEC, Activation, array_data, fma, splat,
                                                 vector_at)
 
@@ -67,26 +67,29 @@ def depthwise2d(x: np.ndarray, w: np.ndarray, b: np.ndarray, has_bias: int, y: n
 def depthwise2d_claimed(x: np.ndarray, w: np.ndarray, b: np.ndarray, has_bias: int,
                         y: np.ndarray, phases_size: int, acc_size: int, sh: int, sw: int,
                         dh: int, dw: int, pad_top: int, pad_left: int, lo: float, hi: float,
-                        counter: np.ndarray, parts: int) -> None:
-    """:func:`depthwise2d` with the input channels cut into ``parts`` pieces, which the
-    threads that run this loop at once claim one at a time through ``counter`` (int64 [2]:
-    pieces claimed, pieces finished; see :func:`pyonnx.backends.cpu.threads.shared_loop`).
-    Each thread takes scratch of ``phases_size`` and ``acc_size`` elements (what
-    :func:`depthwise2d` is given) at its first piece. Each output is computed as
-    :func:`depthwise2d` computes it."""
+                        counter: np.ndarray, parts: int,
+                        sync: np.ndarray, role: int, seen: int) -> None:
+    """:func:`depthwise2d` with the input channels cut into ``parts`` pieces, which the threads
+    that run this loop at once claim one at a time through ``counter`` (int64 [2]: pieces
+    claimed, pieces finished; see :func:`pyonnx.backends.cpu.threads.shared_loop`; ``sync``,
+    ``role`` and ``seen``: the hand-off of :mod:`~pyonnx.backends.cpu.jit.sync_loops`). Each
+    thread takes scratch of ``phases_size`` and ``acc_size`` elements (what :func:`depthwise2d`
+    is given) at its first piece. Each output is computed as :func:`depthwise2d` computes it."""
     c = x.shape[1]
     phases = np.empty(0, x.dtype)
     acc = np.empty(0, x.dtype)
+    announce(sync, role)
     while True:
         i = fetch_add(counter, 0, 1)
         if i >= parts:
-            return
+            break
         if phases.size == 0:
             phases = np.empty(phases_size, x.dtype)
             acc = np.empty(acc_size, x.dtype)
         _channels(x, w, b, has_bias, y, phases, acc, sh, sw, dh, dw, pad_top, pad_left, lo, hi,
                   c * i // parts, c * (i + 1) // parts)
         fetch_add(counter, 1, 1)
+    watch(sync, role, seen)
 
 
 @inline
@@ -319,23 +322,26 @@ def depthwise2d_channels_last_claimed(x: np.ndarray, w: np.ndarray, b: np.ndarra
                                       has_bias: int, y: np.ndarray, xt: np.ndarray,
                                       acc: np.ndarray, sh: int, sw: int, dh: int, dw: int,
                                       pad_top: int, pad_left: int, counter: np.ndarray,
-                                      parts: int) -> None:
+                                      parts: int, sync: np.ndarray, role: int, seen: int) -> None:
     """:func:`depthwise2d_channels_last` with the channels cut into ``parts`` pieces (whole
     multiples of 16 channels but the last, so that two pieces rarely write one cache line of
-    ``xt`` or ``acc``), which the threads that run this loop at once claim one at a time
-    through ``counter`` (int64 [2]: pieces claimed, pieces finished; see
-    :func:`pyonnx.backends.cpu.threads.shared_loop`). Each output is computed as
+    ``xt`` or ``acc``), which the threads that run this loop at once claim one at a time through
+    ``counter`` (int64 [2]: pieces claimed, pieces finished; see
+    :func:`pyonnx.backends.cpu.threads.shared_loop`; ``sync``, ``role`` and ``seen``: the
+    hand-off of :mod:`~pyonnx.backends.cpu.jit.sync_loops`). Each output is computed as
     :func:`depthwise2d_channels_last` computes it."""
     c = x.shape[1]
+    announce(sync, role)
     while True:
         i = fetch_add(counter, 0, 1)
         if i >= parts:
-            return
+            break
         ch0 = min(c, (c * i // parts + 15) // 16 * 16)
         ch1 = c if i == parts - 1 else min(c, (c * (i + 1) // parts + 15) // 16 * 16)
         _channels_last(x, w, b, has_bias, y, xt, acc, sh, sw, dh, dw, pad_top, pad_left, ch0,
                        ch1)
         fetch_add(counter, 1, 1)
+    watch(sync, role, seen)
 
 
 @inline
@@ -508,7 +514,8 @@ def _depthwise_tile(k: int, s: int, tall: bool, plane: np.ndarray, pbase: int, w
 
 def depthwise2d_tiles(x: np.ndarray, w: np.ndarray, b: np.ndarray, y: np.ndarray,
                       ep: np.ndarray, gate: int, k: int, s: int, pad_top: int,
-                      pad_left: int, counter: np.ndarray, parts: int) -> None:
+                      pad_left: int, counter: np.ndarray, parts: int,
+                      sync: np.ndarray, role: int, seen: int) -> None:
     """y (N, M, OH, OW) = act(depthwise 2-D convolution of x (N, C, H, W), float32, with w (M,
     k, k) at stride ``s`` in both axes, output channel o reading input channel o // (M / C),
     plus b[o]) for k in (3, 5), s in (1, 2), no dilation; ``b`` holds zeros for a convolution
@@ -523,22 +530,25 @@ def depthwise2d_tiles(x: np.ndarray, w: np.ndarray, b: np.ndarray, y: np.ndarray
     rows at OH - TILE_ROWS), recomputing a few outputs to the same values rather than storing
     part of a vector; maps narrower than 8 store the lanes they have.
 
-    The input channels are cut into ``parts`` pieces that the threads running this loop at
-    once claim one at a time through ``counter`` (int64 [2]: pieces claimed, pieces finished;
-    see :func:`pyonnx.backends.cpu.threads.shared_loop`); one thread alone passes one piece.
+    The input channels are cut into ``parts`` pieces that the threads running this loop at once
+    claim one at a time through ``counter`` (int64 [2]: pieces claimed, pieces finished; see
+    :func:`pyonnx.backends.cpu.threads.shared_loop`; ``sync``, ``role`` and ``seen``: the
+    hand-off of :mod:`~pyonnx.backends.cpu.jit.sync_loops`); one thread alone passes one piece.
     Each output is computed alike whatever the pieces."""
     c = x.shape[1]
     oh, ow = y.shape[2], y.shape[3]
     plane = np.empty(0, np.float32)
+    announce(sync, role)
     while True:
         i = fetch_add(counter, 0, 1)
         if i >= parts:
-            return
+            break
         if plane.size == 0:
             plane = np.zeros(((oh - 1) * s + k) * ((ow - 1) * s + k) + PLANE_SLACK, np.float32)
         _tiled_channels(x, w, b, y, plane, ep, gate, k, s, pad_top, pad_left,
                         c * i // parts, c * (i + 1) // parts)
         fetch_add(counter, 1, 1)
+    watch(sync, role, seen)
 
 
 @inline

@@ -38,7 +38,7 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 from pyonnx.backends.cpu.jit import inline
-from pyonnx.backends.cpu.jit.sync_loops import fetch_add
+from pyonnx.backends.cpu.jit.sync_loops import announce, fetch_add, watch
 from pyonnx.backends.cpu.jit.vector_ir import (I32, VEC, V8, Activation, array_data, fma, splat,
                                                 store, vector_at)
 from pyonnx.backends.cpu.pointwise import COLS, ROWS
@@ -173,18 +173,21 @@ def pointwise(wp: np.ndarray, bp: np.ndarray, m: int, k: int, x: np.ndarray, n: 
 def pointwise_claimed(wp: np.ndarray, bp: np.ndarray, m: int, k: int, x: np.ndarray, n: int,
                       y: np.ndarray, yoff: int, ys: int, z: np.ndarray, has_z: int,
                       ep: np.ndarray, gate: int, p0: int, p1: int, chunk: int, by_chunks: int,
-                      counter: np.ndarray, parts: int) -> None:
+                      counter: np.ndarray, parts: int,
+                      sync: np.ndarray, role: int, seen: int) -> None:
     """:func:`pointwise` cut into ``parts`` pieces, which the threads that run this loop at once
     claim one at a time through ``counter`` (int64 [2]: pieces claimed, pieces finished; see
-    :func:`pyonnx.backends.cpu.threads.shared_loop`): with ``by_chunks``, runs of X's column
-    chunks, each through every panel (a long X, which panel pieces would each read whole); else
-    runs of the panels ``[p0, p1)``, each over all of X. Each output is computed as
+    :func:`pyonnx.backends.cpu.threads.shared_loop`; ``sync``, ``role`` and ``seen``: the
+    hand-off of :mod:`~pyonnx.backends.cpu.jit.sync_loops`): with ``by_chunks``, runs of X's
+    column chunks, each through every panel (a long X, which panel pieces would each read
+    whole); else runs of the panels ``[p0, p1)``, each over all of X. Each output is computed as
     :func:`pointwise` computes it, so the result does not depend on the pieces."""
     chunks = (n + chunk - 1) // chunk
+    announce(sync, role)
     while True:
         i = fetch_add(counter, 0, 1)
         if i >= parts:
-            return
+            break
         if by_chunks:
             _panels(wp, bp, m, k, x, n, y, yoff, ys, z, has_z, ep, gate, p0, p1, chunk,
                     chunks * i // parts * chunk, min(n, chunks * (i + 1) // parts * chunk))
@@ -193,6 +196,7 @@ def pointwise_claimed(wp: np.ndarray, bp: np.ndarray, m: int, k: int, x: np.ndar
                     p0 + (p1 - p0) * i // parts, p0 + (p1 - p0) * (i + 1) // parts, chunk, 0,
                     n)
         fetch_add(counter, 1, 1)
+    watch(sync, role, seen)
 
 
 @inline
