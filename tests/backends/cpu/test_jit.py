@@ -33,6 +33,7 @@ def fake_loops(monkeypatch):
     the loops switched on whatever the environment says (these tests are of the mechanism; a
     run under ``PYONNX_JIT=0`` tests the NumPy paths elsewhere)."""
     monkeypatch.delenv("PYONNX_JIT", raising=False)
+    monkeypatch.setattr(jit, "_env_on", None)  # read again
     mod = types.ModuleType("pyonnx.backends.cpu.jit.fake_loops")
     mod.axpy = _axpy
     mod.reciprocal = _reciprocal
@@ -43,7 +44,9 @@ def fake_loops(monkeypatch):
 
 def test_env_switch_turns_loops_off(monkeypatch, fake_loops):
     monkeypatch.setenv("PYONNX_JIT", "0")
-    assert not jit.available()
+    assert not jit.available()  # the first question reads it
+    monkeypatch.setenv("PYONNX_JIT", "1")
+    assert not jit.available()  # and it is read once
     y = np.zeros(4)
     assert jit.call("fake_loops.axpy", y, np.ones(4), 2.0, elements=1 << 20) is False
     assert not y.any()  # nothing ran

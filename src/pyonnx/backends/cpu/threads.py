@@ -370,13 +370,18 @@ class _Pool:
 # pays for it).
 _spin_ns: float | None = None
 _WAITS = ("sync_loops.spin_while_equal", "sync_loops.spin_until_at_least")
+_waits: tuple[Callable[..., None], Callable[..., None]] | None = None
 
 
 def _spin_waits() -> tuple[Callable[..., None], Callable[..., None]] | None:
     """The compiled waits (:func:`pyonnx.backends.cpu.jit.sync_loops.spin_while_equal` and
-    ``spin_until_at_least``), or None where compiled loops are unavailable or off. The pool
-    splits only work far above the loops' size rule, hence ``elements=jit.MIN_ELEMENTS``."""
-    global _spin_ns
+    ``spin_until_at_least``), or None where compiled loops are unavailable or off. Once found
+    they are kept (they are the pool's, not a kernel's; a lookup costs microseconds, and every
+    shared loop asks). The pool splits only work far above the loops' size rule, hence
+    ``elements=jit.MIN_ELEMENTS``."""
+    global _spin_ns, _waits
+    if _waits is not None:
+        return _waits
     loops = [jit.loop(name, elements=jit.MIN_ELEMENTS) for name in _WAITS]
     if None in loops:
         probe = np.zeros(2, np.int64)
@@ -391,7 +396,8 @@ def _spin_waits() -> tuple[Callable[..., None], Callable[..., None]] | None:
         t0 = time.perf_counter()
         loops[0](np.zeros(1, np.int64), 1, reads)
         _spin_ns = max(0.05, (time.perf_counter() - t0) * 1e9 / reads)
-    return loops[0], loops[1]
+    _waits = loops[0], loops[1]
+    return _waits
 
 
 def _spins(seconds: float) -> int:

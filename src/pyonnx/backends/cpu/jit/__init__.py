@@ -10,8 +10,10 @@ the optional ``fast`` extra, ``pip install pyonnx[fast]``). A loop does the whol
 over its data.
 
 The fast variants that use a loop (:mod:`pyonnx.backends.cpu.conv`, ``elementwise``) fall back
-to their NumPy path or to the reference kernel: when numba is not installed, when the environment sets ``PYONNX_JIT=0``, for element types the loops do not cover,
-and, for good, after a loop fails to compile (a warning says so once). Tests run both paths.
+to their NumPy path or to the reference kernel: when numba is not installed, when the
+environment sets ``PYONNX_JIT=0`` (read once, when a kernel first asks), for element types the
+loops do not cover, and, for good, after a loop fails to compile (a warning says so once).
+Tests run both paths.
 
 Use ``call(name, *args, elements=n)``: it runs the loop ``name`` ("module.function" under this
 package, e.g. ``"conv_loops.depthwise2d"``) on the given arrays, which the loop reads and writes in
@@ -42,8 +44,18 @@ _loops: dict[str, Callable | None] = {}
 _disabled_depth = 0    # > 0 inside ``disabled()``
 
 
+_env_on: bool | None = None  # PYONNX_JIT, read once (None: not yet)
+
+
 def _env_enabled() -> bool:
-    return os.environ.get("PYONNX_JIT", "1").strip().lower() not in ("0", "false", "no", "off")
+    """``PYONNX_JIT`` as the process found it at its first compiled-loop question. Read once:
+    kernels ask :func:`available` several times per node, and a read of ``os.environ`` costs a
+    microsecond."""
+    global _env_on
+    if _env_on is None:
+        _env_on = os.environ.get("PYONNX_JIT", "1").strip().lower() not in (
+            "0", "false", "no", "off")
+    return _env_on
 
 
 def available() -> bool:
