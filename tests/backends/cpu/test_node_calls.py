@@ -127,3 +127,44 @@ def test_a_new_budget_prepares_the_call_again(loop_calls, monkeypatch):
                              **attrs)[0]
     assert made == ["DepthwiseTiles", "DepthwiseTiles"]
     np.testing.assert_array_equal(one, two)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("activation, params", [("Relu", []), ("HardSigmoid", [0.2, 0.5]),
+                                                ("Sigmoid", []), ("Swish", [1.0])])
+def test_squeeze_and_excitation_convolutions_keep_their_product(monkeypatch, dtype, activation,
+                                                                params):
+    """The 1x1 convolutions of squeeze-and-excitation blocks (one small product) keep the
+    weights as a matrix, with or without compiled loops: the same values as a fresh call, and
+    as Conv followed by the activation."""
+    from pyonnx.backends.cpu import fused
+    from pyonnx.ops import activation as act
+    from pyonnx.ops.conv import conv
+
+    # the models' size rule: the packed product takes 1x1 outputs of any size otherwise
+    monkeypatch.setattr(jit, "MIN_ELEMENTS", 1 << 14)
+    rng = np.random.default_rng(2)
+    w = _constant(rng.standard_normal((96, 24, 1, 1)).astype(dtype))
+    b = _constant(rng.standard_normal(96).astype(dtype))
+    made: list[int] = []
+    real = fused._short_then
+    monkeypatch.setattr(fused, "_short_then", lambda *a: made.append(1) or real(*a))
+
+    def run(x_, memo_):
+        return private_fused_conv(x_, w, b, activation=activation, activation_params=params,
+                                  prepared=memo_)[0]
+
+    for off in (False, True):
+        memo = NodeMemo()
+        with jit.disabled() if off else np.errstate():
+            for seed in range(3):
+                x = np.random.default_rng(seed).standard_normal((1, 24, 1, 1)).astype(dtype)
+                y = run(x, memo)
+                np.testing.assert_array_equal(y, run(x, None))
+                attrs = dict(zip(("alpha", "beta"), params)) if activation != "Swish" \
+                    else dict(alpha=params[0])
+                want = getattr(act, activation)(conv(x, w, b)[0], **attrs)[0]
+                tol = 1e-5 if dtype == np.float32 else 1e-12  # sums in another order
+                np.testing.assert_allclose(y, want, rtol=tol, atol=tol)
+        assert len(made) == 1 + 3  # once kept for the memo, once per call without one
+        made.clear()

@@ -105,8 +105,7 @@ def conv_forward(x: np.ndarray, w: np.ndarray, group: int, win: Window,
         epilogue = _add_bias
     n_img, c = x.shape[:2]
     m = w.shape[0]
-    if pointwise and unit_strides and group == 1 and n_img == 1 \
-            and (length == 1 or m * c * length <= _TINY):
+    if short_product(x.shape, w.shape, group, win):
         # the small products of squeeze-and-excitation blocks (1x1 maps): one call, without
         # the strategies' bookkeeping, which costs more than the product there
         y = matmul2d(w.reshape(m, c), x.reshape(c, length)).reshape((1, m) + win.out)
@@ -131,6 +130,17 @@ def conv_forward(x: np.ndarray, w: np.ndarray, group: int, win: Window,
                 return y
         return epilogue(_depthwise_2d(x, w, win, bias), None)
     return epilogue(_conv_core(x, w, group, win), bias)
+
+
+def short_product(x_shape: tuple[int, ...], w_shape: tuple[int, ...], group: int,
+                  win: Window) -> bool:
+    """Whether :func:`conv_forward` computes this convolution as one small product of the
+    weights as an [M, C] matrix and the input as [C, positions] (a 1x1 convolution of one
+    image without padding or stride, on a 1x1 map or of little work: the convolutions of
+    squeeze-and-excitation blocks)."""
+    pointwise, _, _, length, unit_strides = _shape_class(win)
+    return pointwise and unit_strides and group == 1 and x_shape[0] == 1 \
+        and (length == 1 or w_shape[0] * x_shape[1] * length <= _TINY)
 
 
 def _is_depthwise(c: int, group: int, win: Window) -> bool:

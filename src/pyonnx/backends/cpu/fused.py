@@ -42,14 +42,17 @@ onnxruntime's com.microsoft FusedConv does not have: files never carry them.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from math import prod
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from pyonnx.backends.cpu import jit, pointwise, threads
-from pyonnx.backends.cpu.conv import conv, conv_forward, packed_pointwise, tiles_plan
+from pyonnx.backends.cpu.conv import (conv, conv_forward, packed_pointwise, short_product,
+                                      tiles_plan)
 from pyonnx.backends.cpu.elementwise import loop_input, softmax as _softmax, softmax_loop
-from pyonnx.backends.cpu.gemm import MIN_BLOCK_MACS, matmul  # large products split over the pool
+# large products split over the pool
+from pyonnx.backends.cpu.gemm import MIN_BLOCK_MACS, matmul, matmul2d
 from pyonnx.backends.cpu.pointwise import IDENTITY, pointwise_product, store_activation
 from pyonnx.backends.cpu.registry import fast_kernel
 from pyonnx.errors import ExecutionError
@@ -278,12 +281,31 @@ def _tiles_then(X: np.ndarray, W: np.ndarray, group: int, win: Window, B: np.nda
     return run
 
 
+def _short_then(W: np.ndarray, B: np.ndarray | None, win: Window, activation: str,
+                params: Sequence[float]
+                ) -> Callable[[np.ndarray, np.ndarray | None], np.ndarray]:
+    """``run(X, None)``: :func:`conv_forward`'s short product (see
+    :func:`~pyonnx.backends.cpu.conv.short_product`) and its epilogue, with the weights as a
+    matrix once."""
+    m, c = W.shape[:2]
+    w2 = W.reshape(m, c)
+    length = prod(win.out)
+    out = (1, m) + tuple(win.out)
+
+    def run(x: np.ndarray, z: np.ndarray | None) -> np.ndarray:
+        y = matmul2d(w2, x.reshape(c, length)).reshape(out)
+        return bias_activation(y, B, activation, params)
+
+    return run
+
+
 class _NodeCall:
-    """A FusedConv node's compiled call, kept in its memo (``prepared``) after a run for the
-    next ones with the same input shapes: ``run(X, Z)`` gives Y, or None where the loop did
-    not run. The arguments that the call derives from the weights, the bias and the shapes
-    (packed weights, the activation's values, the pieces for the intra-op threads) are made
-    once: they cost about 20 µs a call in Python, a quarter of a small convolution's time.
+    """A FusedConv node's call, kept in its memo (``prepared``) after a run for the next ones
+    with the same inputs' shapes and type: ``run(X, Z)`` gives Y, or None where its compiled
+    loop did not run. The arguments that the call derives from the weights, the bias and the
+    shapes (packed weights, the activation's values, the pieces for the intra-op threads, the
+    weights as a matrix) are made once: they cost about 20 µs a call in Python, a quarter of a
+    small convolution's time.
     Kept only for constant weights and bias (arrays that cannot change: a session's
     initializers), and used only for the same arrays and the same intra-op budget."""
 
@@ -394,9 +416,9 @@ def _conv_then(X: np.ndarray, W: np.ndarray, B: np.ndarray | None, Z: np.ndarray
     # the compiled paths below are tried only where they can run (the plain install skips
     # their checks)
     compiled = X.dtype == np.float32 and jit.available()
-    if prepared is not None and compiled:
-        # the node's call kept from an earlier run with these shapes (see _NodeCall)
-        plan_key = (_NodeCall, X.shape, None if Z is None else Z.shape)
+    if prepared is not None:
+        # the node's call kept from an earlier run with these inputs (see _NodeCall)
+        plan_key = (_NodeCall, X.shape, X.dtype, None if Z is None else Z.shape)
         kept = prepared.get(plan_key)
         if kept is not None and kept.w is W and kept.b is B \
                 and kept.budget == threads.budget():
@@ -431,6 +453,10 @@ def _conv_then(X: np.ndarray, W: np.ndarray, B: np.ndarray | None, Z: np.ndarray
         # kernel adds the bias in a pass of its own)
         win = conv_window(X, W, B, auto_pad, dilations, group, kernel_shape, pads, strides,
                           ctx, prepared)
+        if short_product(X.shape, W.shape, int(group), win):
+            run = _short_then(W.astype(X.dtype, copy=False), B, win, activation, params)
+            _keep(prepared, plan_key, W, B, run)
+            return (run(X, None),)
         stored = store_activation(activation, params)
         run = _tiles_then(X, W, int(group), win, B, stored, activation, params) \
             if compiled else None
