@@ -957,7 +957,7 @@ class DepthwiseTiles:
 #: where there are fewer channels): a depthwise multiply-add costs several of a product's (see
 #: ``_DEPTHWISE_WEIGHT``), hence an eighth of ``pointwise.MIN_SHARED_MACS``; measured with it
 #: (see there).
-MIN_SHARED_DEPTHWISE_MACS = 1 << 19
+MIN_SHARED_DEPTHWISE_MACS = 1 << 17
 
 
 #: Output widths up to this take the compiled channels-last loop where the channels-last

@@ -54,21 +54,21 @@ COLS = 16
 #: (512 KiB on the dev machine), so that the chunk stays there while every panel passes over it.
 _CHUNK_BYTES = 256 << 10
 #: Products of at least this many multiply-adds are shared with the idle intra-op threads, in
-#: ``threads.MAX_PIECES`` pieces (fewer where there are fewer panels). Smaller work loses: the
-#: caller finishes its pieces while the pool thread still holds the GIL for the Python call
-#: that starts its own, and waits on the GIL (a sleep and a wake-up of tens of microseconds). Per
-#: run, in one process alternating with onnxruntime (whose threads spin after each of its
-#: runs; depthwise loops at an eighth of the size, see ``conv.MIN_SHARED_DEPTHWISE_MACS``):
+#: ``threads.MAX_PIECES`` pieces (fewer where there are fewer panels): about 50 µs of one core.
+#: Smaller work loses to the hand-off (a pool thread starts its pieces about 5 µs after the
+#: loop's caller, see :mod:`pyonnx.backends.cpu.jit.sync_loops`). Default threads (two), each
+#: configuration in its own process, three interleaved rounds, medians (ms; depthwise loops at
+#: an eighth of the size, see ``conv.MIN_SHARED_DEPTHWISE_MACS``):
 #:
-#: ==================  =======  =======  =======  ============
-#: size (2^n)          20       22       24       not shared
-#: ==================  =======  =======  =======  ============
-#: mobilenet_v2        18.9 ms  18.8     20.8     22.2
-#: efficientnet_b0     32.5     32.8     38.5     40.5
-#: mobilenet_v3_large  18.8     18.8     21.1     18.5
-#: mobilenet_v3_small  12.6     12.1     11.8     11.7
-#: ==================  =======  =======  =======  ============
-MIN_SHARED_MACS = 1 << 22
+#: ==================  =====  =====  =====  =====  =====  =====  =====
+#: set, size (2^n)     1: 20  1: 21  1: 22  2: 18  2: 19  2: 20  2: 21
+#: ==================  =====  =====  =====  =====  =====  =====  =====
+#: mobilenet_v2        8.18   8.03   8.54   9.11   9.83   10.6   9.92
+#: efficientnet_b0     15.1   15.2   15.8   18.9   21.6   15.8   17.9
+#: mobilenet_v3_large  8.21   8.12   8.32   8.29   8.84   8.33   8.01
+#: mobilenet_v3_small  4.10   4.13   4.53   5.04   4.94   5.10   5.29
+#: ==================  =====  =====  =====  =====  =====  =====  =====
+MIN_SHARED_MACS = 1 << 20
 
 #: The gates of the compiled loops' fused activation, applied after the clip (``jit/gemm_loops.py``
 #: and ``conv_loops.depthwise2d`` take them from here): none, HardSigmoid, HardSwish, and the
