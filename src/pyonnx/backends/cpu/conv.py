@@ -38,11 +38,9 @@ from pyonnx.backends.cpu import jit, threads
 from pyonnx.backends.cpu.gemm import matmul2d
 from pyonnx.backends.cpu.pointwise import (HARD_SIGMOID, HARD_SWISH, IDENTITY, NONE,
                                            epilogue_values, pointwise_conv, product_into)
-from pyonnx.backends.cpu.registry import fast_kernel
 from pyonnx.ops._common import prod
 from pyonnx.ops._conv import Window, kernel_offsets, offset_slices, pad_spatial
 from pyonnx.ops.conv import _add_bias, conv_kernel
-from pyonnx.ops.registry import node_memo
 
 __all__ = ["conv", "conv_forward", "packed_pointwise", "tiles_plan", "DepthwiseTiles"]
 
@@ -1026,5 +1024,7 @@ def _depthwise(x: np.ndarray, w: np.ndarray, group: int, win: Window) -> np.ndar
     return y.reshape((n_img, m) + win.out)
 
 
-#: Conv with the reference's checks and geometry memo, computed by :func:`conv_forward`.
-conv = fast_kernel("Conv", versions=(1, 11, 22), prepare=node_memo)(conv_kernel(conv_forward))
+#: Conv with the reference's checks and geometry memo, computed by :func:`conv_forward`. The
+#: CPU provider's Conv kernel (:func:`pyonnx.backends.cpu.fused.fast_conv`) is FusedConv's
+#: path without an activation, which ends here.
+conv = conv_kernel(conv_forward)

@@ -391,6 +391,21 @@ def fused_conv(X: np.ndarray, W: np.ndarray, B: np.ndarray | None = None,
                       activation, params, ctx, prepared)
 
 
+@fast_kernel("Conv", versions=(1, 11, 22), prepare=node_memo)
+def fast_conv(X: np.ndarray, W: np.ndarray, B: np.ndarray | None = None, *,
+              auto_pad: str = "NOTSET", dilations: Sequence[int] | None = None,
+              group: int = 1, kernel_shape: Sequence[int] | None = None,
+              pads: Sequence[int] | None = None, strides: Sequence[int] | None = None,
+              ctx: KernelContext | None = None, prepared: NodeMemo | None = None
+              ) -> tuple[np.ndarray]:
+    """The CPU provider's Conv: FusedConv without an activation, so that a Conv node keeps
+    its compiled call between runs as FusedConv nodes do (:class:`_NodeCall`; a projection
+    without a residual after it stays a Conv); other convolutions end in
+    :data:`pyonnx.backends.cpu.conv.conv`."""
+    return _conv_then(X, W, B, None, auto_pad, dilations, group, kernel_shape, pads, strides,
+                      "", [], ctx, prepared)
+
+
 @kernel("FusedConv", versions=(1,), domain=DOMAIN, prepare=node_memo)
 def private_fused_conv(X: np.ndarray, W: np.ndarray, B: np.ndarray | None = None,
                        Z: np.ndarray | None = None, *,
