@@ -375,11 +375,14 @@ _waits: tuple[Callable[..., None], Callable[..., None]] | None = None
 
 def _spin_waits() -> tuple[Callable[..., None], Callable[..., None]] | None:
     """The compiled waits (:func:`pyonnx.backends.cpu.jit.sync_loops.spin_while_equal` and
-    ``spin_until_at_least``), or None where compiled loops are unavailable or off. Once found
-    they are kept (they are the pool's, not a kernel's; a lookup costs microseconds, and every
-    shared loop asks). The pool splits only work far above the loops' size rule, hence
-    ``elements=jit.MIN_ELEMENTS``."""
+    ``spin_until_at_least``), or None where compiled loops are unavailable or off (in a
+    ``jit.disabled()`` block too: the pool then behaves as in the plain install, which the
+    benchmark's NumPy-only engine measures that way). Once found they are kept (a lookup costs
+    microseconds, and every shared loop asks). The pool splits only work far above the loops'
+    size rule, hence ``elements=jit.MIN_ELEMENTS``."""
     global _spin_ns, _waits
+    if not jit.available():
+        return None
     if _waits is not None:
         return _waits
     loops = [jit.loop(name, elements=jit.MIN_ELEMENTS) for name in _WAITS]
