@@ -840,6 +840,8 @@ def _depthwise_2d_jit(x: np.ndarray, w: np.ndarray, win: Window, bias: np.ndarra
     a mobile CNN (288 channels at 7x7, 5x5 kernel: 14K outputs, 350K multiply-adds) is worth
     the loop, which is 3-7x faster than NumPy there.
     """
+    if not jit.available():  # spare the plans below (the plain install)
+        return None
     if _tiles_take(x, w, win):
         return _depthwise_2d_tiles(x, w, win, bias, out, stored or IDENTITY)
     n_img, c, _, _ = x.shape
