@@ -44,17 +44,17 @@ NumPy step loops 8.4 and 8.3 ms, of which their 128 recurrent products (``np.dot
 9.05 -> 8.23 median of them, outputs unchanged to the bit), the GRU's unchanged within the
 noise.
 
-The steps run on one thread. Splitting each step's hidden units over numba's threads (a
-``prange`` per step on the OpenMP layer, ~3.5 µs per parallel region at load 1.3, results
-equal to the serial loop's to the bit) was measured in session 7 (branch ``rnnpar-omp``) and
-not kept: a parallel step ends when both parts have, so it waits whenever another process
-holds the second core, and the dev VM's cores are shared (load average 2-4): at load ~3.5 the
-taggers ran 6-9x slower than with the serial loop (OpenMP's threads spin at the barrier for
-milliseconds on the core the other part needs); run in chunks of steps whose form a measured
-pace per step picks, still 20-40% slower (the spinning after each parallel chunk); and at load
-1.3 an LSTM step gained ~5% (31.8 -> 30.2 µs at H=256): each half of R
-(512 KB) fills a core's whole L2 cache (512 KB per core on the VM's EPYC; lscpu's
-"1 MiB (2 instances)" is the sum), so both halves still stream from L3.
+The compiled LSTM loop shares its steps with the intra-op pool (session 11,
+``rnn_loops.lstm_seq``): each step's hidden units are cut into pieces (one per direction and
+thread), claimed by the caller from the first and by a pool thread from the last, so that each
+core keeps its rows of R in its cache; no thread starts a step before the last one's pieces
+have all finished. lstm2_tagger at default threads: 6.85 ms against 10.1 on one thread
+(onnxruntime 4.5). A thread that starts late catches up, and one alone computes every piece,
+but a piece claimed by a thread that the OS then deschedules holds the step until it resumes:
+session 7 measured an OpenMP ``prange`` per step (fixed halves, threads spinning at the
+barrier) 6-9x slower than the serial loop at load average ~3.5, and only ~5% faster at load
+1.3 (31.8 -> 30.2 µs a step at H=256; each half of R, 512 KB, fills a core's L2). The GRU loop
+still runs its steps on one thread.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from pyonnx.backends.cpu import gemm, jit
+from pyonnx.backends.cpu import gemm, jit, threads
 from pyonnx.backends.cpu.registry import fast_kernel
 from pyonnx.ops import rnn as ref
 from pyonnx.ops.registry import KernelContext
@@ -160,6 +160,35 @@ def _zeros_if_none(s: ref._Setup, bias: np.ndarray | None) -> np.ndarray:
 def _reversed(s: ref._Setup) -> np.ndarray:
     """[D] 1 where the direction runs backwards, for a sequence loop."""
     return np.array([int(r) for r in s.reverse], np.int64)
+
+
+#: Sequence loops share their steps with the intra-op threads from this many recurrent
+#: multiply-adds per step (a step's pieces end in a wait for the slowest; about 8 µs of one
+#: core). lstm2_tagger (hidden 256: 262K per step), default threads, one process per run, six
+#: interleaved rounds: 6.85 ms against 10.1 with the steps on one thread (onnxruntime 4.5).
+MIN_SHARED_STEP_MACS = 1 << 16
+
+
+def _lstm_seq(s: ref._Setup, args: tuple, h: np.ndarray, c: np.ndarray, ys: np.ndarray,
+              want_y: bool) -> bool:
+    """``rnn_loops.lstm_seq`` on ``args`` (projection, biases, directions, R): with several
+    intra-op threads and ``MIN_SHARED_STEP_MACS`` per step, shared with the pool's idle ones,
+    each direction's hidden units in ``share() // D`` pieces (one per direction on two threads
+    and two directions); else on this thread, one piece per direction. ``h`` and ``c`` become
+    the final states. False where the loop did not run."""
+    shared = threads.share() >= 2 and 4 * s.H * s.H * s.B * s.D >= MIN_SHARED_STEP_MACS
+    per = max(1, threads.share() // s.D) if shared else 1
+    width = -(-s.H // per)
+    parts = s.T * s.D * per
+    hbuf = np.empty((2,) + h.shape, np.float32)
+    hbuf[0] = h
+    ok = threads.shared_loop(
+        "rnn_loops.lstm_seq",
+        args + (c, ys, int(want_y), hbuf, width, np.zeros(2 + parts, np.int64), parts), parts,
+        elements=_work(s), alone=not shared)
+    if ok:
+        h[...] = hbuf[s.T % 2]
+    return ok
 
 
 def _rnn_fast(X, W, R, B, sequence_lens, initial_h, *, activations, clip, direction,
@@ -290,11 +319,11 @@ def _lstm_fast(X, W, R, B, sequence_lens, initial_h, initial_c, P, *, activation
     want_y = s.outputs_used[0]
     # the fast extra's float32 layers: the whole time loop compiled (h and c0 become the final
     # states)
-    if _sequence_loop(s) and jit.call(
-            "rnn_loops.lstm_seq", _projection(s),
-            _zeros_if_none(s, None if wb is None else wb + rb), _reversed(s),
-            np.ascontiguousarray(s.R), h, c0, ys, int(want_y), elements=_work(s)):
-        return s.finish_y(ys if want_y else None), s.finish_state(h), s.finish_state(c0)
+    if _sequence_loop(s):
+        args = (_projection(s), _zeros_if_none(s, None if wb is None else wb + rb),
+                _reversed(s), np.ascontiguousarray(s.R))
+        if _lstm_seq(s, args, h, c0, ys, want_y):
+            return s.finish_y(ys if want_y else None), s.finish_state(h), s.finish_state(c0)
     xw = s.project(None if wb is None else (wb + rb)[:, None, :])
     # The sigmoid of the i, o, f gates is the reference's 0.5 * tanh(0.5 x) + 0.5. Its inner
     # halving is folded into the projections: xw's and R^T's i, o, f columns are halved once

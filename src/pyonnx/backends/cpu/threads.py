@@ -175,14 +175,15 @@ def parallel_for(count: int, fn: Callable[[int, int], Any], *, min_per_part: int
         raise errors[0]
 
 
-def shared_loop(name: str, args: tuple, parts: int, *, elements: int) -> bool:
+def shared_loop(name: str, args: tuple, parts: int, *, elements: int,
+                alone: bool = False) -> bool:
     """Run compiled loop ``name`` (:func:`jit.call`) on the calling thread and, at once, on
     the pool's idle threads; the loop hands out its ``parts`` pieces itself, through the
     counter ``args[-2]`` (int64 [2]: pieces claimed, pieces finished; zeros on entry; its
     ``args[-1]`` is ``parts``). Returns when every piece has finished: the caller waits only
     for pieces that another thread has started (a thread that comes late finds none left and
-    returns). Without a pool, or on a pool thread (nested use), the caller runs every piece.
-    Returns False, having done nothing, where :func:`jit.call` would (the caller then
+    returns). Without a pool, on a pool thread (nested use), or with ``alone``, the caller
+    runs every piece. Returns False, having done nothing, where :func:`jit.call` would (the caller then
     computes the result another way).
 
     The loop takes three arguments after ``args``, given here: the pool's ``sync`` array, the
@@ -197,7 +198,7 @@ def shared_loop(name: str, args: tuple, parts: int, *, elements: int) -> bool:
     part handed to a sleeping thread up to a scheduler slice."""
     pool = _pool
     counter = args[-2]
-    if pool is None or share() < 2 or parts < 2:
+    if alone or pool is None or share() < 2 or parts < 2:
         return jit.call(name, *args, _NO_SYNC, ALONE, 0, elements=elements)
     fn = jit.loop(name, elements=elements)  # None until jit.call has compiled it
     if fn is None or _spin_waits() is None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import numpy as np
 
 from pyonnx.backends.cpu.jit import inline
+from pyonnx.backends.cpu.jit.sync_loops import announce, fetch_add, load_acquire, watch
+from pyonnx.backends.cpu.threads import WORKER
 
 
 def lstm_cell(state: np.ndarray) -> None:
@@ -91,49 +93,94 @@ def tanh_f32(x: np.ndarray, y: np.ndarray) -> None:
 
 
 def lstm_seq(xw: np.ndarray, bias: np.ndarray, reverse: np.ndarray, R: np.ndarray,
-             h: np.ndarray, c: np.ndarray, ys: np.ndarray, write_y: int) -> None:
-    """A whole LSTM layer's time loop (default activations, no peepholes, full lengths), float32.
+             c: np.ndarray, ys: np.ndarray, write_y: int, hbuf: np.ndarray, width: int,
+             counter: np.ndarray, parts: int, sync: np.ndarray, role: int, seen: int) -> None:
+    """A whole LSTM layer's time loop (default activations, no peepholes, full lengths),
+    float32, on one thread or several at once.
 
     ``xw`` [T, B, D, 4H] is the input projection X W^T in time order, ``bias`` [D, 4H] the
     biases Wb + Rb (zeros without B), ``reverse`` [D] 1 for a direction that runs backwards;
-    ``R`` [D, 4H, H] the recurrent weights (gates i, o, f, c); ``h`` and ``c`` [D, B, H] the
-    initial states, replaced by the final ones; with ``write_y`` each step's h goes to ``ys``
-    ([T, D, B, H]) in step order (a reverse direction's first step, time T-1, at 0). Per step
-    and direction the recurrent product is a dot product of each row of R with h (a row read
-    once for every batch entry), summed in vector lanes (another order than BLAS's); the rest
-    is the reference's arithmetic: a = (xw + bias) + h R^T; i, o, f = 0.5 * tanh(0.5 a) + 0.5;
-    g = tanh(a); c = f * c + i * g (may be one fused multiply-add); h = o * tanh(c), with
-    :func:`_tanh`.
-    """
+    ``R`` [D, 4H, H] the recurrent weights (gates i, o, f, c); with ``write_y`` each step's h
+    goes to ``ys`` ([T, D, B, H]) in step order (a reverse direction's first step, time T-1, at
+    0). Per step and direction the recurrent product is a dot product of each row of R with h
+    (a row read once for every batch entry), summed in vector lanes (another order than
+    BLAS's); the rest is the reference's arithmetic: a = (xw + bias) + h R^T; i, o, f = 0.5 *
+    tanh(0.5 a) + 0.5; g = tanh(a); c = f * c + i * g (may be one fused multiply-add); h = o *
+    tanh(c), with :func:`_tanh`.
+
+    Each step is cut into pieces of ``width`` hidden units of one direction (all four gates'
+    rows for them, then their cell and hidden values), which the threads running the loop
+    claim; no thread starts a step before every piece of the one before has finished (a piece
+    reads the whole previous h). A piece's rows of R stay in the cache of the core that
+    computes it: the caller claims the pieces of a step from the first, a pool thread from the
+    last, so that with two threads each keeps its own. The pieces do not change the values.
+
+    h is double-buffered: ``hbuf`` [2, D, B, H] holds the initial state in ``hbuf[0]``; step t
+    reads ``hbuf[t % 2]`` and writes ``hbuf[(t + 1) % 2]`` (the final state is ``hbuf[T % 2]``).
+    ``c`` [D, B, H] is replaced by the final cell state. ``counter`` (int64, zeros on entry):
+    [0] pieces claimed, [1] pieces finished, then one claim flag per piece of each step;
+    ``parts`` is T times the pieces of a step (see
+    :func:`pyonnx.backends.cpu.threads.shared_loop`; ``sync``, ``role`` and ``seen``: the
+    hand-off of :mod:`~pyonnx.backends.cpu.jit.sync_loops`). A thread that comes late finds
+    the pieces of the steps before claimed and catches up; one alone computes every piece."""
     T, Bn, D, G = xw.shape
     H = G // 4
-    half = np.float32(0.5)
-    a = np.empty((Bn, G), np.float32)
-    # the sigmoid's inner halving per gate (exact: x * 1 is x)
-    scale = np.full(G, half, np.float32)
-    scale[3 * H:] = np.float32(1.0)
+    per = (H + width - 1) // width
+    P = D * per
+    a = np.empty((Bn, 4 * width), np.float32)
+    announce(sync, role)
     for t in range(T):
-        for d in range(D):
-            tx = T - 1 - t if reverse[d] else t
-            for j in range(G):
-                for b in range(Bn):
-                    acc = np.float32(0.0)
-                    for k in range(H):
-                        acc += R[d, j, k] * h[d, b, k]
-                    a[b, j] = (xw[tx, b, d, j] + bias[d, j]) + acc
+        for q in range(P):
+            p = P - 1 - q if role == WORKER else q
+            if fetch_add(counter, 2 + t * P + p, 1) != 0:
+                continue
+            fetch_add(counter, 0, 1)
+            d = p // per
+            j0 = p % per * width
+            _lstm_piece(xw, bias, reverse, R, hbuf[t % 2], hbuf[(t + 1) % 2], c, ys, write_y,
+                        a, t, d, j0, min(H, j0 + width))
+            fetch_add(counter, 1, 1)
+        done = (t + 1) * P
+        while load_acquire(counter, 1) < done:
+            pass
+    watch(sync, role, seen)
+
+
+@inline
+def _lstm_piece(xw: np.ndarray, bias: np.ndarray, reverse: np.ndarray, R: np.ndarray,
+                hin: np.ndarray, hout: np.ndarray, c: np.ndarray, ys: np.ndarray, write_y: int,
+                a: np.ndarray, t: int, d: int, j0: int, j1: int) -> None:
+    """Step ``t`` of direction ``d`` for hidden units ``[j0, j1)`` of :func:`lstm_seq`, reading h
+    from ``hin`` and writing it to ``hout``."""
+    T, Bn, D, G = xw.shape
+    H = G // 4
+    w = j1 - j0
+    half = np.float32(0.5)
+    tx = T - 1 - t if reverse[d] else t
+    for g in range(4):
+        for jj in range(w):
+            j = g * H + j0 + jj
             for b in range(Bn):
-                for j in range(G):
-                    a[b, j] = _tanh(a[b, j] * scale[j])
-                for j in range(H):
-                    i = half * a[b, j] + half
-                    f = half * a[b, 2 * H + j] + half
-                    o = half * a[b, H + j] + half
-                    cj = f * c[d, b, j] + i * a[b, 3 * H + j]
-                    c[d, b, j] = cj
-                    hj = o * _tanh(cj)
-                    h[d, b, j] = hj
-                    if write_y:
-                        ys[t, d, b, j] = hj
+                acc = np.float32(0.0)
+                for k in range(H):
+                    acc += R[d, j, k] * hin[d, b, k]
+                a[b, g * w + jj] = (xw[tx, b, d, j] + bias[d, j]) + acc
+    for b in range(Bn):
+        for jj in range(3 * w):
+            a[b, jj] = _tanh(a[b, jj] * half)
+        for jj in range(3 * w, 4 * w):
+            a[b, jj] = _tanh(a[b, jj] * np.float32(1.0))
+        for jj in range(w):
+            j = j0 + jj
+            i = half * a[b, jj] + half
+            o = half * a[b, w + jj] + half
+            f = half * a[b, 2 * w + jj] + half
+            cj = f * c[d, b, j] + i * a[b, 3 * w + jj]
+            c[d, b, j] = cj
+            hj = o * _tanh(cj)
+            hout[d, b, j] = hj
+            if write_y:
+                ys[t, d, b, j] = hj
 
 
 def gru_seq(xw: np.ndarray, bias: np.ndarray, reverse: np.ndarray, R: np.ndarray,
