@@ -187,34 +187,47 @@ def test_tanh(loop_calls):
     assert y[-3] == 1 and y[-2] == -1 and np.isnan(y[-1])
 
 
+@pytest.mark.parametrize("op, lbr", [("LSTM", None), ("GRU", 1), ("GRU", 0)])
 @pytest.mark.parametrize("direction", ["forward", "bidirectional"])
 @pytest.mark.parametrize("batch", [1, 3])
-def test_lstm_steps_shared_with_the_pool_give_one_threads_values(loop_calls, shared_pool,
-                                                                 monkeypatch, direction, batch):
-    """The LSTM loop's steps cut into pieces of hidden units for two threads (uneven pieces:
-    H = 37) give one thread's values to the bit, run after run."""
+def test_steps_shared_with_the_pool_give_one_threads_values(loop_calls, shared_pool,
+                                                            monkeypatch, op, lbr, direction,
+                                                            batch):
+    """The sequence loops' steps cut into pieces of hidden units for two threads (uneven
+    pieces: H = 37; a whole direction per piece for GRU without linear_before_reset) give one
+    thread's values to the bit, run after run."""
     from pyonnx.backends.cpu import threads
 
     monkeypatch.setattr(fast, "MIN_SHARED_STEP_MACS", 1)
     rng = np.random.default_rng(11)
     D = 2 if direction == "bidirectional" else 1
+    g = 4 if op == "LSTM" else 3
     T, I, H = 9, 5, 37
     X = rng.standard_normal((T, batch, I)).astype(np.float32)
-    W = (rng.standard_normal((D, 4 * H, I)) * 0.5).astype(np.float32)
-    R = (rng.standard_normal((D, 4 * H, H)) * 0.5).astype(np.float32)
-    B = (rng.standard_normal((D, 8 * H)) * 0.5).astype(np.float32)
+    W = (rng.standard_normal((D, g * H, I)) * 0.5).astype(np.float32)
+    R = (rng.standard_normal((D, g * H, H)) * 0.5).astype(np.float32)
+    B = (rng.standard_normal((D, 2 * g * H)) * 0.5).astype(np.float32)
     h0 = rng.standard_normal((D, batch, H)).astype(np.float32)
-    c0 = rng.standard_normal((D, batch, H)).astype(np.float32)
-    args = (X, W, R, B, None, h0, c0, None)
+    if op == "LSTM":
+        kernel, attrs = "lstm_7", {}
+        args = (X, W, R, B, None, h0, rng.standard_normal((D, batch, H)).astype(np.float32),
+                None)
+    else:
+        kernel, attrs = "gru_7", {"linear_before_reset": lbr}
+        args = (X, W, R, B, None, h0)
+    run = lambda: getattr(fast, kernel)(*args, direction=direction, hidden_size=H, **attrs)
     threads._budget = 1
-    alone = fast.lstm_7(*args, direction=direction, hidden_size=H)
+    alone = run()
     threads._budget = 2
     for _ in range(5):
-        got = fast.lstm_7(*args, direction=direction, hidden_size=H)
-        for g, a in zip(got, alone):
-            np.testing.assert_array_equal(g, a)
-    pieces = [parts for name, _, parts in shared_pool if name == "rnn_loops.lstm_seq"]
-    assert pieces and pieces[-1] == T * 2  # two pieces per step: per direction, or halves
-    want = ref.lstm_7(*args, direction=direction, hidden_size=H)
-    for g, w in zip(got, want):
-        np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-5)
+        got = run()
+        for a, b in zip(got, alone):
+            np.testing.assert_array_equal(a, b)
+    loop = f"rnn_loops.{op.lower()}_seq"
+    assert loop_calls.ran(loop)[-1:] == [True]
+    pieces = [parts for name, _, parts in shared_pool if name == loop]
+    # two pieces per step (per direction, or halves of one), one without lbr on one direction
+    assert pieces[-1] == T * (D if lbr == 0 else 2)
+    want = getattr(ref, kernel)(*args, direction=direction, hidden_size=H, **attrs)
+    for a, w in zip(got, want):
+        np.testing.assert_allclose(a, w, rtol=1e-5, atol=1e-5)

@@ -44,17 +44,17 @@ NumPy step loops 8.4 and 8.3 ms, of which their 128 recurrent products (``np.dot
 9.05 -> 8.23 median of them, outputs unchanged to the bit), the GRU's unchanged within the
 noise.
 
-The compiled LSTM loop shares its steps with the intra-op pool (session 11,
-``rnn_loops.lstm_seq``): each step's hidden units are cut into pieces (one per direction and
-thread), claimed by the caller from the first and by a pool thread from the last, so that each
-core keeps its rows of R in its cache; no thread starts a step before the last one's pieces
-have all finished. lstm2_tagger at default threads: 6.85 ms against 10.1 on one thread
+The compiled sequence loops share their steps with the intra-op pool (session 11,
+``rnn_loops.lstm_seq``, ``gru_seq``): each step's hidden units are cut into pieces (one per
+direction and thread; a whole direction for a GRU without linear_before_reset, whose h gate
+needs all of r), claimed by the caller from the first and by a pool thread from the last, so
+that each core keeps its rows of R in its cache; no thread starts a step before the last
+one's pieces have all finished. lstm2_tagger at default threads: 6.85 ms against 10.1 on one thread
 (onnxruntime 4.5). A thread that starts late catches up, and one alone computes every piece,
 but a piece claimed by a thread that the OS then deschedules holds the step until it resumes:
 session 7 measured an OpenMP ``prange`` per step (fixed halves, threads spinning at the
 barrier) 6-9x slower than the serial loop at load average ~3.5, and only ~5% faster at load
-1.3 (31.8 -> 30.2 µs a step at H=256; each half of R, 512 KB, fills a core's L2). The GRU loop
-still runs its steps on one thread.
+1.3 (31.8 -> 30.2 µs a step at H=256; each half of R, 512 KB, fills a core's L2).
 """
 
 from __future__ import annotations
@@ -169,23 +169,25 @@ def _reversed(s: ref._Setup) -> np.ndarray:
 MIN_SHARED_STEP_MACS = 1 << 16
 
 
-def _lstm_seq(s: ref._Setup, args: tuple, h: np.ndarray, c: np.ndarray, ys: np.ndarray,
-              want_y: bool) -> bool:
-    """``rnn_loops.lstm_seq`` on ``args`` (projection, biases, directions, R): with several
+def _sequence(s: ref._Setup, name: str, gates: int, args: tuple, h: np.ndarray,
+              whole: bool = False) -> bool:
+    """The sequence loop ``name`` (``rnn_loops.lstm_seq`` or ``gru_seq``, ``gates`` rows of R
+    per hidden unit) on ``args`` (the loop's arguments before its state buffer): with several
     intra-op threads and ``MIN_SHARED_STEP_MACS`` per step, shared with the pool's idle ones,
     each direction's hidden units in ``share() // D`` pieces (one per direction on two threads
-    and two directions); else on this thread, one piece per direction. ``h`` and ``c`` become
-    the final states. False where the loop did not run."""
-    shared = threads.share() >= 2 and 4 * s.H * s.H * s.B * s.D >= MIN_SHARED_STEP_MACS
-    per = max(1, threads.share() // s.D) if shared else 1
-    width = -(-s.H // per)
+    and two directions; a whole direction per piece with ``whole``); else on this thread, one
+    piece per direction. ``h`` becomes the final state. False where the loop did not run."""
+    shared = threads.share() >= 2 \
+        and gates * s.H * s.H * s.B * s.D >= MIN_SHARED_STEP_MACS
+    per = max(1, threads.share() // s.D) if shared and not whole else 1
     parts = s.T * s.D * per
     hbuf = np.empty((2,) + h.shape, np.float32)
     hbuf[0] = h
+    # alone also where a step is one piece (GRU without linear_before_reset, one direction):
+    # a pool thread would only wait
     ok = threads.shared_loop(
-        "rnn_loops.lstm_seq",
-        args + (c, ys, int(want_y), hbuf, width, np.zeros(2 + parts, np.int64), parts), parts,
-        elements=_work(s), alone=not shared)
+        name, args + (hbuf, -(-s.H // per), np.zeros(2 + parts, np.int64), parts), parts,
+        elements=_work(s), alone=not shared or parts < 2 * s.T)
     if ok:
         h[...] = hbuf[s.T % 2]
     return ok
@@ -235,9 +237,10 @@ def _gru_fast(X, W, R, B, sequence_lens, initial_h, *, activations, clip, direct
     if _sequence_loop(s):
         bias, rbh = ref.gru_biases(s, lbr)
         rb = np.zeros((D, H), s.cdt) if rbh is None else np.ascontiguousarray(rbh[:, 0])
-        if jit.call("rnn_loops.gru_seq", _projection(s), _zeros_if_none(s, bias), _reversed(s),
-                    np.ascontiguousarray(s.R), rb, int(rbh is not None), int(lbr), h, ys,
-                    int(want_y), elements=_work(s)):
+        if _sequence(s, "rnn_loops.gru_seq", 3,
+                     (_projection(s), _zeros_if_none(s, bias), _reversed(s),
+                      np.ascontiguousarray(s.R), rb, int(rbh is not None), int(lbr), ys,
+                      int(want_y)), h, whole=not lbr):
             return s.finish_y(ys if want_y else None), s.finish_state(h)
     xw, rbh = ref.gru_projection(s, lbr)
     # The sigmoid of z and r is the reference's 0.5 * tanh(0.5 x) + 0.5; its inner halving is
@@ -322,7 +325,7 @@ def _lstm_fast(X, W, R, B, sequence_lens, initial_h, initial_c, P, *, activation
     if _sequence_loop(s):
         args = (_projection(s), _zeros_if_none(s, None if wb is None else wb + rb),
                 _reversed(s), np.ascontiguousarray(s.R))
-        if _lstm_seq(s, args, h, c0, ys, want_y):
+        if _sequence(s, "rnn_loops.lstm_seq", 4, args + (c0, ys, int(want_y)), h):
             return s.finish_y(ys if want_y else None), s.finish_state(h), s.finish_state(c0)
     xw = s.project(None if wb is None else (wb + rb)[:, None, :])
     # The sigmoid of the i, o, f gates is the reference's 0.5 * tanh(0.5 x) + 0.5. Its inner

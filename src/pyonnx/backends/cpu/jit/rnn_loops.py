@@ -184,66 +184,104 @@ def _lstm_piece(xw: np.ndarray, bias: np.ndarray, reverse: np.ndarray, R: np.nda
 
 
 def gru_seq(xw: np.ndarray, bias: np.ndarray, reverse: np.ndarray, R: np.ndarray,
-            rbh: np.ndarray, has_rbh: int, lbr: int, h: np.ndarray, ys: np.ndarray,
-            write_y: int) -> None:
-    """A whole GRU layer's time loop (default activations, full lengths), float32.
+            rbh: np.ndarray, has_rbh: int, lbr: int, ys: np.ndarray, write_y: int,
+            hbuf: np.ndarray, width: int, counter: np.ndarray, parts: int, sync: np.ndarray,
+            role: int, seen: int) -> None:
+    """A whole GRU layer's time loop (default activations, full lengths), float32, on one
+    thread or several at once.
 
     ``xw`` [T, B, D, 3H] is the input projection X W^T in time order, ``bias`` [D, 3H] the
     biases that ``ops.rnn.gru_biases`` folds into it (zeros without B), ``reverse`` [D] 1 for
     a direction that runs backwards; ``R`` [D, 3H, H] (gates z, r, h); ``rbh`` [D, H] the h
     gate's recurrent bias kept apart when ``lbr`` (linear_before_reset), used when
-    ``has_rbh``; ``h`` [D, B, H] the initial state, replaced by the final one; with ``write_y``
-    each step's h goes to ``ys`` in step order (as in :func:`lstm_seq`). The recurrent products
-    are dot products summed in vector lanes (another order than BLAS's); the rest is the
-    reference's arithmetic, with x = xw + bias: z, r = 0.5 * tanh(0.5 (x + h R^T)) + 0.5;
-    hh = tanh(x_h + r * (h Rh^T + Rbh)) with ``lbr``, tanh(x_h + (r * h) Rh^T) without;
-    h = hh + z * (h - hh), with :func:`_tanh`.
-    """
+    ``has_rbh``; with ``write_y`` each step's h goes to ``ys`` in step order (as in
+    :func:`lstm_seq`). The recurrent products are dot products summed in vector lanes (another
+    order than BLAS's); the rest is the reference's arithmetic, with x = xw + bias: z, r = 0.5
+    * tanh(0.5 (x + h R^T)) + 0.5; hh = tanh(x_h + r * (h Rh^T + Rbh)) with ``lbr``, tanh(x_h
+    + (r * h) Rh^T) without; h = hh + z * (h - hh), with :func:`_tanh`.
+
+    Steps, pieces, ``hbuf``, ``counter`` and the threads as in :func:`lstm_seq` (a piece: the
+    three gates' rows of ``width`` hidden units of one direction). Without ``lbr`` the h gate's
+    product needs r for every hidden unit, so a piece is a whole direction (``width`` = H)."""
     T, Bn, D, G = xw.shape
     H = G // 3
-    half = np.float32(0.5)
-    a = np.empty((Bn, G), np.float32)
+    per = (H + width - 1) // width
+    P = D * per
+    a = np.empty((Bn, 3 * width), np.float32)
+    x = np.empty((Bn, 3 * width), np.float32)
     rh = np.empty((Bn, H), np.float32)
-    x = np.empty((Bn, G), np.float32)
+    announce(sync, role)
     for t in range(T):
-        for d in range(D):
-            tx = T - 1 - t if reverse[d] else t
+        for q in range(P):
+            p = P - 1 - q if role == WORKER else q
+            if fetch_add(counter, 2 + t * P + p, 1) != 0:
+                continue
+            fetch_add(counter, 0, 1)
+            d = p // per
+            j0 = p % per * width
+            _gru_piece(xw, bias, reverse, R, rbh, has_rbh, lbr, hbuf[t % 2],
+                       hbuf[(t + 1) % 2], ys, write_y, a, x, rh, t, d, j0, min(H, j0 + width))
+            fetch_add(counter, 1, 1)
+        done = (t + 1) * P
+        while load_acquire(counter, 1) < done:
+            pass
+    watch(sync, role, seen)
+
+
+@inline
+def _gru_piece(xw: np.ndarray, bias: np.ndarray, reverse: np.ndarray, R: np.ndarray,
+               rbh: np.ndarray, has_rbh: int, lbr: int, hin: np.ndarray, hout: np.ndarray,
+               ys: np.ndarray, write_y: int, a: np.ndarray, x: np.ndarray, rh: np.ndarray,
+               t: int, d: int, j0: int, j1: int) -> None:
+    """Step ``t`` of direction ``d`` for hidden units ``[j0, j1)`` of :func:`gru_seq` (all of
+    them without ``lbr``), reading h from ``hin`` and writing it to ``hout``."""
+    T, Bn, D, G = xw.shape
+    H = G // 3
+    w = j1 - j0
+    half = np.float32(0.5)
+    tx = T - 1 - t if reverse[d] else t
+    for b in range(Bn):
+        for g in range(3):
+            for jj in range(w):
+                j = g * H + j0 + jj
+                x[b, g * w + jj] = xw[tx, b, d, j] + bias[d, j]
+    # z and r (and with lbr the h gate's product, which needs no r)
+    for g in range(3 if lbr else 2):
+        for jj in range(w):
+            j = g * H + j0 + jj
             for b in range(Bn):
-                for j in range(G):
-                    x[b, j] = xw[tx, b, d, j] + bias[d, j]
-            # z and r (and with lbr the h gate's product, which needs no r)
-            rows = G if lbr else 2 * H
-            for j in range(rows):
-                for b in range(Bn):
-                    acc = np.float32(0.0)
-                    for k in range(H):
-                        acc += R[d, j, k] * h[d, b, k]
-                    a[b, j] = acc
+                acc = np.float32(0.0)
+                for k in range(H):
+                    acc += R[d, j, k] * hin[d, b, k]
+                a[b, g * w + jj] = acc
+    for b in range(Bn):
+        for jj in range(2 * w):
+            a[b, jj] = half * _tanh(half * (x[b, jj] + a[b, jj])) + half
+    if lbr:
+        for b in range(Bn):
+            for jj in range(w):
+                lin = a[b, 2 * w + jj]
+                if has_rbh:
+                    lin = lin + rbh[d, j0 + jj]
+                a[b, 2 * w + jj] = x[b, 2 * w + jj] + a[b, w + jj] * lin
+    else:  # one piece per direction: r is known for every hidden unit
+        for b in range(Bn):
+            for k in range(H):
+                rh[b, k] = a[b, w + k] * hin[d, b, k]
+        for jj in range(w):
+            j = 2 * H + jj
             for b in range(Bn):
-                for j in range(2 * H):
-                    a[b, j] = half * _tanh(half * (x[b, j] + a[b, j])) + half
-            if lbr:
-                for b in range(Bn):
-                    for j in range(H):
-                        lin = a[b, 2 * H + j]
-                        if has_rbh:
-                            lin = lin + rbh[d, j]
-                        a[b, 2 * H + j] = x[b, 2 * H + j] + a[b, H + j] * lin
-            else:
-                for b in range(Bn):
-                    for j in range(H):
-                        rh[b, j] = a[b, H + j] * h[d, b, j]
-                for j in range(2 * H, G):
-                    for b in range(Bn):
-                        acc = np.float32(0.0)
-                        for k in range(H):
-                            acc += R[d, j, k] * rh[b, k]
-                        a[b, j] = x[b, j] + acc
-            for b in range(Bn):
-                for j in range(H):
-                    hh = _tanh(a[b, 2 * H + j])
-                    hj = hh + a[b, j] * (h[d, b, j] - hh)
-                    h[d, b, j] = hj
-                    if write_y:
-                        ys[t, d, b, j] = hj
+                acc = np.float32(0.0)
+                for k in range(H):
+                    acc += R[d, j, k] * rh[b, k]
+                a[b, 2 * w + jj] = x[b, 2 * w + jj] + acc
+    for b in range(Bn):
+        for jj in range(w):
+            j = j0 + jj
+            hh = _tanh(a[b, 2 * w + jj])
+            hj = hh + a[b, jj] * (hin[d, b, j] - hh)
+            hout[d, b, j] = hj
+            if write_y:
+                ys[t, d, b, j] = hj
+
 
