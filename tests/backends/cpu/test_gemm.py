@@ -146,6 +146,7 @@ def test_conv_products_split(monkeypatch, case):
     # pyonnx.backends.cpu.pointwise where the compiled loops run)
     monkeypatch.setattr(fast_conv, "pointwise_conv", lambda *a: None)
     monkeypatch.setattr(fast_conv, "product_into", lambda *a: False)
+    monkeypatch.setattr(fast_conv, "product", lambda *a: None)
     xs, ws, attrs = case
     rng = np.random.default_rng(0)
     x = rng.standard_normal(xs).astype(np.float32)

@@ -37,7 +37,8 @@ from numpy.lib.stride_tricks import as_strided
 from pyonnx.backends.cpu import jit, threads
 from pyonnx.backends.cpu.gemm import matmul2d
 from pyonnx.backends.cpu.pointwise import (HARD_SIGMOID, HARD_SWISH, IDENTITY, NONE,
-                                           epilogue_values, pointwise_conv, product_into)
+                                           epilogue_values, pointwise_conv, product,
+                                           product_into)
 from pyonnx.ops._common import prod
 from pyonnx.ops._conv import Window, kernel_offsets, offset_slices, pad_spatial
 from pyonnx.ops.conv import _add_bias, conv_kernel
@@ -509,16 +510,37 @@ def _small_columns(n_img: int, c: int, nk: int, length: int, itemsize: int) -> b
 def _small_columns_product(x: np.ndarray, w: np.ndarray, win: Window, bias: np.ndarray | None,
                            stored: tuple[float, float, float, float, int] | None
                            ) -> np.ndarray | None:
-    """``act(Conv(x, w) + bias)`` of one group, float32, from :func:`_im2col_small`'s column
-    matrix by the packed product, where ``act`` is the fused activation ``stored`` (None: no
-    activation); None where the product does not run."""
-    cols = _im2col_small(x, win)
-    n_img, m, length = x.shape[0], w.shape[0], cols.shape[2]
+    """``act(Conv(x, w) + bias)`` of one group, float32, by the packed product over its column
+    matrix, where ``act`` is the fused activation ``stored`` (None: no activation); None where
+    the product does not run. A 2-D kernel without dilation (a network's stem) builds its
+    columns band by band in the compiled loop, each band's product while its columns are in
+    cache, in pieces shared with the intra-op threads (``conv_loops.columns_product_claimed``);
+    others take :func:`_im2col_small`'s matrix."""
+    n_img, m, length = x.shape[0], w.shape[0], prod(win.out)
+    plan = product(w, bias, n_img, w.size // m, length, stored or IDENTITY, False)
+    if plan is None:
+        return None
     y = np.empty((n_img, m) + win.out, np.float32)
-    if product_into(w, bias, cols, y.reshape(-1), m * length, length, None,
-                    stored or IDENTITY):
-        return y
-    return None
+    if win.ndim == 2 and all(d == 1 for d in win.dilations):
+        oh, ow = win.out
+        # bands whose columns fit the product's chunk (in cache), MAX_PIECES per image at
+        # most where there are several threads
+        band = max(1, min(oh, plan.chunk // ow))
+        if threads.budget() > 1:
+            band = min(band, -(-oh // threads.MAX_PIECES))
+        parts = n_img * -(-oh // band)
+        (kh, kw), (sh, sw), c = win.kernel, win.strides, x.shape[1]
+        # a piece's input phases and columns (see the loop)
+        per_piece = c * ((band - 1) * sh + kh) * sw * (ow + (kw - 1) // sw) \
+            + c * kh * kw * band * ow
+        scratch = _scratch("cols", parts * per_piece, np.float32)
+        args = (np.ascontiguousarray(x), kh, kw, sh, sw, *win.pads_begin, band, plan.wp,
+                plan.bp, m, y, plan.ep, plan.gate, scratch, np.zeros(2, np.int64), parts)
+        if threads.shared_loop("conv_loops.columns_product_claimed", args, parts,
+                               elements=y.size):
+            return y
+    cols = _im2col_small(x, win)
+    return y if plan.into(cols, y.reshape(-1), m * length, length, None) else None
 
 
 def _by_groups(group: int, rows: int, out0: int, group_bytes: int) -> bool:

@@ -38,9 +38,11 @@ from numba import types
 from numba.extending import intrinsic
 
 from pyonnx.backends.cpu.jit import inline
+from pyonnx.backends.cpu.jit.gemm_loops import _panels
 from pyonnx.backends.cpu.jit.sync_loops import announce, fetch_add, watch
 from pyonnx.backends.cpu.jit.vector_ir import (I32, VEC, Activation, array_data, fma, splat,
                                                 vector_at)
+from pyonnx.backends.cpu.pointwise import ROWS
 
 
 def depthwise2d(x: np.ndarray, w: np.ndarray, b: np.ndarray, has_bias: int, y: np.ndarray,
@@ -589,3 +591,121 @@ def _tiled_channels(x: np.ndarray, w: np.ndarray, b: np.ndarray, y: np.ndarray,
                                         np.int64(co), yf, np.int64(ybase + o * ow + j),
                                         np.int64(ow), ep, np.int64(gate),
                                         np.int64(min(VEC, ow - j)))
+
+
+def columns_product_claimed(x: np.ndarray, kh: int, kw: int, sh: int, sw: int, pad_top: int,
+                            pad_left: int, band: int, wp: np.ndarray, bp: np.ndarray, m: int,
+                            y: np.ndarray, ep: np.ndarray, gate: int, scratch: np.ndarray,
+                            counter: np.ndarray, parts: int, sync: np.ndarray, role: int,
+                            seen: int) -> None:
+    """y (N, M, OH, OW) = act(Conv(x, W) + b) of one group in float32, without dilation, by
+    the packed product of ``gemm_loops`` over column matrices built per piece: W, the bias
+    and the activation as :class:`~pyonnx.backends.cpu.pointwise.Product` holds them (``wp``,
+    ``bp``, ``m``; ``ep``, ``gate``), the kernel ``kh`` x ``kw`` at strides ``sh``, ``sw``
+    with ``pad_top`` and ``pad_left`` zeros before the input (and as many after as windows
+    read). A network's stem (3 channels, 3x3 at stride 2, 112x112 outputs).
+
+    A piece is ``band`` output rows of one image. The thread that claims it splits the input
+    rows the band reads into their ``sw`` column phases (``x[..., p::sw]``, zero-padded), so
+    that each row of the piece's columns (C * KH * KW rows of ``band * OW``) is a contiguous
+    copy from a phase, and runs the product on the columns while they are in its cache.
+    ``scratch`` (float32) holds each piece's phases and columns, ``C * rows_in * sw * qw + C *
+    KH * KW * band * OW`` elements a piece (rows_in = (band - 1) * sh + KH, qw = OW + (KW - 1)
+    // sw): memory the caller reuses, where buffers allocated per call would be fresh pages,
+    each faulted in on its first write (measured at twice the copies themselves). The
+    pieces (``parts`` = ``N * ceil(OH / band)``) are claimed one at a time through ``counter``
+    (int64 [2]: pieces claimed, pieces finished; see
+    :func:`pyonnx.backends.cpu.threads.shared_loop`; ``sync``, ``role`` and ``seen``: the
+    hand-off of :mod:`~pyonnx.backends.cpu.jit.sync_loops`). A tile sums over the columns'
+    rows in order whatever the piece, so each output is what the product of the whole column
+    matrix gives."""
+    n_img, c, hh, ww = x.shape
+    oh, ow = y.shape[2], y.shape[3]
+    k = c * kh * kw
+    bands = (oh + band - 1) // band
+    panels = (m + ROWS - 1) // ROWS
+    rows_in = (band - 1) * sh + kh  # input rows a band reads
+    qw = ow + (kw - 1) // sw  # a phase row's width
+    xf = x.reshape(-1)
+    yf = y.reshape(-1)
+    no_z = np.zeros(1, np.float32)
+    n_ph = c * rows_in * sw * qw
+    per_piece = n_ph + k * band * ow
+    announce(sync, role)
+    while True:
+        i = fetch_add(counter, 0, 1)
+        if i >= parts:
+            break
+        phases = scratch[i * per_piece:i * per_piece + n_ph]
+        cols = scratch[i * per_piece + n_ph:(i + 1) * per_piece]
+        img = i // bands
+        r0 = i % bands * band
+        r1 = min(oh, r0 + band)
+        length = (r1 - r0) * ow
+        _band_phases(xf, img, c, hh, ww, sh, sw, pad_top, pad_left, r0, (r1 - r0 - 1) * sh + kh,
+                     rows_in, qw, phases)
+        _band_columns(phases, c, kh, kw, sh, sw, rows_in, qw, r1 - r0, ow, cols, length)
+        _panels(wp, bp, m, k, cols, length, yf, img * m * oh * ow + r0 * ow, oh * ow, no_z, 0,
+                ep, gate, 0, panels, length, 0, length)
+        fetch_add(counter, 1, 1)
+    watch(sync, role, seen)
+
+
+@inline
+def _band_phases(xf: np.ndarray, img: int, c: int, hh: int, ww: int, sh: int, sw: int,
+                 pad_top: int, pad_left: int, r0: int, rows: int, rows_in: int, qw: int,
+                 phases: np.ndarray) -> None:
+    """The ``rows`` input rows that output rows from ``r0`` on read, split into their ``sw``
+    column phases: ``phases[ci, rr, p, q]`` (of [C, rows_in, sw, qw]) holds input (ci, r0 * sh
+    - pad_top + rr, q * sw + p - pad_left), or 0 outside the input. (Indices are unsigned, as
+    the copies' loop counters: a signed index carries numba's negative-index check, and mixed
+    signed and unsigned ones become floats; either keeps the compiler from vectorizing.)"""
+    for ci in range(c):
+        for rr in range(rows):
+            ih = r0 * sh - pad_top + rr
+            for p in range(sw):
+                dst = np.uint64(((ci * rows_in + rr) * sw + p) * qw)
+                # the phase columns q whose input column q * sw + p - pad_left lies in [0, W)
+                q_lo = min(qw, max(0, (pad_left - p + sw - 1) // sw))
+                q_hi = max(q_lo, min(qw, (ww - 1 + pad_left - p) // sw + 1)) \
+                    if ww - 1 + pad_left - p >= 0 else q_lo
+                if ih < 0 or ih >= hh:
+                    q_hi = q_lo
+                for q in range(np.uint64(q_lo)):
+                    phases[dst + q] = 0
+                if q_hi > q_lo:
+                    src = np.uint64(((img * c + ci) * hh + ih) * ww + q_lo * sw + p - pad_left)
+                    out = dst + np.uint64(q_lo)
+                    n = np.uint64(q_hi - q_lo)
+                    # constant strides, which the compiler vectorizes
+                    if sw == 1:
+                        for q in range(n):
+                            phases[out + q] = xf[src + q]
+                    elif sw == 2:
+                        for q in range(n):
+                            phases[out + q] = xf[src + np.uint64(2) * q]
+                    else:
+                        for q in range(n):
+                            phases[out + q] = xf[src + np.uint64(sw) * q]
+                for q in range(np.uint64(q_hi), np.uint64(qw)):
+                    phases[dst + q] = 0
+
+
+@inline
+def _band_columns(phases: np.ndarray, c: int, kh: int, kw: int, sh: int, sw: int,
+                  rows_in: int, qw: int, rows: int, ow: int, cols: np.ndarray,
+                  length: int) -> None:
+    """The column matrix of ``rows`` output rows from :func:`_band_phases`' planes: row (ci, ki,
+    kj) of ``cols`` (C * KH * KW rows of ``length``), columns (r, o), holds phase kj % sw of
+    input row r * sh + ki at column o + kj // sw."""
+    n = np.uint64(ow)
+    for ci in range(c):
+        for ki in range(kh):
+            for kj in range(kw):
+                row = ((ci * kh + ki) * kw + kj) * length
+                for r in range(rows):
+                    src = np.uint64(((ci * rows_in + r * sh + ki) * sw + kj % sw) * qw
+                                    + kj // sw)
+                    dst = np.uint64(row + r * ow)
+                    for o in range(n):
+                        cols[dst + o] = phases[src + o]
