@@ -70,6 +70,7 @@ from pyonnx.optimizer.passes import (
     FuseMultiHeadAttention,
     FuseSkipLayerNorm,
     FuseSlicesToSplit,
+    FuseSqueezeExcitation,
     InlineConstantIf,
     MergeIfs,
     ModernizeInitializers,
@@ -113,7 +114,7 @@ def extended_passes() -> list[Pass]:
 def session_passes() -> list[Pass]:
     """The session stage: fusions into the ``pyonnx`` domain's kernels (never written)."""
     return [FuseAttention(), FuseMatMulAdd(), FuseConvAdd(), FuseActivation(),
-            EliminateDeadCode()]
+            FuseSqueezeExcitation(), EliminateDeadCode()]
 
 
 def passes_for_level(level: int, *, max_fold_bytes: int | None = None,

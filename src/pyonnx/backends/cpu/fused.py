@@ -54,6 +54,7 @@ from pyonnx.backends.cpu.elementwise import loop_input, softmax as _softmax, sof
 # large products split over the pool
 from pyonnx.backends.cpu.gemm import MIN_BLOCK_MACS, matmul, matmul2d
 from pyonnx.backends.cpu.pointwise import IDENTITY, pointwise_product, store_activation
+from pyonnx.backends.cpu.pool import global_average_pool
 from pyonnx.backends.cpu.registry import fast_kernel
 from pyonnx.errors import ExecutionError
 from pyonnx.ops import activation as _act
@@ -489,6 +490,83 @@ def _conv_then(X: np.ndarray, W: np.ndarray, B: np.ndarray | None, Z: np.ndarray
     if Z is not None:
         y = _add_into(y, Z)
     return (apply_activation(y, activation, params),)
+
+
+@kernel("SqueezeExcitation", versions=(1,), domain=DOMAIN, prepare=node_memo)
+def squeeze_excitation(X: np.ndarray, W1: np.ndarray, B1: np.ndarray | None,
+                       W2: np.ndarray, B2: np.ndarray | None, *, activation1: str = "",
+                       activation1_params: Sequence[float] | None = None,
+                       activation2: str = "",
+                       activation2_params: Sequence[float] | None = None,
+                       ctx: KernelContext | None = None, prepared: NodeMemo | None = None
+                       ) -> tuple[np.ndarray]:
+    """A squeeze-and-excitation block, as :mod:`pyonnx.optimizer.passes.fuse_squeeze_excitation`
+    finds it: ``Mul(X, FusedConv(FusedConv(GlobalAveragePool(X), W1, B1, activation1), W2,
+    B2, activation2))`` with 1x1 weights, one group, no padding or stride. In float32 with the
+    compiled loops, one call (``act_loops.squeeze_excitation``: the mean, both products and
+    the scaling, within float32 rounding of the nodes'); otherwise the four nodes' kernels, one
+    after the other (their values to the bit)."""
+    params1 = check_private_activation(activation1, activation1_params)
+    params2 = check_private_activation(activation2, activation2_params)
+    if _se_loop(X, W1, B1, W2, B2, activation1, params1, activation2, params2):
+        y = np.empty_like(X)
+        if _se_call(X, W1, B1, W2, B2, activation1, params1, activation2, params2, y):
+            return (y,)
+    memos = None
+    if prepared is not None:  # the two convolutions' own memos
+        memos = prepared.get(_SE_MEMOS) \
+            or prepared.remember(_SE_MEMOS, (NodeMemo(), NodeMemo()))
+    (s,) = global_average_pool(X)
+    a = _conv_then(s, W1, B1, None, "NOTSET", None, 1, None, None, None, activation1, params1,
+                   ctx, None if memos is None else memos[0])[0]
+    g = _conv_then(a, W2, B2, None, "NOTSET", None, 1, None, None, None, activation2, params2,
+                   ctx, None if memos is None else memos[1])[0]
+    return (np.multiply(X, g),)
+
+
+_SE_MEMOS = "squeeze_excitation"
+
+
+def _se_loop(X: np.ndarray, W1: np.ndarray, B1: np.ndarray | None, W2: np.ndarray,
+             B2: np.ndarray | None, activation1: str, params1: Sequence[float],
+             activation2: str, params2: Sequence[float]) -> bool:
+    """Whether the compiled block may run: float32 throughout, the shapes of a block (X (N, C,
+    ...), W1 (R, C, 1, ...), W2 (C, R, 1, ...), biases of R and C values), activations that
+    the loop has."""
+    if X.dtype != np.float32 or X.ndim < 3 or not jit.available():
+        return False
+    if any(a is not None and a.dtype != np.float32 for a in (W1, B1, W2, B2)):
+        return False
+    c = X.shape[1]
+    r = W1.shape[0]
+    ones = (1,) * (X.ndim - 2)
+    return W1.shape == (r, c) + ones and W2.shape == (c, r) + ones \
+        and (B1 is None or B1.shape == (r,)) and (B2 is None or B2.shape == (c,)) \
+        and activation1 in _LOOP_CODES and activation2 in _LOOP_CODES
+
+
+def _se_call(X: np.ndarray, W1: np.ndarray, B1: np.ndarray | None, W2: np.ndarray,
+             B2: np.ndarray | None, activation1: str, params1: Sequence[float],
+             activation2: str, params2: Sequence[float], y: np.ndarray) -> bool:
+    """``act_loops.squeeze_excitation`` into ``y``; False where it did not run."""
+    n, c = X.shape[:2]
+    r = W1.shape[0]
+    acts = []
+    for activation, params in ((activation1, params1), (activation2, params2)):
+        code = _LOOP_CODES[activation]
+        alpha, beta = {SIGMOID: (1.0, 0.0), HARD_SWISH: (1 / 6, 0.5)}.get(code, (0.0, 0.0))
+        if code in (SWISH, HARD_SIGMOID, CLIP):
+            alpha = float(params[0])
+            beta = float(params[1]) if code != SWISH else 0.0
+        with np.errstate(over="ignore"):  # a clip bound beyond float32's range becomes +-inf
+            acts.append((code, np.float32(alpha), np.float32(beta)))
+    b1 = np.zeros(r, np.float32) if B1 is None else B1
+    b2 = np.zeros(c, np.float32) if B2 is None else B2
+    x3 = np.ascontiguousarray(X).reshape(n, c, -1)
+    return jit.call("act_loops.squeeze_excitation", x3, W1.reshape(r, c), b1, *acts[0],
+                    W2.reshape(c, r), b2, *acts[1], np.empty(c, np.float32),
+                    np.empty(r, np.float32), np.empty(c, np.float32), y.reshape(x3.shape),
+                    elements=X.size)
 
 
 @kernel("FusedGemm", versions=(1,), domain=DOMAIN)

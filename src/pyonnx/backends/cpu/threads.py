@@ -183,8 +183,8 @@ def shared_loop(name: str, args: tuple, parts: int, *, elements: int,
     ``args[-1]`` is ``parts``). Returns when every piece has finished: the caller waits only
     for pieces that another thread has started (a thread that comes late finds none left and
     returns). Without a pool, on a pool thread (nested use), or with ``alone``, the caller
-    runs every piece. Returns False, having done nothing, where :func:`jit.call` would (the caller then
-    computes the result another way).
+    runs every piece. Returns False, having done nothing, where :func:`jit.call` would (the
+    caller then computes the result another way).
 
     The loop takes three arguments after ``args``, given here: the pool's ``sync`` array, the
     thread's role (:data:`ALONE`, :data:`CALLER`, :data:`WORKER`) and, for a pool thread, the
@@ -266,10 +266,11 @@ class _Pool:
     :func:`shared_loop` calls.
 
     A caller posts its job (a deque of jobs, and the count of posted work ``sync[0]``, bumped
-    per job: by the caller, or by a shared loop once it runs) and works on it too. An idle worker watches the counter with the compiled wait of
+    per job: by the caller, or by a shared loop once it runs) and works on it too. An idle
+    worker watches the count with the compiled wait of
     :mod:`pyonnx.backends.cpu.jit.sync_loops` (no GIL held; once a shared loop has run, so that
-    the pool itself never imports numba) for ``WORKER_SPIN_S``, then sleeps
-    on a condition variable that a poster notifies only while someone sleeps. Where compiled
+    the pool itself never imports numba) for ``WORKER_SPIN_S``, then sleeps on a condition
+    variable that a poster notifies only while someone sleeps. Where compiled
     loops are unavailable (the plain install), workers and callers sleep at once: a hand-off
     then costs 50-150 µs instead of a few (measured on the 2-core development VM, whose halted
     virtual CPUs wake through the hypervisor), which is why :func:`parallel_for`'s callers use

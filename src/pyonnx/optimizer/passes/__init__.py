@@ -28,6 +28,7 @@ from pyonnx.optimizer.passes.fuse_matmul_transpose import FuseMatMulTranspose
 from pyonnx.optimizer.passes.fuse_multi_head_attention import FuseMultiHeadAttention
 from pyonnx.optimizer.passes.fuse_skip_layer_norm import FuseSkipLayerNorm
 from pyonnx.optimizer.passes.fuse_slices_to_split import FuseSlicesToSplit
+from pyonnx.optimizer.passes.fuse_squeeze_excitation import FuseSqueezeExcitation
 from pyonnx.optimizer.passes.inline_constant_if import InlineConstantIf
 from pyonnx.optimizer.passes.merge_ifs import MergeIfs
 from pyonnx.optimizer.passes.modernize_initializers import ModernizeInitializers
@@ -42,5 +43,5 @@ __all__ = ["CancelTransposes", "ConstantFolding", "DeduplicateInitializers",
            "FuseActivation", "FuseAttention", "FuseConvAdd", "FuseDynamicQuantizeMatMul",
            "FuseGelu", "FuseLayerNorm", "FuseMatMulAdd", "FuseMatMulTranspose",
            "FuseMultiHeadAttention",
-           "FuseSkipLayerNorm", "FuseSlicesToSplit", "InlineConstantIf", "MergeIfs",
+           "FuseSkipLayerNorm", "FuseSlicesToSplit", "FuseSqueezeExcitation", "InlineConstantIf", "MergeIfs",
            "ModernizeInitializers", "UnflattenGemm"]
