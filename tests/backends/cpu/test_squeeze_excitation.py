@@ -51,3 +51,30 @@ def test_without_biases_and_in_float64(loop_calls):
                              w2.astype(np.float32), None, **attrs)[0]
     assert loop_calls.ran("act_loops.squeeze_excitation") == [True]
     np.testing.assert_allclose(y32, y64, rtol=1e-5, atol=1e-6)
+
+
+def test_constant_weights_keep_the_nodes_arguments(loop_calls, monkeypatch):
+    from pyonnx.backends.cpu import fused
+
+    made = []
+    real = fused._SEBlock.__init__
+    monkeypatch.setattr(fused._SEBlock, "__init__",
+                        lambda self, *a: made.append(1) or real(self, *a))
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((1, 12, 6, 6)).astype(np.float32)
+    ws = [rng.standard_normal(s).astype(np.float32) for s in ((4, 12, 1, 1), (4,),
+                                                             (12, 4, 1, 1), (12,))]
+    for w in ws:
+        w.flags.writeable = False
+    memo = NodeMemo()
+    attrs = dict(activation1="Relu", activation2="Sigmoid")
+    first = squeeze_excitation(x, *ws, prepared=memo, **attrs)[0]
+    for _ in range(3):
+        np.testing.assert_array_equal(squeeze_excitation(x, *ws, prepared=memo, **attrs)[0],
+                                      first)
+    assert len(made) == 1
+    other = [w.copy() for w in ws]  # other arrays (writeable): made anew each call
+    np.testing.assert_array_equal(squeeze_excitation(x, *other, prepared=memo, **attrs)[0],
+                                  first)
+    squeeze_excitation(x, *other, prepared=memo, **attrs)
+    assert len(made) == 3

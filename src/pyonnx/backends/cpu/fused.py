@@ -506,67 +506,80 @@ def squeeze_excitation(X: np.ndarray, W1: np.ndarray, B1: np.ndarray | None,
     compiled loops, one call (``act_loops.squeeze_excitation``: the mean, both products and
     the scaling, within float32 rounding of the nodes'); otherwise the four nodes' kernels, one
     after the other (their values to the bit)."""
-    params1 = check_private_activation(activation1, activation1_params)
-    params2 = check_private_activation(activation2, activation2_params)
-    if _se_loop(X, W1, B1, W2, B2, activation1, params1, activation2, params2):
+    key = (_SEBlock, X.shape, X.dtype)
+    block = None if prepared is None else prepared.get(key)
+    if block is None or block.w1 is not W1 or block.w2 is not W2 or block.b1 is not B1 \
+            or block.b2 is not B2:
+        params1 = check_private_activation(activation1, activation1_params)
+        params2 = check_private_activation(activation2, activation2_params)
+        block = _SEBlock(X, W1, B1, W2, B2, activation1, params1, activation2, params2)
+        if prepared is not None and all(a is None or not a.flags.writeable
+                                        for a in (W1, B1, W2, B2)):
+            prepared.remember(key, block)  # constant weights: kept for the next runs
+    if block.loop_args is not None and jit.available():
         y = np.empty_like(X)
-        if _se_call(X, W1, B1, W2, B2, activation1, params1, activation2, params2, y):
+        x3 = np.ascontiguousarray(X).reshape(block.x3)
+        c, r = block.x3[1], block.loop_args[1].shape[0]
+        if jit.call("act_loops.squeeze_excitation", x3, *block.loop_args,
+                    np.empty(c, np.float32), np.empty(r, np.float32), np.empty(c, np.float32),
+                    y.reshape(block.x3), elements=block.work):
             return (y,)
     memos = None
     if prepared is not None:  # the two convolutions' own memos
         memos = prepared.get(_SE_MEMOS) \
             or prepared.remember(_SE_MEMOS, (NodeMemo(), NodeMemo()))
     (s,) = global_average_pool(X)
-    a = _conv_then(s, W1, B1, None, "NOTSET", None, 1, None, None, None, activation1, params1,
-                   ctx, None if memos is None else memos[0])[0]
-    g = _conv_then(a, W2, B2, None, "NOTSET", None, 1, None, None, None, activation2, params2,
-                   ctx, None if memos is None else memos[1])[0]
+    a = _conv_then(s, W1, B1, None, "NOTSET", None, 1, None, None, None, activation1,
+                   block.params1, ctx, None if memos is None else memos[0])[0]
+    g = _conv_then(a, W2, B2, None, "NOTSET", None, 1, None, None, None, activation2,
+                   block.params2, ctx, None if memos is None else memos[1])[0]
     return (np.multiply(X, g),)
 
 
 _SE_MEMOS = "squeeze_excitation"
 
 
-def _se_loop(X: np.ndarray, W1: np.ndarray, B1: np.ndarray | None, W2: np.ndarray,
-             B2: np.ndarray | None, activation1: str, params1: Sequence[float],
-             activation2: str, params2: Sequence[float]) -> bool:
-    """Whether the compiled block may run: float32 throughout, the shapes of a block (X (N, C,
-    ...), W1 (R, C, 1, ...), W2 (C, R, 1, ...), biases of R and C values), activations that
-    the loop has."""
-    if X.dtype != np.float32 or X.ndim < 3 or not jit.available():
-        return False
-    if any(a is not None and a.dtype != np.float32 for a in (W1, B1, W2, B2)):
-        return False
-    c = X.shape[1]
-    r = W1.shape[0]
-    ones = (1,) * (X.ndim - 2)
-    return W1.shape == (r, c) + ones and W2.shape == (c, r) + ones \
-        and (B1 is None or B1.shape == (r,)) and (B2 is None or B2.shape == (c,)) \
-        and activation1 in _LOOP_CODES and activation2 in _LOOP_CODES
+class _SEBlock:
+    """A squeeze-and-excitation node's checked activations and, where its compiled loop can
+    run (float32 throughout, the shapes of a block: X (N, C, ...), W1 (R, C, 1, ...), W2 (C, R,
+    1, ...), biases of R and C values, activations the loop has), the loop's arguments that do
+    not change between runs (``loop_args``; None where it cannot). Kept in the node's memo for
+    constant weights."""
 
+    __slots__ = ("w1", "b1", "w2", "b2", "params1", "params2", "x3", "work", "loop_args")
 
-def _se_call(X: np.ndarray, W1: np.ndarray, B1: np.ndarray | None, W2: np.ndarray,
-             B2: np.ndarray | None, activation1: str, params1: Sequence[float],
-             activation2: str, params2: Sequence[float], y: np.ndarray) -> bool:
-    """``act_loops.squeeze_excitation`` into ``y``; False where it did not run."""
-    n, c = X.shape[:2]
-    r = W1.shape[0]
-    acts = []
-    for activation, params in ((activation1, params1), (activation2, params2)):
-        code = _LOOP_CODES[activation]
-        alpha, beta = {SIGMOID: (1.0, 0.0), HARD_SWISH: (1 / 6, 0.5)}.get(code, (0.0, 0.0))
-        if code in (SWISH, HARD_SIGMOID, CLIP):
-            alpha = float(params[0])
-            beta = float(params[1]) if code != SWISH else 0.0
-        with np.errstate(over="ignore"):  # a clip bound beyond float32's range becomes +-inf
-            acts.append((code, np.float32(alpha), np.float32(beta)))
-    b1 = np.zeros(r, np.float32) if B1 is None else B1
-    b2 = np.zeros(c, np.float32) if B2 is None else B2
-    x3 = np.ascontiguousarray(X).reshape(n, c, -1)
-    return jit.call("act_loops.squeeze_excitation", x3, W1.reshape(r, c), b1, *acts[0],
-                    W2.reshape(c, r), b2, *acts[1], np.empty(c, np.float32),
-                    np.empty(r, np.float32), np.empty(c, np.float32), y.reshape(x3.shape),
-                    elements=X.size)
+    def __init__(self, X: np.ndarray, W1: np.ndarray, B1: np.ndarray | None, W2: np.ndarray,
+                 B2: np.ndarray | None, activation1: str, params1: Sequence[float],
+                 activation2: str, params2: Sequence[float]) -> None:
+        self.w1, self.b1, self.w2, self.b2 = W1, B1, W2, B2
+        self.params1, self.params2 = params1, params2
+        self.loop_args = None
+        if X.dtype != np.float32 or X.ndim < 3 \
+                or any(a is not None and a.dtype != np.float32 for a in (W1, B1, W2, B2)):
+            return
+        n, c = X.shape[:2]
+        r = W1.shape[0]
+        ones = (1,) * (X.ndim - 2)
+        if not (W1.shape == (r, c) + ones and W2.shape == (c, r) + ones
+                and (B1 is None or B1.shape == (r,)) and (B2 is None or B2.shape == (c,))
+                and activation1 in _LOOP_CODES and activation2 in _LOOP_CODES):
+            return
+        acts = []
+        for activation, params in ((activation1, params1), (activation2, params2)):
+            code = _LOOP_CODES[activation]
+            alpha, beta = {SIGMOID: (1.0, 0.0), HARD_SWISH: (1 / 6, 0.5)}.get(code, (0.0, 0.0))
+            if code in (SWISH, HARD_SIGMOID, CLIP):
+                alpha = float(params[0])
+                beta = float(params[1]) if code != SWISH else 0.0
+            with np.errstate(over="ignore"):  # a clip bound beyond float32's range: +-inf
+                acts.append((code, np.float32(alpha), np.float32(beta)))
+        self.x3 = (n, c, X.size // max(1, n * c))
+        # the means and the products count, not only the outputs (a block at 7x7 has few)
+        self.work = X.size + 2 * r * c
+        self.loop_args = (np.ascontiguousarray(W1).reshape(r, c),
+                          np.zeros(r, np.float32) if B1 is None else B1, *acts[0],
+                          np.ascontiguousarray(W2).reshape(c, r),
+                          np.zeros(c, np.float32) if B2 is None else B2, *acts[1])
 
 
 @kernel("FusedGemm", versions=(1,), domain=DOMAIN)
