@@ -131,19 +131,36 @@ def lstm_seq(xw: np.ndarray, bias: np.ndarray, reverse: np.ndarray, R: np.ndarra
     announce(sync, role)
     for t in range(T):
         for q in range(P):
-            p = P - 1 - q if role == WORKER else q
-            if fetch_add(counter, 2 + t * P + p, 1) != 0:
+            p = _claim(counter, t, P, q, role)
+            if p < 0:
                 continue
-            fetch_add(counter, 0, 1)
             d = p // per
             j0 = p % per * width
             _lstm_piece(xw, bias, reverse, R, hbuf[t % 2], hbuf[(t + 1) % 2], c, ys, write_y,
                         a, t, d, j0, min(H, j0 + width))
             fetch_add(counter, 1, 1)
-        done = (t + 1) * P
-        while load_acquire(counter, 1) < done:
-            pass
+        _wait_for_step(counter, t, P)
     watch(sync, role, seen)
+
+
+@inline
+def _claim(counter: np.ndarray, t: int, pieces: int, q: int, role: int) -> int:
+    """The piece of step ``t`` that a thread's ``q``-th try claims (the caller tries them from
+    the first, a pool thread from the last), or -1 where another thread has it; see
+    :func:`lstm_seq` for ``counter``."""
+    p = pieces - 1 - q if role == WORKER else q
+    if fetch_add(counter, 2 + t * pieces + p, 1) != 0:
+        return -1
+    fetch_add(counter, 0, 1)
+    return p
+
+
+@inline
+def _wait_for_step(counter: np.ndarray, t: int, pieces: int) -> None:
+    """Return once every piece of the steps up to ``t`` has finished."""
+    done = (t + 1) * pieces
+    while load_acquire(counter, 1) < done:
+        pass
 
 
 @inline
@@ -213,18 +230,15 @@ def gru_seq(xw: np.ndarray, bias: np.ndarray, reverse: np.ndarray, R: np.ndarray
     announce(sync, role)
     for t in range(T):
         for q in range(P):
-            p = P - 1 - q if role == WORKER else q
-            if fetch_add(counter, 2 + t * P + p, 1) != 0:
+            p = _claim(counter, t, P, q, role)
+            if p < 0:
                 continue
-            fetch_add(counter, 0, 1)
             d = p // per
             j0 = p % per * width
             _gru_piece(xw, bias, reverse, R, rbh, has_rbh, lbr, hbuf[t % 2],
                        hbuf[(t + 1) % 2], ys, write_y, a, x, rh, t, d, j0, min(H, j0 + width))
             fetch_add(counter, 1, 1)
-        done = (t + 1) * P
-        while load_acquire(counter, 1) < done:
-            pass
+        _wait_for_step(counter, t, P)
     watch(sync, role, seen)
 
 
