@@ -25,11 +25,12 @@ between sessions running at once. So this module owns:
   any moment are at most the budget.
 
 Kernels split work with :func:`parallel_for` (Python parts), or run a compiled loop that hands
-out its own pieces on several threads at once with :func:`shared_loop` (the convolutions of the
-``fast`` extra); the pieces must be independent (each writes its own slice of an output), so the
-result does not depend on how the work is split. A kernel that runs on a pool worker (nested
-use) runs its pieces inline, so the pool cannot deadlock on itself; runs from several Python
-threads share the pool (their pieces queue up in order).
+out its own pieces on several threads at once with :func:`shared_loop` (the convolutions,
+products, epilogues and recurrent steps of the ``fast`` extra); the pieces must be independent
+(each writes its own slice of an output; a recurrent loop's pieces within one step, the loop
+itself waiting between steps), so the result does not depend on how the work is split. A kernel
+that runs on a pool worker (nested use) runs its pieces inline, so the pool cannot deadlock on
+itself; runs from several Python threads share the pool (their pieces queue up in order).
 """
 
 from __future__ import annotations

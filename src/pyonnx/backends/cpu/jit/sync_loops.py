@@ -2,7 +2,7 @@
 waits of the intra-op pool (:mod:`pyonnx.backends.cpu.threads`).
 
 A loop shared by the caller and the pool's threads (``gemm_loops.pointwise_claimed``,
-``conv_loops.depthwise2d_claimed``) hands out its pieces through a counter that each thread
+``conv_loops.depthwise2d_tiles``, ``rnn_loops.lstm_seq``, ...) hands out its pieces through a counter that each thread
 increments atomically (:func:`fetch_add`): a thread that starts late, or not at all, leaves
 its pieces to the others, and no thread waits for a piece that nobody has started.
 
