@@ -560,7 +560,7 @@ EXCLUDED: dict[tuple[str, str] | tuple[str, str, int], str] = {
                           "tests/quantization/test_int4_memory.py and test_qdq_fusion.py run it"
        for op in ("DequantizeGather", "DequantizeMatMul", "DotProductAttention",
                   "FoldBatchNormIntoConv", "FusedConv", "FusedGemm", "FusedMatMul",
-                  "QuantizeDequantize")},
+                  "QuantizeDequantize", "SqueezeExcitation")},
 }
 
 #: (domain, op_type, element type or "*" for all) -> why the kernel refuses that type where the
