@@ -288,8 +288,8 @@ class Product:
     def conv(self, x: np.ndarray, z: np.ndarray | None) -> np.ndarray | None:
         """:func:`pointwise_conv`'s result for ``x`` (and ``z``) of the prepared shapes, or
         None where the loop did not run (or ``z`` is not float32)."""
-        if z is not None and z.dtype != np.float32:
-            return None
+        if (z is not None and z.dtype != np.float32) or not jit.available():
+            return None  # before allocating: a kept call tried where loops are off returns at once
         y = np.empty((self.n_img, self.m) + x.shape[2:], np.float32)
         if not self.into(np.ascontiguousarray(x).reshape(self.n_img, self.k, self.length),
                          y.reshape(-1), self.m * self.length, self.length,
