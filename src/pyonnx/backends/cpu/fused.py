@@ -195,21 +195,7 @@ def _loop_epilogue(y: np.ndarray, bias: np.ndarray | None, activation: str,
         if band is None:
             return False
         flat, rows, length, ld = band
-    typ = y.dtype.type
-    alpha = beta = 0.0
-    if code == SIGMOID:
-        alpha = 1.0
-    elif code == SWISH:
-        alpha = float(params[0])
-    elif code == HARD_SIGMOID:
-        alpha, beta = float(params[0]), float(params[1])
-    elif code == HARD_SWISH:
-        alpha, beta = 1 / 6, 0.5
-    if code == CLIP:
-        with np.errstate(over="ignore"):  # a bound beyond float32's range becomes +-inf
-            alpha_t, beta_t = typ(params[0]), typ(params[1])
-    else:
-        alpha_t, beta_t = typ(alpha), typ(beta)
+    alpha_t, beta_t = _loop_values(code, params, y.dtype.type)
     if bias is None:
         m, b = 0, _NO_BIAS[y.dtype]
     else:
@@ -227,6 +213,25 @@ def _loop_epilogue(y: np.ndarray, bias: np.ndarray | None, activation: str,
     kbits, poly = np.empty(CHUNK, np.int32), np.empty(CHUNK, y.dtype)
     return jit.call("act_loops.bias_activation", flat, rows, length, ld, b, m, code,
                     alpha_t, beta_t, kbits, poly, elements=y.size)
+
+
+def _loop_values(code: int, params: Sequence[float], typ: type) -> tuple:
+    """The compiled epilogue's ``alpha`` and ``beta`` for activation ``code`` and its
+    ``params``, in element type ``typ``: the sigmoid's scale (Sigmoid, Swish), HardSigmoid's
+    and HardSwish's slope and offset, Clip's bounds."""
+    alpha = beta = 0.0
+    if code == SIGMOID:
+        alpha = 1.0
+    elif code == SWISH:
+        alpha = float(params[0])
+    elif code == HARD_SIGMOID:
+        alpha, beta = float(params[0]), float(params[1])
+    elif code == HARD_SWISH:
+        alpha, beta = 1 / 6, 0.5
+    if code == CLIP:
+        with np.errstate(over="ignore"):  # a bound beyond float32's range becomes +-inf
+            return typ(params[0]), typ(params[1])
+    return typ(alpha), typ(beta)
 
 
 #: Epilogues with a sigmoid (Sigmoid, Swish) of at least this many elements are shared with the
@@ -564,15 +569,8 @@ class _SEBlock:
                 and (B1 is None or B1.shape == (r,)) and (B2 is None or B2.shape == (c,))
                 and activation1 in _LOOP_CODES and activation2 in _LOOP_CODES):
             return
-        acts = []
-        for activation, params in ((activation1, params1), (activation2, params2)):
-            code = _LOOP_CODES[activation]
-            alpha, beta = {SIGMOID: (1.0, 0.0), HARD_SWISH: (1 / 6, 0.5)}.get(code, (0.0, 0.0))
-            if code in (SWISH, HARD_SIGMOID, CLIP):
-                alpha = float(params[0])
-                beta = float(params[1]) if code != SWISH else 0.0
-            with np.errstate(over="ignore"):  # a clip bound beyond float32's range: +-inf
-                acts.append((code, np.float32(alpha), np.float32(beta)))
+        acts = [(_LOOP_CODES[a],) + _loop_values(_LOOP_CODES[a], p, np.float32)
+                for a, p in ((activation1, params1), (activation2, params2))]
         self.x3 = (n, c, X.size // max(1, n * c))
         # the means and the products count, not only the outputs (a block at 7x7 has few)
         self.work = X.size + 2 * r * c

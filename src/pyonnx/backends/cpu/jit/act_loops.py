@@ -173,12 +173,15 @@ def squeeze_excitation(x: np.ndarray, w1: np.ndarray, b1: np.ndarray, code1: int
                        g: np.ndarray, y: np.ndarray) -> None:
     """A squeeze-and-excitation block in one call: for each image n of x (N, C, L), float32,
     y[n] = x[n] * act2(W2 @ act1(W1 @ mean(x[n], axis=1) + b1) + b2) with W1 [R, C], W2 [C, R]
-    (the two 1x1 convolutions as matrices), ``act`` and its ``alpha``, ``beta`` by
-    :func:`_activate`'s codes; ``s`` (C), ``r`` (R) and ``g`` (C) are scratch. Sums in vector
-    lanes (another order than NumPy's and BLAS's)."""
+    (the two 1x1 convolutions as matrices); each product's bias and activation (codes,
+    ``alpha`` and ``beta`` as for :func:`bias_activation`) applied by the epilogue's own code,
+    one row per value. ``s`` (C), ``r`` (R) and ``g`` (C) are scratch. Sums in vector lanes
+    (another order than NumPy's and BLAS's)."""
     n_img, c, length = x.shape
     rr = w1.shape[0]
     inv = np.float32(1.0) / np.float32(length)
+    kbits = np.empty(CHUNK, np.int32)
+    poly = np.empty(CHUNK, np.float32)
     for n in range(n_img):
         for ci in range(c):
             acc = np.float32(0.0)
@@ -189,37 +192,15 @@ def squeeze_excitation(x: np.ndarray, w1: np.ndarray, b1: np.ndarray, code1: int
             acc = np.float32(0.0)
             for ci in range(c):
                 acc += w1[j, ci] * s[ci]
-            r[j] = _activate(acc + b1[j], code1, alpha1, beta1)
+            r[j] = acc
+        _rows(r, 0, rr, 0, 1, 1, b1, rr, code1, alpha1, beta1, kbits, poly)
         for ci in range(c):
             acc = np.float32(0.0)
             for j in range(rr):
                 acc += w2[ci, j] * r[j]
-            g[ci] = _activate(acc + b2[ci], code2, alpha2, beta2)
+            g[ci] = acc
+        _rows(g, 0, c, 0, 1, 1, b2, c, code2, alpha2, beta2, kbits, poly)
         for ci in range(c):
             gc = g[ci]
             for i in range(length):
                 y[n, ci, i] = x[n, ci, i] * gc
-
-
-@inline
-def _activate(v: float, code: int, alpha: float, beta: float) -> float:
-    """One value through the fused epilogue's activation ``code`` (:mod:`..fused`'s: NONE,
-    RELU, SIGMOID and SWISH with ``alpha``, HARD_SIGMOID with ``alpha`` and ``beta``,
-    HARD_SWISH, CLIP between ``alpha`` and ``beta``); NaN propagates."""
-    one = np.float32(1.0)
-    zero = np.float32(0.0)
-    if code == RELU:
-        return zero if v < zero else v
-    if code == SIGMOID:
-        return one / (one + np.exp(-alpha * v))
-    if code == SWISH:
-        return v * (one / (one + np.exp(-alpha * v)))
-    if code == HARD_SIGMOID or code == HARD_SWISH:
-        t = alpha * v + beta
-        t = zero if t < zero else t
-        t = one if t > one else t
-        return t if code == HARD_SIGMOID else v * t
-    if code == CLIP:
-        t = alpha if v < alpha else v
-        return beta if t > beta else t
-    return v
