@@ -43,5 +43,6 @@ __all__ = ["CancelTransposes", "ConstantFolding", "DeduplicateInitializers",
            "FuseActivation", "FuseAttention", "FuseConvAdd", "FuseDynamicQuantizeMatMul",
            "FuseGelu", "FuseLayerNorm", "FuseMatMulAdd", "FuseMatMulTranspose",
            "FuseMultiHeadAttention",
-           "FuseSkipLayerNorm", "FuseSlicesToSplit", "FuseSqueezeExcitation", "InlineConstantIf", "MergeIfs",
+           "FuseSkipLayerNorm", "FuseSlicesToSplit", "FuseSqueezeExcitation", "InlineConstantIf",
+           "MergeIfs",
            "ModernizeInitializers", "UnflattenGemm"]

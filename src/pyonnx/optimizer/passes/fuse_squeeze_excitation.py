@@ -11,7 +11,8 @@ or runs the four kernels one after the other where the loop does not.
 
 Fused only where the two convolutions are plain 1x1 products (constant weights of shapes [R,
 C, 1, ...] and [C, R, 1, ...], one group, no padding, stride or dilation), each intermediate
-value is read by the next node alone, and the Mul multiplies the pool's own input by the gate.
+value is read by the next node alone, and the Mul (with NumPy broadcasting, not Mul-1/6's
+legacy ``broadcast``/``axis`` form) multiplies the pool's own input by the gate.
 """
 
 from __future__ import annotations
@@ -46,14 +47,15 @@ class FuseSqueezeExcitation(GraphPass):
                 continue
             x = pool.inputs[0]
             fc1 = single_consumer(pool.outputs[0], keep)
-            if not _plain_1x1(fc1, pool.outputs[0], inputs, graph):
+            if not _plain_1x1(fc1, pool.outputs[0], graph):
                 continue
             fc2 = single_consumer(fc1.outputs[0], keep)
-            if not _plain_1x1(fc2, fc1.outputs[0], inputs, graph):
+            if not _plain_1x1(fc2, fc1.outputs[0], graph):
                 continue
             mul = single_consumer(fc2.outputs[0], keep)
             if mul is None or mul.graph is not graph or mul.op_type != "Mul" \
                     or not is_standard(mul) or len(mul.inputs) != 2 \
+                    or "broadcast" in mul.attributes or "axis" in mul.attributes \
                     or {id(v) for v in mul.inputs} != {id(x), id(fc2.outputs[0])}:
                 continue
             w1 = constant_of(fc1.inputs[1], inputs)
@@ -90,7 +92,7 @@ def _input(node: Node, i: int) -> Value | None:
     return node.inputs[i] if len(node.inputs) > i else None
 
 
-def _plain_1x1(node: Node | None, x: Value, inputs: set[int], graph: Graph) -> bool:
+def _plain_1x1(node: Node | None, x: Value, graph: Graph) -> bool:
     """A FusedConv reading ``x`` as its input, without a residual, whose attributes keep it a
     plain product (1x1 weights checked by the caller)."""
     if node is None or node.graph is not graph or node.op_type != "FusedConv" \

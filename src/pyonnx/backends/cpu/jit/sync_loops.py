@@ -2,9 +2,10 @@
 waits of the intra-op pool (:mod:`pyonnx.backends.cpu.threads`).
 
 A loop shared by the caller and the pool's threads (``gemm_loops.pointwise_claimed``,
-``conv_loops.depthwise2d_tiles``, ``rnn_loops.lstm_seq``, ...) hands out its pieces through a counter that each thread
-increments atomically (:func:`fetch_add`): a thread that starts late, or not at all, leaves
-its pieces to the others, and no thread waits for a piece that nobody has started.
+``conv_loops.depthwise2d_tiles``, ``rnn_loops.lstm_seq``, ...) hands out its pieces through a
+counter that each thread increments atomically (:func:`fetch_add`): a thread that starts late,
+or not at all, leaves its pieces to the others, and no thread waits for a piece that nobody
+has started.
 
 Waking a pool thread that sleeps on a condition variable takes 50-150 µs on the 2-core
 development VM (its halted virtual CPU wakes through the hypervisor), more than many
