@@ -6,8 +6,9 @@
                                             [--models-dir DIR] [--batches 1,8]
 
 Each model runs at batch 1 (text models at seq 128, the Silero models on 512-sample windows),
-and again at batch 8 when its batch dimension is dynamic. Latency runs alternate between the
-engines within one process; peak memory is measured per engine in its own process. The summary
+and again at batch 8 when its batch dimension is dynamic. Each engine runs in a process of its
+own, the engines taking turns in blocks of runs (``pyonnx bench``'s default; ``--in-process``
+alternates them run by run in one process); peak memory is each engine's process's peak. The summary
 gives the acceptance figures of the performance issue: the geometric mean of pyonnx/onnxruntime
 latency over models whose onnxruntime latency is >= 5 ms (and the worst one), the same at batch
 8, the dispatch overhead per executed node of the smaller models, the speed-up over
@@ -121,6 +122,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--numpy-too", action="store_true",
                     help="also measure pyonnx without its compiled loops (engine pyonnx-numpy)")
     ap.add_argument("--reference-timeout", type=float, default=60.0)
+    ap.add_argument("--in-process", action="store_true",
+                    help="alternate the engines run by run in this process (they contend for "
+                         "the cores) instead of one process per engine taking turns in blocks")
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="blocks of runs per engine and model (default 3)")
     args = ap.parse_args(argv)
     wanted = [w for w in args.models.split(",") if w]
     results = []
@@ -135,7 +141,8 @@ def main(argv: list[str] | None = None) -> int:
                 engines.append("reference")
             res = bench_model(path, engines, runs=args.runs, threads=args.threads, batch=batch,
                               seq=seq, memory=not args.no_memory,
-                              reference_timeout=args.reference_timeout, profile=True)
+                              reference_timeout=args.reference_timeout, profile=True,
+                              isolate=not args.in_process, rounds=max(1, args.rounds))
             results.append(res)
             print(format_result(res), flush=True)
             if not res.get("dynamic_batch"):

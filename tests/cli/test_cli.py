@@ -95,6 +95,39 @@ def test_bench_side_by_side(tmp_path, capsys: pytest.CaptureFixture[str]) -> Non
     assert res["profile"]["nodes_per_run"] > 0 and res["profile"]["ops"]
 
 
+def test_bench_in_worker_processes_and_in_process(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """By default each engine is timed in a process of its own, in blocks of runs (rounds x
+    ceil(runs / rounds) timed runs each); ``isolate=False`` alternates them in this process."""
+    pytest.importorskip("onnxruntime", reason="onnxruntime (a test dependency) is the engine "
+                                              "compared with")
+    from pyonnx.cli.bench import bench_model
+
+    res = bench_model(DEMO_MODEL, ["pyonnx", "onnxruntime"], runs=5, rounds=2, warmup=1)
+    assert res["isolated"] is True and res["dynamic_batch"] is True
+    for eng in ("pyonnx", "onnxruntime"):
+        v = res["engines"][eng]
+        assert v["runs"] == 6 and v["create_ms"] > 0 and v["first_run_ms"] > 0, eng
+        assert v["peak_rss_mb"] > 10, eng
+    res = bench_model(DEMO_MODEL, ["pyonnx", "onnxruntime"], runs=3, isolate=False,
+                      memory=False)
+    assert res["isolated"] is False and "memory_ratio" not in res
+    assert all(v["runs"] == 3 and "peak_rss_mb" not in v for v in res["engines"].values())
+
+
+def test_bench_worker_reports_a_model_it_cannot_load(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """An engine that cannot load the model is reported with the worker's error; the others
+    are still measured."""
+    from pyonnx.cli.bench import EngineWorker, bench_model
+
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"not a model")
+    worker = EngineWorker("pyonnx", str(bad), 0, 1, 128, 99)
+    assert "not a valid ONNX model" in worker.ready.get("error", "")
+    assert worker.close() is None
+    res = bench_model(str(bad), ["pyonnx"], runs=2)
+    assert "error" in res["engines"]["pyonnx"] and res["ratio"] == {}
+
+
 def test_bench_rejects_an_unknown_engine(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["bench", DEMO_MODEL, "--compare", "tensorflow"]) == 2
     assert "unknown engine 'tensorflow'" in capsys.readouterr().err

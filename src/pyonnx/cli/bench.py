@@ -1,13 +1,17 @@
 """``pyonnx bench MODEL``: latency, throughput, session creation time and peak memory of pyonnx,
 optionally side by side with onnxruntime and onnx.reference in one run.
 
-Latency runs alternate between engines in a balanced order (:func:`balanced_order`: every engine
-runs right after every other equally often, since an engine that follows onnxruntime is slowed
-while onnxruntime's pool threads still spin), so that the machine's load drifts affect every
-engine alike; onnx.reference, far slower, is timed after
-the others. The figures are the median and the 90th percentile after warm-up. Peak memory is measured for each engine in its own process (the peak
-resident set of a fresh interpreter that imports only that engine, creates the session and runs
-it). onnxruntime and onnx are imported only when ``--compare`` names them.
+By default each engine runs in a process of its own (:class:`EngineWorker`: a fresh interpreter
+that imports only that engine), and the engines take turns in blocks of back-to-back runs: a
+block starts after a pause (longer than any engine's idle spinning) with one untimed run, and the
+blocks' order is balanced (:func:`balanced_order`) over a few rounds, so that load drifts hit
+every engine alike while no engine's threads spin on the cores the other is timed on. Measured
+on the 2-core machine, alternating engines run by run in one process (``--in-process``) timed
+their contention instead: onnxruntime 8-13 ms a run of mobilenet_v3_small next to pyonnx,
+2.1-2.6 ms alone. onnx.reference, far slower, runs in this process after the others. The
+figures are the median and the 90th percentile after warm-up; peak memory is the worker's peak
+resident set (``--in-process``: a worker that creates the session and runs it 3 times).
+onnxruntime and onnx are imported only when ``--compare`` names them.
 """
 
 from __future__ import annotations
@@ -40,8 +44,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "bench", help="time a model in pyonnx (and onnxruntime / onnx.reference side by side)",
         description="Measure session creation time, latency (median and p90 after warm-up), "
                     "throughput and peak memory; with --compare, the same for other engines "
-                    "in the same run, the runs alternating between engines, and the ratio "
-                    "pyonnx/other.")
+                    "in the same run (each engine in a process of its own, taking turns in "
+                    "blocks of runs), and the ratio pyonnx/other.")
     p.add_argument("model", help="path to an .onnx file")
     p.add_argument("--compare", default="", help="comma-separated engines to compare with: "
                                                   "onnxruntime, reference, pyonnx-numpy "
@@ -57,7 +61,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--profile", action="store_true",
                    help="print the operators that take the most time in pyonnx, and the "
                         "per-node dispatch overhead")
-    p.add_argument("--no-memory", action="store_true", help="skip the peak-memory workers")
+    p.add_argument("--no-memory", action="store_true", help="leave peak memory out")
+    p.add_argument("--in-process", action="store_true",
+                   help="run every engine in this process, alternating run by run (their "
+                        "threads then contend for the cores), instead of each engine in a "
+                        "process of its own taking turns in blocks")
+    p.add_argument("--rounds", type=int, default=3,
+                   help="blocks of runs per engine when each runs in its own process "
+                        "(default 3)")
     p.add_argument("--reference-timeout", type=float, default=60.0,
                    help="seconds one onnx.reference run may take before it is dropped")
     p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
@@ -201,14 +212,82 @@ def balanced_order(engines: list[str], runs: int) -> list[str]:
 def bench_model(model: str, engines: list[str], *, runs: int = 20, warmup: int = 2,
                 threads: int = 0, batch: int = 1, seq: int = 128, level: int = 99,
                 memory: bool = True, reference_timeout: float = 60.0,
-                profile: bool = False) -> dict[str, Any]:
+                profile: bool = False, isolate: bool = True, rounds: int = 3) -> dict[str, Any]:
     """Measure ``model`` in each engine (pyonnx first). Returns a dict: per engine
     ``create_ms``, ``median_ms``, ``p90_ms``, ``throughput_per_s``, ``peak_rss_mb`` (or
     ``error``), plus ``ratio`` (pyonnx / engine latency) and, with ``profile``, the pyonnx
-    operator table and dispatch overhead."""
+    operator table and dispatch overhead.
+
+    With ``isolate`` (the default) every engine but onnx.reference runs in a worker process of
+    its own, in ``rounds`` blocks of runs (:func:`_time_in_workers`); without it, the engines
+    alternate run by run in this process."""
     result: dict[str, Any] = {"model": os.path.basename(model), "batch": batch, "seq": seq,
                               "threads": threads, "compiled_loops": jit.describe(),
-                              "engines": {}}
+                              "isolated": isolate, "engines": {}}
+    times: dict[str, list[float]] = {}
+    if isolate:
+        times = _time_in_workers(result, model, [e for e in engines if e != "reference"],
+                                 runs=runs, warmup=warmup, threads=threads, batch=batch,
+                                 seq=seq, level=level, rounds=rounds)
+    in_process = [e for e in engines if e == "reference" or not isolate]
+    sessions, feeds = _in_process_sessions(result, model, in_process, warmup=warmup,
+                                           threads=threads, batch=batch, seq=seq, level=level,
+                                           reference_timeout=reference_timeout)
+    times.update({e: [] for e in sessions})
+    if not isolate:
+        # The fast engines alternate run by run; onnx.reference, tens to thousands of times
+        # slower, runs after them: between two runs of the others, its gigabytes of
+        # temporaries would leave whichever engine runs next with cold caches (measured: up to
+        # +25% on sub-ms models).
+        for eng in balanced_order([e for e in sessions if e != "reference"], runs):
+            t0 = time.perf_counter()
+            sessions[eng].run(None, feeds)
+            times[eng].append(time.perf_counter() - t0)
+    if "reference" in sessions:
+        for _ in range(runs):
+            if times["reference"] and sum(times["reference"]) > 5.0:
+                break  # a slow reference: one or a few runs are enough for its median
+            t0 = time.perf_counter()
+            sessions["reference"].run(None, feeds)
+            times["reference"].append(time.perf_counter() - t0)
+    for eng, ts in times.items():
+        if ts:
+            result["engines"][eng].update(_stats(ts, batch))
+    base = result["engines"].get("pyonnx", {}).get("median_ms")
+    result["ratio"] = {e: base / v["median_ms"] for e, v in result["engines"].items()
+                       if e != "pyonnx" and base and v.get("median_ms")}
+    if profile and base:
+        plain = sessions.get("pyonnx") or make_session("pyonnx", model, threads, level)
+        if feeds is None:
+            feeds = make_feeds(plain.get_inputs(), batch, seq)
+        small = base < 5.0
+        # sub-5 ms models, where dispatch matters, are cheap: profile many runs of them
+        result["profile"] = profile_pyonnx(model, feeds, threads, level,
+                                           runs=max(50, runs) if small else max(3, runs // 4),
+                                           plain=plain)
+    del sessions
+    if memory and not isolate:
+        for eng in engines:
+            if "error" in result["engines"].get(eng, {"error": 1}):
+                continue
+            result["engines"][eng]["peak_rss_mb"] = peak_memory(eng, model, threads, batch, seq,
+                                                                level, runs=3)
+    if not memory:
+        for v in result["engines"].values():
+            v.pop("peak_rss_mb", None)
+    pm = result["engines"].get("pyonnx", {}).get("peak_rss_mb")
+    om = result["engines"].get("onnxruntime", {}).get("peak_rss_mb")
+    if pm and om:
+        result["memory_ratio"] = pm / om
+    return result
+
+
+def _in_process_sessions(result: dict[str, Any], model: str, engines: list[str], *, warmup: int,
+                         threads: int, batch: int, seq: int, level: int,
+                         reference_timeout: float) -> tuple[dict[str, Any], Any]:
+    """Sessions of ``engines`` in this process, created and warmed up (an engine that fails, or
+    onnx.reference beyond ``reference_timeout``, is reported in ``result`` and left out), and
+    the feeds."""
     sessions: dict[str, Any] = {}
     feeds: dict[str, Any] | None = None
     for eng in engines:
@@ -222,10 +301,7 @@ def bench_model(model: str, engines: list[str], *, runs: int = 20, warmup: int =
         sessions[eng] = sess
         if feeds is None:
             feeds = make_feeds(sess.get_inputs(), batch, seq)
-            result["dynamic_batch"] = dynamic_batch(sess.get_inputs())
-    if feeds is None:
-        return result
-    # warm-up (and drop engines that fail or are far too slow)
+            result.setdefault("dynamic_batch", dynamic_batch(sess.get_inputs()))
     for eng in list(sessions):
         limit = reference_timeout if eng == "reference" else 0.0
         try:
@@ -239,44 +315,64 @@ def bench_model(model: str, engines: list[str], *, runs: int = 20, warmup: int =
         except Exception as e:
             result["engines"][eng]["error"] = f"{type(e).__name__}: {e}"[:300]
             del sessions[eng]
-    times: dict[str, list[float]] = {e: [] for e in sessions}
-    # The fast engines alternate run by run; onnx.reference, tens to thousands of times slower,
-    # runs after them: between two runs of the others, its gigabytes of temporaries would leave
-    # whichever engine runs next with cold caches (measured: up to +25% on sub-ms models).
-    for eng in balanced_order([e for e in sessions if e != "reference"], runs):
-        t0 = time.perf_counter()
-        sessions[eng].run(None, feeds)
-        times[eng].append(time.perf_counter() - t0)
-    if "reference" in sessions:
-        for _ in range(runs):
-            if times["reference"] and sum(times["reference"]) > 5.0:
-                break  # a slow reference: one or a few runs are enough for its median
-            t0 = time.perf_counter()
-            sessions["reference"].run(None, feeds)
-            times["reference"].append(time.perf_counter() - t0)
-    for eng, ts in times.items():
-        result["engines"][eng].update(_stats(ts, batch))
-    base = result["engines"].get("pyonnx", {}).get("median_ms")
-    result["ratio"] = {e: base / v["median_ms"] for e, v in result["engines"].items()
-                       if e != "pyonnx" and base and v.get("median_ms")}
-    if profile and "pyonnx" in sessions:
-        small = result["engines"]["pyonnx"]["median_ms"] < 5.0
-        # sub-5 ms models, where dispatch matters, are cheap: profile many runs of them
-        result["profile"] = profile_pyonnx(model, feeds, threads, level,
-                                           runs=max(50, runs) if small else max(3, runs // 4),
-                                           plain=sessions["pyonnx"])
-    del sessions
-    if memory:
-        for eng in engines:
-            if "error" in result["engines"].get(eng, {"error": 1}):
+    return sessions, feeds
+
+
+#: Seconds between two engines' blocks of runs: longer than either engine's idle spinning
+#: (onnxruntime's pool spins for well under a millisecond, pyonnx's for about one), so that the
+#: next block starts on quiet cores.
+BLOCK_PAUSE_S = 0.05
+
+
+def _time_in_workers(result: dict[str, Any], model: str, engines: list[str], *, runs: int,
+                     warmup: int, threads: int, batch: int, seq: int, level: int,
+                     rounds: int) -> dict[str, list[float]]:
+    """Time each engine in a worker process of its own (:class:`EngineWorker`). The engines
+    take turns in blocks: each of ``rounds`` rounds gives every engine, in a balanced order, a
+    pause, one untimed run (it wakes the engine's threads and warms the caches after the other
+    engine's block) and ``ceil(runs / rounds)`` timed runs back to back. Only one engine runs at
+    a time (the others wait on their pipe), which is what a user's process sees; the rounds
+    spread the machine's load drifts over every engine. Fills ``result`` with each engine's
+    creation time, first run and peak memory (the worker's peak resident set); returns the
+    timed runs."""
+    workers: dict[str, EngineWorker] = {}
+    for eng in engines:
+        w = EngineWorker(eng, model, threads, batch, seq, level)
+        if "error" in w.ready:
+            result["engines"][eng] = {"error": w.ready["error"]}
+            w.close()
+            continue
+        result["engines"][eng] = {"create_ms": w.ready["create_ms"]}
+        result.setdefault("dynamic_batch", w.ready["dynamic_batch"])
+        workers[eng] = w
+    times: dict[str, list[float]] = {e: [] for e in workers}
+    per_block = -(-runs // max(1, rounds))
+    try:
+        for eng in list(workers):
+            try:
+                first = workers[eng].run(max(1, warmup))
+            except RuntimeError as e:
+                result["engines"][eng]["error"] = str(e)
+                workers.pop(eng).close()
+                del times[eng]
                 continue
-            result["engines"][eng]["peak_rss_mb"] = peak_memory(eng, model, threads, batch, seq,
-                                                                level, runs=3)
-        pm = result["engines"].get("pyonnx", {}).get("peak_rss_mb")
-        om = result["engines"].get("onnxruntime", {}).get("peak_rss_mb")
-        if pm and om:
-            result["memory_ratio"] = pm / om
-    return result
+            result["engines"][eng]["first_run_ms"] = first[0] * 1e3
+        for eng in balanced_order(list(workers), max(1, rounds)):
+            if eng not in workers:
+                continue
+            time.sleep(BLOCK_PAUSE_S)
+            try:
+                times[eng] += workers[eng].run(1 + per_block)[1:]
+            except RuntimeError as e:
+                result["engines"][eng]["error"] = str(e)
+                workers.pop(eng).close()
+                del times[eng]
+    finally:
+        for eng, w in workers.items():
+            peak = w.close()
+            if peak is not None:
+                result["engines"][eng]["peak_rss_mb"] = peak
+    return times
 
 
 def profile_pyonnx(model: str, feeds: dict[str, Any], threads: int, level: int, runs: int,
@@ -338,13 +434,16 @@ def profile_pyonnx(model: str, feeds: dict[str, Any], threads: int, level: int, 
 
 _WORKER = r"""
 import json, os, resource, runpy, sys, time
-engine, model, threads, batch, seq, level, runs, feeds_py = sys.argv[1:9]
+engine, model, threads, batch, seq, level, feeds_py = sys.argv[1:8]
 def rss_mb(key):
     with open("/proc/self/status") as f:
         for line in f:
             if line.startswith(key):
                 return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def say(obj):  # the engines may print too: the parent reads only lines marked @@
+    sys.stdout.write("@@" + json.dumps(obj) + "\n")
+    sys.stdout.flush()
 import numpy
 if engine == "pyonnx-numpy":
     os.environ["PYONNX_JIT"] = "0"
@@ -359,14 +458,96 @@ elif engine == "onnxruntime":
     so = ort.SessionOptions(); so.intra_op_num_threads = int(threads); so.log_severity_level = 3
     make = lambda: ort.InferenceSession(model, so, providers=["CPUExecutionProvider"])
 else:
-    raise SystemExit("memory worker: unknown engine " + engine)
-base = rss_mb("VmRSS:")
-sess = make()
-feeds = runpy.run_path(feeds_py)["make_feeds"](sess.get_inputs(), int(batch), int(seq))
-for _ in range(int(runs)):
-    sess.run(None, feeds)
-print(json.dumps({"peak_mb": rss_mb("VmHWM:"), "base_mb": base}))
+    raise SystemExit("bench worker: unknown engine " + engine)
+feeding = runpy.run_path(feeds_py)
+try:
+    t0 = time.perf_counter()
+    sess = make()
+    created = (time.perf_counter() - t0) * 1e3
+    inputs = sess.get_inputs()
+    feeds = feeding["make_feeds"](inputs, int(batch), int(seq))
+except Exception as e:
+    say({"error": (type(e).__name__ + ": " + str(e))[:300]})
+    raise SystemExit(0)
+say({"create_ms": created, "dynamic_batch": feeding["dynamic_batch"](inputs)})
+for line in sys.stdin:
+    command, _, count = line.strip().partition(" ")
+    if command != "run":
+        break
+    times = []
+    try:
+        for _ in range(int(count)):
+            t0 = time.perf_counter()
+            sess.run(None, feeds)
+            times.append(time.perf_counter() - t0)
+    except Exception as e:
+        say({"error": (type(e).__name__ + ": " + str(e))[:300]})
+        break
+    say({"times": times})
+say({"peak_mb": rss_mb("VmHWM:")})
 """
+
+
+class EngineWorker:
+    """One engine in a fresh interpreter that imports only that engine (so its peak memory and
+    its threads are its own), driven over a pipe: the worker creates the session and its feeds
+    (the same seeded feeds as :func:`make_feeds` here), then :meth:`run` times runs there and
+    :meth:`close` ends it and returns its peak resident memory. ``ready`` holds the worker's
+    first report: ``create_ms`` and ``dynamic_batch``, or ``error``."""
+
+    def __init__(self, engine: str, model: str, threads: int, batch: int, seq: int,
+                 level: int) -> None:
+        if engine not in ("pyonnx", "pyonnx-numpy", "onnxruntime"):
+            raise ValueError(f"no worker for engine {engine!r}")
+        feeds_py = os.path.join(os.path.dirname(__file__), "_benchfeeds.py")
+        env = dict(os.environ)
+        src = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH")
+                                   else "")
+        self._stderr = tempfile.TemporaryFile("w+")
+        self._proc = subprocess.Popen(
+            [sys.executable, "-c", _WORKER, engine, model, str(threads), str(batch), str(seq),
+             str(level), feeds_py],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr, text=True,
+            env=env)
+        self.ready = self._report()
+
+    def _report(self) -> dict[str, Any]:
+        assert self._proc.stdout is not None
+        for line in self._proc.stdout:
+            if line.startswith("@@"):
+                return json.loads(line[2:])
+        self._stderr.seek(0)
+        tail = self._stderr.read().strip()[-300:]
+        return {"error": f"worker exited with {self._proc.wait()}: {tail}"}
+
+    def _send(self, line: str) -> bool:
+        assert self._proc.stdin is not None
+        try:
+            self._proc.stdin.write(line + "\n")
+            self._proc.stdin.flush()
+        except OSError:  # the worker has exited; its report says why
+            return False
+        return True
+
+    def run(self, count: int) -> list[float]:
+        """Seconds of each of ``count`` runs back to back; RuntimeError when a run fails."""
+        self._send(f"run {count}")
+        report = self._report()
+        if "error" in report:
+            raise RuntimeError(report["error"])
+        return report["times"]
+
+    def close(self) -> float | None:
+        """End the worker; its peak resident memory in MiB (None when it failed)."""
+        report = self._report() if self._send("quit") else {}
+        try:
+            self._proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
+        self._stderr.close()
+        return report.get("peak_mb")
 
 
 def peak_memory(engine: str, model: str, threads: int, batch: int, seq: int, level: int,
@@ -375,22 +556,14 @@ def peak_memory(engine: str, model: str, threads: int, batch: int, seq: int, lev
     session of ``model`` and runs it ``runs`` times; None when the worker fails."""
     if engine == "reference":
         return None
-    feeds_py = os.path.join(os.path.dirname(__file__), "_benchfeeds.py")
-    env = dict(os.environ)
-    src = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    try:
-        out = subprocess.run([sys.executable, "-c", _WORKER, engine, model, str(threads),
-                              str(batch), str(seq), str(level), str(runs), feeds_py],
-                             capture_output=True, text=True, env=env, timeout=1800)
-    except subprocess.TimeoutExpired:
-        return None
-    if out.returncode != 0:
-        return None
-    try:
-        return float(json.loads(out.stdout.strip().splitlines()[-1])["peak_mb"])
-    except (ValueError, IndexError, KeyError):
-        return None
+    worker = EngineWorker(engine, model, threads, batch, seq, level)
+    if "error" not in worker.ready:
+        try:
+            worker.run(runs)
+        except RuntimeError:
+            worker.close()
+            return None
+    return worker.close()
 
 
 # ------------------------------------------------------------------ output
@@ -400,7 +573,9 @@ def format_result(res: dict[str, Any]) -> str:
     lines = [f"{res['model']}  batch {res['batch']}"
              + (f"  seq {res['seq']}" if res.get("seq") else "")
              + (f"  threads {res['threads']}" if res.get("threads") else "")
-             + (f"  compiled loops: {res['compiled_loops']}" if res.get("compiled_loops") else "")]
+             + (f"  compiled loops: {res['compiled_loops']}" if res.get("compiled_loops") else "")
+             + ("  (engines alternating in one process)" if res.get("isolated") is False
+                else "")]
     lines.append(f"  {'engine':12s} {'create ms':>10s} {'median ms':>10s} {'p90 ms':>10s} "
                  f"{'per s':>9s} {'peak MiB':>9s}  pyonnx/engine")
     for eng, v in res["engines"].items():
@@ -440,7 +615,8 @@ def run(args: argparse.Namespace) -> int:
     res = bench_model(args.model, engines, runs=max(1, args.runs), warmup=max(0, args.warmup),
                       threads=args.threads, batch=args.batch, seq=args.seq, level=args.level,
                       memory=not args.no_memory, reference_timeout=args.reference_timeout,
-                      profile=args.profile)
+                      profile=args.profile, isolate=not args.in_process,
+                      rounds=max(1, args.rounds))
     print(format_result(res))
     if args.json:
         with open(args.json, "w") as f:
