@@ -3,7 +3,7 @@ optionally side by side with onnxruntime and onnx.reference in one run.
 
 By default each engine runs in a process of its own (:class:`EngineWorker`: a fresh interpreter
 that imports only that engine), and the engines take turns in blocks of back-to-back runs: a
-block starts after a pause (longer than any engine's idle spinning) with one untimed run, and the
+block starts after a pause (longer than any engine's idle spinning) with untimed runs, and the
 blocks' order is balanced (:func:`balanced_order`) over a few rounds, so that load drifts hit
 every engine alike while no engine's threads spin on the cores the other is timed on. Measured
 on the 2-core machine, alternating engines run by run in one process (``--in-process``) timed
@@ -322,6 +322,11 @@ def _in_process_sessions(result: dict[str, Any], model: str, engines: list[str],
 #: (onnxruntime's pool spins for well under a millisecond, pyonnx's for about one), so that the
 #: next block starts on quiet cores.
 BLOCK_PAUSE_S = 0.05
+#: Seconds of untimed runs that start each block (at least one run). After the pause both
+#: engines' first runs are slow on this VM (its idle virtual cores wake late): gru_tagger with
+#: one untimed run and 2 timed runs a block, medians pyonnx 8.3 ms and onnxruntime 2.9 (p90
+#: 11.7); with 10 timed runs a block, 3.3 and 2.0.
+LEAD_IN_S = 0.1
 
 
 def _time_in_workers(result: dict[str, Any], model: str, engines: list[str], *, runs: int,
@@ -329,8 +334,9 @@ def _time_in_workers(result: dict[str, Any], model: str, engines: list[str], *, 
                      rounds: int) -> dict[str, list[float]]:
     """Time each engine in a worker process of its own (:class:`EngineWorker`). The engines
     take turns in blocks: each of ``rounds`` rounds gives every engine, in a balanced order, a
-    pause, one untimed run (it wakes the engine's threads and warms the caches after the other
-    engine's block) and ``ceil(runs / rounds)`` timed runs back to back. Only one engine runs at
+    pause, untimed runs for :data:`LEAD_IN_S` (they wake the engine's threads and warm the
+    caches after the other engine's block) and ``ceil(runs / rounds)`` timed runs back to
+    back. Only one engine runs at
     a time (the others wait on their pipe), which is what a user's process sees; the rounds
     spread the machine's load drifts over every engine. Fills ``result`` with each engine's
     creation time, first run and peak memory (the worker's peak resident set); returns the
@@ -362,7 +368,7 @@ def _time_in_workers(result: dict[str, Any], model: str, engines: list[str], *, 
                 continue
             time.sleep(BLOCK_PAUSE_S)
             try:
-                times[eng] += workers[eng].run(1 + per_block)[1:]
+                times[eng] += workers[eng].run(per_block, LEAD_IN_S)
             except RuntimeError as e:
                 result["engines"][eng]["error"] = str(e)
                 workers.pop(eng).close()
@@ -471,12 +477,18 @@ except Exception as e:
     raise SystemExit(0)
 say({"create_ms": created, "dynamic_batch": feeding["dynamic_batch"](inputs)})
 for line in sys.stdin:
-    command, _, count = line.strip().partition(" ")
+    command, *args = line.split()
     if command != "run":
         break
     times = []
     try:
-        for _ in range(int(count)):
+        # untimed runs for lead_in seconds first (at least one when lead_in > 0)
+        lead_end = time.perf_counter() + float(args[1])
+        while float(args[1]) > 0:
+            sess.run(None, feeds)
+            if time.perf_counter() >= lead_end:
+                break
+        for _ in range(int(args[0])):
             t0 = time.perf_counter()
             sess.run(None, feeds)
             times.append(time.perf_counter() - t0)
@@ -530,9 +542,10 @@ class EngineWorker:
             return False
         return True
 
-    def run(self, count: int) -> list[float]:
-        """Seconds of each of ``count`` runs back to back; RuntimeError when a run fails."""
-        self._send(f"run {count}")
+    def run(self, count: int, lead_in: float = 0.0) -> list[float]:
+        """Seconds of each of ``count`` runs back to back, after untimed runs for ``lead_in``
+        seconds (at least one when ``lead_in`` > 0); RuntimeError when a run fails."""
+        self._send(f"run {count} {lead_in!r}")
         report = self._report()
         if "error" in report:
             raise RuntimeError(report["error"])
