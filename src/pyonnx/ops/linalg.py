@@ -9,6 +9,8 @@ of NumPy's element loop, and validates the equation itself so that a mistake is 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from pyonnx.errors import ExecutionError
@@ -115,8 +117,11 @@ def gemm(A: np.ndarray, B: np.ndarray, C: np.ndarray | None = None, *, alpha: fl
 
 
 def _gemm(A: np.ndarray, B: np.ndarray, C: np.ndarray | None, alpha: float, beta: float,
-          transA: int, transB: int, broadcast: int | None, ctx: KernelContext | None
+          transA: int, transB: int, broadcast: int | None, ctx: KernelContext | None,
+          product: Callable[[np.ndarray, np.ndarray], np.ndarray] = np.matmul
           ) -> tuple[np.ndarray]:
+    """Gemm's checks and arithmetic; ``product(a, b)`` computes A' @ B' (an execution provider
+    may pass its own, e.g. for the matrix-vector form)."""
     if A.ndim != 2 or B.ndim != 2:
         raise ExecutionError(f"Gemm: A and B must be 2-D matrices, got shapes {list(A.shape)} and "
                              f"{list(B.shape)}")
@@ -141,7 +146,7 @@ def _gemm(A: np.ndarray, B: np.ndarray, C: np.ndarray | None, alpha: float, beta
             raise ExecutionError(f"Gemm: C of shape {list(C.shape)} cannot be broadcast to the "
                                  f"output shape {[m, n]}")
     cdt = _float_compute(A.dtype)
-    y = np.matmul(a.astype(cdt, copy=False), b.astype(cdt, copy=False))
+    y = product(a.astype(cdt, copy=False), b.astype(cdt, copy=False))
     y = _scale(y, alpha)
     if C is not None and beta != 0.0:
         c = C.astype(cdt, copy=False)

@@ -183,3 +183,70 @@ def test_concurrent_callers_get_their_own_products():
     for t in ts:
         t.join(60)
     assert not bad
+
+
+# --- Gemm's matrix-vector form (gemm.gemm, gemm_loops.rows_dot_claimed) -----------------------
+
+def test_gemm_registered():
+    for v in (7, 9, 11, 13):
+        assert get_fast_kernel("", "Gemm", v) is gemm.gemm
+
+
+def _gemm_same(A, B, C=None, **attrs):
+    want = ref.gemm(A, B, C, **attrs)[0]
+    got = gemm.gemm(A, B, C, **attrs)[0]
+    assert got.dtype == want.dtype and got.shape == want.shape
+    # the loop sums each dot product in vector lanes, another order than BLAS's
+    bound = np.abs(A) @ np.abs(B.T if attrs.get("transB") else B)
+    np.testing.assert_allclose(got, want, rtol=1e-5,
+                               atol=4 * np.finfo(np.float32).eps * float(bound.max(initial=0)))
+    return got
+
+
+@pytest.mark.parametrize("m,n,k", [(1, 1000, 1280), (1, 37, 129), (3, 257, 64), (4, 16, 1),
+                                   (1, 1, 300)])
+def test_matrix_vector_gemm_by_the_loop(loop_calls, monkeypatch, m, n, k):
+    """x W^T (+ C, alpha, beta) by the row-dot loop equals the reference Gemm; its pieces (one
+    thread or the pool's) give the same bits."""
+    monkeypatch.setattr(gemm, "MIN_ROWS_DOT_MACS", 1)
+    rng = np.random.default_rng(m * n + k)
+    A = rng.standard_normal((m, k)).astype(np.float32)
+    W = rng.standard_normal((n, k)).astype(np.float32)
+    C = rng.standard_normal((n,)).astype(np.float32)
+    shared = _gemm_same(A, W, C, transB=1, alpha=0.5, beta=2.0)
+    _gemm_same(A, W, None, transB=1)
+    assert loop_calls.ran("gemm_loops.rows_dot_claimed") == [True, True]
+    saved = threads._budget
+    threads._budget = 1
+    try:
+        alone = gemm.gemm(A, W, C, transB=1, alpha=0.5, beta=2.0)[0]
+    finally:
+        threads._budget = saved
+    np.testing.assert_array_equal(alone, shared)
+
+
+@pytest.mark.parametrize("case", ["rows", "not transposed", "float64", "strided W", "small"])
+def test_other_gemms_take_the_product(loop_calls, monkeypatch, case):
+    """More rows than MAX_ROWS_DOT_M, B not transposed, another type, a W that is not C-ordered,
+    or too little work: NumPy's product, the reference's result to the bit."""
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((5 if case == "rows" else 1, 64)).astype(np.float32)
+    W = rng.standard_normal((128, 64)).astype(np.float32)
+    attrs = {"transB": 1}
+    if case == "not transposed":
+        W, attrs = np.ascontiguousarray(W.T), {}
+    elif case == "float64":
+        A, W = A.astype(np.float64), W.astype(np.float64)
+    elif case == "strided W":
+        W = rng.standard_normal((128, 128)).astype(np.float32)[:, ::2]
+    monkeypatch.setattr(gemm, "MIN_ROWS_DOT_MACS", 64 * 128 + (case == "small"))
+    np.testing.assert_array_equal(gemm.gemm(A, W, **attrs)[0], ref.gemm(A, W, **attrs)[0])
+    assert loop_calls.ran("gemm_loops.rows_dot_claimed") == []
+
+
+def test_gemm_errors_are_the_reference_ones():
+    A = np.ones((1, 3), np.float32)
+    with pytest.raises(PyOnnxError, match="inner dimensions 3 and 4"):
+        gemm.gemm(A, np.ones((5, 4), np.float32), transB=1)
+    with pytest.raises(PyOnnxError, match="cannot be broadcast"):
+        gemm.gemm(A, np.ones((5, 3), np.float32), np.ones(4, np.float32), transB=1)

@@ -52,7 +52,7 @@ from pyonnx.backends.cpu.conv import (conv, conv_forward, packed_pointwise, shor
                                       tiles_plan)
 from pyonnx.backends.cpu.elementwise import loop_input, softmax as _softmax, softmax_loop
 # large products split over the pool
-from pyonnx.backends.cpu.gemm import MIN_BLOCK_MACS, matmul, matmul2d
+from pyonnx.backends.cpu.gemm import MIN_BLOCK_MACS, gemm, matmul, matmul2d
 from pyonnx.backends.cpu.pointwise import IDENTITY, pointwise_product, store_activation
 from pyonnx.backends.cpu.pool import global_average_pool
 from pyonnx.backends.cpu.registry import fast_kernel
@@ -62,7 +62,6 @@ from pyonnx.ops.contrib.attention import _DEFAULT_MASK_FILTER
 from pyonnx.ops.contrib.fused_conv import ACTIVATIONS, check_activation
 from pyonnx.ops._conv import Window
 from pyonnx.ops.conv import _add_bias, conv_window
-from pyonnx.ops.linalg import gemm
 from pyonnx.ops.registry import KernelContext, NodeMemo, get_kernel, kernel, node_memo
 
 __all__ = ["apply_activation", "bias_activation", "check_private_activation",

@@ -245,3 +245,32 @@ def _panels(wp: np.ndarray, bp: np.ndarray, m: int, k: int, x: np.ndarray, n: in
                 else:
                     _tile(wp, woff, xpad, zero, np.int64(COLS), np.int64(k), y, off,
                           np.int64(ys), bp, np.int64(m0), ep, gate, rows, np.int64(tail))
+
+
+def rows_dot_claimed(a: np.ndarray, bt: np.ndarray, y: np.ndarray, counter: np.ndarray,
+                     parts: int, sync: np.ndarray, role: int, seen: int) -> None:
+    """``y[i, j] = sum_k a[i, k] * bt[j, k]``: a few rows ``a`` [M, K] times the transpose of
+    ``bt`` [N, K] (float32, C-ordered), the form of a classifier's Gemm at batch 1 (y = x W^T).
+    The rows of ``bt`` are cut into ``parts`` runs that the threads running this loop claim
+    through ``counter`` (as :func:`pointwise_claimed`; ``sync``, ``role`` and ``seen``: the
+    hand-off of :mod:`~pyonnx.backends.cpu.jit.sync_loops`).
+
+    Each output is one dot product summed in vector lanes (another order than BLAS's), the same
+    whatever the pieces. Each row of ``bt`` is read once from memory (for every row of ``a``
+    while it is in the first-level cache): a classifier's weights (4-5 MB) are rarely in cache
+    when its node runs, and two threads reading halves of them double the bandwidth one has."""
+    m, k = a.shape
+    n = bt.shape[0]
+    announce(sync, role)
+    while True:
+        p = fetch_add(counter, 0, 1)
+        if p >= parts:
+            break
+        for j in range(n * p // parts, n * (p + 1) // parts):
+            for i in range(m):
+                acc = np.float32(0.0)
+                for kk in range(k):
+                    acc += a[i, kk] * bt[j, kk]
+                y[i, j] = acc
+        fetch_add(counter, 1, 1)
+    watch(sync, role, seen)
