@@ -530,12 +530,15 @@ def _small_columns_product(x: np.ndarray, w: np.ndarray, win: Window, bias: np.n
             band = min(band, -(-oh // threads.MAX_PIECES))
         parts = n_img * -(-oh // band)
         (kh, kw), (sh, sw), c = win.kernel, win.strides, x.shape[1]
-        # a piece's input phases and columns (see the loop)
+        # a piece's input phases and columns (see the loop), one slot per thread that may run
+        # the loop (shared_loop's caller and at most share() - 1 pool threads)
         per_piece = c * ((band - 1) * sh + kh) * sw * (ow + (kw - 1) // sw) \
             + c * kh * kw * band * ow
-        scratch = _scratch("cols", parts * per_piece, np.float32)
+        slots = min(parts, threads.share())
+        scratch = _scratch("cols", slots * per_piece, np.float32)
         args = (np.ascontiguousarray(x), kh, kw, sh, sw, *win.pads_begin, band, plan.wp,
-                plan.bp, m, y, plan.ep, plan.gate, scratch, np.zeros(2, np.int64), parts)
+                plan.bp, m, y, plan.ep, plan.gate, scratch, slots, np.zeros(3, np.int64),
+                parts)
         if threads.shared_loop("conv_loops.columns_product_claimed", args, parts,
                                elements=y.size):
             return y

@@ -596,8 +596,8 @@ def _tiled_channels(x: np.ndarray, w: np.ndarray, b: np.ndarray, y: np.ndarray,
 def columns_product_claimed(x: np.ndarray, kh: int, kw: int, sh: int, sw: int, pad_top: int,
                             pad_left: int, band: int, wp: np.ndarray, bp: np.ndarray, m: int,
                             y: np.ndarray, ep: np.ndarray, gate: int, scratch: np.ndarray,
-                            counter: np.ndarray, parts: int, sync: np.ndarray, role: int,
-                            seen: int) -> None:
+                            slots: int, counter: np.ndarray, parts: int, sync: np.ndarray,
+                            role: int, seen: int) -> None:
     """y (N, M, OH, OW) = act(Conv(x, W) + b) of one group in float32, without dilation, by
     the packed product of ``gemm_loops`` over column matrices built per piece: W, the bias
     and the activation as :class:`~pyonnx.backends.cpu.pointwise.Product` holds them (``wp``,
@@ -609,12 +609,16 @@ def columns_product_claimed(x: np.ndarray, kh: int, kw: int, sh: int, sw: int, p
     rows the band reads into their ``sw`` column phases (``x[..., p::sw]``, zero-padded), so
     that each row of the piece's columns (C * KH * KW rows of ``band * OW``) is a contiguous
     copy from a phase, and runs the product on the columns while they are in its cache.
-    ``scratch`` (float32) holds each piece's phases and columns, ``C * rows_in * sw * qw + C *
-    KH * KW * band * OW`` elements a piece (rows_in = (band - 1) * sh + KH, qw = OW + (KW - 1)
-    // sw): memory the caller reuses, where buffers allocated per call would be fresh pages,
-    each faulted in on its first write (measured at twice the copies themselves). The
-    pieces (``parts`` = ``N * ceil(OH / band)``) are claimed one at a time through ``counter``
-    (int64 [2]: pieces claimed, pieces finished; see
+    ``scratch`` (float32) has ``slots`` slots of ``C * rows_in * sw * qw + C * KH * KW * band *
+    OW`` elements (rows_in = (band - 1) * sh + KH, qw = OW + (KW - 1) // sw) for a piece's
+    phases and columns: each thread running the loop takes a slot through ``counter[2]`` and
+    reuses it for every piece it claims, so its slot stays in its core's cache (a slot per
+    piece streamed 2 MB through the caches for mobilenet's stem). It is memory the caller
+    reuses, where buffers allocated per call would be fresh pages, each faulted in on its
+    first write (measured at twice the copies themselves); a thread beyond ``slots`` (none
+    when ``slots`` counts the threads that may run the loop) claims no piece. The pieces
+    (``parts`` = ``N * ceil(OH / band)``) are claimed one at a time through ``counter`` (int64
+    [3]: pieces claimed, pieces finished, slots taken; see
     :func:`pyonnx.backends.cpu.threads.shared_loop`; ``sync``, ``role`` and ``seen``: the
     hand-off of :mod:`~pyonnx.backends.cpu.jit.sync_loops`). A tile sums over the columns'
     rows in order whatever the piece, so each output is what the product of the whole column
@@ -632,12 +636,13 @@ def columns_product_claimed(x: np.ndarray, kh: int, kw: int, sh: int, sw: int, p
     n_ph = c * rows_in * sw * qw
     per_piece = n_ph + k * band * ow
     announce(sync, role)
-    while True:
+    slot = fetch_add(counter, 2, 1)
+    phases = scratch[slot * per_piece:slot * per_piece + n_ph]
+    cols = scratch[slot * per_piece + n_ph:(slot + 1) * per_piece]
+    while slot < slots:
         i = fetch_add(counter, 0, 1)
         if i >= parts:
             break
-        phases = scratch[i * per_piece:i * per_piece + n_ph]
-        cols = scratch[i * per_piece + n_ph:(i + 1) * per_piece]
         img = i // bands
         r0 = i % bands * band
         r1 = min(oh, r0 + band)
