@@ -156,6 +156,43 @@ def test_conv_and_pools_with_changing_shapes() -> None:
     assert hammer(sess, feeds, THREADS, RUNS) == []
 
 
+def _mobile_head() -> bytes:
+    """A stem (3 -> 16 channels, 3x3 at stride 2, HardSwish), GlobalAveragePool, Flatten and a
+    classifier Gemm (16 -> 4096, B transposed): the kernels whose compiled loops hand pieces to
+    the pool's threads (the stem's bands in per-thread scratch, the classifier's rows)."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(1)
+    weights = [numpy_helper.from_array(rng.standard_normal(s).astype(np.float32) * 0.2, n)
+               for n, s in [("w", (16, 3, 3, 3)), ("b", (16,)), ("fc", (4096, 16)),
+                            ("fcb", (4096,))]]
+    nodes = [helper.make_node("Conv", ["x", "w", "b"], ["c"], kernel_shape=[3, 3],
+                              strides=[2, 2], pads=[1, 1, 1, 1]),
+             helper.make_node("HardSwish", ["c"], ["h"]),
+             helper.make_node("GlobalAveragePool", ["h"], ["p"]),
+             helper.make_node("Flatten", ["p"], ["f"]),
+             helper.make_node("Gemm", ["f", "fc", "fcb"], ["y"], transB=1)]
+    graph = helper.make_graph(
+        nodes, "head", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 224, 224])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4096]),
+         helper.make_tensor_value_info("h", TensorProto.FLOAT, [1, 16, 112, 112])], weights)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    return model.SerializeToString()
+
+
+def test_stem_and_classifier() -> None:
+    """Concurrent runs of a stem and a classifier, on two intra-op threads: each run's loops
+    claim their pieces (and the stem its scratch slots) apart from the other runs'."""
+    so = pyonnx.SessionOptions()
+    so.intra_op_num_threads = 2
+    sess = pyonnx.InferenceSession(_mobile_head(), so)
+    rng = np.random.default_rng(0)
+    feeds = [{"x": rng.standard_normal((1, 3, 224, 224)).astype(np.float32)} for _ in range(3)]
+    assert hammer(sess, feeds, THREADS, 4) == []
+
+
 def _forest_model() -> pyonnx.ir.Model:
     """A TreeEnsembleRegressor of 8 random depth-3 trees over 4 features (two targets)."""
     rng = np.random.default_rng(1)
