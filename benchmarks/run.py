@@ -11,7 +11,8 @@ own, the engines taking turns in blocks of runs (``pyonnx bench``'s default; ``-
 alternates them run by run in one process); peak memory is each engine's process's peak. The summary
 gives the acceptance figures of the performance issue: the geometric mean of pyonnx/onnxruntime
 latency over models whose onnxruntime latency is >= 5 ms (and the worst one), the same at batch
-8, the dispatch overhead per executed node of the smaller models, the speed-up over
+8, the geometric mean over the smaller models and the dispatch overhead per executed node of
+each of them, the speed-up over
 onnx.reference, and the peak-memory ratios.
 """
 
@@ -79,6 +80,10 @@ def summarize(results: list[dict[str, Any]]) -> dict[str, Any]:
                 "ratio": r["ratio"]["onnxruntime"],
                 "dispatch_us_per_node": r.get("profile", {}).get("dispatch_us_per_node")}
                 for r in small},
+            "small_geomean_ratio_vs_onnxruntime": geomean([r["ratio"]["onnxruntime"]
+                                                           for r in small]),
+            "small_numpy_only_geomean_ratio_vs_onnxruntime": _numpy_only(small).get(
+                "numpy_only_geomean_ratio_vs_onnxruntime"),
         }
     with_ref = [r for r in results if "reference" in r.get("ratio", {})]
     out["speedup_vs_reference_geomean"] = geomean([1.0 / r["ratio"]["reference"]
