@@ -8,12 +8,11 @@
 Each model runs at batch 1 (text models at seq 128, the Silero models on 512-sample windows),
 and again at batch 8 when its batch dimension is dynamic. Each engine runs in a process of its
 own, the engines taking turns in blocks of runs (``pyonnx bench``'s default; ``--in-process``
-alternates them run by run in one process); peak memory is each engine's process's peak. The summary
-gives the acceptance figures of the performance issue: the geometric mean of pyonnx/onnxruntime
-latency over models whose onnxruntime latency is >= 5 ms (and the worst one), the same at batch
-8, the geometric mean over the smaller models and the dispatch overhead per executed node of
-each of them, the speed-up over
-onnx.reference, and the peak-memory ratios.
+alternates them run by run in one process); peak memory is each engine's process's peak. The
+summary gives the acceptance figures of the performance issue: the geometric mean of
+pyonnx/onnxruntime latency over models whose onnxruntime latency is >= 5 ms (and the worst one),
+the same at batch 8, the geometric mean over the smaller models and the dispatch overhead per
+executed node of each of them, the speed-up over onnx.reference, and the peak-memory ratios.
 """
 
 from __future__ import annotations

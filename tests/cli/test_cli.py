@@ -95,7 +95,7 @@ def test_bench_side_by_side(tmp_path, capsys: pytest.CaptureFixture[str]) -> Non
     assert res["profile"]["nodes_per_run"] > 0 and res["profile"]["ops"]
 
 
-def test_bench_in_worker_processes_and_in_process(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_bench_in_worker_processes_and_in_process() -> None:
     """By default each engine is timed in a process of its own, in blocks of runs (rounds x
     ceil(runs / rounds) timed runs each); ``isolate=False`` alternates them in this process."""
     pytest.importorskip("onnxruntime", reason="onnxruntime (a test dependency) is the engine "

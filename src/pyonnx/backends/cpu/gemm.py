@@ -112,10 +112,10 @@ def matmul(A: np.ndarray, B: np.ndarray, *, ctx: KernelContext | None = None
 # --------------------------------------------------------------------------------------------
 
 #: Gemm with at most this many rows of A and B transposed (a classifier at batch 1: y = x W^T
-#: + b) takes the compiled row-dot loop ``gemm_loops.rows_dot_claimed`` from ``MIN_ROWS_DOT_MACS``
-#: multiply-adds, shared with the pool's idle threads (``pieces`` runs of W's rows). The
-#: weights are rarely in cache when the node runs, and one core reads memory at about half the
-#: rate two do. Measured, one thread, the weights evicted before each product: 1000 x 1280,
+#: + b) takes the compiled row-dot loop ``gemm_loops.rows_dot_claimed`` from
+#: ``MIN_ROWS_DOT_MACS`` multiply-adds, its runs of W's rows shared with the pool's idle
+#: threads. The weights are rarely in cache when the node runs, and one core reads memory at
+#: about half the rate two do. Measured, one thread, the weights evicted before each product: 1000 x 1280,
 #: 361 µs by OpenBLAS's product, 208 by the loop; 1024 x 576, 219 and 138.
 MAX_ROWS_DOT_M = 4
 MIN_ROWS_DOT_MACS = 1 << 16
