@@ -75,3 +75,19 @@ def test_banded_stem_is_the_whole_matrix_product(loop_calls, shared_pool, monkey
     want = reference_conv(x, w, b, pads=pads, strides=strides)[0]
     want = want * np.clip(want / 6 + 0.5, 0, 1)
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
+def test_a_large_stem_is_built_in_bands(loop_calls, shared_pool):
+    """A stem whose whole column matrix is past twice the band budget (LR-ASPP's, on a 520x520
+    image, here 3 x 420 x 420) is still built band by band by the compiled loop, not by the
+    split OpenBLAS path, and equals the reference."""
+    x, w, b = _inputs((1, 3, 420, 420), (16, 3, 3, 3))
+    threads._budget = 2
+    attrs = dict(pads=[1, 1, 1, 1], strides=[2, 2])
+    cols_bytes = 27 * 210 * 210 * 4
+    assert not fast_conv._small_columns(1, 3, 9, 210 * 210, 4) \
+        and cols_bytes > 2 * fast_conv._COLS_BUDGET
+    got = fast_conv.conv(x, w, b, **attrs)[0]
+    assert loop_calls.ran("conv_loops.columns_product_claimed") == [True]
+    want = reference_conv(x, w, b, **attrs)[0]
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)

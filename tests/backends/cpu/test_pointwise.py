@@ -184,6 +184,22 @@ def test_plain_conv_takes_it(loop_calls, monkeypatch):
     assert calls == [True]
 
 
+def test_large_convs_take_it_too(loop_calls, shared_pool, monkeypatch):
+    """1x1 convolutions of more than two split parts' work (LR-ASPP's at 33x33 and 260x260;
+    here made large by a small ``MIN_PART_MACS``) take the packed product shared with the pool,
+    not the split into OpenBLAS bands, plain Conv and FusedConv alike."""
+    monkeypatch.setattr(fast_conv, "MIN_PART_MACS", 1)
+    threads._budget = 2
+    x, w, b, z = _inputs(1, 8, 10, (17, 17), residual=True)  # past _SPLIT_ROWS_BELOW
+    calls = _record(monkeypatch)
+    got = fast_conv.conv(x, w, b)[0]
+    np.testing.assert_allclose(got, reference_conv(x, w, b)[0], rtol=1e-5, atol=1e-5)
+    fused_got = fused.fused_conv(x, w, b, z, activation="Relu")[0]
+    want = np.maximum(reference_conv(x, w, b)[0] + z, 0)
+    np.testing.assert_allclose(fused_got, want, rtol=1e-5, atol=1e-5)
+    assert calls == [True, True]
+
+
 def _record(monkeypatch):
     """Whether each call of the packed product (``Product.into``) made by the Conv paths
     ran."""

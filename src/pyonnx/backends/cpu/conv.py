@@ -19,7 +19,10 @@ strategy that suits the shapes.
 With an intra-op budget of several threads (:mod:`pyonnx.backends.cpu.threads`), a convolution
 of at least two parts' worth of work (:data:`MIN_PART_MACS`) is split over the pool: a
 depthwise one by channels, one of one image by bands of output rows, each part building its
-own columns, computing its product and finishing its epilogue (see :func:`_split`).
+own columns, computing its product and finishing its epilogue (see :func:`_split`). Where
+the compiled loops run, float32 1x1 convolutions and stems take the packed product of
+:mod:`~pyonnx.backends.cpu.pointwise` instead, whatever their size: its pieces are claimed by
+the pool's threads inside one loop.
 
 Column buffers are per-thread scratch reused across calls (never shared by concurrent runs).
 Each strategy is tested against the reference kernel (tests/backends/cpu/test_conv.py).
@@ -97,7 +100,7 @@ def conv_forward(x: np.ndarray, w: np.ndarray, group: int, win: Window,
     that one themselves, with their activation)."""
     pointwise, nonempty, nk, length, unit_strides = _shape_class(win)
     if epilogue is None:
-        if packed_pointwise(x, w, group, win):
+        if packed_pointwise(group, win):
             y = pointwise_conv(x, w, bias)
             if y is not None:
                 return y
@@ -115,10 +118,12 @@ def conv_forward(x: np.ndarray, w: np.ndarray, group: int, win: Window,
         if y is not None:
             return y
     if group == 1 and nonempty and not pointwise and x.dtype == np.float32 \
-            and w.dtype == np.float32 and _small_columns(n_img, c, nk, length, x.itemsize) \
+            and w.dtype == np.float32 and (_small_columns(n_img, c, nk, length, x.itemsize)
+                                           or _banded_stem(c, nk, win)) \
             and n_img * m * length >= jit.MIN_ELEMENTS and jit.available():
-        # a stem: its column matrix and the packed product, whose stores add the bias and
-        # apply the activation where they can (the epilogue's pass over Y saved)
+        # a stem (any size where it is built band by band): its column matrix and the packed
+        # product, whose stores add the bias and apply the activation where they can (the
+        # epilogue's pass over Y saved)
         y = _small_columns_product(x, w, win, bias, stored)
         if y is not None:
             return y if stored is not None else epilogue(y, None)
@@ -358,23 +363,20 @@ def _loop_stores(stored: tuple[float, float, float, float, int] | None, x: np.nd
 _TINY = 1 << 16
 
 
-def packed_pointwise(x: np.ndarray, w: np.ndarray, group: int, win: Window) -> bool:
+def packed_pointwise(group: int, win: Window) -> bool:
     """True for the convolutions that take
-    :func:`~pyonnx.backends.cpu.pointwise.pointwise_conv`: a 1x1 kernel without padding at unit
-    strides, one group, a non-empty output, and less work than :func:`_split` takes. Larger
-    ones keep the split into bands of columns, each with its epilogue while it is in cache: on
-    LR-ASPP's 520x520 maps the packed product, split by panels of output channels, was 7%
-    slower per run (in-process A/B, alternating run by run), where mobilenet_v2 and
-    mobilenet_v3_large gained 8% and efficientnet_b0 4%. Few positions (below
-    ``_SPLIT_ROWS_BELOW``, where the split takes parts of output channels, each an OpenBLAS
-    call) take the packed product whatever the work: OpenBLAS rounds alike rows apart, and a
+    :func:`~pyonnx.backends.cpu.pointwise.pointwise_conv` (where its loop runs): a 1x1 kernel
+    without padding at unit strides, one group, a non-empty output, whatever the work. Until
+    session 12 the largest (LR-ASPP's, from twice ``MIN_PART_MACS`` multiply-adds) kept the
+    split into bands of OpenBLAS products, measured 7% faster per run of LR-ASPP in the suite
+    when it alternated the engines in one process; each engine alone, the packed product
+    shared with the pool is faster (two threads, one process per run, two rounds: 16 -> 64
+    channels at 260x260, 2.3-2.6 -> 1.4-1.8 ms; 160 -> 960 at 33x33, 2.8-3.4 -> 2.1-2.3).
+    The packed product also rounds alike rows alike, where OpenBLAS's parts may not: a
     classifier's 1x1 convolution (light_squeezenet's, 1000 channels at 13x13) then gives alike
-    channels different logits, which its Softmax turns into a different class."""
-    pointwise, nonempty, _, length, unit_strides = _shape_class(win)
-    if not (pointwise and unit_strides and nonempty and group == 1):
-        return False
-    return threads.budget() < 2 or length < _SPLIT_ROWS_BELOW \
-        or x.shape[0] * w.shape[0] * x.shape[1] * length < 2 * MIN_PART_MACS
+    channels the same logits."""
+    pointwise, nonempty, _, _, unit_strides = _shape_class(win)
+    return pointwise and unit_strides and nonempty and group == 1
 
 
 @functools.lru_cache(maxsize=4096)
@@ -505,6 +507,15 @@ def _small_columns(n_img: int, c: int, nk: int, length: int, itemsize: int) -> b
     image that fits twice the band budget."""
     cols = n_img * c * nk * length
     return cols <= _SMALL_COLS or (c * nk <= _FEW_COLS and cols * itemsize <= 2 * _COLS_BUDGET)
+
+
+def _banded_stem(c: int, nk: int, win: Window) -> bool:
+    """Whether a convolution of ``c`` channels and ``nk`` kernel elements is a stem that
+    :func:`_small_columns_product` builds band by band, whatever the image size (2-D, no
+    dilation, few column rows). LR-ASPP's (3 -> 16 channels at 520x520, stride 2) took the
+    split OpenBLAS path before, on one thread: 3.2 ms, against 1.2 ms in bands on two threads
+    (onnxruntime 0.7)."""
+    return c * nk <= _FEW_COLS and win.ndim == 2 and all(d == 1 for d in win.dilations)
 
 
 def _small_columns_product(x: np.ndarray, w: np.ndarray, win: Window, bias: np.ndarray | None,

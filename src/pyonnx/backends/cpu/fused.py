@@ -454,7 +454,7 @@ def _conv_then(X: np.ndarray, W: np.ndarray, B: np.ndarray | None, Z: np.ndarray
         # squeeze-and-excitation blocks: the checks below cost most of their call)
         win = conv_window(X, W, B, auto_pad, dilations, group, kernel_shape, pads, strides,
                           ctx, prepared)
-        if packed_pointwise(X, W, 1, win):
+        if packed_pointwise(1, win):
             whole_z = Z is not None and Z.shape == (X.shape[0], W.shape[0]) + win.out
             stored = store_activation(activation, params) if Z is None or whole_z else None
             product = pointwise_product(X, W, B, whole_z, stored or IDENTITY)
