@@ -103,7 +103,11 @@ def test_split_equals_unsplit(two_threads, monkeypatch, case, dtype, compiled):
             want = _fused(x, w, b, attrs, activation, params)
             monkeypatch.setattr(threads, "_budget", 2)
             _same(got, want, exact, activation)
-    assert any(y is not None for y in calls)  # some part ran split
+    if compiled and exact and jit.available():
+        # the compiled depthwise loops share their pieces with the pool themselves
+        assert calls == []
+    else:
+        assert any(y is not None for y in calls)  # some part ran split
 
 
 def test_small_convolutions_are_not_split(two_threads, monkeypatch):
