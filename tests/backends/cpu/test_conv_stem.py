@@ -91,3 +91,17 @@ def test_a_large_stem_is_built_in_bands(loop_calls, shared_pool):
     assert loop_calls.ran("conv_loops.columns_product_claimed") == [True]
     want = reference_conv(x, w, b, **attrs)[0]
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
+def test_a_large_stem_whose_loop_does_not_run_takes_the_bands(monkeypatch):
+    """Where the banded loop does not run (here: it reports so), a large stem is not built as
+    one whole column matrix: the convolution's own bands compute it."""
+    x, w, b = _inputs((1, 3, 420, 420), (16, 3, 3, 3))
+    attrs = dict(pads=[1, 1, 1, 1], strides=[2, 2])
+    monkeypatch.setattr(threads, "shared_loop", lambda *a, **k: False)
+    whole = []
+    real = fast_conv._im2col_small
+    monkeypatch.setattr(fast_conv, "_im2col_small", lambda *a: whole.append(1) or real(*a))
+    got = fast_conv.conv(x, w, b, **attrs)[0]
+    assert whole == []
+    np.testing.assert_allclose(got, reference_conv(x, w, b, **attrs)[0], rtol=1e-4, atol=1e-4)

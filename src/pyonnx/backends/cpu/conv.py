@@ -559,6 +559,8 @@ def _small_columns_product(x: np.ndarray, w: np.ndarray, win: Window, bias: np.n
         if threads.shared_loop("conv_loops.columns_product_claimed", args, parts,
                                elements=y.size):
             return y
+    if not _small_columns(n_img, x.shape[1], prod(win.kernel), length, x.itemsize):
+        return None  # a large stem whose banded loop did not run: the caller's bands instead
     cols = _im2col_small(x, win)
     return y if plan.into(cols, y.reshape(-1), m * length, length, None) else None
 
