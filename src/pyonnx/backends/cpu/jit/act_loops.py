@@ -20,6 +20,7 @@ import numpy as np
 from pyonnx.backends.cpu.fused import (CHUNK, CLIP, HARD_SIGMOID, HARD_SWISH, RELU, SIGMOID,
                                        SWISH)
 from pyonnx.backends.cpu.jit import inline
+from pyonnx.backends.cpu.jit.rows_loops import row_dots
 from pyonnx.backends.cpu.jit.sync_loops import announce, fetch_add, watch
 
 
@@ -176,7 +177,7 @@ def squeeze_excitation(x: np.ndarray, w1: np.ndarray, b1: np.ndarray, code1: int
     (the two 1x1 convolutions as matrices); each product's bias and activation (codes,
     ``alpha`` and ``beta`` as for :func:`bias_activation`) applied by the epilogue's own code,
     one row per value. ``s`` (C), ``r`` (R) and ``g`` (C) are scratch. Sums in vector lanes
-    (another order than NumPy's and BLAS's)."""
+    (another order than NumPy's and BLAS's; the products by :func:`row_dots`)."""
     n_img, c, length = x.shape
     rr = w1.shape[0]
     inv = np.float32(1.0) / np.float32(length)
@@ -188,17 +189,9 @@ def squeeze_excitation(x: np.ndarray, w1: np.ndarray, b1: np.ndarray, code1: int
             for i in range(length):
                 acc += x[n, ci, i]
             s[ci] = acc * inv
-        for j in range(rr):
-            acc = np.float32(0.0)
-            for ci in range(c):
-                acc += w1[j, ci] * s[ci]
-            r[j] = acc
+        row_dots(w1, 0, rr, s.reshape(1, c), r.reshape(1, rr), 0)
         _rows(r, 0, rr, 0, 1, 1, b1, rr, code1, alpha1, beta1, kbits, poly)
-        for ci in range(c):
-            acc = np.float32(0.0)
-            for j in range(rr):
-                acc += w2[ci, j] * r[j]
-            g[ci] = acc
+        row_dots(w2, 0, c, r.reshape(1, rr), g.reshape(1, c), 0)
         _rows(g, 0, c, 0, 1, 1, b2, c, code2, alpha2, beta2, kbits, poly)
         for ci in range(c):
             gc = g[ci]

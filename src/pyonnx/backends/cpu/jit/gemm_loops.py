@@ -38,6 +38,7 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 from pyonnx.backends.cpu.jit import inline
+from pyonnx.backends.cpu.jit.rows_loops import row_dots
 from pyonnx.backends.cpu.jit.sync_loops import announce, fetch_add, watch
 from pyonnx.backends.cpu.jit.vector_ir import (I32, VEC, V8, Activation, array_data, fma, splat,
                                                 store, vector_at)
@@ -255,22 +256,17 @@ def rows_dot_claimed(a: np.ndarray, bt: np.ndarray, y: np.ndarray, counter: np.n
     through ``counter`` (as :func:`pointwise_claimed`; ``sync``, ``role`` and ``seen``: the
     hand-off of :mod:`~pyonnx.backends.cpu.jit.sync_loops`).
 
-    Each output is one dot product summed in vector lanes (another order than BLAS's), the same
-    whatever the pieces. Each row of ``bt`` is read once from memory (for every row of ``a``
-    while it is in the first-level cache): a classifier's weights (4-5 MB) are rarely in cache
+    Each output is one dot product (:func:`~pyonnx.backends.cpu.jit.rows_loops.row_dots`,
+    another order than BLAS's), the same whatever the pieces. Each row of ``bt`` is read once
+    from memory (for every row of ``a`` while it is in the first-level cache): a classifier's weights (4-5 MB) are rarely in cache
     when its node runs, and two threads reading halves of them double the bandwidth one has."""
-    m, k = a.shape
     n = bt.shape[0]
     announce(sync, role)
     while True:
         p = fetch_add(counter, 0, 1)
         if p >= parts:
             break
-        for j in range(n * p // parts, n * (p + 1) // parts):
-            for i in range(m):
-                acc = np.float32(0.0)
-                for kk in range(k):
-                    acc += a[i, kk] * bt[j, kk]
-                y[i, j] = acc
+        j0 = n * p // parts
+        row_dots(bt, j0, n * (p + 1) // parts, a, y, j0)
         fetch_add(counter, 1, 1)
     watch(sync, role, seen)

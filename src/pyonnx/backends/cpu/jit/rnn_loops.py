@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from pyonnx.backends.cpu.jit import inline
+from pyonnx.backends.cpu.jit.rows_loops import row_dots
 from pyonnx.backends.cpu.jit.sync_loops import announce, fetch_add, load_acquire, watch
 from pyonnx.backends.cpu.threads import WORKER
 
@@ -175,13 +176,11 @@ def _lstm_piece(xw: np.ndarray, bias: np.ndarray, reverse: np.ndarray, R: np.nda
     half = np.float32(0.5)
     tx = T - 1 - t if reverse[d] else t
     for g in range(4):
+        row_dots(R[d], g * H + j0, g * H + j1, hin[d], a, g * w)
         for jj in range(w):
             j = g * H + j0 + jj
             for b in range(Bn):
-                acc = np.float32(0.0)
-                for k in range(H):
-                    acc += R[d, j, k] * hin[d, b, k]
-                a[b, g * w + jj] = (xw[tx, b, d, j] + bias[d, j]) + acc
+                a[b, g * w + jj] = (xw[tx, b, d, j] + bias[d, j]) + a[b, g * w + jj]
     for b in range(Bn):
         for jj in range(3 * w):
             a[b, jj] = _tanh(a[b, jj] * half)
@@ -261,13 +260,7 @@ def _gru_piece(xw: np.ndarray, bias: np.ndarray, reverse: np.ndarray, R: np.ndar
                 x[b, g * w + jj] = xw[tx, b, d, j] + bias[d, j]
     # z and r (and with lbr the h gate's product, which needs no r)
     for g in range(3 if lbr else 2):
-        for jj in range(w):
-            j = g * H + j0 + jj
-            for b in range(Bn):
-                acc = np.float32(0.0)
-                for k in range(H):
-                    acc += R[d, j, k] * hin[d, b, k]
-                a[b, g * w + jj] = acc
+        row_dots(R[d], g * H + j0, g * H + j1, hin[d], a, g * w)
     for b in range(Bn):
         for jj in range(2 * w):
             a[b, jj] = half * _tanh(half * (x[b, jj] + a[b, jj])) + half
@@ -282,13 +275,10 @@ def _gru_piece(xw: np.ndarray, bias: np.ndarray, reverse: np.ndarray, R: np.ndar
         for b in range(Bn):
             for k in range(H):
                 rh[b, k] = a[b, w + k] * hin[d, b, k]
-        for jj in range(w):
-            j = 2 * H + jj
-            for b in range(Bn):
-                acc = np.float32(0.0)
-                for k in range(H):
-                    acc += R[d, j, k] * rh[b, k]
-                a[b, 2 * w + jj] = x[b, 2 * w + jj] + acc
+        row_dots(R[d], 2 * H, 2 * H + w, rh, a, 2 * w)
+        for b in range(Bn):
+            for jj in range(w):
+                a[b, 2 * w + jj] = x[b, 2 * w + jj] + a[b, 2 * w + jj]
     for b in range(Bn):
         for jj in range(w):
             j = j0 + jj

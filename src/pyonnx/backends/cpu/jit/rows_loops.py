@@ -1,4 +1,6 @@
-"""Row-wise normalizations, one row at a time (LayerNormalization, Softmax over the last axis).
+"""Row-wise loops: normalizations, one row at a time (LayerNormalization, Softmax over the last
+axis), and :func:`row_dots`, the dot products of a matrix's rows with a few vectors that the
+classifier, squeeze-and-excitation and recurrent loops share.
 
 Every loop takes ``x`` as a C-contiguous matrix (rows, n) whose rows are the slices the operator
 normalizes, with n >= 1, and writes ``y`` of the same shape. A float32 row sum adds blocks of
@@ -14,6 +16,21 @@ import numpy as np
 from pyonnx.backends.cpu.jit import inline
 
 _BLOCK = 256
+
+
+@inline
+def row_dots(w: np.ndarray, j0: int, j1: int, v: np.ndarray, out: np.ndarray, o0: int) -> None:
+    """``out[b, o0 + j - j0] = sum_k w[j, k] * v[b, k]`` for the rows ``j`` in ``[j0, j1)`` of
+    ``w`` [J, K] and every row ``b`` of ``v`` [B, K] (float32, 2-D): each row of ``w`` is read
+    once for all the rows of ``v`` (it stays in the first-level cache between them). Each sum
+    is accumulated in vector lanes (another order than BLAS's), the same wherever it runs."""
+    k = w.shape[1]
+    for j in range(j0, j1):
+        for b in range(v.shape[0]):
+            acc = np.float32(0.0)
+            for kk in range(k):
+                acc += w[j, kk] * v[b, kk]
+            out[b, o0 + j - j0] = acc
 
 
 def layer_norm(x: np.ndarray, scale: np.ndarray, bias: np.ndarray, has_bias: int, epsilon: float,
