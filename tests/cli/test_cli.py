@@ -93,6 +93,7 @@ def test_bench_side_by_side(tmp_path, capsys: pytest.CaptureFixture[str]) -> Non
         assert v["peak_rss_mb"] > 10, eng  # each engine measured in its own process
     assert set(res["ratio"]) == {"pyonnx-numpy", "onnxruntime"}
     assert res["profile"]["nodes_per_run"] > 0 and res["profile"]["ops"]
+    assert 0 < res["profile"]["dispatch_us_per_node"] < float("inf")
 
 
 def test_bench_in_worker_processes_and_in_process() -> None:

@@ -74,3 +74,35 @@ def test_plain_run_matches_hooked_run() -> None:
     hooked = sess._plan.execute(_inputs(), _RunState(profile=[], max_run_bytes=1 << 30))
     for a, b in zip(plain, hooked):
         np.testing.assert_array_equal(a, b)
+
+
+def test_stand_in_kernels_replay_the_first_run_and_count_the_nodes() -> None:
+    """Within ``Plan.stand_in_kernels`` (what ``pyonnx bench`` times as dispatch) the first
+    run computes and records; later runs return the recorded outputs whatever is fed (no
+    kernel work) and count one node per step; after the block the session computes again."""
+    sess = _session()
+    x, c = _inputs()
+    with pytest.raises(ValueError, match="run the plan once first"):
+        with sess._plan.stand_in_kernels():
+            pass
+    sess.run(None, {"x": x, "c": c})  # fills the semi-constant cache (the Constant)
+    with sess._plan.stand_in_kernels() as executed:
+        y0, z0 = sess.run(None, {"x": x, "c": c})
+        before = executed()
+        y1, z1 = sess.run(None, {"x": -x, "c": np.array(False)})
+        # TopK, Neg, If (the Constant is cached; the If's body does not run)
+        assert executed() - before == 3
+    np.testing.assert_array_equal(y1, y0)
+    np.testing.assert_array_equal(z1, z0)
+    y2, z2 = sess.run(None, {"x": -x, "c": np.array(False)})
+    np.testing.assert_array_equal(y2, [-9, -1, -1])
+    np.testing.assert_array_equal(z2, [3, 1, 4, 1, 5, 9])
+
+
+def test_stand_in_kernels_refuse_a_parallel_plan() -> None:
+    so = pyonnx.SessionOptions()
+    so.execution_mode = pyonnx.ExecutionMode.ORT_PARALLEL
+    sess = pyonnx.InferenceSession(pyonnx.parse_model(_MODEL), so)
+    with pytest.raises(ValueError, match="ORT_PARALLEL"):
+        with sess._plan.stand_in_kernels():
+            pass

@@ -383,10 +383,9 @@ def _time_in_workers(result: dict[str, Any], model: str, engines: list[str], *, 
 
 def profile_pyonnx(model: str, feeds: dict[str, Any], threads: int, level: int, runs: int,
                    plain: Any = None) -> dict[str, Any]:
-    """Per-operator time of pyonnx (share of kernel time) and the dispatch overhead per
-    executed node: over ``runs`` pairs of a run of ``plain`` (a session without profiling)
-    and, right after it, a profiled run, (the fastest plain run's wall time - the fastest
-    profiled run's kernel time) / executed nodes."""
+    """Per-operator time of pyonnx over ``runs`` profiled runs (share of kernel time) and,
+    given ``plain`` (a pyonnx session of the same model without profiling), the dispatch
+    overhead per executed node (:func:`dispatch_us_per_node`)."""
     import pyonnx
 
     so = pyonnx.SessionOptions()
@@ -398,12 +397,7 @@ def profile_pyonnx(model: str, feeds: dict[str, Any], threads: int, level: int, 
     sess.run(None, feeds)
     path = sess.end_profiling()
     os.unlink(path)
-    walls = []
     for _ in range(runs):
-        if plain is not None:
-            t0 = time.perf_counter()
-            plain.run(None, feeds)
-            walls.append(time.perf_counter() - t0)
         sess.run(None, feeds)
     path = sess.end_profiling()
     with open(path) as f:
@@ -425,20 +419,35 @@ def profile_pyonnx(model: str, feeds: dict[str, Any], threads: int, level: int, 
     nodes = len(events) / runs
     out: dict[str, Any] = {"ops": ops, "nodes_per_run": nodes,
                            "kernel_ms_per_run": total_us / runs / 1e3}
-    if walls and events and len(events) % runs == 0:
-        # What a run costs beyond its kernels (feed checks, the plan loop, control-flow
-        # plumbing), per executed node. The plain run pays no profiling (the profiler's clock
-        # reads and records would count as dispatch); the kernel time is the profiled runs'
-        # (each run executes the same nodes: its events are the next len/runs of the list).
-        # On a shared machine a delay only ever adds time, so the fastest run of each kind is
-        # the one least disturbed: their difference. (The median of the pairs' differences,
-        # used before, moved between 0 and 36 µs per node from one suite run to the next on
-        # gru_tagger's 14 nodes, where a 0.5 ms delay in one half of a pair is 36 µs a node.)
-        per_run = len(events) // runs
-        kernels = [sum(e["dur"] for e in events[i * per_run:(i + 1) * per_run])
-                   for i in range(runs)]
-        out["dispatch_us_per_node"] = max(0.0, (min(walls) * 1e6 - min(kernels)) / per_run)
+    if plain is not None:
+        out["dispatch_us_per_node"] = dispatch_us_per_node(plain, feeds)
     return out
+
+
+#: Runs of a session with stand-in kernels that :func:`dispatch_us_per_node` times.
+DISPATCH_RUNS = 200
+
+
+def dispatch_us_per_node(sess: Any, feeds: dict[str, Any], runs: int = DISPATCH_RUNS) -> float:
+    """What a run of pyonnx session ``sess`` costs beyond its kernels, per executed node (µs):
+    the median time of ``runs`` runs whose kernels are stand-ins that return the outputs of
+    a real run (:meth:`pyonnx.runtime.plan.Plan.stand_in_kernels`), over the nodes one run
+    executes. It times the feed checks, the run loop (a Python call per node, slot reads,
+    stores and frees) and the outputs, in the same session and process as the kernels, with
+    nothing else to vary. Until session 13 it was the difference between a plain run's time
+    and a profiled run's kernel time, two sessions' runs: their own variance (0.2-0.5 ms a
+    run on gru_tagger's 14 nodes) moved that figure between 0 and 46 µs a node."""
+    plan = sess._plan
+    with plan.stand_in_kernels() as executed:
+        sess.run(None, feeds)  # records the kernels' outputs
+        before = executed()
+        times = []
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            sess.run(None, feeds)
+            times.append(time.perf_counter() - t0)
+        nodes = (executed() - before) / runs
+    return statistics.median(times) * 1e6 / max(nodes, 1.0)
 
 
 _WORKER = r"""

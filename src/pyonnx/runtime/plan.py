@@ -28,10 +28,11 @@ folding does not fold either (:func:`pyonnx.optimizer.passes.constant_folding.wi
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -782,6 +783,50 @@ class Plan:
                     vals[s] = r
             for s in frees:
                 vals[s] = None
+
+    @contextlib.contextmanager
+    def stand_in_kernels(self) -> Iterator[Callable[[], int]]:
+        """Measure what a run costs beyond its kernels. Within the block, runs of this plan
+        without a hook (no profiling, limits or run options) call, in place of each step's
+        kernel, a stand-in that returns what the kernel returned the first time the stand-in
+        was called: the first run computes as usual and records, later runs do no kernel work,
+        so their time is the run's dispatch (the caller's feed checks, this plan's run loop
+        with its slot reads, stores and frees, a Python call per step, the outputs). Yields a
+        function that returns the nodes the stand-ins have stood for so far (a partition step
+        counts its nodes; a control-flow node's body does not run). For measurements only
+        (``pyonnx bench``): later runs return the recorded arrays, shared between runs. Not for
+        a plan that runs its steps as a dependency graph (``ExecutionMode.ORT_PARALLEL``), nor
+        before the plan's first run, which may build its cached calls (semi-constant caching).
+        """
+        if self.parallel is not None:
+            raise ValueError("stand_in_kernels: the plan runs in ExecutionMode.ORT_PARALLEL, "
+                             "whose executor does not take stand-ins")
+        if self._cache_state == 0:
+            raise ValueError("stand_in_kernels: run the plan once first (its first run may "
+                             "fill the semi-constant cache, which replaces the calls)")
+        executed = [0]
+
+        def stand_in(fn: Callable[..., Any], nodes: int) -> Callable[..., Any]:
+            recorded: list[Any] = []
+
+            def call(*args: Any, **kwargs: Any) -> Any:
+                executed[0] += nodes
+                if recorded:
+                    return recorded[0]
+                res = fn(*args, **kwargs)
+                recorded.append(res)
+                return res
+
+            return call
+
+        saved = self._plain_calls, self._cached_plain_calls
+        self._plain_calls, self._cached_plain_calls = (
+            [(stand_in(c[0], len(c[-1].members) or 1),) + c[1:] for c in calls]
+            for calls in saved)
+        try:
+            yield lambda: executed[0]
+        finally:
+            self._plain_calls, self._cached_plain_calls = saved
 
     @staticmethod
     def _bind(st: _Step, vals: list[Any], state: _RunState) -> dict[str, Any]:
