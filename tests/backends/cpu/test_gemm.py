@@ -62,6 +62,8 @@ def test_random_shapes(seed):
 
 
 def test_each_split_direction(monkeypatch):
+    """Blocks of rows, of columns, matrices of a stack: with parallel_for's Python parts (the
+    plain install; here the shared product is turned off)."""
     seen = []
     real = threads.parallel_for
 
@@ -70,12 +72,62 @@ def test_each_split_direction(monkeypatch):
         return real(count, fn, min_per_part=min_per_part)
 
     monkeypatch.setattr(threads, "parallel_for", spy)
+    monkeypatch.setattr(gemm, "blas_sgemm", lambda: None)
     rng = np.random.default_rng(0)
     f = np.float32
     _same(rng.standard_normal((2, 60, 40)).astype(f), rng.standard_normal((40, 30)).astype(f))
     _same(rng.standard_normal((3, 40)).astype(f), rng.standard_normal((40, 200)).astype(f))
     _same(rng.standard_normal((6, 20, 16)).astype(f), rng.standard_normal((6, 16, 20)).astype(f))
     assert seen == [(120, 3), (200, 3), (6, 3)]  # rows, columns, matrices
+
+
+def _blas_loop():
+    if gemm.blas_sgemm() is None:
+        pytest.skip("NumPy's BLAS exports no cblas_sgemm with 64-bit integers (not NumPy's "
+                    "OpenBLAS): products split with parallel_for")
+
+
+@pytest.mark.parametrize("m,k,n", [(120, 40, 30), (3, 40, 200), (40, 1, 64), (65, 17, 64)])
+def test_shared_product_by_blas_calls(loop_calls, monkeypatch, m, k, n):
+    """A float32 product split in the compiled loop (blocks of rows or of columns, each one
+    cblas_sgemm call, claimed by the caller and the pool's threads) equals the product; no
+    block goes through parallel_for."""
+    _blas_loop()
+    monkeypatch.setattr(threads, "parallel_for", None)  # must not be called
+    rng = np.random.default_rng(m * k + n)
+    a = rng.standard_normal((m, k)).astype(np.float32)
+    b = rng.standard_normal((k, n)).astype(np.float32)
+    got = _same(a, b)
+    assert loop_calls.ran("blas_loops.sgemm_claimed") == [True]
+    # into a band of a larger output, from views with row strides of their own
+    big = rng.standard_normal((m + 5, k + 3)).astype(np.float32)
+    out = np.full((m + 2, n + 4), 7.0, np.float32)
+    gemm.matmul2d(big[2:m + 2, 1:k + 1], b, out=out[1:m + 1, 2:n + 2])
+    np.testing.assert_allclose(out[1:m + 1, 2:n + 2], big[2:m + 2, 1:k + 1] @ b,
+                               rtol=1e-5, atol=1e-5)
+    assert (out[0] == 7).all() and (out[m + 1] == 7).all()
+    assert (out[:, :2] == 7).all() and (out[:, n + 2:] == 7).all()
+    # the blocks are BLAS's own products of those blocks: as parallel_for's
+    monkeypatch.setattr(gemm, "blas_sgemm", lambda: None)
+    monkeypatch.setattr(threads, "parallel_for", _real_parallel_for)
+    np.testing.assert_allclose(gemm.matmul2d(a, b), got, rtol=1e-6, atol=1e-6)
+
+
+_real_parallel_for = threads.parallel_for
+
+
+def test_shared_product_only_where_it_can(loop_calls):
+    """float64, a column-strided operand: not the loop (parallel_for's parts, the same
+    values)."""
+    _blas_loop()
+    rng = np.random.default_rng(3)
+    a = rng.standard_normal((60, 40))
+    b = rng.standard_normal((40, 30))
+    np.testing.assert_allclose(gemm.matmul2d(a, b), a @ b, rtol=1e-12)
+    a32 = rng.standard_normal((60, 80)).astype(np.float32)[:, ::2]
+    b32 = b.astype(np.float32)
+    np.testing.assert_allclose(gemm.matmul2d(a32, b32), a32 @ b32, rtol=1e-5, atol=1e-5)
+    assert "blas_loops.sgemm_claimed" not in [name for name, _ in loop_calls.calls]
 
 
 def test_into_out_and_fallbacks():
