@@ -117,8 +117,8 @@ _real_parallel_for = threads.parallel_for
 
 
 def test_shared_product_only_where_it_can(loop_calls):
-    """float64, a column-strided operand: not the loop (parallel_for's parts, the same
-    values)."""
+    """float64, a column-strided operand, an output that is an operand: not the loop
+    (parallel_for's parts, the same values)."""
     _blas_loop()
     rng = np.random.default_rng(3)
     a = rng.standard_normal((60, 40))
@@ -127,6 +127,12 @@ def test_shared_product_only_where_it_can(loop_calls):
     a32 = rng.standard_normal((60, 80)).astype(np.float32)[:, ::2]
     b32 = b.astype(np.float32)
     np.testing.assert_allclose(gemm.matmul2d(a32, b32), a32 @ b32, rtol=1e-5, atol=1e-5)
+    # the output is the first operand itself (BLAS would read the rows it has written)
+    sq = rng.standard_normal((60, 40)).astype(np.float32)
+    w = rng.standard_normal((40, 40)).astype(np.float32)
+    want = sq @ w
+    assert gemm.matmul2d(sq, w, out=sq) is sq
+    np.testing.assert_allclose(sq, want, rtol=1e-5, atol=1e-5)
     assert "blas_loops.sgemm_claimed" not in [name for name, _ in loop_calls.calls]
 
 

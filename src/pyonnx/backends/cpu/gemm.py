@@ -86,7 +86,13 @@ def _shared_product(a: np.ndarray, b: np.ndarray, out: np.ndarray, by_cols: bool
     splits with ``parallel_for``."""
     if not (a.dtype == b.dtype == out.dtype == np.float32 and jit.available()):
         return False
-    if any(x.strides[1] != 4 or x.strides[0] <= 0 or x.strides[0] % 4 for x in (a, b, out)):
+    # BLAS's layout: contiguous rows, a leading dimension of at least a row (no broadcast or
+    # overlapping rows), and an output apart from the operands (np.matmul copies where they
+    # overlap; BLAS would read what it has written)
+    if any(x.strides[1] != 4 or x.strides[0] % 4 or x.strides[0] < 4 * x.shape[1]
+           for x in (a, b, out)):
+        return False
+    if np.may_share_memory(out, a) or np.may_share_memory(out, b):
         return False
     fn = blas_sgemm()
     if fn is None:
