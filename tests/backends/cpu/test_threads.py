@@ -269,3 +269,26 @@ print("numba" in sys.modules)
                          timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"
+
+
+def test_the_waits_are_calibrated_on_reads_that_all_happen(monkeypatch):
+    """The calibration of the compiled waits times a wait whose counter holds the value it
+    watches, so that it makes every read it is given (until session 13 it watched for a value
+    the counter did not hold, returned at its first read, and every wait then ran 5-10x longer
+    than its setting)."""
+    from pyonnx.backends.cpu import jit
+
+    if not jit.available():
+        pytest.skip("compiled loops are unavailable here: the pool's threads sleep, no wait "
+                    "is calibrated")
+    calls = []
+
+    def wait(counter, seen, spins):
+        calls.append((int(counter[0]), seen, spins))
+
+    monkeypatch.setattr(threads, "_spin_ns", None)
+    monkeypatch.setattr(threads, "_waits", None)
+    monkeypatch.setattr(jit, "loop", lambda name, elements: wait)
+    assert threads._spin_waits() == (wait, wait)
+    assert calls and all(value == seen for value, seen, _ in calls)
+    assert all(spins >= 1 << 20 for _, _, spins in calls)

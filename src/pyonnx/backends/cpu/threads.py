@@ -241,14 +241,16 @@ MAX_PIECES = 8
 #: How long a pool thread keeps watching for new work after its last (then it sleeps on a
 #: condition variable), and how long a caller watches for its work on other threads to finish
 #: (then it sleeps until woken). Nodes of a model follow each other within tens of
-#: microseconds, so the workers stay awake through a run and sleep between runs; onnxruntime's
-#: threads, by comparison, spin for tens of milliseconds after each of its runs. A caller stops
-#: watching sooner: where the cores are oversubscribed (onnxruntime's threads spinning beside a
-#: run), the thread it waits for may need the caller's core (10 ms of watching measured 3-5%
-#: faster than 0.2 ms on mobilenet_v2 and efficientnet_b0 on an idle machine; a pool thread
-#: wakes its sleeping callers after each piece of work).
-WORKER_SPIN_S = 0.001
-CALLER_SPIN_S = 0.001
+#: microseconds, so the workers stay awake through a run and between runs that follow each
+#: other; onnxruntime's threads, by comparison, spin for tens of milliseconds after each of its
+#: runs. (10 ms of a caller's watching measured 3-5% faster than 0.2 ms on mobilenet_v2 and
+#: efficientnet_b0 on an idle machine; a pool thread wakes its sleeping callers after each
+#: piece of work.) Until session 13 the waits' calibration (:func:`_spin_waits`) returned at
+#: its first read and so fell to its floor of 0.05 ns a read: a wait of 1 ms made 20M reads,
+#: 5.4-9.4 ms at the 0.27-0.47 ns a read measured since. These say 5 ms, about what the
+#: waits have run (and been measured with) since.
+WORKER_SPIN_S = 0.005
+CALLER_SPIN_S = 0.005
 
 
 class _Job:
@@ -398,10 +400,15 @@ def _spin_waits() -> tuple[Callable[..., None], Callable[..., None]] | None:
         if None in loops:
             return None
     if _spin_ns is None:
-        reads = 1 << 21  # a few ms: shorter runs measured several times too fast
-        t0 = time.perf_counter()
-        loops[0](np.zeros(1, np.int64), 1, reads)
-        _spin_ns = max(0.05, (time.perf_counter() - t0) * 1e9 / reads)
+        # every read sees the value it waits on to change (0), so the wait makes all its
+        # reads; the fastest of three tries (a try the OS interrupts only measures longer)
+        reads = 1 << 20
+        best = float("inf")
+        for _ in range(3):
+            t0 = time.perf_counter()
+            loops[0](np.zeros(1, np.int64), 0, reads)
+            best = min(best, time.perf_counter() - t0)
+        _spin_ns = max(0.05, best * 1e9 / reads)
     _waits = loops[0], loops[1]
     return _waits
 

@@ -64,7 +64,7 @@ def fetch_add(typingctx, counter, index, value):
 
 
 def spin_while_equal(counter, seen, spins):
-    """Return when ``counter[0]`` differs from ``seen`` or after ``spins`` reads (about 0.7 ns
+    """Return when ``counter[0]`` differs from ``seen`` or after ``spins`` reads (0.3-0.5 ns
     each on the development VM); the caller reads the counter again to know which."""
     for _ in range(spins):
         if load_acquire(counter, 0) != seen:
